@@ -1,0 +1,1 @@
+"""DynamoWave's framework-free backend: the code every Lambda function of the WebSocket API runs."""

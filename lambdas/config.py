@@ -1,0 +1,89 @@
+"""Configuration of the Lambda functions, read once from the environment and validated."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+DEFAULT_ISSUER = "dynamowave-site"
+DEFAULT_AUDIENCE = "dynamowave-websocket"
+
+
+class ConfigError(RuntimeError):
+    """The environment does not describe a usable configuration."""
+
+
+@dataclass(frozen=True)
+class Config:
+    stage: str
+    region: str
+    table_prefix: str
+    dynamodb_endpoint_url: str | None
+    management_endpoint_url: str | None
+    token_public_keys: tuple[str, ...]
+    token_issuer: str
+    token_audience: str
+    max_message_chars: int
+    history_page_size: int
+    connection_ttl_seconds: int
+    fanout_workers: int
+
+    def table_name(self, base: str) -> str:
+        return f"{self.table_prefix}{base}"
+
+
+def _int(env: dict[str, str], name: str, default: int, *, minimum: int = 1) -> int:
+    raw = env.get(name, "")
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _public_keys(env: dict[str, str]) -> tuple[str, ...]:
+    """PEM public keys from TOKEN_PUBLIC_KEYS (several PEMs allow rotation) or a file.
+
+    In AWS the value comes from SSM Parameter Store through the function's environment; locally
+    from the git-ignored development key folder.
+    """
+    text = env.get("TOKEN_PUBLIC_KEYS", "")
+    path = env.get("TOKEN_PUBLIC_KEY_FILE", "")
+    if not text and path:
+        try:
+            text = Path(path).read_text()
+        except OSError as exc:
+            raise ConfigError(f"TOKEN_PUBLIC_KEY_FILE cannot be read: {exc}") from None
+    marker = "-----END PUBLIC KEY-----"
+    return tuple(part.strip() + "\n" + marker + "\n" for part in text.split(marker) if part.strip())
+
+
+def load_config(env: dict[str, str] | None = None) -> Config:
+    env = dict(os.environ if env is None else env)
+    stage = env.get("STAGE", "local")
+    return Config(
+        stage=stage,
+        region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
+        table_prefix=env.get("TABLE_PREFIX", f"dynamowave-{stage}-"),
+        dynamodb_endpoint_url=env.get("DYNAMODB_ENDPOINT_URL") or None,
+        management_endpoint_url=env.get("MANAGEMENT_ENDPOINT_URL") or None,
+        token_public_keys=_public_keys(env),
+        token_issuer=env.get("TOKEN_ISSUER", DEFAULT_ISSUER),
+        token_audience=env.get("TOKEN_AUDIENCE", DEFAULT_AUDIENCE),
+        max_message_chars=_int(env, "MAX_MESSAGE_CHARS", 4000),
+        history_page_size=_int(env, "HISTORY_PAGE_SIZE", 50),
+        connection_ttl_seconds=_int(env, "CONNECTION_TTL_SECONDS", 2 * 60 * 60),
+        fanout_workers=_int(env, "FANOUT_WORKERS", 32),
+    )
+
+
+@lru_cache(maxsize=1)
+def get_config() -> Config:
+    """The process-wide configuration; tests change the environment and call cache_clear()."""
+    return load_config()

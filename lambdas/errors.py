@@ -1,0 +1,58 @@
+"""The typed errors a client can see: each carries its wire `code` and an HTTP-like `status`."""
+
+from __future__ import annotations
+
+
+class ChatError(Exception):
+    """Base of every error that is the client's to read; handlers turn it into an error frame."""
+
+    code = "bad_request"
+    status = 400
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def frame(self) -> dict[str, str]:
+        return {"type": "error", "code": self.code, "message": self.message}
+
+
+class InvalidJson(ChatError):
+    code = "invalid_json"
+
+
+class UnknownAction(ChatError):
+    code = "unknown_action"
+
+
+class InvalidRequest(ChatError):
+    code = "invalid_request"
+
+
+class EmptyMessage(ChatError):
+    code = "empty_message"
+
+
+class MessageTooLong(ChatError):
+    code = "message_too_long"
+
+
+class InvalidRoom(ChatError):
+    code = "invalid_room"
+
+
+class Unauthorized(ChatError):
+    code = "unauthorized"
+    status = 401
+
+
+class NotConnected(ChatError):
+    """The socket's connection item is gone (disconnected by an operator, or expired)."""
+
+    code = "not_connected"
+    status = 410
+
+
+class Internal(ChatError):
+    code = "internal"
+    status = 500

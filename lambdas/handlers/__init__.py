@@ -1,0 +1,1 @@
+"""One thin module per API Gateway route; each exposes `handler(event, context)`."""

@@ -1,0 +1,93 @@
+"""What every WebSocket route handler shares: event parsing, identity, replies, error frames."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.data_classes import APIGatewayWebSocketEvent
+
+from lambdas.errors import ChatError, Internal, InvalidJson, InvalidRequest, Unauthorized
+from lambdas.management import ManagementApi, endpoint_for, management_api
+from lambdas.tokens import User
+
+logger = Logger(service="dynamowave")
+
+
+@dataclass
+class RouteRequest:
+    """One invocation of a route, read through Powertools' typed view of the event."""
+
+    event: APIGatewayWebSocketEvent
+
+    @property
+    def connection_id(self) -> str:
+        return self.event.request_context.connection_id
+
+    @cached_property
+    def user(self) -> User:
+        """Who is on this connection, from the context our authorizer returned at $connect."""
+        context = self.event.request_context.get("authorizer") or {}
+        user_id, username = context.get("userId"), context.get("username")
+        if not user_id or not username:
+            raise Unauthorized("this connection was not authorized")
+        return User(
+            user_id=str(user_id),
+            username=str(username),
+            is_staff=str(context.get("isStaff", "false")).lower() == "true",
+        )
+
+    @cached_property
+    def frame(self) -> dict:
+        """The client's frame as a JSON object."""
+        try:
+            frame = json.loads(self.event.decoded_body or "")
+        except ValueError:
+            raise InvalidJson(
+                'frames are JSON, e.g. {"action": "sendmessage", "message": "hello"}'
+            ) from None
+        if not isinstance(frame, dict):
+            raise InvalidRequest("a frame is a JSON object with an `action`")
+        return frame
+
+    @cached_property
+    def api(self) -> ManagementApi:
+        context = self.event.request_context
+        return management_api(endpoint_for(context.domain_name, context.stage))
+
+
+def reply(frame: dict | None = None, status: int = 200) -> dict:
+    """A Lambda proxy response; with a route response configured, `body` goes to the caller."""
+    response: dict = {"statusCode": status}
+    if frame is not None:
+        response["body"] = json.dumps(frame, default=str)
+    return response
+
+
+def websocket_route(route: Callable[[RouteRequest], dict | None]) -> Callable[[dict, object], dict]:
+    """Make a Lambda handler of a route function; ChatErrors become error frames, never 500s."""
+
+    @functools.wraps(route)
+    @logger.inject_lambda_context(clear_state=True)
+    def handler(event: dict, context: object) -> dict:
+        request = RouteRequest(APIGatewayWebSocketEvent(event))
+        logger.append_keys(
+            route=request.event.request_context.route_key,
+            connection_id=request.connection_id,
+            request_id=request.event.request_context.request_id,
+        )
+        try:
+            return reply(route(request))
+        except ChatError as error:
+            logger.info("request refused", extra={"code": error.code})
+            return reply(error.frame(), error.status)
+        except Exception:
+            logger.exception("route failed")
+            error = Internal("something went wrong on our side; nothing was changed")
+            return reply(error.frame(), error.status)
+
+    return handler

@@ -1,0 +1,19 @@
+"""`$connect`: register the connection in the room named by `?room=` (default `general`)."""
+
+from datetime import UTC, datetime
+
+from lambdas.handlers._route import RouteRequest, websocket_route
+from lambdas.services.connections import connection_open
+
+
+@websocket_route
+def handler(request: RouteRequest) -> None:
+    context = request.event.request_context
+    connection_open(
+        connection_id=request.connection_id,
+        user=request.user,
+        room=request.event.query_string_parameters.get("room"),
+        connected_at=datetime.fromtimestamp(context.connected_at / 1000, UTC),
+        source_ip=context.identity.source_ip,
+        user_agent=request.event.headers.get("User-Agent"),
+    )

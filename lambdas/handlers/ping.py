@@ -1,0 +1,8 @@
+"""`ping`: an application-level keep-alive; API Gateway's idle timer ignores control frames."""
+
+from lambdas.handlers._route import RouteRequest, websocket_route
+
+
+@websocket_route
+def handler(request: RouteRequest) -> dict:
+    return {"type": "pong"}

@@ -1,0 +1,111 @@
+"""Starts dynalite (a DynamoDB-compatible server from npm) and creates the tables when missing."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+from pynamodb.models import Model
+
+from lambdas.models import TABLES
+
+ROOT = Path(__file__).resolve().parents[2]
+DYNALITE = ROOT / "node_modules" / "dynalite" / "cli.js"
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    # dynalite treats --port 0 as "use the default", so we pick a free port ourselves.
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+class Dynalite:
+    """A dynalite process on 127.0.0.1: in memory, or persisted in `path` across restarts."""
+
+    def __init__(
+        self, *, path: Path | None = None, port: int | None = None, host: str = "127.0.0.1"
+    ):
+        self.path, self.host = path, host
+        self.port = port or free_port(host)
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self, timeout: float = 15.0) -> Dynalite:
+        node = shutil.which("node")
+        if node is None or not DYNALITE.exists():
+            raise RuntimeError("dynalite is not installed: run `npm ci` (make does it for you)")
+        command = [
+            node,
+            str(DYNALITE),
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+            "--createTableMs",
+            "0",
+            "--deleteTableMs",
+            "0",
+            "--updateTableMs",
+            "0",
+        ]
+        if self.path is not None:
+            self.path.mkdir(parents=True, exist_ok=True)
+            command += ["--path", str(self.path)]
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"dynalite exited: {self.process.stderr.read().decode()[-2000:]}"
+                )
+            try:
+                socket.create_connection((self.host, self.port), timeout=0.5).close()
+                return self
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"dynalite did not listen on {self.endpoint_url} within {timeout}s")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    def __enter__(self) -> Dynalite:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def ensure_tables(models: list[type[Model]] | None = None) -> list[str]:
+    """Create the tables (as template.yaml declares them) that do not exist yet; return them."""
+    created = []
+    for model in models or list(TABLES):
+        if not model.exists():
+            # dynalite has no UpdateTimeToLive; nothing relies on TTL running (readers filter).
+            model.create_table(wait=True, ignore_update_ttl_errors=True)
+            created.append(model.Meta.table_name)
+    return created
+
+
+def local_aws_environment() -> dict[str, str]:
+    """Credentials and region for local endpoints, which check neither."""
+    return {
+        "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "local"),
+        "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "local"),
+        "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+    }

@@ -1,0 +1,481 @@
+"""A local API Gateway WebSocket API that runs the very same handlers as AWS, in-process.
+
+It reads routes, route selection and the authorizer from template.yaml, serves WebSocket clients
+at ws://HOST:PORT/<stage> and the Management API (`@connections`) at http://HOST:PORT/<stage>,
+and enforces API Gateway's limits (message size, binary frames, idle and maximum lifetime).
+Handlers are blocking (boto3, PynamoDB): they run in a bounded thread pool, never on the loop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import fnmatch
+import importlib
+import json
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from lambdas.local import events
+from lambdas.local.template import DEFAULT_TEMPLATE, WebSocketApi, load_template, read_api
+
+logger = logging.getLogger("dynamowave.gateway")
+
+MAX_MESSAGE_BYTES = 128 * 1024  # API Gateway's WebSocket message limit (131,072 bytes)
+IDLE_TIMEOUT = 10 * 60
+MAX_LIFETIME = 2 * 60 * 60
+
+
+@dataclass
+class Settings:
+    stage: str = "local"
+    api_id: str = "local"
+    region: str = "us-east-1"
+    idle_timeout: float = IDLE_TIMEOUT
+    max_lifetime: float = MAX_LIFETIME
+    max_message_bytes: int = MAX_MESSAGE_BYTES
+    workers: int = 16
+
+
+@dataclass
+class Client:
+    """One open WebSocket and what API Gateway remembers about it."""
+
+    caller: events.Caller
+    ws: web.WebSocketResponse
+    last_active_at: int  # epoch ms of the last data frame from the client
+    last_active_mono: float = field(default_factory=time.monotonic)
+    opened_mono: float = field(default_factory=time.monotonic)
+    closed_by_server: tuple[int, str] | None = None
+    send_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def send(self, data: bytes | str) -> None:
+        # Fan-out threads POST concurrently; one frame at a time per socket keeps frames whole.
+        async with self.send_lock:
+            if isinstance(data, bytes):
+                try:
+                    data = data.decode()
+                except UnicodeDecodeError:
+                    await self.ws.send_bytes(data)
+                    return
+            await self.ws.send_str(data)
+
+    async def close(self, code: int, reason: str) -> None:
+        if self.closed_by_server is None:
+            self.closed_by_server = (code, reason)
+        await self.ws.close(code=code, message=reason.encode())
+
+
+def _json(status: int, body: dict | None = None, *, error_type: str | None = None) -> web.Response:
+    headers = {"x-amzn-ErrorType": error_type} if error_type else None
+    if body is None:
+        return web.Response(status=status, headers=headers)
+    return web.json_response(body, status=status, headers=headers)
+
+
+def _iso(epoch_ms: int) -> str:
+    moment = datetime.fromtimestamp(epoch_ms / 1000, UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _policy_allows(response: object, method_arn: str) -> bool:
+    """IAM evaluation of the authorizer's policy for this method: an explicit Deny wins."""
+    if not isinstance(response, dict) or "principalId" not in response:
+        raise ValueError("authorizer response has no principalId")
+    statements = response.get("policyDocument", {}).get("Statement", [])
+    if isinstance(statements, dict):
+        statements = [statements]
+    allowed = False
+    for statement in statements:
+        actions = statement.get("Action", [])
+        actions = [actions] if isinstance(actions, str) else actions
+        resources = statement.get("Resource", [])
+        resources = [resources] if isinstance(resources, str) else resources
+        if not any(fnmatch.fnmatchcase("execute-api:Invoke", a) for a in actions):
+            continue
+        if any(fnmatch.fnmatchcase(method_arn, r) for r in resources):
+            if statement.get("Effect") == "Deny":
+                return False
+            allowed = allowed or statement.get("Effect") == "Allow"
+    return allowed
+
+
+def _stringify(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+class LocalGateway:
+    """The aiohttp application and the registry of open connections."""
+
+    def __init__(self, api: WebSocketApi, settings: Settings | None = None) -> None:
+        self.api = api
+        self.settings = settings or Settings()
+        self.clients: dict[str, Client] = {}
+        self._sessions: set[asyncio.Task] = set()  # open sockets, until their $disconnect ran
+        self.executor = ThreadPoolExecutor(self.settings.workers, thread_name_prefix="lambda")
+        self._functions: dict[str, Callable] = {}
+        self._runner: web.AppRunner | None = None
+        self.port: int | None = None
+        stage = self.settings.stage
+        self.app = web.Application(client_max_size=4 * 1024 * 1024)
+        self.app.router.add_get(f"/{stage}", self.websocket)
+        self.app.router.add_get(f"/{stage}/", self.websocket)
+        self.app.router.add_post(
+            f"/{stage}/@connections/{{connection_id}}", self.post_to_connection
+        )
+        self.app.router.add_get(f"/{stage}/@connections/{{connection_id}}", self.get_connection)
+        self.app.router.add_delete(
+            f"/{stage}/@connections/{{connection_id}}", self.delete_connection
+        )
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
+        """Bind (port 0 picks a free one), set the functions' environment, return the port."""
+        self._runner = web.AppRunner(self.app, handle_signals=False, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.host = host
+        # As the Lambda service would, give the functions their environment: here, where the
+        # Management API lives (API Gateway's own https://{domainName}/{stage} is not us).
+        os.environ["MANAGEMENT_ENDPOINT_URL"] = self.management_url
+        from lambdas.config import get_config
+
+        get_config.cache_clear()
+        return self.port
+
+    @property
+    def websocket_url(self) -> str:
+        return f"ws://{self.host}:{self.port}/{self.settings.stage}"
+
+    @property
+    def management_url(self) -> str:
+        return f"http://{self.host}:{self.port}/{self.settings.stage}"
+
+    async def stop(self) -> None:
+        # Copy: closing a client removes it from the registry while we iterate.
+        for client in list(self.clients.values()):
+            await client.close(WSCloseCode.GOING_AWAY, "Going away")
+        if self._sessions:  # let each socket's $disconnect finish before the server goes
+            await asyncio.wait(self._sessions, timeout=10)
+        if self._runner is not None:
+            await self._runner.cleanup()
+        self.executor.shutdown(wait=True)
+
+    # -- invoking functions ------------------------------------------------------------------
+
+    def _function(self, handler: str) -> Callable:
+        if handler not in self._functions:
+            module, _, name = handler.rpartition(".")
+            self._functions[handler] = getattr(importlib.import_module(module), name)
+        return self._functions[handler]
+
+    async def invoke(self, handler: str, event: dict) -> object:
+        """Run a handler in the thread pool, as one Lambda invocation."""
+        function = self._function(handler)
+        context = events.LambdaContext(
+            function_name=handler.split(".")[-2],
+            aws_request_id=events.new_id(16),
+            region=self.settings.region,
+        )
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, function, event, context)
+
+    def _api(self, request: web.Request) -> events.Api:
+        return events.Api(
+            api_id=self.settings.api_id,
+            stage=self.settings.stage,
+            domain_name=request.host,
+            region=self.settings.region,
+        )
+
+    # -- the WebSocket side ------------------------------------------------------------------
+
+    async def websocket(self, request: web.Request) -> web.StreamResponse:
+        """Handshake ($connect with its authorizer), then one route invocation per frame."""
+        api = self._api(request)
+        user_agent = request.headers.get("User-Agent", "")
+        caller = events.Caller(
+            connection_id=events.new_id(),
+            connected_at=events.now_ms(),
+            source_ip=request.remote or "127.0.0.1",
+            user_agent=user_agent,
+        )
+        headers = [
+            *request.headers.items(),
+            ("X-Forwarded-For", caller.source_ip),
+            ("X-Forwarded-Port", str(self.port)),
+            ("X-Forwarded-Proto", request.scheme),
+        ]
+        query = list(request.query.items())
+        rejection = await self._authorize(request, api, caller, headers, query)
+        if rejection is not None:
+            return rejection
+        connect = self.api.routes.get("$connect")
+        if connect is not None:
+            event = events.connect_event(api, caller, headers=headers, query=query)
+            try:
+                result = await self.invoke(connect.handler, event)
+            except Exception:
+                logger.exception("$connect handler failed")
+                return _json(500, {"message": "Internal server error"})
+            status = result.get("statusCode", 200) if isinstance(result, dict) else 200
+            if not 200 <= int(status) < 300:
+                body = result.get("body") if isinstance(result, dict) else None
+                return web.Response(status=int(status), text=body or "")
+
+        ws = web.WebSocketResponse(max_msg_size=self.settings.max_message_bytes, autoping=True)
+        await ws.prepare(request)
+        client = Client(caller=caller, ws=ws, last_active_at=caller.connected_at)
+        self.clients[caller.connection_id] = client
+        session = asyncio.current_task()
+        self._sessions.add(session)
+        watchdog = asyncio.create_task(self._watchdog(client))
+        try:
+            await self._serve(api, client)
+        finally:
+            del self.clients[caller.connection_id]
+            watchdog.cancel()
+            await self._disconnect(api, client)
+            self._sessions.discard(session)
+        return ws
+
+    async def _authorize(self, request, api, caller, headers, query) -> web.Response | None:
+        connect = self.api.routes.get("$connect")
+        authorizer = connect.authorizer if connect else None
+        if authorizer is None:
+            return None
+        for source in authorizer.identity_sources:
+            if not self._identity_value(source, request):
+                # API Gateway answers 401 without invoking the authorizer.
+                return _json(401, {"message": "Unauthorized"})
+        event = events.authorizer_event(api, caller, headers=headers, query=query)
+        try:
+            response = await self.invoke(authorizer.handler, event)
+            allowed = _policy_allows(response, event["methodArn"])
+        except Exception:
+            logger.exception("authorizer failed")
+            return _json(500, {"message": "Internal server error"})
+        if not allowed:
+            return _json(403, {"message": "Forbidden"})
+        context = {k: _stringify(v) for k, v in (response.get("context") or {}).items()}
+        caller.authorizer = {"principalId": str(response["principalId"]), **context}
+        return None
+
+    @staticmethod
+    def _identity_value(source: str, request: web.Request) -> str | None:
+        prefix, _, name = source.rpartition(".")
+        if prefix == "route.request.querystring":
+            return request.query.get(name)
+        if prefix == "route.request.header":
+            return request.headers.get(name)
+        raise ValueError(f"unsupported identity source {source!r}")
+
+    async def _serve(self, api: events.Api, client: Client) -> None:
+        """Read frames until the socket closes; frames of one client are handled in order."""
+        ws = client.ws
+        while True:
+            message = await ws.receive()
+            if message.type == WSMsgType.TEXT:
+                client.last_active_at = events.now_ms()
+                client.last_active_mono = time.monotonic()
+                await self._dispatch(api, client, message.data)
+            elif message.type == WSMsgType.BINARY:
+                await client.close(WSCloseCode.UNSUPPORTED_DATA, "Binary frames are not supported")
+                return
+            else:  # CLOSE, CLOSING, CLOSED or ERROR (aiohttp closed with 1009 if too big)
+                return
+
+    def select_route(self, body: str) -> str:
+        """Evaluate the route selection expression ($request.body.<path>) against a frame."""
+        prefix = "$request.body."
+        expression = self.api.selection_expression
+        if not expression.startswith(prefix):
+            raise ValueError(f"unsupported route selection expression {expression!r}")
+        try:
+            value: object = json.loads(body)
+        except ValueError:
+            return "$default"
+        for part in expression[len(prefix) :].split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        if isinstance(value, str) and not value.startswith("$") and value in self.api.routes:
+            return value
+        return "$default"
+
+    async def _dispatch(self, api: events.Api, client: Client, body: str) -> None:
+        route_key = self.select_route(body)
+        route = self.api.routes.get(route_key)
+        if route is None:
+            return  # no $default route: API Gateway drops the frame
+        event = events.message_event(api, client.caller, route_key=route_key, body=body)
+        try:
+            result = await self.invoke(route.handler, event)
+        except Exception:
+            logger.exception("handler for %s failed", route_key)
+            await client.send(
+                json.dumps(
+                    {
+                        "message": "Internal server error",
+                        "connectionId": client.caller.connection_id,
+                        "requestId": event["requestContext"]["requestId"],
+                    }
+                )
+            )
+            return
+        if (
+            route.two_way
+            and isinstance(result, dict)
+            and result.get("body")
+            and not client.ws.closed
+        ):
+            await client.send(result["body"])
+
+    async def _watchdog(self, client: Client) -> None:
+        """Close with 1001 after the idle timeout or the maximum connection lifetime."""
+        settings = self.settings
+        while True:
+            idle_deadline = client.last_active_mono + settings.idle_timeout
+            max_deadline = client.opened_mono + settings.max_lifetime
+            wait = min(idle_deadline, max_deadline) - time.monotonic()
+            if wait <= 0:
+                await client.close(WSCloseCode.GOING_AWAY, "Going away")
+                return
+            await asyncio.sleep(wait)
+
+    async def _disconnect(self, api: events.Api, client: Client) -> None:
+        if client.closed_by_server is not None:
+            code, reason = client.closed_by_server
+        elif client.ws.close_code in (None, WSCloseCode.ABNORMAL_CLOSURE):
+            code, reason = 1006, "Connection closed abnormally"
+        elif client.ws.close_code in (0, 1005):
+            code, reason = 1005, "Client-side close frame status not set"
+        else:
+            code, reason = client.ws.close_code, "Client closed the connection"
+        route = self.api.routes.get("$disconnect")
+        if route is None:
+            return
+        event = events.disconnect_event(api, client.caller, status_code=code, reason=reason)
+        try:
+            await self.invoke(route.handler, event)
+        except Exception:
+            logger.exception("$disconnect handler failed")
+
+    # -- the Management API (@connections) ---------------------------------------------------
+
+    def _client(self, request: web.Request) -> Client | None:
+        client = self.clients.get(request.match_info["connection_id"])
+        return None if client is None or client.ws.closed else client
+
+    @staticmethod
+    def _gone() -> web.Response:
+        return _json(410, {"message": None}, error_type="GoneException")
+
+    async def post_to_connection(self, request: web.Request) -> web.Response:
+        data = await request.read()
+        if len(data) > self.settings.max_message_bytes:
+            return _json(
+                413, {"message": "Request entity too large"}, error_type="PayloadTooLargeException"
+            )
+        client = self._client(request)
+        if client is None:
+            return self._gone()
+        try:
+            await client.send(data)
+        except ConnectionError:
+            return self._gone()
+        return web.Response(status=200)
+
+    async def get_connection(self, request: web.Request) -> web.Response:
+        client = self._client(request)
+        if client is None:
+            return self._gone()
+        return _json(
+            200,
+            {
+                "connectedAt": _iso(client.caller.connected_at),
+                "identity": {
+                    "sourceIp": client.caller.source_ip,
+                    "userAgent": client.caller.user_agent,
+                },
+                "lastActiveAt": _iso(client.last_active_at),
+            },
+        )
+
+    async def delete_connection(self, request: web.Request) -> web.Response:
+        client = self._client(request)
+        if client is None:
+            return self._gone()
+        await client.close(WSCloseCode.OK, "Connection deleted")
+        return web.Response(status=204)
+
+
+async def serve(host: str, port: int, settings: Settings, template: str) -> None:
+    gateway = LocalGateway(read_api(load_template(template)), settings)
+    await gateway.start(host, port)
+    print(f"WebSocket API      {gateway.websocket_url}", flush=True)
+    print(f"@connections API   {gateway.management_url}/@connections/{{id}}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await gateway.stop()  # closes every socket with 1001, so $disconnect runs for each
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8001)
+    parser.add_argument("--stage", default="local")
+    parser.add_argument("--template", default=str(DEFAULT_TEMPLATE))
+    parser.add_argument("--idle-timeout", type=float, default=IDLE_TIMEOUT)
+    parser.add_argument("--max-lifetime", type=float, default=MAX_LIFETIME)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    settings = Settings(
+        stage=args.stage, idle_timeout=args.idle_timeout, max_lifetime=args.max_lifetime
+    )
+    asyncio.run(serve(args.host, args.port, settings, args.template))
+
+
+class GatewayThread:
+    """Runs a LocalGateway on its own event loop in a background thread (tests, benchmarks)."""
+
+    def __init__(self, api: WebSocketApi, settings: Settings | None = None) -> None:
+        self.gateway = LocalGateway(api, settings)
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="gateway", daemon=True)
+
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> LocalGateway:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self.gateway.start(host, port), self.loop).result(10)
+        return self.gateway
+
+    def call(self, coroutine, timeout: float = 10):
+        """Run a coroutine on the gateway's loop and wait for its result."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+    def stop(self) -> None:
+        self.call(self.gateway.stop(), timeout=30)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
+        self.loop.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+"""PynamoDB models of the two tables: live connections and durable message history."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from pynamodb.attributes import TTLAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.constants import PAY_PER_REQUEST_BILLING_MODE
+from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection
+from pynamodb.models import Model
+
+from lambdas.config import Config, get_config
+
+
+class RoomIndex(GlobalSecondaryIndex["Connection"]):
+    """Connections of one room. Projects what fan-out (expires_at) and presence (user) read."""
+
+    class Meta:
+        index_name = "by-room"
+        projection = IncludeProjection(["expires_at", "user_id", "username"])
+
+    room = UnicodeAttribute(hash_key=True)
+
+
+class UserIndex(GlobalSecondaryIndex["Connection"]):
+    """Connections of one user: to close all of a user's sessions, or count them."""
+
+    class Meta:
+        index_name = "by-user"
+        projection = IncludeProjection(["expires_at", "room"])
+
+    user_id = UnicodeAttribute(hash_key=True)
+
+
+class Connection(Model):
+    """One open WebSocket: who is behind it and which room it joined."""
+
+    class Meta:
+        table_name = "connections"
+        billing_mode = PAY_PER_REQUEST_BILLING_MODE
+
+    connection_id = UnicodeAttribute(hash_key=True)
+    user_id = UnicodeAttribute()
+    username = UnicodeAttribute()
+    room = UnicodeAttribute()
+    connected_at = UTCDateTimeAttribute()
+    # API Gateway closes every connection after 2 h, but $disconnect is best effort: TTL removes
+    # leftovers in AWS, and readers filter on it because dynalite never expires anything.
+    expires_at = TTLAttribute()
+    source_ip = UnicodeAttribute(null=True)
+    user_agent = UnicodeAttribute(null=True)
+
+    room_index = RoomIndex()
+    user_index = UserIndex()
+
+    def is_live(self, now: datetime) -> bool:
+        return self.expires_at > now
+
+
+class Message(Model):
+    """One chat message; message ids are ULIDs, so the sort key orders a room's history by time."""
+
+    class Meta:
+        table_name = "messages"
+        billing_mode = PAY_PER_REQUEST_BILLING_MODE
+
+    room = UnicodeAttribute(hash_key=True)
+    message_id = UnicodeAttribute(range_key=True)
+    user_id = UnicodeAttribute()
+    username = UnicodeAttribute()
+    text = UnicodeAttribute()
+    sent_at = UTCDateTimeAttribute()
+    client_message_id = UnicodeAttribute(null=True)
+
+    def frame(self) -> dict:
+        """The `message` frame clients receive, in fan-out and in history pages."""
+        frame = {
+            "type": "message",
+            "id": self.message_id,
+            "room": self.room,
+            "user": {"id": self.user_id, "username": self.username},
+            "text": self.text,
+            "sent_at": iso(self.sent_at),
+        }
+        if self.client_message_id:
+            frame["client_message_id"] = self.client_message_id
+        return frame
+
+
+# Base table names; the deployed name adds the stage prefix (see template.yaml).
+TABLES: dict[type[Model], str] = {Connection: "connections", Message: "messages"}
+
+
+def bind(config: Config | None = None) -> None:
+    """Point every model at the configured tables and endpoint (done at import; again in tests)."""
+    config = config or get_config()
+    for model, base in TABLES.items():
+        model.Meta.table_name = config.table_name(base)
+        model.Meta.region = config.region
+        model.Meta.host = config.dynamodb_endpoint_url
+        model._connection = None  # PynamoDB caches the client per model; drop the stale one
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(moment: datetime) -> str:
+    """ISO-8601 in UTC with milliseconds and a Z, the format browsers parse everywhere."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def connection_expiry(connected_at: datetime, ttl_seconds: int) -> datetime:
+    return connected_at + timedelta(seconds=ttl_seconds)
+
+
+bind()

@@ -1,0 +1,1 @@
+"""Chat services (actions that change state) and selectors (read-only queries)."""

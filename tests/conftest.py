@@ -1,0 +1,91 @@
+"""Shared fixtures: captured AWS events, token keys, a real dynalite server, the local gateway."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from urllib.parse import urlencode
+
+import pytest
+
+# Every test runs against local endpoints with throwaway credentials and its own table names;
+# no real AWS account is reachable or wanted.
+os.environ.update(
+    AWS_ACCESS_KEY_ID="test",
+    AWS_SECRET_ACCESS_KEY="test",
+    AWS_DEFAULT_REGION="us-east-1",
+    TABLE_PREFIX=f"test-{uuid.uuid4().hex[:8]}-",
+)
+for name in (
+    "AWS_PROFILE",
+    "AWS_SESSION_TOKEN",
+    "DYNAMODB_ENDPOINT_URL",
+    "MANAGEMENT_ENDPOINT_URL",
+    "TOKEN_PUBLIC_KEYS",
+    "TOKEN_PUBLIC_KEY_FILE",
+):
+    os.environ.pop(name, None)
+
+
+from tests.helpers import AUDIENCE, ISSUER, Keys, reconfigure  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def keys(tmp_path_factory: pytest.TempPathFactory) -> Keys:
+    """A token key pair for the session; the authorizer reads the public half from a file."""
+    keys = Keys()
+    path = tmp_path_factory.mktemp("keys") / "token-public-key.pem"
+    path.write_text(keys.public_pem)
+    os.environ.update(TOKEN_PUBLIC_KEY_FILE=str(path), TOKEN_ISSUER=ISSUER, TOKEN_AUDIENCE=AUDIENCE)
+    reconfigure()
+    return keys
+
+
+@pytest.fixture(scope="session")
+def dynamodb(keys: Keys) -> Iterator[str]:
+    """A real dynalite server (in memory) with the tables created; yields its endpoint."""
+    from lambdas.local.dynamodb import Dynalite, ensure_tables
+
+    with Dynalite() as server:
+        os.environ["DYNAMODB_ENDPOINT_URL"] = server.endpoint_url
+        reconfigure()
+        ensure_tables()
+        yield server.endpoint_url
+        os.environ.pop("DYNAMODB_ENDPOINT_URL", None)
+
+
+@pytest.fixture(scope="session")
+def gateway(dynamodb: str):
+    """The local gateway serving template.yaml's routes on an ephemeral port."""
+    from lambdas.local.gateway import GatewayThread
+    from lambdas.local.template import load_template, read_api
+
+    runner = GatewayThread(read_api(load_template()))
+    gateway = runner.start()
+    gateway.runner = runner
+    yield gateway
+    runner.stop()
+
+
+@pytest.fixture
+def room() -> str:
+    """A room of this test's own, so tests never see each other's messages."""
+    return f"room-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def connect(gateway, keys: Keys) -> Iterator[Callable]:
+    """Open real WebSocket clients to the gateway; all are closed after the test."""
+    from websockets.sync.client import connect as ws_connect
+
+    with contextlib.ExitStack() as opened:
+
+        def open_client(room: str | None = None, *, token: str | None = None, **user: object):
+            token = keys.token(**user) if token is None else token
+            params = {"token": token} | ({"room": room} if room is not None else {})
+            url = f"{gateway.websocket_url}?{urlencode(params)}"
+            return opened.enter_context(ws_connect(url, open_timeout=10, close_timeout=2))
+
+        yield open_client

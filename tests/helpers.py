@@ -1,0 +1,96 @@
+"""Helpers for tests: captured AWS events, token signing, waiting for effects."""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+EVENTS = Path(__file__).parent / "events"
+ISSUER, AUDIENCE = "dynamowave-site", "dynamowave-websocket"
+
+
+def reconfigure() -> None:
+    """Make lambdas re-read the environment, as a new Lambda container would."""
+    from lambdas import models
+    from lambdas.config import get_config
+    from lambdas.management import management_api
+
+    get_config.cache_clear()
+    management_api.cache_clear()
+    models.bind()
+
+
+def load_event(name: str) -> dict:
+    """A fresh copy of a captured API Gateway event from tests/events/."""
+    return json.loads((EVENTS / f"{name}.json").read_text())
+
+
+def with_user(
+    event: dict, *, user_id: str = "1", username: str = "alice", staff: bool = False
+) -> dict:
+    """The event as API Gateway sends it after our authorizer allowed the connection."""
+    event = copy.deepcopy(event)
+    event["requestContext"]["authorizer"] = {
+        "principalId": user_id,
+        "userId": user_id,
+        "username": username,
+        "isStaff": "true" if staff else "false",
+    }
+    return event
+
+
+class Keys:
+    def __init__(self) -> None:
+        self.private = Ed25519PrivateKey.generate()
+        self.public_pem = (
+            self.private.public_key()
+            .public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+            .decode()
+        )
+
+    def token(
+        self,
+        *,
+        user_id: str = "1",
+        username: str = "alice",
+        staff: bool = False,
+        key: Ed25519PrivateKey | None = None,
+        **claims: object,
+    ) -> str:
+        now = int(time.time())
+        payload = {
+            "sub": user_id,
+            "username": username,
+            "staff": staff,
+            "iss": ISSUER,
+            "aud": AUDIENCE,
+            "iat": now,
+            "nbf": now,
+            "exp": now + 300,
+        }
+        payload.update(claims)
+        payload = {k: v for k, v in payload.items() if v is not None}
+        return jwt.encode(payload, key or self.private, algorithm="EdDSA")
+
+
+def recv_json(client, timeout: float = 5.0) -> dict:
+    return json.loads(client.recv(timeout=timeout))
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 5.0, interval: float = 0.05):
+    """Poll until predicate() is truthy (for effects that land after a socket closes)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(interval)

@@ -1,0 +1,82 @@
+"""History pages: ordered oldest first, `before` pages back, `after` catches up, nothing repeats."""
+
+import pytest
+
+from lambdas.errors import InvalidRequest
+from lambdas.ids import new_ulid
+from lambdas.models import Message, utcnow
+from lambdas.services.messages import history_check, message_page
+
+
+@pytest.fixture
+def stored(dynamodb, room) -> list[str]:
+    """Seven messages in the room, ids in sending order."""
+    ids = []
+    for n in range(7):
+        message = Message(
+            room, new_ulid(), user_id="1", username="alice", text=f"m{n}", sent_at=utcnow()
+        )
+        message.save()
+        ids.append(message.message_id)
+    return ids
+
+
+def texts(page: dict) -> list[str]:
+    return [m["text"] for m in page["messages"]]
+
+
+def test_latest_page_is_the_newest_messages_oldest_first(stored, room):
+    """Without cursors the page holds the newest `limit` messages, in chronological order."""
+    page = message_page(room=room, before=None, after=None, limit=3)
+    assert texts(page) == ["m4", "m5", "m6"] and page["has_more"] is True
+
+
+def test_before_walks_back_through_every_message_once(stored, room):
+    """Paging back with `before` visits every message exactly once and ends with has_more false."""
+    seen, before = [], None
+    while True:
+        page = message_page(room=room, before=before, after=None, limit=3)
+        seen = texts(page) + seen
+        if not page["has_more"]:
+            break
+        before = page["messages"][0]["id"]
+    assert seen == [f"m{n}" for n in range(7)]
+
+
+def test_after_returns_exactly_the_missing_messages(stored, room):
+    """After a given id the page starts right after it, oldest first."""
+    page = message_page(room=room, before=None, after=stored[2], limit=10)
+    assert texts(page) == ["m3", "m4", "m5", "m6"] and page["has_more"] is False
+    page = message_page(room=room, before=None, after=stored[2], limit=2)
+    assert texts(page) == ["m3", "m4"] and page["has_more"] is True
+
+
+def test_between_before_and_after_excludes_both_ends(stored, room):
+    """With both cursors the page holds only what lies strictly between them."""
+    page = message_page(room=room, before=stored[5], after=stored[1], limit=10)
+    assert texts(page) == ["m2", "m3", "m4"]
+
+
+def test_empty_room_has_an_empty_page(dynamodb, room):
+    """A room with no messages answers an empty page, not an error."""
+    page = message_page(room=room, before=None, after=None, limit=50)
+    assert page == {"type": "history", "room": room, "messages": [], "has_more": False}
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        {"limit": 0},
+        {"limit": 101},
+        {"limit": "5"},
+        {"limit": True},
+        {"limit": 2.5},
+        {"before": "x"},
+        {"after": 12},
+        {"before": {"S": "a"}},
+    ],
+)
+def test_bad_history_frames_are_refused(frame):
+    """Limits outside 1-100 and cursors that are not message ids are invalid requests."""
+    with pytest.raises(InvalidRequest):
+        history_check(frame)
