@@ -19,7 +19,7 @@ def room_check(room: str | None) -> str:
     """The room a client asked for (default `general`), or InvalidRoom."""
     if room is None or room == "":
         return DEFAULT_ROOM
-    if not ROOM_RE.match(room):
+    if not ROOM_RE.fullmatch(room):
         raise InvalidRoom(
             "room names are 1-64 characters: lowercase letters, digits, '-' and '_', "
             "starting with a letter or digit"

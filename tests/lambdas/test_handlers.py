@@ -80,7 +80,7 @@ def test_connect_without_authorizer_context_is_refused(dynamodb):
         Connection.get("unauthorized-1")
 
 
-@pytest.mark.parametrize("room", ["Bad", "-x", "a" * 65, "a b", "ä", "../x"])
+@pytest.mark.parametrize("room", ["Bad", "-x", "a" * 65, "a b", "ä", "../x", "general\n"])
 def test_connect_with_a_bad_room_is_refused(dynamodb, room):
     """A room name outside ^[a-z0-9][a-z0-9_-]{0,63}$ gets 400 and nothing is stored."""
     event = with_user(load_event("websocket-connect"))

@@ -1,0 +1,141 @@
+"""`manage.py runstack`: the whole stack on this machine (DynamoDB, WebSocket gateway, site)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+
+from chat.keys import dev_keypair_ensure
+
+HOST = "127.0.0.1"
+STAGE = "local"
+
+
+class _Stop(Exception):
+    """SIGTERM arrived: shut down as for Ctrl-C."""
+
+
+class Command(BaseCommand):
+    help = "Run dynalite, the local WebSocket gateway and the site together until Ctrl-C."
+    requires_system_checks = []  # the signing key check would warn before we create the key
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--site-port", type=int, default=8000)
+        parser.add_argument("--gateway-port", type=int, default=8001)
+
+    def handle(self, *args, site_port: int, gateway_port: int, **options) -> None:
+        # Imported here: they load PynamoDB and boto3, which no other site command needs.
+        from lambdas import models
+        from lambdas.config import get_config
+        from lambdas.local.dynamodb import Dynalite, ensure_tables, local_aws_environment
+
+        private_key, public_key = dev_keypair_ensure(folder=settings.DEV_KEYS_DIR)
+        previous_sigterm = signal.signal(signal.SIGTERM, _raise_stop)
+        dynalite = None
+        children: dict[str, subprocess.Popen] = {}
+        try:
+            endpoint = os.environ.get("DYNAMODB_ENDPOINT_URL")
+            if not endpoint:
+                port = int(os.environ.get("DYNALITE_PORT") or 8002)
+                dynalite = Dynalite(path=settings.DATA_DIR / "dynalite", port=port)
+                try:
+                    dynalite.start()
+                except RuntimeError as exc:  # node or dynalite missing, or the port is taken
+                    raise CommandError(str(exc)) from exc
+                endpoint = dynalite.endpoint_url
+            websocket_url = f"ws://{HOST}:{gateway_port}/{STAGE}"
+            env = {
+                **os.environ,
+                **local_aws_environment(),
+                "DYNAMODB_ENDPOINT_URL": endpoint,
+                "TOKEN_PUBLIC_KEY_FILE": str(public_key),
+                "TOKEN_SIGNING_KEY_FILE": str(private_key),
+                "WEBSOCKET_URL": websocket_url,
+                "DJANGO_DEBUG": "true",
+            }
+            # Both halves must be the dev pair: a key pasted into the environment would win over
+            # the files and make every token fail verification.
+            for name in ("TOKEN_SIGNING_KEY", "TOKEN_PUBLIC_KEYS"):
+                env.pop(name, None)
+                os.environ.pop(name, None)
+            os.environ.update(env)
+            get_config.cache_clear()
+            models.bind()
+            created = ensure_tables()
+            if created:
+                self.stdout.write(f"Created tables: {', '.join(created)}")
+            call_command("migrate", interactive=False, verbosity=1)
+
+            children["gateway"] = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "lambdas.local.gateway",
+                    "--host",
+                    HOST,
+                    "--port",
+                    str(gateway_port),
+                    "--stage",
+                    STAGE,
+                ],
+                cwd=settings.BASE_DIR,
+                env=env,
+            )
+            children["site"] = subprocess.Popen(
+                [sys.executable, "manage.py", "runserver", f"{HOST}:{site_port}", "--noreload"],
+                cwd=settings.BASE_DIR,
+                env=env,
+            )
+            self.stdout.write(
+                "\n"
+                f"  Site               http://{HOST}:{site_port}\n"
+                f"  WebSocket API      {websocket_url}\n"
+                f"  @connections API   http://{HOST}:{gateway_port}/{STAGE}\n"
+                f"  DynamoDB endpoint  {endpoint}\n"
+                "  Create a user at /accounts/signup/ or with `manage.py createsuperuser`.\n"
+                "  Ctrl-C stops everything.\n"
+            )
+            self.stdout.flush()
+            name, code = _wait_for_exit(children)
+            raise CommandError(f"the {name} exited with status {code}; stopping the stack")
+        except (KeyboardInterrupt, _Stop):
+            self.stdout.write("\nStopping…")
+        finally:
+            signal.signal(signal.SIGTERM, previous_sigterm)
+            _terminate(children.values())
+            if dynalite is not None:
+                dynalite.stop()
+
+
+def _raise_stop(signum, frame) -> None:
+    raise _Stop
+
+
+def _wait_for_exit(children: dict[str, subprocess.Popen]) -> tuple[str, int]:
+    """Block until one child exits; its name and exit status."""
+    while True:
+        for name, child in children.items():
+            code = child.poll()
+            if code is not None:
+                return name, code
+        time.sleep(0.25)
+
+
+def _terminate(children) -> None:
+    children = [child for child in children if child.poll() is None]
+    for child in children:
+        child.terminate()
+    deadline = time.monotonic() + 5
+    for child in children:
+        try:
+            child.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()

@@ -1,0 +1,147 @@
+"""Views: the chat page, sign-up, and the endpoint that trades a login for a WebSocket token."""
+
+from __future__ import annotations
+
+import json
+
+from django.conf import settings
+from django.contrib.auth import authenticate, login
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import UserCreationForm
+from django.core.exceptions import SuspiciousOperation
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http.multipartparser import MultiPartParserError
+from django.middleware.csrf import CsrfViewMiddleware
+from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
+
+from chat.errors import (
+    ApiError,
+    CsrfFailed,
+    InvalidCredentials,
+    InvalidRequest,
+    MethodNotAllowed,
+    NotAuthenticated,
+)
+from chat.tokens import expiry_format, token_issue
+from lambdas.config import get_config
+from lambdas.services.connections import DEFAULT_ROOM, ROOM_RE
+
+MAX_TOKEN_REQUEST_BYTES = 8 * 1024
+FORM_CONTENT_TYPES = {"application/x-www-form-urlencoded", "multipart/form-data"}
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    return redirect("room", room=DEFAULT_ROOM)
+
+
+@login_required
+def room(request: HttpRequest, room: str) -> HttpResponse:
+    # fullmatch: ROOM_RE ends in `$`, which would also accept a trailing newline (%0A in the URL).
+    if not ROOM_RE.fullmatch(room):
+        raise Http404("no such room")
+    context = {"room": room, "max_message_chars": get_config().max_message_chars}
+    return render(request, "chat/room.html", context)
+
+
+def signup(request: HttpRequest) -> HttpResponse:
+    form = UserCreationForm(request.POST if request.method == "POST" else None)
+    if form.is_valid():
+        login(request, form.save())
+        return redirect(settings.LOGIN_REDIRECT_URL)
+    return render(request, "registration/signup.html", {"form": form})
+
+
+# The credentials path carries no ambient authority (a forged request learns nothing it did not
+# already send), so the view is exempt; the session path enforces CSRF itself, as DRF does.
+@csrf_exempt
+@never_cache
+def token_create(request: HttpRequest) -> JsonResponse:
+    try:
+        if request.method != "POST":
+            raise MethodNotAllowed("use POST")
+        user = _token_user(request)
+    except ApiError as exc:
+        response = JsonResponse({"error": exc.code, "message": exc.message}, status=exc.status)
+        if isinstance(exc, MethodNotAllowed):
+            response["Allow"] = "POST"
+        return response
+    issued = token_issue(user=user)
+    return JsonResponse(
+        {
+            "token": issued.token,
+            "expires_at": expiry_format(issued.expires_at),
+            "websocket_url": settings.WEBSOCKET_URL,
+        }
+    )
+
+
+def _token_user(request: HttpRequest) -> AbstractBaseUser:
+    """The user a token request speaks for: from JSON credentials if sent, else the session."""
+    body = _body_read(request)
+    if _body_given(request, body):
+        username, password = _credentials_parse(body)
+        user = authenticate(request, username=username, password=password)
+        if user is None:  # also for inactive users: ModelBackend refuses them
+            raise InvalidCredentials("wrong username or password")
+        return user
+    if not request.user.is_authenticated:
+        raise NotAuthenticated("log in, or send a JSON body with username and password")
+    reason = _csrf_failure(request)
+    if reason:
+        raise CsrfFailed(f"CSRF check failed: {reason}")
+    return request.user
+
+
+def _body_read(request: HttpRequest) -> bytes:
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0  # Django reads such a body as empty too
+    if declared > MAX_TOKEN_REQUEST_BYTES:
+        raise InvalidRequest(f"the body is larger than {MAX_TOKEN_REQUEST_BYTES} bytes")
+    return request.body
+
+
+def _body_given(request: HttpRequest, body: bytes) -> bool:
+    if request.content_type in FORM_CONTENT_TYPES:
+        # An empty form (what Django's test client and some HTTP tools send by default) or one
+        # holding only the CSRF token asks for the session path; real fields are a client error.
+        try:
+            fields = set(request.POST) - {"csrfmiddlewaretoken"}
+        except (MultiPartParserError, SuspiciousOperation):
+            raise InvalidRequest("the form body cannot be parsed") from None
+        if fields:
+            raise InvalidRequest("send username and password as a JSON object")
+        return False
+    return bool(body.strip())
+
+
+def _credentials_parse(body: bytes) -> tuple[str, str]:
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):  # ValueError covers bad UTF-8 and huge integers
+        raise InvalidRequest("the body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise InvalidRequest("the body must be a JSON object")
+    username, password = data.get("username"), data.get("password")
+    if not isinstance(username, str) or not isinstance(password, str):
+        raise InvalidRequest("`username` and `password` are required strings")
+    if "\x00" in username or "\x00" in password:
+        # PostgreSQL rejects NUL in text with an exception: refuse it here rather than with a 500.
+        raise InvalidRequest("`username` and `password` must not contain NUL characters")
+    return username, password
+
+
+class _CsrfCheck(CsrfViewMiddleware):
+    def _reject(self, request: HttpRequest, reason: str) -> str:
+        return reason  # the reason instead of Django's HTML 403 page
+
+
+def _csrf_failure(request: HttpRequest) -> str | None:
+    """Why the request fails Django's CSRF check (origin and token), or None if it passes."""
+    check = _CsrfCheck(lambda request: None)
+    check.process_request(request)  # reads the CSRF cookie into request.META
+    return check.process_view(request, None, (), {})

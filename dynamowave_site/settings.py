@@ -1,0 +1,144 @@
+"""Django settings: one base for every environment; production differs only by variables."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+from chat.keys import dev_secret_key_ensure
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DEV_KEYS_DIR = BASE_DIR / ".dev-keys"
+DATA_DIR = BASE_DIR / ".data"
+
+env = environ.Env()
+# Opt-in, as in cookiecutter-django: a stray .env must never silently change what tests run with.
+if env.bool("DJANGO_READ_DOT_ENV_FILE", default=False):
+    env.read_env(str(BASE_DIR / ".env"))
+# An empty variable means "use the default", so a copy of .env.example (all values empty) changes
+# nothing, instead of e.g. turning ALLOWED_HOSTS into an empty list.
+env.ENVIRON = {name: value for name, value in os.environ.items() if value != ""}
+
+# Off unless asked for: the local stack (`manage.py runstack`) sets DJANGO_DEBUG=true itself.
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+# The site is served over HTTPS: secure cookies, HSTS, redirects, a real secret key required.
+SECURE = env.bool("DJANGO_SECURE", default=False)
+
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
+if not SECRET_KEY:
+    if SECURE:
+        raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_SECURE is true")
+    try:
+        # Generated once per checkout and kept out of git, so no secret ever lives in the repo.
+        SECRET_KEY = dev_secret_key_ensure(folder=DEV_KEYS_DIR)
+    except (OSError, ValueError) as exc:
+        raise ImproperlyConfigured(
+            f"DJANGO_SECRET_KEY is not set and no development secret is usable: {exc}"
+        ) from exc
+
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "chat",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "dynamowave_site.urls"
+WSGI_APPLICATION = "dynamowave_site.wsgi.application"
+ASGI_APPLICATION = "dynamowave_site.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+_database_url = env.str("DATABASE_URL", default="")
+if not _database_url:
+    DATA_DIR.mkdir(exist_ok=True)
+    _database_url = f"sqlite:///{DATA_DIR / 'db.sqlite3'}"
+DATABASES = {"default": env.db_url_config(_database_url)}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = BASE_DIR / "build" / "static"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Hashed names need `collectstatic` first, so they are for deployments, not tests or dev.
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if env.bool("DJANGO_STATIC_MANIFEST", default=False)
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+
+EMAIL_BACKEND = env.str(
+    "DJANGO_EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend"
+)
+
+# HTTPS hardening. Off by default because the local stack and test live servers speak plain HTTP.
+SESSION_COOKIE_SECURE = SECURE
+CSRF_COOKIE_SECURE = SECURE
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=SECURE)
+SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=3600 if SECURE else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=False)
+if env.bool("DJANGO_BEHIND_TLS_PROXY", default=False):
+    # Only behind a proxy that sets this header itself; otherwise clients could forge it.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# WebSocket tokens: Ed25519 JWTs that the Lambda authorizer verifies with the public key.
+# The PEM text wins over the file; both are read when a token is issued, not at import.
+TOKEN_SIGNING_KEY = env.str("TOKEN_SIGNING_KEY", default="", multiline=True)
+TOKEN_SIGNING_KEY_FILE = env.str(
+    "TOKEN_SIGNING_KEY_FILE", default=str(DEV_KEYS_DIR / "token-signing-key.pem")
+)
+TOKEN_TTL_SECONDS = env.int("TOKEN_TTL_SECONDS", default=300)
+if TOKEN_TTL_SECONDS < 1:
+    raise ImproperlyConfigured("TOKEN_TTL_SECONDS must be a positive number of seconds")
+WEBSOCKET_URL = env.str("WEBSOCKET_URL", default="ws://127.0.0.1:8001/local")

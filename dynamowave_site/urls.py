@@ -1,0 +1,15 @@
+"""URL routes of the site: chat pages, accounts, the token API and the admin."""
+
+from django.contrib import admin
+from django.urls import include, path
+
+from chat import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("rooms/<str:room>/", views.room, name="room"),
+    path("api/token/", views.token_create, name="api_token"),
+    path("accounts/signup/", views.signup, name="signup"),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,128 @@
+"""The site's pages: sign-up, log in and out, and the chat page the browser test drives."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.staticfiles import finders
+from django.urls import reverse
+
+pytestmark = pytest.mark.django_db
+
+NEW_PASSWORD = "a-long-enough-passphrase-42"
+
+
+def test_home_redirects_to_the_general_room(client):
+    """/ sends everyone to #general (which asks anonymous visitors to log in)."""
+    response = client.get("/")
+    assert response.status_code == 302
+    assert response["Location"] == "/rooms/general/"
+
+
+def test_signup_creates_the_user_and_logs_them_in(client):
+    """A valid sign-up creates the user, starts their session and sends them to /."""
+    response = client.post(
+        reverse("signup"),
+        {"username": "bob", "password1": NEW_PASSWORD, "password2": NEW_PASSWORD},
+    )
+    assert response.status_code == 302
+    assert response["Location"] == "/"
+    user = get_user_model().objects.get(username="bob")
+    assert client.session["_auth_user_id"] == str(user.pk)
+    assert client.get(reverse("room", kwargs={"room": "general"})).status_code == 200
+
+
+def test_signup_with_mismatched_passwords_shows_the_form_again(client):
+    """An invalid sign-up re-renders the form with errors and creates nobody."""
+    response = client.post(
+        reverse("signup"),
+        {"username": "bob", "password1": NEW_PASSWORD, "password2": NEW_PASSWORD + "x"},
+    )
+    assert response.status_code == 200
+    assert b"errorlist" in response.content
+    assert not get_user_model().objects.filter(username="bob").exists()
+
+
+def test_signup_page_renders(client):
+    """The sign-up page shows its form to anonymous visitors."""
+    response = client.get("/accounts/signup/")
+    assert response.status_code == 200
+    assert b'id="signup-form"' in response.content
+
+
+def test_login_page_renders(client):
+    """The login page shows its form with username and password fields."""
+    response = client.get("/accounts/login/")
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert 'id="login-form"' in content
+    assert 'name="username"' in content and 'name="password"' in content
+
+
+def test_login_sends_the_user_to_the_chat(client, alice, password):
+    """Logging in redirects to / (and from there to #general)."""
+    response = client.post("/accounts/login/", {"username": "alice", "password": password})
+    assert response.status_code == 302
+    assert response["Location"] == "/"
+
+
+def test_logout_is_a_post_that_ends_the_session(client, alice):
+    """Logging out (POST, as in Django 5) ends the session and goes back to the login page."""
+    client.force_login(alice)
+    response = client.post(reverse("logout"))
+    assert response.status_code == 302
+    assert response["Location"] == reverse("login")
+    assert "_auth_user_id" not in client.session
+
+
+def test_room_requires_login(client):
+    """Anonymous visitors are sent to the login page, with the room as `next`."""
+    response = client.get("/rooms/general/")
+    assert response.status_code == 302
+    assert response["Location"] == "/accounts/login/?next=/rooms/general/"
+
+
+def test_room_page_carries_what_chat_js_needs(client, alice):
+    """The chat page names the room, user, token URL and CSRF token, and has every element."""
+    client.force_login(alice)
+    response = client.get("/rooms/design-review/")
+    assert response.status_code == 200
+    content = response.content.decode()
+    root = re.search(r'<main id="chat"[^>]*>', content).group(0)
+    assert 'data-room="design-review"' in root
+    assert 'data-username="alice"' in root
+    assert 'data-token-url="/api/token/"' in root
+    assert re.search(r'data-csrf-token="[^"]{32,}"', root)
+    for element in (
+        '<span id="status"',
+        'data-state="connecting"',
+        '<ol id="messages"',
+        '<form id="composer"',
+        '<textarea name="message" id="message-input"',
+        'id="send"',
+        'id="notice"',
+    ):
+        assert element in content
+    assert '<script type="module" src="/static/chat/chat.js">' in content
+    assert "csrftoken" in response.cookies
+
+
+@pytest.mark.parametrize(
+    "room", ["General", "-leading-dash", "a" * 65, "dots.here", "space%20y", "general%0A"]
+)
+def test_bad_room_names_are_not_found(client, alice, room):
+    """Rooms the Lambdas would refuse (ROOM_RE, matched whole) are a 404 here too."""
+    client.force_login(alice)
+    assert client.get(f"/rooms/{room}/").status_code == 404
+
+
+def test_static_files_are_found_and_user_text_never_goes_through_innerhtml():
+    """chat.js and chat.css are served from static/, and chat.js never writes HTML strings."""
+    script = finders.find("chat/chat.js")
+    assert script is not None and finders.find("chat/chat.css") is not None
+    source = Path(script).read_text(encoding="utf-8")
+    assert "innerHTML" not in source and "insertAdjacentHTML" not in source
+    assert "textContent" in source
