@@ -19,7 +19,7 @@ STAGE = "local"
 
 
 class _Stop(Exception):
-    """SIGTERM arrived: shut down as for Ctrl-C."""
+    """SIGINT or SIGTERM arrived: shut everything down."""
 
 
 class Command(BaseCommand):
@@ -37,7 +37,9 @@ class Command(BaseCommand):
         from lambdas.local.dynamodb import Dynalite, ensure_tables, local_aws_environment
 
         private_key, public_key = dev_keypair_ensure(folder=settings.DEV_KEYS_DIR)
-        previous_sigterm = signal.signal(signal.SIGTERM, _raise_stop)
+        # Both signals explicitly: a shell starting us in the background ignores SIGINT, and
+        # Python keeps an inherited "ignore".
+        previous = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
         dynalite = None
         children: dict[str, subprocess.Popen] = {}
         try:
@@ -108,7 +110,8 @@ class Command(BaseCommand):
         except (KeyboardInterrupt, _Stop):
             self.stdout.write("\nStopping…")
         finally:
-            signal.signal(signal.SIGTERM, previous_sigterm)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
             _terminate(children.values())
             if dynalite is not None:
                 dynalite.stop()
