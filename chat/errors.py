@@ -1,37 +1,34 @@
-"""The token endpoint's client-facing errors: each carries its JSON `code` and HTTP status."""
+"""The token endpoint's client-facing errors, in the same family as the Lambda side's."""
 
 from __future__ import annotations
 
+from lambdas.errors import ChatError, InvalidRequest
 
-class ApiError(Exception):
-    code = "invalid_request"
-    status = 400
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-class InvalidRequest(ApiError):
-    code = "invalid_request"
-    status = 400
+__all__ = [
+    "ChatError",
+    "CsrfFailed",
+    "InvalidCredentials",
+    "InvalidRequest",
+    "MethodNotAllowed",
+    "NotAuthenticated",
+]
 
 
-class InvalidCredentials(ApiError):
+class InvalidCredentials(ChatError):
     code = "invalid_credentials"
     status = 401
 
 
-class NotAuthenticated(ApiError):
+class NotAuthenticated(ChatError):
     code = "not_authenticated"
     status = 401
 
 
-class CsrfFailed(ApiError):
+class CsrfFailed(ChatError):
     code = "csrf_failed"
     status = 403
 
 
-class MethodNotAllowed(ApiError):
+class MethodNotAllowed(ChatError):
     code = "method_not_allowed"
     status = 405

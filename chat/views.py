@@ -18,7 +18,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
 from chat.errors import (
-    ApiError,
+    ChatError,
     CsrfFailed,
     InvalidCredentials,
     InvalidRequest,
@@ -63,7 +63,7 @@ def token_create(request: HttpRequest) -> JsonResponse:
         if request.method != "POST":
             raise MethodNotAllowed("use POST")
         user = _token_user(request)
-    except ApiError as exc:
+    except ChatError as exc:
         response = JsonResponse({"error": exc.code, "message": exc.message}, status=exc.status)
         if isinstance(exc, MethodNotAllowed):
             response["Allow"] = "POST"

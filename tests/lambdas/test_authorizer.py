@@ -46,18 +46,21 @@ def _unsigned(claims: dict) -> str:
     return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(claims)}."
 
 
+def _valid_claims() -> dict:
+    now = int(time.time())
+    return {
+        "sub": "1",
+        "username": "a",
+        "iss": "dynamowave-site",
+        "aud": "dynamowave-websocket",
+        "iat": now,
+        "exp": now + 60,
+    }
+
+
 def _hs256_with_public_key(keys) -> str:
     # The classic algorithm-confusion attack: an HMAC "signed" with the verifier's public key.
-    header, payload = _unsigned(
-        {
-            "sub": "1",
-            "username": "a",
-            "iss": "dynamowave-site",
-            "aud": "dynamowave-websocket",
-            "iat": int(time.time()),
-            "exp": int(time.time()) + 60,
-        }
-    ).split(".")[:2]
+    header, payload = _unsigned(_valid_claims()).split(".")[:2]
     header = base64.urlsafe_b64encode(b'{"alg":"HS256","typ":"JWT"}').rstrip(b"=").decode()
     signature = hmac.new(keys.public_pem.encode(), f"{header}.{payload}".encode(), "sha256")
     return (
@@ -74,16 +77,7 @@ BAD_TOKENS = {
     "no expiry": lambda k: k.token(exp=None),
     "no subject": lambda k: k.token(sub=None),
     "staff not a bool": lambda k: k.token(staff="yes"),
-    "alg none": lambda k: _unsigned(
-        {
-            "sub": "1",
-            "username": "a",
-            "iss": "dynamowave-site",
-            "aud": "dynamowave-websocket",
-            "iat": int(time.time()),
-            "exp": int(time.time()) + 60,
-        }
-    ),
+    "alg none": lambda k: _unsigned(_valid_claims()),
     "HS256 with the public key as secret": lambda k: _hs256_with_public_key(k),
     "tampered payload": lambda k: (
         lambda t: (
