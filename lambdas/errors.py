@@ -41,6 +41,31 @@ class InvalidRoom(ChatError):
     code = "invalid_room"
 
 
+class RoomNotFound(ChatError):
+    code = "room_not_found"
+    status = 404
+
+
+class RoomArchived(ChatError):
+    code = "room_archived"
+    status = 410
+
+
+class RoomExists(ChatError):
+    code = "room_exists"
+    status = 409
+
+
+class MessageNotFound(ChatError):
+    code = "message_not_found"
+    status = 404
+
+
+class Forbidden(ChatError):
+    code = "forbidden"
+    status = 403
+
+
 class Unauthorized(ChatError):
     code = "unauthorized"
     status = 401

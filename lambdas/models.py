@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from pynamodb.attributes import TTLAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.attributes import (
+    BooleanAttribute,
+    ListAttribute,
+    MapAttribute,
+    TTLAttribute,
+    UnicodeAttribute,
+    UTCDateTimeAttribute,
+)
 from pynamodb.constants import PAY_PER_REQUEST_BILLING_MODE
 from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection
 from pynamodb.models import Model
@@ -57,6 +64,28 @@ class Connection(Model):
         return self.expires_at > now
 
 
+class Room(Model):
+    """A chat room. Rooms are few, so listing them is a Scan of this small table."""
+
+    class Meta:
+        table_name = "rooms"
+        billing_mode = PAY_PER_REQUEST_BILLING_MODE
+
+    name = UnicodeAttribute(hash_key=True)
+    title = UnicodeAttribute()
+    description = UnicodeAttribute(default="")
+    created_by = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+    archived = BooleanAttribute(default=False)
+
+
+class Edit(MapAttribute):
+    """A message's earlier text, kept when it is edited."""
+
+    text = UnicodeAttribute()
+    replaced_at = UTCDateTimeAttribute()
+
+
 class Message(Model):
     """One chat message; message ids are ULIDs, so the sort key orders a room's history by time."""
 
@@ -71,11 +100,14 @@ class Message(Model):
     text = UnicodeAttribute()
     sent_at = UTCDateTimeAttribute()
     client_message_id = UnicodeAttribute(null=True)
+    edited_at = UTCDateTimeAttribute(null=True)
+    edits = ListAttribute(of=Edit, null=True)
+    deleted = BooleanAttribute(default=False)
 
-    def frame(self) -> dict:
+    def frame(self, type_: str = "message") -> dict:
         """The `message` frame clients receive, in fan-out and in history pages."""
         frame = {
-            "type": "message",
+            "type": type_,
             "id": self.message_id,
             "room": self.room,
             "user": {"id": self.user_id, "username": self.username},
@@ -84,11 +116,39 @@ class Message(Model):
         }
         if self.client_message_id:
             frame["client_message_id"] = self.client_message_id
+        if self.edited_at:
+            frame["edited_at"] = iso(self.edited_at)
+        if self.deleted:
+            frame["deleted"] = True
+            frame["text"] = ""
         return frame
 
 
+class ClientMessage(Model):
+    """Which message a client's `clientMessageId` became: makes retried sends idempotent.
+
+    A conditional put on this natural key is the "has this send been seen" check; dynalite has no
+    transactions, so the message is written second and a retry completes a half-done send.
+    """
+
+    class Meta:
+        table_name = "client-messages"
+        billing_mode = PAY_PER_REQUEST_BILLING_MODE
+
+    user_id = UnicodeAttribute(hash_key=True)
+    client_message_id = UnicodeAttribute(range_key=True)
+    room = UnicodeAttribute()
+    message_id = UnicodeAttribute()
+    expires_at = TTLAttribute()
+
+
 # Base table names; the deployed name adds the stage prefix (see template.yaml).
-TABLES: dict[type[Model], str] = {Connection: "connections", Message: "messages"}
+TABLES: dict[type[Model], str] = {
+    Connection: "connections",
+    Message: "messages",
+    Room: "rooms",
+    ClientMessage: "client-messages",
+}
 
 
 def bind(config: Config | None = None) -> None:

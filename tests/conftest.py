@@ -70,9 +70,21 @@ def gateway(dynamodb: str):
 
 
 @pytest.fixture
-def room() -> str:
+def make_room(dynamodb: str) -> Callable[..., str]:
+    """Create rooms in DynamoDB (as the site does); returns the room's name."""
+    from lambdas.services.rooms import room_create
+
+    def make(name: str | None = None, *, title: str = "", created_by: str = "test") -> str:
+        name = name or f"room-{uuid.uuid4().hex[:12]}"
+        return room_create(name=name, title=title, description="", created_by=created_by).name
+
+    return make
+
+
+@pytest.fixture
+def room(make_room: Callable[..., str]) -> str:
     """A room of this test's own, so tests never see each other's messages."""
-    return f"room-{uuid.uuid4().hex[:12]}"
+    return make_room()
 
 
 @pytest.fixture

@@ -82,8 +82,12 @@ class Keys:
         return jwt.encode(payload, key or self.private, algorithm="EdDSA")
 
 
-def recv_json(client, timeout: float = 5.0) -> dict:
-    return json.loads(client.recv(timeout=timeout))
+def recv_json(client, timeout: float = 5.0, *, skip: tuple[str, ...] = ("presence",)) -> dict:
+    """The next frame, passing over `presence` announcements (noise unless a test wants them)."""
+    while True:
+        frame = json.loads(client.recv(timeout=timeout))
+        if frame.get("type") not in skip:
+            return frame
 
 
 def wait_for(predicate: Callable[[], object], timeout: float = 5.0, interval: float = 0.05):

@@ -1,4 +1,4 @@
-"""`$disconnect`: forget the connection (idempotent: AWS delivers this event at most once)."""
+"""`$disconnect`: forget the connection and tell its room (AWS delivers this at most once)."""
 
 from lambdas.handlers._route import RouteRequest, websocket_route
 from lambdas.services.connections import connection_close
@@ -6,4 +6,4 @@ from lambdas.services.connections import connection_close
 
 @websocket_route
 def handler(request: RouteRequest) -> None:
-    connection_close(connection_id=request.connection_id)
+    connection_close(api=request.api, connection_id=request.connection_id)

@@ -5,18 +5,23 @@ from lambdas.services.messages import message_send
 
 
 @websocket_route
-def handler(request: RouteRequest) -> None:
-    message, result = message_send(
+def handler(request: RouteRequest) -> dict | None:
+    sent = message_send(
         api=request.api,
         connection_id=request.connection_id,
         sender=request.user,
         frame=request.frame,
     )
+    if sent.duplicate:
+        # A retry of a stored send: only the sender hears of it again, so it can stop waiting.
+        logger.info("duplicate send", extra={"message_id": sent.message.message_id})
+        return sent.message.frame()
     logger.info(
         "message sent",
         extra={
-            "message_id": message.message_id,
-            "delivered": result.delivered,
-            "gone": len(result.gone),
+            "message_id": sent.message.message_id,
+            "delivered": sent.delivery.delivered,
+            "gone": len(sent.delivery.gone),
         },
     )
+    return None

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from lambdas.config import get_config
 from lambdas.management import ConnectionGone, ManagementApi
-from lambdas.services.connections import connection_close, connection_ids_in_room
+from lambdas.models import Connection, utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -18,6 +19,19 @@ class BroadcastResult:
     delivered: int = 0
     gone: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+
+
+def room_connection_ids(*, room: str, page_size: int = 500) -> Iterator[str]:
+    """Ids of the room's live connections, read page by page from the room index.
+
+    Expired items are filtered here because nothing guarantees TTL has removed them (DynamoDB
+    deletes within days; dynalite never does).
+    """
+    query = Connection.room_index.query(
+        room, filter_condition=Connection.expires_at > utcnow(), page_size=page_size
+    )
+    for connection in query:
+        yield connection.connection_id
 
 
 def broadcast(
@@ -32,7 +46,7 @@ def broadcast(
     workers = get_config().fanout_workers
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fanout") as pool:
         futures: dict[Future, str] = {}
-        for connection_id in connection_ids_in_room(room=room):
+        for connection_id in room_connection_ids(room=room):
             if connection_id != exclude:
                 futures[pool.submit(api.post, connection_id, payload)] = connection_id
         for future, connection_id in futures.items():
@@ -46,5 +60,5 @@ def broadcast(
                 logger.exception("post to connection failed", extra={"connection": connection_id})
                 result.failed.append(connection_id)
     for connection_id in result.gone:
-        connection_close(connection_id=connection_id)
+        Connection(connection_id).delete()
     return result

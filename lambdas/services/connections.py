@@ -1,34 +1,24 @@
-"""Actions and selectors on connections: open, close, and the live connections of a room."""
+"""Actions and selectors on connections: open and close them, and tell the room who is here."""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator
+import logging
 from datetime import datetime
 
 from lambdas.config import get_config
-from lambdas.errors import InvalidRoom, NotConnected
+from lambdas.errors import NotConnected
+from lambdas.management import ManagementApi
 from lambdas.models import Connection, connection_expiry, utcnow
+from lambdas.services.broadcast import broadcast
+from lambdas.services.rooms import room_get_open, room_presence
 from lambdas.tokens import User
 
-ROOM_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-DEFAULT_ROOM = "general"
-
-
-def room_check(room: str | None) -> str:
-    """The room a client asked for (default `general`), or InvalidRoom."""
-    if room is None or room == "":
-        return DEFAULT_ROOM
-    if not ROOM_RE.fullmatch(room):
-        raise InvalidRoom(
-            "room names are 1-64 characters: lowercase letters, digits, '-' and '_', "
-            "starting with a letter or digit"
-        )
-    return room
+logger = logging.getLogger(__name__)
 
 
 def connection_open(
     *,
+    api: ManagementApi,
     connection_id: str,
     user: User,
     room: str | None,
@@ -36,23 +26,32 @@ def connection_open(
     source_ip: str | None = None,
     user_agent: str | None = None,
 ) -> Connection:
+    """Register a connection in an open room and tell the room's other members."""
     connection = Connection(
         connection_id,
         user_id=user.user_id,
         username=user.username,
-        room=room_check(room),
+        room=room_get_open(name=room).name,
         connected_at=connected_at,
         expires_at=connection_expiry(connected_at, get_config().connection_ttl_seconds),
         source_ip=source_ip or None,
         user_agent=(user_agent or "")[:512] or None,
     )
     connection.save()
+    # API Gateway cannot post to a connection until $connect has returned (it would answer 410
+    # and we would delete it): the newcomer asks for presence itself once open.
+    presence_announce(api=api, room=connection.room, exclude=connection_id)
     return connection
 
 
-def connection_close(*, connection_id: str) -> None:
-    """Forget a connection; closing one that is already gone is not an error."""
-    Connection(connection_id).delete()
+def connection_close(*, api: ManagementApi, connection_id: str) -> None:
+    """Forget a connection and tell its room; closing one that is already gone is harmless."""
+    try:
+        connection = Connection.get(connection_id)
+    except Connection.DoesNotExist:
+        return
+    connection.delete()
+    presence_announce(api=api, room=connection.room)
 
 
 def connection_get(*, connection_id: str) -> Connection:
@@ -66,16 +65,22 @@ def connection_get(*, connection_id: str) -> Connection:
     return connection
 
 
-def connection_ids_in_room(*, room: str, page_size: int = 500) -> Iterator[str]:
-    """Ids of the room's live connections, read page by page from the room index.
+def presence_frame(*, room: str) -> dict:
+    return {"type": "presence", "room": room, "users": room_presence(room=room)}
 
-    Expired items are filtered here because nothing guarantees TTL has removed them (DynamoDB
-    deletes within days; dynalite never does).
+
+def presence_announce(*, api: ManagementApi, room: str, exclude: str | None = None) -> None:
+    """Send the room its list of who is online.
+
+    Best effort: a failure here must not refuse a connection or a disconnect. If fan-out found
+    ghosts (410s), they are gone now, so the list is sent once more without them.
     """
-    query = Connection.room_index.query(
-        room,
-        filter_condition=Connection.expires_at > utcnow(),
-        page_size=page_size,
-    )
-    for connection in query:
-        yield connection.connection_id
+    try:
+        for _ in range(2):
+            result = broadcast(
+                api=api, room=room, payload=presence_frame(room=room), exclude=exclude
+            )
+            if not result.gone:
+                return
+    except Exception:
+        logger.exception("presence announcement failed", extra={"room": room})

@@ -1,20 +1,52 @@
-"""Actions and selectors on messages: validate and send one, read a page of history."""
+"""Actions and selectors on messages: send, edit, delete, typing, and pages of history."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
+
+from pynamodb.exceptions import PutError, UpdateError
 
 from lambdas.config import get_config
-from lambdas.errors import EmptyMessage, InvalidRequest, MessageTooLong
+from lambdas.errors import (
+    EmptyMessage,
+    Forbidden,
+    InvalidRequest,
+    MessageNotFound,
+    MessageTooLong,
+)
 from lambdas.ids import is_ulid, new_ulid
 from lambdas.management import ManagementApi
-from lambdas.models import Message, utcnow
+from lambdas.models import ClientMessage, Edit, Message, utcnow
 from lambdas.services.broadcast import BroadcastResult, broadcast
 from lambdas.services.connections import connection_get
 from lambdas.tokens import User
 
 MAX_CLIENT_MESSAGE_ID = 64
 MAX_HISTORY_LIMIT = 100
+RECEIPT_LIFETIME = timedelta(days=1)  # how long a clientMessageId protects against a resend
+
+
+def _conditional_failed(error: PutError | UpdateError) -> bool:
+    return error.cause_response_code == "ConditionalCheckFailedException"
+
+
+def text_check(text: object) -> str:
+    """A message text: a non-blank string of at most MAX_MESSAGE_CHARS characters."""
+    if text is None or (isinstance(text, str) and not text.strip()):
+        raise EmptyMessage("the message is empty")
+    if not isinstance(text, str):
+        raise InvalidRequest("`message` must be a string")
+    limit = get_config().max_message_chars
+    if len(text) > limit:
+        raise MessageTooLong(f"messages are at most {limit} characters; this one has {len(text)}")
+    return text
+
+
+def message_id_check(value: object, name: str = "id") -> str:
+    if not is_ulid(value):
+        raise InvalidRequest(f"`{name}` must be a message id")
+    return value
 
 
 @dataclass(frozen=True)
@@ -25,14 +57,7 @@ class Outgoing:
 
 def message_check(frame: dict) -> Outgoing:
     """Validate a `sendmessage` frame (the AWS tutorial's `message` field) before any write."""
-    text = frame.get("message")
-    if text is None or (isinstance(text, str) and not text.strip()):
-        raise EmptyMessage("the message is empty")
-    if not isinstance(text, str):
-        raise InvalidRequest("`message` must be a string")
-    limit = get_config().max_message_chars
-    if len(text) > limit:
-        raise MessageTooLong(f"messages are at most {limit} characters; this one has {len(text)}")
+    text = text_check(frame.get("message"))
     client_message_id = frame.get("clientMessageId")
     if client_message_id is not None and (
         not isinstance(client_message_id, str)
@@ -44,23 +69,144 @@ def message_check(frame: dict) -> Outgoing:
     return Outgoing(text=text, client_message_id=client_message_id)
 
 
-def message_send(
-    *, api: ManagementApi, connection_id: str, sender: User, frame: dict
-) -> tuple[Message, BroadcastResult]:
-    """Store a message in the sender's room and fan it out to the room, sender included."""
+@dataclass(frozen=True)
+class Sent:
+    message: Message
+    duplicate: bool  # a retry of a send already stored: nothing was stored or broadcast again
+    delivery: BroadcastResult | None
+
+
+def _reserve(sender: User, room: str, client_message_id: str) -> tuple[str, str, bool]:
+    """The (room, message id) a client's send owns, and whether an earlier attempt took it."""
+    receipt = ClientMessage(
+        sender.user_id,
+        client_message_id,
+        room=room,
+        message_id=new_ulid(),
+        expires_at=utcnow() + RECEIPT_LIFETIME,
+    )
+    try:
+        receipt.save(condition=ClientMessage.user_id.does_not_exist())
+        return receipt.room, receipt.message_id, False
+    except PutError as error:
+        if not _conditional_failed(error):
+            raise
+    earlier = ClientMessage.get(sender.user_id, client_message_id)
+    return earlier.room, earlier.message_id, True
+
+
+def message_send(*, api: ManagementApi, connection_id: str, sender: User, frame: dict) -> Sent:
+    """Store a message in the sender's room and fan it out to the room, sender included.
+
+    With a clientMessageId the send is idempotent: a retry finds its receipt and the stored
+    message, and nothing is stored or broadcast twice. Without transactions the receipt is
+    written first, so a retry after a crash between the two writes completes the send.
+    """
     outgoing = message_check(frame)
     room = connection_get(connection_id=connection_id).room
+    message_id, retried = new_ulid(), False
+    if outgoing.client_message_id:
+        room, message_id, retried = _reserve(sender, room, outgoing.client_message_id)
+        if retried:
+            try:
+                return Sent(Message.get(room, message_id), duplicate=True, delivery=None)
+            except Message.DoesNotExist:
+                pass  # the first attempt stopped after its receipt: finish it now
     message = Message(
         room,
-        new_ulid(),
+        message_id,
         user_id=sender.user_id,
         username=sender.username,
         text=outgoing.text,
         sent_at=utcnow(),
         client_message_id=outgoing.client_message_id,
     )
-    message.save()
-    return message, broadcast(api=api, room=room, payload=message.frame())
+    try:
+        message.save(condition=Message.message_id.does_not_exist())
+    except PutError as error:
+        if not _conditional_failed(error):
+            raise
+        # A concurrent retry of the same send stored it first.
+        return Sent(Message.get(room, message_id), duplicate=True, delivery=None)
+    return Sent(
+        message, duplicate=False, delivery=broadcast(api=api, room=room, payload=message.frame())
+    )
+
+
+def _own_message(*, room: str, message_id: str) -> Message:
+    try:
+        message = Message.get(room, message_id)
+    except Message.DoesNotExist:
+        raise MessageNotFound("there is no such message in this room") from None
+    if message.deleted:
+        raise MessageNotFound("that message was deleted")
+    return message
+
+
+def message_edit(*, api: ManagementApi, connection_id: str, editor: User, frame: dict) -> Message:
+    """Replace the text of one's own message; the room gets `message_updated`."""
+    message_id = message_id_check(frame.get("id"))
+    text = text_check(frame.get("message"))
+    room = connection_get(connection_id=connection_id).room
+    message = _own_message(room=room, message_id=message_id)
+    if message.user_id != editor.user_id:
+        raise Forbidden("you can only edit your own messages")
+    now = utcnow()
+    try:
+        message.update(
+            actions=[
+                Message.text.set(text),
+                Message.edited_at.set(now),
+                Message.edits.set(
+                    (Message.edits | []).append([Edit(text=message.text, replaced_at=now)])
+                ),
+            ],
+            # Checked again at write time: it may have been deleted since we read it.
+            condition=(Message.user_id == editor.user_id) & (Message.deleted == False),  # noqa: E712
+        )
+    except UpdateError as error:
+        if _conditional_failed(error):
+            raise MessageNotFound("that message was deleted") from None
+        raise
+    broadcast(api=api, room=room, payload=message.frame("message_updated"))
+    return message
+
+
+def message_delete(*, api: ManagementApi, connection_id: str, deleter: User, frame: dict) -> None:
+    """Delete one's own message (staff: any); the room gets `message_deleted`.
+
+    The item stays, without its text, so history can show "message deleted" in its place.
+    """
+    message_id = message_id_check(frame.get("id"))
+    room = connection_get(connection_id=connection_id).room
+    message = _own_message(room=room, message_id=message_id)
+    if message.user_id != deleter.user_id and not deleter.is_staff:
+        raise Forbidden("you can only delete your own messages")
+    try:
+        message.update(
+            actions=[Message.deleted.set(True), Message.text.set(""), Message.edits.remove()],
+            condition=Message.deleted == False,  # noqa: E712
+        )
+    except UpdateError as error:
+        if _conditional_failed(error):
+            raise MessageNotFound("that message was deleted") from None
+        raise
+    broadcast(
+        api=api, room=room, payload={"type": "message_deleted", "id": message_id, "room": room}
+    )
+
+
+def typing_send(*, api: ManagementApi, connection_id: str, typist: User, frame: dict) -> None:
+    """Tell the room, except the typist's own connection, that someone is typing."""
+    if set(frame) - {"action"}:
+        raise InvalidRequest('typing frames carry nothing but {"action": "typing"}')
+    room = connection_get(connection_id=connection_id).room
+    frame = {
+        "type": "typing",
+        "room": room,
+        "user": {"id": typist.user_id, "username": typist.username},
+    }
+    broadcast(api=api, room=room, payload=frame, exclude=connection_id)
 
 
 @dataclass(frozen=True)
@@ -74,8 +220,8 @@ def history_check(frame: dict) -> HistoryQuery:
     """Validate a `history` frame: optional `before`/`after` message ids and `limit` ≤ 100."""
     before, after = frame.get("before"), frame.get("after")
     for name, value in (("before", before), ("after", after)):
-        if value is not None and not is_ulid(value):
-            raise InvalidRequest(f"`{name}` must be a message id")
+        if value is not None:
+            message_id_check(value, name)
     limit = frame.get("limit", get_config().history_page_size)
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_HISTORY_LIMIT:
         raise InvalidRequest(f"`limit` must be a whole number from 1 to {MAX_HISTORY_LIMIT}")

@@ -68,13 +68,12 @@ def test_one_failing_delivery_does_not_drop_the_rest(dynamodb, room):
 
 def test_room_of_several_pages_is_read_completely(dynamodb, room, monkeypatch):
     """A room larger than one index page is fanned out to every member."""
-    from lambdas.services import connections
+    from lambdas.services import broadcast as module
 
     members = {add_connection(room) for _ in range(7)}
-    original = connections.connection_ids_in_room
+    original = module.room_connection_ids
     monkeypatch.setattr(
-        "lambdas.services.broadcast.connection_ids_in_room",
-        lambda room: original(room=room, page_size=2),
+        module, "room_connection_ids", lambda room: original(room=room, page_size=2)
     )
     api = FakeManagementApi()
     assert broadcast(api=api, room=room, payload={"type": "m"}).delivered == 7

@@ -36,10 +36,15 @@ def message_event(frame: object, connection_id: str | None = None, **user) -> di
     return event
 
 
-def joined(room: str, connection_id: str) -> str:
+ALICE = User("1", "alice", False)
+
+
+def joined(room: str, connection_id: str, user: User = ALICE) -> str:
+    """A connection registered in the room, as $connect leaves it."""
     connection_open(
+        api=FakeManagementApi(),
         connection_id=connection_id,
-        user=User("1", "alice", False),
+        user=user,
         room=room,
         connected_at=utcnow(),
     )
@@ -53,7 +58,7 @@ def messages_in(room: str) -> list[Message]:
 # -- $connect ----------------------------------------------------------------------------------
 
 
-def test_connect_stores_the_connection_from_the_captured_event(dynamodb):
+def test_connect_stores_the_connection_from_the_captured_event(dynamodb, api):
     """The captured $connect event, as authorized, registers its connection in `general`."""
     event = with_user(load_event("websocket-connect"), user_id="7", username="carol")
     response = connect.handler(event, CONTEXT)
@@ -70,7 +75,7 @@ def test_connect_stores_the_connection_from_the_captured_event(dynamodb):
     assert abs(item.expires_at - item.connected_at - timedelta(hours=2)) < timedelta(seconds=1)
 
 
-def test_connect_without_authorizer_context_is_refused(dynamodb):
+def test_connect_without_authorizer_context_is_refused(dynamodb, api):
     """The captured event unchanged (no authorizer ran) is refused with 401 and stores nothing."""
     event = load_event("websocket-connect")
     event["requestContext"]["connectionId"] = "unauthorized-1"
@@ -81,7 +86,7 @@ def test_connect_without_authorizer_context_is_refused(dynamodb):
 
 
 @pytest.mark.parametrize("room", ["Bad", "-x", "a" * 65, "a b", "ä", "../x", "general\n"])
-def test_connect_with_a_bad_room_is_refused(dynamodb, room):
+def test_connect_with_a_bad_room_is_refused(dynamodb, api, room):
     """A room name outside ^[a-z0-9][a-z0-9_-]{0,63}$ gets 400 and nothing is stored."""
     event = with_user(load_event("websocket-connect"))
     event["requestContext"]["connectionId"] = "badroom-1"
@@ -95,9 +100,9 @@ def test_connect_with_a_bad_room_is_refused(dynamodb, room):
 # -- $disconnect -------------------------------------------------------------------------------
 
 
-def test_disconnect_deletes_and_is_idempotent(dynamodb):
+def test_disconnect_deletes_and_is_idempotent(dynamodb, api, room):
     """The captured $disconnect event removes its connection; a second delivery is harmless."""
-    joined("lobby", "BFaT_fALIAMCKug=")
+    joined(room, "BFaT_fALIAMCKug=")
     event = load_event("websocket-disconnect")
     assert disconnect.handler(event, CONTEXT) == {"statusCode": 200}
     assert disconnect.handler(event, CONTEXT) == {"statusCode": 200}
@@ -234,7 +239,11 @@ def test_expired_connection_cannot_send(dynamodb, api, room):
     """A connection past its TTL is treated as gone even before DynamoDB deletes it."""
     past = utcnow() - timedelta(hours=3)
     connection_open(
-        connection_id=f"old-{room}", user=User("1", "alice", False), room=room, connected_at=past
+        api=api,
+        connection_id=f"old-{room}",
+        user=User("1", "alice", False),
+        room=room,
+        connected_at=past,
     )
     response = sendmessage.handler(message_event({"message": "hi"}, f"old-{room}"), CONTEXT)
     assert body(response)["code"] == "not_connected"

@@ -1,5 +1,7 @@
 """History pages: ordered oldest first, `before` pages back, `after` catches up, nothing repeats."""
 
+from datetime import timedelta
+
 import pytest
 
 from lambdas.errors import InvalidRequest
@@ -80,3 +82,44 @@ def test_bad_history_frames_are_refused(frame):
     """Limits outside 1-100 and cursors that are not message ids are invalid requests."""
     with pytest.raises(InvalidRequest):
         history_check(frame)
+
+
+# -- sending -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def member(dynamodb, room):
+    """Alice's connection in the room, and the fake @connections it is posted through."""
+    from lambdas.services.connections import connection_open
+    from lambdas.tokens import User
+    from tests.lambdas.fakes import FakeManagementApi
+
+    api = FakeManagementApi()
+    connection_open(
+        api=api,
+        connection_id=f"c-{room}",
+        user=User("1", "alice", False),
+        room=room,
+        connected_at=utcnow(),
+    )
+    return api, f"c-{room}", User("1", "alice", False)
+
+
+def test_retry_after_a_half_done_send_completes_it_once(member, room):
+    """A receipt without its message (a crash between the writes) is finished by the retry."""
+    from lambdas.models import ClientMessage
+    from lambdas.services.messages import message_send
+
+    api, connection_id, alice = member
+    orphan_id = new_ulid()
+    ClientMessage(
+        "1", "c-7", room=room, message_id=orphan_id, expires_at=utcnow() + timedelta(days=1)
+    ).save()
+    frame = {"action": "sendmessage", "message": "hello", "clientMessageId": "c-7"}
+    sent = message_send(api=api, connection_id=connection_id, sender=alice, frame=frame)
+    assert not sent.duplicate and sent.message.message_id == orphan_id
+    assert api.posts[connection_id] == [sent.message.frame()]
+    again = message_send(api=api, connection_id=connection_id, sender=alice, frame=frame)
+    assert again.duplicate and again.message.message_id == orphan_id
+    assert len(api.posts[connection_id]) == 1
+    assert [m.message_id for m in Message.query(room)] == [orphan_id]

@@ -4,7 +4,7 @@ import os
 from datetime import timedelta
 
 from lambdas.local.dynamodb import Dynalite, ensure_tables
-from lambdas.models import Connection, Message, utcnow
+from lambdas.models import TABLES, Connection, Message, utcnow
 from tests.helpers import reconfigure
 
 
@@ -15,9 +15,7 @@ def test_data_survives_a_restart_and_tables_are_not_recreated(tmp_path, monkeypa
         with Dynalite(path=path) as first:
             monkeypatch.setenv("DYNAMODB_ENDPOINT_URL", first.endpoint_url)
             reconfigure()
-            assert sorted(ensure_tables()) == sorted(
-                [Connection.Meta.table_name, Message.Meta.table_name]
-            )
+            assert sorted(ensure_tables()) == sorted(m.Meta.table_name for m in TABLES)
             now = utcnow()
             Message(
                 "lobby",

@@ -73,13 +73,13 @@ def test_bad_room_is_400(connect):
 # -- messages and fan-out ----------------------------------------------------------------------
 
 
-def test_message_reaches_every_client_of_the_room_and_no_other(connect, room):
+def test_message_reaches_every_client_of_the_room_and_no_other(connect, room, make_room):
     """The AWS tutorial's frame reaches the three clients of the room, sender included."""
     alice, bob, carol = (
         connect(room, user_id=str(n), username=name)
         for n, name in enumerate(["alice", "bob", "carol"], 1)
     )
-    elsewhere = connect(room + "-b", user_id="9", username="eve")
+    elsewhere = connect(make_room(), user_id="9", username="eve")
     alice.send('{"action":"sendmessage","message":"hello, everyone!"}')
     frames = [recv_json(client) for client in (alice, bob, carol)]
     assert frames[0] == frames[1] == frames[2]

@@ -19,6 +19,10 @@ def test_template_routes_resolve_to_handlers():
         "sendmessage": "sendmessage",
         "history": "history",
         "ping": "ping",
+        "typing": "typing",
+        "editmessage": "editmessage",
+        "deletemessage": "deletemessage",
+        "presence": "presence",
     }
     connect = api.routes["$connect"]
     assert connect.authorizer.handler == "lambdas.handlers.authorizer.handler"

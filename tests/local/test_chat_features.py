@@ -1,0 +1,258 @@
+"""Rooms, presence, typing, edit/delete and idempotent sends, through the real gateway."""
+
+import json
+from datetime import timedelta
+
+import pytest
+
+from lambdas.models import ClientMessage, Connection, Message, Room, utcnow
+from tests.helpers import recv_json, wait_for
+from tests.local.test_gateway import handshake_status
+
+
+def send(client, **frame) -> None:
+    client.send(json.dumps(frame))
+
+
+def presence_names(frame: dict) -> list[str]:
+    assert frame["type"] == "presence"
+    return [user["username"] for user in frame["users"]]
+
+
+def ask_presence(client) -> list[str]:
+    send(client, action="presence")
+    return presence_names(recv_json(client, skip=()))
+
+
+def drain(client, seconds: float = 0.3) -> list[dict]:
+    """Every frame that arrives within a short quiet period."""
+    frames = []
+    while True:
+        try:
+            frames.append(json.loads(client.recv(timeout=seconds)))
+        except TimeoutError:
+            return frames
+
+
+# -- rooms -------------------------------------------------------------------------------------
+
+
+def test_unknown_room_is_refused_with_404(connect, dynamodb):
+    """Connecting to a room nobody created is refused at $connect."""
+    assert handshake_status(connect, "no-such-room-here") == 404
+
+
+def test_archived_room_is_refused_with_410(connect, room):
+    """Connecting to an archived room is refused at $connect."""
+    stored = Room.get(room)
+    stored.update(actions=[Room.archived.set(True)])
+    assert handshake_status(connect, room) == 410
+
+
+def test_general_exists_without_anyone_creating_it(connect, dynamodb):
+    """The default room accepts connections on a fresh deployment."""
+    client = connect()  # no ?room= at all
+    send(client, action="ping")
+    assert recv_json(client) == {"type": "pong"}
+    assert Room.get("general").title == "General"
+
+
+# -- presence ----------------------------------------------------------------------------------
+
+
+def test_presence_lists_each_user_once_and_follows_joins_and_leaves(connect, room):
+    """Two tabs of one user count once; others are told when people join and leave."""
+    bob = connect(room, user_id="2", username="bob")
+    alice_1 = connect(room, user_id="1", username="alice")
+    assert presence_names(recv_json(bob, skip=())) == ["alice", "bob"]
+    alice_2 = connect(room, user_id="1", username="alice")
+    assert presence_names(recv_json(bob, skip=())) == ["alice", "bob"]
+    assert ask_presence(alice_2) == ["alice", "bob"]
+    alice_1.close()
+    assert presence_names(recv_json(bob, skip=())) == ["alice", "bob"]  # one tab still open
+    alice_2.close()
+    assert presence_names(recv_json(bob, skip=())) == ["bob"]
+
+
+def test_ghosts_do_not_count(connect, room):
+    """Expired items and connections without a socket (lost $disconnect) are not online."""
+    now = utcnow()
+    Connection(
+        "ghost-live-item",
+        user_id="8",
+        username="ghost",
+        room=room,
+        connected_at=now,
+        expires_at=now + timedelta(hours=1),
+    ).save()
+    Connection(
+        "expired-item",
+        user_id="9",
+        username="expired",
+        room=room,
+        connected_at=now - timedelta(hours=3),
+        expires_at=now - timedelta(hours=1),
+    ).save()
+    alice = connect(room, username="alice")  # her join is announced: the ghost answers 410
+    assert ask_presence(alice) == ["alice"]
+    assert wait_for(lambda: not list(Connection.query("ghost-live-item")))
+
+
+# -- typing ------------------------------------------------------------------------------------
+
+
+def test_typing_reaches_the_others_but_not_the_sender(connect, room):
+    """A typing frame is broadcast to the room except the typist's own connection."""
+    alice = connect(room, user_id="1", username="alice")
+    bob = connect(room, user_id="2", username="bob")
+    drain(alice)
+    send(alice, action="typing")
+    assert recv_json(bob) == {
+        "type": "typing",
+        "room": room,
+        "user": {"id": "1", "username": "alice"},
+    }
+    assert drain(alice) == []
+
+
+@pytest.mark.parametrize(
+    "frame", [{"action": "typing", "text": "x" * 5000}, {"action": "typing", "state": True}]
+)
+def test_malformed_typing_frames_are_refused(connect, room, frame):
+    """Typing frames carry nothing else: extra or oversized content gets an error frame."""
+    alice = connect(room, username="alice")
+    bob = connect(room, username="bob")
+    drain(alice)
+    drain(bob)
+    alice.send(json.dumps(frame))
+    assert recv_json(alice)["code"] == "invalid_request"
+    assert drain(bob) == []
+
+
+# -- edit and delete ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def chat(connect, room):
+    """Alice and Bob in a room, and Carol (staff); Alice has sent one message."""
+    alice = connect(room, user_id="1", username="alice")
+    bob = connect(room, user_id="2", username="bob")
+    carol = connect(room, user_id="3", username="carol", staff=True)
+    send(alice, action="sendmessage", message="first draft")
+    message = recv_json(alice)
+    for client in (bob, carol):
+        assert recv_json(client)["id"] == message["id"]
+    return alice, bob, carol, message
+
+
+def stored(room: str, message_id: str) -> Message:
+    return Message.get(room, message_id)
+
+
+def test_edit_own_message_is_broadcast_and_kept(chat, room):
+    """The author's edit reaches everyone as message_updated; the old text is kept as an edit."""
+    alice, bob, carol, message = chat
+    send(alice, action="editmessage", id=message["id"], message="final text")
+    updates = [recv_json(client) for client in (alice, bob, carol)]
+    assert all(u["type"] == "message_updated" and u["text"] == "final text" for u in updates)
+    assert updates[0]["id"] == message["id"] and updates[0]["edited_at"]
+    item = stored(room, message["id"])
+    assert item.text == "final text"
+    assert [edit.text for edit in item.edits] == ["first draft"]
+
+
+@pytest.mark.parametrize(
+    ("frame", "code"),
+    [
+        ({"message": "hijacked"}, "forbidden"),
+        ({"message": ""}, "empty_message"),
+        ({"message": "x" * 4001}, "message_too_long"),
+        ({"message": "ok", "id": "not-an-id"}, "invalid_request"),
+        ({"message": "ok", "id": "01ARZ3NDEKTSV4RRFFQ69G5FAV"}, "message_not_found"),
+    ],
+)
+def test_bad_edits_change_nothing(chat, room, frame, code):
+    """Editing someone else's, missing or invalid messages gets an error frame; nothing changes."""
+    alice, bob, carol, message = chat
+    send(bob, **{"action": "editmessage", "id": message["id"], **frame})
+    assert recv_json(bob)["code"] == code
+    assert stored(room, message["id"]).text == "first draft"
+    assert drain(alice) == [] and drain(carol) == []
+
+
+def test_only_the_author_or_staff_may_delete(chat, room):
+    """Bob cannot delete Alice's message; Carol (staff) can, and everyone is told."""
+    alice, bob, carol, message = chat
+    send(bob, action="deletemessage", id=message["id"])
+    assert recv_json(bob)["code"] == "forbidden"
+    assert not stored(room, message["id"]).deleted
+    send(carol, action="deletemessage", id=message["id"])
+    expected = {"type": "message_deleted", "id": message["id"], "room": room}
+    assert [recv_json(c) for c in (alice, bob, carol)] == [expected] * 3
+    item = stored(room, message["id"])
+    assert item.deleted and item.text == ""
+
+
+def test_deleted_messages_show_as_deleted_in_history(chat, room):
+    """History keeps the deleted message's place, marked deleted and without its text."""
+    alice, bob, carol, message = chat
+    send(alice, action="deletemessage", id=message["id"])
+    recv_json(alice)
+    send(alice, action="deletemessage", id=message["id"])
+    assert recv_json(alice)["code"] == "message_not_found"  # deleting twice: nothing to delete
+    send(alice, action="editmessage", id=message["id"], message="back?")
+    assert recv_json(alice)["code"] == "message_not_found"
+    assert recv_json(bob)["type"] == "message_deleted"
+    send(bob, action="history")
+    (entry,) = recv_json(bob)["messages"]
+    assert entry["id"] == message["id"] and entry["deleted"] is True and entry["text"] == ""
+
+
+# -- idempotent sends and recovery -------------------------------------------------------------
+
+
+def test_retried_send_is_stored_and_broadcast_once(connect, room):
+    """The same clientMessageId sent twice (even over a new connection) stores one message."""
+    alice = connect(room, user_id="1", username="alice")
+    bob = connect(room, user_id="2", username="bob")
+    drain(alice)
+    send(alice, action="sendmessage", message="only once", clientMessageId="c-42")
+    first = recv_json(alice)
+    assert recv_json(bob)["id"] == first["id"]
+    alice.close()
+    again = connect(room, user_id="1", username="alice")
+    drain(bob)
+    send(again, action="sendmessage", message="only once", clientMessageId="c-42")
+    echo = recv_json(again)
+    assert echo == first  # the stored message, to the sender only
+    assert drain(bob) == []
+    assert [m.message_id for m in Message.query(room)] == [first["id"]]
+
+
+def test_another_user_may_reuse_a_client_message_id(connect, room):
+    """clientMessageId is scoped to its user: two users' ids never collide."""
+    alice = connect(room, user_id="1", username="alice")
+    bob = connect(room, user_id="2", username="bob")
+    send(alice, action="sendmessage", message="from alice", clientMessageId="same")
+    send(bob, action="sendmessage", message="from bob", clientMessageId="same")
+    texts = {recv_json(alice)["text"], recv_json(alice)["text"]}
+    assert texts == {"from alice", "from bob"}
+    assert ClientMessage.get("1", "same").message_id != ClientMessage.get("2", "same").message_id
+
+
+def test_history_after_returns_exactly_the_missed_messages(connect, room):
+    """A client that reconnects asks for history after its last id and gets only what it missed."""
+    alice = connect(room, user_id="1", username="alice")
+    bob = connect(room, user_id="2", username="bob")
+    send(alice, action="sendmessage", message="seen by both")
+    last_seen = recv_json(bob)["id"]
+    bob.close()
+    for n in range(3):
+        send(alice, action="sendmessage", message=f"missed {n}")
+    sent = [recv_json(alice) for _ in range(4)][1:]
+    bob = connect(room, user_id="2", username="bob")
+    send(bob, action="history", after=last_seen, limit=100)
+    page = recv_json(bob)
+    assert [m["id"] for m in page["messages"]] == [m["id"] for m in sent]
+    assert [m["text"] for m in page["messages"]] == ["missed 0", "missed 1", "missed 2"]
+    assert page["has_more"] is False
