@@ -27,7 +27,7 @@ from chat.errors import (
 )
 from chat.tokens import expiry_format, token_issue
 from lambdas.config import get_config
-from lambdas.services.connections import DEFAULT_ROOM, ROOM_RE
+from lambdas.services.rooms import DEFAULT_ROOM, ROOM_RE
 
 MAX_TOKEN_REQUEST_BYTES = 8 * 1024
 FORM_CONTENT_TYPES = {"application/x-www-form-urlencoded", "multipart/form-data"}
