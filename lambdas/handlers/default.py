@@ -7,7 +7,8 @@ from lambdas.models import iso
 
 HELP = (
     'Send {"action": "sendmessage", "message": "hello"} to talk to your room, '
-    '{"action": "history"} for recent messages, {"action": "ping"} to keep the connection alive.'
+    '{"action": "history"} for recent messages, {"action": "presence"} for who is here, '
+    '{"action": "ping"} to keep the connection alive. Also: typing, editmessage, deletemessage.'
 )
 
 
