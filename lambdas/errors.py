@@ -81,3 +81,12 @@ class NotConnected(ChatError):
 class Internal(ChatError):
     code = "internal"
     status = 500
+
+
+class InvalidPageToken(ChatError):
+    code = "invalid_page_token"
+
+
+class ConnectionNotFound(ChatError):
+    code = "connection_not_found"
+    status = 404

@@ -28,14 +28,22 @@ def new_ulid(now_ms: int | None = None) -> str:
     ms = int(time.time() * 1000) if now_ms is None else now_ms
     with _lock:
         last_ms, last_rand = _last
-        if ms <= last_ms:
-            # Same (or an earlier, clock-skewed) millisecond: keep order by counting up.
+        if ms == last_ms or (now_ms is None and ms < last_ms):
+            # Same millisecond (or the clock stepped back): keep order by counting up.
             ms, rand = last_ms, last_rand + 1
+            _last = (ms, rand)
         else:
             rand = int.from_bytes(os.urandom(10), "big") >> 1  # leave headroom for counting up
-        _last = (ms, rand)
+            if ms > last_ms:
+                _last = (ms, rand)
+            # else: an explicit moment in the past is not part of this process's sequence
     return _encode(ms, 10) + _encode(rand, 16)
 
 
 def is_ulid(value: object) -> bool:
     return isinstance(value, str) and bool(ULID_RE.match(value))
+
+
+def ulid_floor(epoch_ms: int) -> str:
+    """The smallest id of that millisecond: a key bound for "messages since <time>"."""
+    return _encode(epoch_ms, 10) + "0" * 16

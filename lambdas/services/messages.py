@@ -20,6 +20,7 @@ from lambdas.management import ManagementApi
 from lambdas.models import ClientMessage, Edit, Message, utcnow
 from lambdas.services.broadcast import BroadcastResult, broadcast
 from lambdas.services.connections import connection_get
+from lambdas.services.rooms import room_get_open
 from lambdas.tokens import User
 
 MAX_CLIENT_MESSAGE_ID = 64
@@ -103,7 +104,7 @@ def message_send(*, api: ManagementApi, connection_id: str, sender: User, frame:
     written first, so a retry after a crash between the two writes completes the send.
     """
     outgoing = message_check(frame)
-    room = connection_get(connection_id=connection_id).room
+    room = room_get_open(name=connection_get(connection_id=connection_id).room).name
     message_id, retried = new_ulid(), False
     if outgoing.client_message_id:
         room, message_id, retried = _reserve(sender, room, outgoing.client_message_id)
@@ -173,12 +174,17 @@ def message_edit(*, api: ManagementApi, connection_id: str, editor: User, frame:
 
 
 def message_delete(*, api: ManagementApi, connection_id: str, deleter: User, frame: dict) -> None:
+    """Delete a message of the deleter's room from a `deletemessage` frame."""
+    message_id = message_id_check(frame.get("id"))
+    room = connection_get(connection_id=connection_id).room
+    message_remove(api=api, room=room, message_id=message_id, deleter=deleter)
+
+
+def message_remove(*, api: ManagementApi, room: str, message_id: str, deleter: User) -> None:
     """Delete one's own message (staff: any); the room gets `message_deleted`.
 
     The item stays, without its text, so history can show "message deleted" in its place.
     """
-    message_id = message_id_check(frame.get("id"))
-    room = connection_get(connection_id=connection_id).room
     message = _own_message(room=room, message_id=message_id)
     if message.user_id != deleter.user_id and not deleter.is_staff:
         raise Forbidden("you can only delete your own messages")

@@ -14,6 +14,7 @@ class FakeManagementApi:
     def __init__(self, gone: set[str] = frozenset(), failing: set[str] = frozenset()) -> None:
         self.gone, self.failing = set(gone), set(failing)
         self.posts: dict[str, list[dict]] = {}
+        self.deleted: list[str] = []
         self._lock = threading.Lock()  # broadcast posts from a thread pool
 
     def post(self, connection_id: str, payload: dict | bytes) -> None:
@@ -36,3 +37,8 @@ class FakeManagementApi:
             "Identity": {"SourceIp": "1.2.3.4", "UserAgent": "test"},
             "LastActiveAt": moment,
         }
+
+    def delete(self, connection_id: str) -> None:
+        if connection_id in self.gone:
+            raise ConnectionGone(connection_id)
+        self.deleted.append(connection_id)

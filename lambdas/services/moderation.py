@@ -1,0 +1,253 @@
+"""Staff actions and selectors behind the dashboard: connections, messages, rooms, users."""
+
+from __future__ import annotations
+
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from lambdas.errors import ConnectionNotFound, InvalidRequest
+from lambdas.ids import ulid_floor
+from lambdas.management import ConnectionGone, ManagementApi
+from lambdas.models import Connection, Message, Room, utcnow
+from lambdas.services.messages import message_id_check, message_remove
+from lambdas.services.pages import Page, page_read
+from lambdas.services.rooms import MAX_DESCRIPTION, MAX_TITLE, room_check, room_get, room_list
+from lambdas.tokens import User
+
+CONNECTION_KEYS = frozenset({"connection_id"})
+MESSAGE_KEYS = frozenset({"room", "message_id"})
+MAX_PAGE = 100
+
+
+def _limit(limit: int) -> int:
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidRequest(f"pages hold 1 to {MAX_PAGE} items")
+    return limit
+
+
+# -- connections -------------------------------------------------------------------------------
+
+
+def connection_list(
+    *,
+    room: str | None = None,
+    user_id: str | None = None,
+    page_token: str | None = None,
+    limit: int = 50,
+) -> Page[Connection]:
+    """Live connections, filtered by room or by user, a page at a time."""
+    live = Connection.expires_at > utcnow()
+    limit = _limit(limit)
+    if room:
+        room = room_check(room)
+        return page_read(
+            lambda start: Connection.room_index.query(
+                room, filter_condition=live, limit=limit, last_evaluated_key=start
+            ),
+            token=page_token,
+            key_names=CONNECTION_KEYS | {"room"},
+        )
+    if user_id:
+        return page_read(
+            lambda start: Connection.user_index.query(
+                user_id, filter_condition=live, limit=limit, last_evaluated_key=start
+            ),
+            token=page_token,
+            key_names=CONNECTION_KEYS | {"user_id"},
+        )
+    return page_read(
+        lambda start: Connection.scan(filter_condition=live, limit=limit, last_evaluated_key=start),
+        token=page_token,
+        key_names=CONNECTION_KEYS,
+    )
+
+
+def connection_activity(*, api: ManagementApi, connection_ids: list[str]) -> dict[str, dict]:
+    """GET @connections for each id, in parallel; ids that are gone are left out."""
+
+    def describe(connection_id: str) -> tuple[str, dict | None]:
+        try:
+            return connection_id, api.get(connection_id)
+        except ConnectionGone:
+            return connection_id, None
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return {cid: info for cid, info in pool.map(describe, connection_ids) if info}
+
+
+def connection_disconnect(*, api: ManagementApi, connection_id: str) -> bool:
+    """Close a connection (DELETE @connections). False if it was already gone: the stale item
+    is removed. Its $disconnect cleans up the rest."""
+    try:
+        Connection.get(connection_id)
+    except Connection.DoesNotExist:
+        raise ConnectionNotFound(f"there is no connection {connection_id!r}") from None
+    try:
+        api.delete(connection_id)
+        return True
+    except ConnectionGone:
+        Connection(connection_id).delete()
+        return False
+
+
+def user_disconnect(*, api: ManagementApi, user_id: str) -> int:
+    """Close every connection of a user; how many there were."""
+    ids = [c.connection_id for c in Connection.user_index.query(user_id)]
+    for connection_id in ids:
+        try:
+            api.delete(connection_id)
+        except ConnectionGone:
+            Connection(connection_id).delete()
+    return len(ids)
+
+
+# -- messages ----------------------------------------------------------------------------------
+
+
+def message_list(
+    *,
+    room: str,
+    user_id: str | None = None,
+    text: str | None = None,
+    page_token: str | None = None,
+    limit: int = 50,
+) -> Page[Message]:
+    """A room's messages, newest first, optionally only one user's or those containing `text`."""
+    room = room_get(name=room).name
+    condition = None
+    if user_id:
+        condition = Message.user_id == user_id
+    if text:
+        contains = Message.text.contains(text)
+        condition = contains if condition is None else condition & contains
+    limit = _limit(limit)
+    return page_read(
+        lambda start: Message.query(
+            room,
+            filter_condition=condition,
+            scan_index_forward=False,
+            limit=limit,
+            last_evaluated_key=start,
+        ),
+        token=page_token,
+        key_names=MESSAGE_KEYS,
+    )
+
+
+def message_get(*, room: str, message_id: str) -> Message:
+    from lambdas.errors import MessageNotFound
+
+    message_id_check(message_id)
+    try:
+        return Message.get(room_check(room), message_id)
+    except Message.DoesNotExist:
+        raise MessageNotFound("there is no such message in this room") from None
+
+
+def message_moderate(*, api: ManagementApi, room: str, message_id: str, staff: User) -> None:
+    """Delete any message as staff; the room gets `message_deleted`."""
+    message_remove(
+        api=api, room=room_check(room), message_id=message_id_check(message_id), deleter=staff
+    )
+
+
+# -- rooms -------------------------------------------------------------------------------------
+
+
+def room_update(*, name: str, title: str, description: str) -> Room:
+    room = room_get(name=name)
+    title, description = title.strip() or room.name, description.strip()
+    if len(title) > MAX_TITLE or len(description) > MAX_DESCRIPTION:
+        raise InvalidRequest(
+            f"titles are at most {MAX_TITLE} characters, descriptions {MAX_DESCRIPTION}"
+        )
+    room.update(actions=[Room.title.set(title), Room.description.set(description)])
+    return room
+
+
+def room_archive(*, api: ManagementApi, name: str) -> int:
+    """Archive a room and close its live connections; how many were closed."""
+    room = room_get(name=name)
+    room.update(actions=[Room.archived.set(True)])  # first, so nobody joins while we close
+    closed = 0
+    for connection in Connection.room_index.query(room.name):
+        try:
+            api.delete(connection.connection_id)
+            closed += 1
+        except ConnectionGone:
+            Connection(connection.connection_id).delete()
+    return closed
+
+
+def room_unarchive(*, name: str) -> Room:
+    room = room_get(name=name)
+    room.update(actions=[Room.archived.set(False)])
+    return room
+
+
+# -- the overview ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RoomStats:
+    name: str
+    title: str
+    archived: bool
+    connections: int
+    users: int
+    messages_hour: int
+    messages_day: int
+
+
+@dataclass(frozen=True)
+class Overview:
+    connections: int
+    users: int
+    rooms: list[RoomStats]
+    top_users_today: list[tuple[str, int]]  # (username, messages), most active first
+
+
+def _since(moment: datetime) -> str:
+    return ulid_floor(int(moment.timestamp() * 1000))
+
+
+def stats_overview(*, now: datetime | None = None) -> Overview:
+    """Figures read from DynamoDB now: live connections by room, message counts, top posters.
+
+    Message ids are ULIDs, so "since a time" is a key condition, not a scan of the history.
+    """
+    now = now or utcnow()
+    room_users: dict[str, set[str]] = {}
+    room_connections: Counter[str] = Counter()
+    for connection in Connection.scan(filter_condition=Connection.expires_at > now):
+        room_connections[connection.room] += 1
+        room_users.setdefault(connection.room, set()).add(connection.user_id)
+    hour, day = _since(now - timedelta(hours=1)), _since(now - timedelta(days=1))
+    midnight = _since(now.replace(hour=0, minute=0, second=0, microsecond=0))
+    posters: Counter[str] = Counter()
+    rooms = []
+    for room in room_list(include_archived=True):
+        for message in Message.query(
+            room.name, Message.message_id >= midnight, attributes_to_get=["username"]
+        ):
+            posters[message.username] += 1
+        rooms.append(
+            RoomStats(
+                name=room.name,
+                title=room.title,
+                archived=room.archived,
+                connections=room_connections[room.name],
+                users=len(room_users.get(room.name, ())),
+                messages_hour=Message.count(room.name, Message.message_id >= hour),
+                messages_day=Message.count(room.name, Message.message_id >= day),
+            )
+        )
+    everyone = set().union(*room_users.values()) if room_users else set()
+    return Overview(
+        connections=sum(room_connections.values()),
+        users=len(everyone),
+        rooms=rooms,
+        top_users_today=posters.most_common(10),
+    )
