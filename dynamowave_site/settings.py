@@ -43,7 +43,7 @@ ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhos
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "chat.apps.ChatAdminConfig",  # django.contrib.admin with the "Live chat" dashboard
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -142,3 +142,10 @@ TOKEN_TTL_SECONDS = env.int("TOKEN_TTL_SECONDS", default=300)
 if TOKEN_TTL_SECONDS < 1:
     raise ImproperlyConfigured("TOKEN_TTL_SECONDS must be a positive number of seconds")
 WEBSOCKET_URL = env.str("WEBSOCKET_URL", default="ws://127.0.0.1:8001/local")
+
+# Rooms: may every signed-in user create one (staff always can)?
+ROOMS_USER_CREATE = env.bool("ROOMS_USER_CREATE", default=True)
+# Overrides of the chat page's client timings, as data attributes (`backoff-base-ms`,
+# `backoff-max-ms`, `ping-interval-ms`, `pong-timeout-ms`, `refresh-after-ms`, `stable-after-ms`):
+# the browser tests shorten them. Empty: the defaults in static/chat/connection.js.
+CHAT_CLIENT_TIMINGS: dict[str, int] = {}

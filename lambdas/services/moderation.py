@@ -42,25 +42,38 @@ def connection_list(
     limit = _limit(limit)
     if room:
         room = room_check(room)
-        return page_read(
-            lambda start: Connection.room_index.query(
-                room, filter_condition=live, limit=limit, last_evaluated_key=start
-            ),
-            token=page_token,
-            key_names=CONNECTION_KEYS | {"room"},
+        return _full_items(
+            page_read(
+                lambda start: Connection.room_index.query(
+                    room, filter_condition=live, limit=limit, last_evaluated_key=start
+                ),
+                token=page_token,
+                key_names=CONNECTION_KEYS | {"room"},
+            )
         )
     if user_id:
-        return page_read(
-            lambda start: Connection.user_index.query(
-                user_id, filter_condition=live, limit=limit, last_evaluated_key=start
-            ),
-            token=page_token,
-            key_names=CONNECTION_KEYS | {"user_id"},
+        return _full_items(
+            page_read(
+                lambda start: Connection.user_index.query(
+                    user_id, filter_condition=live, limit=limit, last_evaluated_key=start
+                ),
+                token=page_token,
+                key_names=CONNECTION_KEYS | {"user_id"},
+            )
         )
     return page_read(
         lambda start: Connection.scan(filter_condition=live, limit=limit, last_evaluated_key=start),
         token=page_token,
         key_names=CONNECTION_KEYS,
+    )
+
+
+def _full_items(page: Page[Connection]) -> Page[Connection]:
+    """The indexes project only what fan-out and presence need: read the rest of each item."""
+    full = {c.connection_id: c for c in Connection.batch_get([c.connection_id for c in page.items])}
+    return Page(
+        items=[full[c.connection_id] for c in page.items if c.connection_id in full],
+        next_token=page.next_token,
     )
 
 

@@ -60,6 +60,8 @@ class Command(BaseCommand):
                 "TOKEN_PUBLIC_KEY_FILE": str(public_key),
                 "TOKEN_SIGNING_KEY_FILE": str(private_key),
                 "WEBSOCKET_URL": websocket_url,
+                # The dashboard reaches live connections through the gateway's @connections.
+                "MANAGEMENT_ENDPOINT_URL": f"http://{HOST}:{gateway_port}/{STAGE}",
                 "DJANGO_DEBUG": "true",
             }
             # Both halves must be the dev pair: a key pasted into the environment would win over

@@ -1,0 +1,71 @@
+"""The admin site: Django's own, plus the "Live chat" dashboard and user moderation actions."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
+from django.core.exceptions import PermissionDenied
+
+from chat import moderation
+from chat.models import AuditEntry
+from lambdas.errors import ChatError
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):
+    """Read-only: the log is written by the dashboard's actions, never edited by hand."""
+
+    list_display = ("at", "actor", "action", "target", "detail")
+    list_filter = ("action",)
+    search_fields = ("target", "actor__username")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+User = get_user_model()
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class ChatUserAdmin(UserAdmin):
+    """Django's user admin with the chat's moderation actions."""
+
+    actions = ["disconnect_sessions", "ban"]
+
+    def _each(self, request, queryset, permission: str, action, done: str) -> None:
+        if not request.user.has_perm(f"chat.{permission}"):
+            raise PermissionDenied
+        for user in queryset:
+            try:
+                closed = action(actor=request.user, user=user)
+                messages.success(request, done.format(user=user.get_username(), closed=closed))
+            except ChatError as error:
+                messages.error(request, f"{user.get_username()}: {error.message}")
+
+    @admin.action(description="Disconnect all chat sessions")
+    def disconnect_sessions(self, request, queryset) -> None:
+        self._each(
+            request,
+            queryset,
+            "disconnect_connection",
+            moderation.user_disconnect,
+            "{user}: {closed} connection(s) closed.",
+        )
+
+    @admin.action(description="Ban from chat (deactivate and disconnect)")
+    def ban(self, request, queryset) -> None:
+        self._each(
+            request,
+            queryset,
+            "ban_user",
+            moderation.user_ban,
+            "{user} banned; {closed} connection(s) closed.",
+        )

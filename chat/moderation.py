@@ -1,0 +1,119 @@
+"""Staff actions from the dashboard: each calls the lambdas service and writes the audit log."""
+
+from __future__ import annotations
+
+from django.contrib.auth.base_user import AbstractBaseUser
+
+from chat.models import AuditEntry
+from lambdas.config import get_config
+from lambdas.errors import ChatError
+from lambdas.management import ManagementApi, management_api
+from lambdas.models import Room
+from lambdas.services import moderation
+from lambdas.services.rooms import room_create
+from lambdas.tokens import User
+
+Action = AuditEntry.Action
+
+
+class ManagementUnavailable(ChatError):
+    code = "management_unavailable"
+    status = 503
+
+
+def management() -> ManagementApi:
+    """The @connections client of the WebSocket API the site belongs to."""
+    url = get_config().management_endpoint_url
+    if not url:
+        raise ManagementUnavailable(
+            "MANAGEMENT_ENDPOINT_URL is not set, so live connections cannot be reached"
+        )
+    return management_api(url)
+
+
+def audit_record(*, actor: AbstractBaseUser, action: str, target: str, detail: str = "") -> None:
+    AuditEntry.objects.create(actor=actor, action=action, target=target[:200], detail=detail)
+
+
+def _as_chat_user(user: AbstractBaseUser) -> User:
+    return User(user_id=str(user.pk), username=user.get_username(), is_staff=user.is_staff)
+
+
+def connections_disconnect(
+    *, actor: AbstractBaseUser, connection_ids: list[str]
+) -> tuple[int, int]:
+    """Close the chosen connections; (closed, already gone)."""
+    api = management()
+    closed = stale = 0
+    for connection_id in connection_ids:
+        if moderation.connection_disconnect(api=api, connection_id=connection_id):
+            closed += 1
+        else:
+            stale += 1
+        audit_record(actor=actor, action=Action.DISCONNECT, target=connection_id)
+    return closed, stale
+
+
+def message_delete(*, actor: AbstractBaseUser, room: str, message_id: str) -> None:
+    moderation.message_moderate(
+        api=management(), room=room, message_id=message_id, staff=_as_chat_user(actor)
+    )
+    audit_record(actor=actor, action=Action.DELETE_MESSAGE, target=f"#{room}/{message_id}")
+
+
+def room_add(*, actor: AbstractBaseUser, name: str, title: str, description: str) -> Room:
+    room = room_create(
+        name=name, title=title, description=description, created_by=actor.get_username()
+    )
+    audit_record(actor=actor, action=Action.CREATE_ROOM, target=f"#{room.name}")
+    return room
+
+
+def room_edit(*, actor: AbstractBaseUser, name: str, title: str, description: str) -> Room:
+    room = moderation.room_update(name=name, title=title, description=description)
+    audit_record(
+        actor=actor, action=Action.EDIT_ROOM, target=f"#{room.name}", detail=f"title: {room.title}"
+    )
+    return room
+
+
+def room_archive(*, actor: AbstractBaseUser, name: str) -> int:
+    closed = moderation.room_archive(api=management(), name=name)
+    audit_record(
+        actor=actor,
+        action=Action.ARCHIVE_ROOM,
+        target=f"#{name}",
+        detail=f"{closed} connection(s) closed",
+    )
+    return closed
+
+
+def room_unarchive(*, actor: AbstractBaseUser, name: str) -> None:
+    moderation.room_unarchive(name=name)
+    audit_record(actor=actor, action=Action.UNARCHIVE_ROOM, target=f"#{name}")
+
+
+def user_disconnect(*, actor: AbstractBaseUser, user: AbstractBaseUser) -> int:
+    closed = moderation.user_disconnect(api=management(), user_id=str(user.pk))
+    audit_record(
+        actor=actor,
+        action=Action.DISCONNECT_USER,
+        target=user.get_username(),
+        detail=f"{closed} connection(s) closed",
+    )
+    return closed
+
+
+def user_ban(*, actor: AbstractBaseUser, user: AbstractBaseUser) -> int:
+    """Deactivate the user (no more tokens, no more logins) and close every live connection."""
+    api = management()  # before any change: a ban that cannot close sockets is not done
+    user.is_active = False
+    user.save(update_fields=["is_active"])
+    closed = moderation.user_disconnect(api=api, user_id=str(user.pk))
+    audit_record(
+        actor=actor,
+        action=Action.BAN,
+        target=user.get_username(),
+        detail=f"{closed} connection(s) closed",
+    )
+    return closed

@@ -1,0 +1,313 @@
+"""The "Live chat" admin dashboard: who may see and do what, and that its actions really happen."""
+
+import json
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.urls import reverse
+from websockets.exceptions import ConnectionClosed
+
+from chat.models import AuditEntry
+from lambdas.models import Connection, Message, Room
+from tests.helpers import recv_json, wait_for
+
+PAGES = ["live_overview", "live_connections", "live_messages", "live_rooms", "live_audit"]
+ACTIONS = {  # url name, kwargs, permission
+    "live_disconnect": ({}, "disconnect_connection"),
+    "live_message_delete": (
+        {"room": "general", "message_id": "01ARZ3NDEKTSV4RRFFQ69G5FAV"},
+        "delete_message",
+    ),
+    "live_room_archive": ({"name": "general"}, "manage_room"),
+    "live_room_unarchive": ({"name": "general"}, "manage_room"),
+}
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def staff(django_user_model):
+    """A staff member without any of the chat's permissions."""
+    return django_user_model.objects.create_user("sam", password="pw", is_staff=True)
+
+
+@pytest.fixture
+def boss(django_user_model):
+    return django_user_model.objects.create_superuser("boss", password="pw")
+
+
+@pytest.fixture
+def as_boss(client, boss, gateway):
+    client.force_login(boss)
+    return client
+
+
+def messages_of(response) -> list[str]:
+    return [str(m) for m in response.context["messages"]]
+
+
+# -- permissions -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_anonymous_and_non_staff_get_the_admin_login(client, alice, name, dynamodb):
+    """Pages are staff only: others are sent to the admin login and see no data."""
+    url = reverse(f"admin:{name}")
+    response = client.get(url)
+    assert response.status_code == 302 and response["Location"].startswith("/admin/login/")
+    client.force_login(alice)
+    response = client.get(url)
+    assert response.status_code == 302 and response["Location"].startswith("/admin/login/")
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_staff_see_every_page(client, staff, name, gateway):
+    """Any staff member can read the dashboard."""
+    client.force_login(staff)
+    response = client.get(reverse(f"admin:{name}"))
+    assert response.status_code == 200
+    assert b"Live chat" in response.content
+
+
+@pytest.mark.parametrize("name", sorted(ACTIONS))
+def test_actions_need_their_permission(client, staff, alice, name, gateway):
+    """Anonymous and non-staff are sent to log in; staff without the permission get 403."""
+    kwargs, permission = ACTIONS[name]
+    url = reverse(f"admin:{name}", kwargs=kwargs)
+    assert client.post(url).status_code == 302
+    client.force_login(alice)
+    assert client.post(url).status_code == 302
+    client.force_login(staff)
+    assert client.post(url, {"ids": ["x"]}).status_code == 403
+    staff.user_permissions.add(Permission.objects.get(codename=permission))
+    client.force_login(type(staff).objects.get(pk=staff.pk))
+    assert client.post(url, {"ids": ["x"]}).status_code == 302  # done, or refused with a message
+    assert AuditEntry.objects.count() <= 1
+
+
+@pytest.mark.parametrize("name", sorted(ACTIONS))
+def test_a_get_never_acts(as_boss, name):
+    """Actions are POST only: a GET is refused with 405 and changes nothing."""
+    kwargs, _ = ACTIONS[name]
+    assert as_boss.get(reverse(f"admin:{name}", kwargs=kwargs)).status_code == 405
+    assert not Room.get("general").archived if Room.count("general") else True
+    assert AuditEntry.objects.count() == 0
+
+
+def test_the_admin_index_shows_the_live_chat_section(as_boss):
+    """The dashboard is a section of the admin's own index page."""
+    response = as_boss.get(reverse("admin:index"))
+    assert b"Live chat" in response.content
+    assert reverse("admin:live_connections").encode() in response.content
+
+
+def test_audit_entries_cannot_be_edited(as_boss, boss):
+    """The audit log is read-only in the admin: no add, change or delete."""
+    entry = AuditEntry.objects.create(actor=boss, action="ban", target="x")
+    assert as_boss.get(reverse("admin:chat_auditentry_add")).status_code == 403
+    response = as_boss.post(
+        reverse("admin:chat_auditentry_change", args=[entry.pk]), {"target": "changed"}
+    )
+    assert response.status_code == 403
+    assert (
+        as_boss.post(
+            reverse("admin:chat_auditentry_delete", args=[entry.pk]), {"post": "yes"}
+        ).status_code
+        == 403
+    )
+    assert AuditEntry.objects.get().target == "x"
+
+
+# -- actions against the real gateway and dynalite ---------------------------------------------
+
+
+def test_connections_list_and_disconnect(as_boss, connect, room):
+    """Live connections are listed; disconnecting one closes its socket and removes its item."""
+    alice = connect(room, user_id="501", username="alice")
+    bob = connect(room, user_id="502", username="bob")
+    items = {c.username: c.connection_id for c in Connection.room_index.query(room)}
+    page = as_boss.get(reverse("admin:live_connections"), {"room": room})
+    assert items["alice"].encode() in page.content and items["bob"].encode() in page.content
+    assert b"127.0.0.1" in page.content
+    response = as_boss.post(
+        reverse("admin:live_disconnect"), {"ids": [items["alice"]]}, follow=True
+    )
+    assert "1 connection(s) closed, 0 already gone." in messages_of(response)
+    with pytest.raises(ConnectionClosed):
+        while True:
+            alice.recv(timeout=5)
+    assert wait_for(lambda: {c.username for c in Connection.room_index.query(room)} == {"bob"})
+    bob.send('{"action": "ping"}')
+    assert recv_json(bob) == {"type": "pong"}
+    entry = AuditEntry.objects.get()
+    assert (entry.action, entry.target, entry.actor.username) == (
+        "disconnect",
+        items["alice"],
+        "boss",
+    )
+
+
+def test_disconnect_of_unknown_ids_changes_nothing(as_boss, connect, room):
+    """An unknown connection id gets a message, no audit entry and no 500."""
+    response = as_boss.post(reverse("admin:live_disconnect"), {"ids": ["no-such-id"]}, follow=True)
+    assert response.status_code == 200
+    assert any("no-such-id" in m for m in messages_of(response))
+    assert AuditEntry.objects.count() == 0
+
+
+def test_delete_message_reaches_the_room(as_boss, connect, room):
+    """Deleting a message marks it deleted and connected clients receive message_deleted."""
+    alice = connect(room, user_id="601", username="alice")
+    alice.send(json.dumps({"action": "sendmessage", "message": "rude words"}))
+    message = recv_json(alice)
+    url = reverse("admin:live_message_delete", kwargs={"room": room, "message_id": message["id"]})
+    response = as_boss.post(url, follow=True)
+    assert "Message deleted." in messages_of(response)
+    assert recv_json(alice) == {"type": "message_deleted", "id": message["id"], "room": room}
+    assert Message.get(room, message["id"]).deleted
+    assert AuditEntry.objects.get().action == "delete_message"
+
+
+@pytest.mark.parametrize(
+    ("room_name", "message_id"),
+    [("general", "01ARZ3NDEKTSV4RRFFQ69G5FAV"), ("general", "not-an-id"), ("No Room", "x")],
+)
+def test_deleting_unknown_messages_changes_nothing(as_boss, room_name, message_id):
+    """Unknown or malformed message ids and rooms get a message, never a 500."""
+    url = reverse("admin:live_message_delete", kwargs={"room": room_name, "message_id": message_id})
+    response = as_boss.post(url, follow=True)
+    assert response.status_code == 200 and messages_of(response)
+    assert AuditEntry.objects.count() == 0
+
+
+def test_message_pages_filters_and_detail(as_boss, connect, room):
+    """Messages are listed newest first, filtered by user and text, and shown with their edits."""
+    alice = connect(room, user_id="701", username="alice")
+    for text in ("hello there", "second thought"):
+        alice.send(json.dumps({"action": "sendmessage", "message": text}))
+        last = recv_json(alice)
+    alice.send(json.dumps({"action": "editmessage", "id": last["id"], "message": "edited!"}))
+    recv_json(alice)
+    page = as_boss.get(reverse("admin:live_messages"), {"room": room}).content.decode()
+    assert page.index("edited!") < page.index("hello there")
+    filtered = as_boss.get(reverse("admin:live_messages"), {"room": room, "q": "hello"})
+    assert b"hello there" in filtered.content and b"edited!" not in filtered.content
+    detail = as_boss.get(
+        reverse("admin:live_message", kwargs={"room": room, "message_id": last["id"]})
+    )
+    assert b"second thought" in detail.content  # the earlier version is kept
+
+
+def test_tampered_page_token_is_a_message(as_boss, room):
+    """A page token we did not issue shows a message instead of failing."""
+    for name in ("admin:live_connections", "admin:live_messages"):
+        response = as_boss.get(reverse(name), {"room": room, "page": "eyJub3QiOiJvdXJzIn0"})
+        assert response.status_code == 200
+        assert any("page link" in m for m in messages_of(response))
+
+
+def test_pagination_follows_next_links_through_every_item(as_boss, room, monkeypatch):
+    """Following "next" links over three or more pages shows every connection exactly once."""
+    from datetime import timedelta
+
+    from lambdas.models import utcnow
+
+    monkeypatch.setattr("chat.dashboard.PAGE_SIZE", 2)
+    now = utcnow()
+    ids = {f"page-{room}-{n}" for n in range(5)}
+    for cid in ids:
+        Connection(
+            cid,
+            user_id="1",
+            username="alice",
+            room=room,
+            connected_at=now,
+            expires_at=now + timedelta(hours=1),
+        ).save()
+    seen, pages, url = [], 0, reverse("admin:live_connections") + f"?room={room}"
+    while url:
+        response = as_boss.get(url)
+        pages += 1
+        seen += [cid for cid in ids if f'data-connection-id="{cid}"' in response.content.decode()]
+        token = response.context["page"].next_token
+        url = reverse("admin:live_connections") + f"?room={room}&page={token}" if token else None
+    assert sorted(seen) == sorted(ids) and pages >= 3
+
+
+def test_rooms_create_edit_archive_unarchive(as_boss, connect, room):
+    """Archiving closes the room's sockets and refuses later connects; unarchiving reopens."""
+    from websockets.exceptions import InvalidStatus
+
+    response = as_boss.post(
+        reverse("admin:live_rooms"),
+        {"name": f"{room}-new", "title": "New", "description": "d"},
+        follow=True,
+    )
+    assert Room.get(f"{room}-new").title == "New"
+    response = as_boss.post(
+        reverse("admin:live_room", kwargs={"name": room}),
+        {"title": "Renamed", "description": "about"},
+        follow=True,
+    )
+    assert Room.get(room).title == "Renamed"
+    client = connect(room, username="carl")
+    response = as_boss.post(reverse("admin:live_room_archive", kwargs={"name": room}), follow=True)
+    assert f"#{room} archived; 1 connection(s) closed." in messages_of(response)
+    with pytest.raises(ConnectionClosed):
+        while True:
+            client.recv(timeout=5)
+    with pytest.raises(InvalidStatus) as refused:
+        connect(room, username="carl")
+    assert refused.value.response.status_code == 410
+    as_boss.post(reverse("admin:live_room_unarchive", kwargs={"name": room}))
+    connect(room, username="carl")
+    actions = list(AuditEntry.objects.order_by("id").values_list("action", flat=True))
+    assert actions == ["create_room", "edit_room", "archive_room", "unarchive_room"]
+
+
+def test_unknown_rooms_are_a_message(as_boss):
+    """Editing or archiving a room that does not exist changes nothing and says so."""
+    response = as_boss.post(
+        reverse("admin:live_room_archive", kwargs={"name": "ghost-town"}), follow=True
+    )
+    assert any("ghost-town" in m for m in messages_of(response))
+    response = as_boss.get(reverse("admin:live_room", kwargs={"name": "ghost-town"}), follow=True)
+    assert any("ghost-town" in m for m in messages_of(response))
+    assert AuditEntry.objects.count() == 0
+
+
+def test_ban_closes_sockets_and_refuses_tokens(as_boss, connect, room, django_user_model):
+    """Banning deactivates the user, closes every socket, and the token endpoint answers 401."""
+    from django.test import Client
+
+    victim = django_user_model.objects.create_user("troll", password="pw12345!x")
+    tabs = [connect(room, user_id=str(victim.pk), username="troll") for _ in range(2)]
+    response = as_boss.post(
+        reverse("admin:auth_user_changelist"),
+        {"action": "ban", "_selected_action": [victim.pk]},
+        follow=True,
+    )
+    assert "troll banned; 2 connection(s) closed." in messages_of(response)
+    for tab in tabs:
+        with pytest.raises(ConnectionClosed):
+            while True:
+                tab.recv(timeout=5)
+    victim.refresh_from_db()
+    assert not victim.is_active
+    token = Client().post(
+        "/api/token/",
+        {"username": "troll", "password": "pw12345!x"},
+        content_type="application/json",
+    )
+    assert token.status_code == 401
+    assert AuditEntry.objects.get().action == "ban"
+
+
+def test_overview_counts_live_connections(as_boss, connect, room):
+    """The overview shows the room's live connections and people from DynamoDB."""
+    connect(room, user_id="801", username="dana")
+    connect(room, user_id="801", username="dana")
+    response = as_boss.get(reverse("admin:live_overview"))
+    (stats,) = [r for r in response.context["overview"].rooms if r.name == room]
+    assert (stats.connections, stats.users) == (2, 1)
+    assert f'data-room="{room}"'.encode() in response.content
