@@ -1,6 +1,10 @@
 # DynamoWave Chat. Two commands do all the set-up on a fresh machine:
 #   make run    the local stack: site :8000, WebSocket gateway :8001/local, dynalite
 #   make test   every test (unit, integration through the gateway and dynalite, browser)
+# and three deploy to AWS (DEPLOY.md):
+#   make check                  offline: template translated, cfn-lint, checkov, packages, plan
+#   make package                the Lambda package and the site's Zappa zip, in build/deploy/
+#   make deploy STAGE=dev       everything, for real (DRY_RUN=1 or make's --dry-run: offline)
 
 PYTHON ?= python3
 VENV := .venv
@@ -8,15 +12,16 @@ PY := $(VENV)/bin/python
 PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: deps run test lint format chromium clean
+.PHONY: deps run test lint format chromium clean check package deploy
 
 deps: $(PY_STAMP) $(NODE_STAMP)
 
+# '+': also under `make deploy --dry-run` (make's -n), whose dry run needs the virtualenv.
 $(PY_STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
-	touch $@
+	+$(PYTHON) -m venv $(VENV)
+	+$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	+$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	+touch $@
 
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
@@ -45,5 +50,20 @@ format: deps
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+STAGE ?= dev
+DRY_RUN ?=
+# `make deploy STAGE=dev --dry-run` works too: make's own dry run (-n) selects the deploy
+# command's, and the '+' runs that recipe line anyway.
+DRY_RUN_FLAG = $(if $(or $(DRY_RUN),$(findstring n,$(firstword -$(MAKEFLAGS)))),--dry-run)
+
+check: deps
+	$(PY) -m deploy deploy --stage $(STAGE) --dry-run
+
+package: deps
+	$(PY) -m deploy package --stage $(STAGE)
+
+deploy: deps
+	+$(PY) -m deploy deploy --stage $(STAGE) $(DRY_RUN_FLAG)
+
 clean:
-	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache build test-artifacts
+	rm -rf $(VENV) .venv-checkov node_modules .pytest_cache .ruff_cache build test-artifacts

@@ -9,6 +9,7 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 
 from chat.keys import dev_secret_key_ensure
+from dynamowave_site.ssm import ssm_secrets_read
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DEV_KEYS_DIR = BASE_DIR / ".dev-keys"
@@ -21,6 +22,8 @@ if env.bool("DJANGO_READ_DOT_ENV_FILE", default=False):
 # An empty variable means "use the default", so a copy of .env.example (all values empty) changes
 # nothing, instead of e.g. turning ALLOWED_HOSTS into an empty list.
 env.ENVIRON = {name: value for name, value in os.environ.items() if value != ""}
+# Deployed (Zappa) sites name SSM parameters for their secrets instead of holding them.
+env.ENVIRON.update(ssm_secrets_read(env.ENVIRON))
 
 # Off unless asked for: the local stack (`manage.py runstack`) sets DJANGO_DEBUG=true itself.
 DEBUG = env.bool("DJANGO_DEBUG", default=False)

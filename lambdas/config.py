@@ -47,19 +47,38 @@ def _int(env: dict[str, str], name: str, default: int, *, minimum: int = 1) -> i
     return value
 
 
-def _public_keys(env: dict[str, str]) -> tuple[str, ...]:
-    """PEM public keys from TOKEN_PUBLIC_KEYS (several PEMs allow rotation) or a file.
+def _ssm_text(name: str, env: dict[str, str]) -> str:
+    """An SSM String parameter ("name" or "name:version"), read once per container."""
+    import boto3  # only the deployed authorizer reads SSM: keep it off everyone's import path
+    from botocore.exceptions import BotoCoreError, ClientError
 
-    In AWS the value comes from SSM Parameter Store through the function's environment; locally
-    from the git-ignored development key folder.
+    try:
+        client = boto3.client("ssm", region_name=_region(env))
+        return client.get_parameter(Name=name)["Parameter"]["Value"]
+    except (BotoCoreError, ClientError) as exc:
+        raise ConfigError(f"TOKEN_PUBLIC_KEYS_PARAMETER {name} cannot be read: {exc}") from None
+
+
+def _region(env: dict[str, str]) -> str:
+    return env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1"
+
+
+def _public_keys(env: dict[str, str]) -> tuple[str, ...]:
+    """PEM public keys from TOKEN_PUBLIC_KEYS (several PEMs allow rotation), a file, or SSM.
+
+    In AWS the authorizer reads the SSM parameter TOKEN_PUBLIC_KEYS_PARAMETER names; locally
+    the keys come from the git-ignored development key folder.
     """
     text = env.get("TOKEN_PUBLIC_KEYS", "")
     path = env.get("TOKEN_PUBLIC_KEY_FILE", "")
+    parameter = env.get("TOKEN_PUBLIC_KEYS_PARAMETER", "")
     if not text and path:
         try:
             text = Path(path).read_text()
         except OSError as exc:
             raise ConfigError(f"TOKEN_PUBLIC_KEY_FILE cannot be read: {exc}") from None
+    elif not text and parameter:
+        text = _ssm_text(parameter, env)
     marker = "-----END PUBLIC KEY-----"
     return tuple(part.strip() + "\n" + marker + "\n" for part in text.split(marker) if part.strip())
 
@@ -69,7 +88,7 @@ def load_config(env: dict[str, str] | None = None) -> Config:
     stage = env.get("STAGE", "local")
     return Config(
         stage=stage,
-        region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
+        region=_region(env),
         table_prefix=env.get("TABLE_PREFIX", f"dynamowave-{stage}-"),
         dynamodb_endpoint_url=env.get("DYNAMODB_ENDPOINT_URL") or None,
         management_endpoint_url=env.get("MANAGEMENT_ENDPOINT_URL") or None,

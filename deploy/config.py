@@ -1,0 +1,92 @@
+"""Where deploy builds go, which Lambda platform they target, and the pins read from pyproject."""
+
+from __future__ import annotations
+
+import re
+import tempfile
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE = ROOT / "template.yaml"
+ZAPPA_SETTINGS = ROOT / "zappa_settings.json"
+CHECKOV_CONFIG = ROOT / "deploy" / "checkov.yaml"
+PARAMETERS_DIR = ROOT / "deploy" / "parameters"
+BUILD = ROOT / "build" / "deploy"
+LAMBDA_DIR = BUILD / "lambda"
+LAMBDA_ZIP = BUILD / "lambda.zip"
+TRANSLATED = BUILD / "template.json"
+# Hidden on purpose: Zappa scans the project for `zappa.websocket` imports (and would add a
+# WebSocket API) skipping only hidden and venv-named folders, and its own handler has one.
+ZAPPA_VENV = BUILD / ".zappa-venv"
+# Zappa's TMPDIR (its wheel cache is <TMPDIR>/cached_wheels): outside the project, which Zappa
+# copies whole into a temporary folder.
+ZAPPA_TMP = Path(tempfile.gettempdir()) / "dynamowave-zappa"
+STATIC_ROOT = ROOT / "build" / "static"  # settings.STATIC_ROOT: collectstatic output, packaged
+CHECKOV_VENV = ROOT / ".venv-checkov"
+
+# Both packages target the python3.13 Lambda runtime on x86_64 (python3.11, the build Python, can
+# no longer be chosen for new functions). Wheels are fetched for that platform, never built here.
+RUNTIME = "python3.13"
+RUNTIME_VERSION = "3.13"
+PLATFORM_ARGS = (
+    "--platform",
+    "manylinux2014_x86_64",
+    "--python-version",
+    RUNTIME_VERSION,
+    "--implementation",
+    "cp",
+    "--only-binary=:all:",
+)
+LAMBDA_MAX_UNZIPPED = 50 * 1024 * 1024  # our own budget (AWS allows 250 MB): cold starts
+# The Lambda runtime ships boto3/botocore; the site's package leaves them out (Zappa `exclude`).
+SITE_FUNCTION = "dynamowave-site-{stage}"
+SSM_PREFIX = "/dynamowave/{stage}"
+
+
+def stack_name(stage: str) -> str:
+    return f"dynamowave-{stage}"
+
+
+def ssm_names(stage: str) -> dict[str, str]:
+    """The SSM parameters of a stage: the authorizer's public keys and the site's secrets."""
+    prefix = SSM_PREFIX.format(stage=stage)
+    return {
+        "public_keys": f"{prefix}/token-public-keys",
+        "signing_key": f"{prefix}/site/token-signing-key",
+        "secret_key": f"{prefix}/site/django-secret-key",
+        "database_url": f"{prefix}/site/database-url",
+    }
+
+
+def _pyproject() -> dict:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def requirements(*extras: str, base: bool = True) -> list[str]:
+    """Pinned requirement strings of the project's dependencies and the given extras.
+
+    Self-references such as "dynamowave-chat[site]" are expanded, so a build virtualenv gets
+    exactly the pins `make test` ran with, without installing the project itself.
+    """
+    project = _pyproject()["project"]
+    optional = project.get("optional-dependencies", {})
+    found: list[str] = list(project["dependencies"]) if base else []
+    pending = list(extras)
+    seen: set[str] = set()
+    while pending:
+        extra = pending.pop(0)
+        if extra in seen:
+            continue
+        seen.add(extra)
+        for requirement in optional[extra]:
+            match = re.fullmatch(r"dynamowave-chat\[([^\]]+)\]", requirement)
+            if match:
+                pending.extend(name.strip() for name in match.group(1).split(","))
+            else:
+                found.append(requirement)
+    return list(dict.fromkeys(found))
+
+
+def venv_python(venv: Path) -> Path:
+    return venv / "bin" / "python"

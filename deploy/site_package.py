@@ -1,0 +1,174 @@
+"""The site's Zappa zip: a virtualenv with only what the site runs, wheels for 3.13, static files.
+
+Zappa packages the whole virtualenv it runs in, so the site gets its own (build/deploy/zappa-venv)
+rather than .venv with pytest and Playwright. That virtualenv is CPython 3.11, the only Python
+here, while the function runs python3.13: Zappa swaps every compiled package for its manylinux
+cp313 wheel found in <TMPDIR>/cached_wheels. Zappa would fetch those from pypi.python.org, which
+is unreachable here, so pip (--platform ... --python-version 3.13) puts them there first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from deploy.config import (
+    PLATFORM_ARGS,
+    ROOT,
+    STATIC_ROOT,
+    ZAPPA_SETTINGS,
+    ZAPPA_TMP,
+    ZAPPA_VENV,
+    requirements,
+    venv_python,
+)
+
+SITE_EXTRAS = ("site", "postgres", "zappa")
+
+# Placeholders that let Zappa's `package` run offline: it creates boto3 clients (never calls them).
+OFFLINE_AWS_ENV = {
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "offline-placeholder",
+    "AWS_SECRET_ACCESS_KEY": "offline-placeholder",
+}
+
+
+def _quiet_pip(python: Path | str, *args: str) -> None:
+    subprocess.run(
+        [str(python), "-m", "pip", "--disable-pip-version-check", "--quiet", *args], check=True
+    )
+
+
+def zappa_venv_ensure(*, venv: Path = ZAPPA_VENV) -> Path:
+    """The site's build virtualenv, (re)made when the pinned requirements change."""
+    wanted = requirements(*SITE_EXTRAS)
+    stamp = venv / ".requirements"
+    digest = hashlib.sha256("\n".join(wanted).encode()).hexdigest()
+    if stamp.exists() and stamp.read_text() == digest:
+        return venv
+    shutil.rmtree(venv, ignore_errors=True)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    _quiet_pip(venv_python(venv), "install", *wanted)
+    stamp.write_text(digest)
+    return venv
+
+
+def _compiled_distributions(venv: Path) -> dict[str, str]:
+    """{name: version} of the virtualenv's distributions that ship extension modules."""
+    site_packages = next((venv / "lib").glob("python3.*/site-packages"))
+    found: dict[str, str] = {}
+    for dist in importlib.metadata.distributions(path=[str(site_packages)]):
+        if any(str(f).endswith(".so") for f in dist.files or ()):
+            found[dist.metadata["Name"]] = dist.version
+    return found
+
+
+def runtime_wheels_fetch(*, venv: Path = ZAPPA_VENV, tmp: Path = ZAPPA_TMP) -> list[str]:
+    """Put the cp313 manylinux wheel of every compiled distribution where Zappa looks for it."""
+    cache = tmp / "cached_wheels"
+    cache.mkdir(parents=True, exist_ok=True)
+    pins = [f"{name}=={version}" for name, version in sorted(_compiled_distributions(venv).items())]
+    _quiet_pip(sys.executable, "download", "--no-deps", *PLATFORM_ARGS, "-d", str(cache), *pins)
+    return pins
+
+
+def collectstatic() -> Path:
+    """Hashed, compressed static files in STATIC_ROOT, which WhiteNoise serves from the zip."""
+    env = {
+        **os.environ,
+        "DJANGO_STATIC_MANIFEST": "true",
+        "DJANGO_SECRET_KEY": "collectstatic-needs-no-real-secret",
+    }
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "--clear", "--verbosity=0"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+    )
+    return STATIC_ROOT
+
+
+def zappa_package(
+    *,
+    stage: str,
+    output: Path,
+    settings_file: Path = ZAPPA_SETTINGS,
+    venv: Path = ZAPPA_VENV,
+    tmp: Path = ZAPPA_TMP,
+) -> Path:
+    """`zappa package <stage>`: the zip Zappa would upload, built offline."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.unlink(missing_ok=True)
+    env = {
+        "PATH": f"{venv / 'bin'}:{os.environ.get('PATH', '')}",
+        "HOME": os.environ.get("HOME", str(tmp)),
+        "VIRTUAL_ENV": str(venv),
+        "TMPDIR": str(tmp),
+        **OFFLINE_AWS_ENV,
+    }
+    result = subprocess.run(
+        [str(venv / "bin" / "zappa"), "package", stage]
+        + ["-s", str(settings_file), "-o", str(output)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0 or not output.exists():
+        raise RuntimeError(f"zappa package {stage} failed:\n{result.stdout}\n{result.stderr}")
+    return output
+
+
+def site_package_build(*, stage: str, output: Path, settings_file: Path = ZAPPA_SETTINGS) -> Path:
+    venv = zappa_venv_ensure()
+    runtime_wheels_fetch(venv=venv)
+    collectstatic()
+    return zappa_package(stage=stage, output=output, settings_file=settings_file, venv=venv)
+
+
+def zappa_stage(stage: str, settings_file: Path = ZAPPA_SETTINGS) -> dict:
+    """A stage of zappa_settings.json with `extends` applied, as Zappa reads it."""
+    stages = json.loads(settings_file.read_text())
+    config = dict(stages[stage])
+    while "extends" in config:
+        parent = dict(stages[config.pop("extends")])
+        config = {**parent, **config}
+    return config
+
+
+def zappa_settings_for(
+    *,
+    stage: str,
+    outputs: dict[str, str],
+    region: str,
+    bucket: str,
+    settings_file: Path = ZAPPA_SETTINGS,
+) -> dict:
+    """zappa_settings.json with `stage` flattened and wired to the stack's outputs.
+
+    Written to build/deploy/ (never committed: it names the account's role and endpoints).
+    """
+    config = zappa_stage(stage, settings_file)
+    environment = dict(config.get("environment_variables", {}))
+    for name in ("DJANGO_ALLOWED_HOSTS", "DJANGO_CSRF_TRUSTED_ORIGINS"):
+        environment[name] = environment[name].replace(config["aws_region"], region)
+    environment.update(
+        STAGE=stage,
+        TABLE_PREFIX=outputs["TablePrefix"],
+        WEBSOCKET_URL=outputs["WebSocketUrl"],
+        MANAGEMENT_ENDPOINT_URL=outputs["ManagementEndpoint"],
+    )
+    config.update(
+        aws_region=region,
+        s3_bucket=bucket,
+        manage_roles=False,
+        role_arn=outputs["SiteRoleArn"],
+        environment_variables=environment,
+    )
+    return {stage: config}

@@ -1,0 +1,163 @@
+"""The deploy's AWS calls against moto: keys and secrets in SSM, artifacts, stack outputs."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from chat.keys import public_pem_from
+from deploy import aws
+from deploy.config import ssm_names
+from deploy.site_package import zappa_settings_for
+
+REGION = "us-east-1"
+
+
+@pytest.fixture
+def ssm():
+    with mock_aws():
+        yield boto3.client("ssm", region_name=REGION)
+
+
+def _value(ssm, name: str) -> str:
+    return ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
+
+
+def test_keys_ensure_creates_the_stage_keys_once(ssm):
+    """First run: signing key and Django secret as SecureStrings, the public half trusted."""
+    names = ssm_names("dev")
+    keys = aws.keys_ensure(ssm=ssm, stage="dev")
+    assert set(keys.created) == {names["signing_key"], names["secret_key"], names["public_keys"]}
+    signing = _value(ssm, names["signing_key"])
+    assert aws.public_pems(_value(ssm, names["public_keys"])) == [public_pem_from(signing)]
+    types = {
+        p["Name"]: p["Type"] for p in ssm.describe_parameters()["Parameters"]
+    }  # the secrets are encrypted, the public keys are not
+    assert types[names["signing_key"]] == types[names["secret_key"]] == "SecureString"
+    assert types[names["public_keys"]] == "String"
+    # When it runs again, nothing changes and the version stays.
+    again = aws.keys_ensure(ssm=ssm, stage="dev")
+    assert again.created == () and again.public_keys_version == keys.public_keys_version
+    assert _value(ssm, names["signing_key"]) == signing
+
+
+def test_rotation_trusts_both_keys_then_only_the_new_one(ssm):
+    """rotate: new signing key, old and new public keys trusted; prune: only the new one."""
+    names = ssm_names("prod")
+    aws.keys_ensure(ssm=ssm, stage="prod")
+    old = _value(ssm, names["signing_key"])
+    rotated = aws.keys_rotate(ssm=ssm, stage="prod")
+    new = _value(ssm, names["signing_key"])
+    assert new != old
+    trusted = aws.public_pems(_value(ssm, names["public_keys"]))
+    assert trusted == [public_pem_from(new), public_pem_from(old)]
+    pruned = aws.keys_prune(ssm=ssm, stage="prod")
+    assert aws.public_pems(_value(ssm, names["public_keys"])) == [public_pem_from(new)]
+    assert pruned.public_keys_version > rotated.public_keys_version
+
+
+def test_the_authorizer_reads_the_pinned_key_version(ssm, monkeypatch):
+    """lambdas.config reads TOKEN_PUBLIC_KEYS_PARAMETER ("name:version") from SSM."""
+    from lambdas.config import load_config
+
+    names = ssm_names("dev")
+    first = aws.keys_ensure(ssm=ssm, stage="dev")
+    first_keys = _value(ssm, names["public_keys"])
+    aws.keys_rotate(ssm=ssm, stage="dev")
+    env = {"AWS_REGION": REGION, "TOKEN_PUBLIC_KEYS_PARAMETER": f"{names['public_keys']}:1"}
+    assert first.public_keys_version == 1
+    assert load_config(env).token_public_keys == tuple(aws.public_pems(first_keys))
+    latest = load_config({**env, "TOKEN_PUBLIC_KEYS_PARAMETER": names["public_keys"]})
+    assert len(latest.token_public_keys) == 2
+
+
+def test_the_site_reads_its_secrets_from_ssm(ssm):
+    """Settings' SSM helper fills unset secrets from the named parameters; set values win."""
+    from dynamowave_site.ssm import ssm_secrets_read
+
+    names = ssm_names("dev")
+    aws.keys_ensure(ssm=ssm, stage="dev")
+    url = "postgres://u:p@db/chat"
+    ssm.put_parameter(Name=names["database_url"], Value=url, Type="SecureString")
+    environ = {
+        "AWS_DEFAULT_REGION": REGION,
+        "DJANGO_SECRET_KEY_SSM_PARAMETER": names["secret_key"],
+        "TOKEN_SIGNING_KEY_SSM_PARAMETER": names["signing_key"],
+        "DATABASE_URL_SSM_PARAMETER": names["database_url"],
+        "DATABASE_URL": "sqlite:///set-directly.sqlite3",
+    }
+    secrets = ssm_secrets_read(environ)
+    assert secrets == {
+        "DJANGO_SECRET_KEY": _value(ssm, names["secret_key"]),
+        "TOKEN_SIGNING_KEY": _value(ssm, names["signing_key"]),
+    }
+    assert ssm_secrets_read({"AWS_DEFAULT_REGION": REGION}) == {}
+
+
+def test_database_url_is_required_before_deploying(ssm):
+    """Without the DATABASE_URL parameter the deploy stops and says how to create it."""
+    with pytest.raises(aws.DeployError, match="put-parameter"):
+        aws.database_url_check(ssm=ssm, stage="dev")
+    ssm.put_parameter(Name=ssm_names("dev")["database_url"], Value="x", Type="SecureString")
+    aws.database_url_check(ssm=ssm, stage="dev")
+
+
+def test_artifacts_are_uploaded_once_per_content(tmp_path):
+    """The key carries the content hash; uploading the same file again changes nothing."""
+    with mock_aws():
+        s3 = boto3.client("s3", region_name=REGION)
+        s3.create_bucket(Bucket="artifacts")
+        path = tmp_path / "lambda.zip"
+        path.write_bytes(b"zip bytes")
+        uri = aws.artifact_upload(s3=s3, bucket="artifacts", path=path, prefix="dynamowave")
+        assert uri == aws.artifact_upload(s3=s3, bucket="artifacts", path=path, prefix="dynamowave")
+        assert uri.startswith("s3://artifacts/dynamowave/lambda-") and uri.endswith(".zip")
+        assert len(s3.list_objects_v2(Bucket="artifacts")["Contents"]) == 1
+
+
+def test_stack_outputs_become_the_zappa_stage():
+    """Outputs read from CloudFormation wire the Zappa stage: role, endpoints, tables, region."""
+    outputs_template = {
+        "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
+        "Outputs": {
+            "WebSocketUrl": {"Value": "wss://abc.execute-api.eu-west-1.amazonaws.com/dev"},
+            "ManagementEndpoint": {"Value": "https://abc.execute-api.eu-west-1.amazonaws.com/dev"},
+            "TablePrefix": {"Value": "dynamowave-dev-"},
+            "SiteRoleArn": {"Value": "arn:aws:iam::123456789012:role/site"},
+        },
+    }
+    with mock_aws():
+        cfn = boto3.client("cloudformation", region_name="eu-west-1")
+        cfn.create_stack(StackName="dynamowave-dev", TemplateBody=json.dumps(outputs_template))
+        outputs = aws.stack_outputs(cfn=cfn, stack_name="dynamowave-dev")
+        with pytest.raises(aws.DeployError):
+            aws.stack_outputs(cfn=cfn, stack_name="dynamowave-nothing")
+    settings = zappa_settings_for(stage="dev", outputs=outputs, region="eu-west-1", bucket="b")
+    stage = settings["dev"]
+    assert stage["role_arn"] == "arn:aws:iam::123456789012:role/site"
+    assert stage["aws_region"] == "eu-west-1" and stage["s3_bucket"] == "b"
+    environment = stage["environment_variables"]
+    assert environment["WEBSOCKET_URL"] == "wss://abc.execute-api.eu-west-1.amazonaws.com/dev"
+    assert environment["MANAGEMENT_ENDPOINT_URL"] == outputs["ManagementEndpoint"]
+    assert environment["DJANGO_ALLOWED_HOSTS"] == ".execute-api.eu-west-1.amazonaws.com"
+    assert "extends" not in stage
+
+
+def test_dry_run_plan_and_parameters():
+    """The plan names every AWS step; stage parameters come from deploy/parameters/<stage>.json."""
+    from deploy.__main__ import _plan, stage_parameters
+
+    parameters = stage_parameters("prod", keys_version="3", alarm_topic="arn:aws:sns:x:1:t")
+    assert parameters["ReservedConcurrencyMessaging"] == "200"
+    assert parameters["TokenPublicKeysParameterName"] == "/dynamowave/prod/token-public-keys"
+    assert parameters["TokenPublicKeysVersion"] == "3"
+
+    class Args:
+        stage, region, bucket = "prod", "us-east-1", "my-bucket"
+
+    plan = "\n".join(_plan(Args, parameters))
+    for words in ("SSM", "s3://my-bucket/", "dynamowave-prod", "zappa deploy", "migrate"):
+        assert words in plan

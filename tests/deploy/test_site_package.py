@@ -1,0 +1,131 @@
+"""`zappa package` builds the site's zip, and its handler serves the site from the unzipped zip."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from deploy.config import RUNTIME, ZAPPA_VENV
+from deploy.site_package import zappa_stage
+
+HERE = Path(__file__).parent
+RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer")  # what the Lambda runtime adds
+
+
+def _event(path: str) -> dict:
+    event = json.loads((HERE / "events" / "apigateway-rest-proxy.json").read_text())
+    event["path"] = path
+    event["pathParameters"] = {"proxy": path.strip("/")}
+    event["requestContext"]["path"] = f"/dev{path}"
+    return event
+
+
+@pytest.fixture(scope="module")
+def unzipped(site_zip, tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("site-package")
+    zipfile.ZipFile(site_zip).extractall(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def runtime_packages(tmp_path_factory) -> Path:
+    """boto3 and botocore alone, standing in for the Lambda runtime's copies."""
+    folder = tmp_path_factory.mktemp("runtime")
+    site_packages = next((ZAPPA_VENV / "lib").glob("python3.*/site-packages"))
+    for name in RUNTIME_PROVIDED:
+        (folder / name).symlink_to(site_packages / name)
+    return folder
+
+
+def invoke(unzipped: Path, runtime: Path, events: list[dict], tmp_path: Path) -> list:
+    """Run the packaged handler in a fresh interpreter, in the package's folder, like Lambda."""
+    answers = tmp_path / "answers.json"
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "RUNTIME_PACKAGES": str(runtime),
+        # Set directly, the secrets win over the SSM parameter names the stage carries.
+        "DJANGO_SECRET_KEY": "packaged-handler-test-secret",
+        "TOKEN_SIGNING_KEY": "not-used-by-these-pages",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'site.sqlite3'}",
+    }
+    result = subprocess.run(
+        [sys.executable, str(HERE / "invoke_packaged.py"), str(answers)],
+        input=json.dumps(events),
+        cwd=unzipped,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return json.loads(answers.read_text())
+
+
+def test_packaged_handler_serves_login_and_guards_admin(unzipped, runtime_packages, tmp_path):
+    """Given the unzipped package, when API Gateway events arrive, then the login page is served
+    (with its hashed static files) and /admin/ redirects to the admin login."""
+    migrate, login, admin = invoke(
+        unzipped,
+        runtime_packages,
+        [{"manage": "migrate --noinput"}, _event("/accounts/login/"), _event("/admin/")],
+        tmp_path,
+    )
+    assert login["statusCode"] == 200
+    assert 'name="password"' in login["body"]
+    assert re.search(r"/static/[^\"']+\.[0-9a-f]{12}\.(css|js)", login["body"])  # manifest names
+    assert admin["statusCode"] == 302
+    location = admin["multiValueHeaders"]["Location"][0]
+    assert re.fullmatch(r"(/dev)?/admin/login/\?next=(/dev)?/admin/", location)
+
+
+def test_package_holds_no_secrets_and_nothing_dev_only(site_zip):
+    """No dev keys, local data, tests, node_modules, local gateway, boto3 or deploy tooling."""
+    names = zipfile.ZipFile(site_zip).namelist()
+    tops = {name.split("/")[0] for name in names}
+    assert not {".dev-keys", ".data", ".env", "tests", "node_modules", "bench", "deploy"} & tops
+    assert not {*RUNTIME_PROVIDED, "troposphere", "setuptools", "pip"} & tops
+    assert not any(name.startswith(("lambdas/local/", "build/deploy/")) for name in names)
+    assert {"handler.py", "zappa_settings.py", "manage.py", "lambdas", "chat", "static"} <= tops
+    assert any(name.startswith("build/static/") for name in names)
+
+
+def test_package_targets_the_python313_runtime(site_zip):
+    """The stage runs python3.13; each compiled module has a cp313 (or stable-ABI) build."""
+    assert zappa_stage("dev")["runtime"] == zappa_stage("prod")["runtime"] == RUNTIME
+    names = zipfile.ZipFile(site_zip).namelist()
+    extensions = {n for n in names if n.endswith(".so") and "cpython-" in n}
+    for name in extensions:
+        if "cpython-311" in name:  # Zappa keeps the build Python's copy; 3.13 ignores it
+            assert name.replace("cpython-311", "cpython-313") in names, name
+    assert any("cpython-313" in n for n in extensions)
+    settings = zipfile.ZipFile(site_zip).read("zappa_settings.py").decode()
+    assert "WEBSOCKET_HANDLER_MODULE" not in settings  # no Zappa WebSocket API for the site
+    assert "DEBUG=False" in settings and "LOG_LEVEL='INFO'" in settings
+
+
+def test_stages_extend_dev_and_read_secrets_from_ssm():
+    """prod extends dev; both name SSM parameters for secrets and never hold a secret value."""
+    raw = json.loads((HERE.parents[1] / "zappa_settings.json").read_text())
+    assert raw["prod"]["extends"] == "dev"
+    for stage in ("dev", "prod"):
+        config = zappa_stage(stage)
+        environment = config["environment_variables"]
+        assert config["manage_roles"] is False and config["keep_warm"] is True
+        assert config["cloudwatch_data_trace"] is False
+        for secret in ("DJANGO_SECRET_KEY", "TOKEN_SIGNING_KEY", "DATABASE_URL"):
+            assert secret not in environment
+            assert environment[f"{secret}_SSM_PARAMETER"].startswith(f"/dynamowave/{stage}/site/")
+        assert environment["TABLE_PREFIX"] == f"dynamowave-{stage}-"
+        assert environment["DJANGO_SECURE"] == "true"

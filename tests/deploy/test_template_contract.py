@@ -1,0 +1,147 @@
+"""template.yaml, the local gateway and lambdas/handlers agree; the roles are least-privilege."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import pkgutil
+import re
+
+import lambdas.handlers
+from lambdas.local.gateway import LocalGateway
+from lambdas.local.template import load_template, read_api
+
+MANAGE_CONNECTIONS = re.compile(
+    r"^arn:\$\{AWS::Partition\}:execute-api:\$\{AWS::Region\}:\$\{AWS::AccountId\}:"
+    r"\$\{WebSocketApi\}/\$\{StageName\}/(POST|GET|DELETE)/@connections/\*$"
+)
+
+
+def _functions(template: dict) -> dict[str, dict]:
+    return {
+        logical_id: resource["Properties"]
+        for logical_id, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::Serverless::Function"
+    }
+
+
+def test_routes_gateway_and_handler_modules_are_one_set(template):
+    """Route keys in the template = routes the local gateway serves = modules in handlers/."""
+    in_template = {
+        r["Properties"]["RouteKey"]
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::ApiGatewayV2::Route"
+    }
+    served = set(LocalGateway(read_api(load_template())).api.routes)
+    modules = {
+        info.name
+        for info in pkgutil.iter_modules(lambdas.handlers.__path__)
+        if not info.name.startswith("_") and info.name != "authorizer"
+    }
+    assert in_template == served
+    assert {key.removeprefix("$") for key in in_template} == modules
+    api = read_api(load_template())
+    for key, route in api.routes.items():
+        assert route.handler == f"lambdas.handlers.{key.removeprefix('$')}.handler"
+
+
+def test_every_function_handler_imports(template):
+    """Each function's Handler names a callable that imports, without Django."""
+    for logical_id, function in _functions(template).items():
+        module, _, name = function["Handler"].rpartition(".")
+        assert callable(getattr(importlib.import_module(module), name)), logical_id
+
+
+def test_every_function_is_bounded_and_logged(template):
+    """Each function has reserved concurrency (optional), a log group with retention, JSON logs."""
+    resources = template["Resources"]
+    assert template["Globals"]["Function"]["Runtime"] == "python3.13"
+    assert template["Globals"]["Function"]["LoggingConfig"]["LogFormat"] == "JSON"
+    assert template["Globals"]["Function"]["AutoPublishAlias"] == "live"
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE"} <= set(variables)
+    for logical_id, function in _functions(template).items():
+        reserved = function["ReservedConcurrentExecutions"]["Fn::If"]
+        assert reserved[2] == {"Ref": "AWS::NoValue"}, logical_id
+        group = resources[function["LoggingConfig"]["LogGroup"]["Ref"]]
+        assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+    hot = {
+        logical_id
+        for logical_id, function in _functions(template).items()
+        if "ProvisionedConcurrencyConfig" in function
+    }
+    assert hot == {"AuthorizerFunction", "ConnectFunction", "SendMessageFunction"}
+
+
+def test_stage_throttles_sendmessage_harder_and_logs_without_data_trace(template):
+    """Default route throttling, a tighter sendmessage, access logs, and no full-event logging."""
+    stage = next(
+        r["Properties"]
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::ApiGatewayV2::Stage"
+    )
+    parameters = template["Parameters"]
+    assert stage["DefaultRouteSettings"]["ThrottlingRateLimit"] == {"Ref": "ThrottlingRateLimit"}
+    assert stage["RouteSettings"]["sendmessage"]["ThrottlingRateLimit"] == {
+        "Ref": "SendMessageRateLimit"
+    }
+    default_rate = parameters["ThrottlingRateLimit"]["Default"]
+    assert parameters["SendMessageRateLimit"]["Default"] < default_rate
+    assert stage["DefaultRouteSettings"]["DataTraceEnabled"] is False
+    assert "querystring" not in json.dumps(stage["AccessLogSettings"]).lower()
+
+
+def test_one_least_privilege_role_per_function(translated):
+    """Each function has its own role; @connections only on this API's stage; no "*" resources."""
+    resources = translated["Resources"]
+    functions = {k: r for k, r in resources.items() if r["Type"] == "AWS::Lambda::Function"}
+    roles = [f["Properties"]["Role"]["Fn::GetAtt"][0] for f in functions.values()]
+    assert len(set(roles)) == len(functions) == 11
+    for role in [*roles, "SiteRole"]:
+        for policy in resources[role]["Properties"].get("Policies", []):
+            for statement in policy["PolicyDocument"]["Statement"]:
+                targets = statement["Resource"]
+                targets = targets if isinstance(targets, list) else [targets]
+                assert "*" not in targets, (role, statement)
+                actions = statement["Action"]
+                actions = actions if isinstance(actions, list) else [actions]
+                assert not any(action.endswith(":*") for action in actions), (role, statement)
+                if "execute-api:ManageConnections" in actions:
+                    for target in targets:
+                        assert MANAGE_CONNECTIONS.match(target["Fn::Sub"]), (role, target)
+
+
+def test_the_authorizer_reads_its_keys_from_ssm_only(translated):
+    """The authorizer may read one SSM parameter and nothing else (no table, no @connections)."""
+    role = translated["Resources"]["AuthorizerFunctionRole"]["Properties"]
+    statements = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]]
+    assert [s["Action"] for s in statements] == ["ssm:GetParameter"]
+    assert statements[0]["Resource"]["Fn::Sub"].endswith(
+        ":parameter${TokenPublicKeysParameterName}"
+    )
+
+
+def test_alarms_cover_functions_tables_and_the_api(template):
+    """Errors and throttles of every function, throttling of every table, and API 4xx/5xx alarm."""
+    alarms = [
+        json.dumps(r["Properties"])
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::CloudWatch::Alarm"
+    ]
+    for logical_id in _functions(template):
+        for metric in ("Errors", "Throttles"):
+            assert any(logical_id in a and f'"{metric}"' in a for a in alarms), (logical_id, metric)
+    for logical_id, resource in template["Resources"].items():
+        if resource["Type"] == "AWS::DynamoDB::Table":
+            assert any(logical_id in a and "ThrottleEvents" in a for a in alarms), logical_id
+    assert sum("ClientError" in a for a in alarms) == 1
+    assert sum("ExecutionError" in a for a in alarms) == 1
+    assert all("AlarmTopicArn" in a for a in alarms)
+
+
+def test_outputs_name_what_the_site_needs(template):
+    """The outputs the deploy command wires into the Zappa stage, and every function's ARN."""
+    outputs = template["Outputs"]
+    assert {"WebSocketUrl", "ManagementEndpoint", "TablePrefix", "SiteRoleArn"} <= set(outputs)
+    for logical_id in _functions(template):
+        assert f"{logical_id}Arn" in outputs
