@@ -1,4 +1,4 @@
-"""Views: the chat page, sign-up, and the endpoint that trades a login for a WebSocket token."""
+"""Views: the rooms list, a room's chat page, sign-up, and the WebSocket token endpoint."""
 
 from __future__ import annotations
 
@@ -9,13 +9,14 @@ from django.contrib.auth import authenticate, login
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import UserCreationForm
-from django.core.exceptions import SuspiciousOperation
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.core.exceptions import PermissionDenied, SuspiciousOperation
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.multipartparser import MultiPartParserError
 from django.middleware.csrf import CsrfViewMiddleware
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods
 
 from chat.errors import (
     ChatError,
@@ -25,9 +26,17 @@ from chat.errors import (
     MethodNotAllowed,
     NotAuthenticated,
 )
+from chat.forms import RoomCreateForm
 from chat.tokens import expiry_format, token_issue
 from lambdas.config import get_config
-from lambdas.services.rooms import DEFAULT_ROOM, ROOM_RE
+from lambdas.errors import InvalidRoom, RoomExists, RoomNotFound
+from lambdas.services.rooms import (
+    DEFAULT_ROOM,
+    room_create,
+    room_get,
+    room_list,
+    room_online_counts,
+)
 
 MAX_TOKEN_REQUEST_BYTES = 8 * 1024
 FORM_CONTENT_TYPES = {"application/x-www-form-urlencoded", "multipart/form-data"}
@@ -37,12 +46,59 @@ def home(request: HttpRequest) -> HttpResponse:
     return redirect("room", room=DEFAULT_ROOM)
 
 
+def room_create_allowed(user: AbstractBaseUser) -> bool:
+    """Staff may always create rooms; everyone else when ROOMS_USER_CREATE is on."""
+    return bool(user.is_staff or settings.ROOMS_USER_CREATE)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def rooms(request: HttpRequest) -> HttpResponse:
+    """Every open room with how many people are in it, and the form that creates one."""
+    may_create = room_create_allowed(request.user)
+    form = None
+    if request.method == "POST":
+        if not may_create:
+            raise PermissionDenied("creating rooms is for staff here")
+        form = RoomCreateForm(request.POST)
+        if form.is_valid():
+            try:
+                created = room_create(**form.cleaned_data, created_by=request.user.get_username())
+            except (InvalidRoom, RoomExists) as exc:
+                form.add_error("name", exc.message)
+            except ChatError as exc:  # InvalidRequest: a title or description too long
+                form.add_error(None, exc.message)
+            else:
+                return redirect("room", room=created.name)
+    elif may_create:
+        form = RoomCreateForm()
+    listed = room_list()
+    counts = room_online_counts(names=[r.name for r in listed])
+    context = {
+        "rooms": [{"room": r, "online": counts.get(r.name, 0)} for r in listed],
+        "form": form,
+    }
+    return render(request, "chat/rooms.html", context)
+
+
 @login_required
 def room(request: HttpRequest, room: str) -> HttpResponse:
-    # fullmatch: ROOM_RE ends in `$`, which would also accept a trailing newline (%0A in the URL).
-    if not ROOM_RE.fullmatch(room):
-        raise Http404("no such room")
-    context = {"room": room, "max_message_chars": get_config().max_message_chars}
+    """A room's chat page; an unknown room is a 404 page and an archived one a 410 page.
+
+    The browser cannot read the status of a refused WebSocket handshake, so the page says it.
+    """
+    try:
+        found = room_get(name=room)
+    except (InvalidRoom, RoomNotFound):
+        return render(request, "chat/room_missing.html", {"name": room}, status=404)
+    if found.archived:
+        # 410 Gone: the room existed and is closed for good, as `$connect` answers it.
+        return render(request, "chat/room_archived.html", {"room": found}, status=410)
+    context = {
+        "room": found,
+        "max_message_chars": get_config().max_message_chars,
+        "client_timings": settings.CHAT_CLIENT_TIMINGS,
+    }
     return render(request, "chat/room.html", context)
 
 

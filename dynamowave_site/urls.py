@@ -7,6 +7,7 @@ from chat import views
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("rooms/", views.rooms, name="rooms"),
     path("rooms/<str:room>/", views.room, name="room"),
     path("api/token/", views.token_create, name="api_token"),
     path("accounts/signup/", views.signup, name="signup"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import fnmatch
 import importlib
 import json
@@ -126,6 +127,7 @@ class LocalGateway:
         self.executor = ThreadPoolExecutor(self.settings.workers, thread_name_prefix="lambda")
         self._functions: dict[str, Callable] = {}
         self._runner: web.AppRunner | None = None
+        self._site: web.TCPSite | None = None
         self.port: int | None = None
         stage = self.settings.stage
         self.app = web.Application(client_max_size=4 * 1024 * 1024)
@@ -145,9 +147,9 @@ class LocalGateway:
         """Bind (port 0 picks a free one), set the functions' environment, return the port."""
         self._runner = web.AppRunner(self.app, handle_signals=False, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._site = web.TCPSite(self._runner, host, port)
+        await self._site.start()
+        self.port = self._site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         self.host = host
         # As the Lambda service would, give the functions their environment: here, where the
         # Management API lives (API Gateway's own https://{domainName}/{stage} is not us).
@@ -166,6 +168,9 @@ class LocalGateway:
         return f"http://{self.host}:{self.port}/{self.settings.stage}"
 
     async def stop(self) -> None:
+        # Stop accepting first: clients that reconnect at once must not keep us waiting.
+        if self._site is not None:
+            await self._site.stop()
         # Copy: closing a client removes it from the registry while we iterate.
         for client in list(self.clients.values()):
             await client.close(WSCloseCode.GOING_AWAY, "Going away")
@@ -325,23 +330,21 @@ class LocalGateway:
             result = await self.invoke(route.handler, event)
         except Exception:
             logger.exception("handler for %s failed", route_key)
-            await client.send(
-                json.dumps(
-                    {
-                        "message": "Internal server error",
-                        "connectionId": client.caller.connection_id,
-                        "requestId": event["requestContext"]["requestId"],
-                    }
-                )
+            context = event["requestContext"]
+            reply = json.dumps(
+                {
+                    "message": "Internal server error",
+                    "connectionId": context["connectionId"],
+                    "requestId": context["requestId"],
+                }
             )
-            return
-        if (
-            route.two_way
-            and isinstance(result, dict)
-            and result.get("body")
-            and not client.ws.closed
-        ):
-            await client.send(result["body"])
+        else:
+            # With a route response, the integration's body goes back to the caller.
+            reply = result.get("body") if route.two_way and isinstance(result, dict) else None
+        if reply and not client.ws.closed:
+            # The client may leave while its frame is handled: API Gateway drops the reply then.
+            with contextlib.suppress(ConnectionError):
+                await client.send(reply)
 
     async def _watchdog(self, client: Client) -> None:
         """Close with 1001 after the idle timeout or the maximum connection lifetime."""

@@ -6,12 +6,16 @@ import logging
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import timedelta
+
+from pynamodb.exceptions import DeleteError
 
 from lambdas.config import get_config
 from lambdas.management import ConnectionGone, ManagementApi
 from lambdas.models import Connection, utcnow
 
 logger = logging.getLogger(__name__)
+CONNECT_GRACE = timedelta(seconds=30)
 
 
 @dataclass
@@ -59,6 +63,21 @@ def broadcast(
                 # One bad delivery must not drop the rest of the room.
                 logger.exception("post to connection failed", extra={"connection": connection_id})
                 result.failed.append(connection_id)
-    for connection_id in result.gone:
-        Connection(connection_id).delete()
+    _forget(result.gone)
     return result
+
+
+def _forget(connection_ids: list[str]) -> None:
+    """Delete connections that answered 410, unless they are still being opened.
+
+    API Gateway answers 410 for a connection whose $connect has not returned yet, while its item
+    is already in the room index: such a newcomer must not be forgotten. An item older than any
+    $connect can run (the 29 s integration timeout) really is gone.
+    """
+    settled = utcnow() - CONNECT_GRACE
+    for connection_id in connection_ids:
+        try:
+            Connection(connection_id).delete(condition=Connection.connected_at < settled)
+        except DeleteError as error:
+            if error.cause_response_code != "ConditionalCheckFailedException":
+                raise

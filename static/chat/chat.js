@@ -1,10 +1,63 @@
-// The chat page: trades the login session for a short-lived token, keeps one WebSocket open to
-// the room, and renders its frames. User text reaches the DOM only through textContent.
+// The chat page: wires the connection (connection.js) to the message list (render.js), history
+// paging (history.js), the people panel (people.js) and the composer. What must survive a
+// reconnect lives here or there: the messages held, the sends not yet echoed (the outbox), and
+// where history paging stands.
 
-const HISTORY_LIMIT = 50;
-const BACKOFF_BASE_MS = 1000;
-const BACKOFF_MAX_MS = 30_000;
+import { Connection, DEFAULT_TIMINGS, SessionEnded } from "./connection.js";
+import { HistoryPager } from "./history.js";
+import { Presence, TypingIndicator } from "./people.js";
+import { MessageList } from "./render.js";
+
+const TYPING_EVERY_MS = 3000; // at most one `typing` frame per this interval
+const NEAR_TOP_PX = 200; // scrolled this close to the top: fetch the older page
+const NEAR_BOTTOM_PX = 80; // this close to the bottom counts as "reading the newest"
 const NOTICE_MS = 8000;
+
+const root = document.getElementById("chat");
+const data = root.dataset;
+const room = data.room;
+const viewer = { userId: data.userId ?? "", username: data.username, staff: data.staff === "true" };
+const maxChars = Number(data.maxChars) || 4000;
+const statusEl = document.getElementById("status");
+const noticeEl = document.getElementById("notice");
+const list = document.getElementById("messages");
+const composer = document.getElementById("composer");
+const input = document.getElementById("message-input");
+const sendButton = document.getElementById("send");
+const counter = document.getElementById("char-count");
+
+const outbox = new Map(); // clientMessageId -> text: sent (or queued) but not yet echoed
+let lastTypingSent = 0;
+let noticeTimer = null;
+let ended = false; // session over or room gone: nothing more to do on this page
+
+const messages = new MessageList(list, viewer, { edit: editMessage, remove: deleteMessage });
+const presence = new Presence(document.getElementById("presence"), viewer);
+const typing = new TypingIndicator(document.getElementById("typing"), viewer);
+const connection = new Connection({
+  fetchToken,
+  room,
+  timings: timingOverrides(),
+  onFrame: handleFrame,
+  onOpen: opened,
+  onState: setStatus,
+  onSessionEnded: sessionEnded,
+  onRefused: roomCheck,
+});
+const pager = new HistoryPager((frame) => connection.send(frame), messages);
+
+// -- page state -------------------------------------------------------------------------------
+
+function timingOverrides() {
+  // data-backoff-base-ms="…" and friends: tests (and demos) shorten the waits.
+  const timings = {};
+  for (const name of Object.keys(DEFAULT_TIMINGS)) {
+    const value = Number(data[name]);
+    if (Number.isFinite(value) && value > 0) timings[name] = value;
+  }
+  return timings;
+}
+
 const STATUS_TEXT = {
   connecting: "connecting…",
   live: "live",
@@ -12,31 +65,12 @@ const STATUS_TEXT = {
   offline: "offline",
 };
 
-const root = document.getElementById("chat");
-const { room, username, tokenUrl, loginUrl } = root.dataset;
-const statusEl = document.getElementById("status");
-const noticeEl = document.getElementById("notice");
-const list = document.getElementById("messages");
-const composer = document.getElementById("composer");
-const input = document.getElementById("message-input");
-const sendButton = document.getElementById("send");
-const timeFormat = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
-
-const seen = new Set(); // message ids already on the page: history and live frames overlap
-let socket = null;
-let failures = 0; // consecutive attempts that did not reach "live"; drives the backoff
-let retryTimer = null;
-let noticeTimer = null;
-let stopped = false; // the session ended (or the page is going away): retrying cannot help
-
-class SessionEnded extends Error {}
-
-function setStatus(state) {
-  statusEl.textContent = STATUS_TEXT[state];
+function setStatus(state, detail = {}) {
   statusEl.dataset.state = state;
-  const live = state === "live";
-  input.disabled = !live;
-  sendButton.disabled = !live;
+  statusEl.textContent = state === "reconnecting" && detail.seconds > 0
+    ? `reconnecting in ${detail.seconds}s…`
+    : STATUS_TEXT[state];
+  updateComposer();
 }
 
 function showNotice(text, { sticky = false, link = null } = {}) {
@@ -55,11 +89,11 @@ function showNotice(text, { sticky = false, link = null } = {}) {
 function csrfToken() {
   // The cookie first: logging in from another tab rotates it, leaving the page's copy stale.
   const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
-  return match ? decodeURIComponent(match[1]) : root.dataset.csrfToken;
+  return match ? decodeURIComponent(match[1]) : data.csrfToken;
 }
 
 async function fetchToken() {
-  const response = await fetch(tokenUrl, {
+  const response = await fetch(data.tokenUrl, {
     method: "POST",
     credentials: "same-origin",
     headers: { "X-CSRFToken": csrfToken() },
@@ -69,134 +103,200 @@ async function fetchToken() {
   return response.json();
 }
 
-async function connect() {
-  retryTimer = null;
-  if (stopped) return;
-  let grant;
-  try {
-    grant = await fetchToken(); // a fresh token per attempt: they live for minutes only
-  } catch (error) {
-    if (error instanceof SessionEnded) endSession();
-    else scheduleRetry();
-    return;
-  }
-  const url = `${grant.websocket_url}?token=${encodeURIComponent(grant.token)}`
-    + `&room=${encodeURIComponent(room)}`;
-  let ws;
-  try {
-    ws = new WebSocket(url);
-  } catch {
-    scheduleRetry();
-    return;
-  }
-  socket = ws;
-  ws.addEventListener("open", () => {
-    failures = 0;
-    setStatus("live");
-    if (document.activeElement === document.body) input.focus();
-    ws.send(JSON.stringify({ action: "history", limit: HISTORY_LIMIT }));
-  });
-  ws.addEventListener("message", (event) => handleFrame(event.data));
-  ws.addEventListener("close", () => {
-    // Only the current socket may trigger a retry; a replaced one closing late must not.
-    if (socket !== ws) return;
-    socket = null;
-    scheduleRetry();
-  });
-}
-
-function scheduleRetry() {
-  if (stopped || retryTimer) return;
-  if (!navigator.onLine) {
-    setStatus("offline"); // the "online" listener below resumes
-    return;
-  }
-  setStatus("reconnecting");
-  const delay = Math.min(BACKOFF_BASE_MS * 2 ** failures, BACKOFF_MAX_MS);
-  failures += 1;
-  retryTimer = setTimeout(connect, delay);
-}
-
-function endSession() {
-  stopped = true;
-  setStatus("offline");
+function sessionEnded() {
+  ended = true;
+  updateComposer();
   showNotice("Your session has ended.", {
     sticky: true,
-    link: { href: loginUrl, text: "Log in again" },
+    link: { href: data.loginUrl, text: "Log in again" },
   });
 }
 
-function handleFrame(data) {
-  let frame;
+function roomGone(text) {
+  ended = true;
+  connection.stop();
+  setStatus("offline");
+  showNotice(text, { sticky: true, link: { href: data.roomsUrl, text: "All rooms" } });
+}
+
+async function roomCheck() {
+  // A refused handshake may mean the room was archived (or removed) while the page was open:
+  // the page's own status says so (410, 404), which the WebSocket API cannot tell the browser.
+  let response;
   try {
-    frame = JSON.parse(data);
+    response = await fetch(window.location.pathname, { method: "HEAD" });
   } catch {
-    return;
+    return; // offline or the site is down: the retries go on
   }
-  if (!frame || typeof frame !== "object") return;
-  if (frame.type === "message") {
-    insertMessage(frame);
-    scrollToBottom();
-  } else if (frame.type === "history" && Array.isArray(frame.messages)) {
-    frame.messages.forEach(insertMessage);
-    scrollToBottom();
-  } else if (frame.type === "error") {
-    showNotice(String(frame.message || frame.code || "Something went wrong."));
+  if (response.status === 410) roomGone("This room is archived.");
+  else if (response.status === 404) roomGone("This room does not exist.");
+}
+
+// -- the connection's events -------------------------------------------------------------------
+
+function opened() {
+  typing.clear(); // their messages may come back through history, which would not clear them
+  connection.send({ action: "presence" });
+  pager.opened();
+  // Sends not echoed yet go again with the same clientMessageId: the server stores each once
+  // and answers a repeat with the stored message.
+  for (const [clientMessageId, text] of outbox) {
+    connection.send({ action: "sendmessage", message: text, clientMessageId });
   }
 }
 
-function insertMessage(message) {
-  const id = typeof message?.id === "string" ? message.id : "";
-  if (!id || seen.has(id) || (message.room && message.room !== room)) return;
-  seen.add(id);
-  const item = renderMessage(message, id);
-  // Ids are ULIDs, so id order is time order: a history page that arrives after live messages
-  // still lands above them. Scan from the end, where live messages go.
-  let before = null;
-  for (let el = list.lastElementChild; el && el.dataset.id > id; el = el.previousElementSibling) {
-    before = el;
+function handleFrame(frame, { current = true } = {}) {
+  if (frame.room !== undefined && frame.room !== room) return;
+  switch (frame.type) {
+    case "message":
+      if (!validMessage(frame)) return;
+      typing.stopped(frame.user);
+      changeMessages(() => receiveMessage(frame), { own: outbox.has(frame.client_message_id) });
+      break;
+    case "history":
+      if (Array.isArray(frame.messages)) historyArrived(frame);
+      break;
+    case "message_updated":
+      if (validMessage(frame)) changeMessages(() => messages.update(frame));
+      break;
+    case "message_deleted":
+      if (typeof frame.id === "string") {
+        changeMessages(() => messages.update({ id: frame.id, deleted: true, text: "" }));
+      }
+      break;
+    case "presence":
+      if (Array.isArray(frame.users)) presence.show(frame.users);
+      break;
+    case "typing":
+      typing.started(frame.user);
+      break;
+    case "error":
+      serverError(frame, current);
+      break;
+    default: // pong, info: nothing to show
   }
-  list.insertBefore(item, before);
 }
 
-function renderMessage(message, id) {
-  const author = message.user?.username;
-  const item = document.createElement("li");
-  item.className = "message";
-  item.dataset.id = id;
-  if (author === username) item.classList.add("own");
-
-  const meta = document.createElement("div");
-  meta.className = "meta";
-  const name = document.createElement("span");
-  name.className = "author";
-  name.textContent = typeof author === "string" ? author : "unknown";
-  const time = document.createElement("time");
-  const sent = new Date(message.sent_at);
-  if (!Number.isNaN(sent.getTime())) {
-    time.dateTime = sent.toISOString();
-    time.textContent = timeFormat.format(sent);
-    time.title = sent.toLocaleString();
-  }
-  meta.append(name, time);
-
-  const text = document.createElement("p");
-  text.className = "text";
-  text.textContent = String(message.text ?? "");
-  item.append(meta, text);
-  return item;
+function validMessage(message) {
+  return typeof message?.id === "string" && message.id !== "" && typeof message.user === "object";
 }
 
-function scrollToBottom() {
-  list.scrollTop = list.scrollHeight;
+function receiveMessage(message) {
+  const clientId = message.client_message_id;
+  if (typeof clientId === "string" && outbox.delete(clientId)) messages.settle(clientId);
+  messages.upsert(message);
+}
+
+function serverError(frame, current) {
+  const code = String(frame.code ?? "");
+  if (code === "room_archived") roomGone("This room is archived.");
+  else if (code === "room_not_found") roomGone("This room does not exist.");
+  else if (code === "not_connected") {
+    if (current) connection.replace(); // one being replaced may say so of itself: no matter
+  } else {
+    showNotice(String(frame.message || code || "Something went wrong."));
+  }
+}
+
+// -- history and scrolling -----------------------------------------------------------------------
+
+function historyArrived(frame) {
+  const page = frame.messages.filter(validMessage);
+  changeMessages(() => page.forEach(receiveMessage));
+  pager.answered(frame, page);
+  wantOlderIfNearTop(); // also fills a first screen that is not full yet
+}
+
+function wantOlderIfNearTop() {
+  if (list.scrollTop < NEAR_TOP_PX) pager.wantOlder();
+}
+
+/**
+ * Change the list while keeping what the reader sees in place: someone reading the newest
+ * messages stays at the bottom; someone reading older ones keeps the message at the top of
+ * their view where it was, whether messages were added above (older pages) or below.
+ */
+function changeMessages(change, { own = false } = {}) {
+  const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < NEAR_BOTTOM_PX;
+  const anchor = atBottom ? null : firstVisibleMessage();
+  const anchorTop = anchor?.getBoundingClientRect().top;
+  change();
+  messages.refreshSeparators();
+  if (atBottom || own) list.scrollTop = list.scrollHeight;
+  else if (anchor?.isConnected) list.scrollTop += anchor.getBoundingClientRect().top - anchorTop;
+}
+
+function firstVisibleMessage() {
+  const top = list.getBoundingClientRect().top;
+  for (const item of list.querySelectorAll("li.message")) {
+    if (item.getBoundingClientRect().bottom > top) return item;
+  }
+  return null;
+}
+
+// -- composing, editing, deleting --------------------------------------------------------------
+
+function length(text) {
+  return [...text].length; // code points, as the server counts (an emoji is one, not two)
+}
+
+function updateComposer() {
+  const used = length(input.value);
+  counter.textContent = `${used} / ${maxChars}`;
+  counter.classList.toggle("over", used > maxChars);
+  input.disabled = ended;
+  sendButton.disabled = ended || !connection.live || used > maxChars;
+}
+
+function newClientId() {
+  if (crypto.randomUUID) return crypto.randomUUID();
+  // randomUUID exists only on secure origins; getRandomValues works everywhere.
+  return Array.from(crypto.getRandomValues(new Uint8Array(16)), (byte) =>
+    byte.toString(16).padStart(2, "0")).join("");
 }
 
 function send() {
   const text = input.value;
-  if (!text.trim() || !socket || socket.readyState !== WebSocket.OPEN) return;
-  socket.send(JSON.stringify({ action: "sendmessage", message: text }));
+  if (ended || !text.trim()) return;
+  if (length(text) > maxChars) {
+    showNotice(`Messages are at most ${maxChars} characters; this one has ${length(text)}.`);
+    return;
+  }
+  const clientMessageId = newClientId();
+  outbox.set(clientMessageId, text);
+  changeMessages(() => messages.addPending(clientMessageId, text), { own: true });
+  // Not live: it stays in the outbox and goes out when the connection is back.
+  connection.send({ action: "sendmessage", message: text, clientMessageId });
   input.value = "";
+  lastTypingSent = 0; // the next keystroke announces typing again
+  updateComposer();
   input.focus();
+}
+
+function typed() {
+  updateComposer();
+  const now = Date.now();
+  if (!input.value.trim() || now - lastTypingSent < TYPING_EVERY_MS) return;
+  if (connection.send({ action: "typing" })) lastTypingSent = now;
+}
+
+function editMessage(id, text) {
+  if (length(text) > maxChars) {
+    showNotice(`Messages are at most ${maxChars} characters; this one has ${length(text)}.`);
+    return false;
+  }
+  if (!connection.send({ action: "editmessage", id, message: text })) {
+    showNotice("Not connected: the edit was not saved. Try again when live.");
+    return false;
+  }
+  return true;
+}
+
+function deleteMessage(id) {
+  if (!window.confirm("Delete this message?")) return;
+  if (!connection.send({ action: "deletemessage", id })) {
+    showNotice("Not connected: the message was not deleted. Try again when live.");
+  }
 }
 
 composer.addEventListener("submit", (event) => {
@@ -212,31 +312,24 @@ input.addEventListener("keydown", (event) => {
   }
 });
 
-window.addEventListener("online", () => {
-  if (!stopped && !socket && !retryTimer) {
-    failures = 0;
-    setStatus("reconnecting");
-    connect();
-  }
+input.addEventListener("input", typed);
+list.addEventListener("scroll", wantOlderIfNearTop, { passive: true });
+
+// -- page lifecycle -------------------------------------------------------------------------------
+
+window.addEventListener("online", () => connection.resume());
+document.addEventListener("visibilitychange", () => {
+  if (document.visibilityState === "visible") connection.resume(); // skip a long backoff wait
 });
 
 window.addEventListener("pagehide", () => {
-  stopped = true; // leaving the page closes the socket; that close must not schedule a retry
-  clearTimeout(retryTimer);
-  retryTimer = null;
-  socket?.close(1000);
-  socket = null;
+  connection.stop(); // leaving the page closes the socket; that close must not schedule a retry
 });
 
 window.addEventListener("pageshow", (event) => {
-  if (event.persisted) {
-    // Restored from the back/forward cache: start over with a fresh token.
-    stopped = false;
-    failures = 0;
-    setStatus("reconnecting");
-    connect();
-  }
+  // Restored from the back/forward cache: start over with a fresh token.
+  if (event.persisted && !ended) connection.start();
 });
 
-setStatus("connecting");
-connect();
+updateComposer();
+connection.start();

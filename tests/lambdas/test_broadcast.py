@@ -8,7 +8,8 @@ from lambdas.services.broadcast import broadcast
 from tests.lambdas.fakes import FakeManagementApi
 
 
-def add_connection(room: str, *, expired: bool = False) -> str:
+def add_connection(room: str, *, expired: bool = False, opening: bool = False) -> str:
+    """A connection item; `opening`: its $connect is still running (it connected just now)."""
     connection_id = uuid.uuid4().hex[:16]
     now = utcnow()
     Connection(
@@ -16,7 +17,7 @@ def add_connection(room: str, *, expired: bool = False) -> str:
         user_id="1",
         username="alice",
         room=room,
-        connected_at=now,
+        connected_at=now if opening else now - timedelta(minutes=5),
         expires_at=now - timedelta(minutes=1) if expired else now + timedelta(hours=2),
     ).save()
     return connection_id
@@ -78,3 +79,12 @@ def test_room_of_several_pages_is_read_completely(dynamodb, room, monkeypatch):
     api = FakeManagementApi()
     assert broadcast(api=api, room=room, payload={"type": "m"}).delivered == 7
     assert set(api.posts) == members
+
+
+def test_a_connection_still_opening_is_not_forgotten(dynamodb, room):
+    """A 410 from a connection whose $connect has not returned yet does not delete its item."""
+    opening = add_connection(room, opening=True)
+    stale = add_connection(room)
+    result = broadcast(api=FakeManagementApi(gone={opening, stale}), room=room, payload={"t": 1})
+    assert sorted(result.gone) == sorted([opening, stale])
+    assert {c.connection_id for c in Connection.room_index.query(room)} == {opening}

@@ -82,7 +82,7 @@ def test_ghosts_do_not_count(connect, room):
         user_id="8",
         username="ghost",
         room=room,
-        connected_at=now,
+        connected_at=now - timedelta(minutes=5),  # long past its $connect
         expires_at=now + timedelta(hours=1),
     ).save()
     Connection(

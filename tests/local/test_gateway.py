@@ -2,6 +2,7 @@
 
 import json
 import time
+from datetime import timedelta
 
 import boto3
 import pytest
@@ -100,7 +101,7 @@ def test_gone_connection_is_removed_and_only_it(connect, room):
         user_id="3",
         username="ghost",
         room=room,
-        connected_at=now,
+        connected_at=now - timedelta(minutes=5),  # long past its $connect
         expires_at=now.replace(year=now.year + 1),
     ).save()
     live = room_connections(room) - {"stale-id"}

@@ -22,7 +22,7 @@ def test_home_redirects_to_the_general_room(client):
     assert response["Location"] == "/rooms/general/"
 
 
-def test_signup_creates_the_user_and_logs_them_in(client):
+def test_signup_creates_the_user_and_logs_them_in(client, dynamodb):
     """A valid sign-up creates the user, starts their session and sends them to /."""
     response = client.post(
         reverse("signup"),
@@ -85,8 +85,9 @@ def test_room_requires_login(client):
     assert response["Location"] == "/accounts/login/?next=/rooms/general/"
 
 
-def test_room_page_carries_what_chat_js_needs(client, alice):
+def test_room_page_carries_what_chat_js_needs(client, alice, make_room):
     """The chat page names the room, user, token URL and CSRF token, and has every element."""
+    make_room("design-review", title="Design review")
     client.force_login(alice)
     response = client.get("/rooms/design-review/")
     assert response.status_code == 200
@@ -94,20 +95,41 @@ def test_room_page_carries_what_chat_js_needs(client, alice):
     root = re.search(r'<main id="chat"[^>]*>', content).group(0)
     assert 'data-room="design-review"' in root
     assert 'data-username="alice"' in root
+    assert f'data-user-id="{alice.pk}"' in root
+    assert 'data-staff="false"' in root
+    assert 'data-max-chars="4000"' in root
     assert 'data-token-url="/api/token/"' in root
+    assert 'data-rooms-url="/rooms/"' in root
     assert re.search(r'data-csrf-token="[^"]{32,}"', root)
+    assert "data-backoff" not in root  # production timings unless a test shortens them
     for element in (
+        '<h1 class="room-name">Design review <span class="room-slug">#design-review</span>',
         '<span id="status"',
         'data-state="connecting"',
         '<ol id="messages"',
+        '<ul id="presence"',
+        '<p id="typing"',
         '<form id="composer"',
         '<textarea name="message" id="message-input"',
         'id="send"',
+        '<span id="char-count" class="char-count" aria-live="polite">0 / 4000</span>',
         'id="notice"',
+        '<a href="/rooms/" id="nav-rooms">Rooms</a>',
     ):
         assert element in content
     assert '<script type="module" src="/static/chat/chat.js">' in content
     assert "csrftoken" in response.cookies
+
+
+def test_room_page_tells_the_script_about_staff(client, django_user_model, make_room, settings):
+    """Staff get data-staff="true" (they may delete any message); timings come from settings."""
+    room = make_room()
+    settings.CHAT_CLIENT_TIMINGS = {"backoff-base-ms": 100}
+    staff = django_user_model.objects.create_user(username="sam", is_staff=True)
+    client.force_login(staff)
+    root = re.search(r'<main id="chat"[^>]*>', client.get(f"/rooms/{room}/").content.decode())
+    assert 'data-staff="true"' in root.group(0)
+    assert 'data-backoff-base-ms="100"' in root.group(0)
 
 
 @pytest.mark.parametrize(
@@ -116,13 +138,19 @@ def test_room_page_carries_what_chat_js_needs(client, alice):
 def test_bad_room_names_are_not_found(client, alice, room):
     """Rooms the Lambdas would refuse (ROOM_RE, matched whole) are a 404 here too."""
     client.force_login(alice)
-    assert client.get(f"/rooms/{room}/").status_code == 404
+    response = client.get(f"/rooms/{room}/")
+    assert response.status_code == 404
+    assert b"This room does not exist" in response.content
 
 
 def test_static_files_are_found_and_user_text_never_goes_through_innerhtml():
-    """chat.js and chat.css are served from static/, and chat.js never writes HTML strings."""
-    script = finders.find("chat/chat.js")
-    assert script is not None and finders.find("chat/chat.css") is not None
-    source = Path(script).read_text(encoding="utf-8")
-    assert "innerHTML" not in source and "insertAdjacentHTML" not in source
-    assert "textContent" in source
+    """The chat modules and stylesheet are served from static/; none ever writes HTML strings."""
+    assert finders.find("chat/chat.css") is not None
+    for name in ("chat.js", "connection.js", "render.js", "people.js"):
+        script = finders.find(f"chat/{name}")
+        assert script is not None, name
+        source = Path(script).read_text(encoding="utf-8")
+        for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
+            assert sink not in source, (name, sink)
+    render = Path(finders.find("chat/render.js")).read_text(encoding="utf-8")
+    assert "textContent" in render and "createTextNode" in render

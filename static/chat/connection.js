@@ -1,0 +1,325 @@
+// One live WebSocket to a room: a fresh token per attempt, reconnects with capped exponential
+// backoff and full jitter, application-level pings, and a planned hand-over before API Gateway's
+// two-hour limit. It knows nothing about the DOM: the page hears about it through callbacks.
+
+export const DEFAULT_TIMINGS = {
+  backoffBaseMs: 1000,
+  backoffMaxMs: 30_000,
+  // API Gateway closes a socket idle for 10 minutes, and control-frame pings do not count.
+  pingIntervalMs: 4 * 60_000,
+  // A ping unanswered this long means a dead socket the browser has not noticed yet.
+  pongTimeoutMs: 20_000,
+  // API Gateway closes every socket after 2 hours: hand over to a new one before that.
+  refreshAfterMs: 110 * 60_000,
+  // A socket must stay open this long before the backoff starts again from the bottom, so a
+  // server that accepts and at once drops us is not hammered.
+  stableAfterMs: 10_000,
+};
+
+export class SessionEnded extends Error {}
+
+export class Connection {
+  /**
+   * @param {object} options
+   * @param {() => Promise<{token: string, websocket_url: string}>} options.fetchToken
+   * @param {string} options.room
+   * @param {object} [options.timings] overrides of DEFAULT_TIMINGS
+   * @param {(frame: object, source: {current: boolean}) => void} options.onFrame every JSON
+   *   object frame received; `current` is false for one from a socket being replaced
+   * @param {(info: {first: boolean}) => void} options.onOpen a (new) socket is live
+   * @param {(state: string, detail?: object) => void} options.onState
+   *   "connecting" | "live" | "reconnecting" (detail.seconds counts down) | "offline"
+   * @param {() => void} options.onSessionEnded the login is gone: retrying cannot help
+   * @param {() => void} [options.onRefused] a handshake failed (the browser cannot see why:
+   *   gateway down, or the room unknown or archived, which $connect answers with 404 or 410)
+   */
+  constructor({
+    fetchToken, room, timings = {}, onFrame, onOpen, onState, onSessionEnded, onRefused,
+  }) {
+    this.fetchToken = fetchToken;
+    this.room = room;
+    this.timings = { ...DEFAULT_TIMINGS, ...timings };
+    this.onFrame = onFrame;
+    this.onOpen = onOpen;
+    this.onState = onState;
+    this.onSessionEnded = onSessionEnded;
+    this.onRefused = onRefused ?? (() => {});
+    this.socket = null; // the live socket, the only one that sends and whose close matters
+    this.connecting = false;
+    this.opened = 0; // sockets that went live, so onOpen can tell the first from a reconnect
+    this.failures = 0; // attempts since the last stable socket; drives the backoff
+    this.stopped = false;
+    this.retryTimer = null;
+    this.countdownTimer = null;
+    this.pingTimer = null;
+    this.pongTimer = null;
+    this.refreshTimer = null;
+    this.stableTimer = null;
+  }
+
+  get live() {
+    return this.socket?.readyState === WebSocket.OPEN;
+  }
+
+  start() {
+    this.stopped = false;
+    this.failures = 0;
+    this.onState(this.opened ? "reconnecting" : "connecting");
+    this.connect();
+  }
+
+  /** Stop for good (leaving the page, session over): no retries, the socket closed cleanly. */
+  stop() {
+    this.stopped = true;
+    this.clearTimers();
+    const socket = this.socket;
+    this.socket = null;
+    socket?.close(1000);
+  }
+
+  /** Send a frame on the live socket; false when there is none (the caller may queue it). */
+  send(frame) {
+    if (!this.live) return false;
+    try {
+      this.socket.send(JSON.stringify(frame));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Reconnect now (the browser came back online), skipping any backoff wait. */
+  resume() {
+    if (this.stopped || this.socket || this.connecting) return;
+    this.clearRetry();
+    this.failures = 0;
+    this.onState("reconnecting");
+    this.connect();
+  }
+
+  /** Drop the live socket and reconnect through the backoff. */
+  reconnect() {
+    const ws = this.socket;
+    if (!ws) return;
+    this.socket = null;
+    ws.close(4001, "reconnect");
+    this.lost();
+  }
+
+  /**
+   * The server no longer knows the live socket (its registration was lost): hand over to a new
+   * one as before the 2-hour limit, so the page stays live; the catch-up fills what it missed.
+   */
+  replace() {
+    clearTimeout(this.refreshTimer);
+    this.refresh({ urgent: true });
+  }
+
+  // -- opening sockets ----------------------------------------------------------------------
+
+  /** Open a socket; resolves with it once open, or null (and then a retry is scheduled). */
+  async open() {
+    let grant;
+    try {
+      grant = await this.fetchToken(); // a fresh token per attempt: they live for minutes only
+    } catch (error) {
+      if (error instanceof SessionEnded) this.endSession();
+      return null;
+    }
+    if (this.stopped) return null;
+    const url = `${grant.websocket_url}?token=${encodeURIComponent(grant.token)}`
+      + `&room=${encodeURIComponent(this.room)}`;
+    let ws;
+    try {
+      ws = new WebSocket(url);
+    } catch {
+      return null;
+    }
+    return new Promise((resolve) => {
+      const failed = () => {
+        this.onRefused();
+        resolve(null);
+      };
+      ws.addEventListener("close", failed, { once: true });
+      ws.addEventListener("open", () => {
+        ws.removeEventListener("close", failed);
+        resolve(ws);
+      }, { once: true });
+    });
+  }
+
+  async connect() {
+    this.retryTimer = null;
+    if (this.stopped || this.connecting) return;
+    this.connecting = true;
+    const ws = await this.open();
+    this.connecting = false;
+    if (!ws) {
+      this.scheduleRetry();
+      return;
+    }
+    if (this.stopped) {
+      ws.close(1000);
+      return;
+    }
+    this.adopt(ws);
+  }
+
+  /** Make `ws` the live socket; the previous one (a planned hand-over) is closed after. */
+  adopt(ws) {
+    const previous = this.socket;
+    this.socket = ws;
+    ws.addEventListener("message", (event) => this.receive(ws, event.data));
+    ws.addEventListener("close", () => this.closed(ws));
+    this.opened += 1;
+    clearTimeout(this.stableTimer);
+    this.stableTimer = setTimeout(() => { this.failures = 0; }, this.timings.stableAfterMs);
+    clearTimeout(this.pongTimer); // a ping of the previous socket no longer matters
+    this.pongTimer = null;
+    this.schedulePing();
+    clearTimeout(this.refreshTimer);
+    this.refreshTimer = setTimeout(() => this.refresh(), this.timings.refreshAfterMs);
+    this.onState("live");
+    this.onOpen({ first: this.opened === 1 });
+    // Closed only now, once the new socket is registered and has asked to catch up (onOpen):
+    // every message reaches one socket or the other, and nothing visible happens.
+    previous?.close(1000, "replaced");
+  }
+
+  /** The planned hand-over: open the next socket while the current one still works. */
+  async refresh({ urgent = false } = {}) {
+    if (this.stopped || !this.live || this.connecting) return;
+    this.connecting = true;
+    const ws = await this.open();
+    this.connecting = false;
+    if (this.stopped) {
+      ws?.close(1000);
+      return;
+    }
+    if (!ws) {
+      if (this.socket && urgent) {
+        this.reconnect(); // the old socket is useless: the ordinary way back, with backoff
+      } else if (this.socket) {
+        // Keep the old socket; try again in a minute (its hard limit is still minutes away).
+        this.refreshTimer = setTimeout(() => this.refresh(), 60_000);
+      } else {
+        this.scheduleRetry(); // the old socket died meanwhile: an ordinary reconnect
+      }
+      return;
+    }
+    if (!this.live) {
+      // The old socket died while the new one was opening: the new one is simply the next.
+      this.clearRetry();
+    }
+    this.adopt(ws);
+  }
+
+  // -- receiving and keeping alive ------------------------------------------------------------
+
+  receive(ws, data) {
+    if (ws === this.socket) {
+      clearTimeout(this.pongTimer); // any frame shows the socket is alive
+      this.pongTimer = null;
+    }
+    let frame;
+    try {
+      frame = JSON.parse(data);
+    } catch {
+      return;
+    }
+    // Frames still arriving on a socket being replaced are delivered too (the page de-duplicates
+    // messages), marked so that what they say about their own socket is not taken for the live one.
+    if (frame && typeof frame === "object" && !Array.isArray(frame)) {
+      this.onFrame(frame, { current: ws === this.socket });
+    }
+  }
+
+  schedulePing() {
+    clearInterval(this.pingTimer);
+    this.pingTimer = setInterval(() => this.ping(), this.timings.pingIntervalMs);
+  }
+
+  ping() {
+    if (!this.send({ action: "ping" }) || this.pongTimer) return;
+    const ws = this.socket;
+    this.pongTimer = setTimeout(() => {
+      this.pongTimer = null;
+      if (ws !== this.socket) return;
+      // A half-open TCP connection can take minutes to close on its own: give up on it now.
+      this.socket = null;
+      ws.close(4000, "no pong");
+      this.lost();
+    }, this.timings.pongTimeoutMs);
+  }
+
+  closed(ws) {
+    // Only the live socket's close matters; a replaced one closing late must not retry.
+    if (ws !== this.socket) return;
+    this.socket = null;
+    this.lost();
+  }
+
+  lost() {
+    clearInterval(this.pingTimer);
+    clearTimeout(this.pongTimer);
+    clearTimeout(this.refreshTimer);
+    clearTimeout(this.stableTimer);
+    this.pongTimer = null;
+    this.scheduleRetry();
+  }
+
+  // -- backoff ----------------------------------------------------------------------------------
+
+  backoffDelay() {
+    // "Full jitter": a random wait up to the exponential bound, so clients dropped together by
+    // one outage do not all come back in the same instant.
+    const { backoffBaseMs, backoffMaxMs } = this.timings;
+    const bound = Math.min(backoffMaxMs, backoffBaseMs * 2 ** Math.min(this.failures, 30));
+    return Math.random() * bound;
+  }
+
+  scheduleRetry() {
+    if (this.stopped || this.retryTimer || this.connecting || this.socket) return;
+    if (!navigator.onLine) {
+      this.onState("offline"); // the page calls resume() when the browser is back online
+      return;
+    }
+    const delay = this.backoffDelay();
+    this.failures += 1;
+    const due = Date.now() + delay;
+    const tick = () => {
+      const seconds = Math.ceil((due - Date.now()) / 1000);
+      this.onState("reconnecting", { seconds: Math.max(seconds, 0) });
+    };
+    tick();
+    clearInterval(this.countdownTimer);
+    this.countdownTimer = setInterval(tick, 1000);
+    this.retryTimer = setTimeout(() => {
+      clearInterval(this.countdownTimer);
+      this.onState("reconnecting", { seconds: 0 });
+      this.connect();
+    }, delay);
+  }
+
+  clearRetry() {
+    clearTimeout(this.retryTimer);
+    clearInterval(this.countdownTimer);
+    this.retryTimer = null;
+  }
+
+  clearTimers() {
+    this.clearRetry();
+    clearInterval(this.pingTimer);
+    clearTimeout(this.pongTimer);
+    clearTimeout(this.refreshTimer);
+    clearTimeout(this.stableTimer);
+    this.pongTimer = null;
+  }
+
+  endSession() {
+    this.stopped = true;
+    this.clearTimers();
+    this.onState("offline");
+    this.onSessionEnded();
+  }
+}
