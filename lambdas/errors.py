@@ -90,3 +90,37 @@ class InvalidPageToken(ChatError):
 class ConnectionNotFound(ChatError):
     code = "connection_not_found"
     status = 404
+
+
+class Unavailable(ChatError):
+    """Storage could not be reached or is throttling: nothing was changed, try again."""
+
+    code = "unavailable"
+    status = 503
+
+
+_RETRYABLE_CODES = {
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "ServiceUnavailable",
+}
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """Whether an exception (or what caused it) means AWS could not be reached or throttled us."""
+    from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
+
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, (ConnectionError, HTTPClientError)):
+            return True
+        if isinstance(seen, ClientError) and seen.response.get("Error", {}).get("Code") in (
+            _RETRYABLE_CODES
+        ):
+            return True
+        if getattr(seen, "cause_response_code", None) in _RETRYABLE_CODES:
+            return True
+        seen = getattr(seen, "cause", None) or seen.__cause__ or seen.__context__
+    return False

@@ -11,7 +11,15 @@ from functools import cached_property
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.data_classes import APIGatewayWebSocketEvent
 
-from lambdas.errors import ChatError, Internal, InvalidJson, InvalidRequest, Unauthorized
+from lambdas.errors import (
+    ChatError,
+    Internal,
+    InvalidJson,
+    InvalidRequest,
+    Unauthorized,
+    Unavailable,
+    is_unavailable,
+)
 from lambdas.management import ManagementApi, endpoint_for, management_api
 from lambdas.tokens import User
 
@@ -85,9 +93,13 @@ def websocket_route(route: Callable[[RouteRequest], dict | None]) -> Callable[[d
         except ChatError as error:
             logger.info("request refused", extra={"code": error.code})
             return reply(error.frame(), error.status)
-        except Exception:
-            logger.exception("route failed")
-            error = Internal("something went wrong on our side; nothing was changed")
+        except Exception as failure:
+            if is_unavailable(failure):
+                logger.warning("storage unavailable", extra={"error": type(failure).__name__})
+                error: ChatError = Unavailable("the chat is briefly unavailable; try again")
+            else:
+                logger.exception("route failed")
+                error = Internal("something went wrong on our side; nothing was changed")
             return reply(error.frame(), error.status)
 
     return handler
