@@ -1,10 +1,15 @@
-"""Forms of the site: creating a room."""
+"""Forms of the site: creating a room, and the throttled login form."""
 
 from __future__ import annotations
 
-from django import forms
+import math
 
-from lambdas.errors import InvalidRoom
+from django import forms
+from django.contrib.auth.forms import AuthenticationForm
+from django.core.exceptions import ValidationError
+
+from chat.throttle import login_throttle_check, login_throttle_failed
+from lambdas.errors import InvalidRoom, RateLimited
 from lambdas.services.rooms import MAX_DESCRIPTION, MAX_TITLE, room_check
 
 
@@ -31,3 +36,31 @@ class RoomCreateForm(forms.Form):
             )  # one rule for names, shared with the WebSocket side
         except InvalidRoom as exc:
             raise forms.ValidationError(exc.message, code=exc.code) from None
+
+
+class ThrottledAuthenticationForm(AuthenticationForm):
+    """Django's login form, refusing attempts while the username or IP has too many failures."""
+
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "rate_limited": "Too many failed logins. Try again in %(seconds)s seconds.",
+    }
+
+    def clean(self) -> dict:
+        username = self.cleaned_data.get("username")
+        if username is None or not self.cleaned_data.get("password"):
+            return super().clean()  # a missing field is reported by the field, not counted
+        try:
+            login_throttle_check(request=self.request, username=username)
+        except RateLimited as exc:
+            raise ValidationError(
+                self.error_messages["rate_limited"],
+                code="rate_limited",
+                params={"seconds": int(math.ceil(exc.retry_after))},
+            ) from None
+        try:
+            return super().clean()
+        except ValidationError as error:
+            if error.code == "invalid_login":
+                login_throttle_failed(request=self.request, username=username)
+            raise

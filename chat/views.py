@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 from django.conf import settings
 from django.contrib.auth import authenticate, login
@@ -27,9 +28,10 @@ from chat.errors import (
     NotAuthenticated,
 )
 from chat.forms import RoomCreateForm
+from chat.throttle import login_throttle_check, login_throttle_failed
 from chat.tokens import expiry_format, token_issue
 from lambdas.config import get_config
-from lambdas.errors import InvalidRoom, RoomExists, RoomNotFound
+from lambdas.errors import InvalidRoom, RateLimited, RoomExists, RoomNotFound
 from lambdas.services.rooms import (
     DEFAULT_ROOM,
     room_create,
@@ -120,9 +122,13 @@ def token_create(request: HttpRequest) -> JsonResponse:
             raise MethodNotAllowed("use POST")
         user = _token_user(request)
     except ChatError as exc:
-        response = JsonResponse({"error": exc.code, "message": exc.message}, status=exc.status)
+        response = JsonResponse(
+            {"error": exc.code, "message": exc.message, **exc.fields}, status=exc.status
+        )
         if isinstance(exc, MethodNotAllowed):
             response["Allow"] = "POST"
+        if isinstance(exc, RateLimited):
+            response["Retry-After"] = str(math.ceil(exc.retry_after))
         return response
     issued = token_issue(user=user)
     return JsonResponse(
@@ -139,8 +145,10 @@ def _token_user(request: HttpRequest) -> AbstractBaseUser:
     body = _body_read(request)
     if _body_given(request, body):
         username, password = _credentials_parse(body)
+        login_throttle_check(request=request, username=username)  # RateLimited: 429
         user = authenticate(request, username=username, password=password)
         if user is None:  # also for inactive users: ModelBackend refuses them
+            login_throttle_failed(request=request, username=username)
             raise InvalidCredentials("wrong username or password")
         return user
     if not request.user.is_authenticated:

@@ -1,9 +1,11 @@
 """URL routes of the site: chat pages, accounts, the token API and the admin."""
 
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from chat import views
+from chat.forms import ThrottledAuthenticationForm
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -11,6 +13,12 @@ urlpatterns = [
     path("rooms/<str:room>/", views.room, name="room"),
     path("api/token/", views.token_create, name="api_token"),
     path("accounts/signup/", views.signup, name="signup"),
+    # Before django.contrib.auth.urls, whose `login` this replaces with a throttled form.
+    path(
+        "accounts/login/",
+        auth_views.LoginView.as_view(authentication_form=ThrottledAuthenticationForm),
+        name="login",
+    ),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -29,6 +29,19 @@ class Config:
     history_page_size: int
     connection_ttl_seconds: int
     fanout_workers: int
+    # Sharded fan-out (lambdas/services/broadcast.py): rooms above fanout_shard_size are split
+    # into shards posted by asynchronous invocations of fanout_function_name, when it is set.
+    fanout_shard_size: int
+    fanout_function_name: str | None
+    fanout_attempts: int
+    lambda_endpoint_url: str | None
+    # Per-user limits (lambdas/services/limits.py), held in the `limits` table.
+    messages_per_second: int
+    messages_burst: int
+    max_connections_per_user: int
+    login_failures_allowed: int
+    login_failure_window_seconds: int
+    metrics_namespace: str
 
     def table_name(self, base: str) -> str:
         return f"{self.table_prefix}{base}"
@@ -99,6 +112,16 @@ def load_config(env: dict[str, str] | None = None) -> Config:
         history_page_size=_int(env, "HISTORY_PAGE_SIZE", 50),
         connection_ttl_seconds=_int(env, "CONNECTION_TTL_SECONDS", 2 * 60 * 60),
         fanout_workers=_int(env, "FANOUT_WORKERS", 32),
+        fanout_shard_size=_int(env, "FANOUT_SHARD_SIZE", 500),
+        fanout_function_name=env.get("FANOUT_FUNCTION_NAME") or None,
+        fanout_attempts=_int(env, "FANOUT_ATTEMPTS", 3),
+        lambda_endpoint_url=env.get("LAMBDA_ENDPOINT_URL") or None,
+        messages_per_second=_int(env, "RATE_MESSAGES_PER_SECOND", 5),
+        messages_burst=_int(env, "RATE_MESSAGES_BURST", 10),
+        max_connections_per_user=_int(env, "MAX_CONNECTIONS_PER_USER", 10),
+        login_failures_allowed=_int(env, "LOGIN_FAILURES_ALLOWED", 5),
+        login_failure_window_seconds=_int(env, "LOGIN_FAILURE_WINDOW_SECONDS", 300),
+        metrics_namespace=env.get("POWERTOOLS_METRICS_NAMESPACE") or "DynamoWave",
     )
 
 

@@ -9,12 +9,14 @@ class ChatError(Exception):
     code = "bad_request"
     status = 400
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, **fields: object) -> None:
         super().__init__(message)
         self.message = message
+        # Extra members of the error frame (e.g. `retry_after`), JSON-serialisable by contract.
+        self.fields = fields
 
-    def frame(self) -> dict[str, str]:
-        return {"type": "error", "code": self.code, "message": self.message}
+    def frame(self) -> dict[str, object]:
+        return {"type": "error", "code": self.code, "message": self.message, **self.fields}
 
 
 class InvalidJson(ChatError):
@@ -90,6 +92,24 @@ class InvalidPageToken(ChatError):
 class ConnectionNotFound(ChatError):
     code = "connection_not_found"
     status = 404
+
+
+class RateLimited(ChatError):
+    """Too many requests: `retry_after` (seconds) says when the next one will be accepted."""
+
+    code = "rate_limited"
+    status = 429
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.retry_after = retry_after
+
+
+class TooManyConnections(ChatError):
+    """The user already holds the most live connections allowed; refused at `$connect`."""
+
+    code = "too_many_connections"
+    status = 429
 
 
 class Unavailable(ChatError):

@@ -32,6 +32,11 @@ class ManagementApi:
     def __init__(self, client) -> None:
         self.client = client
 
+    @property
+    def endpoint_url(self) -> str:
+        """The callback URL this client posts to (handed to fan-out shards)."""
+        return self.client.meta.endpoint_url
+
     def post(self, connection_id: str, payload: dict | bytes) -> None:
         data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         try:
@@ -75,7 +80,9 @@ def management_api(endpoint_url: str) -> ManagementApi:
         region_name=config.region,
         config=BotoConfig(
             max_pool_connections=config.fanout_workers,
-            retries={"max_attempts": 3, "mode": "standard"},
+            # broadcast retries posts itself, with backoff and the message id in its logs; a
+            # second layer of retries here would multiply the worst case.
+            retries={"total_max_attempts": 1, "mode": "standard"},
             connect_timeout=2,
             read_timeout=5,
         ),

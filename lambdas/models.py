@@ -8,6 +8,7 @@ from pynamodb.attributes import (
     BooleanAttribute,
     ListAttribute,
     MapAttribute,
+    NumberAttribute,
     TTLAttribute,
     UnicodeAttribute,
     UTCDateTimeAttribute,
@@ -142,12 +143,32 @@ class ClientMessage(Model):
     expires_at = TTLAttribute()
 
 
+class Limit(Model):
+    """State of one per-user limit (a token bucket or a failure counter), shared by every instance.
+
+    `key` names the limit and its subject ("messages#<user_id>", "login-ip#<ip>"). Writes are
+    conditional on `version` (optimistic concurrency: dynalite has no transactions), and readers
+    treat an item past `expires_at` as absent because dynalite never applies TTL.
+    """
+
+    class Meta:
+        table_name = "limits"
+        billing_mode = PAY_PER_REQUEST_BILLING_MODE
+
+    key = UnicodeAttribute(hash_key=True)
+    version = NumberAttribute()
+    level = NumberAttribute()  # tokens left in a bucket, or failures counted in a window
+    updated_at = NumberAttribute()  # epoch seconds (fractional): when `level` was computed
+    expires_at = TTLAttribute()
+
+
 # Base table names; the deployed name adds the stage prefix (see template.yaml).
 TABLES: dict[type[Model], str] = {
     Connection: "connections",
     Message: "messages",
     Room: "rooms",
     ClientMessage: "client-messages",
+    Limit: "limits",
 }
 
 

@@ -17,12 +17,23 @@ os.environ.update(
     AWS_SECRET_ACCESS_KEY="test",
     AWS_DEFAULT_REGION="us-east-1",
     TABLE_PREFIX=f"test-{uuid.uuid4().hex[:8]}-",
+    # Per-user limits are out of the way unless a test sets them (tests/lambdas/test_limits.py):
+    # most tests send and connect as the same user far faster than a person would.
+    RATE_MESSAGES_BURST="1000000",
+    RATE_MESSAGES_PER_SECOND="1000000",
+    MAX_CONNECTIONS_PER_USER="1000000",
+    LOGIN_FAILURES_ALLOWED="1000000",
+    # Metrics are printed only where a test captures them (tests/lambdas/test_metrics.py).
+    POWERTOOLS_METRICS_DISABLED="true",
 )
 for name in (
     "AWS_PROFILE",
     "AWS_SESSION_TOKEN",
     "DYNAMODB_ENDPOINT_URL",
     "MANAGEMENT_ENDPOINT_URL",
+    "LAMBDA_ENDPOINT_URL",
+    "FANOUT_FUNCTION_NAME",
+    "FANOUT_SHARD_SIZE",
     "TOKEN_PUBLIC_KEYS",
     "TOKEN_PUBLIC_KEY_FILE",
 ):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -98,3 +99,37 @@ def wait_for(predicate: Callable[[], object], timeout: float = 5.0, interval: fl
         if value or time.monotonic() > deadline:
             return value
         time.sleep(interval)
+
+
+class RestartableGateway:
+    """A gateway of a test's own on a fixed port, so it can stop and come back at one URL.
+
+    Starting a gateway points the in-process handlers at it (their environment, as the Lambda
+    service would set it): `restore()` puts back the environment the test started with.
+    """
+
+    def __init__(self) -> None:
+        from lambdas.local.dynamodb import free_port
+
+        self.port = free_port()
+        self.runner = None
+        self._environment = dict(os.environ)
+
+    def start(self):
+        from lambdas.local.gateway import GatewayThread
+        from lambdas.local.template import load_template, read_api
+
+        self.runner = GatewayThread(read_api(load_template()))
+        return self.runner.start(port=self.port)
+
+    def stop(self) -> None:
+        if self.runner is None:
+            return
+        runner, self.runner = self.runner, None
+        runner.stop()  # stops listening, closes every socket with 1001, runs each $disconnect
+
+    def restore(self) -> None:
+        self.stop()
+        os.environ.clear()
+        os.environ.update(self._environment)
+        reconfigure()

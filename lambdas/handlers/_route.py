@@ -16,11 +16,13 @@ from lambdas.errors import (
     Internal,
     InvalidJson,
     InvalidRequest,
+    RateLimited,
     Unauthorized,
     Unavailable,
     is_unavailable,
 )
 from lambdas.management import ManagementApi, endpoint_for, management_api
+from lambdas.metrics import metric_count, with_metrics
 from lambdas.tokens import User
 
 logger = Logger(service="dynamowave")
@@ -80,9 +82,12 @@ def websocket_route(route: Callable[[RouteRequest], dict | None]) -> Callable[[d
     """Make a Lambda handler of a route function; ChatErrors become error frames, never 500s."""
 
     @functools.wraps(route)
+    @with_metrics
     @logger.inject_lambda_context(clear_state=True)
     def handler(event: dict, context: object) -> dict:
         request = RouteRequest(APIGatewayWebSocketEvent(event))
+        # The API Gateway request id is the correlation id: it is also in API Gateway's logs.
+        logger.set_correlation_id(request.event.request_context.request_id)
         logger.append_keys(
             route=request.event.request_context.route_key,
             connection_id=request.connection_id,
@@ -92,6 +97,8 @@ def websocket_route(route: Callable[[RouteRequest], dict | None]) -> Callable[[d
             return reply(route(request))
         except ChatError as error:
             logger.info("request refused", extra={"code": error.code})
+            if isinstance(error, RateLimited):
+                metric_count("RateLimited")
             return reply(error.frame(), error.status)
         except Exception as failure:
             if is_unavailable(failure):

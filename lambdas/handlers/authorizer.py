@@ -7,13 +7,16 @@ from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event i
 )
 
 from lambdas.config import get_config
+from lambdas.metrics import metric_count, with_metrics
 from lambdas.tokens import InvalidToken, token_verify
 
 logger = Logger(service="dynamowave")
 
 
+@with_metrics
 def handler(event: dict, context: object) -> dict:
     request = APIGatewayAuthorizerRequestEvent(event)
+    logger.set_correlation_id((event.get("requestContext") or {}).get("requestId"))
     config = get_config()
     try:
         user = token_verify(
@@ -26,6 +29,7 @@ def handler(event: dict, context: object) -> dict:
         # Deny rather than raise: a raised error counts as a function error in metrics.
         # The reason is ours (e.g. "ExpiredSignatureError"), never the token itself.
         logger.info("connection denied", extra={"reason": str(reason)})
+        metric_count("ConnectionsDenied")
         policy = APIGatewayAuthorizerResponseWebSocket.from_route_arn(
             request.method_arn, "anonymous"
         )

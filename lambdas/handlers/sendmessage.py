@@ -22,6 +22,7 @@ def handler(request: RouteRequest) -> dict | None:
             "message_id": sent.message.message_id,
             "delivered": sent.delivery.delivered,
             "gone": len(sent.delivery.gone),
+            "shards": sent.delivery.shards,  # the rest of a large room: posted asynchronously
         },
     )
     return None

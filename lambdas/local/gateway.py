@@ -3,6 +3,8 @@
 It reads routes, route selection and the authorizer from template.yaml, serves WebSocket clients
 at ws://HOST:PORT/<stage> and the Management API (`@connections`) at http://HOST:PORT/<stage>,
 and enforces API Gateway's limits (message size, binary frames, idle and maximum lifetime).
+It also answers the Lambda Invoke API (POST /2015-03-31/functions/{name}/invocations) for the
+template's functions, so asynchronous fan-out shards take the same code path as in AWS.
 Handlers are blocking (boto3, PynamoDB): they run in a bounded thread pool, never on the loop.
 """
 
@@ -45,6 +47,9 @@ class Settings:
     max_lifetime: float = MAX_LIFETIME
     max_message_bytes: int = MAX_MESSAGE_BYTES
     workers: int = 16
+    # Seconds each @connections POST waits before delivering: emulates API Gateway's round trip
+    # so fan-out benchmarks measure parallelism rather than loopback speed.
+    post_delay: float = 0.0
 
 
 @dataclass
@@ -124,6 +129,8 @@ class LocalGateway:
         self.settings = settings or Settings()
         self.clients: dict[str, Client] = {}
         self._sessions: set[asyncio.Task] = set()  # open sockets, until their $disconnect ran
+        self._events: set[asyncio.Task] = set()  # asynchronous invocations still running
+        self.invocations: dict[str, int] = {}  # Invoke API calls accepted, per logical id
         self.executor = ThreadPoolExecutor(self.settings.workers, thread_name_prefix="lambda")
         self._functions: dict[str, Callable] = {}
         self._runner: web.AppRunner | None = None
@@ -140,6 +147,9 @@ class LocalGateway:
         self.app.router.add_delete(
             f"/{stage}/@connections/{{connection_id}}", self.delete_connection
         )
+        self.app.router.add_post(
+            "/2015-03-31/functions/{function_name}/invocations", self.invoke_function
+        )
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -154,6 +164,9 @@ class LocalGateway:
         # As the Lambda service would, give the functions their environment: here, where the
         # Management API lives (API Gateway's own https://{domainName}/{stage} is not us).
         os.environ["MANAGEMENT_ENDPOINT_URL"] = self.management_url
+        # ... and the Lambda API with the functions they invoke (FANOUT_FUNCTION_NAME).
+        os.environ["LAMBDA_ENDPOINT_URL"] = self.lambda_url
+        os.environ.update(self.api.function_variables)
         from lambdas.config import get_config
 
         get_config.cache_clear()
@@ -167,6 +180,10 @@ class LocalGateway:
     def management_url(self) -> str:
         return f"http://{self.host}:{self.port}/{self.settings.stage}"
 
+    @property
+    def lambda_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
     async def stop(self) -> None:
         # Stop accepting first: clients that reconnect at once must not keep us waiting.
         if self._site is not None:
@@ -176,6 +193,8 @@ class LocalGateway:
             await client.close(WSCloseCode.GOING_AWAY, "Going away")
         if self._sessions:  # let each socket's $disconnect finish before the server goes
             await asyncio.wait(self._sessions, timeout=10)
+        if self._events:  # and the asynchronous invocations already accepted
+            await asyncio.wait(self._events, timeout=30)
         if self._runner is not None:
             await self._runner.cleanup()
         self.executor.shutdown(wait=True)
@@ -198,6 +217,49 @@ class LocalGateway:
         )
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, function, event, context)
+
+    async def invoke_function(self, request: web.Request) -> web.Response:
+        """The Lambda Invoke API: Event runs in the background (202), RequestResponse waits."""
+        name = request.match_info["function_name"]
+        function = next(
+            (f for f in self.api.functions.values() if f.answers_to(name) and f.handler), None
+        )
+        if function is None:
+            return _json(
+                404,
+                {"Type": "User", "message": f"Function not found: {name}"},
+                error_type="ResourceNotFoundException",
+            )
+        try:
+            event = json.loads(await request.read() or b"{}")
+        except ValueError:
+            return _json(
+                400,
+                {"Type": "User", "message": "Could not parse request body into json"},
+                error_type="InvalidRequestContentException",
+            )
+        kind = request.headers.get("X-Amz-Invocation-Type", "RequestResponse")
+        if kind == "DryRun":
+            return web.Response(status=204)
+        self.invocations[function.logical_id] = self.invocations.get(function.logical_id, 0) + 1
+        if kind == "Event":
+            task = asyncio.create_task(self._invoke_event(function.handler, event))
+            self._events.add(task)
+            task.add_done_callback(self._events.discard)
+            return web.Response(status=202)
+        try:
+            result = await self.invoke(function.handler, event)
+        except Exception as error:  # Lambda answers 200 with the error described in the body
+            logger.exception("function %s failed", function.logical_id)
+            body = {"errorMessage": str(error), "errorType": type(error).__name__}
+            return web.json_response(body, headers={"X-Amz-Function-Error": "Unhandled"})
+        return web.json_response(result, dumps=lambda value: json.dumps(value, default=str))
+
+    async def _invoke_event(self, handler: str, event: dict) -> None:
+        try:
+            await self.invoke(handler, event)
+        except Exception:
+            logger.exception("asynchronous invocation of %s failed", handler)
 
     def _api(self, request: web.Request) -> events.Api:
         return events.Api(
@@ -392,6 +454,8 @@ class LocalGateway:
             return _json(
                 413, {"message": "Request entity too large"}, error_type="PayloadTooLargeException"
             )
+        if self.settings.post_delay > 0:
+            await asyncio.sleep(self.settings.post_delay)
         client = self._client(request)
         if client is None:
             return self._gone()
@@ -448,10 +512,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--template", default=str(DEFAULT_TEMPLATE))
     parser.add_argument("--idle-timeout", type=float, default=IDLE_TIMEOUT)
     parser.add_argument("--max-lifetime", type=float, default=MAX_LIFETIME)
+    parser.add_argument(
+        "--post-delay-ms", type=float, default=0.0, help="delay each @connections POST (ms)"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     settings = Settings(
-        stage=args.stage, idle_timeout=args.idle_timeout, max_lifetime=args.max_lifetime
+        stage=args.stage,
+        idle_timeout=args.idle_timeout,
+        max_lifetime=args.max_lifetime,
+        post_delay=args.post_delay_ms / 1000,
     )
     asyncio.run(serve(args.host, args.port, settings, args.template))
 

@@ -1,9 +1,10 @@
-"""Reads the WebSocket API from template.yaml: route selection, routes, authorizer, handlers."""
+"""Reads the WebSocket API from template.yaml: route selection, routes, authorizer, handlers,
+and the functions that are not routes (invoked through the Lambda API, e.g. fan-out)."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -30,9 +31,29 @@ class Route:
 
 
 @dataclass(frozen=True)
+class Function:
+    """A function of the template, as the Lambda Invoke API finds it."""
+
+    logical_id: str
+    handler: str
+    name: str | None  # its FunctionName, when the template gives a literal one
+
+    def answers_to(self, name: str) -> bool:
+        """Whether Invoke's FunctionName (name, "name:qualifier" or an ARN) means this function."""
+        if name.startswith("arn:"):
+            name = name.split(":")[6] if name.count(":") >= 6 else name
+        name = name.split(":")[0]
+        return name in (self.logical_id, self.name)
+
+
+@dataclass(frozen=True)
 class WebSocketApi:
     selection_expression: str
     routes: dict[str, Route]
+    functions: dict[str, Function] = field(default_factory=dict)
+    # Environment variables that name a function (`!Ref FanoutFunction.Alias`): locally they
+    # resolve to its logical id, which the gateway's Invoke API answers to.
+    function_variables: dict[str, str] = field(default_factory=dict)
 
 
 class _CfnLoader(yaml.SafeLoader):
@@ -102,6 +123,32 @@ def _handler(resources: dict, uri: object, what: str) -> str:
     return handler
 
 
+def read_functions(template: dict) -> tuple[dict[str, Function], dict[str, str]]:
+    """Every function with its handler, and the variables whose value is a function's name."""
+    resources = template.get("Resources", {})
+    functions: dict[str, Function] = {}
+    variables: dict[str, str] = {}
+    for rid, resource in resources.items():
+        if resource.get("Type") != "AWS::Serverless::Function":
+            continue
+        props = resource.get("Properties", {})
+        name = props.get("FunctionName")
+        functions[rid] = Function(
+            logical_id=rid,
+            handler=props.get("Handler", ""),
+            name=name if isinstance(name, str) else None,
+        )
+    for resource in resources.values():
+        if resource.get("Type") != "AWS::Serverless::Function":
+            continue
+        env = resource.get("Properties", {}).get("Environment", {}).get("Variables", {})
+        for variable, value in env.items():
+            ref = value.get("Ref") if isinstance(value, dict) else None
+            if isinstance(ref, str) and ref.split(".")[0] in functions:
+                variables[variable] = ref.split(".")[0]
+    return functions, variables
+
+
 def read_api(template: dict) -> WebSocketApi:
     """The single WEBSOCKET API of the template, with every route resolved to its handler."""
     resources = template.get("Resources", {})
@@ -148,7 +195,10 @@ def read_api(template: dict) -> WebSocketApi:
                 identity_sources=tuple(auth_props.get("IdentitySource", [])),
             )
         routes[key] = Route(key=key, handler=handler, authorizer=authorizer, two_way=rid in two_way)
+    functions, variables = read_functions(template)
     return WebSocketApi(
         selection_expression=api_props.get("RouteSelectionExpression", "$request.body.action"),
         routes=routes,
+        functions=functions,
+        function_variables=variables,
     )

@@ -1,21 +1,34 @@
-"""Fan-out: the one place that POSTs to `@connections`."""
+"""Fan-out: the one place that POSTs to `@connections`, in-process or in shards."""
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Iterator
+import random
+import time
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import lru_cache
+from itertools import chain, islice
 
+import boto3
+from botocore.config import Config as BotoConfig
 from pynamodb.exceptions import DeleteError
 
 from lambdas.config import get_config
 from lambdas.management import ConnectionGone, ManagementApi
+from lambdas.metrics import metric_count, metric_ms
 from lambdas.models import Connection, utcnow
 
 logger = logging.getLogger(__name__)
 CONNECT_GRACE = timedelta(seconds=30)
+# Lambda's limit for an asynchronous Invoke payload is 256 KB; keep a margin for the envelope
+# AWS adds and for our own arithmetic.
+MAX_INVOKE_PAYLOAD = 250 * 1024
+RETRY_BASE_SECONDS = 0.05
+sleep = time.sleep  # a module attribute so tests can record backoffs instead of waiting
 
 
 @dataclass
@@ -23,6 +36,7 @@ class BroadcastResult:
     delivered: int = 0
     gone: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    shards: int = 0  # asynchronous fan-out invocations; their deliveries are not counted here
 
 
 def room_connection_ids(*, room: str, page_size: int = 500) -> Iterator[str]:
@@ -38,21 +52,106 @@ def room_connection_ids(*, room: str, page_size: int = 500) -> Iterator[str]:
         yield connection.connection_id
 
 
-def broadcast(
-    *, api: ManagementApi, room: str, payload: dict | bytes, exclude: str | None = None
-) -> BroadcastResult:
-    """Post `payload` to every live connection of `room`, in parallel; forget the ones gone.
+@lru_cache(maxsize=4)
+def lambda_client(endpoint_url: str | None):
+    """The Lambda client that starts fan-out shards; one per endpoint and container, reused."""
+    config = get_config()
+    return boto3.client(
+        "lambda",
+        endpoint_url=endpoint_url,
+        region_name=config.region,
+        config=BotoConfig(
+            max_pool_connections=config.fanout_workers,
+            retries={"max_attempts": 3, "mode": "standard"},
+            connect_timeout=2,
+            read_timeout=5,
+        ),
+    )
 
-    Posting starts while later pages of the room index are still being read. A 410 deletes
-    exactly the connection that answered it, never the sender's.
+
+def _encode(payload: dict | bytes) -> bytes:
+    return payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+
+
+def broadcast(
+    *,
+    api: ManagementApi,
+    room: str,
+    payload: dict | bytes,
+    exclude: str | None = None,
+    first: str | None = None,
+) -> BroadcastResult:
+    """Post `payload` to every live connection of `room`; forget the ones gone.
+
+    `first` (the sender's connection) is posted before anyone else, in-process: it is the
+    sender's acknowledgement and must not wait behind the room. Reading the first
+    FANOUT_SHARD_SIZE + 1 ids of the room index decides the rest: a room of at most
+    FANOUT_SHARD_SIZE others is posted by this function's thread pool; a larger one, when
+    FANOUT_FUNCTION_NAME is set, is split into shards posted by asynchronous invocations of the
+    fan-out function, invoked while later pages are still being read, and this returns as soon
+    as they are accepted. A 410 deletes exactly the connection that answered it, never the
+    sender's.
     """
+    started = time.perf_counter()
+    config = get_config()
+    data = _encode(payload)
+    message_id = payload.get("id") if isinstance(payload, dict) else None
+    result = BroadcastResult()
+    if first is not None and first != exclude:
+        _merge(
+            result,
+            broadcast_shard(
+                api=api, connection_ids=[first], payload=data, message_id=message_id, forget=False
+            ),
+        )
+    members = (c for c in room_connection_ids(room=room) if c not in (exclude, first))
+    head = list(islice(members, config.fanout_shard_size + 1))
+    if len(head) > config.fanout_shard_size and config.fanout_function_name:
+        result.shards = _dispatch_shards(
+            api=api,
+            room=room,
+            connection_ids=chain(head, members),
+            data=data,
+            message_id=message_id,
+        )
+    else:
+        _merge(
+            result,
+            broadcast_shard(
+                api=api,
+                connection_ids=chain(head, members),
+                payload=data,
+                message_id=message_id,
+                forget=False,
+            ),
+        )
+    _forget(result.gone)
+    # Until the room's in-process posts are done, or its shards are accepted.
+    metric_ms("FanoutDuration", (time.perf_counter() - started) * 1000)
+    return result
+
+
+def broadcast_shard(
+    *,
+    api: ManagementApi,
+    connection_ids: Iterable[str],
+    payload: dict | bytes,
+    message_id: str | None = None,
+    forget: bool = True,
+) -> BroadcastResult:
+    """Post `payload` to these connections with bounded parallelism; forget the ones gone.
+
+    The fan-out function's whole job, and the in-process path of small rooms. Errors other than
+    410 are retried with jittered backoff; one connection's failure never drops the others.
+    """
+    data = _encode(payload)
     result = BroadcastResult()
     workers = get_config().fanout_workers
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fanout") as pool:
-        futures: dict[Future, str] = {}
-        for connection_id in room_connection_ids(room=room):
-            if connection_id != exclude:
-                futures[pool.submit(api.post, connection_id, payload)] = connection_id
+        futures: dict[Future, str] = {
+            pool.submit(_post, api, connection_id, data, message_id): connection_id
+            for connection_id in connection_ids
+        }
         for future, connection_id in futures.items():
             try:
                 future.result()
@@ -60,11 +159,133 @@ def broadcast(
             except ConnectionGone:
                 result.gone.append(connection_id)
             except Exception:
-                # One bad delivery must not drop the rest of the room.
-                logger.exception("post to connection failed", extra={"connection": connection_id})
-                result.failed.append(connection_id)
-    _forget(result.gone)
+                result.failed.append(connection_id)  # _post logged every attempt
+    # Counted per shard, so deliveries made by the fan-out function count as well.
+    metric_count("Deliveries", result.delivered)
+    metric_count("ConnectionsGone", len(result.gone))
+    metric_count("DeliveryFailures", len(result.failed))
+    if forget:
+        _forget(result.gone)
     return result
+
+
+def _post(api: ManagementApi, connection_id: str, data: bytes, message_id: str | None) -> None:
+    """One delivery: retried with backoff unless the connection is gone (410)."""
+    attempts = get_config().fanout_attempts
+    for attempt in range(1, attempts + 1):
+        try:
+            api.post(connection_id, data)
+            return
+        except ConnectionGone:
+            raise
+        except Exception as error:
+            extra = {
+                "connection": connection_id,
+                "message_id": message_id,
+                "attempt": attempt,
+                "error": type(error).__name__,
+            }
+            if attempt == attempts:
+                logger.error("post to connection failed; giving up", extra=extra)
+                raise
+            logger.warning("post to connection failed; retrying", extra=extra)
+            sleep(backoff(attempt))
+
+
+def backoff(attempt: int) -> float:
+    """Seconds to wait after failed attempt n: in [b * 2^(n-2), b * 2^(n-1)] ("equal jitter").
+
+    Jitter spreads the retries of a whole shard that failed together (a throttled burst);
+    the floor keeps each retry later than the last.
+    """
+    ceiling = RETRY_BASE_SECONDS * 2 ** (attempt - 1)
+    return ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 - jitter, not secrecy
+
+
+def _merge(into: BroadcastResult, part: BroadcastResult) -> None:
+    into.delivered += part.delivered
+    into.gone += part.gone
+    into.failed += part.failed
+
+
+def shards_of(
+    connection_ids: Iterable[str],
+    *,
+    envelope: dict,
+    shard_size: int,
+    limit: int = MAX_INVOKE_PAYLOAD,
+) -> Iterator[dict]:
+    """Invoke payloads: `envelope` plus at most `shard_size` connection ids, each payload at
+    most `limit` bytes once encoded as compact JSON."""
+    base = len(_compact({**envelope, "connection_ids": []}))
+    shard: list[str] = []
+    size = base
+    for connection_id in connection_ids:
+        item = len(_compact(connection_id))
+        if shard and (len(shard) >= shard_size or size + 1 + item > limit):
+            yield {**envelope, "connection_ids": shard}
+            shard, size = [], base
+        added = item + (1 if shard else 0)  # the id, and the comma before it
+        if size + added > limit:
+            raise ValueError(f"a fan-out payload cannot fit in {limit} bytes")
+        shard.append(connection_id)
+        size += added
+    if shard:
+        yield {**envelope, "connection_ids": shard}
+
+
+def _compact(value: object) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+def _dispatch_shards(
+    *,
+    api: ManagementApi,
+    room: str,
+    connection_ids: Iterable[str],
+    data: bytes,
+    message_id: str | None,
+) -> int:
+    """Start one asynchronous fan-out invocation per shard, concurrently; return how many.
+
+    A shard whose Invoke fails is posted in-process instead, so no part of the room is dropped.
+    """
+    config = get_config()
+    envelope = {
+        "endpoint": api.endpoint_url,
+        "room": room,
+        "message_id": message_id,
+        "data": data.decode(),
+    }
+    client = lambda_client(config.lambda_endpoint_url)
+
+    def invoke(shard: dict) -> None:
+        try:
+            client.invoke(
+                FunctionName=config.fanout_function_name,
+                InvocationType="Event",
+                Payload=_compact(shard),
+            )
+        except Exception:
+            logger.exception(
+                "fan-out invocation failed; posting the shard in-process",
+                extra={"room": room, "message_id": message_id},
+            )
+            broadcast_shard(
+                api=api, connection_ids=shard["connection_ids"], payload=data, message_id=message_id
+            )
+
+    # Shards are invoked as they fill, while later pages of the room index are being read.
+    with ThreadPoolExecutor(config.fanout_workers, thread_name_prefix="fanout-invoke") as pool:
+        shards = [
+            pool.submit(invoke, shard)
+            for shard in shards_of(
+                connection_ids, envelope=envelope, shard_size=config.fanout_shard_size
+            )
+        ]
+        for future in shards:
+            future.result()
+    return len(shards)
 
 
 def _forget(connection_ids: list[str]) -> None:

@@ -6,8 +6,9 @@ import logging
 from datetime import datetime
 
 from lambdas.config import get_config
-from lambdas.errors import NotConnected
+from lambdas.errors import NotConnected, TooManyConnections
 from lambdas.management import ManagementApi
+from lambdas.metrics import metric_count
 from lambdas.models import Connection, connection_expiry, utcnow
 from lambdas.services.broadcast import broadcast
 from lambdas.services.rooms import room_get_open, room_presence
@@ -18,7 +19,6 @@ logger = logging.getLogger(__name__)
 
 def connection_open(
     *,
-    api: ManagementApi,
     connection_id: str,
     user: User,
     room: str | None,
@@ -26,21 +26,30 @@ def connection_open(
     source_ip: str | None = None,
     user_agent: str | None = None,
 ) -> Connection:
-    """Register a connection in an open room and tell the room's other members."""
+    """Register a connection in an open room.
+
+    A user may hold at most MAX_CONNECTIONS_PER_USER live connections (TooManyConnections, 429).
+    """
+    room_name = room_get_open(name=room).name
+    limit = get_config().max_connections_per_user
+    if connection_count(user_id=user.user_id) >= limit:
+        metric_count("ConnectionsRefused")
+        raise TooManyConnections(f"you already have {limit} open connections; close one first")
     connection = Connection(
         connection_id,
         user_id=user.user_id,
         username=user.username,
-        room=room_get_open(name=room).name,
+        room=room_name,
         connected_at=connected_at,
         expires_at=connection_expiry(connected_at, get_config().connection_ttl_seconds),
         source_ip=source_ip or None,
         user_agent=(user_agent or "")[:512] or None,
     )
     connection.save()
-    # API Gateway cannot post to a connection until $connect has returned (it would answer 410
-    # and we would delete it): the newcomer asks for presence itself once open.
-    presence_announce(api=api, room=connection.room, exclude=connection_id)
+    metric_count("ConnectionsOpened")
+    # The room hears of the newcomer when it asks for presence once open (presence_join), not
+    # from here: $connect holds the handshake, and a burst of reconnects would each fan out to
+    # the whole room before anyone got in.
     return connection
 
 
@@ -51,7 +60,18 @@ def connection_close(*, api: ManagementApi, connection_id: str) -> None:
     except Connection.DoesNotExist:
         return
     connection.delete()
+    metric_count("ConnectionsClosed")
     presence_announce(api=api, room=connection.room)
+
+
+def connection_count(*, user_id: str) -> int:
+    """How many live connections the user holds, from the by-user index.
+
+    The index is eventually consistent, so connections opened in the same instant may be missed:
+    the cap is approximate by a connection or two, which is what it is for (runaway clients).
+    """
+    live = Connection.user_index.query(user_id, filter_condition=Connection.expires_at > utcnow())
+    return sum(1 for _ in live)
 
 
 def connection_get(*, connection_id: str) -> Connection:
@@ -63,6 +83,13 @@ def connection_get(*, connection_id: str) -> Connection:
     if not connection.is_live(utcnow()):
         raise NotConnected("this connection has expired; reconnect")
     return connection
+
+
+def presence_join(*, api: ManagementApi, connection_id: str) -> dict:
+    """Who is in the caller's room; the others are told, as this is how a newcomer arrives."""
+    room = connection_get(connection_id=connection_id).room
+    presence_announce(api=api, room=room, exclude=connection_id)
+    return presence_frame(room=room)
 
 
 def presence_frame(*, room: str) -> dict:

@@ -3,46 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import socket
 from collections import defaultdict
 
 import pytest
 
 from tests.browser.chatpage import screenshot, send, shown, wait_until
 from tests.browser.conftest import FAST_CLIENT
-from tests.helpers import reconfigure
+from tests.helpers import RestartableGateway
 
 COUNT = "(n) => document.querySelectorAll('#messages li.message:not(.pending)').length === n"
 NONE_PENDING = "() => document.querySelectorAll('#messages li.pending').length === 0"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class RestartableGateway:
-    """A gateway of the test's own on a fixed port, so it can stop and come back at one URL."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.runner = None
-
-    def start(self):
-        from lambdas.local.gateway import GatewayThread
-        from lambdas.local.template import load_template, read_api
-
-        self.runner = GatewayThread(read_api(load_template()))
-        return self.runner.start(port=self.port)
-
-    def stop(self) -> None:
-        if self.runner is None:
-            return
-        runner, self.runner = self.runner, None
-        runner.stop()  # stops listening, closes every socket with 1001, runs each $disconnect
 
 
 @pytest.fixture
@@ -51,10 +22,7 @@ def own_gateway(site, gateway, settings):
     restartable = RestartableGateway()
     settings.WEBSOCKET_URL = restartable.start().websocket_url
     yield restartable
-    restartable.stop()
-    # Starting a gateway points the in-process handlers at its @connections API: point them back.
-    os.environ["MANAGEMENT_ENDPOINT_URL"] = gateway.management_url
-    reconfigure()
+    restartable.restore()
 
 
 def stored_texts(room: str) -> list[str]:

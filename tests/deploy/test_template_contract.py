@@ -11,6 +11,10 @@ import lambdas.handlers
 from lambdas.local.gateway import LocalGateway
 from lambdas.local.template import load_template, read_api
 
+# Functions that are not WebSocket routes: the $connect authorizer, and the fan-out shards that
+# broadcast() invokes through the Lambda API.
+NOT_ROUTES = {"authorizer": "AuthorizerFunction", "fanout": "FanoutFunction"}
+
 MANAGE_CONNECTIONS = re.compile(
     r"^arn:\$\{AWS::Partition\}:execute-api:\$\{AWS::Region\}:\$\{AWS::AccountId\}:"
     r"\$\{WebSocketApi\}/\$\{StageName\}/(POST|GET|DELETE)/@connections/\*$"
@@ -36,13 +40,38 @@ def test_routes_gateway_and_handler_modules_are_one_set(template):
     modules = {
         info.name
         for info in pkgutil.iter_modules(lambdas.handlers.__path__)
-        if not info.name.startswith("_") and info.name != "authorizer"
+        if not info.name.startswith("_") and info.name not in NOT_ROUTES
     }
     assert in_template == served
     assert {key.removeprefix("$") for key in in_template} == modules
     api = read_api(load_template())
     for key, route in api.routes.items():
         assert route.handler == f"lambdas.handlers.{key.removeprefix('$')}.handler"
+
+
+def test_functions_that_are_not_routes_are_documented_exceptions(template):
+    """Handler modules outside the routes are exactly the authorizer and fan-out functions."""
+    handlers = {f["Handler"]: logical_id for logical_id, f in _functions(template).items()}
+    routed = {route.handler for route in read_api(load_template()).routes.values()}
+    assert {handlers[h] for h in set(handlers) - routed} == set(NOT_ROUTES.values())
+    for module, logical_id in NOT_ROUTES.items():
+        assert handlers[f"lambdas.handlers.{module}.handler"] == logical_id
+
+
+def test_broadcasting_functions_may_invoke_the_fanout_function_only(translated):
+    """Every function that may POST @connections can invoke the fan-out alias, and nothing else."""
+    resources = translated["Resources"]
+    fanout_alias = {"Ref": "FanoutFunctionAliaslive"}
+    for logical_id, resource in resources.items():
+        if resource["Type"] != "AWS::Lambda::Function" or logical_id == "FanoutFunction":
+            continue
+        role = resources[resource["Properties"]["Role"]["Fn::GetAtt"][0]]["Properties"]
+        statements = [s for p in role.get("Policies", []) for s in p["PolicyDocument"]["Statement"]]
+        posts = any("/POST/@connections/" in json.dumps(s["Resource"]) for s in statements)
+        invokes = [s for s in statements if s["Action"] == "lambda:InvokeFunction"]
+        assert [s["Resource"] for s in invokes] == ([fanout_alias] if posts else []), logical_id
+        variables = resource["Properties"].get("Environment", {}).get("Variables", {})
+        assert (variables.get("FANOUT_FUNCTION_NAME") == fanout_alias) == posts, logical_id
 
 
 def test_every_function_handler_imports(template):
@@ -96,7 +125,7 @@ def test_one_least_privilege_role_per_function(translated):
     resources = translated["Resources"]
     functions = {k: r for k, r in resources.items() if r["Type"] == "AWS::Lambda::Function"}
     roles = [f["Properties"]["Role"]["Fn::GetAtt"][0] for f in functions.values()]
-    assert len(set(roles)) == len(functions) == 11
+    assert len(set(roles)) == len(functions) == 12
     for role in [*roles, "SiteRole"]:
         for policy in resources[role]["Properties"].get("Policies", []):
             for statement in policy["PolicyDocument"]["Statement"]:

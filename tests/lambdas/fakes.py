@@ -11,6 +11,8 @@ from lambdas.management import ConnectionGone
 class FakeManagementApi:
     """Records posts per connection; ids in `gone` answer like API Gateway's 410."""
 
+    endpoint_url = "https://fake.execute-api.us-east-1.amazonaws.com/test"
+
     def __init__(self, gone: set[str] = frozenset(), failing: set[str] = frozenset()) -> None:
         self.gone, self.failing = set(gone), set(failing)
         self.posts: dict[str, list[dict]] = {}
@@ -42,3 +44,40 @@ class FakeManagementApi:
         if connection_id in self.gone:
             raise ConnectionGone(connection_id)
         self.deleted.append(connection_id)
+
+
+class FakeLambda:
+    """Records Invoke calls like boto3's `lambda` client; `failing` makes every Invoke raise."""
+
+    def __init__(self, failing: bool = False) -> None:
+        self.failing = failing
+        self.invocations: list[dict] = []
+        self._lock = threading.Lock()  # shards are invoked from a thread pool
+
+    def invoke(self, *, FunctionName: str, InvocationType: str, Payload: bytes) -> dict:  # noqa: N803
+        if self.failing:
+            raise ConnectionError("the Lambda endpoint did not answer")
+        with self._lock:
+            self.invocations.append(
+                {"function": FunctionName, "type": InvocationType, "payload": Payload}
+            )
+        return {"StatusCode": 202}
+
+
+class FlakyManagementApi(FakeManagementApi):
+    """Each connection in `flaky` fails its first `failures` posts, then delivers."""
+
+    def __init__(self, flaky: dict[str, int], gone: set[str] = frozenset()) -> None:
+        super().__init__(gone=gone)
+        self.remaining = dict(flaky)
+        self.attempts: dict[str, int] = {}
+
+    def post(self, connection_id: str, payload: dict | bytes) -> None:
+        with self._lock:
+            self.attempts[connection_id] = self.attempts.get(connection_id, 0) + 1
+            failing = self.remaining.get(connection_id, 0) > 0
+            if failing:
+                self.remaining[connection_id] -= 1
+        if failing:
+            raise TimeoutError("the endpoint did not answer")
+        super().post(connection_id, payload)

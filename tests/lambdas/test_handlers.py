@@ -42,7 +42,6 @@ ALICE = User("1", "alice", False)
 def joined(room: str, connection_id: str, user: User = ALICE) -> str:
     """A connection registered in the room, as $connect leaves it."""
     connection_open(
-        api=FakeManagementApi(),
         connection_id=connection_id,
         user=user,
         room=room,
@@ -239,7 +238,6 @@ def test_expired_connection_cannot_send(dynamodb, api, room):
     """A connection past its TTL is treated as gone even before DynamoDB deletes it."""
     past = utcnow() - timedelta(hours=3)
     connection_open(
-        api=api,
         connection_id=f"old-{room}",
         user=User("1", "alice", False),
         room=room,

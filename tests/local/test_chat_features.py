@@ -61,13 +61,18 @@ def test_general_exists_without_anyone_creating_it(connect, dynamodb):
 
 
 def test_presence_lists_each_user_once_and_follows_joins_and_leaves(connect, room):
-    """Two tabs of one user count once; others are told when people join and leave."""
+    """Two tabs of one user count once; others are told when people arrive and leave.
+
+    A newcomer arrives by asking for presence once open (as the page does): $connect stays quick.
+    """
     bob = connect(room, user_id="2", username="bob")
+    assert ask_presence(bob) == ["bob"]
     alice_1 = connect(room, user_id="1", username="alice")
+    assert ask_presence(alice_1) == ["alice", "bob"]
     assert presence_names(recv_json(bob, skip=())) == ["alice", "bob"]
     alice_2 = connect(room, user_id="1", username="alice")
-    assert presence_names(recv_json(bob, skip=())) == ["alice", "bob"]
     assert ask_presence(alice_2) == ["alice", "bob"]
+    assert presence_names(recv_json(bob, skip=())) == ["alice", "bob"]
     alice_1.close()
     assert presence_names(recv_json(bob, skip=())) == ["alice", "bob"]  # one tab still open
     alice_2.close()
@@ -93,8 +98,8 @@ def test_ghosts_do_not_count(connect, room):
         connected_at=now - timedelta(hours=3),
         expires_at=now - timedelta(hours=1),
     ).save()
-    alice = connect(room, username="alice")  # her join is announced: the ghost answers 410
-    assert ask_presence(alice) == ["alice"]
+    alice = connect(room, username="alice")
+    assert ask_presence(alice) == ["alice"]  # her arrival is announced: the ghost answers 410
     assert wait_for(lambda: not list(Connection.query("ghost-live-item")))
 
 

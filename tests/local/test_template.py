@@ -62,3 +62,16 @@ def test_a_route_without_an_integration_is_an_error():
     template["Resources"]["PingRoute"]["Properties"]["Target"] = "integrations/nothing"
     with pytest.raises(TemplateError, match="route ping"):
         read_api(template)
+
+
+def test_functions_that_are_not_routes_are_found_by_name_or_arn():
+    """The fan-out function is listed with its handler; the variables naming it resolve to it."""
+    api = read_api(load_template())
+    fanout = api.functions["FanoutFunction"]
+    assert fanout.handler == "lambdas.handlers.fanout.handler"
+    assert api.function_variables == {"FANOUT_FUNCTION_NAME": "FanoutFunction"}
+    assert fanout.answers_to("FanoutFunction")
+    assert fanout.answers_to("FanoutFunction:live")
+    assert fanout.answers_to("arn:aws:lambda:us-east-1:123456789012:function:FanoutFunction:live")
+    assert not fanout.answers_to("SendMessageFunction")
+    assert not fanout.answers_to("arn:aws:lambda:us-east-1:123456789012:function:Other")

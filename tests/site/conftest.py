@@ -32,7 +32,8 @@ def token_keypair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 
 
 @pytest.fixture(autouse=True)
-def _site_settings(settings, token_keypair: tuple[Path, str]) -> None:
+def _site_settings(settings, token_keypair: tuple[Path, str], dynamodb: str) -> None:
+    # dynamodb: logins count failures in the `limits` table (chat/throttle.py).
     settings.TOKEN_SIGNING_KEY = ""
     settings.TOKEN_SIGNING_KEY_FILE = str(token_keypair[0])
     # The real hasher costs ~0.3 s per login; these tests are about the flow, not the hash.

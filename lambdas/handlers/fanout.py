@@ -1,0 +1,31 @@
+"""Fan-out shard: posts one message to a slice of a large room (invoked by Lambda, not a route).
+
+`broadcast()` splits rooms above FANOUT_SHARD_SIZE into shards and invokes this function
+asynchronously (InvocationType=Event) once per shard, with the payload
+{"endpoint", "room", "message_id", "data", "connection_ids"}. It never raises for a failed
+delivery: an asynchronous invocation that fails is retried by Lambda as a whole, which would post
+the shard's delivered connections twice.
+"""
+
+from aws_lambda_powertools import Logger
+
+from lambdas.management import management_api
+from lambdas.metrics import with_metrics
+from lambdas.services.broadcast import broadcast_shard
+
+logger = Logger(service="dynamowave")
+
+
+@with_metrics
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict, context: object) -> dict:
+    logger.append_keys(message_id=event.get("message_id"), room=event.get("room"))
+    result = broadcast_shard(
+        api=management_api(event["endpoint"]),
+        connection_ids=event["connection_ids"],
+        payload=event["data"].encode(),
+        message_id=event.get("message_id"),
+    )
+    summary = {"delivered": result.delivered, "gone": len(result.gone), "failed": result.failed}
+    logger.info("shard posted", extra=summary)
+    return summary

@@ -1,0 +1,243 @@
+"""Per-user limits hold across instances: message bucket, connection cap, login failure counters."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from lambdas.errors import RateLimited
+from lambdas.handlers import connect, editmessage, sendmessage
+from lambdas.local.events import LambdaContext
+from lambdas.models import ClientMessage, Connection, Limit, Message
+from lambdas.services import limits
+from lambdas.services.limits import login_check, login_failure_record, message_rate_check
+from lambdas.tokens import User
+from tests.helpers import load_event, reconfigure, with_user
+from tests.lambdas.fakes import FakeManagementApi
+from tests.lambdas.test_handlers import joined, message_event
+
+CONTEXT = LambdaContext(function_name="test", aws_request_id="req-limits")
+
+
+@pytest.fixture
+def api(monkeypatch) -> FakeManagementApi:
+    fake = FakeManagementApi()
+    monkeypatch.setattr("lambdas.handlers._route.management_api", lambda endpoint: fake)
+    return fake
+
+
+@pytest.fixture
+def configure(monkeypatch, dynamodb):
+    """Set limit variables for one test, as a freshly configured Lambda would read them."""
+
+    def configure(**env: object) -> None:
+        for name, value in env.items():
+            monkeypatch.setenv(name, str(value))
+        reconfigure()
+
+    yield configure
+    monkeypatch.undo()
+    reconfigure()
+
+
+@pytest.fixture
+def clock(monkeypatch) -> list[float]:
+    """Time as the limits service sees it; tests move now[0] instead of sleeping."""
+    now = [datetime(2026, 6, 1, tzinfo=UTC).timestamp()]
+    monkeypatch.setattr(limits, "clock", lambda: now[0])
+    return now
+
+
+def user() -> User:
+    return User(f"u-{uuid.uuid4().hex[:10]}", "limited", False)
+
+
+# -- the message bucket ------------------------------------------------------------------------
+
+
+def test_bucket_allows_the_burst_then_refuses_with_retry_after(configure, clock):
+    """A full bucket gives `burst` messages at once; the next waits 1/rate seconds."""
+    configure(RATE_MESSAGES_PER_SECOND=5, RATE_MESSAGES_BURST=10)
+    sender = user()
+    for _ in range(10):
+        message_rate_check(user_id=sender.user_id)
+    with pytest.raises(RateLimited) as refused:
+        message_rate_check(user_id=sender.user_id)
+    assert refused.value.retry_after == pytest.approx(0.2)
+    assert refused.value.frame() == {
+        "type": "error",
+        "code": "rate_limited",
+        "message": refused.value.message,
+        "retry_after": refused.value.retry_after,
+    }
+
+
+def test_bucket_refills_at_the_rate(configure, clock):
+    """After 1 s at 5/s, five more messages pass and the sixth is refused."""
+    configure(RATE_MESSAGES_PER_SECOND=5, RATE_MESSAGES_BURST=10)
+    sender = user()
+    for _ in range(10):
+        message_rate_check(user_id=sender.user_id)
+    clock[0] += 1.0
+    for _ in range(5):
+        message_rate_check(user_id=sender.user_id)
+    with pytest.raises(RateLimited):
+        message_rate_check(user_id=sender.user_id)
+
+
+def test_an_expired_item_is_a_full_bucket(configure, clock):
+    """dynalite never applies TTL: an item past expires_at is read as absent, and replaced."""
+    configure(RATE_MESSAGES_PER_SECOND=1, RATE_MESSAGES_BURST=2)
+    sender = user()
+    key = f"messages#{sender.user_id}"
+    Limit(
+        key,
+        version=7,
+        level=0,
+        updated_at=clock[0],  # empty, and no time has passed by the clock...
+        expires_at=datetime.fromtimestamp(clock[0] - 1, UTC),  # ...but the item has expired
+    ).save()
+    message_rate_check(user_id=sender.user_id)
+    message_rate_check(user_id=sender.user_id)
+    item = Limit.get(key)
+    assert (item.version, item.level) == (9, 0)
+
+
+def test_the_bucket_holds_across_concurrent_instances(configure, clock):
+    """Twenty concurrent takers (as many Lambda instances) get exactly `burst` tokens."""
+    configure(RATE_MESSAGES_PER_SECOND=1, RATE_MESSAGES_BURST=10)
+    sender = user()
+
+    def take(_: int) -> bool:
+        try:
+            message_rate_check(user_id=sender.user_id)
+            return True
+        except RateLimited:
+            return False
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        results = list(pool.map(take, range(20)))
+    assert results.count(True) == 10
+
+
+def test_rate_limited_send_stores_nothing_and_answers_429(configure, clock, api, room):
+    """Through the handler: the 3rd send with burst 2 is a rate_limited frame; nothing stored."""
+    configure(RATE_MESSAGES_PER_SECOND=1, RATE_MESSAGES_BURST=2)
+    sender = user()
+    connection_id = joined(room, f"c-{uuid.uuid4().hex[:8]}", sender)
+    identity = {"user_id": sender.user_id, "username": sender.username}
+    for text in ("one", "two"):
+        response = sendmessage.handler(
+            message_event({"action": "sendmessage", "message": text}, connection_id, **identity),
+            CONTEXT,
+        )
+        assert response == {"statusCode": 200}
+    frame = {"action": "sendmessage", "message": "three", "clientMessageId": "m3"}
+    response = sendmessage.handler(message_event(frame, connection_id, **identity), CONTEXT)
+    assert response["statusCode"] == 429
+    body = json.loads(response["body"])
+    assert (body["type"], body["code"]) == ("error", "rate_limited")
+    assert body["retry_after"] == 1.0  # time stands still here (clock): a whole token is due
+    assert [m.text for m in Message.query(room)] == ["one", "two"]
+    assert list(ClientMessage.query(sender.user_id)) == []  # not even the idempotency receipt
+
+
+def test_edits_share_the_bucket(configure, clock, api, room):
+    """An edit takes a token too: with burst 1, a send then an edit is refused; the text stays."""
+    configure(RATE_MESSAGES_PER_SECOND=1, RATE_MESSAGES_BURST=1)
+    sender = user()
+    connection_id = joined(room, f"c-{uuid.uuid4().hex[:8]}", sender)
+    identity = {"user_id": sender.user_id, "username": sender.username}
+    sendmessage.handler(
+        message_event({"action": "sendmessage", "message": "first"}, connection_id, **identity),
+        CONTEXT,
+    )
+    (stored,) = Message.query(room)
+    frame = {"action": "editmessage", "id": stored.message_id, "message": "changed"}
+    response = editmessage.handler(message_event(frame, connection_id, **identity), CONTEXT)
+    assert response["statusCode"] == 429
+    assert json.loads(response["body"])["code"] == "rate_limited"
+    assert Message.get(room, stored.message_id).text == "first"
+
+
+# -- connections per user ----------------------------------------------------------------------
+
+
+def connect_event(user_id: str, connection_id: str, room: str) -> dict:
+    event = with_user(load_event("websocket-connect"), user_id=user_id, username="many")
+    event["requestContext"]["connectionId"] = connection_id
+    event["requestContext"]["connectedAt"] = int(datetime.now(UTC).timestamp() * 1000)
+    event["queryStringParameters"] = {"room": room}
+    return event
+
+
+def test_connect_beyond_the_cap_is_refused_with_429(configure, api, room):
+    """With a cap of 2 live connections, the third $connect is 429 and stores nothing."""
+    configure(MAX_CONNECTIONS_PER_USER=2)
+    user_id = f"u-{uuid.uuid4().hex[:10]}"
+    ids = [f"c-{uuid.uuid4().hex[:8]}" for _ in range(3)]
+    assert connect.handler(connect_event(user_id, ids[0], room), CONTEXT) == {"statusCode": 200}
+    assert connect.handler(connect_event(user_id, ids[1], room), CONTEXT) == {"statusCode": 200}
+    response = connect.handler(connect_event(user_id, ids[2], room), CONTEXT)
+    assert response["statusCode"] == 429
+    assert json.loads(response["body"])["code"] == "too_many_connections"
+    with pytest.raises(Connection.DoesNotExist):
+        Connection.get(ids[2])
+
+
+def test_expired_connections_do_not_count(configure, api, room):
+    """A connection past its TTL (its $disconnect never ran) does not hold a place."""
+    configure(MAX_CONNECTIONS_PER_USER=1)
+    user_id = f"u-{uuid.uuid4().hex[:10]}"
+    ghost = joined(room, f"c-{uuid.uuid4().hex[:8]}", User(user_id, "many", False))
+    item = Connection.get(ghost)
+    item.update(actions=[Connection.expires_at.set(datetime.now(UTC) - timedelta(minutes=1))])
+    fresh = f"c-{uuid.uuid4().hex[:8]}"
+    assert connect.handler(connect_event(user_id, fresh, room), CONTEXT) == {"statusCode": 200}
+    assert Connection.get(fresh).user_id == user_id
+
+
+# -- login failures ----------------------------------------------------------------------------
+
+
+def test_login_failures_lock_the_username_then_expire(configure, clock):
+    """Five failures lock the username (from any IP) until the window ends."""
+    configure(LOGIN_FAILURES_ALLOWED=5, LOGIN_FAILURE_WINDOW_SECONDS=300)
+    name = f"victim-{uuid.uuid4().hex[:6]}"
+    for n in range(5):
+        login_check(username=name, ip=f"10.0.0.{n}")
+        login_failure_record(username=name, ip=f"10.0.0.{n}")
+    with pytest.raises(RateLimited) as refused:
+        login_check(username=name.upper(), ip="10.9.9.9")  # usernames match case-insensitively
+    assert 0 < refused.value.retry_after <= 300
+    clock[0] += 301
+    login_check(username=name, ip="10.0.0.1")
+
+
+def test_login_failures_lock_the_ip_across_usernames(configure, clock):
+    """Five failures from one IP, each for a different username, lock that IP only."""
+    configure(LOGIN_FAILURES_ALLOWED=5, LOGIN_FAILURE_WINDOW_SECONDS=300)
+    ip = f"192.0.2.{uuid.uuid4().int % 250}-{uuid.uuid4().hex[:4]}"
+    for n in range(5):
+        login_failure_record(username=f"guess-{uuid.uuid4().hex[:6]}-{n}", ip=ip)
+    with pytest.raises(RateLimited):
+        login_check(username=f"someone-{uuid.uuid4().hex[:6]}", ip=ip)
+    login_check(username=f"someone-{uuid.uuid4().hex[:6]}", ip="198.51.100.1")
+
+
+def test_the_gateway_refuses_the_handshake_with_429(configure, connect, room):
+    """Through the local gateway: the client over the cap sees its handshake refused with 429."""
+    from websockets.exceptions import InvalidStatus
+
+    configure(MAX_CONNECTIONS_PER_USER=2)
+    user_id = f"u-{uuid.uuid4().hex[:10]}"
+    connect(room, user_id=user_id, username="many")
+    connect(room, user_id=user_id, username="many")
+    with pytest.raises(InvalidStatus) as refused:
+        connect(room, user_id=user_id, username="many")
+    assert refused.value.response.status_code == 429
+    assert connect(room, user_id=f"u-{uuid.uuid4().hex[:10]}", username="other")  # others may

@@ -1,0 +1,198 @@
+"""Sharded fan-out through the real gateway: async Invoke shards, retries, a prompt sendmessage."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import threading
+from urllib.parse import urlencode
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from websockets.sync.client import connect as ws_connect
+
+from lambdas.local.gateway import GatewayThread, LocalGateway, _json
+from lambdas.local.template import load_template, read_api
+from lambdas.models import Connection
+from tests.helpers import reconfigure, wait_for
+
+ROOM_SIZE = 10
+FUNCTION_ENVIRONMENT = ("MANAGEMENT_ENDPOINT_URL", "LAMBDA_ENDPOINT_URL", "FANOUT_FUNCTION_NAME")
+
+
+class RecordingGateway(LocalGateway):
+    """The local gateway, plus what these tests need to watch and disturb.
+
+    `events`: payloads of asynchronous invocations; `gate`: while clear, asynchronous invocations
+    wait before running; `fail_once`: connection ids whose next POST answers 500.
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.events: list[dict] = []
+        self.gate = threading.Event()
+        self.gate.set()
+        self.fail_once: set[str] = set()
+        self.posts: dict[str, int] = {}
+
+    async def _invoke_event(self, handler: str, event: dict) -> None:
+        self.events.append(event)
+        await asyncio.to_thread(self.gate.wait, 20)
+        await super()._invoke_event(handler, event)
+
+    async def post_to_connection(self, request):
+        connection_id = request.match_info["connection_id"]
+        self.posts[connection_id] = self.posts.get(connection_id, 0) + 1
+        if connection_id in self.fail_once:
+            self.fail_once.discard(connection_id)
+            return _json(
+                500, {"message": "Internal server error"}, error_type="InternalServerError"
+            )
+        return await super().post_to_connection(request)
+
+
+@pytest.fixture
+def sharding_gateway(dynamodb, keys, monkeypatch):
+    """A gateway of this test's own, with FANOUT_SHARD_SIZE=3; the functions' environment is
+    restored afterwards for the session's gateway."""
+    saved = {name: os.environ.get(name) for name in FUNCTION_ENVIRONMENT}
+    monkeypatch.setenv("FANOUT_SHARD_SIZE", "3")
+    runner = GatewayThread(read_api(load_template()))
+    runner.gateway = RecordingGateway(runner.gateway.api, runner.gateway.settings)
+    gateway = runner.start()
+    try:
+        yield gateway
+    finally:
+        runner.stop()
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        monkeypatch.undo()
+        reconfigure()
+
+
+@pytest.fixture
+def room_of_ten(sharding_gateway, keys, room):
+    """Ten real WebSocket clients in one room, once every presence fan-out has settled."""
+    with contextlib.ExitStack() as opened:
+        clients = []
+        for n in range(ROOM_SIZE):
+            query = urlencode({"token": keys.token(user_id=str(n), username=f"u{n}"), "room": room})
+            url = f"{sharding_gateway.websocket_url}?{query}"
+            clients.append(opened.enter_context(ws_connect(url, open_timeout=10, close_timeout=2)))
+        settle(sharding_gateway, clients)
+        yield clients
+
+
+def settle(gateway: RecordingGateway, clients) -> None:
+    """Wait until no asynchronous invocation runs, then drop the frames received so far.
+
+    Every post has been answered by then, so the frames are already on their way: a short
+    quiet period per client is enough.
+    """
+    assert wait_for(lambda: not gateway._events, timeout=10)
+    for client in clients:
+        with contextlib.suppress(TimeoutError):
+            while True:
+                client.recv(timeout=0.05)
+
+
+def messages(client, *, first: float = 5.0, quiet: float = 0.05) -> list[dict]:
+    """The `message` frames of a client: waits up to `first` seconds for one, then collects
+    more until the client has been quiet for `quiet` seconds (a duplicate would show here)."""
+    found: list[dict] = []
+    with contextlib.suppress(TimeoutError):
+        while True:
+            frame = json.loads(client.recv(timeout=quiet if found else first))
+            if frame.get("type") == "message":
+                found.append(frame)
+    return found
+
+
+def received_by(gateway: RecordingGateway, clients) -> list[list[dict]]:
+    """The `message` frames each client got, once every shard has finished posting."""
+    first = [messages(client, quiet=0.01) for client in clients]
+    assert wait_for(lambda: not gateway._events, timeout=10)
+    return [
+        found + messages(client, first=0.05) for found, client in zip(first, clients, strict=True)
+    ]
+
+
+def room_ids(room: str) -> set[str]:
+    return {c.connection_id for c in Connection.room_index.query(room)}
+
+
+def test_message_reaches_every_client_once_through_several_async_shards(
+    sharding_gateway, room_of_ten, room
+):
+    """Ten clients, shards of 3: the sender's copy in-process, nine others in three shards."""
+    sender = room_of_ten[0]
+    sender.send(json.dumps({"action": "sendmessage", "message": "to everyone"}))
+    received = received_by(sharding_gateway, room_of_ten)
+    assert all(len(frames) == 1 for frames in received), [len(f) for f in received]
+    frame = received[0][0]
+    assert frame["text"] == "to everyone" and all(f == [frame] for f in received)
+    shards = [e for e in sharding_gateway.events if e.get("message_id") == frame["id"]]
+    assert sorted(len(s["connection_ids"]) for s in shards) == [3, 3, 3]
+    sharded = [c for s in shards for c in s["connection_ids"]]
+    assert len(sharded) == len(set(sharded)) == ROOM_SIZE - 1
+    assert set(sharded) < room_ids(room)  # everyone but the sender
+
+
+def test_a_failing_post_is_retried_and_delivered_once(sharding_gateway, room_of_ten, room):
+    """Every connection's first POST answers 500: each is retried and receives the frame once."""
+    everyone = room_ids(room)
+    sharding_gateway.fail_once = set(everyone)
+    before = dict(sharding_gateway.posts)
+    room_of_ten[3].send(json.dumps({"action": "sendmessage", "message": "despite errors"}))
+    received = received_by(sharding_gateway, room_of_ten)
+    assert [len(frames) for frames in received] == [1] * ROOM_SIZE
+    assert sharding_gateway.fail_once == set()
+    assert {c: sharding_gateway.posts[c] - before.get(c, 0) for c in everyone} == dict.fromkeys(
+        everyone, 2
+    )
+
+
+def test_sendmessage_returns_before_the_shards_run(sharding_gateway, room_of_ten):
+    """With every shard held back, the sender has its copy and its next frame is answered."""
+    sender, others = room_of_ten[0], room_of_ten[1:]
+    sharding_gateway.gate.clear()
+    try:
+        sender.send(json.dumps({"action": "sendmessage", "message": "prompt"}))
+        # Frames of one connection are handled in order: the pong proves sendmessage returned.
+        sender.send(json.dumps({"action": "ping"}))
+        replies = [json.loads(sender.recv(timeout=5)) for _ in range(2)]
+        assert [r["type"] for r in replies] == ["message", "pong"]
+        assert wait_for(lambda: len(sharding_gateway._events) == 3)
+        assert all(messages(client, first=0.05) == [] for client in others)
+    finally:
+        sharding_gateway.gate.set()
+    assert all(len(frames) == 1 for frames in received_by(sharding_gateway, others))
+
+
+def test_invoke_api_answers_like_lambda(sharding_gateway):
+    """boto3's lambda client, unchanged: Event is 202, RequestResponse 200, unknown 404."""
+    client = boto3.client(
+        "lambda", endpoint_url=sharding_gateway.lambda_url, region_name="us-east-1"
+    )
+    shard = {"endpoint": sharding_gateway.management_url, "message_id": None, "room": "r"}
+    shard |= {"data": "{}", "connection_ids": ["nobody"]}
+    queued = client.invoke(
+        FunctionName="FanoutFunction", InvocationType="Event", Payload=json.dumps(shard)
+    )
+    assert queued["StatusCode"] == 202
+    answered = client.invoke(
+        FunctionName="arn:aws:lambda:us-east-1:123456789012:function:FanoutFunction:live",
+        Payload=json.dumps(shard),
+    )
+    assert answered["StatusCode"] == 200 and "FunctionError" not in answered
+    assert json.loads(answered["Payload"].read()) == {"delivered": 0, "gone": 1, "failed": []}
+    with pytest.raises(ClientError) as missing:
+        client.invoke(FunctionName="NoSuchFunction", Payload=b"{}")
+    assert missing.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    assert missing.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
