@@ -12,7 +12,7 @@ PY := $(VENV)/bin/python
 PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: deps run test lint format chromium clean check package deploy
+.PHONY: deps run test lint format chromium clean check package deploy bench load
 
 deps: $(PY_STAMP) $(NODE_STAMP)
 
@@ -41,6 +41,13 @@ run: deps
 test: deps chromium
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
+
+# Not part of `make test` or CI; both write bench/RESULTS.md (bench/run.py says what they measure).
+bench: deps
+	$(PY) -m bench.run bench
+
+load: deps
+	$(PY) -m bench.run load
 
 lint: deps
 	$(VENV)/bin/ruff check .

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 
-import boto3
-from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError
 
 from lambdas.config import get_config
@@ -74,6 +72,10 @@ def endpoint_for(domain_name: str, stage: str) -> str:
 def management_api(endpoint_url: str) -> ManagementApi:
     """One client per endpoint and container; its connection pool matches fan-out parallelism."""
     config = get_config()
+    # boto3 is imported here, not at module level: handlers that never post (ping) start faster.
+    import boto3
+    from botocore.config import Config as BotoConfig
+
     client = boto3.client(
         "apigatewaymanagementapi",
         endpoint_url=endpoint_url,

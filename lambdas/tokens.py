@@ -5,10 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-import jwt
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import load_pem_public_key
-
 ALGORITHM = "EdDSA"
 MAX_TOKEN_LENGTH = 4096  # ours are ~400 bytes; anything huge is refused before parsing
 LEEWAY_SECONDS = 30  # clock skew between the site and Lambda
@@ -26,7 +22,10 @@ class User:
 
 
 @lru_cache(maxsize=8)
-def _load_keys(pems: tuple[str, ...]) -> tuple[Ed25519PublicKey, ...]:
+def _load_keys(pems: tuple[str, ...]) -> tuple:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
     keys = []
     for pem in pems:
         key = load_pem_public_key(pem.encode())
@@ -40,6 +39,9 @@ def token_verify(
     token: str | None, *, public_keys: tuple[str, ...], issuer: str, audience: str
 ) -> User:
     """Check signature, expiry, issuer and audience; several keys allow rotation."""
+    # Imported here: every handler reads `User` from this module, only the authorizer verifies.
+    import jwt
+
     if not token or not isinstance(token, str):
         raise InvalidToken("no token")
     if len(token) > MAX_TOKEN_LENGTH:

@@ -13,8 +13,6 @@ from datetime import timedelta
 from functools import lru_cache
 from itertools import chain, islice
 
-import boto3
-from botocore.config import Config as BotoConfig
 from pynamodb.exceptions import DeleteError
 
 from lambdas.config import get_config
@@ -56,6 +54,9 @@ def room_connection_ids(*, room: str, page_size: int = 500) -> Iterator[str]:
 def lambda_client(endpoint_url: str | None):
     """The Lambda client that starts fan-out shards; one per endpoint and container, reused."""
     config = get_config()
+    import boto3  # lazily: only rooms large enough to shard need the Lambda client
+    from botocore.config import Config as BotoConfig
+
     return boto3.client(
         "lambda",
         endpoint_url=endpoint_url,

@@ -12,6 +12,8 @@ from urllib.parse import urlencode
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidHandshake, WebSocketException
 
+FIRST = "0" * 26  # sorts before every message id: "after FIRST" is the whole history
+
 
 @dataclass
 class Member:
@@ -75,12 +77,17 @@ class Member:
         for cmid, text in list(self.outbox.items()):
             await self.send(cmid, text)
 
-    async def catch_up(self) -> None:
-        """Ask for everything after the newest message held (or the whole recent history)."""
+    async def catch_up(self, *, full: bool = False) -> None:
+        """Ask for everything after the newest message held, or (`full`) the whole history.
+
+        Catching up after the newest id cannot fill a gap in the middle: a live delivery that
+        failed even after fan-out's retries. `full` re-reads the room from its first message.
+        """
         self.history_done.clear()
+        after = FIRST if full or not self.seen else max(self.seen)
         if self.ws is not None:
             with contextlib.suppress(WebSocketException):
-                await self._history_after(self.ws, max(self.seen) if self.seen else None)
+                await self._history_after(self.ws, after)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Stay connected until `stop`: reconnect with jittered backoff, catch up, re-send."""

@@ -47,9 +47,9 @@ async def _scenario(gateway: RestartableGateway, url: str, keys, room: str) -> l
             await asyncio.to_thread(gateway.start)
         await asyncio.sleep(0.2)
     assert await _until(lambda: not any(m.outbox for m in members), 90), "unacknowledged sends"
-    # Recovery: each client catches up once more with what it may have missed while away.
+    # Recovery: each client re-reads the room once, filling any gap a failed delivery left.
     for member in members:
-        await member.catch_up()
+        await member.catch_up(full=True)
     await asyncio.wait_for(asyncio.gather(*(m.history_done.wait() for m in members)), 30)
     stop.set()
     await asyncio.gather(*runs)

@@ -55,7 +55,7 @@ async def _scenario(storage: Dynalite, url: str, keys, room: str) -> tuple[list[
         await m.send(f"{m.name}-after", "after the outage")
     assert await _until(lambda: not any(m.outbox for m in members), 30), "unacknowledged sends"
     for m in members:
-        await m.catch_up()
+        await m.catch_up(full=True)
     await asyncio.wait_for(asyncio.gather(*(m.history_done.wait() for m in members)), 20)
     stop.set()
     await asyncio.gather(*runs)

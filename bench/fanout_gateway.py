@@ -1,0 +1,54 @@
+"""The local gateway for the fan-out benchmark: template.yaml's routes, but a trivial $connect.
+
+The real $connect authorizes and announces presence to the whole room, so filling one room with
+N sockets costs O(N^2) posts; here sockets join without either, and the benchmark writes their
+connection items itself. Everything fan-out touches (the @connections API, its delay, the
+sockets) is the gateway's own code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import resource
+
+from aiohttp import web
+
+from lambdas.local.gateway import LocalGateway, Settings
+from lambdas.local.template import load_template, read_api
+
+
+def bench_connect(event: dict, context: object) -> dict:
+    return {"statusCode": 200}
+
+
+async def serve(port: int, post_delay: float) -> None:
+    api = read_api(load_template())
+    connect = dataclasses.replace(
+        api.routes["$connect"], handler="bench.fanout_gateway.bench_connect", authorizer=None
+    )
+    api = dataclasses.replace(api, routes={**api.routes, "$connect": connect})
+    gateway = LocalGateway(api, Settings(post_delay=post_delay))
+
+    async def clients(request: web.Request) -> web.Response:
+        return web.json_response(list(gateway.clients))
+
+    gateway.app.router.add_get("/bench/clients", clients)
+    await gateway.start("127.0.0.1", port)
+    print(f"@connections API   {gateway.management_url}", flush=True)
+    await asyncio.Event().wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--post-delay-ms", type=float, default=20.0)
+    args = parser.parse_args()
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    asyncio.run(serve(args.port, args.post_delay_ms / 1000))
+
+
+if __name__ == "__main__":
+    main()
