@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import random
+import time
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
@@ -113,3 +114,13 @@ class Member:
             if not stop.is_set():
                 await asyncio.sleep(delay * random.uniform(0.5, 1.5))
                 delay = min(delay * 2, 1.0)
+
+
+async def until(predicate, timeout: float) -> bool:
+    """Poll until predicate() is truthy; False if `timeout` seconds pass first."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.05)
+    return True

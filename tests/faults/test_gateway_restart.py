@@ -1,24 +1,14 @@
 """Fifty clients keep sending while the gateway restarts: nothing acknowledged is lost."""
 
 import asyncio
-import time
 from collections import defaultdict
 
 from lambdas.models import Message
-from tests.faults.members import Member
+from tests.faults.members import Member, until
 from tests.helpers import RestartableGateway
 
 CLIENTS = 50
 ROUNDS = 3
-
-
-async def _until(predicate, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        await asyncio.sleep(0.05)
-    return True
 
 
 async def _scenario(gateway: RestartableGateway, url: str, keys, room: str) -> list[Member]:
@@ -33,7 +23,7 @@ async def _scenario(gateway: RestartableGateway, url: str, keys, room: str) -> l
     ]
     stop = asyncio.Event()
     runs = [asyncio.create_task(member.run(stop)) for member in members]
-    assert await _until(lambda: all(m.connects for m in members), 30)
+    assert await until(lambda: all(m.connects for m in members), 30)
     for round_ in range(ROUNDS):
         for member in members:
             await member.send(f"{member.name}-{round_}", f"{member.name} says {round_}")
@@ -46,7 +36,7 @@ async def _scenario(gateway: RestartableGateway, url: str, keys, room: str) -> l
             await asyncio.sleep(1)
             await asyncio.to_thread(gateway.start)
         await asyncio.sleep(0.2)
-    assert await _until(lambda: not any(m.outbox for m in members), 90), "unacknowledged sends"
+    assert await until(lambda: not any(m.outbox for m in members), 90), "unacknowledged sends"
     # Recovery: each client re-reads the room once, filling any gap a failed delivery left.
     for member in members:
         await member.catch_up(full=True)

@@ -2,22 +2,12 @@
 
 import asyncio
 import json
-import time
 
 from lambdas.local.dynamodb import Dynalite, ensure_tables
 from lambdas.models import Message
 from lambdas.services.rooms import room_create
-from tests.faults.members import Member
+from tests.faults.members import Member, until
 from tests.helpers import reconfigure
-
-
-async def _until(predicate, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        await asyncio.sleep(0.05)
-    return True
 
 
 async def _scenario(storage: Dynalite, url: str, keys, room: str) -> tuple[list[Member], dict]:
@@ -32,16 +22,16 @@ async def _scenario(storage: Dynalite, url: str, keys, room: str) -> tuple[list[
     ]
     stop = asyncio.Event()
     runs = [asyncio.create_task(m.run(stop)) for m in members]
-    assert await _until(lambda: all(m.connects for m in members), 20)
+    assert await until(lambda: all(m.connects for m in members), 20)
     for m in members:
         await m.send(f"{m.name}-before", "before the outage")
-    assert await _until(lambda: not any(m.outbox for m in members), 20)
+    assert await until(lambda: not any(m.outbox for m in members), 20)
 
     storage.stop()
     outage = {}
     for m in members:
         await m.send(f"{m.name}-during", "while storage is down")
-    assert await _until(lambda: sum(len(m.errors) for m in members) >= len(members), 20)
+    assert await until(lambda: sum(len(m.errors) for m in members) >= len(members), 20)
     # The gateway itself is fine: a route that needs no storage still answers.
     await members[0].ws.send(json.dumps({"action": "ping"}))
     outage["codes"] = sorted({e["code"] for m in members for e in m.errors})
@@ -49,11 +39,11 @@ async def _scenario(storage: Dynalite, url: str, keys, room: str) -> tuple[list[
     storage.start()
 
     # Clients retry what was refused, with the same clientMessageId, as the page does.
-    assert await _until(lambda: all(m.ws is not None for m in members), 20)
+    assert await until(lambda: all(m.ws is not None for m in members), 20)
     for m in members:
         await m.resend()
         await m.send(f"{m.name}-after", "after the outage")
-    assert await _until(lambda: not any(m.outbox for m in members), 30), "unacknowledged sends"
+    assert await until(lambda: not any(m.outbox for m in members), 30), "unacknowledged sends"
     for m in members:
         await m.catch_up(full=True)
     await asyncio.wait_for(asyncio.gather(*(m.history_done.wait() for m in members)), 20)
