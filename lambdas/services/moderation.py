@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from lambdas.errors import ConnectionNotFound, InvalidRequest
+from lambdas.errors import ConnectionNotFound, InvalidRequest, MessageNotFound
 from lambdas.ids import ulid_floor
 from lambdas.management import ConnectionGone, ManagementApi
 from lambdas.models import Connection, Message, Room, utcnow
@@ -97,6 +97,11 @@ def connection_disconnect(*, api: ManagementApi, connection_id: str) -> bool:
         Connection.get(connection_id)
     except Connection.DoesNotExist:
         raise ConnectionNotFound(f"there is no connection {connection_id!r}") from None
+    return _close(api, connection_id)
+
+
+def _close(api: ManagementApi, connection_id: str) -> bool:
+    """DELETE @connections; on a 410 the socket is long gone, so remove its stale item."""
     try:
         api.delete(connection_id)
         return True
@@ -109,10 +114,7 @@ def user_disconnect(*, api: ManagementApi, user_id: str) -> int:
     """Close every connection of a user; how many there were."""
     ids = [c.connection_id for c in Connection.user_index.query(user_id)]
     for connection_id in ids:
-        try:
-            api.delete(connection_id)
-        except ConnectionGone:
-            Connection(connection_id).delete()
+        _close(api, connection_id)
     return len(ids)
 
 
@@ -150,8 +152,6 @@ def message_list(
 
 
 def message_get(*, room: str, message_id: str) -> Message:
-    from lambdas.errors import MessageNotFound
-
     message_id_check(message_id)
     try:
         return Message.get(room_check(room), message_id)
@@ -184,14 +184,7 @@ def room_archive(*, api: ManagementApi, name: str) -> int:
     """Archive a room and close its live connections; how many were closed."""
     room = room_get(name=name)
     room.update(actions=[Room.archived.set(True)])  # first, so nobody joins while we close
-    closed = 0
-    for connection in Connection.room_index.query(room.name):
-        try:
-            api.delete(connection.connection_id)
-            closed += 1
-        except ConnectionGone:
-            Connection(connection.connection_id).delete()
-    return closed
+    return sum(_close(api, c.connection_id) for c in Connection.room_index.query(room.name))
 
 
 def room_unarchive(*, name: str) -> Room:
