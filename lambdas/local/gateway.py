@@ -188,9 +188,12 @@ class LocalGateway:
         # Stop accepting first: clients that reconnect at once must not keep us waiting.
         if self._site is not None:
             await self._site.stop()
-        # Copy: closing a client removes it from the registry while we iterate.
-        for client in list(self.clients.values()):
-            await client.close(WSCloseCode.GOING_AWAY, "Going away")
+        # All at once: each close waits for the client's reply, and clients can be slow to give
+        # it. (A copy: closing a client removes it from the registry.)
+        await asyncio.gather(
+            *(c.close(WSCloseCode.GOING_AWAY, "Going away") for c in list(self.clients.values())),
+            return_exceptions=True,
+        )
         if self._sessions:  # let each socket's $disconnect finish before the server goes
             await asyncio.wait(self._sessions, timeout=10)
         if self._events:  # and the asynchronous invocations already accepted
@@ -544,7 +547,7 @@ class GatewayThread:
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
 
     def stop(self) -> None:
-        self.call(self.gateway.stop(), timeout=30)
+        self.call(self.gateway.stop(), timeout=60)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(10)
         self.loop.close()
