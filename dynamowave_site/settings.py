@@ -12,8 +12,6 @@ from chat.keys import dev_secret_key_ensure
 from dynamowave_site.ssm import ssm_secrets_read
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-DEV_KEYS_DIR = BASE_DIR / ".dev-keys"
-DATA_DIR = BASE_DIR / ".data"
 
 env = environ.Env()
 # Opt-in, as in cookiecutter-django: a stray .env must never silently change what tests run with.
@@ -24,6 +22,10 @@ if env.bool("DJANGO_READ_DOT_ENV_FILE", default=False):
 env.ENVIRON = {name: value for name, value in os.environ.items() if value != ""}
 # Deployed (Zappa) sites name SSM parameters for their secrets instead of holding them.
 env.ENVIRON.update(ssm_secrets_read(env.ENVIRON))
+
+# Git-ignored folders of the local stack: generated dev keys, and its data (SQLite, dynalite).
+DEV_KEYS_DIR = Path(env.str("LOCAL_KEYS_DIR", default=str(BASE_DIR / ".dev-keys")))
+DATA_DIR = Path(env.str("LOCAL_DATA_DIR", default=str(BASE_DIR / ".data")))
 
 # Off unless asked for: the local stack (`manage.py runstack`) sets DJANGO_DEBUG=true itself.
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
@@ -87,7 +89,7 @@ TEMPLATES = [
 
 _database_url = env.str("DATABASE_URL", default="")
 if not _database_url:
-    DATA_DIR.mkdir(exist_ok=True)
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
     _database_url = f"sqlite:///{DATA_DIR / 'db.sqlite3'}"
 DATABASES = {"default": env.db_url_config(_database_url)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

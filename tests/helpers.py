@@ -5,6 +5,9 @@ from __future__ import annotations
 import copy
 import json
 import os
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -48,8 +51,8 @@ def with_user(
 
 
 class Keys:
-    def __init__(self) -> None:
-        self.private = Ed25519PrivateKey.generate()
+    def __init__(self, private: Ed25519PrivateKey | None = None) -> None:
+        self.private = private or Ed25519PrivateKey.generate()
         self.public_pem = (
             self.private.public_key()
             .public_bytes(
@@ -133,3 +136,57 @@ class RestartableGateway:
         os.environ.clear()
         os.environ.update(self._environment)
         reconfigure()
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def wait_listening(port: int, process: subprocess.Popen, timeout: float = 30.0) -> None:
+    """Until something accepts on 127.0.0.1:port; fails if `process` exits first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        assert process.poll() is None, f"exited with {process.returncode} before listening"
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            assert time.monotonic() < deadline, f"nothing listened on port {port}"
+            time.sleep(0.05)
+
+
+class GatewayProcess:
+    """`python -m lambdas.local.gateway` in a process of its own, as `make run` starts it.
+
+    Its functions read their configuration from `env` (this process's environment otherwise);
+    its output goes to `log`, since a pipe nobody reads would block the handlers' logging.
+    """
+
+    def __init__(self, *, port: int, log: Path, env: dict[str, str] | None = None) -> None:
+        self.port, self.log, self.env = port, log, env or dict(os.environ)
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> GatewayProcess:
+        command = [sys.executable, "-m", "lambdas.local.gateway", "--port", str(self.port)]
+        with self.log.open("a") as out:
+            self.process = subprocess.Popen(
+                command, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT
+            )
+        wait_listening(self.port, self.process)
+        return self
+
+    @property
+    def websocket_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/local"
+
+    def kill(self) -> None:
+        """SIGKILL: no socket is closed, no $disconnect runs."""
+        self.process.kill()
+        self.process.wait()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(60)
+            except subprocess.TimeoutExpired:
+                self.kill()

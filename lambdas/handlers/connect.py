@@ -10,6 +10,7 @@ from lambdas.services.connections import connection_open
 def handler(request: RouteRequest) -> None:
     context = request.event.request_context
     connection_open(
+        api=request.api,
         connection_id=request.connection_id,
         user=request.user,
         room=request.event.query_string_parameters.get("room"),

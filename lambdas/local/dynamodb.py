@@ -11,7 +11,8 @@ from pathlib import Path
 
 from pynamodb.models import Model
 
-from lambdas.models import TABLES
+from lambdas.local import processes
+from lambdas.models import TABLES, Connection
 
 ROOT = Path(__file__).resolve().parents[2]
 DYNALITE = ROOT / "node_modules" / "dynalite" / "cli.js"
@@ -25,12 +26,21 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 class Dynalite:
-    """A dynalite process on 127.0.0.1: in memory, or persisted in `path` across restarts."""
+    """A dynalite process on 127.0.0.1: in memory, or persisted in `path` across restarts.
+
+    `shielded`: in a process group of its own, so a terminal's Ctrl-C leaves it running until
+    `stop()` (the local stack stops it last, after every $disconnect has written).
+    """
 
     def __init__(
-        self, *, path: Path | None = None, port: int | None = None, host: str = "127.0.0.1"
+        self,
+        *,
+        path: Path | None = None,
+        port: int | None = None,
+        host: str = "127.0.0.1",
+        shielded: bool = False,
     ):
-        self.path, self.host = path, host
+        self.path, self.host, self.shielded = path, host, shielded
         self.port = port or free_port(host)
         self.process: subprocess.Popen | None = None
 
@@ -59,7 +69,12 @@ class Dynalite:
         if self.path is not None:
             self.path.mkdir(parents=True, exist_ok=True)
             command += ["--path", str(self.path)]
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.process = subprocess.Popen(
+            command,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            **(processes.shielded() if self.shielded else {}),
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -100,6 +115,20 @@ def ensure_tables(models: list[type[Model]] | None = None) -> list[str]:
             model.create_table(wait=True, ignore_update_ttl_errors=True)
             created.append(model.Meta.table_name)
     return created
+
+
+def connections_forget_all() -> int:
+    """Delete every connection item; how many there were.
+
+    For a local gateway that is about to start: it knows no connections yet, so every item is
+    left over from an earlier run whose $disconnect never came (a crash, a kill -9).
+    """
+    forgotten = 0
+    with Connection.batch_write() as batch:
+        for connection in Connection.scan(attributes_to_get=["connection_id"]):
+            batch.delete(connection)
+            forgotten += 1
+    return forgotten
 
 
 def local_aws_environment() -> dict[str, str]:

@@ -128,6 +128,7 @@ class LocalGateway:
         self.api = api
         self.settings = settings or Settings()
         self.clients: dict[str, Client] = {}
+        self.accepting = True  # False once stopping: handshakes get 503
         self._sessions: set[asyncio.Task] = set()  # open sockets, until their $disconnect ran
         self._events: set[asyncio.Task] = set()  # asynchronous invocations still running
         self.invocations: dict[str, int] = {}  # Invoke API calls accepted, per logical id
@@ -185,9 +186,10 @@ class LocalGateway:
         return f"http://{self.host}:{self.port}"
 
     async def stop(self) -> None:
-        # Stop accepting first: clients that reconnect at once must not keep us waiting.
-        if self._site is not None:
-            await self._site.stop()
+        # Refuse new sockets first: clients that reconnect at once must not keep us waiting.
+        # The listener stays up until the $disconnect invocations are done: they announce
+        # presence through @connections, which must answer (410) rather than refuse to connect.
+        self.accepting = False
         # All at once: each close waits for the client's reply, and clients can be slow to give
         # it. (A copy: closing a client removes it from the registry.)
         await asyncio.gather(
@@ -199,7 +201,7 @@ class LocalGateway:
         if self._events:  # and the asynchronous invocations already accepted
             await asyncio.wait(self._events, timeout=30)
         if self._runner is not None:
-            await self._runner.cleanup()
+            await self._runner.cleanup()  # stops listening
         self.executor.shutdown(wait=True)
 
     # -- invoking functions ------------------------------------------------------------------
@@ -276,6 +278,8 @@ class LocalGateway:
 
     async def websocket(self, request: web.Request) -> web.StreamResponse:
         """Handshake ($connect with its authorizer), then one route invocation per frame."""
+        if not self.accepting:
+            return _json(503, {"message": "Service Unavailable"})
         api = self._api(request)
         user_agent = request.headers.get("User-Agent", "")
         caller = events.Caller(

@@ -126,7 +126,7 @@ def broadcast(
                 forget=False,
             ),
         )
-    _forget(result.gone)
+    connections_forget(result.gone)
     # Until the room's in-process posts are done, or its shards are accepted.
     metric_ms("FanoutDuration", (time.perf_counter() - started) * 1000)
     return result
@@ -166,7 +166,7 @@ def broadcast_shard(
     metric_count("ConnectionsGone", len(result.gone))
     metric_count("DeliveryFailures", len(result.failed))
     if forget:
-        _forget(result.gone)
+        connections_forget(result.gone)
     return result
 
 
@@ -289,7 +289,7 @@ def _dispatch_shards(
     return len(shards)
 
 
-def _forget(connection_ids: list[str]) -> None:
+def connections_forget(connection_ids: list[str]) -> None:
     """Delete connections that answered 410, unless they are still being opened.
 
     API Gateway answers 410 for a connection whose $connect has not returned yet, while its item

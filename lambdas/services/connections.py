@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 from lambdas.config import get_config
 from lambdas.errors import NotConnected, TooManyConnections
-from lambdas.management import ManagementApi
+from lambdas.management import ConnectionGone, ManagementApi
 from lambdas.metrics import metric_count
 from lambdas.models import Connection, connection_expiry, utcnow
-from lambdas.services.broadcast import broadcast
+from lambdas.services.broadcast import broadcast, connections_forget
 from lambdas.services.rooms import room_get_open, room_presence
 from lambdas.tokens import User
 
@@ -19,6 +21,7 @@ logger = logging.getLogger(__name__)
 
 def connection_open(
     *,
+    api: ManagementApi,
     connection_id: str,
     user: User,
     room: str | None,
@@ -29,10 +32,13 @@ def connection_open(
     """Register a connection in an open room.
 
     A user may hold at most MAX_CONNECTIONS_PER_USER live connections (TooManyConnections, 429).
+    Only connections that API Gateway still knows count: at the cap, the counted ones are asked
+    for (GET @connections), so ghosts whose $disconnect was lost never refuse a real connection.
     """
     room_name = room_get_open(name=room).name
     limit = get_config().max_connections_per_user
-    if connection_count(user_id=user.user_id) >= limit:
+    counted = connection_ids_of(user_id=user.user_id)
+    if len(counted) >= limit and len(connections_reachable(api=api, ids=counted)) >= limit:
         metric_count("ConnectionsRefused")
         raise TooManyConnections(f"you already have {limit} open connections; close one first")
     connection = Connection(
@@ -64,14 +70,39 @@ def connection_close(*, api: ManagementApi, connection_id: str) -> None:
     presence_announce(api=api, room=connection.room)
 
 
-def connection_count(*, user_id: str) -> int:
-    """How many live connections the user holds, from the by-user index.
+def connection_ids_of(*, user_id: str) -> list[str]:
+    """The user's unexpired connections, from the by-user index.
 
     The index is eventually consistent, so connections opened in the same instant may be missed:
     the cap is approximate by a connection or two, which is what it is for (runaway clients).
     """
     live = Connection.user_index.query(user_id, filter_condition=Connection.expires_at > utcnow())
-    return sum(1 for _ in live)
+    return [connection.connection_id for connection in live]
+
+
+def connections_reachable(*, api: ManagementApi, ids: list[str]) -> list[str]:
+    """The ids API Gateway still knows (GET @connections); the ones gone (410) are forgotten.
+
+    Any other failure counts as reachable: when in doubt the cap holds. A 410 is not counted
+    even inside the grace that keeps it stored (it may be a $connect still running): the cap is
+    approximate anyway, and a ghost must not hold a place.
+    """
+    if not ids:
+        return []
+
+    def known(connection_id: str) -> bool:
+        try:
+            api.get(connection_id)
+        except ConnectionGone:
+            return False
+        except Exception:
+            logger.warning("could not check a connection", extra={"connection": connection_id})
+        return True
+
+    with ThreadPoolExecutor(max_workers=min(len(ids), 16), thread_name_prefix="check") as pool:
+        answers = list(pool.map(known, ids))
+    connections_forget([c for c, ok in zip(ids, answers, strict=True) if not ok])
+    return [c for c, ok in zip(ids, answers, strict=True) if ok]
 
 
 def connection_get(*, connection_id: str) -> Connection:
@@ -88,26 +119,29 @@ def connection_get(*, connection_id: str) -> Connection:
 def presence_join(*, api: ManagementApi, connection_id: str) -> dict:
     """Who is in the caller's room; the others are told, as this is how a newcomer arrives."""
     room = connection_get(connection_id=connection_id).room
-    presence_announce(api=api, room=room, exclude=connection_id)
-    return presence_frame(room=room)
+    gone = presence_announce(api=api, room=room, exclude=connection_id)
+    return presence_frame(room=room, without=gone)
 
 
-def presence_frame(*, room: str) -> dict:
-    return {"type": "presence", "room": room, "users": room_presence(room=room)}
+def presence_frame(*, room: str, without: Collection[str] = ()) -> dict:
+    return {"type": "presence", "room": room, "users": room_presence(room=room, without=without)}
 
 
-def presence_announce(*, api: ManagementApi, room: str, exclude: str | None = None) -> None:
-    """Send the room its list of who is online.
+def presence_announce(*, api: ManagementApi, room: str, exclude: str | None = None) -> set[str]:
+    """Send the room its list of who is online; return the connections found gone (410).
 
     Best effort: a failure here must not refuse a connection or a disconnect. If fan-out found
-    ghosts (410s), they are gone now, so the list is sent once more without them.
+    ghosts, the list is sent once more without them (a ghost inside the 30 s grace is still
+    stored, so it is left out by id rather than by reading again).
     """
+    gone: set[str] = set()
     try:
         for _ in range(2):
-            result = broadcast(
-                api=api, room=room, payload=presence_frame(room=room), exclude=exclude
-            )
-            if not result.gone:
-                return
+            payload = presence_frame(room=room, without=gone)
+            found = set(broadcast(api=api, room=room, payload=payload, exclude=exclude).gone)
+            if found <= gone:
+                break
+            gone |= found
     except Exception:
         logger.exception("presence announcement failed", extra={"room": room})
+    return gone

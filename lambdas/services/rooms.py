@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 
 from pynamodb.exceptions import PutError
 
@@ -96,18 +97,20 @@ def room_list(*, include_archived: bool = False) -> list[Room]:
     )
 
 
-def room_presence(*, room: str) -> list[dict[str, str]]:
+def room_presence(*, room: str, without: Collection[str] = ()) -> list[dict[str, str]]:
     """The distinct users with a live connection in the room, by username.
 
     A user with several tabs appears once; expired connections (a lost $disconnect) are not
-    counted, and fan-out deletes unreachable ones (410), so ghosts do not linger.
+    counted, fan-out deletes unreachable ones (410), and `without` leaves out connections just
+    found gone that are not deleted yet, so ghosts do not linger.
     """
     users: dict[str, str] = {}
     now = utcnow()
     for connection in Connection.room_index.query(
         room, filter_condition=Connection.expires_at > now
     ):
-        users[connection.user_id] = connection.username
+        if connection.connection_id not in without:
+            users[connection.user_id] = connection.username
     return [
         {"id": uid, "username": name} for uid, name in sorted(users.items(), key=lambda u: u[1])
     ]

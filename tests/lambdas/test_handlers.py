@@ -42,6 +42,7 @@ ALICE = User("1", "alice", False)
 def joined(room: str, connection_id: str, user: User = ALICE) -> str:
     """A connection registered in the room, as $connect leaves it."""
     connection_open(
+        api=FakeManagementApi(),
         connection_id=connection_id,
         user=user,
         room=room,
@@ -238,6 +239,7 @@ def test_expired_connection_cannot_send(dynamodb, api, room):
     """A connection past its TTL is treated as gone even before DynamoDB deletes it."""
     past = utcnow() - timedelta(hours=3)
     connection_open(
+        api=api,
         connection_id=f"old-{room}",
         user=User("1", "alice", False),
         room=room,
@@ -246,3 +248,21 @@ def test_expired_connection_cannot_send(dynamodb, api, room):
     response = sendmessage.handler(message_event({"message": "hi"}, f"old-{room}"), CONTEXT)
     assert body(response)["code"] == "not_connected"
     assert messages_in(room) == []
+
+
+def test_presence_leaves_out_a_ghost_still_inside_the_grace(dynamodb, api, room):
+    """A connection answering 410 is in nobody's list, even before it may be deleted."""
+    from lambdas.handlers import presence
+
+    alice = joined(room, f"a-{room}", User("1", "alice", False))
+    bob = joined(room, f"b-{room}", User("2", "bob", False))
+    ghost = joined(room, f"g-{room}", User("3", "ghost", False))
+    api.gone.add(ghost)  # vanished a moment ago: its item stays for the grace
+    reply = body(presence.handler(message_event({"action": "presence"}, alice), CONTEXT))
+    assert [u["username"] for u in reply["users"]] == ["alice", "bob"]
+    # Bob was told twice: first with the ghost (not known gone yet), then without it.
+    assert [[u["username"] for u in f["users"]] for f in api.posts[bob]] == [
+        ["alice", "bob", "ghost"],
+        ["alice", "bob"],
+    ]
+    assert Connection.get(ghost)  # inside the grace: not deleted

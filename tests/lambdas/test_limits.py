@@ -201,6 +201,37 @@ def test_expired_connections_do_not_count(configure, api, room):
     assert Connection.get(fresh).user_id == user_id
 
 
+def test_ghosts_at_the_cap_do_not_refuse_a_real_connection(configure, api, room):
+    """At the cap, connections that answer 410 are not counted; those past the grace go."""
+    configure(MAX_CONNECTIONS_PER_USER=2)
+    user_id = f"u-{uuid.uuid4().hex[:10]}"
+    old, young = (f"c-{uuid.uuid4().hex[:8]}" for _ in range(2))
+    for ghost in (old, young):
+        assert connect.handler(connect_event(user_id, ghost, room), CONTEXT) == {"statusCode": 200}
+    # Given both sockets vanished without $disconnect; one of them long enough ago to be
+    # forgotten, the other still inside the grace a $connect in flight gets.
+    api.gone |= {old, young}
+    item = Connection.get(old)
+    item.update(actions=[Connection.connected_at.set(item.connected_at - timedelta(minutes=5))])
+    fresh = f"c-{uuid.uuid4().hex[:8]}"
+    assert connect.handler(connect_event(user_id, fresh, room), CONTEXT) == {"statusCode": 200}
+    stored = {c.connection_id for c in Connection.user_index.query(user_id)}
+    assert stored == {young, fresh}
+
+
+def test_at_the_cap_with_every_connection_reachable_the_next_is_refused(configure, api, room):
+    """Checking with @connections admits nobody when every counted connection answers."""
+    configure(MAX_CONNECTIONS_PER_USER=2)
+    user_id = f"u-{uuid.uuid4().hex[:10]}"
+    ids = [f"c-{uuid.uuid4().hex[:8]}" for _ in range(3)]
+    for connection_id in ids[:2]:
+        connect.handler(connect_event(user_id, connection_id, room), CONTEXT)
+    api.gone.add("someone-else")  # a 410 elsewhere changes nothing for this user
+    response = connect.handler(connect_event(user_id, ids[2], room), CONTEXT)
+    assert json.loads(response["body"])["code"] == "too_many_connections"
+    assert {c.connection_id for c in Connection.user_index.query(user_id)} == set(ids[:2])
+
+
 # -- login failures ----------------------------------------------------------------------------
 
 

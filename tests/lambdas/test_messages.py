@@ -96,6 +96,7 @@ def member(dynamodb, room):
 
     api = FakeManagementApi()
     connection_open(
+        api=api,
         connection_id=f"c-{room}",
         user=User("1", "alice", False),
         room=room,

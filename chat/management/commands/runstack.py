@@ -16,6 +16,8 @@ from chat.keys import dev_keypair_ensure
 
 HOST = "127.0.0.1"
 STAGE = "local"
+# The gateway waits up to 10 s for $disconnect and 30 s for asynchronous invocations it accepted.
+GATEWAY_STOP_SECONDS = 45
 
 
 class _Stop(Exception):
@@ -34,7 +36,13 @@ class Command(BaseCommand):
         # Imported here: they load PynamoDB and boto3, which no other site command needs.
         from lambdas import models
         from lambdas.config import get_config
-        from lambdas.local.dynamodb import Dynalite, ensure_tables, local_aws_environment
+        from lambdas.local.dynamodb import (
+            Dynalite,
+            connections_forget_all,
+            ensure_tables,
+            local_aws_environment,
+        )
+        from lambdas.local.processes import shielded
 
         private_key, public_key = dev_keypair_ensure(folder=settings.DEV_KEYS_DIR)
         # Both signals explicitly: a shell starting us in the background ignores SIGINT, and
@@ -46,7 +54,7 @@ class Command(BaseCommand):
             endpoint = os.environ.get("DYNAMODB_ENDPOINT_URL")
             if not endpoint:
                 port = int(os.environ.get("DYNALITE_PORT") or 8002)
-                dynalite = Dynalite(path=settings.DATA_DIR / "dynalite", port=port)
+                dynalite = Dynalite(path=settings.DATA_DIR / "dynalite", port=port, shielded=True)
                 try:
                     dynalite.start()
                 except RuntimeError as exc:  # node or dynalite missing, or the port is taken
@@ -75,6 +83,11 @@ class Command(BaseCommand):
             created = ensure_tables()
             if created:
                 self.stdout.write(f"Created tables: {', '.join(created)}")
+            # The gateway about to start knows no connection: any item is a ghost of an earlier
+            # run (killed before its $disconnect ran) and would count against its user's cap.
+            forgotten = connections_forget_all()
+            if forgotten:
+                self.stdout.write(f"Forgot {forgotten} connections left by an earlier run")
             call_command("migrate", interactive=False, verbosity=1)
 
             children["gateway"] = subprocess.Popen(
@@ -91,11 +104,13 @@ class Command(BaseCommand):
                 ],
                 cwd=settings.BASE_DIR,
                 env=env,
+                **shielded(),
             )
             children["site"] = subprocess.Popen(
                 [sys.executable, "manage.py", "runserver", f"{HOST}:{site_port}", "--noreload"],
                 cwd=settings.BASE_DIR,
                 env=env,
+                **shielded(),
             )
             self.stdout.write(
                 "\n"
@@ -112,15 +127,27 @@ class Command(BaseCommand):
         except (KeyboardInterrupt, _Stop):
             self.stdout.write("\nStopping…")
         finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-            _terminate(children.values())
+            # In order, each after the one before has exited: the gateway closes its sockets and
+            # runs their $disconnect (which write to DynamoDB), then the site, then DynamoDB.
+            # The children are shielded from the terminal's Ctrl-C; a second one is ignored.
+            for sig in previous:
+                signal.signal(sig, _still_stopping)
+            for name in ("gateway", "site"):
+                if name in children:
+                    _stop(children[name], timeout=GATEWAY_STOP_SECONDS if name == "gateway" else 5)
             if dynalite is not None:
                 dynalite.stop()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
 
 def _raise_stop(signum, frame) -> None:
     raise _Stop
+
+
+def _still_stopping(signum, frame) -> None:
+    sys.stdout.write("\nStill stopping: waiting for the gateway's $disconnect calls…\n")
+    sys.stdout.flush()
 
 
 def _wait_for_exit(children: dict[str, subprocess.Popen]) -> tuple[str, int]:
@@ -133,14 +160,12 @@ def _wait_for_exit(children: dict[str, subprocess.Popen]) -> tuple[str, int]:
         time.sleep(0.25)
 
 
-def _terminate(children) -> None:
-    children = [child for child in children if child.poll() is None]
-    for child in children:
+def _stop(child: subprocess.Popen, *, timeout: float) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within `timeout` seconds."""
+    if child.poll() is None:
         child.terminate()
-    deadline = time.monotonic() + 5
-    for child in children:
-        try:
-            child.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
+    try:
+        child.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()
