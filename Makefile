@@ -10,6 +10,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PY_STAMP := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.installed-bench
 NODE_STAMP := node_modules/.installed
 
 .PHONY: deps run test lint format chromium clean check package deploy bench load
@@ -22,6 +23,10 @@ $(PY_STAMP): pyproject.toml
 	+$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
 	+$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	+touch $@
+
+$(BENCH_STAMP): $(PY_STAMP)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,bench]'
+	touch $@
 
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
@@ -43,7 +48,7 @@ test: deps chromium
 	$(PY) -m pytest
 
 # Not part of `make test` or CI; both write bench/RESULTS.md (bench/run.py says what they measure).
-bench: deps
+bench: deps $(BENCH_STAMP)
 	$(PY) -m bench.run bench
 
 load: deps

@@ -1,13 +1,25 @@
 """Reads the WebSocket API from template.yaml: route selection, routes, authorizer, handlers,
-and the functions that are not routes (invoked through the Lambda API, e.g. fan-out)."""
+and the functions that are not routes (invoked through the Lambda API, e.g. fan-out).
+
+Any SAM or CloudFormation template with one WebSocket API works: functions may be
+AWS::Serverless::Function (with Globals) or AWS::Lambda::Function, each with its own code
+folder, runtime, environment, timeout, memory and reserved concurrency, resolved as a stack
+would resolve them (lambdas/local/intrinsics.py).
+"""
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+
+from lambdas.local.intrinsics import Stack, Unresolvable
+
+logger = logging.getLogger(__name__)
+FUNCTION_TYPES = ("AWS::Serverless::Function", "AWS::Lambda::Function")
 
 DEFAULT_TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 
@@ -20,6 +32,7 @@ class TemplateError(ValueError):
 class Authorizer:
     handler: str  # "package.module.function", as in the function's Handler property
     identity_sources: tuple[str, ...]  # e.g. ("route.request.querystring.token",)
+    function: str = ""  # the function's logical id
 
 
 @dataclass(frozen=True)
@@ -28,15 +41,22 @@ class Route:
     handler: str
     authorizer: Authorizer | None
     two_way: bool  # has a route response: the integration's body is sent back to the caller
+    function: str = ""  # the integration's function, by logical id
 
 
 @dataclass(frozen=True)
 class Function:
-    """A function of the template, as the Lambda Invoke API finds it."""
+    """A function of the template, as the Lambda Invoke API finds it and Lambda would run it."""
 
     logical_id: str
     handler: str
-    name: str | None  # its FunctionName, when the template gives a literal one
+    name: str | None  # its FunctionName, when the template gives one
+    runtime: str = "python3.13"
+    code_uri: Path | None = None  # the folder its Handler is imported from
+    environment: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
+    timeout: float = 3.0  # seconds (Lambda's default)
+    memory_size: int = 128  # MB (Lambda's default)
+    reserved_concurrency: int | None = None
 
     def answers_to(self, name: str) -> bool:
         """Whether Invoke's FunctionName (name, "name:qualifier" or an ARN) means this function."""
@@ -54,6 +74,10 @@ class WebSocketApi:
     # Environment variables that name a function (`!Ref FanoutFunction.Alias`): locally they
     # resolve to its logical id, which the gateway's Invoke API answers to.
     function_variables: dict[str, str] = field(default_factory=dict)
+    stage: str | None = None  # the AWS::ApiGatewayV2::Stage's StageName, if there is one
+    # The route selection expression as a path into the frame: ("action",) for
+    # `$request.body.action` or `${request.body.action}`.
+    selection_path: tuple[str, ...] = ("action",)
 
 
 class _CfnLoader(yaml.SafeLoader):
@@ -115,33 +139,80 @@ def _one(resources: dict, refs: set[str], type_: str, what: str) -> tuple[str, d
     return matches[0]
 
 
-def _handler(resources: dict, uri: object, what: str) -> str:
-    _, function = _one(resources, _refs(uri), "AWS::Serverless::Function", what)
-    handler = function.get("Properties", {}).get("Handler")
-    if not handler or "." not in handler:
-        raise TemplateError(f"{what}: the function has no Handler like 'module.function'")
-    return handler
-
-
-def read_functions(template: dict) -> tuple[dict[str, Function], dict[str, str]]:
-    """Every function with its handler, and the variables whose value is a function's name."""
-    resources = template.get("Resources", {})
-    functions: dict[str, Function] = {}
-    variables: dict[str, str] = {}
-    for rid, resource in resources.items():
-        if resource.get("Type") != "AWS::Serverless::Function":
-            continue
-        props = resource.get("Properties", {})
-        name = props.get("FunctionName")
-        functions[rid] = Function(
-            logical_id=rid,
-            handler=props.get("Handler", ""),
-            name=name if isinstance(name, str) else None,
+def _function_of(resources: dict, uri: object, what: str) -> str:
+    """The logical id of the one function an integration or authorizer URI refers to."""
+    refs = _refs(uri)
+    matches = sorted(rid for rid in refs if resources.get(rid, {}).get("Type") in FUNCTION_TYPES)
+    if len(matches) != 1:
+        raise TemplateError(
+            f"{what} must refer to exactly one AWS::Serverless::Function or "
+            f"AWS::Lambda::Function, found {len(matches)}"
         )
+    return matches[0]
+
+
+def _merged(defaults: dict, props: dict) -> dict:
+    """SAM's Globals: the function's own properties win; Environment.Variables merge."""
+    merged = {**defaults, **props}
+    variables = {
+        **(defaults.get("Environment", {}) or {}).get("Variables", {}),
+        **(props.get("Environment", {}) or {}).get("Variables", {}),
+    }
+    if variables:
+        merged["Environment"] = {"Variables": variables}
+    return merged
+
+
+def _function(stack: Stack, rid: str, resource: dict, template_dir: Path, code_dir: Path | None):
+    kind = resource["Type"]
+    props = resource.get("Properties", {}) or {}
+    if kind == "AWS::Serverless::Function":
+        props = _merged(stack.template.get("Globals", {}).get("Function", {}) or {}, props)
+        code = props.get("CodeUri")
+    else:
+        code = props.get("Code")  # SAM CLI accepts a local folder here too
+    folder = code_dir or template_dir / (code if isinstance(code, str) else ".")
+    environment: dict[str, str] = {}
+    for variable, value in (props.get("Environment", {}) or {}).get("Variables", {}).items():
+        try:
+            environment[variable] = stack.text(value)
+        except Unresolvable as error:
+            logger.warning("%s: %s is left unset (%s)", rid, variable, error)
+    reserved = stack.resolve(props.get("ReservedConcurrentExecutions"))
+    name = stack.resolve(props.get("FunctionName"))
+    return Function(
+        logical_id=rid,
+        handler=props.get("Handler", ""),
+        name=name if isinstance(name, str) else None,
+        runtime=str(stack.resolve(props.get("Runtime", "python3.13"))),
+        code_uri=folder.resolve(),
+        environment=environment,
+        timeout=float(stack.resolve(props.get("Timeout", 3))),
+        memory_size=int(stack.resolve(props.get("MemorySize", 128))),
+        reserved_concurrency=int(reserved) if isinstance(reserved, (int, str)) else None,
+    )
+
+
+def read_functions(
+    template: dict,
+    *,
+    template_dir: Path = DEFAULT_TEMPLATE.parent,
+    code_dir: Path | None = None,
+    parameters: dict[str, str] | None = None,
+) -> tuple[dict[str, Function], dict[str, str]]:
+    """Every function, as Lambda would run it, and the variables whose value names a function."""
+    stack = Stack(template, parameters=dict(parameters or {}))
+    resources = stack.resources
+    functions = {
+        rid: _function(stack, rid, resource, template_dir, code_dir)
+        for rid, resource in resources.items()
+        if resource.get("Type") in FUNCTION_TYPES
+    }
+    variables: dict[str, str] = {}
     for resource in resources.values():
-        if resource.get("Type") != "AWS::Serverless::Function":
+        if resource.get("Type") not in FUNCTION_TYPES:
             continue
-        env = resource.get("Properties", {}).get("Environment", {}).get("Variables", {})
+        env = (resource.get("Properties", {}).get("Environment", {}) or {}).get("Variables", {})
         for variable, value in env.items():
             ref = value.get("Ref") if isinstance(value, dict) else None
             if isinstance(ref, str) and ref.split(".")[0] in functions:
@@ -149,8 +220,46 @@ def read_functions(template: dict) -> tuple[dict[str, Function], dict[str, str]]
     return functions, variables
 
 
-def read_api(template: dict) -> WebSocketApi:
-    """The single WEBSOCKET API of the template, with every route resolved to its handler."""
+_SELECTION = re.compile(
+    r"^(?:\$request\.body\.([A-Za-z0-9_.]+)|\$\{request\.body\.([A-Za-z0-9_.]+)\})$"
+)
+
+
+def selection_path(expression: str) -> tuple[str, ...]:
+    """The frame path a route selection expression reads, or TemplateError (at load)."""
+    match = _SELECTION.fullmatch(expression)
+    if not match:
+        raise TemplateError(
+            f"unsupported route selection expression {expression!r}: the local gateway "
+            "evaluates $request.body.<path> and ${request.body.<path>}"
+        )
+    return tuple((match.group(1) or match.group(2)).split("."))
+
+
+def _python(function: Function, what: str) -> Function:
+    if not function.runtime.startswith("python"):
+        raise TemplateError(
+            f"{what}: {function.logical_id} has runtime {function.runtime}; the local gateway "
+            "runs Python functions only"
+        )
+    if not function.handler or "." not in function.handler:
+        raise TemplateError(f"{what}: the function has no Handler like 'module.function'")
+    return function
+
+
+def read_api(
+    template: dict,
+    *,
+    template_dir: Path = DEFAULT_TEMPLATE.parent,
+    code_dir: Path | None = None,
+    parameters: dict[str, str] | None = None,
+) -> WebSocketApi:
+    """The single WEBSOCKET API of the template, with every route resolved to its function.
+
+    `template_dir` is where relative CodeUris start; `code_dir` replaces every CodeUri (our own
+    template's CodeUri is a build output; locally its functions run from the source tree).
+    `parameters` override the template's parameter defaults.
+    """
     resources = template.get("Resources", {})
     apis = [
         rid
@@ -161,6 +270,11 @@ def read_api(template: dict) -> WebSocketApi:
     if len(apis) != 1:
         raise TemplateError(f"expected one WebSocket API, found {len(apis)}")
     api_props = resources[apis[0]]["Properties"]
+    expression = api_props.get("RouteSelectionExpression", "$request.body.action")
+    path = selection_path(expression)
+    functions, variables = read_functions(
+        template, template_dir=template_dir, code_dir=code_dir, parameters=parameters
+    )
     two_way = {
         ref
         for r in resources.values()
@@ -176,8 +290,12 @@ def read_api(template: dict) -> WebSocketApi:
         _, integration = _one(
             resources, _refs(props.get("Target")), "AWS::ApiGatewayV2::Integration", f"route {key}"
         )
-        handler = _handler(
-            resources, integration["Properties"].get("IntegrationUri"), f"route {key}"
+        what = f"route {key}"
+        function = _python(
+            functions[
+                _function_of(resources, integration["Properties"].get("IntegrationUri"), what)
+            ],
+            what,
         )
         authorizer = None
         if props.get("AuthorizationType") == "CUSTOM":
@@ -190,15 +308,43 @@ def read_api(template: dict) -> WebSocketApi:
             auth_props = auth["Properties"]
             if auth_props.get("AuthorizerType") != "REQUEST":
                 raise TemplateError("only REQUEST authorizers exist for WebSocket APIs")
-            authorizer = Authorizer(
-                handler=_handler(resources, auth_props.get("AuthorizerUri"), "the authorizer"),
-                identity_sources=tuple(auth_props.get("IdentitySource", [])),
+            auth_function = _python(
+                functions[
+                    _function_of(resources, auth_props.get("AuthorizerUri"), "the authorizer")
+                ],
+                "the authorizer",
             )
-        routes[key] = Route(key=key, handler=handler, authorizer=authorizer, two_way=rid in two_way)
-    functions, variables = read_functions(template)
+            authorizer = Authorizer(
+                handler=auth_function.handler,
+                identity_sources=tuple(auth_props.get("IdentitySource", [])),
+                function=auth_function.logical_id,
+            )
+        routes[key] = Route(
+            key=key,
+            handler=function.handler,
+            authorizer=authorizer,
+            two_way=rid in two_way,
+            function=function.logical_id,
+        )
     return WebSocketApi(
-        selection_expression=api_props.get("RouteSelectionExpression", "$request.body.action"),
+        selection_expression=expression,
         routes=routes,
         functions=functions,
         function_variables=variables,
+        stage=_stage(template, apis[0], parameters),
+        selection_path=path,
     )
+
+
+def _stage(template: dict, api_id: str, parameters: dict[str, str] | None) -> str | None:
+    stack = Stack(template, parameters=dict(parameters or {}))
+    for resource in stack.resources.values():
+        props = resource.get("Properties", {}) or {}
+        if resource.get("Type") == "AWS::ApiGatewayV2::Stage" and api_id in _refs(
+            props.get("ApiId")
+        ):
+            try:
+                return stack.text(props.get("StageName"))
+            except Unresolvable:
+                return None
+    return None

@@ -75,3 +75,139 @@ def test_functions_that_are_not_routes_are_found_by_name_or_arn():
     assert fanout.answers_to("arn:aws:lambda:us-east-1:123456789012:function:FanoutFunction:live")
     assert not fanout.answers_to("SendMessageFunction")
     assert not fanout.answers_to("arn:aws:lambda:us-east-1:123456789012:function:Other")
+
+
+# -- other people's templates ------------------------------------------------------------------
+
+FOREIGN = """
+AWSTemplateFormatVersion: "2010-09-09"
+Transform: AWS::Serverless-2016-10-31
+Parameters:
+  Stage: {Type: String, Default: prod}
+  TableSuffix: {Type: String, Default: conns}
+Globals:
+  Function:
+    Runtime: python3.12
+    Timeout: 9
+    MemorySize: 256
+    Environment:
+      Variables:
+        SHARED: from-globals
+        OVERRIDDEN: from-globals
+Resources:
+  Api:
+    Type: AWS::ApiGatewayV2::Api
+    Properties:
+      Name: chat
+      ProtocolType: WEBSOCKET
+      RouteSelectionExpression: "${request.body.action}"
+  ApiStage:
+    Type: AWS::ApiGatewayV2::Stage
+    Properties: {ApiId: !Ref Api, StageName: !Ref Stage}
+  Table:
+    Type: AWS::DynamoDB::Table
+    Properties: {TableName: !Sub "chat-${Stage}-${TableSuffix}"}
+  ConnectFn:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: connect/
+      Handler: app.handler
+      Environment:
+        Variables:
+          TABLE_NAME: !Ref Table
+          TABLE_ARN: !GetAtt Table.Arn
+          OVERRIDDEN: own
+          URL: !Sub "https://${Api}.execute-api.${AWS::Region}.amazonaws.com/${Stage}"
+  SendFn:
+    Type: AWS::Lambda::Function
+    Properties:
+      Code: send/
+      Handler: app.handler
+      Runtime: python3.13
+      Timeout: 20
+      ReservedConcurrentExecutions: 2
+  ConnectIntegration:
+    Type: AWS::ApiGatewayV2::Integration
+    Properties:
+      ApiId: !Ref Api
+      IntegrationType: AWS_PROXY
+      IntegrationUri: !Sub "arn:aws:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/${ConnectFn.Arn}/invocations"
+  SendIntegration:
+    Type: AWS::ApiGatewayV2::Integration
+    Properties:
+      ApiId: !Ref Api
+      IntegrationType: AWS_PROXY
+      IntegrationUri: !Join ["", ["arn:aws:apigateway:", !Ref "AWS::Region", ":lambda:path/2015-03-31/functions/", !GetAtt SendFn.Arn, "/invocations"]]
+  ConnectRoute:
+    Type: AWS::ApiGatewayV2::Route
+    Properties: {ApiId: !Ref Api, RouteKey: $connect, Target: !Sub "integrations/${ConnectIntegration}"}
+  SendRoute:
+    Type: AWS::ApiGatewayV2::Route
+    Properties: {ApiId: !Ref Api, RouteKey: sendmessage, Target: !Join ["/", ["integrations", !Ref SendIntegration]]}
+"""
+
+
+@pytest.fixture
+def foreign(tmp_path):
+    """A SAM project as the AWS samples lay one out: a folder per function, both named app.py."""
+    (tmp_path / "template.yaml").write_text(FOREIGN)
+    return tmp_path
+
+
+def test_a_foreign_projects_functions_are_read_as_lambda_would_run_them(foreign):
+    """Both function types, each its own CodeUri; Globals, intrinsics and the Stage resolved."""
+    api = read_api(load_template(foreign / "template.yaml"), template_dir=foreign)
+    connect, send = api.functions["ConnectFn"], api.functions["SendFn"]
+    assert (connect.code_uri, send.code_uri) == (foreign / "connect", foreign / "send")
+    assert api.routes["$connect"].function == "ConnectFn"
+    assert api.routes["sendmessage"].function == "SendFn"
+    assert (connect.runtime, connect.timeout, connect.memory_size) == ("python3.12", 9, 256)
+    assert (send.runtime, send.timeout, send.reserved_concurrency) == ("python3.13", 20, 2)
+    assert connect.environment == {
+        "SHARED": "from-globals",
+        "OVERRIDDEN": "own",
+        "TABLE_NAME": "chat-prod-conns",
+        "TABLE_ARN": "arn:aws:dynamodb:us-east-1:123456789012:table/chat-prod-conns",
+        "URL": "https://local.execute-api.us-east-1.amazonaws.com/prod",
+    }
+    assert send.environment == {}  # Globals are SAM's: AWS::Lambda::Function takes none
+    assert api.stage == "prod"
+    assert api.selection_path == ("action",)
+
+
+def test_parameters_override_the_defaults(foreign):
+    api = read_api(
+        load_template(foreign / "template.yaml"), template_dir=foreign, parameters={"Stage": "x"}
+    )
+    assert api.stage == "x"
+    assert api.functions["ConnectFn"].environment["TABLE_NAME"] == "chat-x-conns"
+
+
+def test_a_route_to_a_function_that_is_not_python_is_refused_at_load(foreign):
+    template = load_template(foreign / "template.yaml")
+    template["Resources"]["SendFn"]["Properties"]["Runtime"] = "nodejs20.x"
+    with pytest.raises(TemplateError, match="SendFn has runtime nodejs20.x"):
+        read_api(template, template_dir=foreign)
+
+
+@pytest.mark.parametrize("expression", ["$request.body", "$request.header.x", "action"])
+def test_an_unsupported_selection_expression_fails_at_load(foreign, expression):
+    template = load_template(foreign / "template.yaml")
+    template["Resources"]["Api"]["Properties"]["RouteSelectionExpression"] = expression
+    with pytest.raises(TemplateError, match="route selection expression"):
+        read_api(template, template_dir=foreign)
+
+
+def test_our_template_resolves_for_the_local_stage():
+    """Our functions run from the source tree, with the local stage's table names."""
+    from lambdas.local.template import DEFAULT_TEMPLATE
+
+    root = DEFAULT_TEMPLATE.parent
+    api = read_api(load_template(), code_dir=root, parameters={"StageName": "local"})
+    assert api.stage == "local"
+    send = api.functions["SendMessageFunction"]
+    assert send.code_uri == root
+    assert send.environment["TABLE_PREFIX"] == "dynamowave-local-"
+    assert send.environment["FANOUT_FUNCTION_NAME"] == "FanoutFunction"
+    assert send.timeout == 29
+    assert "FANOUT_FUNCTION_NAME" not in api.functions["ConnectFunction"].environment
