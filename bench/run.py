@@ -1,5 +1,9 @@
 """Runs the benchmarks (`python -m bench.run bench`) or the load test (`... load`) and writes
 bench/RESULTS.md with the machine, the date and the command.
+
+`bench --only e2e` (comma-separated: fanout, e2e, capacity, imports) runs some sections and
+writes them to test-artifacts/bench/RESULTS.partial.md; `--results PATH` writes elsewhere;
+BENCH_PROFILE=1 profiles the gateway with py-spy during the end-to-end burst.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from pathlib import Path
 from bench import stack
 
 LOAD_MARK = "<!-- load -->"
+SECTIONS = ("fanout", "e2e", "capacity", "imports")  # also their order in the results
+PARTIAL = stack.LOGS / "RESULTS.partial.md"  # where `--only` writes by default
 
 
 def _log(message: str) -> None:
@@ -40,38 +46,46 @@ def _header(command: str, seconds: float, load_before: str) -> str:
     )
 
 
-def bench(command: str) -> None:
+def bench(command: str, *, only: list[str], results: Path, profile: bool) -> None:
     from bench import capacity, e2e, fanout, imports
-    from lambdas.local.dynamodb import free_port
 
     started, load_before = time.monotonic(), _load()
-    sections = [imports.report(imports.run(log=_log))]
-    with tempfile.TemporaryDirectory() as work:
-        keys = stack.configure(Path(work))
-        dynalite = stack.start_dynalite()
-        try:
-            sections.append(fanout.report(fanout.run(port=free_port(), log=_log)))
-            sections.append(e2e.report(e2e.run(port=free_port(), keys=keys, log=_log)))
-            sections.append(capacity.report(capacity.run(log=_log)))
-        finally:
-            dynalite.stop()
-    order = [1, 2, 3, 0]  # fan-out, end to end, capacity, imports
+    sections: dict[str, str] = {}
+    if "imports" in only:
+        sections["imports"] = imports.report(imports.run(log=_log))
+    if set(only) & {"fanout", "e2e", "capacity"}:
+        with tempfile.TemporaryDirectory() as work:
+            keys = stack.configure(Path(work))
+            dynalite = stack.start_dynalite()
+            try:
+                if "fanout" in only:
+                    from lambdas.local.dynamodb import free_port
+
+                    sections["fanout"] = fanout.report(fanout.run(port=free_port(), log=_log))
+                if "e2e" in only:
+                    data = e2e.run(keys=keys, log=_log, profile=profile)
+                    sections["e2e"] = e2e.report(data)
+                if "capacity" in only:
+                    sections["capacity"] = capacity.report(capacity.run(log=_log))
+            finally:
+                dynalite.stop()
     text = _header(command, time.monotonic() - started, load_before) + "\n".join(
-        sections[i] for i in order
+        sections[name] for name in SECTIONS if name in sections
     )
-    load = _load_section()
-    stack.RESULTS.write_text(text + (f"\n{load}" if load else ""))
-    _log(f"wrote {stack.RESULTS}")
+    load = _load_section(results)
+    results.parent.mkdir(parents=True, exist_ok=True)
+    results.write_text(text + (f"\n{load}" if load else ""))
+    _log(f"wrote {results}")
 
 
-def _load_section() -> str:
-    if not stack.RESULTS.exists():
+def _load_section(results: Path) -> str:
+    if not results.exists():
         return ""
-    text = stack.RESULTS.read_text()
+    text = results.read_text()
     return text[text.index(LOAD_MARK) :] if LOAD_MARK in text else ""
 
 
-def load(command: str) -> None:
+def load(command: str, *, results: Path) -> None:
     from bench import load as load_test
     from lambdas.local.dynamodb import free_port
 
@@ -89,22 +103,49 @@ def load(command: str) -> None:
         f"{stack.machine()}, took {time.monotonic() - started:.0f} s, 1-minute load average "
         f"{load_before} before and {_load()} after._\n\n" + load_test.report(data)
     )
-    existing = stack.RESULTS.read_text() if stack.RESULTS.exists() else "# Benchmark results\n"
+    existing = results.read_text() if results.exists() else "# Benchmark results\n"
     if LOAD_MARK in existing:
         existing = existing[: existing.index(LOAD_MARK)].rstrip() + "\n"
-    stack.RESULTS.write_text(existing + "\n" + section)
-    _log(f"wrote {stack.RESULTS}")
+    results.parent.mkdir(parents=True, exist_ok=True)
+    results.write_text(existing + "\n" + section)
+    _log(f"wrote {results}")
+
+
+def _sections(value: str) -> list[str]:
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    unknown = set(names) - set(SECTIONS)
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"choose from {', '.join(SECTIONS)}, comma-separated")
+    return names
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("what", choices=["bench", "load"])
+    parser.add_argument(
+        "--only",
+        type=_sections,
+        help=f"bench: run only these sections ({', '.join(SECTIONS)}; comma-separated); "
+        f"written to {PARTIAL.relative_to(stack.ROOT)} unless --results says otherwise",
+    )
+    parser.add_argument(
+        "--results",
+        type=Path,
+        help=f"where to write (default {stack.RESULTS.relative_to(stack.ROOT)})",
+    )
     args = parser.parse_args()
     stack.raise_nofile()
     command = shlex.join(["python", "-m", "bench.run", *sys.argv[1:]])
     if "MAKELEVEL" in os.environ:
         command = f"make {args.what}"
-    (bench if args.what == "bench" else load)(command)
+    if args.what == "load":
+        load(command, results=args.results or stack.RESULTS)
+        return
+    # A partial run never overwrites the full results unless asked to.
+    results = args.results or (PARTIAL if args.only else stack.RESULTS)
+    # BENCH_PROFILE=1: py-spy records the gateway during the end-to-end burst.
+    profile = os.environ.get("BENCH_PROFILE", "") not in ("", "0")
+    bench(command, only=args.only or list(SECTIONS), results=results.resolve(), profile=profile)
 
 
 if __name__ == "__main__":
