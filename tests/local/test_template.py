@@ -1,6 +1,7 @@
 """The gateway learns routes, route selection and the authorizer from template.yaml alone."""
 
 import copy
+from pathlib import Path
 
 import pytest
 
@@ -79,78 +80,13 @@ def test_functions_that_are_not_routes_are_found_by_name_or_arn():
 
 # -- other people's templates ------------------------------------------------------------------
 
-FOREIGN = """
-AWSTemplateFormatVersion: "2010-09-09"
-Transform: AWS::Serverless-2016-10-31
-Parameters:
-  Stage: {Type: String, Default: prod}
-  TableSuffix: {Type: String, Default: conns}
-Globals:
-  Function:
-    Runtime: python3.12
-    Timeout: 9
-    MemorySize: 256
-    Environment:
-      Variables:
-        SHARED: from-globals
-        OVERRIDDEN: from-globals
-Resources:
-  Api:
-    Type: AWS::ApiGatewayV2::Api
-    Properties:
-      Name: chat
-      ProtocolType: WEBSOCKET
-      RouteSelectionExpression: "${request.body.action}"
-  ApiStage:
-    Type: AWS::ApiGatewayV2::Stage
-    Properties: {ApiId: !Ref Api, StageName: !Ref Stage}
-  Table:
-    Type: AWS::DynamoDB::Table
-    Properties: {TableName: !Sub "chat-${Stage}-${TableSuffix}"}
-  ConnectFn:
-    Type: AWS::Serverless::Function
-    Properties:
-      CodeUri: connect/
-      Handler: app.handler
-      Environment:
-        Variables:
-          TABLE_NAME: !Ref Table
-          TABLE_ARN: !GetAtt Table.Arn
-          OVERRIDDEN: own
-          URL: !Sub "https://${Api}.execute-api.${AWS::Region}.amazonaws.com/${Stage}"
-  SendFn:
-    Type: AWS::Lambda::Function
-    Properties:
-      Code: send/
-      Handler: app.handler
-      Runtime: python3.13
-      Timeout: 20
-      ReservedConcurrentExecutions: 2
-  ConnectIntegration:
-    Type: AWS::ApiGatewayV2::Integration
-    Properties:
-      ApiId: !Ref Api
-      IntegrationType: AWS_PROXY
-      IntegrationUri: !Sub "arn:aws:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/${ConnectFn.Arn}/invocations"
-  SendIntegration:
-    Type: AWS::ApiGatewayV2::Integration
-    Properties:
-      ApiId: !Ref Api
-      IntegrationType: AWS_PROXY
-      IntegrationUri: !Join ["", ["arn:aws:apigateway:", !Ref "AWS::Region", ":lambda:path/2015-03-31/functions/", !GetAtt SendFn.Arn, "/invocations"]]
-  ConnectRoute:
-    Type: AWS::ApiGatewayV2::Route
-    Properties: {ApiId: !Ref Api, RouteKey: $connect, Target: !Sub "integrations/${ConnectIntegration}"}
-  SendRoute:
-    Type: AWS::ApiGatewayV2::Route
-    Properties: {ApiId: !Ref Api, RouteKey: sendmessage, Target: !Join ["/", ["integrations", !Ref SendIntegration]]}
-"""
+FOREIGN = Path(__file__).parent / "projects" / "chat-sample" / "template.yaml"
 
 
 @pytest.fixture
 def foreign(tmp_path):
     """A SAM project as the AWS samples lay one out: a folder per function, both named app.py."""
-    (tmp_path / "template.yaml").write_text(FOREIGN)
+    (tmp_path / "template.yaml").write_text(FOREIGN.read_text())
     return tmp_path
 
 
