@@ -28,7 +28,9 @@ class Config:
     max_message_chars: int
     history_page_size: int
     connection_ttl_seconds: int
-    fanout_workers: int
+    fanout_workers: int  # threads starting shard invocations; boto3's pool for GET and DELETE
+    # Posts in flight at once per environment and endpoint (lambdas/fanout_client.py).
+    fanout_concurrency: int
     # Sharded fan-out (lambdas/services/broadcast.py): rooms above fanout_shard_size are split
     # into shards posted by asynchronous invocations of fanout_function_name, when it is set.
     fanout_shard_size: int
@@ -47,7 +49,9 @@ class Config:
         return f"{self.table_prefix}{base}"
 
 
-def _int(env: dict[str, str], name: str, default: int, *, minimum: int = 1) -> int:
+def _int(
+    env: dict[str, str], name: str, default: int, *, minimum: int = 1, maximum: int | None = None
+) -> int:
     raw = env.get(name, "")
     if not raw:
         return default
@@ -57,6 +61,8 @@ def _int(env: dict[str, str], name: str, default: int, *, minimum: int = 1) -> i
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{name} must be at most {maximum}, got {value}")
     return value
 
 
@@ -112,6 +118,8 @@ def load_config(env: dict[str, str] | None = None) -> Config:
         history_page_size=_int(env, "HISTORY_PAGE_SIZE", 50),
         connection_ttl_seconds=_int(env, "CONNECTION_TTL_SECONDS", 2 * 60 * 60),
         fanout_workers=_int(env, "FANOUT_WORKERS", 32),
+        # Each post in flight holds a socket, and a Lambda environment has 1,024 descriptors.
+        fanout_concurrency=_int(env, "FANOUT_CONCURRENCY", 64, maximum=512),
         fanout_shard_size=_int(env, "FANOUT_SHARD_SIZE", 500),
         fanout_function_name=env.get("FANOUT_FUNCTION_NAME") or None,
         fanout_attempts=_int(env, "FANOUT_ATTEMPTS", 3),

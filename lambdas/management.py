@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-import json
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
 from lambdas.config import get_config
+
+if TYPE_CHECKING:
+    from lambdas.fanout_client import FanoutClient
 
 
 class ConnectionGone(Exception):
@@ -18,6 +24,16 @@ class ConnectionGone(Exception):
         self.connection_id = connection_id
 
 
+@dataclass
+class Posted:
+    """What one attempt at posting to many connections came to, per connection."""
+
+    delivered: int = 0
+    gone: list[str] = field(default_factory=list)  # answered 410
+    refused: dict[str, str] = field(default_factory=dict)  # id -> why; another try cannot help
+    retry: dict[str, str] = field(default_factory=dict)  # id -> why; worth another attempt
+
+
 def _is_gone(exc: ClientError) -> bool:
     # Decide by HTTP status: without the x-amzn-ErrorType header boto3 raises a plain
     # ClientError whose code is just "410", not GoneException.
@@ -25,24 +41,30 @@ def _is_gone(exc: ClientError) -> bool:
 
 
 class ManagementApi:
-    """A thin wrapper over boto3's `apigatewaymanagementapi` client that types the 410."""
+    """One endpoint's `@connections`: fan-out POSTs through the lean client, the rest via boto3."""
 
-    def __init__(self, client) -> None:
-        self.client = client
+    def __init__(self, endpoint_url: str, *, poster: FanoutClient | None = None) -> None:
+        self.endpoint_url = endpoint_url  # the callback URL, also handed to fan-out shards
+        self.poster = poster
+        self._client = None
+        self._lock = threading.Lock()
 
     @property
-    def endpoint_url(self) -> str:
-        """The callback URL this client posts to (handed to fan-out shards)."""
-        return self.client.meta.endpoint_url
+    def client(self):
+        """boto3's client, made at first use: handlers that only post never build it."""
+        with self._lock:
+            if self._client is None:
+                self._client = _boto3_client(self.endpoint_url)
+            return self._client
 
-    def post(self, connection_id: str, payload: dict | bytes) -> None:
-        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-        try:
-            self.client.post_to_connection(ConnectionId=connection_id, Data=data)
-        except ClientError as exc:
-            if _is_gone(exc):
-                raise ConnectionGone(connection_id) from None
-            raise
+    def post_many(self, connection_ids: Iterable[str], data: bytes) -> Posted:
+        """One attempt at each connection, concurrently (lambdas/fanout_client.py)."""
+        if self.poster is None:
+            # Imported here: aiohttp is a tenth of a second that handlers which never post skip.
+            from lambdas.fanout_client import client_for
+
+            return client_for(self.endpoint_url).post_many(connection_ids, data)
+        return self.poster.post_many(connection_ids, data)
 
     def get(self, connection_id: str) -> dict:
         try:
@@ -70,23 +92,27 @@ def endpoint_for(domain_name: str, stage: str) -> str:
 
 @lru_cache(maxsize=4)
 def management_api(endpoint_url: str) -> ManagementApi:
-    """One client per endpoint and container; its connection pool matches fan-out parallelism."""
+    """One client per endpoint and container."""
+    return ManagementApi(endpoint_url)
+
+
+def _boto3_client(endpoint_url: str):
+    """boto3's client for the calls off the fan-out path (GET and DELETE, from moderation)."""
     config = get_config()
-    # boto3 is imported here, not at module level: handlers that never post (ping) start faster.
+    # boto3 is imported here, not at module level: handlers that never call it start faster.
     import boto3
     from botocore.config import Config as BotoConfig
 
-    client = boto3.client(
+    return boto3.client(
         "apigatewaymanagementapi",
         endpoint_url=endpoint_url,
         region_name=config.region,
         config=BotoConfig(
             max_pool_connections=config.fanout_workers,
-            # broadcast retries posts itself, with backoff and the message id in its logs; a
-            # second layer of retries here would multiply the worst case.
+            # Callers decide about retries (moderation reports, presence checks treat a failure
+            # as reachable); a second layer here would multiply the worst case.
             retries={"total_max_attempts": 1, "mode": "standard"},
             connect_timeout=2,
             read_timeout=5,
         ),
     )
-    return ManagementApi(client)

@@ -7,7 +7,7 @@ import logging
 import random
 import time
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import lru_cache
@@ -16,7 +16,7 @@ from itertools import chain, islice
 from pynamodb.exceptions import DeleteError
 
 from lambdas.config import get_config
-from lambdas.management import ConnectionGone, ManagementApi
+from lambdas.management import ManagementApi
 from lambdas.metrics import metric_count, metric_ms
 from lambdas.models import Connection, utcnow
 
@@ -87,7 +87,7 @@ def broadcast(
     `first` (the sender's connection) is posted before anyone else, in-process: it is the
     sender's acknowledgement and must not wait behind the room. Reading the first
     FANOUT_SHARD_SIZE + 1 ids of the room index decides the rest: a room of at most
-    FANOUT_SHARD_SIZE others is posted by this function's thread pool; a larger one, when
+    FANOUT_SHARD_SIZE others is posted from here, concurrently; a larger one, when
     FANOUT_FUNCTION_NAME is set, is split into shards posted by asynchronous invocations of the
     fan-out function, invoked while later pages are still being read, and this returns as soon
     as they are accepted. A 410 deletes exactly the connection that answered it, never the
@@ -140,27 +140,30 @@ def broadcast_shard(
     message_id: str | None = None,
     forget: bool = True,
 ) -> BroadcastResult:
-    """Post `payload` to these connections with bounded parallelism; forget the ones gone.
+    """Post `payload` to these connections with bounded concurrency; forget the ones gone.
 
-    The fan-out function's whole job, and the in-process path of small rooms. Errors other than
-    410 are retried with jittered backoff; one connection's failure never drops the others.
+    The fan-out function's whole job, and the in-process path of small rooms. Posts go in
+    rounds: every connection once, concurrently, then the ones worth another try after a
+    jittered backoff, up to FANOUT_ATTEMPTS; one connection's failure never drops the others.
     """
     data = _encode(payload)
     result = BroadcastResult()
-    workers = get_config().fanout_workers
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fanout") as pool:
-        futures: dict[Future, str] = {
-            pool.submit(_post, api, connection_id, data, message_id): connection_id
-            for connection_id in connection_ids
-        }
-        for future, connection_id in futures.items():
-            try:
-                future.result()
-                result.delivered += 1
-            except ConnectionGone:
-                result.gone.append(connection_id)
-            except Exception:
-                result.failed.append(connection_id)  # _post logged every attempt
+    attempts = get_config().fanout_attempts
+    pending: Iterable[str] = connection_ids
+    for attempt in range(1, attempts + 1):
+        posted = api.post_many(pending, data)
+        result.delivered += posted.delivered
+        result.gone += posted.gone
+        final = attempt == attempts
+        _log_failures(posted.refused, message_id, attempt, final=True)  # never retried
+        _log_failures(posted.retry, message_id, attempt, final=final)
+        result.failed += [*posted.refused, *(posted.retry if final else ())]
+        if not posted.retry or final:
+            break
+        # One wait per round: its retries go out together, each shard at its own jittered
+        # moment, never more than FANOUT_CONCURRENCY at once.
+        sleep(backoff(attempt))
+        pending = list(posted.retry)
     # Counted per shard, so deliveries made by the fan-out function count as well.
     metric_count("Deliveries", result.delivered)
     metric_count("ConnectionsGone", len(result.gone))
@@ -170,34 +173,28 @@ def broadcast_shard(
     return result
 
 
-def _post(api: ManagementApi, connection_id: str, data: bytes, message_id: str | None) -> None:
-    """One delivery: retried with backoff unless the connection is gone (410)."""
-    attempts = get_config().fanout_attempts
-    for attempt in range(1, attempts + 1):
-        try:
-            api.post(connection_id, data)
-            return
-        except ConnectionGone:
-            raise
-        except Exception as error:
-            extra = {
-                "connection": connection_id,
-                "message_id": message_id,
-                "attempt": attempt,
-                "error": type(error).__name__,
-            }
-            if attempt == attempts:
-                logger.error("post to connection failed; giving up", extra=extra)
-                raise
+def _log_failures(
+    reasons: dict[str, str], message_id: str | None, attempt: int, *, final: bool
+) -> None:
+    # Ids and the reason only, never the payload: it is the room's message.
+    for connection_id, reason in reasons.items():
+        extra = {
+            "connection": connection_id,
+            "message_id": message_id,
+            "attempt": attempt,
+            "error": reason,
+        }
+        if final:
+            logger.error("post to connection failed; giving up", extra=extra)
+        else:
             logger.warning("post to connection failed; retrying", extra=extra)
-            sleep(backoff(attempt))
 
 
 def backoff(attempt: int) -> float:
     """Seconds to wait after failed attempt n: in [b * 2^(n-2), b * 2^(n-1)] ("equal jitter").
 
-    Jitter spreads the retries of a whole shard that failed together (a throttled burst);
-    the floor keeps each retry later than the last.
+    Jitter spreads the retries of shards that failed together (a throttled burst); the floor
+    keeps each retry later than the last.
     """
     ceiling = RETRY_BASE_SECONDS * 2 ** (attempt - 1)
     return ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 - jitter, not secrecy

@@ -1,4 +1,4 @@
-"""The functions' package: lambdas/ and its dependencies for CPython 3.13, no Django, < 50 MB."""
+"""The functions' package: lambdas/ and its dependencies for CPython 3.13, no Django, < 60 MB."""
 
 from __future__ import annotations
 
@@ -9,11 +9,12 @@ from deploy.config import LAMBDA_MAX_UNZIPPED
 
 
 def test_package_is_small_and_has_no_django(lambda_package):
-    """Under our 50 MB budget unzipped, and neither Django nor the site nor the local stack."""
+    """Under our 60 MB budget unzipped, and neither Django nor the site nor the local stack."""
     assert lambda_package.unzipped_bytes < LAMBDA_MAX_UNZIPPED
     names = zipfile.ZipFile(lambda_package.zip_path).namelist()
     tops = {name.split("/")[0] for name in names}
-    assert not {"django", "chat", "dynamowave_site", "aiohttp"} & tops
+    assert not {"django", "chat", "dynamowave_site", "yaml", "awslambdaric"} & tops
+    assert "aiohttp" in tops  # fan-out's @connections client
     assert not any(name.startswith("lambdas/local/") for name in names)
     assert not any(name.endswith(".pyc") for name in names)
 

@@ -4,29 +4,49 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterable
 
-from lambdas.management import ConnectionGone
+from lambdas.management import ConnectionGone, Posted
 
 
 class FakeManagementApi:
-    """Records posts per connection; ids in `gone` answer like API Gateway's 410."""
+    """Records posts per connection; ids in `gone` answer like API Gateway's 410, ids in
+    `failing` time out, ids in `refused` answer 413."""
 
     endpoint_url = "https://fake.execute-api.us-east-1.amazonaws.com/test"
 
-    def __init__(self, gone: set[str] = frozenset(), failing: set[str] = frozenset()) -> None:
-        self.gone, self.failing = set(gone), set(failing)
+    def __init__(
+        self,
+        gone: set[str] = frozenset(),
+        failing: set[str] = frozenset(),
+        refused: set[str] = frozenset(),
+    ) -> None:
+        self.gone, self.failing, self.refused = set(gone), set(failing), set(refused)
         self.posts: dict[str, list[dict]] = {}
+        self.attempts: dict[str, int] = {}
         self.deleted: list[str] = []
-        self._lock = threading.Lock()  # broadcast posts from a thread pool
+        self._lock = threading.Lock()  # shards whose Invoke failed post from a thread pool
 
-    def post(self, connection_id: str, payload: dict | bytes) -> None:
-        if connection_id in self.gone:
-            raise ConnectionGone(connection_id)
-        if connection_id in self.failing:
-            raise TimeoutError("the endpoint did not answer")
-        frame = json.loads(payload) if isinstance(payload, bytes) else payload
-        with self._lock:
-            self.posts.setdefault(connection_id, []).append(frame)
+    def post_many(self, connection_ids: Iterable[str], data: bytes) -> Posted:
+        """One attempt per connection, as the lean client makes them."""
+        posted = Posted()
+        for connection_id in connection_ids:
+            with self._lock:
+                self.attempts[connection_id] = self.attempts.get(connection_id, 0) + 1
+            if connection_id in self.gone:
+                posted.gone.append(connection_id)
+            elif connection_id in self.refused:
+                posted.refused[connection_id] = "HTTP 413"
+            elif self._fails(connection_id):
+                posted.retry[connection_id] = "TimeoutError"
+            else:
+                with self._lock:
+                    self.posts.setdefault(connection_id, []).append(json.loads(data))
+                posted.delivered += 1
+        return posted
+
+    def _fails(self, connection_id: str) -> bool:
+        return connection_id in self.failing
 
     def get(self, connection_id: str) -> dict:
         from datetime import UTC, datetime
@@ -70,14 +90,10 @@ class FlakyManagementApi(FakeManagementApi):
     def __init__(self, flaky: dict[str, int], gone: set[str] = frozenset()) -> None:
         super().__init__(gone=gone)
         self.remaining = dict(flaky)
-        self.attempts: dict[str, int] = {}
 
-    def post(self, connection_id: str, payload: dict | bytes) -> None:
+    def _fails(self, connection_id: str) -> bool:
         with self._lock:
-            self.attempts[connection_id] = self.attempts.get(connection_id, 0) + 1
             failing = self.remaining.get(connection_id, 0) > 0
             if failing:
                 self.remaining[connection_id] -= 1
-        if failing:
-            raise TimeoutError("the endpoint did not answer")
-        super().post(connection_id, payload)
+        return failing

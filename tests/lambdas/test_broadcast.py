@@ -233,6 +233,20 @@ def test_a_post_failing_every_attempt_is_logged_with_the_message_id(backoffs, ca
     assert records[-1].levelno == logging.ERROR
 
 
+def test_a_refused_post_is_failed_at_once_and_not_retried(dynamodb, room, backoffs, caplog):
+    """A 413 cannot succeed later: reported failed after one attempt, logged, not forgotten."""
+    members = [add_connection(room) for _ in range(3)]
+    big = members[1]
+    api = FakeManagementApi(refused={big})
+    with caplog.at_level(logging.WARNING, logger=module.__name__):
+        result = broadcast_shard(api=api, connection_ids=members, payload=b"{}", message_id="01J")
+    assert (result.delivered, result.failed, result.gone) == (2, [big], [])
+    assert api.attempts == dict.fromkeys(members, 1) and backoffs == []
+    (record,) = [r for r in caplog.records if getattr(r, "connection", None) == big]
+    assert (record.levelno, record.error, record.message_id) == (logging.ERROR, "HTTP 413", "01J")
+    assert Connection.get(big)
+
+
 def test_a_gone_connection_is_not_retried_and_only_it_is_forgotten(dynamodb, room, backoffs):
     """A 410 inside a shard deletes exactly that connection, at once, without retries."""
     members = [add_connection(room) for _ in range(4)]

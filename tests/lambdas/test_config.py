@@ -30,3 +30,12 @@ def test_unreadable_key_file_is_a_clear_error(tmp_path):
     """A key file that does not exist is reported by name."""
     with pytest.raises(ConfigError, match="TOKEN_PUBLIC_KEY_FILE"):
         load_config({"TOKEN_PUBLIC_KEY_FILE": str(tmp_path / "missing.pem")})
+
+
+def test_fanout_concurrency_is_bounded():
+    """FANOUT_CONCURRENCY defaults to 64 and must lie in 1..512 (each post holds a socket)."""
+    assert load_config({}).fanout_concurrency == 64
+    assert load_config({"FANOUT_CONCURRENCY": "512"}).fanout_concurrency == 512
+    for value in ("0", "513", "many"):
+        with pytest.raises(ConfigError, match="FANOUT_CONCURRENCY"):
+            load_config({"FANOUT_CONCURRENCY": value})

@@ -5,7 +5,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from lambdas.management import ConnectionGone, endpoint_for, management_api
+from lambdas.management import ConnectionGone, ManagementApi, endpoint_for, management_api
 
 
 class _Answer410(BaseHTTPRequestHandler):
@@ -32,14 +32,30 @@ def bare_410_endpoint():
     server.shutdown()
 
 
-@pytest.mark.parametrize("method", ["post", "get", "delete"])
+@pytest.mark.parametrize("method", ["get", "delete"])
 def test_410_without_error_type_header_is_connection_gone(bare_410_endpoint, method):
     """A plain ClientError with HTTP 410 becomes ConnectionGone for that connection id."""
     api = management_api(bare_410_endpoint)
-    args = ("abc=",) + (({"type": "x"},) if method == "post" else ())
     with pytest.raises(ConnectionGone) as gone:
-        getattr(api, method)(*args)
+        getattr(api, method)("abc=")
     assert gone.value.connection_id == "abc="
+
+
+def test_a_bare_410_to_a_post_is_gone_by_its_status(bare_410_endpoint):
+    """The fan-out client reads the status alone: that connection is gone, nothing else."""
+    posted = management_api(bare_410_endpoint).post_many(["abc=", "def="], b'{"type": "x"}')
+    assert sorted(posted.gone) == ["abc=", "def="]
+    assert (posted.delivered, posted.retry, posted.refused) == (0, {}, {})
+
+
+def test_posting_builds_no_boto3_client(bare_410_endpoint):
+    """boto3 stays off the fan-out path: it is built only for GET and DELETE."""
+    api = ManagementApi(bare_410_endpoint)
+    api.post_many(["abc="], b"{}")
+    assert api._client is None
+    with pytest.raises(ConnectionGone):
+        api.get("abc=")
+    assert api._client is not None
 
 
 def test_endpoint_is_built_from_the_event_unless_overridden(monkeypatch):

@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import threading
+from datetime import timedelta
 from urllib.parse import urlencode
 
 import boto3
@@ -16,7 +17,7 @@ from websockets.sync.client import connect as ws_connect
 
 from lambdas.local.gateway import GatewayThread, LocalGateway, _json
 from lambdas.local.template import load_template, read_api
-from lambdas.models import Connection
+from lambdas.models import Connection, utcnow
 from tests.helpers import reconfigure, wait_for
 
 ROOM_SIZE = 10
@@ -196,3 +197,27 @@ def test_invoke_api_answers_like_lambda(sharding_gateway):
         client.invoke(FunctionName="NoSuchFunction", Payload=b"{}")
     assert missing.value.response["Error"]["Code"] == "ResourceNotFoundException"
     assert missing.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+
+
+def test_a_gone_connection_in_a_shard_is_forgotten_and_only_it(sharding_gateway, room_of_ten, room):
+    """Two ghosts among the shards: the settled one is deleted, the opening one and the
+    ten live connections stay, and each live client gets the frame once."""
+    live = room_ids(room)
+    now = utcnow()
+    ghosts = {}
+    for name, connected_at in (("settled", now - timedelta(minutes=5)), ("opening", now)):
+        ghosts[name] = f"ghost-{name}-{room}="
+        Connection(
+            ghosts[name],
+            user_id="ghost",
+            username="ghost",
+            room=room,
+            connected_at=connected_at,
+            expires_at=now + timedelta(hours=1),
+        ).save()
+    room_of_ten[0].send(json.dumps({"action": "sendmessage", "message": "who is here"}))
+    received = received_by(sharding_gateway, room_of_ten)
+    assert [len(frames) for frames in received] == [1] * ROOM_SIZE
+    sharded = {c for e in sharding_gateway.events for c in e.get("connection_ids", [])}
+    assert set(ghosts.values()) <= sharded  # posted by the fan-out function, not the caller
+    assert room_ids(room) == live | {ghosts["opening"]}
