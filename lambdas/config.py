@@ -10,6 +10,31 @@ from pathlib import Path
 DEFAULT_ISSUER = "dynamowave-site"
 DEFAULT_AUDIENCE = "dynamowave-websocket"
 
+# The variables below that a local stack hands to functions running in execution environments
+# of their own (whose environment is otherwise template.yaml's): endpoints, keys, tables, limits.
+LOCAL_SETTINGS = (
+    "STAGE",
+    "TABLE_PREFIX",
+    "DYNAMODB_ENDPOINT_URL",
+    "TOKEN_PUBLIC_KEYS",
+    "TOKEN_PUBLIC_KEY_FILE",
+    "TOKEN_ISSUER",
+    "TOKEN_AUDIENCE",
+    "MAX_MESSAGE_CHARS",
+    "HISTORY_PAGE_SIZE",
+    "CONNECTION_TTL_SECONDS",
+    "FANOUT_WORKERS",
+    "FANOUT_CONCURRENCY",
+    "FANOUT_SHARD_SIZE",
+    "FANOUT_ATTEMPTS",
+    "RATE_MESSAGES_PER_SECOND",
+    "RATE_MESSAGES_BURST",
+    "MAX_CONNECTIONS_PER_USER",
+    "LOGIN_FAILURES_ALLOWED",
+    "LOGIN_FAILURE_WINDOW_SECONDS",
+    "POWERTOOLS_METRICS_DISABLED",
+)
+
 
 class ConfigError(RuntimeError):
     """The environment does not describe a usable configuration."""

@@ -53,9 +53,15 @@ def event_loop() -> asyncio.AbstractEventLoop:
         return _loop
 
 
+_inherited: list = []  # a forked child's copies of the parent's loop objects: kept, never used
+
+
 def _after_fork() -> None:
     # A forked child has the parent's loop object but not its thread, and maybe a held lock.
+    # Its copies of the sessions are kept alive, not collected: their destructors would
+    # unregister the parent's sockets from the epoll instance the two processes share.
     global _lock, _loop, _thread
+    _inherited.append((_loop, dict(_clients), list(_sessions)))
     _lock, _loop, _thread = threading.Lock(), None, None
     _clients.clear()
     _sessions.clear()

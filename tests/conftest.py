@@ -69,12 +69,16 @@ def dynamodb(keys: Keys) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def gateway(dynamodb: str):
-    """The local gateway serving template.yaml's routes on an ephemeral port."""
-    from lambdas.local.gateway import GatewayThread
-    from lambdas.local.template import load_template, read_api
+    """The local gateway serving template.yaml's routes on an ephemeral port, its functions in
+    this process or, with GATEWAY_MODE=process, in execution environments like Lambda's."""
+    from tests.helpers import gateway_thread
 
-    runner = GatewayThread(read_api(load_template()))
+    runner = gateway_thread()
     gateway = runner.start()
+    # The site (the staff dashboard) reaches connections through @connections, as `make run`
+    # tells it. (A thread-mode gateway has set this for its in-process handlers already.)
+    os.environ["MANAGEMENT_ENDPOINT_URL"] = gateway.management_url
+    reconfigure()
     gateway.runner = runner
     yield gateway
     runner.stop()

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,12 +17,23 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from lambdas.config import LOCAL_SETTINGS
+
+ROOT = Path(__file__).resolve().parents[1]
 EVENTS = Path(__file__).parent / "events"
 ISSUER, AUDIENCE = "dynamowave-site", "dynamowave-websocket"
+# How the test gateways run the functions: "thread" (in this process, where tests can patch
+# them) or "process" (execution environments like Lambda's). GATEWAY_MODE=process picks it.
+GATEWAY_MODE = os.environ.get("GATEWAY_MODE", "thread")
+# This process's configuration that the functions must share when they run out of it, handed
+# over as `sam local --env-vars` would: the rest of their environment is template.yaml's.
+FUNCTION_SETTINGS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", *LOCAL_SETTINGS)
+_PROCESS_GATEWAYS: weakref.WeakSet = weakref.WeakSet()  # see reconfigure()
 
 
 def reconfigure() -> None:
-    """Make lambdas re-read the environment, as a new Lambda container would."""
+    """Make lambdas re-read the environment, as a new Lambda container would: in this process,
+    and in new execution environments of this process's process-mode gateways."""
     from lambdas import models
     from lambdas.config import get_config
     from lambdas.management import management_api
@@ -29,6 +41,37 @@ def reconfigure() -> None:
     get_config.cache_clear()
     management_api.cache_clear()
     models.bind()
+    for runner in list(_PROCESS_GATEWAYS):
+        if runner.loop.is_running():
+            runner.call(runner.gateway.reconfigure(function_settings()))
+
+
+def function_settings(env: dict[str, str] | None = None) -> dict[str, str]:
+    """The FUNCTION_SETTINGS that are set (in `env`, else this process's environment)."""
+    env = os.environ if env is None else env
+    return {name: env[name] for name in FUNCTION_SETTINGS if env.get(name)}
+
+
+def gateway_thread(**settings: object):
+    """template.yaml's gateway on a loop of its own (not started), functions in GATEWAY_MODE."""
+    from lambdas.local.gateway import GatewayThread, Settings
+    from lambdas.local.template import load_template, read_api
+
+    if GATEWAY_MODE == "process":
+        # An account's default is 1,000 concurrent executions: the suite's bursts (50 clients
+        # reconnecting at once) stay under a limit, as they would in AWS. Environments are still
+        # added only as invocations wait, a few at a time.
+        settings = {
+            "mode": "process",
+            "concurrency": 100,
+            "environment_overrides": function_settings(),
+            **settings,
+        }
+    # template.yaml's CodeUri is the package build: locally the functions run from the source.
+    runner = GatewayThread(read_api(load_template(), code_dir=ROOT), Settings(**settings))
+    if runner.gateway.settings.mode == "process":
+        _PROCESS_GATEWAYS.add(runner)
+    return runner
 
 
 def load_event(name: str) -> dict:
@@ -107,8 +150,8 @@ def wait_for(predicate: Callable[[], object], timeout: float = 5.0, interval: fl
 class RestartableGateway:
     """A gateway of a test's own on a fixed port, so it can stop and come back at one URL.
 
-    Starting a gateway points the in-process handlers at it (their environment, as the Lambda
-    service would set it): `restore()` puts back the environment the test started with.
+    Starting a thread-mode gateway points the in-process handlers at it (their environment, as
+    the Lambda service would set it): `restore()` puts back the environment the test started with.
     """
 
     def __init__(self) -> None:
@@ -119,10 +162,7 @@ class RestartableGateway:
         self._environment = dict(os.environ)
 
     def start(self):
-        from lambdas.local.gateway import GatewayThread
-        from lambdas.local.template import load_template, read_api
-
-        self.runner = GatewayThread(read_api(load_template()))
+        self.runner = gateway_thread()
         return self.runner.start(port=self.port)
 
     def stop(self) -> None:
@@ -136,9 +176,6 @@ class RestartableGateway:
         os.environ.clear()
         os.environ.update(self._environment)
         reconfigure()
-
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def wait_listening(port: int, process: subprocess.Popen, timeout: float = 30.0) -> None:
@@ -157,8 +194,9 @@ def wait_listening(port: int, process: subprocess.Popen, timeout: float = 30.0) 
 class GatewayProcess:
     """`python -m lambdas.local.gateway` in a process of its own, as `make run` starts it.
 
-    Its functions read their configuration from `env` (this process's environment otherwise);
-    its output goes to `log`, since a pipe nobody reads would block the handlers' logging.
+    Its functions (in execution environments of their own) get the FUNCTION_SETTINGS of `env`
+    (this process's environment otherwise) through `--env-vars`; its output goes to `log`, since
+    a pipe nobody reads would block the handlers' logging.
     """
 
     def __init__(self, *, port: int, log: Path, env: dict[str, str] | None = None) -> None:
@@ -166,7 +204,11 @@ class GatewayProcess:
         self.process: subprocess.Popen | None = None
 
     def start(self) -> GatewayProcess:
+        env_vars = self.log.with_suffix(".env.json")
+        env_vars.write_text(json.dumps({"Parameters": function_settings(self.env)}))
         command = [sys.executable, "-m", "lambdas.local.gateway", "--port", str(self.port)]
+        command += ["--code-dir", str(ROOT), "--env-vars", str(env_vars)]
+        command += ["--parameter-overrides", "StageName=local"]
         with self.log.open("a") as out:
             self.process = subprocess.Popen(
                 command, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT

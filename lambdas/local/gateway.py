@@ -1,24 +1,26 @@
-"""A local API Gateway WebSocket API that runs the very same handlers as AWS, in-process.
+"""A local API Gateway WebSocket API that runs the very same handlers as AWS.
 
 It reads routes, route selection and the authorizer from template.yaml, serves WebSocket clients
 at ws://HOST:PORT/<stage> and the Management API (`@connections`) at http://HOST:PORT/<stage>,
 and enforces API Gateway's limits (message size, binary frames, idle and maximum lifetime).
 It also answers the Lambda Invoke API (POST /2015-03-31/functions/{name}/invocations) for the
 template's functions, so asynchronous fan-out shards take the same code path as in AWS.
-Handlers are blocking (boto3, PynamoDB): they run in a bounded thread pool, never on the loop.
+
+Functions run in one of two modes (lambdas/local/functions.py). `process` (the CLI's default):
+Lambda-like execution environments, worker processes speaking the Runtime API (runtime.py,
+pool.py), each with its own function's environment, Timeout and concurrency limit. `thread`
+(tests that patch handlers in this process): every handler in this process, in a bounded thread
+pool. Either way nothing blocking runs on the event loop. The command line is in cli.py.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import fnmatch
-import importlib
 import json
 import logging
-import os
-import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -29,7 +31,11 @@ from datetime import UTC, datetime
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from lambdas.local import events
-from lambdas.local.template import DEFAULT_TEMPLATE, WebSocketApi, load_template, read_api
+from lambdas.local.functions import FunctionError, LambdaService
+from lambdas.local.functions import aws_json as _json
+from lambdas.local.pool import FunctionPool, Throttled
+from lambdas.local.runtime import RuntimeApi
+from lambdas.local.template import WebSocketApi
 
 logger = logging.getLogger("dynamowave.gateway")
 
@@ -46,10 +52,22 @@ class Settings:
     idle_timeout: float = IDLE_TIMEOUT
     max_lifetime: float = MAX_LIFETIME
     max_message_bytes: int = MAX_MESSAGE_BYTES
-    workers: int = 16
+    workers: int = 16  # thread mode: the pool every handler runs in
     # Seconds each @connections POST waits before delivering: emulates API Gateway's round trip
     # so fan-out benchmarks measure parallelism rather than loopback speed.
     post_delay: float = 0.0
+    mode: str = "thread"  # or "process": each function in execution environments of its own
+    # Process mode: the concurrency limit of functions without ReservedConcurrentExecutions.
+    concurrency: int = 10
+    # Variables on top of every function's environment (`sam local --env-vars`' "Parameters"),
+    # then those of one function, by logical id: the local endpoints the template cannot name.
+    environment_overrides: dict[str, str] = field(default_factory=dict)
+    function_overrides: dict[str, dict[str, str]] = field(default_factory=dict)
+    python: str = sys.executable  # the workers' interpreter: this one has the dependencies
+    # Scale-up on this machine's few CPUs (lambdas/local/pool.py): environments of one function
+    # initialising at once, and how long an invocation waits for a busy one to free up first.
+    cold_starts: int = 1
+    warm_wait: float = 0.2
 
 
 @dataclass
@@ -81,13 +99,6 @@ class Client:
         await self.ws.close(code=code, message=reason.encode())
 
 
-def _json(status: int, body: dict | None = None, *, error_type: str | None = None) -> web.Response:
-    headers = {"x-amzn-ErrorType": error_type} if error_type else None
-    if body is None:
-        return web.Response(status=status, headers=headers)
-    return web.json_response(body, status=status, headers=headers)
-
-
 def _iso(epoch_ms: int) -> str:
     moment = datetime.fromtimestamp(epoch_ms / 1000, UTC)
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -115,14 +126,38 @@ def _policy_allows(response: object, method_arn: str) -> bool:
     return allowed
 
 
+def _failed(what: str, error: Exception) -> None:
+    """Log a failed invocation: the function's error as Lambda reports it, or a bug of ours."""
+    if isinstance(error, FunctionError | Throttled):
+        logger.warning("%s failed: %s", what, error)
+    else:
+        logger.exception("%s failed", what)
+
+
+def _authorizer_context(response: dict) -> dict[str, str]:
+    """The authorizer's context as routes receive it: strings, numbers and booleans only.
+
+    API Gateway refuses any other value (an object, a list, null) with a 500, as here.
+    """
+    context = response.get("context") or {}
+    if not isinstance(context, dict):
+        raise ValueError("the authorizer's context is not an object")
+    for key, value in context.items():
+        if value is None or not isinstance(value, (str, int, float, bool)):
+            raise ValueError(
+                f"the authorizer's context value {key!r} is not a string, number or boolean"
+            )
+    return {key: _stringify(value) for key, value in context.items()}
+
+
 def _stringify(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
 
 
-class LocalGateway:
-    """The aiohttp application and the registry of open connections."""
+class LocalGateway(LambdaService):
+    """The aiohttp application, the registry of open connections and the functions it runs."""
 
     def __init__(self, api: WebSocketApi, settings: Settings | None = None) -> None:
         self.api = api
@@ -133,7 +168,9 @@ class LocalGateway:
         self._events: set[asyncio.Task] = set()  # asynchronous invocations still running
         self.invocations: dict[str, int] = {}  # Invoke API calls accepted, per logical id
         self.executor = ThreadPoolExecutor(self.settings.workers, thread_name_prefix="lambda")
-        self._functions: dict[str, Callable] = {}
+        self._functions: dict[str, Callable] = {}  # thread mode: handlers imported here
+        self.runtime: RuntimeApi | None = None  # process mode: the Runtime API and the pools
+        self.pools: dict[tuple[str, str], FunctionPool] = {}
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
         self.port: int | None = None
@@ -155,22 +192,20 @@ class LocalGateway:
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
-        """Bind (port 0 picks a free one), set the functions' environment, return the port."""
+        """Bind (port 0 picks a free one), get the functions ready to run, return the port."""
+        if self.settings.mode not in ("thread", "process"):
+            raise ValueError(f"unknown mode {self.settings.mode!r}")
         self._runner = web.AppRunner(self.app, handle_signals=False, access_log=None)
         await self._runner.setup()
         self._site = web.TCPSite(self._runner, host, port)
         await self._site.start()
         self.port = self._site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         self.host = host
-        # As the Lambda service would, give the functions their environment: here, where the
-        # Management API lives (API Gateway's own https://{domainName}/{stage} is not us).
-        os.environ["MANAGEMENT_ENDPOINT_URL"] = self.management_url
-        # ... and the Lambda API with the functions they invoke (FANOUT_FUNCTION_NAME).
-        os.environ["LAMBDA_ENDPOINT_URL"] = self.lambda_url
-        os.environ.update(self.api.function_variables)
-        from lambdas.config import get_config
-
-        get_config.cache_clear()
+        if self.settings.mode == "process":
+            self.runtime = RuntimeApi()
+            await self.runtime.start()
+        else:
+            self._share_environment()
         return self.port
 
     @property
@@ -202,69 +237,10 @@ class LocalGateway:
             await asyncio.wait(self._events, timeout=30)
         if self._runner is not None:
             await self._runner.cleanup()  # stops listening
+        await asyncio.gather(*(pool.close() for pool in self.pools.values()))
+        if self.runtime is not None:
+            await self.runtime.stop()
         self.executor.shutdown(wait=True)
-
-    # -- invoking functions ------------------------------------------------------------------
-
-    def _function(self, handler: str) -> Callable:
-        if handler not in self._functions:
-            module, _, name = handler.rpartition(".")
-            self._functions[handler] = getattr(importlib.import_module(module), name)
-        return self._functions[handler]
-
-    async def invoke(self, handler: str, event: dict) -> object:
-        """Run a handler in the thread pool, as one Lambda invocation."""
-        function = self._function(handler)
-        context = events.LambdaContext(
-            function_name=handler.split(".")[-2],
-            aws_request_id=events.new_id(16),
-            region=self.settings.region,
-        )
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, function, event, context)
-
-    async def invoke_function(self, request: web.Request) -> web.Response:
-        """The Lambda Invoke API: Event runs in the background (202), RequestResponse waits."""
-        name = request.match_info["function_name"]
-        function = next(
-            (f for f in self.api.functions.values() if f.answers_to(name) and f.handler), None
-        )
-        if function is None:
-            return _json(
-                404,
-                {"Type": "User", "message": f"Function not found: {name}"},
-                error_type="ResourceNotFoundException",
-            )
-        try:
-            event = json.loads(await request.read() or b"{}")
-        except ValueError:
-            return _json(
-                400,
-                {"Type": "User", "message": "Could not parse request body into json"},
-                error_type="InvalidRequestContentException",
-            )
-        kind = request.headers.get("X-Amz-Invocation-Type", "RequestResponse")
-        if kind == "DryRun":
-            return web.Response(status=204)
-        self.invocations[function.logical_id] = self.invocations.get(function.logical_id, 0) + 1
-        if kind == "Event":
-            task = asyncio.create_task(self._invoke_event(function.handler, event))
-            self._events.add(task)
-            task.add_done_callback(self._events.discard)
-            return web.Response(status=202)
-        try:
-            result = await self.invoke(function.handler, event)
-        except Exception as error:  # Lambda answers 200 with the error described in the body
-            logger.exception("function %s failed", function.logical_id)
-            body = {"errorMessage": str(error), "errorType": type(error).__name__}
-            return web.json_response(body, headers={"X-Amz-Function-Error": "Unhandled"})
-        return web.json_response(result, dumps=lambda value: json.dumps(value, default=str))
-
-    async def _invoke_event(self, handler: str, event: dict) -> None:
-        try:
-            await self.invoke(handler, event)
-        except Exception:
-            logger.exception("asynchronous invocation of %s failed", handler)
 
     def _api(self, request: web.Request) -> events.Api:
         return events.Api(
@@ -302,9 +278,9 @@ class LocalGateway:
         if connect is not None:
             event = events.connect_event(api, caller, headers=headers, query=query)
             try:
-                result = await self.invoke(connect.handler, event)
-            except Exception:
-                logger.exception("$connect handler failed")
+                result = await self.invoke(self.function(connect.function, connect.handler), event)
+            except Exception as error:
+                _failed("$connect", error)
                 return _json(500, {"message": "Internal server error"})
             status = result.get("statusCode", 200) if isinstance(result, dict) else 200
             if not 200 <= int(status) < 300:
@@ -337,15 +313,22 @@ class LocalGateway:
                 # API Gateway answers 401 without invoking the authorizer.
                 return _json(401, {"message": "Unauthorized"})
         event = events.authorizer_event(api, caller, headers=headers, query=query)
+        function = self.function(authorizer.function, authorizer.handler)
         try:
-            response = await self.invoke(authorizer.handler, event)
+            response = await self.invoke(function, event)
             allowed = _policy_allows(response, event["methodArn"])
-        except Exception:
-            logger.exception("authorizer failed")
+            context = _authorizer_context(response)
+        except FunctionError as error:
+            # Lambda authorizers refuse a caller by raising Exception("Unauthorized").
+            if error.document.get("errorMessage") == "Unauthorized":
+                return _json(401, {"message": "Unauthorized"})
+            _failed("the authorizer", error)
+            return _json(500, {"message": "Internal server error"})
+        except Exception as error:
+            _failed("the authorizer", error)
             return _json(500, {"message": "Internal server error"})
         if not allowed:
             return _json(403, {"message": "Forbidden"})
-        context = {k: _stringify(v) for k, v in (response.get("context") or {}).items()}
         caller.authorizer = {"principalId": str(response["principalId"]), **context}
         return None
 
@@ -375,15 +358,11 @@ class LocalGateway:
 
     def select_route(self, body: str) -> str:
         """Evaluate the route selection expression ($request.body.<path>) against a frame."""
-        prefix = "$request.body."
-        expression = self.api.selection_expression
-        if not expression.startswith(prefix):
-            raise ValueError(f"unsupported route selection expression {expression!r}")
         try:
             value: object = json.loads(body)
         except ValueError:
             return "$default"
-        for part in expression[len(prefix) :].split("."):
+        for part in self.api.selection_path:
             value = value.get(part) if isinstance(value, dict) else None
         if isinstance(value, str) and not value.startswith("$") and value in self.api.routes:
             return value
@@ -392,13 +371,18 @@ class LocalGateway:
     async def _dispatch(self, api: events.Api, client: Client, body: str) -> None:
         route_key = self.select_route(body)
         route = self.api.routes.get(route_key)
-        if route is None:
-            return  # no $default route: API Gateway drops the frame
+        if route is None:  # no route matched and there is no $default: API Gateway's answer
+            context = events.message_event(api, client.caller, route_key=route_key, body=body)
+            reply = {"message": "Forbidden", "connectionId": client.caller.connection_id}
+            reply["requestId"] = context["requestContext"]["requestId"]
+            with contextlib.suppress(ConnectionError):
+                await client.send(json.dumps(reply))
+            return
         event = events.message_event(api, client.caller, route_key=route_key, body=body)
         try:
-            result = await self.invoke(route.handler, event)
-        except Exception:
-            logger.exception("handler for %s failed", route_key)
+            result = await self.invoke(self.function(route.function, route.handler), event)
+        except Exception as error:
+            _failed(f"route {route_key}", error)
             context = event["requestContext"]
             reply = json.dumps(
                 {
@@ -441,9 +425,9 @@ class LocalGateway:
             return
         event = events.disconnect_event(api, client.caller, status_code=code, reason=reason)
         try:
-            await self.invoke(route.handler, event)
-        except Exception:
-            logger.exception("$disconnect handler failed")
+            await self.invoke(self.function(route.function, route.handler), event)
+        except Exception as error:
+            _failed("$disconnect", error)
 
     # -- the Management API (@connections) ---------------------------------------------------
 
@@ -496,43 +480,6 @@ class LocalGateway:
         return web.Response(status=204)
 
 
-async def serve(host: str, port: int, settings: Settings, template: str) -> None:
-    gateway = LocalGateway(read_api(load_template(template)), settings)
-    await gateway.start(host, port)
-    print(f"WebSocket API      {gateway.websocket_url}", flush=True)
-    print(f"@connections API   {gateway.management_url}/@connections/{{id}}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    try:
-        await stop.wait()
-    finally:
-        await gateway.stop()  # closes every socket with 1001, so $disconnect runs for each
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8001)
-    parser.add_argument("--stage", default="local")
-    parser.add_argument("--template", default=str(DEFAULT_TEMPLATE))
-    parser.add_argument("--idle-timeout", type=float, default=IDLE_TIMEOUT)
-    parser.add_argument("--max-lifetime", type=float, default=MAX_LIFETIME)
-    parser.add_argument(
-        "--post-delay-ms", type=float, default=0.0, help="delay each @connections POST (ms)"
-    )
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    settings = Settings(
-        stage=args.stage,
-        idle_timeout=args.idle_timeout,
-        max_lifetime=args.max_lifetime,
-        post_delay=args.post_delay_ms / 1000,
-    )
-    asyncio.run(serve(args.host, args.port, settings, args.template))
-
-
 class GatewayThread:
     """Runs a LocalGateway on its own event loop in a background thread (tests, benchmarks)."""
 
@@ -558,4 +505,6 @@ class GatewayThread:
 
 
 if __name__ == "__main__":
+    from lambdas.local.cli import main
+
     main()

@@ -293,7 +293,7 @@ def closes_reused_connections():
         asyncio.start_server(serve, "127.0.0.1", 0), loop
     ).result(5)
     yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/local", answered
-    server.close()
+    loop.call_soon_threadsafe(server.close)  # on its loop's thread: Server is not thread-safe
     loop.call_soon_threadsafe(loop.stop)
     thread.join(5)
 

@@ -10,7 +10,7 @@ from botocore.exceptions import ClientError
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from lambdas.models import Connection, Message, utcnow
-from tests.helpers import recv_json, wait_for
+from tests.helpers import GATEWAY_MODE, recv_json, wait_for
 
 
 def room_connections(room: str) -> set[str]:
@@ -256,6 +256,10 @@ def test_idle_and_lifetime_limits_close_with_1001(gateway, connect, room, settin
         setattr(gateway.settings, setting, original)
 
 
+@pytest.mark.skipif(
+    GATEWAY_MODE == "process",
+    reason="patches a handler in this process; tests/local/test_runtime.py covers process mode",
+)
 def test_handler_exception_gives_aws_internal_server_error(gateway, connect, room, monkeypatch):
     """If a function raises, the caller gets API Gateway's Internal server error frame."""
     from lambdas.local.gateway import LocalGateway

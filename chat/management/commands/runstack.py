@@ -35,7 +35,7 @@ class Command(BaseCommand):
     def handle(self, *args, site_port: int, gateway_port: int, **options) -> None:
         # Imported here: they load PynamoDB and boto3, which no other site command needs.
         from lambdas import models
-        from lambdas.config import get_config
+        from lambdas.config import LOCAL_SETTINGS, get_config
         from lambdas.local.dynamodb import (
             Dynalite,
             connections_forget_all,
@@ -79,6 +79,11 @@ class Command(BaseCommand):
                 os.environ.pop(name, None)
             os.environ.update(env)
             get_config.cache_clear()
+            # The site and the functions must agree on the tables: the template's own STAGE and
+            # TABLE_PREFIX name a deployed stage's.
+            config = get_config()
+            env.update(STAGE=config.stage, TABLE_PREFIX=config.table_prefix)
+            os.environ.update(env)
             models.bind()
             created = ensure_tables()
             if created:
@@ -99,8 +104,17 @@ class Command(BaseCommand):
                     HOST,
                     "--port",
                     str(gateway_port),
-                    "--stage",
-                    STAGE,
+                    "--parameter-overrides",
+                    f"StageName={STAGE}",
+                    # Every function in execution environments of its own, from the source tree
+                    # (template.yaml's CodeUri is the package build).
+                    "--mode",
+                    "process",
+                    "--code-dir",
+                    str(settings.BASE_DIR),
+                    # Handed over by name (`--env NAME`: the gateway's own value, never written
+                    # down or shown in `ps`).
+                    *(f"--env={name}" for name in LOCAL_SETTINGS if env.get(name)),
                 ],
                 cwd=settings.BASE_DIR,
                 env=env,

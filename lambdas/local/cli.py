@@ -1,0 +1,119 @@
+"""`python -m lambdas.local.gateway`: the local gateway on a port, until SIGINT or SIGTERM.
+
+Functions run in process mode unless `--mode thread`; their variables are template.yaml's plus
+`--env-vars FILE.json` (sam local's format) and `--env NAME[=VALUE]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+from pathlib import Path
+
+from lambdas.local.gateway import IDLE_TIMEOUT, MAX_LIFETIME, LocalGateway, Settings
+from lambdas.local.template import DEFAULT_TEMPLATE, WebSocketApi, load_template, read_api
+
+
+async def serve(host: str, port: int, settings: Settings, api: WebSocketApi) -> None:
+    gateway = LocalGateway(api, settings)
+    await gateway.start(host, port)
+    print(f"WebSocket API      {gateway.websocket_url}", flush=True)
+    print(f"@connections API   {gateway.management_url}/@connections/{{id}}", flush=True)
+    print(f"Lambda API         {gateway.lambda_url} ({settings.mode} mode)", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await gateway.stop()  # closes every socket with 1001, so $disconnect runs for each
+
+
+def read_env_vars(path: Path) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
+    """`sam local --env-vars` JSON: {"Parameters": {every function}, "<LogicalId>": {...}}."""
+    sections = json.loads(path.read_text())
+    if not isinstance(sections, dict) or not all(isinstance(v, dict) for v in sections.values()):
+        raise ValueError(f'{path}: expected {{"Parameters": {{...}}, "<LogicalId>": {{...}}}}')
+    text = {name: {k: str(v) for k, v in values.items()} for name, values in sections.items()}
+    return text.pop("Parameters", {}), text
+
+
+def _assignment(text: str) -> tuple[str, str]:
+    """NAME=VALUE, or NAME alone for this process's own value (as `docker run -e NAME`)."""
+    name, equals, value = text.partition("=")
+    if not equals:
+        if name not in os.environ:
+            raise argparse.ArgumentTypeError(f"{name} is not set here; write {name}=VALUE")
+        value = os.environ[name]
+    return name, value
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8001)
+    parser.add_argument(
+        "--stage", help="the stage to serve (default: the template's Stage resource, or local)"
+    )
+    parser.add_argument("--template", default=str(DEFAULT_TEMPLATE))
+    parser.add_argument(
+        "--parameter-overrides",
+        type=_assignment,
+        nargs="+",
+        default=[],
+        metavar="NAME=VALUE",
+        help="template parameters, instead of their defaults (as `sam deploy`'s)",
+    )
+    parser.add_argument(
+        "--code-dir", type=Path, help="run every function's code from here, not its CodeUri"
+    )
+    parser.add_argument("--mode", choices=("process", "thread"), default="process")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=Settings.concurrency,
+        help="limit of functions without ReservedConcurrentExecutions (process mode)",
+    )
+    parser.add_argument(
+        "--env-vars", type=Path, help="variables for the functions, in sam local's JSON format"
+    )
+    parser.add_argument(
+        "--env",
+        type=_assignment,
+        action="append",
+        default=[],
+        metavar="NAME[=VALUE]",
+        help="a variable for every function (after --env-vars)",
+    )
+    parser.add_argument("--idle-timeout", type=float, default=IDLE_TIMEOUT)
+    parser.add_argument("--max-lifetime", type=float, default=MAX_LIFETIME)
+    parser.add_argument(
+        "--post-delay-ms", type=float, default=0.0, help="delay each @connections POST (ms)"
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    overrides, per_function = read_env_vars(args.env_vars) if args.env_vars else ({}, {})
+    template = Path(args.template).resolve()
+    code_dir = args.code_dir.resolve() if args.code_dir else None
+    api = read_api(
+        load_template(template),
+        template_dir=template.parent,
+        code_dir=code_dir,
+        parameters=dict(args.parameter_overrides),
+    )
+    settings = Settings(
+        stage=args.stage or api.stage or "local",
+        idle_timeout=args.idle_timeout,
+        max_lifetime=args.max_lifetime,
+        post_delay=args.post_delay_ms / 1000,
+        mode=args.mode,
+        concurrency=args.concurrency,
+        environment_overrides={**overrides, **dict(args.env)},
+        function_overrides=per_function,
+    )
+    asyncio.run(serve(args.host, args.port, settings, api))

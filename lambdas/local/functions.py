@@ -1,0 +1,227 @@
+"""The Lambda side of the local gateway: the Invoke API, and running a template's functions.
+
+Mixed into LocalGateway (lambdas/local/gateway.py), whose routes invoke functions through it.
+In process mode a function runs in execution environments of its own (pool.py, runtime.py); in
+thread mode every handler runs in the gateway's process, in its thread pool, where tests can
+patch them (`LocalGateway._function`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import importlib
+import json
+import logging
+import os
+import traceback
+import uuid
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from lambdas.local import events
+from lambdas.local.pool import FunctionPool, Throttled
+from lambdas.local.runtime import Outcome, RuntimeApi
+from lambdas.local.template import Function, WebSocketApi
+
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from lambdas.local.gateway import Settings
+
+logger = logging.getLogger("dynamowave.gateway")
+
+
+def aws_json(
+    status: int, body: dict | None = None, *, error_type: str | None = None
+) -> web.Response:
+    """A JSON answer with the x-amzn-ErrorType header boto3 reads the exception's type from."""
+    headers = {"x-amzn-ErrorType": error_type} if error_type else None
+    if body is None:
+        return web.Response(status=status, headers=headers)
+    return web.json_response(body, status=status, headers=headers)
+
+
+class FunctionError(Exception):
+    """The function failed (raised, timed out, crashed): its error document, as Lambda gives it."""
+
+    def __init__(self, outcome: Outcome) -> None:
+        try:
+            document = json.loads(outcome.payload)
+        except ValueError:
+            document = {}
+        document = document if isinstance(document, dict) else {}
+        super().__init__(f"{document.get('errorType')}: {document.get('errorMessage')}")
+        self.document = document
+
+
+class LambdaService:
+    """Runs the template's functions for LocalGateway, and answers the Lambda Invoke API."""
+
+    api: WebSocketApi
+    settings: Settings
+    executor: ThreadPoolExecutor
+    runtime: RuntimeApi | None
+    pools: dict[tuple[str, str], FunctionPool]
+    invocations: dict[str, int]
+    _functions: dict[str, Callable]
+    _events: set[asyncio.Task]
+    management_url: str
+    lambda_url: str
+
+    async def reconfigure(self, environment_overrides: dict[str, str]) -> None:
+        """New local variables for every function: later invocations get new environments, as
+        after UpdateFunctionConfiguration (thread mode: the handlers read os.environ anyway)."""
+        self.settings.environment_overrides = dict(environment_overrides)
+        pools, self.pools = self.pools, {}
+        await asyncio.gather(*(pool.retire() for pool in pools.values()))
+
+    def local_variables(self, logical_id: str) -> dict[str, str]:
+        """What a function's environment gets on top of the template's, on this machine."""
+        return {
+            # Where the Management API lives (API Gateway's https://{domainName}/{stage} is not
+            # us) and the Lambda API that runs the functions they invoke (FANOUT_FUNCTION_NAME).
+            "MANAGEMENT_ENDPOINT_URL": self.management_url,
+            "LAMBDA_ENDPOINT_URL": self.lambda_url,
+            **self.settings.environment_overrides,
+            **self.settings.function_overrides.get(logical_id, {}),
+        }
+
+    def _share_environment(self) -> None:
+        # Thread mode: the handlers live in this process and read its environment, so this is
+        # the only place to give them theirs. (Process mode leaves os.environ alone.)
+        os.environ.update(self.settings.environment_overrides)
+        os.environ["MANAGEMENT_ENDPOINT_URL"] = self.management_url
+        os.environ["LAMBDA_ENDPOINT_URL"] = self.lambda_url
+        os.environ.update(self.api.function_variables)
+        from lambdas.config import get_config
+
+        get_config.cache_clear()
+
+    def function(self, logical_id: str, handler: str = "") -> Function:
+        """The template's function, running `handler` if a caller swapped a route's handler."""
+        function = self.api.functions.get(logical_id)
+        if function is None:  # a route built by hand, without a function of the template
+            return Function(logical_id=logical_id or handler, handler=handler, name=None)
+        if handler and handler != function.handler:
+            return dataclasses.replace(function, handler=handler)
+        return function
+
+    async def invoke(self, function: Function, event: dict) -> object:
+        """One synchronous invocation, as an integration makes it: the result, or raises.
+
+        Raises FunctionError when the function failed and Throttled over its concurrency limit.
+        """
+        outcome = await self._run(function, event)
+        if outcome.error:
+            raise FunctionError(outcome)
+        return json.loads(outcome.payload)
+
+    async def _run(self, function: Function, event: dict, *, asynchronous: bool = False) -> Outcome:
+        if self.runtime is None:
+            return await self._run_in_thread(function, event)
+        key = (function.logical_id, function.handler)
+        if key not in self.pools:  # the function's first invocation: its first cold start
+            self.pools[key] = FunctionPool(
+                function,
+                api=self.runtime,
+                variables=self.local_variables(function.logical_id),
+                limit=(
+                    function.reserved_concurrency
+                    if function.reserved_concurrency is not None
+                    else self.settings.concurrency
+                ),
+                python=self.settings.python,
+                region=self.settings.region,
+                cold_starts=self.settings.cold_starts,
+                warm_wait=self.settings.warm_wait,
+            )
+        payload = json.dumps(event).encode()
+        return await self.pools[key].invoke(payload, asynchronous=asynchronous)
+
+    def _function(self, handler: str) -> Callable:
+        if handler not in self._functions:
+            module, _, name = handler.rpartition(".")
+            self._functions[handler] = getattr(importlib.import_module(module), name)
+        return self._functions[handler]
+
+    async def _run_in_thread(self, function: Function, event: dict) -> Outcome:
+        handler = self._function(function.handler)
+        context = events.LambdaContext(
+            function_name=function.name or function.logical_id,
+            aws_request_id=str(uuid.uuid4()),
+            region=self.settings.region,
+            memory_limit_in_mb=function.memory_size,
+            timeout_seconds=function.timeout,
+        )
+        loop = asyncio.get_running_loop()
+        try:
+            result = await loop.run_in_executor(self.executor, handler, event, context)
+        except Exception as error:
+            logger.exception("function %s failed", function.logical_id)
+            document = {
+                "errorMessage": str(error),
+                "errorType": type(error).__name__,
+                "requestId": context.aws_request_id,
+                "stackTrace": traceback.format_tb(error.__traceback__),
+            }
+            return Outcome(json.dumps(document).encode(), "Unhandled")
+        # Through JSON, as Lambda returns it: the caller sees what it would see in AWS.
+        return Outcome(json.dumps(result, default=str).encode())
+
+    async def invoke_function(self, request: web.Request) -> web.Response:
+        """The Lambda Invoke API: Event runs in the background (202), RequestResponse waits."""
+        name = request.match_info["function_name"]
+        function = next(
+            (f for f in self.api.functions.values() if f.answers_to(name) and f.handler), None
+        )
+        if function is None:
+            return aws_json(
+                404,
+                {"Type": "User", "message": f"Function not found: {name}"},
+                error_type="ResourceNotFoundException",
+            )
+        try:
+            event = json.loads(await request.read() or b"{}")
+        except ValueError:
+            return aws_json(
+                400,
+                {"Type": "User", "message": "Could not parse request body into json"},
+                error_type="InvalidRequestContentException",
+            )
+        kind = request.headers.get("X-Amz-Invocation-Type", "RequestResponse")
+        if kind == "DryRun":
+            return web.Response(status=204)
+        self.invocations[function.logical_id] = self.invocations.get(function.logical_id, 0) + 1
+        if kind == "Event":
+            task = asyncio.create_task(self._invoke_event(function, event))
+            self._events.add(task)
+            task.add_done_callback(self._events.discard)
+            return web.Response(status=202)
+        try:
+            outcome = await self._run(function, event)
+        except Throttled as throttled:
+            return aws_json(
+                429,
+                {"Reason": throttled.reason, "Type": "User", "message": str(throttled)},
+                error_type="TooManyRequestsException",
+            )
+        headers = {"X-Amz-Executed-Version": "$LATEST"}
+        if outcome.error:  # Lambda answers 200 with the error described in the body
+            headers["X-Amz-Function-Error"] = outcome.error
+        return web.Response(body=outcome.payload, content_type="application/json", headers=headers)
+
+    async def _invoke_event(self, function: Function, event: dict) -> None:
+        try:
+            outcome = await self._run(function, event, asynchronous=True)
+        except Throttled:  # only with a reserved concurrency of 0: Lambda drops the event
+            logger.error("asynchronous invocation of %s throttled", function.logical_id)
+            return
+        if outcome.error:
+            logger.error(
+                "asynchronous invocation of %s failed: %s",
+                function.logical_id,
+                FunctionError(outcome),
+            )

@@ -1,0 +1,119 @@
+"""Other people's WebSocket APIs behave locally as on AWS: authorizer refusals, route misses."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import urlencode
+
+import pytest
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect as ws_connect
+
+from lambdas.local.gateway import GatewayThread, Settings
+from lambdas.local.template import read_api
+from tests.local.test_runtime import API, function, route
+
+HERE = Path(__file__).parent
+
+
+def template(authorizer_handler: str) -> dict:
+    """`${request.body.action}` selection, an authorizer, `echo` and no `$default` route."""
+    authorizer_uri = "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/${Auth.Arn}"
+    return {
+        "Resources": {
+            "Api": {
+                "Type": "AWS::ApiGatewayV2::Api",
+                "Properties": {
+                    "ProtocolType": "WEBSOCKET",
+                    "RouteSelectionExpression": "${request.body.action}",
+                },
+            },
+            "Authorizer": {
+                "Type": "AWS::ApiGatewayV2::Authorizer",
+                "Properties": {
+                    "ApiId": API,
+                    "AuthorizerType": "REQUEST",
+                    "AuthorizerUri": {"Fn::Sub": authorizer_uri},
+                    "IdentitySource": ["route.request.querystring.token"],
+                },
+            },
+            "Auth": function(authorizer_handler),
+            "Echo": function("handlers.echo"),
+            **route("$connect", "Echo", two_way=False, authorized=True),
+            **route("echo", "Echo"),
+        }
+    }
+
+
+@pytest.fixture
+def serve():
+    runners = []
+
+    def serve(authorizer_handler: str):
+        api = read_api(template(authorizer_handler), template_dir=HERE)
+        runner = GatewayThread(api, Settings(mode="process", concurrency=2))
+        runners.append(runner)
+        return runner.start()
+
+    yield serve
+    for runner in runners:
+        runner.stop()
+
+
+def url(gateway) -> str:
+    return f"{gateway.websocket_url}?{urlencode({'token': 't'})}"
+
+
+def test_an_authorizer_raising_unauthorized_is_401(serve):
+    with pytest.raises(InvalidStatus) as refused:
+        ws_connect(url(serve("handlers.unauthorized")), open_timeout=10).close()
+    assert refused.value.response.status_code == 401
+
+
+def test_an_authorizer_context_holding_an_object_is_500(serve):
+    with pytest.raises(InvalidStatus) as refused:
+        ws_connect(url(serve("handlers.nested_context")), open_timeout=10).close()
+    assert refused.value.response.status_code == 500
+
+
+def test_braced_selection_routes_and_a_miss_without_default_is_forbidden(serve):
+    """`${request.body.action}` selects `echo`; with no `$default`, a miss gets AWS's answer."""
+    gateway = serve("handlers.allow")
+    with ws_connect(url(gateway), open_timeout=10, close_timeout=2) as client:
+        client.send('{"action": "echo", "n": 1}')
+        # The echo handler returns its event, whose body API Gateway sends back: the frame.
+        assert json.loads(client.recv(timeout=10)) == {"action": "echo", "n": 1}
+        client.send('{"action": "nothing"}')
+        miss = json.loads(client.recv(timeout=10))
+        assert miss["message"] == "Forbidden"
+        assert miss["connectionId"] and miss["requestId"]
+
+
+def test_a_sam_project_runs_unchanged_from_the_command_line(tmp_path):
+    """Two functions both `app.handler`, each from its CodeUri; the Stage and variables hold."""
+    from lambdas.local.dynamodb import free_port
+    from tests.helpers import ROOT, wait_for, wait_listening
+
+    project = HERE / "projects" / "chat-sample"
+    port = free_port()
+    command = [sys.executable, "-m", "lambdas.local.gateway", "--port", str(port)]
+    command += ["--template", str(project / "template.yaml"), "--env", f"RECORD_DIR={tmp_path}"]
+    with (tmp_path / "gateway.log").open("w") as log:
+        gateway = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_listening(port, gateway)
+        with ws_connect(f"ws://127.0.0.1:{port}/prod", open_timeout=10) as client:
+            client.send('{"action": "sendmessage"}')
+            assert wait_for(lambda: (tmp_path / "send.json").exists(), timeout=10)
+    finally:
+        gateway.terminate()
+        gateway.wait(30)
+    connect = json.loads((tmp_path / "connect.json").read_text())
+    send = json.loads((tmp_path / "send.json").read_text())
+    assert connect["file"] == str(project / "connect" / "app.py")
+    assert send["file"] == str(project / "send" / "app.py")
+    assert connect["table"] == "chat-prod-conns"  # Globals don't reach AWS::Lambda::Function
+    assert send["table"] is None and send["stage"] == "prod"
