@@ -17,6 +17,8 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from lambdas.local.processes import terminate
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "RESULTS.md"
 LOGS = ROOT / "test-artifacts" / "bench"  # git-ignored; each child process's stderr
@@ -128,13 +130,7 @@ class Process:
         return 0.0
 
     def stop(self) -> None:
-        if self.popen.poll() is None:
-            self.popen.terminate()
-            try:
-                self.popen.wait(15)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait()
+        terminate(self.popen)
 
 
 def start_gateway(port: int, *, post_delay_ms: float = 0.0) -> Process:

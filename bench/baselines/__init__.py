@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+from lambdas.local.processes import terminate
+
 ROOT = Path(__file__).resolve().parents[2]
 LOGS = ROOT / "test-artifacts" / "bench"  # git-ignored, as bench/stack.py's child logs
 
@@ -48,13 +50,7 @@ class Server:
                 time.sleep(0.1)
 
     def stop(self) -> None:
-        if self.popen.poll() is None:
-            self.popen.terminate()
-            try:
-                self.popen.wait(15)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait()
+        terminate(self.popen)
 
 
 def start_channels(port: int) -> Server:

@@ -90,13 +90,8 @@ class Dynalite:
         raise RuntimeError(f"dynalite did not listen on {self.endpoint_url} within {timeout}s")
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process is not None:
+            processes.terminate(self.process, timeout=5)
         self.process = None
 
     def __enter__(self) -> Dynalite:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import os
 import signal
+import subprocess
 import sys
 
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
@@ -24,3 +25,14 @@ def _detach() -> None:
 def shielded() -> dict:
     """Popen arguments for a child that Ctrl-C does not stop but its parent's death does."""
     return {"preexec_fn": _detach}
+
+
+def terminate(process: subprocess.Popen, *, timeout: float = 15) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within `timeout` seconds; waits for it."""
+    if process.poll() is None:
+        process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

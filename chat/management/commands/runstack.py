@@ -42,7 +42,7 @@ class Command(BaseCommand):
             ensure_tables,
             local_aws_environment,
         )
-        from lambdas.local.processes import shielded
+        from lambdas.local.processes import shielded, terminate
 
         private_key, public_key = dev_keypair_ensure(folder=settings.DEV_KEYS_DIR)
         # Both signals explicitly: a shell starting us in the background ignores SIGINT, and
@@ -148,7 +148,8 @@ class Command(BaseCommand):
                 signal.signal(sig, _still_stopping)
             for name in ("gateway", "site"):
                 if name in children:
-                    _stop(children[name], timeout=GATEWAY_STOP_SECONDS if name == "gateway" else 5)
+                    timeout = GATEWAY_STOP_SECONDS if name == "gateway" else 5
+                    terminate(children[name], timeout=timeout)
             if dynalite is not None:
                 dynalite.stop()
             for sig, handler in previous.items():
@@ -172,14 +173,3 @@ def _wait_for_exit(children: dict[str, subprocess.Popen]) -> tuple[str, int]:
             if code is not None:
                 return name, code
         time.sleep(0.25)
-
-
-def _stop(child: subprocess.Popen, *, timeout: float) -> None:
-    """SIGTERM, then SIGKILL if it has not exited within `timeout` seconds."""
-    if child.poll() is None:
-        child.terminate()
-    try:
-        child.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        child.kill()
-        child.wait()
