@@ -77,7 +77,8 @@ def main(argv: list[str] | None = None) -> None:
         "--concurrency",
         type=int,
         default=Settings.concurrency,
-        help="limit of functions without ReservedConcurrentExecutions (process mode)",
+        help="environments of a function without ReservedConcurrentExecutions; invocations "
+        "beyond wait for one (process mode)",
     )
     parser.add_argument(
         "--env-vars", type=Path, help="variables for the functions, in sam local's JSON format"

@@ -133,6 +133,7 @@ class LambdaService:
                     if function.reserved_concurrency is not None
                     else self.settings.concurrency
                 ),
+                throttles=function.reserved_concurrency is not None,
                 python=self.settings.python,
                 region=self.settings.region,
                 cold_starts=self.settings.cold_starts,

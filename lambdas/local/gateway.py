@@ -57,7 +57,8 @@ class Settings:
     # so fan-out benchmarks measure parallelism rather than loopback speed.
     post_delay: float = 0.0
     mode: str = "thread"  # or "process": each function in execution environments of its own
-    # Process mode: the concurrency limit of functions without ReservedConcurrentExecutions.
+    # Process mode: how many environments a function without ReservedConcurrentExecutions may
+    # have; invocations beyond it wait for one (AWS's account pool would not throttle them).
     concurrency: int = 10
     # Variables on top of every function's environment (`sam local --env-vars`' "Parameters"),
     # then those of one function, by logical id: the local endpoints the template cannot name.

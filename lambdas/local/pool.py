@@ -75,12 +75,18 @@ class FunctionPool:
         api: RuntimeApi,
         variables: dict[str, str],
         limit: int,
+        throttles: bool = True,
         python: str,
         region: str,
         cold_starts: int = 1,
         warm_wait: float = 0.2,
     ) -> None:
         self.function, self.api, self.limit, self.python = function, api, limit, python
+        # A function with ReservedConcurrentExecutions is throttled beyond it, as on AWS. One
+        # without draws on the account's pool (1,000 by default), which a local burst never
+        # exhausts: locally its environments are capped to spare the machine, and invocations
+        # beyond the cap wait for one instead of failing where AWS would not.
+        self.throttles = throttles
         self.code_dir = function.code_uri or Path.cwd()
         # The execution role's credentials, then the template's variables, then Lambda's own
         # (which a template cannot override), then the local overrides (`sam local --env-vars`).
@@ -151,7 +157,8 @@ class FunctionPool:
         await asyncio.gather(*(e.stop() for e in list(self.environments)), return_exceptions=True)
 
     async def _admit(self, asynchronous: bool) -> None:
-        if self._in_flight >= self.limit and (not asynchronous or self.limit == 0):
+        waits = asynchronous or not self.throttles
+        if self._in_flight >= self.limit and (not waits or self.limit == 0):
             raise Throttled(self.function)
         while self._in_flight >= self.limit:
             waiter = asyncio.get_running_loop().create_future()

@@ -281,6 +281,17 @@ def test_over_its_concurrency_limit_a_function_is_throttled(lam, tmp_path):
     assert json.loads(span.read_text())["pid"] == pid  # the one environment, reused
 
 
+def test_without_reserved_concurrency_a_burst_waits_for_environments_instead(lam):
+    """Five at once with the local cap at 3: none is throttled (AWS's account pool would take
+    them all); at most 3 environments run them."""
+    calls = [in_background(invoke, lam, "Sleeper", {"seconds": 0.5}) for _ in range(5)]
+    for call in calls:
+        call["thread"].join(20)
+    answers = [call["result"] for call in calls]
+    assert [error for _, error in answers] == [None] * 5
+    assert 1 <= len({payload["pid"] for payload, _ in answers}) <= 3
+
+
 def test_asynchronous_invocations_run_at_once_in_environments_of_their_own(lam, tmp_path):
     """Three Event invocations (fan-out shards) run in three environments at the same time."""
     spans = [tmp_path / f"span{n}" for n in range(3)]
