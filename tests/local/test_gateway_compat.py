@@ -14,32 +14,16 @@ from websockets.sync.client import connect as ws_connect
 
 from lambdas.local.gateway import GatewayThread, Settings
 from lambdas.local.template import read_api
-from tests.local.test_runtime import API, function, route
+from tests.local.test_runtime import function, route, websocket_api
 
 HERE = Path(__file__).parent
 
 
 def template(authorizer_handler: str) -> dict:
     """`${request.body.action}` selection, an authorizer, `echo` and no `$default` route."""
-    authorizer_uri = "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/${Auth.Arn}"
     return {
         "Resources": {
-            "Api": {
-                "Type": "AWS::ApiGatewayV2::Api",
-                "Properties": {
-                    "ProtocolType": "WEBSOCKET",
-                    "RouteSelectionExpression": "${request.body.action}",
-                },
-            },
-            "Authorizer": {
-                "Type": "AWS::ApiGatewayV2::Authorizer",
-                "Properties": {
-                    "ApiId": API,
-                    "AuthorizerType": "REQUEST",
-                    "AuthorizerUri": {"Fn::Sub": authorizer_uri},
-                    "IdentitySource": ["route.request.querystring.token"],
-                },
-            },
+            **websocket_api("${request.body.action}"),
             "Auth": function(authorizer_handler),
             "Echo": function("handlers.echo"),
             **route("$connect", "Echo", two_way=False, authorized=True),

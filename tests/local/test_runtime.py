@@ -68,8 +68,27 @@ def route(key: str, function_id: str, *, two_way: bool = True, authorized: bool 
     return resources
 
 
-def template(record_dir: Path) -> dict:
+def websocket_api(selection: str) -> dict:
+    """The Api and its REQUEST authorizer (function `Auth`, identity `?token=`) resources."""
     authorizer_uri = "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/${Auth.Arn}"
+    return {
+        "Api": {
+            "Type": "AWS::ApiGatewayV2::Api",
+            "Properties": {"ProtocolType": "WEBSOCKET", "RouteSelectionExpression": selection},
+        },
+        "Authorizer": {
+            "Type": "AWS::ApiGatewayV2::Authorizer",
+            "Properties": {
+                "ApiId": API,
+                "AuthorizerType": "REQUEST",
+                "AuthorizerUri": {"Fn::Sub": authorizer_uri},
+                "IdentitySource": ["route.request.querystring.token"],
+            },
+        },
+    }
+
+
+def template(record_dir: Path) -> dict:
     return {
         "Globals": {
             "Function": {
@@ -81,22 +100,7 @@ def template(record_dir: Path) -> dict:
             }
         },
         "Resources": {
-            "Api": {
-                "Type": "AWS::ApiGatewayV2::Api",
-                "Properties": {
-                    "ProtocolType": "WEBSOCKET",
-                    "RouteSelectionExpression": "$request.body.action",
-                },
-            },
-            "Authorizer": {
-                "Type": "AWS::ApiGatewayV2::Authorizer",
-                "Properties": {
-                    "ApiId": API,
-                    "AuthorizerType": "REQUEST",
-                    "AuthorizerUri": {"Fn::Sub": authorizer_uri},
-                    "IdentitySource": ["route.request.querystring.token"],
-                },
-            },
+            **websocket_api("$request.body.action"),
             "Auth": function("recorder.authorize"),
             "Record": function("recorder.route"),
             "CounterA": function("handlers.counter"),
