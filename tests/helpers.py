@@ -24,8 +24,9 @@ ROOT = Path(__file__).resolve().parents[1]
 EVENTS = Path(__file__).parent / "events"
 ISSUER, AUDIENCE = "dynamowave-site", "dynamowave-websocket"
 # How the test gateways run the functions: "thread" (in this process, where tests can patch
-# them) or "process" (execution environments like Lambda's). GATEWAY_MODE=process picks it.
-GATEWAY_MODE = os.environ.get("GATEWAY_MODE", "thread")
+# them) or "process" (execution environments like Lambda's, what `make run` uses: the
+# default). GATEWAY_MODE=thread picks the other.
+GATEWAY_MODE = os.environ.get("GATEWAY_MODE", "process")
 # This process's configuration that the functions must share when they run out of it, handed
 # over as `sam local --env-vars` would: the rest of their environment is template.yaml's.
 FUNCTION_SETTINGS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", *LOCAL_SETTINGS)

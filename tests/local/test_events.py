@@ -36,20 +36,16 @@ def assert_same_shape(ours: object, captured: object, path: str = "event") -> No
 
 @pytest.fixture
 def recorded(gateway, monkeypatch) -> list[tuple[str, dict]]:
-    """Every (handler, event) the gateway invokes during the test, copied as it was passed."""
+    """Every (handler, event) the gateway invokes during the test, copied as it was passed to
+    the function (in either mode: in this process, or serialised to an execution environment)."""
     calls: list[tuple[str, dict]] = []
-    original = LocalGateway._function
+    original = LocalGateway.invoke
 
-    def recording(self, handler):
-        function = original(self, handler)
+    async def recording(self, function, event):
+        calls.append((function.handler.split(".")[-2], copy.deepcopy(event)))
+        return await original(self, function, event)
 
-        def wrapper(event, context):
-            calls.append((handler.split(".")[-2], copy.deepcopy(event)))
-            return function(event, context)
-
-        return wrapper
-
-    monkeypatch.setattr(LocalGateway, "_function", recording)
+    monkeypatch.setattr(LocalGateway, "invoke", recording)
     return calls
 
 

@@ -10,7 +10,7 @@ from botocore.exceptions import ClientError
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from lambdas.models import Connection, Message, utcnow
-from tests.helpers import GATEWAY_MODE, recv_json, wait_for
+from tests.helpers import recv_json, wait_for
 
 
 def room_connections(room: str) -> set[str]:
@@ -256,27 +256,22 @@ def test_idle_and_lifetime_limits_close_with_1001(gateway, connect, room, settin
         setattr(gateway.settings, setting, original)
 
 
-@pytest.mark.skipif(
-    GATEWAY_MODE == "process",
-    reason="patches a handler in this process; tests/local/test_runtime.py covers process mode",
-)
 def test_handler_exception_gives_aws_internal_server_error(gateway, connect, room, monkeypatch):
     """If a function raises, the caller gets API Gateway's Internal server error frame."""
+    import dataclasses
+
     from lambdas.local.gateway import LocalGateway
 
-    original = LocalGateway._function
+    original = LocalGateway.function
 
-    def broken(self, handler):
-        if handler.endswith("ping.handler"):
-
-            def fail(event, context):
-                raise RuntimeError("boom")
-
-            return fail
-        return original(self, handler)
+    def broken(self, logical_id, handler=""):
+        function = original(self, logical_id, handler)
+        if function.handler.endswith("ping.handler"):  # a handler that raises, in either mode
+            return dataclasses.replace(function, handler="tests.local.functions.handlers.fail")
+        return function
 
     client = connect(room)
-    monkeypatch.setattr(LocalGateway, "_function", broken)
+    monkeypatch.setattr(LocalGateway, "function", broken)
     client.send('{"action": "ping"}')
     reply = recv_json(client)
     (connection_id,) = room_connections(room)
