@@ -23,6 +23,9 @@ async def serve(host: str, port: int, settings: Settings, api: WebSocketApi) -> 
     await gateway.start(host, port)
     print(f"WebSocket API      {gateway.websocket_url}", flush=True)
     print(f"@connections API   {gateway.management_url}/@connections/{{id}}", flush=True)
+    if gateway.domain_name:
+        print(f"  and over TLS      https://{gateway.domain_name}/{settings.stage}", flush=True)
+        print(f"  (development CA  {gateway.certificates.ca})", flush=True)
     print(f"Lambda API         {gateway.lambda_url} ({settings.mode} mode)", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -51,6 +54,12 @@ def _assignment(text: str) -> tuple[str, str]:
             raise argparse.ArgumentTypeError(f"{name} is not set here; write {name}=VALUE")
         value = os.environ[name]
     return name, value
+
+
+def default_tls_dir() -> Path:
+    """LOCAL_KEYS_DIR's tls/ (as the site's keys), else this checkout's git-ignored .dev-keys/."""
+    keys = os.environ.get("LOCAL_KEYS_DIR") or Path(__file__).resolve().parents[2] / ".dev-keys"
+    return Path(keys) / "tls"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -96,6 +105,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--post-delay-ms", type=float, default=0.0, help="delay each @connections POST (ms)"
     )
+    parser.add_argument(
+        "--tls-port", type=int, default=0, help="the HTTPS/wss listener's port (default: any free)"
+    )
+    parser.add_argument(
+        "--tls-dir",
+        type=Path,
+        default=default_tls_dir(),
+        help="the development CA and certificate, made here on first run (default: %(default)s)",
+    )
+    parser.add_argument("--no-tls", action="store_true", help="serve plain HTTP only")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     overrides, per_function = read_env_vars(args.env_vars) if args.env_vars else ({}, {})
@@ -116,5 +135,7 @@ def main(argv: list[str] | None = None) -> None:
         concurrency=args.concurrency,
         environment_overrides={**overrides, **dict(args.env)},
         function_overrides=per_function,
+        tls_dir=None if args.no_tls else args.tls_dir.resolve(),
+        tls_port=args.tls_port,
     )
     asyncio.run(serve(args.host, args.port, settings, api))

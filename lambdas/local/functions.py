@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
 
     from lambdas.local.gateway import Settings
+    from lambdas.local.tls import DevCertificates
 
 logger = logging.getLogger("dynamowave.gateway")
 
@@ -69,6 +70,7 @@ class LambdaService:
     _functions: dict[str, Callable]
     _events: set[asyncio.Task]
     management_url: str
+    certificates: DevCertificates | None
     lambda_url: str
 
     async def reconfigure(self, environment_overrides: dict[str, str]) -> None:
@@ -85,9 +87,17 @@ class LambdaService:
             # us) and the Lambda API that runs the functions they invoke (FANOUT_FUNCTION_NAME).
             "MANAGEMENT_ENDPOINT_URL": self.management_url,
             "LAMBDA_ENDPOINT_URL": self.lambda_url,
+            **self.trust_variables(),
             **self.settings.environment_overrides,
             **self.settings.function_overrides.get(logical_id, {}),
         }
+
+    def trust_variables(self) -> dict[str, str]:
+        """The usual roots plus the development CA, for botocore, requests and Python's ssl."""
+        if self.certificates is None:
+            return {}
+        bundle = str(self.certificates.bundle)
+        return {"AWS_CA_BUNDLE": bundle, "SSL_CERT_FILE": bundle, "REQUESTS_CA_BUNDLE": bundle}
 
     def _share_environment(self) -> None:
         # Thread mode: the handlers live in this process and read its environment, so this is

@@ -1,8 +1,10 @@
 """A local API Gateway WebSocket API that runs the very same handlers as AWS.
 
 It reads routes, route selection and the authorizer from template.yaml, serves WebSocket clients
-at ws://HOST:PORT/<stage> and the Management API (`@connections`) at http://HOST:PORT/<stage>,
-and enforces API Gateway's limits (message size, binary frames, idle and maximum lifetime).
+at ws://HOST:PORT/<stage> and the Management API (`@connections`) at http://HOST:PORT/<stage>
+(with a development CA, also over TLS: events' `domainName` names that listener, so handlers
+that call back to `https://{domainName}/{stage}` as AWS's examples do reach it), and enforces
+API Gateway's limits (message size, binary frames, idle and maximum lifetime).
 It also answers the Lambda Invoke API (POST /2015-03-31/functions/{name}/invocations) for the
 template's functions, so asynchronous fan-out shards take the same code path as in AWS.
 
@@ -27,6 +29,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
@@ -36,6 +39,7 @@ from lambdas.local.functions import aws_json as _json
 from lambdas.local.pool import FunctionPool, Throttled
 from lambdas.local.runtime import RuntimeApi
 from lambdas.local.template import WebSocketApi
+from lambdas.local.tls import DevCertificates, dev_certificates_ensure
 
 logger = logging.getLogger("dynamowave.gateway")
 
@@ -69,6 +73,10 @@ class Settings:
     # initialising at once, and how long an invocation waits for a busy one to free up first.
     cold_starts: int = 1
     warm_wait: float = 0.2
+    # The HTTPS (and wss://) listener, with certificates of a development CA made in this folder
+    # on first use (lambdas/local/tls.py); None: plain HTTP only, and `domainName` is its host.
+    tls_dir: Path | None = None
+    tls_port: int = 0
 
 
 @dataclass
@@ -175,6 +183,8 @@ class LocalGateway(LambdaService):
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
         self.port: int | None = None
+        self.certificates: DevCertificates | None = None
+        self.tls_port: int | None = None
         stage = self.settings.stage
         self.app = web.Application(client_max_size=4 * 1024 * 1024)
         self.app.router.add_get(f"/{stage}", self.websocket)
@@ -202,6 +212,12 @@ class LocalGateway(LambdaService):
         await self._site.start()
         self.port = self._site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         self.host = host
+        if self.settings.tls_dir is not None:
+            self.certificates = dev_certificates_ensure(self.settings.tls_dir)
+            context = self.certificates.server_context()
+            tls = web.TCPSite(self._runner, host, self.settings.tls_port, ssl_context=context)
+            await tls.start()
+            self.tls_port = tls._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         if self.settings.mode == "process":
             self.runtime = RuntimeApi()
             await self.runtime.start()
@@ -216,6 +232,12 @@ class LocalGateway(LambdaService):
     @property
     def management_url(self) -> str:
         return f"http://{self.host}:{self.port}/{self.settings.stage}"
+
+    @property
+    def domain_name(self) -> str | None:
+        """The host events name as `domainName`: the TLS listener's, as API Gateway's is."""
+        # The certificate is for localhost and 127.0.0.1; a name keeps SNI and checks simple.
+        return None if self.tls_port is None else f"localhost:{self.tls_port}"
 
     @property
     def lambda_url(self) -> str:
@@ -247,7 +269,7 @@ class LocalGateway(LambdaService):
         return events.Api(
             api_id=self.settings.api_id,
             stage=self.settings.stage,
-            domain_name=request.host,
+            domain_name=self.domain_name or request.host,
             region=self.settings.region,
         )
 

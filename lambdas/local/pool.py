@@ -26,6 +26,13 @@ logger = logging.getLogger("dynamowave.lambda")
 
 ACCOUNT_ID = "000000000000"
 CREDENTIALS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+# A Lambda environment always holds its role's credentials. Without any on this machine, local
+# placeholders: dynalite and the local gateway accept any key, and SDKs need one to sign.
+PLACEHOLDER_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "ASIALOCALGATEWAY0000",
+    "AWS_SECRET_ACCESS_KEY": "local-placeholder",
+    "AWS_SESSION_TOKEN": "local-placeholder",
+}
 
 
 class Throttled(Exception):
@@ -91,7 +98,11 @@ class FunctionPool:
         # The execution role's credentials, then the template's variables, then Lambda's own
         # (which a template cannot override), then the local overrides (`sam local --env-vars`).
         self.variables = {
-            **{name: os.environ[name] for name in CREDENTIALS if name in os.environ},
+            **(
+                {name: os.environ[name] for name in CREDENTIALS if name in os.environ}
+                if "AWS_ACCESS_KEY_ID" in os.environ
+                else PLACEHOLDER_CREDENTIALS
+            ),
             **function.environment,
             **lambda_variables(function, region=region, code_dir=self.code_dir),
             **variables,

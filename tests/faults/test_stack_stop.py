@@ -67,6 +67,7 @@ class Stack:
     def running(self) -> Iterator[subprocess.Popen]:
         """The stack started as a terminal's foreground job: a process group of its own."""
         command = [sys.executable, "manage.py", "runstack", "--site-port", str(free_port())]
+        command += ["--gateway-tls-port", "0"]
         command += ["--gateway-port", str(self.gateway_port)]
         with self.log.open("a") as log:
             stack = subprocess.Popen(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import ssl
 import subprocess
 import sys
 from pathlib import Path
@@ -77,21 +79,31 @@ def test_braced_selection_routes_and_a_miss_without_default_is_forbidden(serve):
 
 
 def test_a_sam_project_runs_unchanged_from_the_command_line(tmp_path):
-    """Two functions both `app.handler`, each from its CodeUri; the Stage and variables hold."""
+    """Two functions both `app.handler`, each from its CodeUri; the Stage and variables hold;
+    `sendmessage` answers through `https://{domainName}/{stage}` (the gateway's TLS listener,
+    its development CA trusted by the environments), with no credentials on this machine."""
     from lambdas.local.dynamodb import free_port
-    from tests.helpers import ROOT, wait_for, wait_listening
+    from tests.helpers import ROOT, wait_listening
 
     project = HERE / "projects" / "chat-sample"
     port = free_port()
     command = [sys.executable, "-m", "lambdas.local.gateway", "--port", str(port)]
     command += ["--template", str(project / "template.yaml"), "--env", f"RECORD_DIR={tmp_path}"]
+    tls_port = free_port()
+    command += ["--tls-dir", str(tmp_path / "tls"), "--tls-port", str(tls_port)]
+    env = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
     with (tmp_path / "gateway.log").open("w") as log:
-        gateway = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        gateway = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         wait_listening(port, gateway)
         with ws_connect(f"ws://127.0.0.1:{port}/prod", open_timeout=10) as client:
             client.send('{"action": "sendmessage"}')
-            assert wait_for(lambda: (tmp_path / "send.json").exists(), timeout=10)
+            assert json.loads(client.recv(timeout=20)) == {"sent": True}
+        # wss:// too, as API Gateway serves it, verified against the development CA.
+        trust = ssl.create_default_context(cafile=str(tmp_path / "tls" / "local-ca.pem"))
+        with ws_connect(f"wss://localhost:{tls_port}/prod", ssl=trust, open_timeout=10) as client:
+            client.send('{"action": "sendmessage"}')
+            assert json.loads(client.recv(timeout=20)) == {"sent": True}
     finally:
         gateway.terminate()
         gateway.wait(30)

@@ -9,6 +9,10 @@ from aiohttp import web
 from lambdas.local.tls import dev_certificates_ensure
 
 
+async def _ok(request: web.Request) -> web.Response:
+    return web.Response(text="ok")
+
+
 def test_certificates_are_made_once_and_the_key_is_owner_only(tmp_path):
     first = dev_certificates_ensure(tmp_path / "tls")
     ca = first.ca.read_bytes()
@@ -24,7 +28,7 @@ def test_a_client_trusting_the_ca_reaches_the_https_server(tmp_path):
 
     async def scenario() -> tuple[str, bool]:
         app = web.Application()
-        app.router.add_get("/", lambda request: web.Response(text="ok"))
+        app.router.add_get("/", _ok)
         runner = web.AppRunner(app)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=certs.server_context())

@@ -31,8 +31,13 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         parser.add_argument("--site-port", type=int, default=8000)
         parser.add_argument("--gateway-port", type=int, default=8001)
+        parser.add_argument(
+            "--gateway-tls-port", type=int, default=8443, help="its HTTPS/wss listener (0: any)"
+        )
 
-    def handle(self, *args, site_port: int, gateway_port: int, **options) -> None:
+    def handle(
+        self, *args, site_port: int, gateway_port: int, gateway_tls_port: int, **options
+    ) -> None:
         # Imported here: they load PynamoDB and boto3, which no other site command needs.
         from lambdas import models
         from lambdas.config import LOCAL_SETTINGS, get_config
@@ -112,6 +117,12 @@ class Command(BaseCommand):
                     "process",
                     "--code-dir",
                     str(settings.BASE_DIR),
+                    # https://{domainName}/{stage} and wss://, with a development CA made on first
+                    # run next to the site's development keys.
+                    "--tls-dir",
+                    str(settings.DEV_KEYS_DIR / "tls"),
+                    "--tls-port",
+                    str(gateway_tls_port),
                     # Handed over by name (`--env NAME`: the gateway's own value, never written
                     # down or shown in `ps`).
                     *(f"--env={name}" for name in LOCAL_SETTINGS if env.get(name)),
@@ -131,6 +142,8 @@ class Command(BaseCommand):
                 f"  Site               http://{HOST}:{site_port}\n"
                 f"  WebSocket API      {websocket_url}\n"
                 f"  @connections API   http://{HOST}:{gateway_port}/{STAGE}\n"
+                f"  over TLS           https://localhost:{gateway_tls_port}/{STAGE} (CA in "
+                f"{settings.DEV_KEYS_DIR / 'tls' / 'local-ca.pem'})\n"
                 f"  DynamoDB endpoint  {endpoint}\n"
                 "  Create a user at /accounts/signup/ or with `manage.py createsuperuser`.\n"
                 "  Ctrl-C stops everything.\n"
