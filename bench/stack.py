@@ -137,9 +137,11 @@ def start_gateway(port: int, *, post_delay_ms: float = 0.0) -> Process:
     """The real local gateway (`python -m lambdas.local.gateway`) in its own process, running
     each function in execution environments of its own (as `make run` does)."""
     from lambdas.config import LOCAL_SETTINGS
+    from lambdas.local.functions import DYNAMOWAVE_PRELOAD
 
     args = ["-m", "lambdas.local.gateway", "--port", str(port), "--code-dir", str(ROOT)]
     args += ["--parameter-overrides", "StageName=local"]
+    args += ["--preload", ",".join(DYNAMOWAVE_PRELOAD)]  # as `make run`
     args += [f"--env={name}" for name in LOCAL_SETTINGS if os.environ.get(name)]
     return Process(
         [*args, "--post-delay-ms", str(post_delay_ms)], ready="@connections API", drain=True

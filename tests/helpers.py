@@ -56,6 +56,7 @@ def function_settings(env: dict[str, str] | None = None) -> dict[str, str]:
 
 def gateway_thread(**settings: object):
     """template.yaml's gateway on a loop of its own (not started), functions in GATEWAY_MODE."""
+    from lambdas.local.functions import DYNAMOWAVE_PRELOAD
     from lambdas.local.gateway import GatewayThread, Settings
     from lambdas.local.template import load_template, read_api
 
@@ -67,6 +68,7 @@ def gateway_thread(**settings: object):
             "mode": "process",
             "concurrency": 100,
             "environment_overrides": function_settings(),
+            "preload": DYNAMOWAVE_PRELOAD,  # as `make run`
             **settings,
         }
     # template.yaml's CodeUri is the package build: locally the functions run from the source.

@@ -115,6 +115,19 @@ def main(argv: list[str] | None = None) -> None:
         help="the development CA and certificate, made here on first run (default: %(default)s)",
     )
     parser.add_argument("--no-tls", action="store_true", help="serve plain HTTP only")
+    parser.add_argument(
+        "--preload",
+        type=lambda text: tuple(name for name in text.split(",") if name),
+        default=Settings.preload,
+        metavar="MODULE,...",
+        help="libraries each function's zygote imports before forking its environments "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--fresh-interpreters",
+        action="store_true",
+        help="start every environment as a new interpreter instead of forking it from a zygote",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     overrides, per_function = read_env_vars(args.env_vars) if args.env_vars else ({}, {})
@@ -137,5 +150,6 @@ def main(argv: list[str] | None = None) -> None:
         function_overrides=per_function,
         tls_dir=None if args.no_tls else args.tls_dir.resolve(),
         tls_port=args.tls_port,
+        preload=None if args.fresh_interpreters else args.preload,
     )
     asyncio.run(serve(args.host, args.port, settings, api))

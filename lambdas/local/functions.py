@@ -34,6 +34,18 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("dynamowave.gateway")
 
+# The libraries DynamoWave's own functions import, for their zygotes to preload (zygote.py):
+# `make run`, the tests and the benchmarks pass them (`--preload`); other projects name theirs.
+DYNAMOWAVE_PRELOAD = (
+    "boto3",
+    "pynamodb.models",
+    "aiohttp",
+    "aws_lambda_powertools.logging",
+    "aws_lambda_powertools.metrics",
+    "jwt",
+    "cryptography.hazmat.primitives.asymmetric.ed25519",
+)
+
 
 def aws_json(
     status: int, body: dict | None = None, *, error_type: str | None = None
@@ -148,6 +160,7 @@ class LambdaService:
                 region=self.settings.region,
                 cold_starts=self.settings.cold_starts,
                 warm_wait=self.settings.warm_wait,
+                preload=self.settings.preload,
             )
         payload = json.dumps(event).encode()
         return await self.pools[key].invoke(payload, asynchronous=asynchronous)

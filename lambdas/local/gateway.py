@@ -73,6 +73,9 @@ class Settings:
     # initialising at once, and how long an invocation waits for a busy one to free up first.
     cold_starts: int = 1
     warm_wait: float = 0.2
+    # Process mode: libraries each function's zygote imports before forking its environments
+    # (lambdas/local/zygote.py); None starts every environment as a fresh interpreter.
+    preload: tuple[str, ...] | None = ("boto3",)
     # The HTTPS (and wss://) listener, with certificates of a development CA made in this folder
     # on first use (lambdas/local/tls.py); None: plain HTTP only, and `domainName` is its host.
     tls_dir: Path | None = None

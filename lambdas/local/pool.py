@@ -19,8 +19,9 @@ from collections import deque
 from datetime import UTC, datetime
 from pathlib import Path
 
-from lambdas.local.runtime import Environment, InitFailed, Outcome, RuntimeApi
+from lambdas.local.runtime import INIT_TIMEOUT, Environment, InitFailed, Outcome, RuntimeApi
 from lambdas.local.template import Function
+from lambdas.local.zygote import Zygote, ZygoteGone
 
 logger = logging.getLogger("dynamowave.lambda")
 
@@ -87,6 +88,7 @@ class FunctionPool:
         region: str,
         cold_starts: int = 1,
         warm_wait: float = 0.2,
+        preload: tuple[str, ...] | None = None,
     ) -> None:
         self.function, self.api, self.limit, self.python = function, api, limit, python
         # A function with ReservedConcurrentExecutions is throttled beyond it, as on AWS. One
@@ -124,6 +126,11 @@ class FunctionPool:
         self._queued: deque[asyncio.Future[None]] = deque()  # asynchronous events over the limit
         self._tasks: set[asyncio.Task] = set()
         self._closed = False  # stopping: nothing more runs
+        # None: every environment a fresh interpreter. Else a zygote that has imported these
+        # libraries forks the environments (zygote.py), started with the first of them.
+        self.preload = preload
+        self._zygote: Zygote | None = None
+        self._zygote_lock = asyncio.Lock()
         self._retiring = False  # replaced: what was accepted runs, then its environments go
 
     async def invoke(self, payload: bytes, *, asynchronous: bool = False) -> Outcome:
@@ -158,6 +165,8 @@ class FunctionPool:
         self._retiring = True
         idle, self._idle = self._idle, []
         await asyncio.gather(*(e.stop() for e in idle), return_exceptions=True)
+        if not self.environments:
+            await self._stop_zygote()
 
     async def close(self) -> None:
         """Stop every environment (the gateway is going, and so are its functions)."""
@@ -166,6 +175,32 @@ class FunctionPool:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await asyncio.gather(*(e.stop() for e in list(self.environments)), return_exceptions=True)
+        await self._stop_zygote()
+
+    async def _stop_zygote(self) -> None:
+        zygote, self._zygote = self._zygote, None
+        if zygote is not None:
+            await zygote.stop()
+
+    async def _zygote_ready(self) -> Zygote:
+        """The function's zygote, started (again, if it died) on a cold start that needs it."""
+        async with self._zygote_lock:
+            if self._zygote is None or not self._zygote.alive:
+                zygote = Zygote(
+                    python=self.python,
+                    code_dir=self.code_dir,
+                    variables=self.variables,
+                    preload=self.preload or (),
+                )
+                try:
+                    await zygote.start(INIT_TIMEOUT)
+                except OSError as error:
+                    raise InitFailed("Runtime.InvalidEntrypoint", str(error)) from None
+                except ZygoteGone as gone:
+                    message = f"Runtime exited with error: {gone}"
+                    raise InitFailed("Runtime.ExitError", message) from None
+                self._zygote = zygote
+            return self._zygote
 
     async def _admit(self, asynchronous: bool) -> None:
         waits = asynchronous or not self.throttles
@@ -227,6 +262,8 @@ class FunctionPool:
 
     async def _cold_start(self, environment: Environment) -> None:
         try:
+            if self.preload is not None:
+                environment.zygote = await self._zygote_ready()
             await environment.start()
         except InitFailed as failed:
             self.environments.discard(environment)
@@ -270,4 +307,8 @@ class FunctionPool:
         self.environments.discard(environment)
         with contextlib.suppress(ValueError):
             self._idle.remove(environment)
+        if self._retiring and not self.environments:  # the last one of a replaced pool
+            task = asyncio.create_task(self._stop_zygote())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         self._grow()

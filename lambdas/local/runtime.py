@@ -22,6 +22,8 @@ from pathlib import Path
 
 from aiohttp import web
 
+from lambdas.local.zygote import ForkedProcess, Zygote, ZygoteGone
+
 logger = logging.getLogger("dynamowave.lambda")
 
 RUNTIME = "/2018-06-01/runtime"
@@ -118,12 +120,13 @@ class Environment:
     ) -> None:
         self.api, self.handler, self.code_dir = api, handler, code_dir
         self.variables, self.python, self.on_exit = variables, python, on_exit
+        self.zygote: Zygote | None = None  # forks the worker when set (zygote.py); else spawned
         loop = asyncio.get_running_loop()
         self.ready: asyncio.Future[None] = loop.create_future()  # its first GET /next
         self.init_error: asyncio.Future[bytes] = loop.create_future()  # POST /init/error
         self.inbox: asyncio.Queue[Invocation] = asyncio.Queue(maxsize=1)
         self.current: Invocation | None = None
-        self.process: asyncio.subprocess.Process | None = None
+        self.process: asyncio.subprocess.Process | ForkedProcess | None = None
         self.exited: asyncio.Task[int] | None = None
         self.port: int | None = None
         self.invocations = 0
@@ -137,25 +140,18 @@ class Environment:
         """Spawn the worker and wait until it asks for work; raises InitFailed as Lambda reports."""
         started = time.monotonic()
         self.port = await self.api.open(self)
-        variables = {
-            **self.variables,
-            "AWS_LAMBDA_RUNTIME_API": f"{self.api.host}:{self.port}",
-            "_GATEWAY_PID": str(os.getpid()),
-        }
+        variables = {**self.variables, "AWS_LAMBDA_RUNTIME_API": f"{self.api.host}:{self.port}"}
         try:
-            self.process = await asyncio.create_subprocess_exec(
-                *(self.python, "-c", BOOTSTRAP, self.handler),
-                cwd=self.code_dir,
-                env=variables,
-                stdin=asyncio.subprocess.DEVNULL,
-                # Its own process group: killed as a whole, never by the terminal's Ctrl-C. (No
-                # preexec_fn: that path runs this process's at-fork hooks in the child, where
-                # objects they drop can unregister sockets from an epoll shared with us.)
-                process_group=0,
-            )
+            if self.zygote is not None:
+                self.process = await self.zygote.spawn(self.handler, variables)
+            else:
+                self.process = await self._spawn(variables)
         except OSError as error:
             await self.api.close(self)
             raise InitFailed("Runtime.InvalidEntrypoint", str(error)) from None
+        except ZygoteGone as gone:
+            await self.api.close(self)
+            raise InitFailed("Runtime.ExitError", f"Runtime exited with error: {gone}") from None
         self.exited = asyncio.create_task(self._watch())
         waiting = (self.ready, self.init_error, self.exited)
         await asyncio.wait(waiting, timeout=INIT_TIMEOUT, return_when=asyncio.FIRST_COMPLETED)
@@ -171,6 +167,19 @@ class Environment:
             reason = exit_reason(self.exited.result())
             raise InitFailed("Runtime.ExitError", f"Runtime exited with error: {reason}")
         raise InitFailed("Sandbox.Timedout", f"Init timed out after {INIT_TIMEOUT:.2f} seconds")
+
+    async def _spawn(self, variables: dict[str, str]) -> asyncio.subprocess.Process:
+        """A fresh interpreter (no zygote): `python -m awslambdaric <handler>`, as Lambda's."""
+        return await asyncio.create_subprocess_exec(
+            *(self.python, "-c", BOOTSTRAP, self.handler),
+            cwd=self.code_dir,
+            env={**variables, "_GATEWAY_PID": str(os.getpid())},
+            stdin=asyncio.subprocess.DEVNULL,
+            # Its own process group: killed as a whole, never by the terminal's Ctrl-C. (No
+            # preexec_fn: that path runs this process's at-fork hooks in the child, where
+            # objects they drop can unregister sockets from an epoll shared with us.)
+            process_group=0,
+        )
 
     async def invoke(self, payload: bytes, *, request_id: str, timeout: float, arn: str) -> Outcome:
         """Hand the event to the worker; its result, or the error Lambda reports for it."""

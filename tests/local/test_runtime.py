@@ -109,6 +109,7 @@ def template(record_dir: Path) -> dict:
             "EnvB": function("handlers.environment", Environment={"Variables": {"ONLY_B": "b"}}),
             "Slow": function("handlers.sleep", Timeout=1),
             "Sleeper": function("handlers.sleep"),
+            "Lineage": function("handlers.lineage"),
             "Single": function("handlers.sleep", ReservedConcurrentExecutions=1),
             "Never": function("handlers.sleep", ReservedConcurrentExecutions=0),
             "Failing": function("handlers.fail"),
@@ -131,15 +132,17 @@ def record_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("events")
 
 
-@pytest.fixture(scope="module")
-def gateway(record_dir):
-    """A process-mode gateway over the test template: default concurrency 3, local overrides."""
+@pytest.fixture(scope="module", params=[("boto3",), None], ids=["zygote", "fresh"])
+def gateway(record_dir, request):
+    """A process-mode gateway over the test template: default concurrency 3, local overrides;
+    environments forked from a zygote that preloaded boto3, or each a fresh interpreter."""
     api = read_api(template(record_dir), template_dir=HERE)
     settings = Settings(
         mode="process",
         concurrency=3,
         environment_overrides={"LOCAL_OVERRIDE": "for every function"},
         function_overrides={"EnvB": {"ONLY_B_LOCALLY": "b"}},
+        preload=request.param,
     )
     runner = GatewayThread(api, settings)
     gateway = runner.start()
@@ -233,6 +236,33 @@ def test_each_environment_has_its_own_functions_variables_and_lambdas(lam, gatew
     template = {"SHARED", "RECORD_DIR", "ONLY_A"}
     # (Python itself adds LC_CTYPE where the C locale is coerced to UTF-8.)
     assert set(a) - {"LC_CTYPE"} == lambdas_own | local | template
+
+
+def test_environments_fork_from_one_zygote_and_share_no_state(lam, gateway):
+    """Two environments at once: each its own process group and module state, both children of
+    the function's zygote (which preloaded boto3), or of nobody but the gateway."""
+    calls = [in_background(invoke, lam, "Lineage", {"seconds": 0.6}) for _ in range(2)]
+    for call in calls:
+        call["thread"].join(20)
+    (a, _), (b, _) = (call["result"] for call in calls)
+    assert a["pid"] != b["pid"] and a["invocations"] == b["invocations"] == 1
+    assert a["pgid"] == a["pid"] and b["pgid"] == b["pid"]
+    assert a["ppid"] == b["ppid"]
+    zygote = gateway.settings.preload is not None
+    assert (a["ppid"] != os.getpid()) is zygote
+    assert a["boto3_before_init"] is b["boto3_before_init"] is zygote
+
+
+def test_a_killed_zygote_takes_its_environments_and_comes_back(lam, gateway):
+    """SIGKILL to the zygote: its environments die with it (no orphans), and the function's next
+    invocation is served by a new zygote's environment."""
+    if gateway.settings.preload is None:
+        pytest.skip("no zygote without preload")
+    first, _ = invoke(lam, "Lineage")
+    os.kill(first["ppid"], signal.SIGKILL)
+    assert wait_for(lambda: not os.path.exists(f"/proc/{first['pid']}"), timeout=10)
+    again, error = invoke(lam, "Lineage")
+    assert error is None and again["ppid"] != first["ppid"] and again["invocations"] == 1
 
 
 def test_the_timeout_stops_a_slow_handler_and_the_next_gets_a_fresh_environment(lam, tmp_path):

@@ -47,6 +47,7 @@ class Command(BaseCommand):
             ensure_tables,
             local_aws_environment,
         )
+        from lambdas.local.functions import DYNAMOWAVE_PRELOAD
         from lambdas.local.processes import shielded, terminate
 
         private_key, public_key = dev_keypair_ensure(folder=settings.DEV_KEYS_DIR)
@@ -123,6 +124,9 @@ class Command(BaseCommand):
                     str(settings.DEV_KEYS_DIR / "tls"),
                     "--tls-port",
                     str(gateway_tls_port),
+                    # Environments forked from a zygote per function that imported these first.
+                    "--preload",
+                    ",".join(DYNAMOWAVE_PRELOAD),
                     # Handed over by name (`--env NAME`: the gateway's own value, never written
                     # down or shown in `ps`).
                     *(f"--env={name}" for name in LOCAL_SETTINGS if env.get(name)),

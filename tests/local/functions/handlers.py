@@ -3,10 +3,12 @@
 import json
 import os
 import socket
+import sys
 import time
 
 INVOCATIONS = 0  # module state: it lives as long as the execution environment
 STARTED_PID = os.getpid()
+BOTO3_BEFORE_INIT = "boto3" in sys.modules  # imported already: a zygote preloaded it
 
 
 def counter(event: dict, context) -> dict:
@@ -19,6 +21,20 @@ def counter(event: dict, context) -> dict:
         "function_name": context.function_name,
         "request_id": context.aws_request_id,
         "remaining_ms": context.get_remaining_time_in_millis(),
+    }
+
+
+def lineage(event: dict, context) -> dict:
+    """Who started this environment, and whether boto3 was imported before its init."""
+    global INVOCATIONS
+    INVOCATIONS += 1
+    time.sleep(event.get("seconds", 0))
+    return {
+        "pid": STARTED_PID,
+        "ppid": os.getppid(),
+        "pgid": os.getpgid(0),
+        "invocations": INVOCATIONS,
+        "boto3_before_init": BOTO3_BEFORE_INIT,
     }
 
 
