@@ -29,7 +29,7 @@ from lambdas.local.template import Function, WebSocketApi
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
 
-    from lambdas.local.gateway import Settings
+    from lambdas.local.settings import Settings
     from lambdas.local.tls import DevCertificates
 
 logger = logging.getLogger("dynamowave.gateway")

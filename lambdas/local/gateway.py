@@ -19,123 +19,31 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fnmatch
 import json
 import logging
-import sys
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from pathlib import Path
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from lambdas.local import events
+from lambdas.local.authorizers import authorizer_context, identity_value, policy_allows
+from lambdas.local.connections import Client, ConnectionsApi
 from lambdas.local.functions import FunctionError, LambdaService
 from lambdas.local.functions import aws_json as _json
 from lambdas.local.pool import FunctionPool, Throttled
 from lambdas.local.runtime import RuntimeApi
+from lambdas.local.settings import IDLE_TIMEOUT, MAX_LIFETIME, MAX_MESSAGE_BYTES, Settings
 from lambdas.local.template import WebSocketApi
 from lambdas.local.tls import DevCertificates, dev_certificates_ensure
 
 logger = logging.getLogger("dynamowave.gateway")
 
-MAX_MESSAGE_BYTES = 128 * 1024  # API Gateway's WebSocket message limit (131,072 bytes)
-IDLE_TIMEOUT = 10 * 60
-MAX_LIFETIME = 2 * 60 * 60
-
-
-@dataclass
-class Settings:
-    stage: str = "local"
-    api_id: str = "local"
-    region: str = "us-east-1"
-    idle_timeout: float = IDLE_TIMEOUT
-    max_lifetime: float = MAX_LIFETIME
-    max_message_bytes: int = MAX_MESSAGE_BYTES
-    workers: int = 16  # thread mode: the pool every handler runs in
-    # Seconds each @connections POST waits before delivering: emulates API Gateway's round trip
-    # so fan-out benchmarks measure parallelism rather than loopback speed.
-    post_delay: float = 0.0
-    mode: str = "thread"  # or "process": each function in execution environments of its own
-    # Process mode: how many environments a function without ReservedConcurrentExecutions may
-    # have; invocations beyond it wait for one (AWS's account pool would not throttle them).
-    concurrency: int = 10
-    # Variables on top of every function's environment (`sam local --env-vars`' "Parameters"),
-    # then those of one function, by logical id: the local endpoints the template cannot name.
-    environment_overrides: dict[str, str] = field(default_factory=dict)
-    function_overrides: dict[str, dict[str, str]] = field(default_factory=dict)
-    python: str = sys.executable  # the workers' interpreter: this one has the dependencies
-    # Scale-up on this machine's few CPUs (lambdas/local/pool.py): environments of one function
-    # initialising at once, and how long an invocation waits for a busy one to free up first.
-    cold_starts: int = 1
-    warm_wait: float = 0.2
-    # Process mode: libraries each function's zygote imports before forking its environments
-    # (lambdas/local/zygote.py); None starts every environment as a fresh interpreter.
-    preload: tuple[str, ...] | None = ("boto3",)
-    # The HTTPS (and wss://) listener, with certificates of a development CA made in this folder
-    # on first use (lambdas/local/tls.py); None: plain HTTP only, and `domainName` is its host.
-    tls_dir: Path | None = None
-    tls_port: int = 0
-
-
-@dataclass
-class Client:
-    """One open WebSocket and what API Gateway remembers about it."""
-
-    caller: events.Caller
-    ws: web.WebSocketResponse
-    last_active_at: int  # epoch ms of the last data frame from the client
-    last_active_mono: float = field(default_factory=time.monotonic)
-    opened_mono: float = field(default_factory=time.monotonic)
-    closed_by_server: tuple[int, str] | None = None
-    send_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-
-    async def send(self, data: bytes | str) -> None:
-        # Fan-out threads POST concurrently; one frame at a time per socket keeps frames whole.
-        async with self.send_lock:
-            if isinstance(data, bytes):
-                try:
-                    data = data.decode()
-                except UnicodeDecodeError:
-                    await self.ws.send_bytes(data)
-                    return
-            await self.ws.send_str(data)
-
-    async def close(self, code: int, reason: str) -> None:
-        if self.closed_by_server is None:
-            self.closed_by_server = (code, reason)
-        await self.ws.close(code=code, message=reason.encode())
-
-
-def _iso(epoch_ms: int) -> str:
-    moment = datetime.fromtimestamp(epoch_ms / 1000, UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _policy_allows(response: object, method_arn: str) -> bool:
-    """IAM evaluation of the authorizer's policy for this method: an explicit Deny wins."""
-    if not isinstance(response, dict) or "principalId" not in response:
-        raise ValueError("authorizer response has no principalId")
-    statements = response.get("policyDocument", {}).get("Statement", [])
-    if isinstance(statements, dict):
-        statements = [statements]
-    allowed = False
-    for statement in statements:
-        actions = statement.get("Action", [])
-        actions = [actions] if isinstance(actions, str) else actions
-        resources = statement.get("Resource", [])
-        resources = [resources] if isinstance(resources, str) else resources
-        if not any(fnmatch.fnmatchcase("execute-api:Invoke", a) for a in actions):
-            continue
-        if any(fnmatch.fnmatchcase(method_arn, r) for r in resources):
-            if statement.get("Effect") == "Deny":
-                return False
-            allowed = allowed or statement.get("Effect") == "Allow"
-    return allowed
+# Settings and API Gateway's limits are defined in settings.py; callers import them from here.
+__all__ = ["GatewayThread", "LocalGateway", "Settings"]
+__all__ += ["IDLE_TIMEOUT", "MAX_LIFETIME", "MAX_MESSAGE_BYTES"]
 
 
 def _failed(what: str, error: Exception) -> None:
@@ -146,29 +54,7 @@ def _failed(what: str, error: Exception) -> None:
         logger.exception("%s failed", what)
 
 
-def _authorizer_context(response: dict) -> dict[str, str]:
-    """The authorizer's context as routes receive it: strings, numbers and booleans only.
-
-    API Gateway refuses any other value (an object, a list, null) with a 500, as here.
-    """
-    context = response.get("context") or {}
-    if not isinstance(context, dict):
-        raise ValueError("the authorizer's context is not an object")
-    for key, value in context.items():
-        if value is None or not isinstance(value, (str, int, float, bool)):
-            raise ValueError(
-                f"the authorizer's context value {key!r} is not a string, number or boolean"
-            )
-    return {key: _stringify(value) for key, value in context.items()}
-
-
-def _stringify(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-class LocalGateway(LambdaService):
+class LocalGateway(LambdaService, ConnectionsApi):
     """The aiohttp application, the registry of open connections and the functions it runs."""
 
     def __init__(self, api: WebSocketApi, settings: Settings | None = None) -> None:
@@ -335,15 +221,15 @@ class LocalGateway(LambdaService):
         if authorizer is None:
             return None
         for source in authorizer.identity_sources:
-            if not self._identity_value(source, request):
+            if not identity_value(source, request):
                 # API Gateway answers 401 without invoking the authorizer.
                 return _json(401, {"message": "Unauthorized"})
         event = events.authorizer_event(api, caller, headers=headers, query=query)
         function = self.function(authorizer.function, authorizer.handler)
         try:
             response = await self.invoke(function, event)
-            allowed = _policy_allows(response, event["methodArn"])
-            context = _authorizer_context(response)
+            allowed = policy_allows(response, event["methodArn"])
+            context = authorizer_context(response)
         except FunctionError as error:
             # Lambda authorizers refuse a caller by raising Exception("Unauthorized").
             if error.document.get("errorMessage") == "Unauthorized":
@@ -357,15 +243,6 @@ class LocalGateway(LambdaService):
             return _json(403, {"message": "Forbidden"})
         caller.authorizer = {"principalId": str(response["principalId"]), **context}
         return None
-
-    @staticmethod
-    def _identity_value(source: str, request: web.Request) -> str | None:
-        prefix, _, name = source.rpartition(".")
-        if prefix == "route.request.querystring":
-            return request.query.get(name)
-        if prefix == "route.request.header":
-            return request.headers.get(name)
-        raise ValueError(f"unsupported identity source {source!r}")
 
     async def _serve(self, api: events.Api, client: Client) -> None:
         """Read frames until the socket closes; frames of one client are handled in order."""
@@ -454,56 +331,6 @@ class LocalGateway(LambdaService):
             await self.invoke(self.function(route.function, route.handler), event)
         except Exception as error:
             _failed("$disconnect", error)
-
-    # -- the Management API (@connections) ---------------------------------------------------
-
-    def _client(self, request: web.Request) -> Client | None:
-        client = self.clients.get(request.match_info["connection_id"])
-        return None if client is None or client.ws.closed else client
-
-    @staticmethod
-    def _gone() -> web.Response:
-        return _json(410, {"message": None}, error_type="GoneException")
-
-    async def post_to_connection(self, request: web.Request) -> web.Response:
-        data = await request.read()
-        if len(data) > self.settings.max_message_bytes:
-            return _json(
-                413, {"message": "Request entity too large"}, error_type="PayloadTooLargeException"
-            )
-        if self.settings.post_delay > 0:
-            await asyncio.sleep(self.settings.post_delay)
-        client = self._client(request)
-        if client is None:
-            return self._gone()
-        try:
-            await client.send(data)
-        except ConnectionError:
-            return self._gone()
-        return web.Response(status=200)
-
-    async def get_connection(self, request: web.Request) -> web.Response:
-        client = self._client(request)
-        if client is None:
-            return self._gone()
-        return _json(
-            200,
-            {
-                "connectedAt": _iso(client.caller.connected_at),
-                "identity": {
-                    "sourceIp": client.caller.source_ip,
-                    "userAgent": client.caller.user_agent,
-                },
-                "lastActiveAt": _iso(client.last_active_at),
-            },
-        )
-
-    async def delete_connection(self, request: web.Request) -> web.Response:
-        client = self._client(request)
-        if client is None:
-            return self._gone()
-        await client.close(WSCloseCode.OK, "Connection deleted")
-        return web.Response(status=204)
 
 
 class GatewayThread:

@@ -1,0 +1,103 @@
+"""The gateway's open connections and the Management API (`@connections`) that reaches them."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from aiohttp import WSCloseCode, web
+
+from lambdas.local import events
+from lambdas.local.functions import aws_json as _json
+from lambdas.local.settings import Settings
+
+
+@dataclass
+class Client:
+    """One open WebSocket and what API Gateway remembers about it."""
+
+    caller: events.Caller
+    ws: web.WebSocketResponse
+    last_active_at: int  # epoch ms of the last data frame from the client
+    last_active_mono: float = field(default_factory=time.monotonic)
+    opened_mono: float = field(default_factory=time.monotonic)
+    closed_by_server: tuple[int, str] | None = None
+    send_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def send(self, data: bytes | str) -> None:
+        # Fan-out threads POST concurrently; one frame at a time per socket keeps frames whole.
+        async with self.send_lock:
+            if isinstance(data, bytes):
+                try:
+                    data = data.decode()
+                except UnicodeDecodeError:
+                    await self.ws.send_bytes(data)
+                    return
+            await self.ws.send_str(data)
+
+    async def close(self, code: int, reason: str) -> None:
+        if self.closed_by_server is None:
+            self.closed_by_server = (code, reason)
+        await self.ws.close(code=code, message=reason.encode())
+
+
+def _iso(epoch_ms: int) -> str:
+    moment = datetime.fromtimestamp(epoch_ms / 1000, UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class ConnectionsApi:
+    """POST, GET and DELETE @connections/{id}, for LocalGateway."""
+
+    clients: dict[str, Client]
+    settings: Settings
+
+    def _client(self, request: web.Request) -> Client | None:
+        client = self.clients.get(request.match_info["connection_id"])
+        return None if client is None or client.ws.closed else client
+
+    @staticmethod
+    def _gone() -> web.Response:
+        return _json(410, {"message": None}, error_type="GoneException")
+
+    async def post_to_connection(self, request: web.Request) -> web.Response:
+        data = await request.read()
+        if len(data) > self.settings.max_message_bytes:
+            return _json(
+                413, {"message": "Request entity too large"}, error_type="PayloadTooLargeException"
+            )
+        if self.settings.post_delay > 0:
+            await asyncio.sleep(self.settings.post_delay)
+        client = self._client(request)
+        if client is None:
+            return self._gone()
+        try:
+            await client.send(data)
+        except ConnectionError:
+            return self._gone()
+        return web.Response(status=200)
+
+    async def get_connection(self, request: web.Request) -> web.Response:
+        client = self._client(request)
+        if client is None:
+            return self._gone()
+        return _json(
+            200,
+            {
+                "connectedAt": _iso(client.caller.connected_at),
+                "identity": {
+                    "sourceIp": client.caller.source_ip,
+                    "userAgent": client.caller.user_agent,
+                },
+                "lastActiveAt": _iso(client.last_active_at),
+            },
+        )
+
+    async def delete_connection(self, request: web.Request) -> web.Response:
+        client = self._client(request)
+        if client is None:
+            return self._gone()
+        await client.close(WSCloseCode.OK, "Connection deleted")
+        return web.Response(status=204)
