@@ -144,7 +144,7 @@ def start_gateway(port: int, *, post_delay_ms: float = 0.0) -> Process:
     args += ["--preload", ",".join(DYNAMOWAVE_PRELOAD)]  # as `make run`
     args += [f"--env={name}" for name in LOCAL_SETTINGS if os.environ.get(name)]
     return Process(
-        [*args, "--post-delay-ms", str(post_delay_ms)], ready="@connections API", drain=True
+        [*args, "--post-delay-ms", str(post_delay_ms)], ready="Zygotes ready", drain=True
     )
 
 

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import signal
+import time
 from pathlib import Path
 
 from lambdas.local.gateway import IDLE_TIMEOUT, MAX_LIFETIME, LocalGateway, Settings
@@ -32,6 +33,16 @@ async def serve(host: str, port: int, settings: Settings, api: WebSocketApi) -> 
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     try:
+        if gateway.prewarmed is not None:
+            started = time.monotonic()
+            await asyncio.wait(
+                [gateway.prewarmed, asyncio.ensure_future(stop.wait())],
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            if not stop.is_set():
+                zygotes = len(gateway.pools)
+                seconds = time.monotonic() - started
+                print(f"Zygotes ready      {zygotes} functions in {seconds:.1f} s", flush=True)
         await stop.wait()
     finally:
         await gateway.stop()  # closes every socket with 1001, so $disconnect runs for each
@@ -124,12 +135,23 @@ def main(argv: list[str] | None = None) -> None:
         "(default: %(default)s)",
     )
     parser.add_argument(
+        "--no-prewarm",
+        action="store_true",
+        help="start each function's zygote on its first cold start, not when the gateway starts",
+    )
+    parser.add_argument(
         "--fresh-interpreters",
         action="store_true",
         help="start every environment as a new interpreter instead of forking it from a zygote",
     )
+    parser.add_argument(
+        "--log-level",
+        default="INFO",
+        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+        help="DEBUG adds each environment's init time and each invocation's duration",
+    )
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(name)s %(message)s")
     overrides, per_function = read_env_vars(args.env_vars) if args.env_vars else ({}, {})
     template = Path(args.template).resolve()
     code_dir = args.code_dir.resolve() if args.code_dir else None
@@ -151,5 +173,6 @@ def main(argv: list[str] | None = None) -> None:
         tls_dir=None if args.no_tls else args.tls_dir.resolve(),
         tls_port=args.tls_port,
         preload=None if args.fresh_interpreters else args.preload,
+        prewarm=args.mode == "process" and not args.fresh_interpreters and not args.no_prewarm,
     )
     asyncio.run(serve(args.host, args.port, settings, api))

@@ -9,6 +9,7 @@ patch them (`LocalGateway._function`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import importlib
 import json
@@ -23,7 +24,7 @@ from aiohttp import web
 
 from lambdas.local import events
 from lambdas.local.pool import FunctionPool, Throttled
-from lambdas.local.runtime import Outcome, RuntimeApi
+from lambdas.local.runtime import InitFailed, Outcome, RuntimeApi
 from lambdas.local.template import Function, WebSocketApi
 
 if TYPE_CHECKING:
@@ -44,6 +45,7 @@ DYNAMOWAVE_PRELOAD = (
     "aws_lambda_powertools.metrics",
     "jwt",
     "cryptography.hazmat.primitives.asymmetric.ed25519",
+    "botocore:dynamodb",  # its data files parsed once per zygote (zygote.py)
 )
 
 
@@ -144,8 +146,14 @@ class LambdaService:
     async def _run(self, function: Function, event: dict, *, asynchronous: bool = False) -> Outcome:
         if self.runtime is None:
             return await self._run_in_thread(function, event)
+        pool = self.pool(function)
+        payload = json.dumps(event).encode()
+        return await pool.invoke(payload, asynchronous=asynchronous)
+
+    def pool(self, function: Function) -> FunctionPool:
+        """The function's environments (process mode), made on first use."""
         key = (function.logical_id, function.handler)
-        if key not in self.pools:  # the function's first invocation: its first cold start
+        if key not in self.pools:  # the function's first use
             self.pools[key] = FunctionPool(
                 function,
                 api=self.runtime,
@@ -162,8 +170,15 @@ class LambdaService:
                 warm_wait=self.settings.warm_wait,
                 preload=self.settings.preload,
             )
-        payload = json.dumps(event).encode()
-        return await self.pools[key].invoke(payload, asynchronous=asynchronous)
+        return self.pools[key]
+
+    async def prewarm(self) -> None:
+        """Start every function's zygote, one after another, before any invocation needs it:
+        the libraries are imported (no function code runs), so the first cold starts are cheap."""
+        for function in self.api.functions.values():
+            if function.handler:
+                with contextlib.suppress(InitFailed):  # reported again by the invocation
+                    await self.pool(function).prewarm()
 
     def _function(self, handler: str) -> Callable:
         if handler not in self._functions:

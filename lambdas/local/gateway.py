@@ -69,6 +69,7 @@ class LocalGateway(LambdaService, ConnectionsApi):
         self._functions: dict[str, Callable] = {}  # thread mode: handlers imported here
         self.runtime: RuntimeApi | None = None  # process mode: the Runtime API and the pools
         self.pools: dict[tuple[str, str], FunctionPool] = {}
+        self.prewarmed: asyncio.Task | None = None  # Settings.prewarm: the zygotes starting
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
         self.port: int | None = None
@@ -110,6 +111,8 @@ class LocalGateway(LambdaService, ConnectionsApi):
         if self.settings.mode == "process":
             self.runtime = RuntimeApi()
             await self.runtime.start()
+            if self.settings.prewarm:
+                self.prewarmed = asyncio.create_task(self.prewarm())
         else:
             self._share_environment()
         return self.port
@@ -147,6 +150,9 @@ class LocalGateway(LambdaService, ConnectionsApi):
             await asyncio.wait(self._sessions, timeout=10)
         if self._events:  # and the asynchronous invocations already accepted
             await asyncio.wait(self._events, timeout=30)
+        if self.prewarmed is not None:
+            self.prewarmed.cancel()
+            await asyncio.gather(self.prewarmed, return_exceptions=True)
         if self._runner is not None:
             await self._runner.cleanup()  # stops listening
         await asyncio.gather(*(pool.close() for pool in self.pools.values()))

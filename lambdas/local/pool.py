@@ -177,6 +177,11 @@ class FunctionPool:
         await asyncio.gather(*(e.stop() for e in list(self.environments)), return_exceptions=True)
         await self._stop_zygote()
 
+    async def prewarm(self) -> None:
+        """Start the zygote now rather than on the first cold start (nothing with no preload)."""
+        if self.preload is not None and not self._closed:
+            await self._zygote_ready()
+
     async def _stop_zygote(self) -> None:
         zygote, self._zygote = self._zygote, None
         if zygote is not None:
@@ -187,6 +192,7 @@ class FunctionPool:
         async with self._zygote_lock:
             if self._zygote is None or not self._zygote.alive:
                 zygote = Zygote(
+                    name=f"zygote:{self.function.logical_id}",
                     python=self.python,
                     code_dir=self.code_dir,
                     variables=self.variables,

@@ -34,6 +34,7 @@ TRACE_ID = "Root=1-00000000-000000000000000000000000;Sampled=0"
 # handler would otherwise outlive a gateway that was killed.
 BOOTSTRAP = """# awslambdaric worker of the local gateway (lambdas/local/runtime.py)
 import os, signal, sys
+os.environ.pop("_BOOTSTRAP")
 gateway = int(os.environ.pop("_GATEWAY_PID"))
 if sys.platform == "linux":
     import ctypes
@@ -43,6 +44,8 @@ if sys.platform == "linux":
 from awslambdaric.__main__ import main
 main(sys.argv)
 """
+# One short command line (no newline nor semicolon) that `ps` and profilers show whole.
+LAUNCH = "exec(__import__('os').environ['_BOOTSTRAP'])"
 # How the Lambda service words a runtime's death (Go's names for the signals).
 SIGNALS = {
     signal.SIGKILL: "killed",
@@ -171,9 +174,9 @@ class Environment:
     async def _spawn(self, variables: dict[str, str]) -> asyncio.subprocess.Process:
         """A fresh interpreter (no zygote): `python -m awslambdaric <handler>`, as Lambda's."""
         return await asyncio.create_subprocess_exec(
-            *(self.python, "-c", BOOTSTRAP, self.handler),
+            *(self.python, "-c", LAUNCH, self.handler),
             cwd=self.code_dir,
-            env={**variables, "_GATEWAY_PID": str(os.getpid())},
+            env={**variables, "_GATEWAY_PID": str(os.getpid()), "_BOOTSTRAP": BOOTSTRAP},
             stdin=asyncio.subprocess.DEVNULL,
             # Its own process group: killed as a whole, never by the terminal's Ctrl-C. (No
             # preexec_fn: that path runs this process's at-fork hooks in the child, where
@@ -195,7 +198,9 @@ class Environment:
             # shield: a timeout must not cancel the future the worker's /response settles.
             result = await asyncio.wait_for(asyncio.shield(outcome), timeout)
             duration = (time.monotonic() - started) * 1000
-            logger.debug("REPORT RequestId: %s Duration: %.2f ms", request_id, duration)
+            logger.debug(
+                "%s REPORT RequestId: %s Duration: %.2f ms", self.handler, request_id, duration
+            )
             return result
         except TimeoutError:
             # The handler is still running and nothing inside it will stop it: the process goes.

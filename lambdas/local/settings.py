@@ -39,6 +39,8 @@ class Settings:
     # Process mode: libraries each function's zygote imports before forking its environments
     # (lambdas/local/zygote.py); None starts every environment as a fresh interpreter.
     preload: tuple[str, ...] | None = ("boto3",)
+    # Start every function's zygote when the gateway starts (the CLI does), not on first use.
+    prewarm: bool = False
     # The HTTPS (and wss://) listener, with certificates of a development CA made in this folder
     # on first use (lambdas/local/tls.py); None: plain HTTP only, and `domainName` is its host.
     tls_dir: Path | None = None

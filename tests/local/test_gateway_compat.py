@@ -83,7 +83,7 @@ def test_a_sam_project_runs_unchanged_from_the_command_line(tmp_path):
     `sendmessage` answers through `https://{domainName}/{stage}` (the gateway's TLS listener,
     its development CA trusted by the environments), with no credentials on this machine."""
     from lambdas.local.dynamodb import free_port
-    from tests.helpers import ROOT, wait_listening
+    from tests.helpers import ROOT, wait_for, wait_listening
 
     project = HERE / "projects" / "chat-sample"
     port = free_port()
@@ -96,6 +96,9 @@ def test_a_sam_project_runs_unchanged_from_the_command_line(tmp_path):
         gateway = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         wait_listening(port, gateway)
+        # Both functions' zygotes start with the gateway, before anything invokes them.
+        log = tmp_path / "gateway.log"
+        assert wait_for(lambda: "Zygotes ready      2 functions" in log.read_text(), timeout=20)
         with ws_connect(f"ws://127.0.0.1:{port}/prod", open_timeout=10) as client:
             client.send('{"action": "sendmessage"}')
             assert json.loads(client.recv(timeout=20)) == {"sent": True}

@@ -132,10 +132,13 @@ def record_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("events")
 
 
-@pytest.fixture(scope="module", params=[("boto3",), None], ids=["zygote", "fresh"])
+@pytest.fixture(
+    scope="module", params=[("boto3", "botocore:dynamodb"), None], ids=["zygote", "fresh"]
+)
 def gateway(record_dir, request):
     """A process-mode gateway over the test template: default concurrency 3, local overrides;
-    environments forked from a zygote that preloaded boto3, or each a fresh interpreter."""
+    environments forked from a zygote that preloaded boto3 and botocore's DynamoDB data, or each
+    a fresh interpreter."""
     api = read_api(template(record_dir), template_dir=HERE)
     settings = Settings(
         mode="process",
@@ -251,6 +254,7 @@ def test_environments_fork_from_one_zygote_and_share_no_state(lam, gateway):
     zygote = gateway.settings.preload is not None
     assert (a["ppid"] != os.getpid()) is zygote
     assert a["boto3_before_init"] is b["boto3_before_init"] is zygote
+    assert a["botocore_data_parsed"] is zygote  # a new session's loader starts with the data
 
 
 def test_a_killed_zygote_takes_its_environments_and_comes_back(lam, gateway):

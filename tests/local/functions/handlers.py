@@ -35,7 +35,15 @@ def lineage(event: dict, context) -> dict:
         "pgid": os.getpgid(0),
         "invocations": INVOCATIONS,
         "boto3_before_init": BOTO3_BEFORE_INIT,
+        "botocore_data_parsed": bool(_new_loader_cache()),
     }
+
+
+def _new_loader_cache() -> dict:
+    """What a new botocore Loader (as each new session makes) holds already."""
+    import botocore.loaders
+
+    return botocore.loaders.Loader()._cache
 
 
 def environment(event: dict, context) -> dict:
