@@ -335,10 +335,12 @@ def report(data: dict) -> str:
             f"~{1 / per_post:,.0f} times a second on this machine whatever FANOUT_CONCURRENCY "
             "is, and the gateway, the client swarm and dynalite share the same 2 CPUs. The "
             f"20 ms round trips overlap (up to {best:.0f}× the loop). Sharding is the remedy on "
-            "AWS, where each shard is its own Lambda instance with its own CPU; locally every "
-            "shard runs in the gateway's one process, next to its event loop serving all the "
-            "sockets, so the sharded rows measure that code path and its correctness (0 lost), "
-            "not the parallelism it buys on AWS. No AWS measurement was made.\n"
+            "AWS, where each shard is its own Lambda instance with its own CPU; locally each "
+            "shard runs in an execution environment of the fan-out function (a process of its "
+            "own, up to 10 at once) but on the same 2 CPUs as the gateway serving every socket, "
+            "so the sharded rows measure that code path, its correctness (0 lost) and the "
+            "invocations' overhead, not the parallelism sharding buys on AWS. No AWS measurement "
+            "was made.\n"
         )
     lines.append(
         "Sequential baseline runs: "

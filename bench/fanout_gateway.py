@@ -11,12 +11,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import os
 import resource
+from pathlib import Path
 
 from aiohttp import web
 
+from lambdas.config import LOCAL_SETTINGS
+from lambdas.local.functions import DYNAMOWAVE_PRELOAD
 from lambdas.local.gateway import LocalGateway, Settings
 from lambdas.local.template import load_template, read_api
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def bench_connect(event: dict, context: object) -> dict:
@@ -24,18 +30,29 @@ def bench_connect(event: dict, context: object) -> dict:
 
 
 async def serve(port: int, post_delay: float) -> None:
-    api = read_api(load_template())
+    # From the source tree, in execution environments as `make run` runs them: each fan-out shard
+    # in an environment of the fan-out function, in parallel with the others.
+    api = read_api(load_template(), code_dir=ROOT)
     connect = dataclasses.replace(
         api.routes["$connect"], handler="bench.fanout_gateway.bench_connect", authorizer=None
     )
     api = dataclasses.replace(api, routes={**api.routes, "$connect": connect})
-    gateway = LocalGateway(api, Settings(post_delay=post_delay))
+    local = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", *LOCAL_SETTINGS)
+    settings = Settings(
+        post_delay=post_delay,
+        mode="process",
+        preload=DYNAMOWAVE_PRELOAD,
+        prewarm=True,
+        environment_overrides={name: os.environ[name] for name in local if os.environ.get(name)},
+    )
+    gateway = LocalGateway(api, settings)
 
     async def clients(request: web.Request) -> web.Response:
         return web.json_response(list(gateway.clients))
 
     gateway.app.router.add_get("/bench/clients", clients)
     await gateway.start("127.0.0.1", port)
+    await gateway.prewarmed
     print(f"@connections API   {gateway.management_url}", flush=True)
     await asyncio.Event().wait()
 
