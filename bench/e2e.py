@@ -273,20 +273,20 @@ async def _measure(target: Target, port: int, server, log, profile: bool) -> dic
         # its DynamoDB clients, and a burst would otherwise build them in many threads at once.
         warm_up = await _one_run(clients, messages=1, rate=None, server_pid=server.popen.pid)
         result["warm_up"] = warm_up["p99"]
-        profiler = None
-        async with contextlib.AsyncExitStack() as stack:
-            if profile:
-                profiler = await stack.enter_async_context(Profiler(server.popen.pid))
-            result["burst"] = await _one_run(
-                clients, messages=BURST, rate=None, server_pid=server.popen.pid
-            )
-        if profiler:
-            result["profile"] = profiler.summary()
+        result["burst"] = await _one_run(
+            clients, messages=BURST, rate=None, server_pid=server.popen.pid
+        )
         log(f"e2e {target.name} burst {result['burst']}")
         result["paced"] = await _one_run(
             clients, messages=PACED, rate=PACED_RATE, server_pid=server.popen.pid
         )
         log(f"e2e {target.name} paced {result['paced']}")
+        if profile:
+            # A burst of its own, not counted: sampling ~15 processes costs py-spy enough CPU to
+            # halve the measured throughput on this machine.
+            async with Profiler(server.popen.pid) as profiler:
+                await _one_run(clients, messages=BURST, rate=None, server_pid=server.popen.pid)
+            result["profile"] = profiler.summary()
         result["errors"] = sum(len(c.errors) for c in clients)
         await asyncio.gather(*(c.close() for c in clients))
     return result
@@ -405,8 +405,10 @@ def _gap_lines(ours: dict, channels: dict) -> str:
         "DynamoWave does what API Gateway does on AWS: the function signs one HTTP POST "
         "(the lean client's cost, below under fan-out) and the gateway parses it and writes "
         "the frame, where Channels hands the frame to a socket in its own process; per "
-        "message it also runs a Lambda invocation and three DynamoDB writes and a room query "
-        "against dynalite. Cold starts, which had cost a third of the burst's CPU (every "
+        "message it also runs a Lambda invocation and about six DynamoDB calls against "
+        "dynalite (the sender's rate limit, the idempotency key, the message, the sender's "
+        "connection, the room, and the room's connections). Cold starts, which had cost a "
+        "third of the burst's CPU (every "
         "environment importing botocore, PynamoDB and aiohttp and parsing botocore's data "
         "files, ~0.5 s of CPU each), are now forks of a per-function zygote (~0.1 s). Joining "
         "is bound the same way: a handshake is two invocations (the authorizer, and "
@@ -470,7 +472,8 @@ def _profile_lines(profile: dict) -> list[str]:
         return ", ".join(f"`{name}` {n / total:.0%}" for name, n in pairs)
 
     return [
-        f"**Profile of the gateway during the DynamoWave burst** (BENCH_PROFILE=1: `py-spy "
+        f"**Profile of the gateway during a DynamoWave burst** (BENCH_PROFILE=1; an extra burst "
+        f"after the measured runs, as sampling slows the stack down: `py-spy "
         f"record --subprocesses --nonblocking`, {profile['samples']:,} samples of running "
         f"code, idle threads excluded; collapsed stacks in `{profile['file']}`). Own time by "
         f"package: {shares(profile['packages'])}. Functions with the most own time: "
