@@ -169,6 +169,7 @@ class LambdaService:
                 cold_starts=self.settings.cold_starts,
                 warm_wait=self.settings.warm_wait,
                 preload=self.settings.preload,
+                runtime_dir=self.settings.runtime_dir,
             )
         return self.pools[key]
 

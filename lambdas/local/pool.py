@@ -48,7 +48,9 @@ class Throttled(Exception):
         )
 
 
-def lambda_variables(function: Function, *, region: str, code_dir: Path) -> dict[str, str]:
+def lambda_variables(
+    function: Function, *, region: str, code_dir: Path, runtime_dir: Path | None = None
+) -> dict[str, str]:
     """The variables the Lambda service sets in every environment of a function."""
     name = function.name or function.logical_id
     return {
@@ -69,7 +71,8 @@ def lambda_variables(function: Function, *, region: str, code_dir: Path) -> dict
         "PATH": os.environ.get("PATH", os.defpath),
         "LANG": "en_US.UTF-8",
         "TZ": ":UTC",
-        "PYTHONPATH": str(code_dir),
+        # Lambda's /var/runtime (awslambdaric) first when given, then the code (/var/task).
+        "PYTHONPATH": os.pathsep.join(str(path) for path in (runtime_dir, code_dir) if path),
     }
 
 
@@ -89,6 +92,7 @@ class FunctionPool:
         cold_starts: int = 1,
         warm_wait: float = 0.2,
         preload: tuple[str, ...] | None = None,
+        runtime_dir: Path | None = None,
     ) -> None:
         self.function, self.api, self.limit, self.python = function, api, limit, python
         # A function with ReservedConcurrentExecutions is throttled beyond it, as on AWS. One
@@ -106,7 +110,9 @@ class FunctionPool:
                 else PLACEHOLDER_CREDENTIALS
             ),
             **function.environment,
-            **lambda_variables(function, region=region, code_dir=self.code_dir),
+            **lambda_variables(
+                function, region=region, code_dir=self.code_dir, runtime_dir=runtime_dir
+            ),
             **variables,
         }
         name = function.name or function.logical_id

@@ -32,6 +32,9 @@ class Settings:
     environment_overrides: dict[str, str] = field(default_factory=dict)
     function_overrides: dict[str, dict[str, str]] = field(default_factory=dict)
     python: str = sys.executable  # the workers' interpreter: this one has the dependencies
+    # Lambda's /var/runtime: a folder holding awslambdaric for `python`, first on the workers'
+    # PYTHONPATH (the package under test brings everything else); None: `python`'s own.
+    runtime_dir: Path | None = None
     # Scale-up on this machine's few CPUs (lambdas/local/pool.py): environments of one function
     # initialising at once, and how long an invocation waits for a busy one to free up first.
     cold_starts: int = 1
