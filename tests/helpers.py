@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import copy
+import glob
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -232,3 +234,23 @@ class GatewayProcess:
     def stop(self) -> None:
         if self.process is not None:
             terminate(self.process, timeout=60)
+
+
+def python_313() -> str | None:
+    """A CPython 3.13 interpreter: $PYTHON313, python3.13 on PATH, or pyenv's."""
+    candidates = [os.environ.get("PYTHON313"), shutil.which("python3.13")]
+    try:
+        root = subprocess.run(["pyenv", "root"], capture_output=True, text=True).stdout.strip()
+    except OSError:
+        root = ""
+    if root:
+        candidates += sorted(glob.glob(f"{root}/versions/3.13.*/bin/python3.13"), reverse=True)
+    for candidate in filter(None, candidates):
+        done = subprocess.run(
+            [candidate, "-c", "import sys; print(sys.version_info[:2] == (3, 13))"],
+            capture_output=True,
+            text=True,
+        )
+        if done.stdout.strip() == "True":
+            return candidate
+    return None

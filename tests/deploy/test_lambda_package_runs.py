@@ -5,7 +5,6 @@ gateway's execution environments, against dynalite."""
 from __future__ import annotations
 
 import contextlib
-import glob
 import json
 import os
 import shutil
@@ -21,31 +20,11 @@ from deploy.config import BUILD
 from lambdas.local.functions import DYNAMOWAVE_PRELOAD
 from lambdas.local.gateway import GatewayThread, Settings
 from lambdas.local.template import load_template, read_api
-from tests.helpers import function_settings, recv_json, wait_for
+from tests.helpers import function_settings, python_313, recv_json, wait_for
 
 RUNTIME_DIR = BUILD / "runtime-3.13"  # Lambda's /var/runtime, locally: awslambdaric for 3.13
 SHARD_SIZE = 4  # rooms above it fan out through asynchronous invocations of FanoutFunction
 MEMBERS = 9  # so a message to the room goes out in 3 shards
-
-
-def python_313() -> str | None:
-    """A CPython 3.13 interpreter: $PYTHON313, python3.13 on PATH, or pyenv's."""
-    candidates = [os.environ.get("PYTHON313"), shutil.which("python3.13")]
-    try:
-        root = subprocess.run(["pyenv", "root"], capture_output=True, text=True).stdout.strip()
-    except OSError:
-        root = ""
-    if root:
-        candidates += sorted(glob.glob(f"{root}/versions/3.13.*/bin/python3.13"), reverse=True)
-    for candidate in filter(None, candidates):
-        done = subprocess.run(
-            [candidate, "-c", "import sys; print(sys.version_info[:2] == (3, 13))"],
-            capture_output=True,
-            text=True,
-        )
-        if done.stdout.strip() == "True":
-            return candidate
-    return None
 
 
 def awslambdaric_version() -> str:

@@ -14,6 +14,7 @@ import pytest
 
 from deploy.config import RUNTIME, ZAPPA_VENV
 from deploy.site_package import zappa_stage
+from tests.helpers import python_313
 
 HERE = Path(__file__).parent
 RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer")  # what the Lambda runtime adds
@@ -44,7 +45,25 @@ def runtime_packages(tmp_path_factory) -> Path:
     return folder
 
 
-def invoke(unzipped: Path, runtime: Path, events: list[dict], tmp_path: Path) -> list:
+@pytest.fixture(params=["3.11", "3.13"])
+def python(request) -> str:
+    """The interpreter the package is run with: this one (3.11), and Lambda's python3.13."""
+    if request.param == "3.11":
+        return sys.executable
+    found = python_313()
+    if found is None:
+        pytest.skip("no CPython 3.13 here: install one (`pyenv install 3.13`) or set PYTHON313")
+    return found
+
+
+def invoke(
+    unzipped: Path,
+    runtime: Path,
+    events: list[dict],
+    tmp_path: Path,
+    python: str = sys.executable,
+    **variables: str,
+) -> list:
     """Run the packaged handler in a fresh interpreter, in the package's folder, like Lambda."""
     answers = tmp_path / "answers.json"
     env = {
@@ -59,9 +78,10 @@ def invoke(unzipped: Path, runtime: Path, events: list[dict], tmp_path: Path) ->
         "DJANGO_SECRET_KEY": "packaged-handler-test-secret",
         "TOKEN_SIGNING_KEY": "not-used-by-these-pages",
         "DATABASE_URL": f"sqlite:///{tmp_path / 'site.sqlite3'}",
+        **variables,
     }
     result = subprocess.run(
-        [sys.executable, str(HERE / "invoke_packaged.py"), str(answers)],
+        [python, str(HERE / "invoke_packaged.py"), str(answers)],
         input=json.dumps(events),
         cwd=unzipped,
         env=env,
@@ -73,14 +93,18 @@ def invoke(unzipped: Path, runtime: Path, events: list[dict], tmp_path: Path) ->
     return json.loads(answers.read_text())
 
 
-def test_packaged_handler_serves_login_and_guards_admin(unzipped, runtime_packages, tmp_path):
-    """Given the unzipped package, when API Gateway events arrive, then the login page is served
-    (with its hashed static files) and /admin/ redirects to the admin login."""
+def test_packaged_handler_serves_login_and_guards_admin(
+    unzipped, runtime_packages, tmp_path, python
+):
+    """Given the unzipped package, when API Gateway events arrive (in 3.11, and in 3.13 as on
+    Lambda: its cp313 extension modules load), then the login page is served (with its hashed
+    static files) and /admin/ redirects to the admin login."""
     migrate, login, admin = invoke(
         unzipped,
         runtime_packages,
         [{"manage": "migrate --noinput"}, _event("/accounts/login/"), _event("/admin/")],
         tmp_path,
+        python,
     )
     assert login["statusCode"] == 200
     assert 'name="password"' in login["body"]
@@ -88,6 +112,87 @@ def test_packaged_handler_serves_login_and_guards_admin(unzipped, runtime_packag
     assert admin["statusCode"] == 302
     location = admin["multiValueHeaders"]["Location"][0]
     assert re.fullmatch(r"(/dev)?/admin/login/\?next=(/dev)?/admin/", location)
+
+
+def _post_json(path: str, body: dict) -> dict:
+    event = _event(path)
+    event["httpMethod"] = event["requestContext"]["httpMethod"] = "POST"
+    event["body"] = json.dumps(body)
+    event["headers"] = {**event["headers"], "Content-Type": "application/json"}
+    event["multiValueHeaders"] = {
+        **event["multiValueHeaders"],
+        "Content-Type": ["application/json"],
+    }
+    return event
+
+
+@pytest.fixture
+def stage_tables(dynamodb, monkeypatch):
+    """The dev stage's tables (its TABLE_PREFIX, which the package's settings set) in dynalite."""
+    from lambdas.local.dynamodb import ensure_tables
+    from tests.helpers import reconfigure
+
+    prefix = zappa_stage("dev")["environment_variables"]["TABLE_PREFIX"]
+    monkeypatch.setenv("TABLE_PREFIX", prefix)
+    reconfigure()
+    ensure_tables()
+    yield prefix
+    monkeypatch.undo()
+    reconfigure()
+
+
+def test_packaged_site_signs_in_and_issues_a_token(
+    unzipped, runtime_packages, tmp_path, python, stage_tables, keys
+):
+    """The pages a visitor starts with, and POST /api/token/ (Ed25519 signing: the package's
+    cryptography build) with a user's credentials, DynamoDB's login limits included."""
+    from cryptography.hazmat.primitives import serialization
+
+    from tests.helpers import AUDIENCE, ISSUER, function_settings
+
+    signing_key = keys.private.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    credentials = {"username": "alice", "password": "correct horse battery staple"}
+    root, room, admin_login, wrong, token = invoke(
+        unzipped,
+        runtime_packages,
+        [
+            {"manage": "migrate --noinput"},
+            {"manage": "createsuperuser --noinput --username alice --email alice@example.com"},
+            _event("/"),
+            _event("/rooms/general/"),
+            _event("/admin/login/"),
+            _post_json("/api/token/", {**credentials, "password": "wrong"}),
+            _post_json("/api/token/", credentials),
+        ],
+        tmp_path,
+        python,
+        TOKEN_SIGNING_KEY=signing_key,
+        TOKEN_ISSUER=ISSUER,
+        TOKEN_AUDIENCE=AUDIENCE,
+        DJANGO_SUPERUSER_PASSWORD=credentials["password"],
+        **{
+            name: value
+            for name, value in function_settings().items()
+            if not name.startswith(("AWS_", "TOKEN_"))
+        },
+    )[2:]
+    assert root["statusCode"] == 302  # to the default room, which wants a signed-in user
+    assert room["statusCode"] == 302
+    assert "/accounts/login/" in room["multiValueHeaders"]["Location"][0]
+    assert admin_login["statusCode"] == 200
+    assert wrong["statusCode"] == 401 and json.loads(wrong["body"])["error"]
+    assert token["statusCode"] == 200, token["body"]
+    issued = json.loads(token["body"])["token"]
+    import jwt
+
+    claims = jwt.decode(
+        issued, keys.public_pem, algorithms=["EdDSA"], audience=AUDIENCE, issuer=ISSUER
+    )
+    assert claims["username"] == "alice"
 
 
 def test_package_holds_no_secrets_and_nothing_dev_only(site_zip):
