@@ -11,7 +11,9 @@ from aiohttp import WSCloseCode, web
 
 from lambdas.local import events
 from lambdas.local.functions import aws_json as _json
+from lambdas.local.iam import ACCOUNT_ID, Iam
 from lambdas.local.settings import Settings
+from lambdas.local.template import WebSocketApi
 
 
 @dataclass
@@ -53,6 +55,8 @@ class ConnectionsApi:
 
     clients: dict[str, Client]
     settings: Settings
+    api: WebSocketApi
+    iam: Iam | None
 
     def _client(self, request: web.Request) -> Client | None:
         client = self.clients.get(request.match_info["connection_id"])
@@ -62,7 +66,26 @@ class ConnectionsApi:
     def _gone() -> web.Response:
         return _json(410, {"message": None}, error_type="GoneException")
 
+    def _forbidden(self, request: web.Request) -> web.Response | None:
+        """403 when a function's role does not allow this call (lambdas/local/iam.py)."""
+        iam = self.iam
+        function = iam.caller(request.headers.get("Authorization")) if iam else None
+        if function is None:
+            return None
+        stage = self.api.stage or self.settings.stage
+        connection_id = request.match_info["connection_id"]
+        arn = (
+            f"arn:aws:execute-api:{self.settings.region}:{ACCOUNT_ID}:{self.settings.api_id}/"
+            f"{stage}/{request.method}/@connections/{connection_id}"
+        )
+        if iam.allows(function, "execute-api:ManageConnections", arn):
+            return None
+        message = iam.denial(function, "execute-api:ManageConnections", arn)
+        return _json(403, {"message": message}, error_type="ForbiddenException")
+
     async def post_to_connection(self, request: web.Request) -> web.Response:
+        if forbidden := self._forbidden(request):
+            return forbidden
         data = await request.read()
         if len(data) > self.settings.max_message_bytes:
             return _json(
@@ -80,6 +103,8 @@ class ConnectionsApi:
         return web.Response(status=200)
 
     async def get_connection(self, request: web.Request) -> web.Response:
+        if forbidden := self._forbidden(request):
+            return forbidden
         client = self._client(request)
         if client is None:
             return self._gone()
@@ -96,6 +121,8 @@ class ConnectionsApi:
         )
 
     async def delete_connection(self, request: web.Request) -> web.Response:
+        if forbidden := self._forbidden(request):
+            return forbidden
         client = self._client(request)
         if client is None:
             return self._gone()

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from lambdas.local import events
+from lambdas.local.iam import ACCOUNT_ID, Iam, role_credentials
 from lambdas.local.pool import FunctionPool, Throttled
 from lambdas.local.runtime import InitFailed, Outcome, RuntimeApi
 from lambdas.local.template import Function, WebSocketApi
@@ -85,6 +86,7 @@ class LambdaService:
     _events: set[asyncio.Task]
     management_url: str
     certificates: DevCertificates | None
+    iam: Iam | None
     lambda_url: str
 
     async def reconfigure(self, environment_overrides: dict[str, str]) -> None:
@@ -104,6 +106,8 @@ class LambdaService:
             **self.trust_variables(),
             **self.settings.environment_overrides,
             **self.settings.function_overrides.get(logical_id, {}),
+            # Last: a function signs as its role, whatever keys this machine has.
+            **(role_credentials(logical_id) if self.iam is not None else {}),
         }
 
     def trust_variables(self) -> dict[str, str]:
@@ -231,6 +235,8 @@ class LambdaService:
                 {"Type": "User", "message": "Could not parse request body into json"},
                 error_type="InvalidRequestContentException",
             )
+        if forbidden := self._invoke_forbidden(request, function, name):
+            return forbidden
         kind = request.headers.get("X-Amz-Invocation-Type", "RequestResponse")
         if kind == "DryRun":
             return web.Response(status=204)
@@ -252,6 +258,29 @@ class LambdaService:
         if outcome.error:  # Lambda answers 200 with the error described in the body
             headers["X-Amz-Function-Error"] = outcome.error
         return web.Response(body=outcome.payload, content_type="application/json", headers=headers)
+
+    def _invoke_forbidden(
+        self, request: web.Request, function: Function, name: str
+    ) -> web.Response | None:
+        """403 AccessDeniedException when the calling function's role may not invoke this."""
+        caller = self.iam.caller(request.headers.get("Authorization")) if self.iam else None
+        if caller is None:
+            return None
+        qualifier = request.query.get("Qualifier")
+        if name.startswith("arn:"):
+            arn = name
+        else:
+            qualifier = qualifier or (name.partition(":")[2] or None)
+            arn = (
+                f"arn:aws:lambda:{self.settings.region}:{ACCOUNT_ID}:function:"
+                f"{function.name or function.logical_id}" + (f":{qualifier}" if qualifier else "")
+            )
+        if self.iam.allows(caller, "lambda:InvokeFunction", arn):
+            return None
+        message = self.iam.denial(caller, "lambda:InvokeFunction", arn)
+        return aws_json(
+            403, {"Message": message, "Type": "User"}, error_type="AccessDeniedException"
+        )
 
     async def _invoke_event(self, function: Function, event: dict) -> None:
         try:

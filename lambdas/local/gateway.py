@@ -33,6 +33,7 @@ from lambdas.local.authorizers import authorizer_context, identity_value, policy
 from lambdas.local.connections import Client, ConnectionsApi
 from lambdas.local.functions import FunctionError, LambdaService
 from lambdas.local.functions import aws_json as _json
+from lambdas.local.iam import Iam, role_policies
 from lambdas.local.pool import FunctionPool, Throttled
 from lambdas.local.runtime import RuntimeApi
 from lambdas.local.settings import IDLE_TIMEOUT, MAX_LIFETIME, MAX_MESSAGE_BYTES, Settings
@@ -70,6 +71,7 @@ class LocalGateway(LambdaService, ConnectionsApi):
         self.runtime: RuntimeApi | None = None  # process mode: the Runtime API and the pools
         self.pools: dict[tuple[str, str], FunctionPool] = {}
         self.prewarmed: asyncio.Task | None = None  # Settings.prewarm: the zygotes starting
+        self.iam: Iam | None = None  # process mode: the functions' roles, enforced (iam.py)
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
         self.port: int | None = None
@@ -109,6 +111,17 @@ class LocalGateway(LambdaService, ConnectionsApi):
             await tls.start()
             self.tls_port = tls._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         if self.settings.mode == "process":
+            if self.settings.iam:  # each function's role, or the stack refuses to start
+                functions = list(self.api.functions)
+                self.iam = Iam(
+                    role_policies(
+                        self.api.template,
+                        functions,
+                        parameters=self.api.parameters,
+                        region=self.settings.region,
+                        api_id=self.settings.api_id,
+                    )
+                )
             self.runtime = RuntimeApi()
             await self.runtime.start()
             if self.settings.prewarm:

@@ -61,7 +61,23 @@ class Stack:
         resource = self.resources.get(logical_id)
         if resource is None:
             raise Unresolvable(f"Ref to {name}, which is neither a parameter nor a resource")
+        if resource.get("Type") == "AWS::Lambda::Alias":  # what SAM's AutoPublishAlias makes
+            props = resource.get("Properties", {})
+            function = self.resolve(props.get("FunctionName"))
+            return f"arn:aws:lambda:{self.region}:{self.account}:function:{function}:" + str(
+                self.resolve(props.get("Name"))
+            )
+        if name.endswith(".Alias"):  # the function's alias: "Fn:live", as Invoke names it
+            alias = self._auto_publish_alias(resource)
+            if alias:
+                return f"{self.physical_name(logical_id)}:{alias}"
         return self.physical_name(logical_id)
+
+    def _auto_publish_alias(self, resource: dict) -> str | None:
+        props = resource.get("Properties", {}) or {}
+        defaults = self.template.get("Globals", {}).get("Function", {}) or {}
+        alias = self.resolve(props.get("AutoPublishAlias", defaults.get("AutoPublishAlias")))
+        return alias if isinstance(alias, str) else None
 
     def physical_name(self, logical_id: str) -> str:
         """What Ref returns: the name the template gives the resource, else its logical id."""

@@ -44,6 +44,9 @@ class Settings:
     preload: tuple[str, ...] | None = ("boto3",)
     # Start every function's zygote when the gateway starts (the CLI does), not on first use.
     prewarm: bool = False
+    # Process mode: each function signs with credentials of its own role, whose policies (from
+    # the template) its @connections and Invoke calls must satisfy (lambdas/local/iam.py).
+    iam: bool = True
     # The HTTPS (and wss://) listener, with certificates of a development CA made in this folder
     # on first use (lambdas/local/tls.py); None: plain HTTP only, and `domainName` is its host.
     tls_dir: Path | None = None

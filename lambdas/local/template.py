@@ -78,6 +78,9 @@ class WebSocketApi:
     # The route selection expression as a path into the frame: ("action",) for
     # `$request.body.action` or `${request.body.action}`.
     selection_path: tuple[str, ...] = ("action",)
+    # What it was read from, for the roles (lambdas/local/iam.py).
+    template: dict = field(default_factory=dict, compare=False, repr=False)
+    parameters: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
 
 class _CfnLoader(yaml.SafeLoader):
@@ -216,7 +219,7 @@ def read_functions(
         for variable, value in env.items():
             ref = value.get("Ref") if isinstance(value, dict) else None
             if isinstance(ref, str) and ref.split(".")[0] in functions:
-                variables[variable] = ref.split(".")[0]
+                variables[variable] = str(stack.ref(ref))  # e.g. "FanoutFunction:live"
     return functions, variables
 
 
@@ -333,6 +336,8 @@ def read_api(
         function_variables=variables,
         stage=_stage(template, apis[0], parameters),
         selection_path=path,
+        template=template,
+        parameters=dict(parameters or {}),
     )
 
 

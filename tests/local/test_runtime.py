@@ -21,6 +21,7 @@ from websockets.sync.client import connect as ws_connect
 
 from lambdas.local.cli import main, read_env_vars
 from lambdas.local.gateway import GatewayThread, Settings
+from lambdas.local.iam import role_credentials
 from lambdas.local.template import read_api
 from tests.helpers import load_event, wait_for
 from tests.local.test_events import assert_same_shape
@@ -223,11 +224,12 @@ def test_each_environment_has_its_own_functions_variables_and_lambdas(lam, gatew
         "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
         "LAMBDA_TASK_ROOT": str(HERE / "functions"),
         "_HANDLER": "handlers.environment",
-        "AWS_ACCESS_KEY_ID": os.environ["AWS_ACCESS_KEY_ID"],
-        "AWS_SECRET_ACCESS_KEY": os.environ["AWS_SECRET_ACCESS_KEY"],
+        # Its role's session, never this machine's keys (lambdas/local/iam.py).
+        **role_credentials("EnvA"),
     }
     assert {name: a.get(name) for name in expected} == expected
     assert b["AWS_LAMBDA_FUNCTION_NAME"] == "EnvB"
+    assert b["AWS_ACCESS_KEY_ID"] != a["AWS_ACCESS_KEY_ID"]  # one role per function
     # Nothing else: not the test process's own configuration (tests/conftest.py), for one.
     lambdas_own = {
         *expected,

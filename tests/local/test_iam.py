@@ -1,0 +1,112 @@
+"""Each function's role from template.yaml is enforced on the calls it makes through the gateway."""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from lambdas.local.gateway import GatewayThread, Settings
+from lambdas.local.iam import PolicyError, role_credentials
+from lambdas.local.template import read_api
+from tests.local.test_runtime import HERE, function
+
+NO_RETRIES = Config(retries={"total_max_attempts": 1})
+
+
+def as_role(function_id: str | None, service: str, endpoint_url: str):
+    """A boto3 client signing as a function's role (None: the keys of this machine)."""
+    keys = role_credentials(function_id) if function_id else {}
+    return boto3.client(
+        service,
+        endpoint_url=endpoint_url,
+        region_name="us-east-1",
+        config=NO_RETRIES,
+        aws_access_key_id=keys.get("AWS_ACCESS_KEY_ID"),
+        aws_secret_access_key=keys.get("AWS_SECRET_ACCESS_KEY"),
+        aws_session_token=keys.get("AWS_SESSION_TOKEN"),
+    )
+
+
+def status(call) -> int:
+    try:
+        response = call()
+    except ClientError as error:
+        return error.response["ResponseMetadata"]["HTTPStatusCode"]
+    return response["ResponseMetadata"]["HTTPStatusCode"]
+
+
+def test_connections_answer_each_role_as_the_template_grants(gateway):
+    """$connect may only GET @connections (403 on POST, as AWS refuses); sendmessage may POST;
+    this machine's own keys are not restricted. (410: allowed, and no such connection.)"""
+    if gateway.iam is None:
+        pytest.skip("IAM is enforced in process mode only")
+    connect = as_role("ConnectFunction", "apigatewaymanagementapi", gateway.management_url)
+    send = as_role("SendMessageFunction", "apigatewaymanagementapi", gateway.management_url)
+    mine = as_role(None, "apigatewaymanagementapi", gateway.management_url)
+
+    assert status(lambda: connect.post_to_connection(ConnectionId="nobody", Data=b"x")) == 403
+    assert status(lambda: connect.get_connection(ConnectionId="nobody")) == 410
+    assert status(lambda: send.post_to_connection(ConnectionId="nobody", Data=b"x")) == 410
+    assert status(lambda: mine.post_to_connection(ConnectionId="nobody", Data=b"x")) == 410
+    with pytest.raises(ClientError) as refused:
+        connect.post_to_connection(ConnectionId="nobody", Data=b"x")
+    assert refused.value.response["Error"]["Code"] == "ForbiddenException"
+    assert "ConnectFunction" in refused.value.response["Error"]["Message"]
+
+
+def test_invoke_answers_each_role_as_the_template_grants(gateway):
+    """Only broadcasting functions may invoke the fan-out alias: AccessDeniedException, as AWS."""
+    if gateway.iam is None:
+        pytest.skip("IAM is enforced in process mode only")
+
+    def dry_run(function_id: str | None) -> int:
+        client = as_role(function_id, "lambda", gateway.lambda_url)
+        return status(
+            lambda: client.invoke(FunctionName="FanoutFunction:live", InvocationType="DryRun")
+        )
+
+    assert dry_run("SendMessageFunction") == 204
+    assert dry_run(None) == 204
+    assert dry_run("ConnectFunction") == 403
+    client = as_role("HistoryFunction", "lambda", gateway.lambda_url)
+    with pytest.raises(ClientError) as refused:
+        client.invoke(FunctionName="FanoutFunction:live", InvocationType="DryRun")
+    assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
+
+
+def test_a_role_the_stack_cannot_resolve_stops_it_at_start():
+    """A policy naming an import (no local value) is refused at start-up, never allowed."""
+    template = {
+        "Resources": {
+            "Api": {
+                "Type": "AWS::ApiGatewayV2::Api",
+                "Properties": {"ProtocolType": "WEBSOCKET"},
+            },
+            "Echo": function("handlers.echo", Role={"Fn::GetAtt": ["EchoRole", "Arn"]}),
+            "EchoRole": {
+                "Type": "AWS::IAM::Role",
+                "Properties": {
+                    "Policies": [
+                        {
+                            "PolicyName": "p",
+                            "PolicyDocument": {
+                                "Statement": [
+                                    {
+                                        "Effect": "Allow",
+                                        "Action": "sqs:SendMessage",
+                                        "Resource": {"Fn::ImportValue": "elsewhere"},
+                                    }
+                                ]
+                            },
+                        }
+                    ]
+                },
+            },
+        }
+    }
+    runner = GatewayThread(read_api(template, template_dir=HERE), Settings(mode="process"))
+    with pytest.raises(PolicyError, match="EchoRole"):
+        runner.start()
+    runner.loop.call_soon_threadsafe(runner.loop.stop)
