@@ -140,6 +140,11 @@ def main(argv: list[str] | None = None) -> None:
         help="start each function's zygote on its first cold start, not when the gateway starts",
     )
     parser.add_argument(
+        "--no-iam",
+        action="store_true",
+        help="do not enforce the functions' roles on @connections and Invoke (see iam.py)",
+    )
+    parser.add_argument(
         "--fresh-interpreters",
         action="store_true",
         help="start every environment as a new interpreter instead of forking it from a zygote",
@@ -174,5 +179,6 @@ def main(argv: list[str] | None = None) -> None:
         tls_port=args.tls_port,
         preload=None if args.fresh_interpreters else args.preload,
         prewarm=args.mode == "process" and not args.fresh_interpreters and not args.no_prewarm,
+        iam=not args.no_iam,
     )
     asyncio.run(serve(args.host, args.port, settings, api))
