@@ -47,7 +47,7 @@ def _header(command: str, seconds: float, load_before: str) -> str:
 
 
 def bench(command: str, *, only: list[str], results: Path, profile: bool) -> None:
-    from bench import capacity, e2e, fanout, imports
+    from bench import capacity, e2e, fanout, fanout_report, imports
 
     started, load_before = time.monotonic(), _load()
     sections: dict[str, str] = {}
@@ -57,7 +57,7 @@ def bench(command: str, *, only: list[str], results: Path, profile: bool) -> Non
         from lambdas.local.dynamodb import free_port
 
         runs = {
-            "fanout": lambda keys: fanout.report(fanout.run(port=free_port(), log=_log)),
+            "fanout": lambda keys: fanout_report.report(fanout.run(port=free_port(), log=_log)),
             "e2e": lambda keys: e2e.report(e2e.run(keys=keys, log=_log, profile=profile)),
             "capacity": lambda keys: capacity.report(capacity.run(log=_log)),
         }
