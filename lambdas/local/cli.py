@@ -32,18 +32,16 @@ async def serve(host: str, port: int, settings: Settings, api: WebSocketApi) -> 
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    stopping = asyncio.ensure_future(stop.wait())
     try:
         if gateway.prewarmed is not None:
             started = time.monotonic()
-            await asyncio.wait(
-                [gateway.prewarmed, asyncio.ensure_future(stop.wait())],
-                return_when=asyncio.FIRST_COMPLETED,
-            )
+            await asyncio.wait([gateway.prewarmed, stopping], return_when=asyncio.FIRST_COMPLETED)
             if not stop.is_set():
                 zygotes = len(gateway.pools)
                 seconds = time.monotonic() - started
                 print(f"Zygotes ready      {zygotes} functions in {seconds:.1f} s", flush=True)
-        await stop.wait()
+        await stopping
     finally:
         await gateway.stop()  # closes every socket with 1001, so $disconnect runs for each
 

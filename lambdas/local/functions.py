@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from lambdas.local import events
-from lambdas.local.iam import ACCOUNT_ID, Iam, role_credentials
+from lambdas.local.iam import Iam, function_arn, role_credentials
 from lambdas.local.pool import FunctionPool, Throttled
 from lambdas.local.runtime import InitFailed, Outcome, RuntimeApi
 from lambdas.local.template import Function, WebSocketApi
@@ -266,15 +266,11 @@ class LambdaService:
         caller = self.iam.caller(request.headers.get("Authorization")) if self.iam else None
         if caller is None:
             return None
-        qualifier = request.query.get("Qualifier")
         if name.startswith("arn:"):
             arn = name
         else:
-            qualifier = qualifier or (name.partition(":")[2] or None)
-            arn = (
-                f"arn:aws:lambda:{self.settings.region}:{ACCOUNT_ID}:function:"
-                f"{function.name or function.logical_id}" + (f":{qualifier}" if qualifier else "")
-            )
+            qualifier = request.query.get("Qualifier") or name.partition(":")[2] or None
+            arn = function_arn(function, self.settings.region, qualifier)
         if self.iam.allows(caller, "lambda:InvokeFunction", arn):
             return None
         message = self.iam.denial(caller, "lambda:InvokeFunction", arn)

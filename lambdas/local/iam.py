@@ -20,8 +20,12 @@ import os
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from lambdas.local.intrinsics import Stack, Unresolvable
+
+if TYPE_CHECKING:
+    from lambdas.local.template import Function
 
 logger = logging.getLogger("dynamowave.iam")
 
@@ -32,6 +36,13 @@ _CREDENTIAL = re.compile(r"Credential=([A-Z0-9]+)/")
 
 class PolicyError(ValueError):
     """A role the local stack cannot evaluate: it refuses to start rather than allow blindly."""
+
+
+def function_arn(function: Function, region: str, qualifier: str | None = None) -> str:
+    """The function's ARN in the local account (with a version or alias, if given)."""
+    name = function.name or function.logical_id
+    arn = f"arn:aws:lambda:{region}:{ACCOUNT_ID}:function:{name}"
+    return f"{arn}:{qualifier}" if qualifier else arn
 
 
 def access_key(logical_id: str) -> str:

@@ -19,13 +19,13 @@ from collections import deque
 from datetime import UTC, datetime
 from pathlib import Path
 
+from lambdas.local.iam import function_arn
 from lambdas.local.runtime import INIT_TIMEOUT, Environment, InitFailed, Outcome, RuntimeApi
 from lambdas.local.template import Function
 from lambdas.local.zygote import Zygote, ZygoteGone
 
 logger = logging.getLogger("dynamowave.lambda")
 
-ACCOUNT_ID = "000000000000"
 CREDENTIALS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 # A Lambda environment always holds its role's credentials. Without any on this machine, local
 # placeholders: dynalite and the local gateway accept any key, and SDKs need one to sign.
@@ -115,8 +115,7 @@ class FunctionPool:
             ),
             **variables,
         }
-        name = function.name or function.logical_id
-        self.arn = f"arn:aws:lambda:{region}:{ACCOUNT_ID}:function:{name}"
+        self.arn = function_arn(function, region)
         # Lambda starts an environment for every invocation that finds none free. Here cold
         # starts share this machine's few CPUs and one costs about a hundred warm invocations,
         # so an invocation first waits `warm_wait` seconds for an environment to free up, only a
