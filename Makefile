@@ -13,7 +13,7 @@ PY_STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
 NODE_STAMP := node_modules/.installed
 
-.PHONY: deps run test lint format chromium clean check package deploy bench load
+.PHONY: deps run test iam-report lint format chromium clean check package deploy bench load
 
 deps: $(PY_STAMP) $(NODE_STAMP)
 
@@ -46,6 +46,11 @@ run: deps
 test: deps chromium
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
+	$(PY) -m lambdas.local.iam_report
+
+# The functions' grants that the last whole test run never exercised (lambdas/local/iam_report.py).
+iam-report: deps
+	$(PY) -m lambdas.local.iam_report
 
 # Not part of `make test` or CI; both write bench/RESULTS.md (bench/run.py says what they measure).
 bench: deps $(BENCH_STAMP)

@@ -32,7 +32,9 @@ def bench_connect(event: dict, context: object) -> dict:
 async def serve(port: int, post_delay: float) -> None:
     # From the source tree, in execution environments as `make run` runs them: each fan-out shard
     # in an environment of the fan-out function, in parallel with the others.
-    api = read_api(load_template(), code_dir=ROOT)
+    # The template's stage is the bench's (its tables, which the roles grant: bench/stack.py).
+    stage = os.environ.get("STAGE", "local")
+    api = read_api(load_template(), code_dir=ROOT, parameters={"StageName": stage})
     connect = dataclasses.replace(
         api.routes["$connect"], handler="bench.fanout_gateway.bench_connect", authorizer=None
     )

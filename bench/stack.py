@@ -9,7 +9,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -58,7 +57,10 @@ def configure(work: Path) -> Keys:
         AWS_ACCESS_KEY_ID="bench",
         AWS_SECRET_ACCESS_KEY="bench",
         AWS_DEFAULT_REGION="us-east-1",
-        TABLE_PREFIX=f"bench-{uuid.uuid4().hex[:8]}-",
+        # The template's tables for StageName "bench": the ones its roles grant (IAM is
+        # enforced in the local stack); each section has a dynalite of its own.
+        STAGE="bench",
+        TABLE_PREFIX="dynamowave-bench-",
         TOKEN_PUBLIC_KEY_FILE=str(keys.public_file),
         TOKEN_ISSUER=ISSUER,
         TOKEN_AUDIENCE=AUDIENCE,
@@ -140,7 +142,7 @@ def start_gateway(port: int, *, post_delay_ms: float = 0.0) -> Process:
     from lambdas.local.functions import DYNAMOWAVE_PRELOAD
 
     args = ["-m", "lambdas.local.gateway", "--port", str(port), "--code-dir", str(ROOT)]
-    args += ["--parameter-overrides", "StageName=local"]
+    args += ["--parameter-overrides", "StageName=bench", "--stage", "local"]
     args += ["--preload", ",".join(DYNAMOWAVE_PRELOAD)]  # as `make run`
     args += [f"--env={name}" for name in LOCAL_SETTINGS if os.environ.get(name)]
     return Process(

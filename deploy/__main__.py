@@ -25,6 +25,7 @@ DRY_RUN_OUTPUTS = {
     "SiteRoleArn": "arn:aws:iam::ACCOUNT_ID:role/{stage}-SiteRole",
     "WebSocketApiId": "API_ID",
 }
+DRY_RUN_SITE_HOST = "SITE_API_ID.execute-api.{region}.amazonaws.com"
 
 
 def _say(step: str, detail: str = "") -> None:
@@ -136,7 +137,9 @@ def _plan(args, parameters: dict) -> list[str]:
         "CloudFormation: read outputs (WebSocketUrl, ManagementEndpoint, TablePrefix, SiteRoleArn)",
         f"API Gateway: new deployment of the WebSocket API to stage {stage}",
         f"Zappa: write {BUILD.relative_to(ROOT)}/zappa_settings.json (stage {stage} wired to the"
-        f" outputs), package, then `zappa deploy|update {stage} --zip`",
+        " outputs; ALLOWED_HOSTS and CSRF_TRUSTED_ORIGINS: the site's REST API host, read from"
+        f" Zappa's stack), package, then `zappa deploy|update {stage} --zip`; after a first"
+        " deploy, which makes that host, write it in and `zappa update` again",
         f"Zappa: `zappa manage {stage} migrate` (Django migrations against DATABASE_URL)",
     ]
 
@@ -154,7 +157,11 @@ def run_deploy(args) -> int:
     if args.dry_run:
         outputs = {k: v.format(region=region, stage=stage) for k, v in DRY_RUN_OUTPUTS.items()}
         settings = zappa_settings_for(
-            stage=stage, outputs=outputs, region=region, bucket=args.bucket or "dry-run-bucket"
+            stage=stage,
+            outputs=outputs,
+            region=region,
+            bucket=args.bucket or "dry-run-bucket",
+            site_host=DRY_RUN_SITE_HOST.format(region=region),
         )
         settings_file = BUILD / "zappa_settings.json"
         settings_file.write_text(json.dumps(settings, indent=4))
@@ -203,23 +210,34 @@ def _deploy_for_real(args, parameters: dict) -> int:  # pragma: no cover - needs
         apigw=session.client("apigatewayv2"), api_id=outputs["WebSocketApiId"], stage=stage
     )
     settings_file = BUILD / "zappa_settings.json"
-    settings = zappa_settings_for(stage=stage, outputs=outputs, region=region, bucket=bucket)
-    settings_file.write_text(json.dumps(settings, indent=4))
-    site_zip = site_package_build(
-        stage=stage, output=BUILD / f"site-{stage}.zip", settings_file=settings_file
-    )
-    exists = aws.site_function_exists(
-        lambda_client=session.client("lambda"), name=config.SITE_FUNCTION.format(stage=stage)
-    )
+    site = config.SITE_FUNCTION.format(stage=stage)
     zappa = [str(config.ZAPPA_VENV / "bin" / "zappa")]
     env = {**os.environ, "VIRTUAL_ENV": str(config.ZAPPA_VENV), "TMPDIR": str(config.ZAPPA_TMP)}
-    action = "update" if exists else "deploy"
-    subprocess.run(
-        [*zappa, action, stage, "-s", str(settings_file), "--zip", str(site_zip)],
-        cwd=ROOT,
-        env=env,
-        check=True,
-    )
+
+    def site_upload(action: str, host: str | None) -> None:
+        settings = zappa_settings_for(
+            stage=stage, outputs=outputs, region=region, bucket=bucket, site_host=host
+        )
+        settings_file.write_text(json.dumps(settings, indent=4))
+        site_zip = site_package_build(
+            stage=stage, output=BUILD / f"site-{stage}.zip", settings_file=settings_file
+        )
+        subprocess.run(
+            [*zappa, action, stage, "-s", str(settings_file), "--zip", str(site_zip)],
+            cwd=ROOT,
+            env=env,
+            check=True,
+        )
+
+    host = aws.site_host(cfn=cfn, name=site, region=region)
+    exists = aws.site_function_exists(lambda_client=session.client("lambda"), name=site)
+    site_upload("update" if exists else "deploy", host)
+    if host is None:  # the first deploy made the site's API: only its host may reach Django
+        host = aws.site_host(cfn=cfn, name=site, region=region)
+        if host is None:
+            raise aws.DeployError(f"Zappa's stack {site} has no REST API (resource Api)")
+        _say("site host", host)
+        site_upload("update", host)
     subprocess.run(
         [*zappa, "manage", stage, "migrate", "-s", str(settings_file)],
         cwd=ROOT,

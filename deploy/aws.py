@@ -213,3 +213,16 @@ def site_function_exists(*, lambda_client, name: str) -> bool:
             return False
         raise
     return True
+
+
+def site_host(*, cfn, name: str, region: str) -> str | None:
+    """The host of the site's REST API, which Zappa's CloudFormation stack (named after the
+    function) holds as its resource `Api`; None before the first deploy made it."""
+    try:
+        found = cfn.describe_stack_resource(StackName=name, LogicalResourceId="Api")
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "ValidationError":  # no such stack or resource
+            return None
+        raise
+    api_id = found["StackResourceDetail"].get("PhysicalResourceId")
+    return f"{api_id}.execute-api.{region}.amazonaws.com" if api_id else None

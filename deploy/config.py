@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+import glob
+import os
 import re
+import shutil
+import subprocess
 import tempfile
 import tomllib
 from pathlib import Path
@@ -92,3 +97,26 @@ def requirements(*extras: str, base: bool = True) -> list[str]:
 
 def venv_python(venv: Path) -> Path:
     return venv / "bin" / "python"
+
+
+@functools.cache
+def runtime_python() -> str | None:
+    """A CPython of the runtime's version (3.13): $PYTHON313, python3.13 on PATH, or pyenv's."""
+    candidates = [os.environ.get("PYTHON313"), shutil.which(f"python{RUNTIME_VERSION}")]
+    try:
+        root = subprocess.run(["pyenv", "root"], capture_output=True, text=True).stdout.strip()
+    except OSError:
+        root = ""
+    if root:
+        found = glob.glob(f"{root}/versions/{RUNTIME_VERSION}.*/bin/python{RUNTIME_VERSION}")
+        candidates += sorted(found, reverse=True)
+    wanted = tuple(int(part) for part in RUNTIME_VERSION.split("."))
+    for candidate in filter(None, candidates):
+        done = subprocess.run(  # (pyenv's shim is on PATH too, and refuses)
+            [candidate, "-c", f"import sys; print(sys.version_info[:2] == {wanted})"],
+            capture_output=True,
+            text=True,
+        )
+        if done.stdout.strip() == "True":
+            return candidate
+    return None

@@ -1,10 +1,13 @@
-"""The site's Zappa zip: a virtualenv with only what the site runs, wheels for 3.13, static files.
+"""The site's Zappa zip: a virtualenv with only what the site runs, on Python 3.13, static files.
 
-Zappa packages the whole virtualenv it runs in, so the site gets its own (build/deploy/zappa-venv)
-rather than .venv with pytest and Playwright. That virtualenv is CPython 3.11, the only Python
-here, while the function runs python3.13: Zappa swaps every compiled package for its manylinux
-cp313 wheel found in <TMPDIR>/cached_wheels. Zappa would fetch those from pypi.python.org, which
-is unreachable here, so pip (--platform ... --python-version 3.13) puts them there first.
+Zappa packages the whole virtualenv it runs in, so the site gets its own (build/deploy/.zappa-venv)
+rather than .venv with pytest and Playwright, made by a CPython 3.13 (the function's python3.13;
+deploy.config.runtime_python finds one): every package is installed for that interpreter, as
+Lambda will import it. Zappa then swaps each compiled package for its manylinux cp313 wheel found
+in <TMPDIR>/cached_wheels (Lambda's glibc, not this machine's); it would fetch those from
+pypi.python.org, which is unreachable here, so pip puts them there first. Without a 3.13 the
+virtualenv is made by this Python instead (a warning says so): only the swapped wheels are then
+3.13's.
 """
 
 from __future__ import annotations
@@ -21,11 +24,13 @@ from pathlib import Path
 from deploy.config import (
     PLATFORM_ARGS,
     ROOT,
+    RUNTIME_VERSION,
     STATIC_ROOT,
     ZAPPA_SETTINGS,
     ZAPPA_TMP,
     ZAPPA_VENV,
     requirements,
+    runtime_python,
     venv_python,
 )
 
@@ -46,14 +51,23 @@ def _quiet_pip(python: Path | str, *args: str) -> None:
 
 
 def zappa_venv_ensure(*, venv: Path = ZAPPA_VENV) -> Path:
-    """The site's build virtualenv, (re)made when the pinned requirements change."""
+    """The site's build virtualenv, (re)made when the pinned requirements or its Python change."""
+    python = runtime_python()
+    if python is None:
+        print(
+            f"warning: no CPython {RUNTIME_VERSION} here, so the site's virtualenv is "
+            f"{sys.version.split()[0]}'s (install one: `pyenv install {RUNTIME_VERSION}`, "
+            f"or set PYTHON313)",
+            file=sys.stderr,
+        )
+        python = sys.executable
     wanted = requirements(*SITE_EXTRAS)
     stamp = venv / ".requirements"
-    digest = hashlib.sha256("\n".join(wanted).encode()).hexdigest()
+    digest = hashlib.sha256("\n".join([python, *wanted]).encode()).hexdigest()
     if stamp.exists() and stamp.read_text() == digest:
         return venv
     shutil.rmtree(venv, ignore_errors=True)
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    subprocess.run([python, "-m", "venv", str(venv)], check=True)
     _quiet_pip(venv_python(venv), "install", *wanted)
     stamp.write_text(digest)
     return venv
@@ -148,17 +162,21 @@ def zappa_settings_for(
     outputs: dict[str, str],
     region: str,
     bucket: str,
+    site_host: str | None,
     settings_file: Path = ZAPPA_SETTINGS,
 ) -> dict:
     """zappa_settings.json with `stage` flattened and wired to the stack's outputs.
 
-    Written to build/deploy/ (never committed: it names the account's role and endpoints).
+    `site_host` is the site's own host (its REST API's, aws.site_host), the only one Django
+    accepts and trusts for CSRF: None before the first deploy has made it, when the site
+    accepts no host until the deploy writes it in (deploy/__main__.py). Written to
+    build/deploy/ (never committed: it names the account's role and endpoints).
     """
     config = zappa_stage(stage, settings_file)
     environment = dict(config.get("environment_variables", {}))
-    for name in ("DJANGO_ALLOWED_HOSTS", "DJANGO_CSRF_TRUSTED_ORIGINS"):
-        environment[name] = environment[name].replace(config["aws_region"], region)
     environment.update(
+        DJANGO_ALLOWED_HOSTS=site_host or "",
+        DJANGO_CSRF_TRUSTED_ORIGINS=f"https://{site_host}" if site_host else "",
         STAGE=stage,
         TABLE_PREFIX=outputs["TablePrefix"],
         WEBSOCKET_URL=outputs["WebSocketUrl"],

@@ -10,13 +10,15 @@ from urllib.parse import urlencode
 
 import pytest
 
-# Every test runs against local endpoints with throwaway credentials and its own table names;
-# no real AWS account is reachable or wanted.
+# Every test runs against local endpoints with throwaway credentials; no real AWS account is
+# reachable or wanted. The session's stack is template.yaml's with StageName "test": its tables
+# are the ones the functions' roles grant (IAM is enforced locally, lambdas/local/iam.py).
 os.environ.update(
     AWS_ACCESS_KEY_ID="test",
     AWS_SECRET_ACCESS_KEY="test",
     AWS_DEFAULT_REGION="us-east-1",
-    TABLE_PREFIX=f"test-{uuid.uuid4().hex[:8]}-",
+    STAGE="test",
+    TABLE_PREFIX="dynamowave-test-",
     # Per-user limits are out of the way unless a test sets them (tests/lambdas/test_limits.py):
     # most tests send and connect as the same user far faster than a person would.
     RATE_MESSAGES_BURST="1000000",
@@ -40,7 +42,18 @@ for name in (
     os.environ.pop(name, None)
 
 
-from tests.helpers import AUDIENCE, ISSUER, Keys, reconfigure  # noqa: E402
+from tests.helpers import AUDIENCE, ISSUER, ROOT, Keys, reconfigure  # noqa: E402
+
+# Every grant of the functions' roles that allowed a call, from every gateway the session starts
+# (in this process or not): `make test` then reports the grants no test exercised
+# (lambdas/local/iam_report.py).
+IAM_USAGE = ROOT / "test-artifacts" / "iam-usage.jsonl"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    IAM_USAGE.parent.mkdir(exist_ok=True)
+    IAM_USAGE.write_text("")
+    os.environ["DYNAMOWAVE_IAM_USAGE"] = str(IAM_USAGE)
 
 
 @pytest.fixture(scope="session")

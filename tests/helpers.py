@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import copy
-import glob
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -56,8 +54,14 @@ def function_settings(env: dict[str, str] | None = None) -> dict[str, str]:
     return {name: env[name] for name in FUNCTION_SETTINGS if env.get(name)}
 
 
-def gateway_thread(**settings: object):
-    """template.yaml's gateway on a loop of its own (not started), functions in GATEWAY_MODE."""
+def stage_name(env: dict[str, str] | None = None) -> str:
+    """The template's StageName for the session's stack: its STAGE (tests/conftest.py)."""
+    return (os.environ if env is None else env).get("STAGE", "local")
+
+
+def gateway_thread(template: dict | None = None, **settings: object):
+    """template.yaml's gateway (or `template`'s, run from this checkout) on a loop of its own,
+    not started, functions in GATEWAY_MODE."""
     from lambdas.local.functions import DYNAMOWAVE_PRELOAD
     from lambdas.local.gateway import GatewayThread, Settings
     from lambdas.local.template import load_template, read_api
@@ -74,7 +78,9 @@ def gateway_thread(**settings: object):
             **settings,
         }
     # template.yaml's CodeUri is the package build: locally the functions run from the source.
-    runner = GatewayThread(read_api(load_template(), code_dir=ROOT), Settings(**settings))
+    template = load_template() if template is None else template
+    api = read_api(template, code_dir=ROOT, parameters={"StageName": stage_name()})
+    runner = GatewayThread(api, Settings(**settings))
     if runner.gateway.settings.mode == "process":
         _PROCESS_GATEWAYS.add(runner)
     return runner
@@ -214,7 +220,9 @@ class GatewayProcess:
         env_vars.write_text(json.dumps({"Parameters": function_settings(self.env)}))
         command = [sys.executable, "-m", "lambdas.local.gateway", "--port", str(self.port)]
         command += ["--code-dir", str(ROOT), "--env-vars", str(env_vars)]
-        command += ["--parameter-overrides", "StageName=local"]
+        # The template's stage is the session's (its tables); clients connect to /local.
+        command += ["--parameter-overrides", f"StageName={stage_name(self.env)}"]
+        command += ["--stage", "local"]
         with self.log.open("a") as out:
             self.process = subprocess.Popen(
                 command, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT
@@ -238,19 +246,6 @@ class GatewayProcess:
 
 def python_313() -> str | None:
     """A CPython 3.13 interpreter: $PYTHON313, python3.13 on PATH, or pyenv's."""
-    candidates = [os.environ.get("PYTHON313"), shutil.which("python3.13")]
-    try:
-        root = subprocess.run(["pyenv", "root"], capture_output=True, text=True).stdout.strip()
-    except OSError:
-        root = ""
-    if root:
-        candidates += sorted(glob.glob(f"{root}/versions/3.13.*/bin/python3.13"), reverse=True)
-    for candidate in filter(None, candidates):
-        done = subprocess.run(
-            [candidate, "-c", "import sys; print(sys.version_info[:2] == (3, 13))"],
-            capture_output=True,
-            text=True,
-        )
-        if done.stdout.strip() == "True":
-            return candidate
-    return None
+    from deploy.config import runtime_python
+
+    return runtime_python()

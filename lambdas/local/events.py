@@ -11,6 +11,8 @@ import time
 from dataclasses import dataclass, field
 from email.utils import formatdate
 
+from lambdas.local.intrinsics import ACCOUNT_ID
+
 
 def new_id(size: int = 11) -> str:
     """An id shaped like API Gateway's (e.g. 'BFHPhfCWIAMCKlQ=')."""
@@ -47,7 +49,7 @@ class Api:
     stage: str
     domain_name: str
     region: str = "us-east-1"
-    account_id: str = "000000000000"
+    account_id: str = ACCOUNT_ID
 
     def method_arn(self, route_key: str) -> str:
         api = f"arn:aws:execute-api:{self.region}:{self.account_id}:{self.api_id}"
@@ -177,7 +179,7 @@ class LambdaContext:
     function_name: str
     aws_request_id: str
     region: str = "us-east-1"
-    account_id: str = "000000000000"
+    account_id: str = ACCOUNT_ID
     memory_limit_in_mb: int = 512
     function_version: str = "$LATEST"
     timeout_seconds: float = 29.0

@@ -81,6 +81,7 @@ class LambdaService:
     executor: ThreadPoolExecutor
     runtime: RuntimeApi | None
     pools: dict[tuple[str, str], FunctionPool]
+    retired: list[FunctionPool]
     invocations: dict[str, int]
     _functions: dict[str, Callable]
     _events: set[asyncio.Task]
@@ -88,17 +89,19 @@ class LambdaService:
     certificates: DevCertificates | None
     iam: Iam | None
     lambda_url: str
+    dynamodb_endpoint: Callable[[str], str]
 
     async def reconfigure(self, environment_overrides: dict[str, str]) -> None:
         """New local variables for every function: later invocations get new environments, as
         after UpdateFunctionConfiguration (thread mode: the handlers read os.environ anyway)."""
         self.settings.environment_overrides = dict(environment_overrides)
         pools, self.pools = self.pools, {}
+        self.retired.extend(pools.values())  # closed with the gateway if still busy by then
         await asyncio.gather(*(pool.retire() for pool in pools.values()))
 
     def local_variables(self, logical_id: str) -> dict[str, str]:
         """What a function's environment gets on top of the template's, on this machine."""
-        return {
+        variables = {
             # Where the Management API lives (API Gateway's https://{domainName}/{stage} is not
             # us) and the Lambda API that runs the functions they invoke (FANOUT_FUNCTION_NAME).
             "MANAGEMENT_ENDPOINT_URL": self.management_url,
@@ -109,6 +112,12 @@ class LambdaService:
             # Last: a function signs as its role, whatever keys this machine has.
             **(role_credentials(logical_id) if self.iam is not None else {}),
         }
+        function = self.api.functions.get(logical_id)
+        declared = function.environment if function is not None else {}
+        endpoint = variables.get("DYNAMODB_ENDPOINT_URL") or declared.get("DYNAMODB_ENDPOINT_URL")
+        if self.iam is not None and endpoint:  # its calls authorized first (dynamodb_proxy.py)
+            variables["DYNAMODB_ENDPOINT_URL"] = self.dynamodb_endpoint(endpoint)
+        return variables
 
     def trust_variables(self) -> dict[str, str]:
         """The usual roots plus the development CA, for botocore, requests and Python's ssl."""

@@ -31,9 +31,10 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from lambdas.local import events
 from lambdas.local.authorizers import authorizer_context, identity_value, policy_allows
 from lambdas.local.connections import Client, ConnectionsApi
+from lambdas.local.dynamodb_proxy import DynamoDbProxy
 from lambdas.local.functions import FunctionError, LambdaService
 from lambdas.local.functions import aws_json as _json
-from lambdas.local.iam import Iam, role_policies
+from lambdas.local.iam import Iam, role_policies, template_digest
 from lambdas.local.pool import FunctionPool, Throttled
 from lambdas.local.runtime import RuntimeApi
 from lambdas.local.settings import IDLE_TIMEOUT, MAX_LIFETIME, MAX_MESSAGE_BYTES, Settings
@@ -55,7 +56,7 @@ def _failed(what: str, error: Exception) -> None:
         logger.exception("%s failed", what)
 
 
-class LocalGateway(LambdaService, ConnectionsApi):
+class LocalGateway(LambdaService, ConnectionsApi, DynamoDbProxy):
     """The aiohttp application, the registry of open connections and the functions it runs."""
 
     def __init__(self, api: WebSocketApi, settings: Settings | None = None) -> None:
@@ -70,8 +71,11 @@ class LocalGateway(LambdaService, ConnectionsApi):
         self._functions: dict[str, Callable] = {}  # thread mode: handlers imported here
         self.runtime: RuntimeApi | None = None  # process mode: the Runtime API and the pools
         self.pools: dict[tuple[str, str], FunctionPool] = {}
+        self.retired: list[FunctionPool] = []  # replaced by reconfigure()
         self.prewarmed: asyncio.Task | None = None  # Settings.prewarm: the zygotes starting
         self.iam: Iam | None = None  # process mode: the functions' roles, enforced (iam.py)
+        self._dynamodb_upstreams: list[str] = []  # what /_dynamodb/N stands for (IAM on)
+        self._dynamodb_session = None
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
         self.port: int | None = None
@@ -91,6 +95,8 @@ class LocalGateway(LambdaService, ConnectionsApi):
         self.app.router.add_post(
             "/2015-03-31/functions/{function_name}/invocations", self.invoke_function
         )
+        self.app.router.add_post("/_dynamodb/{upstream}", self.dynamodb)
+        self.app.router.add_post("/_dynamodb/{upstream}/", self.dynamodb)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -120,7 +126,9 @@ class LocalGateway(LambdaService, ConnectionsApi):
                         parameters=self.api.parameters,
                         region=self.settings.region,
                         api_id=self.settings.api_id,
-                    )
+                    ),
+                    usage=self.settings.iam_usage,
+                    template=template_digest(self.api.template),
                 )
             self.runtime = RuntimeApi()
             await self.runtime.start()
@@ -168,7 +176,8 @@ class LocalGateway(LambdaService, ConnectionsApi):
             await asyncio.gather(self.prewarmed, return_exceptions=True)
         if self._runner is not None:
             await self._runner.cleanup()  # stops listening
-        await asyncio.gather(*(pool.close() for pool in self.pools.values()))
+        await asyncio.gather(*(pool.close() for pool in [*self.pools.values(), *self.retired]))
+        await self.dynamodb_close()
         if self.runtime is not None:
             await self.runtime.stop()
         self.executor.shutdown(wait=True)

@@ -1,18 +1,20 @@
 """IAM in the local stack: each function's role as its template declares it, enforced.
 
 Every execution environment of a function holds credentials of that function's own (as a
-Lambda role's session would be); a call signed with them to the gateway's `@connections` or
-Lambda Invoke API is authorized against the function's role, as translated from the template
-by samtranslator (SAM policy templates expanded) with its intrinsics resolved against the local
-account, region, API id and stage. What the role does not allow fails as AWS fails it. Calls
-signed with any other key (a developer's, the tests', the site's) are not restricted, as an
-administrator's are not. Policies are evaluated by moto's IAM policy engine. DynamoDB calls go
-straight to dynalite and are not checked yet.
+Lambda role's session would be); a call signed with them to DynamoDB (through the gateway's
+proxy, dynamodb_proxy.py), `@connections` or the Lambda Invoke API is authorized against the
+function's role, as translated from the template by samtranslator (SAM policy templates
+expanded) with its intrinsics resolved against the local account, region, API id, stage and
+table names. What the role does not allow fails as AWS fails it. Calls signed with any other key
+(a developer's, the tests', the site's) are not restricted, as an administrator's are not.
+Statements are evaluated by moto's IAM policy engine; each grant that allows a call can be
+recorded, for the report of grants no test exercised (iam_report.py).
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import json
 import logging
@@ -20,16 +22,16 @@ import os
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lambdas.local.intrinsics import Stack, Unresolvable
+from lambdas.local.intrinsics import ACCOUNT_ID, Stack, Unresolvable
 
 if TYPE_CHECKING:
     from lambdas.local.template import Function
 
 logger = logging.getLogger("dynamowave.iam")
 
-ACCOUNT_ID = "000000000000"  # the local account, as in the events and ARNs the gateway builds
 SECRET = "local-role-secret"
 _CREDENTIAL = re.compile(r"Credential=([A-Z0-9]+)/")
 
@@ -56,6 +58,12 @@ def role_credentials(logical_id: str) -> dict[str, str]:
         "AWS_SECRET_ACCESS_KEY": SECRET,
         "AWS_SESSION_TOKEN": f"local-session-{logical_id}",
     }
+
+
+def template_digest(template: dict) -> str:
+    """Which template a usage line is about (tests run gateways of other templates too)."""
+    text = json.dumps(template, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _translated(template: dict, region: str) -> dict:
@@ -108,23 +116,81 @@ def role_policies(
     return policies
 
 
+@dataclass(frozen=True)
+class Grant:
+    """One action pattern on one resource pattern of one statement of a function's role."""
+
+    function: str
+    sid: str  # the statement's Sid, or "#n": its place in the role's statements
+    action: str
+    resource: str  # as resolved for this stack
+    place: int = 0  # which of the statement's resources: the same whatever the parameters
+
+    @property
+    def key(self) -> tuple[str, str, str, int]:
+        """The grant's identity in the template, independent of the stack's parameters."""
+        return (self.function, self.sid, self.action, self.place)
+
+
+def _pattern(text: str, *, ignore_case: bool) -> re.Pattern:
+    """An IAM wildcard (* any run of characters, ? one) as a regular expression."""
+    body = re.escape(text).replace(r"\*", ".*").replace(r"\?", ".")
+    return re.compile(f"^{body}$", re.IGNORECASE if ignore_case else 0)
+
+
+def _listed(value: object) -> list[str]:
+    return [value] if isinstance(value, str) else list(value or [])
+
+
+def grants(function: str, documents: list[dict]) -> list[Grant]:
+    """Every Allow statement's action and resource patterns, one Grant each."""
+    found, place = [], 0
+    for document in documents:
+        for statement in _listed_statements(document):
+            place += 1
+            if statement.get("Effect") != "Allow":
+                continue
+            sid = statement.get("Sid") or f"#{place}"
+            for action in _listed(statement.get("Action")):
+                for place, resource in enumerate(_listed(statement.get("Resource")) or ["*"]):
+                    found.append(Grant(function, sid, action, resource, place))
+    return found
+
+
+def _listed_statements(document: dict) -> list[dict]:
+    statements = document.get("Statement", [])
+    return [statements] if isinstance(statements, dict) else list(statements)
+
+
 @dataclass
 class Iam:
-    """Which function a request comes from, and whether its role allows the call."""
+    """Which function a request comes from, and whether its role allows the call.
+
+    `usage`: a file each grant that allows a call is appended to the first time it does (one
+    JSON line, naming the template by its digest; many gateways may share the file), for the
+    report of grants never exercised (lambdas/local/iam_report.py).
+    """
 
     policies: dict[str, list[dict]]
+    usage: Path | None = None
+    template: str = ""  # the template's digest (template_digest), for the usage file
     keys: dict[str, str] = field(default_factory=dict)  # access key id -> logical id
-    exercised: Counter = field(default_factory=Counter)  # (function, action, resource)
-    denied: Counter = field(default_factory=Counter)
+    used: set[Grant] = field(default_factory=set)
+    denied: Counter = field(default_factory=Counter)  # (function, action, resource)
 
     def __post_init__(self) -> None:
-        from moto.iam.access_control import IAMPolicy
+        from moto.iam.access_control import IAMPolicyStatement
 
         self.keys = {access_key(logical_id): logical_id for logical_id in self.policies}
-        self._engines = {
-            logical_id: [IAMPolicy(json.dumps(document)) for document in documents]
-            for logical_id, documents in self.policies.items()
-        }
+        self._statements: dict[str, list[tuple[IAMPolicyStatement, list[Grant]]]] = {}
+        for logical_id, documents in self.policies.items():
+            pairs = []
+            for document in documents:
+                for statement in _listed_statements(document):
+                    mine = grants(logical_id, [{"Statement": [statement]}])
+                    pairs.append((IAMPolicyStatement(statement), mine))
+            self._statements[logical_id] = pairs
+        self._decisions: dict[tuple[str, str, str], tuple[Grant, ...] | None] = {}
 
     def caller(self, authorization: str | None) -> str | None:
         """The function whose role signed the request (its Authorization header), if any."""
@@ -132,15 +198,48 @@ class Iam:
         return self.keys.get(match.group(1)) if match else None
 
     def allows(self, function: str, action: str, resource: str) -> bool:
-        """IAM's evaluation of the role: an explicit Deny wins, else some Allow must match."""
+        """IAM's evaluation of the role (moto's, statement by statement): an explicit Deny
+        wins, else some Allow must match. Decisions are remembered: roles do not change."""
+        key = (function, action, resource)
+        if key not in self._decisions:
+            self._decisions[key] = self._decide(function, action, resource)
+        matched = self._decisions[key]
+        if matched is None:
+            self.denied[key] += 1
+            logger.warning("%s's role does not allow %s on %s", function, action, resource)
+            return False
+        for grant in matched:
+            if grant not in self.used:
+                self.used.add(grant)
+                self._record(grant)
+        return True
+
+    def _decide(self, function: str, action: str, resource: str) -> tuple[Grant, ...] | None:
         from moto.iam.access_control import PermissionResult
 
-        results = [e.is_action_permitted(action, resource) for e in self._engines[function]]
-        allowed = PermissionResult.DENIED not in results and PermissionResult.PERMITTED in results
-        (self.exercised if allowed else self.denied)[(function, action, resource)] += 1
-        if not allowed:
-            logger.warning("%s's role does not allow %s on %s", function, action, resource)
-        return allowed
+        matched: list[Grant] = []
+        for statement, statement_grants in self._statements[function]:
+            result = statement.is_action_permitted(action, resource)
+            if result == PermissionResult.DENIED:
+                return None
+            if result == PermissionResult.PERMITTED:
+                named = [
+                    grant
+                    for grant in statement_grants
+                    if _pattern(grant.action, ignore_case=True).match(action)
+                    and _pattern(grant.resource, ignore_case=False).match(resource)
+                ]
+                # (moto matched; a pattern IAM reads differently counts the whole statement)
+                matched += named or statement_grants
+        return tuple(matched) if matched else None
+
+    def _record(self, grant: Grant) -> None:
+        if self.usage is None:
+            return
+        line = json.dumps({"template": self.template, **dataclasses.asdict(grant)}) + "\n"
+        # One small write in append mode: lines of concurrent gateways never interleave.
+        with self.usage.open("a") as file:
+            file.write(line)
 
     def denial(self, function: str, action: str, resource: str) -> str:
         """AWS's wording of the refusal."""

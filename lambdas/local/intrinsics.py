@@ -19,6 +19,10 @@ class Unresolvable(ValueError):
     """An intrinsic that has no local value (an import, an unknown reference)."""
 
 
+# The local account: in the ARNs the gateway builds, the events it sends and the roles it enforces.
+ACCOUNT_ID = "000000000000"
+
+
 @dataclass
 class Stack:
     """The template's resources, parameters and conditions, seen from a local stack."""
@@ -26,7 +30,7 @@ class Stack:
     template: dict
     parameters: dict[str, str] = field(default_factory=dict)  # overrides of the defaults
     region: str = "us-east-1"
-    account: str = "123456789012"
+    account: str = ACCOUNT_ID
     stack_name: str = "local"
     api_id: str = "local"  # what Ref of an AWS::ApiGatewayV2::Api is: the gateway's api id
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -9,6 +10,10 @@ from pathlib import Path
 MAX_MESSAGE_BYTES = 128 * 1024  # API Gateway's WebSocket message limit (131,072 bytes)
 IDLE_TIMEOUT = 10 * 60
 MAX_LIFETIME = 2 * 60 * 60
+
+
+def _environ_path(name: str) -> Path | None:
+    return Path(os.environ[name]) if os.environ.get(name) else None
 
 
 @dataclass
@@ -45,8 +50,11 @@ class Settings:
     # Start every function's zygote when the gateway starts (the CLI does), not on first use.
     prewarm: bool = False
     # Process mode: each function signs with credentials of its own role, whose policies (from
-    # the template) its @connections and Invoke calls must satisfy (lambdas/local/iam.py).
+    # the template) its DynamoDB, @connections and Invoke calls must satisfy (iam.py).
     iam: bool = True
+    # Appended to with each grant the first time it allows a call (many gateways may share it),
+    # for `make iam-report`: the grants no test exercised. Default: $DYNAMOWAVE_IAM_USAGE.
+    iam_usage: Path | None = field(default_factory=lambda: _environ_path("DYNAMOWAVE_IAM_USAGE"))
     # The HTTPS (and wss://) listener, with certificates of a development CA made in this folder
     # on first use (lambdas/local/tls.py); None: plain HTTP only, and `domainName` is its host.
     tls_dir: Path | None = None

@@ -108,7 +108,8 @@ def message_send(*, api: ManagementApi, connection_id: str, sender: User, frame:
     """
     outgoing = message_check(frame)
     message_rate_check(user_id=sender.user_id)
-    room = room_get_open(name=connection_get(connection_id=connection_id).room).name
+    joined = connection_get(connection_id=connection_id).room
+    room = room_get_open(name=joined, create_default=False).name  # (deleted since $connect?)
     message_id, retried = new_ulid(), False
     if outgoing.client_message_id:
         room, message_id, retried = _reserve(sender, room, outgoing.client_message_id)

@@ -50,19 +50,21 @@ def _default_room() -> Room:
     return room
 
 
-def room_get(*, name: str | None) -> Room:
+def room_get(*, name: str | None, create_default: bool = True) -> Room:
+    """The room; `general` is created on first use unless `create_default` is false (the
+    routes of a connected socket: its $connect found or made the room; only $connect may)."""
     name = room_check(name)
     try:
         return Room.get(name)
     except Room.DoesNotExist:
-        if name == DEFAULT_ROOM:
+        if name == DEFAULT_ROOM and create_default:
             return _default_room()
         raise RoomNotFound(f"there is no room #{name}") from None
 
 
-def room_get_open(*, name: str | None) -> Room:
+def room_get_open(*, name: str | None, create_default: bool = True) -> Room:
     """The room, if people may join it: not unknown, not archived."""
-    room = room_get(name=name)
+    room = room_get(name=name, create_default=create_default)
     if room.archived:
         raise RoomArchived(f"#{room.name} is archived")
     return room

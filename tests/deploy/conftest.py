@@ -26,9 +26,27 @@ def lambda_package():
     return lambda_package_build()
 
 
+# The host of the captured API Gateway events (tests/deploy/events/): the site's own.
+SITE_HOST = "a1b2c3d4e5.execute-api.us-east-1.amazonaws.com"
+
+
 @pytest.fixture(scope="session")
 def site_zip():
-    from deploy.config import BUILD
-    from deploy.site_package import site_package_build
+    """The site's zip as the deploy builds it: its stage wired to a stack's outputs (the dry
+    run's) and to the site's exact host."""
+    import json
 
-    return site_package_build(stage="dev", output=BUILD / "site-dev.zip")
+    from deploy.__main__ import DRY_RUN_OUTPUTS
+    from deploy.config import BUILD
+    from deploy.site_package import site_package_build, zappa_settings_for
+
+    outputs = {k: v.format(region="us-east-1", stage="dev") for k, v in DRY_RUN_OUTPUTS.items()}
+    settings = zappa_settings_for(
+        stage="dev", outputs=outputs, region="us-east-1", bucket="tests", site_host=SITE_HOST
+    )
+    settings_file = BUILD / "zappa_settings-tests.json"
+    settings_file.parent.mkdir(parents=True, exist_ok=True)
+    settings_file.write_text(json.dumps(settings, indent=4))
+    return site_package_build(
+        stage="dev", output=BUILD / "site-dev.zip", settings_file=settings_file
+    )

@@ -135,15 +135,47 @@ def test_stack_outputs_become_the_zappa_stage():
         outputs = aws.stack_outputs(cfn=cfn, stack_name="dynamowave-dev")
         with pytest.raises(aws.DeployError):
             aws.stack_outputs(cfn=cfn, stack_name="dynamowave-nothing")
-    settings = zappa_settings_for(stage="dev", outputs=outputs, region="eu-west-1", bucket="b")
+    host = "abc123.execute-api.eu-west-1.amazonaws.com"
+    settings = zappa_settings_for(
+        stage="dev", outputs=outputs, region="eu-west-1", bucket="b", site_host=host
+    )
     stage = settings["dev"]
     assert stage["role_arn"] == "arn:aws:iam::123456789012:role/site"
     assert stage["aws_region"] == "eu-west-1" and stage["s3_bucket"] == "b"
     environment = stage["environment_variables"]
     assert environment["WEBSOCKET_URL"] == "wss://abc.execute-api.eu-west-1.amazonaws.com/dev"
     assert environment["MANAGEMENT_ENDPOINT_URL"] == outputs["ManagementEndpoint"]
-    assert environment["DJANGO_ALLOWED_HOSTS"] == ".execute-api.eu-west-1.amazonaws.com"
+    # The site's own host, exactly: no other API in the account (or Region) passes.
+    assert environment["DJANGO_ALLOWED_HOSTS"] == host
+    assert environment["DJANGO_CSRF_TRUSTED_ORIGINS"] == f"https://{host}"
     assert "extends" not in stage
+
+
+def test_the_site_host_is_its_zappa_stacks_rest_api():
+    """Before the first deploy there is none; after, the REST API Zappa's stack made."""
+    site_stack = {
+        "Resources": {"Api": {"Type": "AWS::ApiGateway::RestApi", "Properties": {"Name": "s"}}}
+    }
+    with mock_aws():
+        cfn = boto3.client("cloudformation", region_name=REGION)
+        assert aws.site_host(cfn=cfn, name="dynamowave-site-dev", region=REGION) is None
+        cfn.create_stack(StackName="dynamowave-site-dev", TemplateBody=json.dumps(site_stack))
+        host = aws.site_host(cfn=cfn, name="dynamowave-site-dev", region=REGION)
+        api_id = boto3.client("apigateway", region_name=REGION).get_rest_apis()["items"][0]["id"]
+    assert host == f"{api_id}.execute-api.{REGION}.amazonaws.com"
+    unknown = zappa_settings_for(
+        stage="dev",
+        outputs={
+            "TablePrefix": "p",
+            "WebSocketUrl": "w",
+            "ManagementEndpoint": "m",
+            "SiteRoleArn": "r",
+        },
+        region=REGION,
+        bucket="b",
+        site_host=None,
+    )["dev"]["environment_variables"]
+    assert unknown["DJANGO_ALLOWED_HOSTS"] == unknown["DJANGO_CSRF_TRUSTED_ORIGINS"] == ""
 
 
 def test_dry_run_plan_and_parameters():

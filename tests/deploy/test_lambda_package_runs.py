@@ -20,7 +20,7 @@ from deploy.config import BUILD
 from lambdas.local.functions import DYNAMOWAVE_PRELOAD
 from lambdas.local.gateway import GatewayThread, Settings
 from lambdas.local.template import load_template, read_api
-from tests.helpers import function_settings, python_313, recv_json, wait_for
+from tests.helpers import function_settings, python_313, recv_json, stage_name, wait_for
 
 RUNTIME_DIR = BUILD / "runtime-3.13"  # Lambda's /var/runtime, locally: awslambdaric for 3.13
 SHARD_SIZE = 4  # rooms above it fan out through asynchronous invocations of FanoutFunction
@@ -57,7 +57,7 @@ def package_gateway(lambda_package, dynamodb, tmp_path_factory):
     task = tmp_path_factory.mktemp("var-task")
     with zipfile.ZipFile(lambda_package.zip_path) as archive:
         archive.extractall(task)
-    api = read_api(load_template(), code_dir=task)
+    api = read_api(load_template(), code_dir=task, parameters={"StageName": stage_name()})
     settings = Settings(
         mode="process",
         python=python,

@@ -20,8 +20,11 @@ HERE = Path(__file__).parent
 RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer")  # what the Lambda runtime adds
 
 
-def _event(path: str) -> dict:
+def _event(path: str, host: str | None = None) -> dict:
     event = json.loads((HERE / "events" / "apigateway-rest-proxy.json").read_text())
+    if host is not None:
+        event["headers"]["Host"] = host
+        event["multiValueHeaders"]["Host"] = [host]
     event["path"] = path
     event["pathParameters"] = {"proxy": path.strip("/")}
     event["requestContext"]["path"] = f"/dev{path}"
@@ -45,11 +48,9 @@ def runtime_packages(tmp_path_factory) -> Path:
     return folder
 
 
-@pytest.fixture(params=["3.11", "3.13"])
-def python(request) -> str:
-    """The interpreter the package is run with: this one (3.11), and Lambda's python3.13."""
-    if request.param == "3.11":
-        return sys.executable
+@pytest.fixture
+def python() -> str:
+    """The interpreter the package is run with: Lambda's python3.13."""
     found = python_313()
     if found is None:
         pytest.skip("no CPython 3.13 here: install one (`pyenv install 3.13`) or set PYTHON313")
@@ -96,16 +97,23 @@ def invoke(
 def test_packaged_handler_serves_login_and_guards_admin(
     unzipped, runtime_packages, tmp_path, python
 ):
-    """Given the unzipped package, when API Gateway events arrive (in 3.11, and in 3.13 as on
-    Lambda: its cp313 extension modules load), then the login page is served (with its hashed
-    static files) and /admin/ redirects to the admin login."""
-    migrate, login, admin = invoke(
+    """Given the unzipped package, when API Gateway events arrive (in 3.13, as on Lambda: its
+    cp313 extension modules load), then the login page is served (with its hashed static
+    files), /admin/ redirects to the admin login, and another API's host is refused."""
+    another_api = _event("/accounts/login/", host="f6g7h8i9j0.execute-api.us-east-1.amazonaws.com")
+    migrate, login, admin, elsewhere = invoke(
         unzipped,
         runtime_packages,
-        [{"manage": "migrate --noinput"}, _event("/accounts/login/"), _event("/admin/")],
+        [
+            {"manage": "migrate --noinput"},
+            _event("/accounts/login/"),
+            _event("/admin/"),
+            another_api,
+        ],
         tmp_path,
         python,
     )
+    assert elsewhere["statusCode"] == 400  # only the site's own host: DisallowedHost
     assert login["statusCode"] == 200
     assert 'name="password"' in login["body"]
     assert re.search(r"/static/[^\"']+\.[0-9a-f]{12}\.(css|js)", login["body"])  # manifest names
@@ -207,14 +215,16 @@ def test_package_holds_no_secrets_and_nothing_dev_only(site_zip):
 
 
 def test_package_targets_the_python313_runtime(site_zip):
-    """The stage runs python3.13; each compiled module has a cp313 (or stable-ABI) build."""
+    """The stage runs python3.13, and its virtualenv was made by a CPython 3.13: every compiled
+    module is a cp313 (or stable-ABI) build, none another interpreter's."""
     assert zappa_stage("dev")["runtime"] == zappa_stage("prod")["runtime"] == RUNTIME
+    if python_313() is None:
+        pytest.skip("no CPython 3.13 here: install one (`pyenv install 3.13`) or set PYTHON313")
+    venv = (ZAPPA_VENV / "pyvenv.cfg").read_text()
+    assert re.search(r"^version(_info)? = 3\.13\.", venv, re.MULTILINE), venv
     names = zipfile.ZipFile(site_zip).namelist()
     extensions = {n for n in names if n.endswith(".so") and "cpython-" in n}
-    for name in extensions:
-        if "cpython-311" in name:  # Zappa keeps the build Python's copy; 3.13 ignores it
-            assert name.replace("cpython-311", "cpython-313") in names, name
-    assert any("cpython-313" in n for n in extensions)
+    assert extensions and all("cpython-313-" in n for n in extensions), sorted(extensions)
     settings = zipfile.ZipFile(site_zip).read("zappa_settings.py").decode()
     assert "WEBSOCKET_HANDLER_MODULE" not in settings  # no Zappa WebSocket API for the site
     assert "DEBUG=False" in settings and "LOG_LEVEL='INFO'" in settings

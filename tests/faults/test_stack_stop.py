@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlencode
@@ -47,7 +46,8 @@ class Stack:
             "LOCAL_DATA_DIR": str(work / "data"),
             "LOCAL_KEYS_DIR": str(work / "keys"),
             "DYNALITE_PORT": str(free_port()),
-            "TABLE_PREFIX": f"stack-{uuid.uuid4().hex[:8]}-",
+            "STAGE": "stack",
+            "TABLE_PREFIX": "dynamowave-stack-",
             "MAX_CONNECTIONS_PER_USER": str(TABS),
         }
         self.gateway_port = free_port()

@@ -103,6 +103,44 @@ def test_ghosts_do_not_count(connect, room):
     assert wait_for(lambda: not list(Connection.query("ghost-live-item")))
 
 
+@pytest.mark.parametrize("route", ["editmessage", "deletemessage", "typing", "presence"])
+def test_every_broadcast_forgets_the_ghosts_it_meets(connect, room, route):
+    """A connection that answers 410 to any route's broadcast is deleted, not kept forever."""
+    alice = connect(room, username="alice")
+    bob = connect(room, user_id="2", username="bob")
+    send(alice, action="sendmessage", message="hello")
+    message = recv_json(alice)
+    assert recv_json(bob)["id"] == message["id"]  # the send's broadcast has read the room
+    ghost = f"ghost-of-{route}"
+    now = utcnow()
+    Connection(  # appears after the send's broadcast: only this route's can meet it
+        ghost,
+        user_id="8",
+        username="ghost",
+        room=room,
+        connected_at=now - timedelta(minutes=5),
+        expires_at=now + timedelta(hours=1),
+    ).save()
+    frames = {
+        "editmessage": {"id": message["id"], "message": "edited"},
+        "deletemessage": {"id": message["id"]},
+    }
+    send(alice, action=route, **frames.get(route, {}))
+    assert wait_for(lambda: not list(Connection.query(ghost)))
+
+
+def test_a_send_to_a_general_deleted_since_connect_does_not_recreate_it(connect, dynamodb):
+    """Only $connect creates `general`: a send after an operator deleted it is refused."""
+    alice = connect()  # general
+    Room.get("general").delete()
+    send(alice, action="sendmessage", message="anyone?")
+    frame = recv_json(alice)
+    assert frame["type"] == "error" and frame["code"] == "room_not_found", frame
+    assert not Room.count("general")
+    connect()  # and the next $connect makes it again
+    assert Room.get("general").title == "General"
+
+
 # -- typing ------------------------------------------------------------------------------------
 
 

@@ -74,9 +74,9 @@ def test_functions_that_are_not_routes_are_found_by_name_or_arn():
     assert api.function_variables == {"FANOUT_FUNCTION_NAME": "FanoutFunction:live"}
     assert fanout.answers_to("FanoutFunction") and fanout.answers_to("FanoutFunction:live")
     assert fanout.answers_to("FanoutFunction:live")
-    assert fanout.answers_to("arn:aws:lambda:us-east-1:123456789012:function:FanoutFunction:live")
+    assert fanout.answers_to("arn:aws:lambda:us-east-1:000000000000:function:FanoutFunction:live")
     assert not fanout.answers_to("SendMessageFunction")
-    assert not fanout.answers_to("arn:aws:lambda:us-east-1:123456789012:function:Other")
+    assert not fanout.answers_to("arn:aws:lambda:us-east-1:000000000000:function:Other")
 
 
 # -- other people's templates ------------------------------------------------------------------
@@ -104,7 +104,7 @@ def test_a_foreign_projects_functions_are_read_as_lambda_would_run_them(foreign)
         "SHARED": "from-globals",
         "OVERRIDDEN": "own",
         "TABLE_NAME": "chat-prod-conns",
-        "TABLE_ARN": "arn:aws:dynamodb:us-east-1:123456789012:table/chat-prod-conns",
+        "TABLE_ARN": "arn:aws:dynamodb:us-east-1:000000000000:table/chat-prod-conns",
         "URL": "https://local.execute-api.us-east-1.amazonaws.com/prod",
     }
     assert send.environment == {}  # Globals are SAM's: AWS::Lambda::Function takes none

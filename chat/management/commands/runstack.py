@@ -88,6 +88,13 @@ class Command(BaseCommand):
             # The site and the functions must agree on the tables: the template's own STAGE and
             # TABLE_PREFIX name a deployed stage's.
             config = get_config()
+            # The functions' roles (enforced locally) grant the template's tables, which are
+            # named after its StageName: the stage's own prefix, or every call is refused.
+            if config.table_prefix != f"dynamowave-{config.stage}-":
+                raise CommandError(
+                    f"TABLE_PREFIX={config.table_prefix} is not the tables of stage "
+                    f"{config.stage} (dynamowave-{config.stage}-): set STAGE instead"
+                )
             env.update(STAGE=config.stage, TABLE_PREFIX=config.table_prefix)
             os.environ.update(env)
             models.bind()
@@ -110,8 +117,11 @@ class Command(BaseCommand):
                     HOST,
                     "--port",
                     str(gateway_port),
+                    # The template's stage is the site's (its tables); clients connect to /local.
                     "--parameter-overrides",
-                    f"StageName={STAGE}",
+                    f"StageName={config.stage}",
+                    "--stage",
+                    STAGE,
                     # Every function in execution environments of its own, from the source tree
                     # (template.yaml's CodeUri is the package build).
                     "--mode",
