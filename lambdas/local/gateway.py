@@ -74,8 +74,10 @@ class LocalGateway(LambdaService, ConnectionsApi, DynamoDbProxy):
         self.retired: list[FunctionPool] = []  # replaced by reconfigure()
         self.prewarmed: asyncio.Task | None = None  # Settings.prewarm: the zygotes starting
         self.iam: Iam | None = None  # process mode: the functions' roles, enforced (iam.py)
-        self._dynamodb_upstreams: list[str] = []  # what /_dynamodb/N stands for (IAM on)
-        self._dynamodb_session = None
+        # IAM on: a listener per DynamoDB endpoint the functions name (dynamodb_proxy.py)
+        self._dynamodb_listeners: dict = {}
+        self._dynamodb_servers: list = []
+        self._dynamodb_connections: set[asyncio.Task] = set()
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
         self.port: int | None = None
@@ -95,8 +97,6 @@ class LocalGateway(LambdaService, ConnectionsApi, DynamoDbProxy):
         self.app.router.add_post(
             "/2015-03-31/functions/{function_name}/invocations", self.invoke_function
         )
-        self.app.router.add_post("/_dynamodb/{upstream}", self.dynamodb)
-        self.app.router.add_post("/_dynamodb/{upstream}/", self.dynamodb)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -104,6 +104,7 @@ class LocalGateway(LambdaService, ConnectionsApi, DynamoDbProxy):
         """Bind (port 0 picks a free one), get the functions ready to run, return the port."""
         if self.settings.mode not in ("thread", "process"):
             raise ValueError(f"unknown mode {self.settings.mode!r}")
+        self.loop = asyncio.get_running_loop()
         self._runner = web.AppRunner(self.app, handle_signals=False, access_log=None)
         await self._runner.setup()
         self._site = web.TCPSite(self._runner, host, port)
