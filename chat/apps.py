@@ -10,7 +10,7 @@ class ChatConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from chat import checks  # noqa: F401  (registers the system checks)
+        from chat import checks, signals  # noqa: F401  (register the system checks, signals)
 
 
 class ChatAdminConfig(admin_apps.AdminConfig):

@@ -9,7 +9,7 @@ from lambdas.config import get_config
 from lambdas.errors import ChatError
 from lambdas.management import ManagementApi, management_api
 from lambdas.models import Room
-from lambdas.services import moderation
+from lambdas.services import moderation, sessions
 from lambdas.services.rooms import room_create
 from lambdas.tokens import User
 
@@ -104,12 +104,21 @@ def user_disconnect(*, actor: AbstractBaseUser, user: AbstractBaseUser) -> int:
     return closed
 
 
+def user_sessions_end(*, user: AbstractBaseUser) -> int:
+    """Revoke the user's tokens ($connect refuses any issued until now), then close their live
+    connections; how many there were. (chat/signals.py calls it when access is taken away.)"""
+    sessions.sessions_revoke(user_id=str(user.pk))
+    return moderation.user_disconnect(api=management(), user_id=str(user.pk))
+
+
 def user_ban(*, actor: AbstractBaseUser, user: AbstractBaseUser) -> int:
-    """Deactivate the user (no more tokens, no more logins) and close every live connection."""
-    api = management()  # before any change: a ban that cannot close sockets is not done
+    """Deactivate the user (no more tokens, no more logins), void the tokens they hold and close
+    every live connection."""
+    management()  # before any change: a ban that cannot close sockets is not done
     user.is_active = False
+    user._sessions_ended = True  # here, at once, rather than by the signal after the commit
     user.save(update_fields=["is_active"])
-    closed = moderation.user_disconnect(api=api, user_id=str(user.pk))
+    closed = user_sessions_end(user=user)
     audit_record(
         actor=actor,
         action=Action.BAN,

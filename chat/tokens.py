@@ -63,9 +63,11 @@ def token_issue(*, user, now: datetime | None = None) -> IssuedToken:
     """A token for `user` that the Lambda authorizer accepts for TOKEN_TTL_SECONDS."""
     key = signing_key_load()
     config = get_config()  # iss and aud must be what lambdas.tokens.token_verify expects
-    # Whole seconds, so the `expires_at` we report is exactly the `exp` inside the token.
-    issued_at = int((now or datetime.now(UTC)).timestamp())
-    expires_at = issued_at + settings.TOKEN_TTL_SECONDS
+    # `iat` to the millisecond: a token issued a moment after a ban, in the same second, must
+    # still connect ($connect compares it with the revocation's time). `exp` in whole seconds,
+    # so the `expires_at` we report is exactly the one inside the token.
+    moment = (now or datetime.now(UTC)).timestamp()
+    issued_at, expires_at = round(moment, 3), int(moment) + settings.TOKEN_TTL_SECONDS
     claims = {
         "sub": str(user.pk),
         "username": user.get_username(),
@@ -73,7 +75,7 @@ def token_issue(*, user, now: datetime | None = None) -> IssuedToken:
         "iss": config.token_issuer,
         "aud": config.token_audience,
         "iat": issued_at,
-        "nbf": issued_at,
+        "nbf": int(moment),
         "exp": expires_at,
         "jti": secrets.token_urlsafe(16),
     }

@@ -20,6 +20,7 @@ LOCAL_SETTINGS = (
     "TOKEN_PUBLIC_KEY_FILE",
     "TOKEN_ISSUER",
     "TOKEN_AUDIENCE",
+    "TOKEN_MAX_LIFETIME_SECONDS",
     "MAX_MESSAGE_CHARS",
     "HISTORY_PAGE_SIZE",
     "CONNECTION_TTL_SECONDS",
@@ -38,6 +39,20 @@ LOCAL_SETTINGS = (
 
 class ConfigError(RuntimeError):
     """The environment does not describe a usable configuration."""
+
+
+# Per user, across all their connections: (per second, burst). A person types, opens a room,
+# scrolls back and corrects far slower; a script flooding the room's fan-out does not.
+RATE_DEFAULTS = {
+    "typing": (1, 3),
+    "presence": (1, 5),
+    "history": (5, 20),
+    "edits": (2, 10),
+    "deletes": (2, 10),
+}
+LOCAL_SETTINGS += tuple(
+    f"RATE_{bucket.upper()}_{part}" for bucket in RATE_DEFAULTS for part in ("PER_SECOND", "BURST")
+)
 
 
 @dataclass(frozen=True)
@@ -65,8 +80,12 @@ class Config:
     # Per-user limits (lambdas/services/limits.py), held in the `limits` table.
     messages_per_second: int
     messages_burst: int
+    # Token buckets of the other routes that fan out or read: {bucket: (per second, burst)}.
+    rates: dict[str, tuple[int, int]]
     max_connections_per_user: int
     login_failures_allowed: int
+    # The longest a token may live (exp − iat); the site's TOKEN_TTL_SECONDS must fit in it.
+    token_max_lifetime_seconds: int
     login_failure_window_seconds: int
     metrics_namespace: str
 
@@ -151,8 +170,16 @@ def load_config(env: dict[str, str] | None = None) -> Config:
         lambda_endpoint_url=env.get("LAMBDA_ENDPOINT_URL") or None,
         messages_per_second=_int(env, "RATE_MESSAGES_PER_SECOND", 5),
         messages_burst=_int(env, "RATE_MESSAGES_BURST", 10),
+        rates={
+            bucket: (
+                _int(env, f"RATE_{bucket.upper()}_PER_SECOND", rate),
+                _int(env, f"RATE_{bucket.upper()}_BURST", burst),
+            )
+            for bucket, (rate, burst) in RATE_DEFAULTS.items()
+        },
         max_connections_per_user=_int(env, "MAX_CONNECTIONS_PER_USER", 10),
         login_failures_allowed=_int(env, "LOGIN_FAILURES_ALLOWED", 5),
+        token_max_lifetime_seconds=_int(env, "TOKEN_MAX_LIFETIME_SECONDS", 600),
         login_failure_window_seconds=_int(env, "LOGIN_FAILURE_WINDOW_SECONDS", 300),
         metrics_namespace=env.get("POWERTOOLS_METRICS_NAMESPACE") or "DynamoWave",
     )

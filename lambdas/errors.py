@@ -105,6 +105,13 @@ class RateLimited(ChatError):
         self.retry_after = retry_after
 
 
+class TokenRevoked(ChatError):
+    """The token predates the end of the user's sessions (a ban, a deactivation, a demotion)."""
+
+    code = "token_revoked"
+    status = 403
+
+
 class TooManyConnections(ChatError):
     """The user already holds the most live connections allowed; refused at `$connect`."""
 

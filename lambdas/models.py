@@ -162,6 +162,20 @@ class Limit(Model):
     expires_at = TTLAttribute()
 
 
+class Revocation(Model):
+    """A user's sessions ended (banned, deactivated, demoted): tokens issued before
+    `not_before` no longer open a connection. Kept in the `limits` table, next to the user's
+    other limits, under "revoked#<user_id>"; it expires once every such token has."""
+
+    class Meta:
+        table_name = "limits"
+        billing_mode = PAY_PER_REQUEST_BILLING_MODE
+
+    key = UnicodeAttribute(hash_key=True)
+    not_before = NumberAttribute()  # epoch seconds (fractional)
+    expires_at = TTLAttribute()
+
+
 # Base table names; the deployed name adds the stage prefix (see template.yaml).
 TABLES: dict[type[Model], str] = {
     Connection: "connections",
@@ -170,6 +184,8 @@ TABLES: dict[type[Model], str] = {
     ClientMessage: "client-messages",
     Limit: "limits",
 }
+# Models kept in another's table (its key schema): bound like it, never created on their own.
+SHARING: dict[type[Model], str] = {Revocation: "limits"}
 
 
 # Connections the shared client keeps open: handler threads (thread mode, the site's request
@@ -186,7 +202,7 @@ def bind(config: Config | None = None) -> None:
     """
     config = config or get_config()
     client = None
-    for model, base in TABLES.items():
+    for model, base in [*TABLES.items(), *SHARING.items()]:
         model.Meta.table_name = config.table_name(base)
         model.Meta.region = config.region
         model.Meta.host = config.dynamodb_endpoint_url

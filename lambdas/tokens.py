@@ -19,6 +19,7 @@ class User:
     user_id: str
     username: str
     is_staff: bool
+    issued_at: float = 0  # the token's `iat` (epoch seconds): tokens issued before a ban are void
 
 
 @lru_cache(maxsize=8)
@@ -36,9 +37,16 @@ def _load_keys(pems: tuple[str, ...]) -> tuple:
 
 
 def token_verify(
-    token: str | None, *, public_keys: tuple[str, ...], issuer: str, audience: str
+    token: str | None,
+    *,
+    public_keys: tuple[str, ...],
+    issuer: str,
+    audience: str,
+    max_lifetime: int | None = None,
 ) -> User:
-    """Check signature, expiry, issuer and audience; several keys allow rotation."""
+    """Check signature, expiry, issuer and audience; several keys allow rotation. A token that
+    lives longer than `max_lifetime` seconds (exp − iat) is refused: a leaked signing setup
+    must not mint tokens that outlast every ban."""
     # Imported here: every handler reads `User` from this module, only the authorizer verifies.
     import jwt
 
@@ -72,4 +80,9 @@ def token_verify(
     staff = claims.get("staff", False)
     if not isinstance(username, str) or not username or not isinstance(staff, bool):
         raise InvalidToken("malformed claims")
-    return User(user_id=claims["sub"], username=username, is_staff=staff)
+    issued_at, expires_at = claims["iat"], claims["exp"]
+    if not all(isinstance(t, int | float) for t in (issued_at, expires_at)):
+        raise InvalidToken("malformed claims")
+    if max_lifetime is not None and expires_at - issued_at > max_lifetime:
+        raise InvalidToken("token lifetime too long")
+    return User(user_id=claims["sub"], username=username, is_staff=staff, issued_at=issued_at)

@@ -23,6 +23,11 @@ os.environ.update(
     # most tests send and connect as the same user far faster than a person would.
     RATE_MESSAGES_BURST="1000000",
     RATE_MESSAGES_PER_SECOND="1000000",
+    **{
+        f"RATE_{bucket}_{part}": "1000000"
+        for bucket in ("TYPING", "PRESENCE", "HISTORY", "EDITS", "DELETES")
+        for part in ("PER_SECOND", "BURST")
+    },
     MAX_CONNECTIONS_PER_USER="1000000",
     LOGIN_FAILURES_ALLOWED="1000000",
     # Metrics are printed only where a test captures them (tests/lambdas/test_metrics.py).

@@ -132,7 +132,7 @@ class Keys:
             "staff": staff,
             "iss": ISSUER,
             "aud": AUDIENCE,
-            "iat": now,
+            "iat": round(time.time(), 3),  # to the millisecond, as the site issues it
             "nbf": now,
             "exp": now + 300,
         }

@@ -49,6 +49,7 @@ class RouteRequest:
             user_id=str(user_id),
             username=str(username),
             is_staff=str(context.get("isStaff", "false")).lower() == "true",
+            issued_at=_epoch(context.get("issuedAt")),
         )
 
     @cached_property
@@ -68,6 +69,14 @@ class RouteRequest:
     def api(self) -> ManagementApi:
         context = self.event.request_context
         return management_api(endpoint_for(context.domain_name, context.stage))
+
+
+def _epoch(value: object) -> float:
+    """A context number as API Gateway hands it on (a number or its string); 0 if absent."""
+    try:
+        return float(str(value))
+    except ValueError:
+        return 0.0
 
 
 def reply(frame: dict | None = None, status: int = 200) -> dict:

@@ -24,6 +24,7 @@ def handler(event: dict, context: object) -> dict:
             public_keys=config.token_public_keys,
             issuer=config.token_issuer,
             audience=config.token_audience,
+            max_lifetime=config.token_max_lifetime_seconds,
         )
     except InvalidToken as reason:
         # Deny rather than raise: a raised error counts as a function error in metrics.
@@ -38,7 +39,12 @@ def handler(event: dict, context: object) -> dict:
     policy = APIGatewayAuthorizerResponseWebSocket.from_route_arn(
         request.method_arn,
         user.user_id,
-        context={"userId": user.user_id, "username": user.username, "isStaff": user.is_staff},
+        context={
+            "userId": user.user_id,
+            "username": user.username,
+            "isStaff": user.is_staff,
+            "issuedAt": user.issued_at,  # $connect refuses tokens issued before a ban
+        },
     )
     policy.allow_all_routes()
     return policy.asdict()

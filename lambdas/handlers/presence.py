@@ -2,9 +2,11 @@
 
 from lambdas.handlers._route import RouteRequest, websocket_route
 from lambdas.services.connections import presence_join
+from lambdas.services.limits import rate_check
 
 
 @websocket_route
 def handler(request: RouteRequest) -> dict:
-    request.user  # only authorized connections see who is here  # noqa: B018
+    # Only authorized connections see who is here; each ask sends the list to the whole room.
+    rate_check(user_id=request.user.user_id, bucket="presence")
     return presence_join(api=request.api, connection_id=request.connection_id)

@@ -14,6 +14,7 @@ from lambdas.metrics import metric_count
 from lambdas.models import Connection, connection_expiry, utcnow
 from lambdas.services.broadcast import broadcast, connections_forget
 from lambdas.services.rooms import room_get_open, room_presence
+from lambdas.services.sessions import session_check
 from lambdas.tokens import User
 
 logger = logging.getLogger(__name__)
@@ -29,12 +30,14 @@ def connection_open(
     source_ip: str | None = None,
     user_agent: str | None = None,
 ) -> Connection:
-    """Register a connection in an open room.
+    """Register a connection in an open room, unless the user's sessions were ended since the
+    token was issued (TokenRevoked, 403).
 
     A user may hold at most MAX_CONNECTIONS_PER_USER live connections (TooManyConnections, 429).
     Only connections that API Gateway still knows count: at the cap, the counted ones are asked
     for (GET @connections), so ghosts whose $disconnect was lost never refuse a real connection.
     """
+    session_check(user=user)
     room_name = room_get_open(name=room).name
     limit = get_config().max_connections_per_user
     counted = connection_ids_of(user_id=user.user_id)

@@ -72,10 +72,31 @@ def _update(key: str, step: Callable[[Limit | None, float], tuple[float, float]]
     return False
 
 
+WHAT = {
+    "messages": "messages",
+    "typing": "typing notices",
+    "presence": "presence requests",
+    "history": "history pages",
+    "edits": "edits",
+    "deletes": "deletions",
+}
+
+
 def message_rate_check(*, user_id: str) -> None:
     """Take one token from the user's message bucket, or raise RateLimited with `retry_after`."""
     config = get_config()
-    rate, burst = config.messages_per_second, config.messages_burst
+    _take(user_id, "messages", config.messages_per_second, config.messages_burst)
+
+
+def rate_check(*, user_id: str, bucket: str) -> None:
+    """Take one token from the user's bucket of a route (config.RATE_DEFAULTS), across all of
+    their connections and every Lambda instance, or raise RateLimited with `retry_after`."""
+    rate, burst = get_config().rates[bucket]
+    _take(user_id, bucket, rate, burst)
+
+
+def _take(user_id: str, bucket: str, rate: int, burst: int) -> None:
+    what = WHAT[bucket]
 
     def take(live: Limit | None, now: float) -> tuple[float, float]:
         tokens = float(burst)
@@ -83,14 +104,14 @@ def message_rate_check(*, user_id: str) -> None:
             tokens = min(burst, live.level + max(0.0, now - live.updated_at) * rate)
         if tokens < 1:
             raise RateLimited(
-                f"at most {rate} messages a second (bursts of {burst}); slow down",
+                f"at most {rate} {what} a second (bursts of {burst}); slow down",
                 retry_after=max(0.001, round((1 - tokens) / rate, 3)),
             )
         # Once full again the bucket is the same as no item: let TTL remove it then.
         return tokens - 1, now + (burst - tokens + 1) / rate + 1
 
-    if not _update(f"messages#{user_id}", take):
-        raise RateLimited("too many messages at once; slow down", retry_after=round(1 / rate, 3))
+    if not _update(f"{bucket}#{user_id}", take):
+        raise RateLimited(f"too many {what} at once; slow down", retry_after=round(1 / rate, 3))
 
 
 def _login_keys(*, username: str, ip: str | None) -> list[str]:

@@ -21,7 +21,7 @@ from lambdas.metrics import metric_count
 from lambdas.models import ClientMessage, Edit, Message, utcnow
 from lambdas.services.broadcast import BroadcastResult, broadcast
 from lambdas.services.connections import connection_get
-from lambdas.services.limits import message_rate_check
+from lambdas.services.limits import message_rate_check, rate_check
 from lambdas.services.rooms import room_get_open
 from lambdas.tokens import User
 
@@ -155,7 +155,7 @@ def message_edit(*, api: ManagementApi, connection_id: str, editor: User, frame:
     """Replace the text of one's own message; the room gets `message_updated`."""
     message_id = message_id_check(frame.get("id"))
     text = text_check(frame.get("message"))
-    message_rate_check(user_id=editor.user_id)  # edits share the sender's message bucket
+    rate_check(user_id=editor.user_id, bucket="edits")
     room = connection_get(connection_id=connection_id).room
     message = _own_message(room=room, message_id=message_id)
     if message.user_id != editor.user_id:
@@ -184,6 +184,7 @@ def message_edit(*, api: ManagementApi, connection_id: str, editor: User, frame:
 def message_delete(*, api: ManagementApi, connection_id: str, deleter: User, frame: dict) -> None:
     """Delete a message of the deleter's room from a `deletemessage` frame."""
     message_id = message_id_check(frame.get("id"))
+    rate_check(user_id=deleter.user_id, bucket="deletes")
     room = connection_get(connection_id=connection_id).room
     message_remove(api=api, room=room, message_id=message_id, deleter=deleter)
 
@@ -214,6 +215,7 @@ def typing_send(*, api: ManagementApi, connection_id: str, typist: User, frame: 
     """Tell the room, except the typist's own connection, that someone is typing."""
     if set(frame) - {"action"}:
         raise InvalidRequest('typing frames carry nothing but {"action": "typing"}')
+    rate_check(user_id=typist.user_id, bucket="typing")  # each one is a post to the whole room
     room = connection_get(connection_id=connection_id).room
     frame = {
         "type": "typing",

@@ -36,7 +36,18 @@ def test_valid_token_is_allowed_with_user_context(keys):
         "arn:aws:execute-api:us-east-1:533568316194:c5jwxq709g/production/*"
     ]
     assert response["principalId"] == "42"
-    assert response["context"] == {"userId": "42", "username": "bob", "isStaff": True}
+    context = response.pop("context")
+    assert context.pop("issuedAt") == pytest.approx(time.time(), abs=5)  # the token's iat
+    assert context == {"userId": "42", "username": "bob", "isStaff": True}
+
+
+def test_a_token_living_longer_than_the_maximum_is_denied(keys):
+    """Signed by the site's key and unexpired, but minted for a day: refused (it would outlast
+    any ban); the longest allowed (TOKEN_MAX_LIFETIME_SECONDS, 600 s) passes."""
+    now = int(time.time())
+    assert effect(authorize(keys.token(iat=now, nbf=now, exp=now + 86400))) == "Deny"
+    assert effect(authorize(keys.token(iat=now, nbf=now, exp=now + 600))) == "Allow"
+    assert effect(authorize(keys.token(iat=now, nbf=now, exp=now + 601))) == "Deny"
 
 
 def _unsigned(claims: dict) -> str:

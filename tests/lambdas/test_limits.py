@@ -146,9 +146,9 @@ def test_rate_limited_send_stores_nothing_and_answers_429(configure, clock, api,
     assert list(ClientMessage.query(sender.user_id)) == []  # not even the idempotency receipt
 
 
-def test_edits_share_the_bucket(configure, clock, api, room):
-    """An edit takes a token too: with burst 1, a send then an edit is refused; the text stays."""
-    configure(RATE_MESSAGES_PER_SECOND=1, RATE_MESSAGES_BURST=1)
+def test_edits_have_a_bucket_of_their_own(configure, clock, api, room):
+    """With an edit burst of 1, the second edit is refused (the text stays) while sends go on."""
+    configure(RATE_EDITS_PER_SECOND=1, RATE_EDITS_BURST=1)
     sender = user()
     connection_id = joined(room, f"c-{uuid.uuid4().hex[:8]}", sender)
     identity = {"user_id": sender.user_id, "username": sender.username}
@@ -157,11 +157,59 @@ def test_edits_share_the_bucket(configure, clock, api, room):
         CONTEXT,
     )
     (stored,) = Message.query(room)
-    frame = {"action": "editmessage", "id": stored.message_id, "message": "changed"}
-    response = editmessage.handler(message_event(frame, connection_id, **identity), CONTEXT)
+
+    def edit(text: str) -> dict:
+        frame = {"action": "editmessage", "id": stored.message_id, "message": text}
+        return editmessage.handler(message_event(frame, connection_id, **identity), CONTEXT)
+
+    assert edit("changed")["statusCode"] == 200
+    response = edit("changed again")
     assert response["statusCode"] == 429
     assert json.loads(response["body"])["code"] == "rate_limited"
-    assert Message.get(room, stored.message_id).text == "first"
+    assert "edits a second" in json.loads(response["body"])["message"]
+    assert Message.get(room, stored.message_id).text == "changed"
+    frame = {"action": "sendmessage", "message": "second"}
+    assert sendmessage.handler(message_event(frame, connection_id, **identity), CONTEXT) == {
+        "statusCode": 200
+    }
+
+
+@pytest.mark.parametrize(
+    ("route", "bucket", "frame"),
+    [
+        ("typing", "TYPING", {}),
+        ("presence", "PRESENCE", {}),
+        ("history", "HISTORY", {}),
+        ("deletemessage", "DELETES", {"id": "01ARZ3NDEKTSV4RRFFQ69G5FAV"}),
+    ],
+)
+def test_each_route_that_fans_out_or_reads_has_a_per_user_bucket(
+    configure, clock, api, room, route, bucket, frame
+):
+    """A burst of 2 per user: the third frame is 429 with retry_after, on any of the user's
+    connections; another user is not affected."""
+    import importlib
+
+    handler = importlib.import_module(f"lambdas.handlers.{route}").handler
+    configure(**{f"RATE_{bucket}_PER_SECOND": 1, f"RATE_{bucket}_BURST": 2})
+    flooder, other = user(), user()
+    tabs = [joined(room, f"c-{uuid.uuid4().hex[:8]}", flooder) for _ in range(2)]
+    bystander = joined(room, f"c-{uuid.uuid4().hex[:8]}", other)
+
+    def call(connection_id: str, who: User) -> dict:
+        event = message_event(
+            {"action": route, **frame}, connection_id, user_id=who.user_id, username=who.username
+        )
+        return handler(event, CONTEXT)
+
+    first, second, third = call(tabs[0], flooder), call(tabs[1], flooder), call(tabs[0], flooder)
+    assert 429 not in (first["statusCode"], second["statusCode"])
+    assert third["statusCode"] == 429
+    refused = json.loads(third["body"])
+    assert refused["code"] == "rate_limited" and refused["retry_after"] == pytest.approx(1.0)
+    assert call(bystander, other)["statusCode"] != 429
+    clock[0] += 1
+    assert call(tabs[1], flooder)["statusCode"] != 429  # refilled at the rate
 
 
 # -- connections per user ----------------------------------------------------------------------
@@ -258,6 +306,39 @@ def test_login_failures_lock_the_ip_across_usernames(configure, clock):
     with pytest.raises(RateLimited):
         login_check(username=f"someone-{uuid.uuid4().hex[:6]}", ip=ip)
     login_check(username=f"someone-{uuid.uuid4().hex[:6]}", ip="198.51.100.1")
+
+
+def test_a_typing_flood_costs_the_room_a_bounded_number_of_posts(configure, connect, room):
+    """Through the gateway, 200 `typing` frames from one user in a room of 4: the others get at
+    most burst + rate × elapsed of them; the flooder hears `rate_limited` for the rest."""
+    import time
+
+    from tests.helpers import recv_json
+
+    configure(RATE_TYPING_PER_SECOND=1, RATE_TYPING_BURST=3)
+    flooder = connect(room, user_id=f"u-{uuid.uuid4().hex[:10]}", username="flood")
+    others = [connect(room, user_id=f"u-{uuid.uuid4().hex[:10]}", username="o") for _ in range(3)]
+
+    def frames(client) -> list[dict]:
+        """What the client gets until 2 s pass without a frame (presence aside)."""
+        seen = []
+        while True:
+            try:
+                seen.append(recv_json(client, timeout=2))
+            except TimeoutError:
+                return seen
+
+    started = time.monotonic()
+    for _ in range(200):
+        flooder.send(json.dumps({"action": "typing"}))
+    replies = frames(flooder)
+    elapsed = time.monotonic() - started
+    refused = [r for r in replies if r.get("code") == "rate_limited"]
+    passed = 200 - len(refused)
+    assert len(refused) == len(replies)  # nothing else came back
+    assert 3 <= passed <= 3 + int(elapsed) + 1, (passed, elapsed)
+    for other in others:
+        assert len([n for n in frames(other) if n["type"] == "typing"]) == passed
 
 
 def test_the_gateway_refuses_the_handshake_with_429(configure, connect, room):

@@ -2,6 +2,7 @@
 
 import copy
 import json
+import time
 
 import pytest
 
@@ -77,7 +78,9 @@ def test_gateway_events_match_the_captured_events(connect, room, recorded):
     # The authorizer's context arrives stringified on every later route, with principalId.
     expected = {"principalId": "8", "userId": "8", "username": "gus", "isStaff": "true"}
     for name in ("connect", "ping", "default", "disconnect"):
-        assert events[name]["requestContext"]["authorizer"] == expected
+        context = dict(events[name]["requestContext"]["authorizer"])
+        assert float(context.pop("issuedAt")) == pytest.approx(time.time(), abs=60)
+        assert context == expected
     ids = {events[n]["requestContext"]["connectionId"] for n in events}
     assert len(ids) == 1
 

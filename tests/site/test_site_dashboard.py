@@ -1,6 +1,7 @@
 """The "Live chat" admin dashboard: who may see and do what, and that its actions really happen."""
 
 import json
+import uuid
 
 import pytest
 from django.contrib.auth.models import Permission
@@ -10,6 +11,7 @@ from websockets.exceptions import ConnectionClosed
 from chat.models import AuditEntry
 from lambdas.models import Connection, Message, Room
 from tests.helpers import recv_json, wait_for
+from tests.local.test_gateway import handshake_status
 
 PAGES = ["live_overview", "live_connections", "live_messages", "live_rooms", "live_audit"]
 ACTIONS = {  # url name, kwargs, permission
@@ -276,22 +278,37 @@ def test_unknown_rooms_are_a_message(as_boss):
     assert AuditEntry.objects.count() == 0
 
 
-def test_ban_closes_sockets_and_refuses_tokens(as_boss, connect, room, django_user_model):
-    """Banning deactivates the user, closes every socket, and the token endpoint answers 401."""
+def unique_pk() -> int:
+    """A user id no other test has: revocations stay in DynamoDB, while the test database
+    hands out the same ids again after each rollback."""
+    return 10_000 + uuid.uuid4().int % 10**9
+
+
+def closed_already(tab) -> bool:
+    """Whether the socket is closed (by the server) by now, give or take a second."""
+    with pytest.raises(ConnectionClosed):
+        while True:
+            tab.recv(timeout=1)
+    return True
+
+
+def test_ban_closes_sockets_and_refuses_tokens(as_boss, connect, room, django_user_model, keys):
+    """Banning deactivates the user and closes every socket before the page answers; a token
+    issued before the ban, still unexpired, no longer connects (403), and the token endpoint
+    answers 401."""
     from django.test import Client
 
-    victim = django_user_model.objects.create_user("troll", password="pw12345!x")
+    victim = django_user_model.objects.create_user("troll", password="pw12345!x", pk=unique_pk())
     tabs = [connect(room, user_id=str(victim.pk), username="troll") for _ in range(2)]
+    kept = keys.token(user_id=str(victim.pk), username="troll")  # e.g. copied from a page
     response = as_boss.post(
         reverse("admin:auth_user_changelist"),
         {"action": "ban", "_selected_action": [victim.pk]},
         follow=True,
     )
     assert "troll banned; 2 connection(s) closed." in messages_of(response)
-    for tab in tabs:
-        with pytest.raises(ConnectionClosed):
-            while True:
-                tab.recv(timeout=5)
+    assert all(closed_already(tab) for tab in tabs)
+    assert handshake_status(connect, room, token=kept) == 403
     victim.refresh_from_db()
     assert not victim.is_active
     token = Client().post(
@@ -301,6 +318,42 @@ def test_ban_closes_sockets_and_refuses_tokens(as_boss, connect, room, django_us
     )
     assert token.status_code == 401
     assert AuditEntry.objects.get().action == "ban"
+
+
+@pytest.mark.parametrize("lost", ["is_staff", "is_active"])
+def test_losing_staff_or_activity_ends_the_users_chat_sessions(
+    connect, room, django_user_model, keys, gateway, django_capture_on_commit_callbacks, lost
+):
+    """A demotion or a deactivation, however it is saved (here: the model, as the admin's user
+    form does), closes the user's sockets and voids their tokens: no staff rights survive on a
+    live socket or on a token that still says `staff: true`."""
+    moderator = django_user_model.objects.create_user(
+        "mod", password="pw", is_staff=True, pk=unique_pk()
+    )
+    token = keys.token(user_id=str(moderator.pk), username="mod", staff=True)
+    tab = connect(room, token=token)
+    with django_capture_on_commit_callbacks(execute=True):
+        setattr(moderator, lost, False)
+        moderator.save()
+    assert closed_already(tab)
+    assert handshake_status(connect, room, token=token) == 403
+    fresh = keys.token(user_id=str(moderator.pk), username="mod", staff=False)
+    assert connect(room, token=fresh)  # what the site issues from now on still connects
+
+
+def test_other_changes_leave_the_sessions_alone(
+    connect, room, django_user_model, keys, gateway, django_capture_on_commit_callbacks
+):
+    """Editing a user (a new email, a promotion) keeps their sockets and tokens."""
+    member = django_user_model.objects.create_user("kim", password="pw", pk=unique_pk())
+    token = keys.token(user_id=str(member.pk), username="kim")
+    tab = connect(room, token=token)
+    with django_capture_on_commit_callbacks(execute=True):
+        member.email, member.is_staff = "kim@example.com", True
+        member.save()
+    tab.send(json.dumps({"action": "ping"}))
+    assert recv_json(tab) == {"type": "pong"}
+    assert connect(room, token=token)
 
 
 def test_overview_counts_live_connections(as_boss, connect, room):

@@ -138,3 +138,12 @@ def test_system_check_warns_when_no_key_exists(settings, tmp_path):
     assert [m.id for m in run_checks() if m.id.startswith("chat.")] == ["chat.W001"]
     settings.TOKEN_SIGNING_KEY_FILE = str(dev_keypair_ensure(folder=tmp_path)[0])
     assert [m.id for m in run_checks() if m.id.startswith("chat.")] == []
+
+
+def test_system_check_refuses_tokens_longer_than_the_authorizer_accepts(settings):
+    """A TOKEN_TTL_SECONDS over TOKEN_MAX_LIFETIME_SECONDS would make every token fail."""
+    settings.TOKEN_TTL_SECONDS = 3600
+    errors = [m for m in run_checks() if m.id == "chat.E001"]
+    assert len(errors) == 1 and "TOKEN_MAX_LIFETIME_SECONDS=600" in errors[0].msg
+    settings.TOKEN_TTL_SECONDS = 600
+    assert not [m for m in run_checks() if m.id == "chat.E001"]
