@@ -39,6 +39,13 @@ class MessageTooLong(ChatError):
     code = "message_too_long"
 
 
+class MessageTooLarge(ChatError):
+    """The stored message (its text and kept versions) would pass the item budget."""
+
+    code = "message_too_large"
+    status = 413
+
+
 class InvalidRoom(ChatError):
     code = "invalid_room"
 

@@ -193,6 +193,35 @@ SHARING: dict[type[Model], str] = {Revocation: "limits"}
 MAX_POOL_CONNECTIONS = 32
 
 
+# Every item written stays well under DynamoDB's 400 KB limit, and reads of a room's history
+# stay cheap (a Query pays for the whole items it reads).
+ITEM_BUDGET_BYTES = 64 * 1024
+
+
+def item_bytes(item: Model) -> int:
+    """The item's size as DynamoDB counts it: each attribute's name and value, strings in
+    UTF-8, lists and maps with their 3-byte overhead and 1 byte per element."""
+    return sum(len(name.encode()) + _value_bytes(value) for name, value in item.serialize().items())
+
+
+def _value_bytes(value: dict) -> int:
+    ((kind, data),) = value.items()
+    if kind == "S":
+        return len(data.encode())
+    if kind == "N":
+        digits = data.lstrip("-").replace(".", "").strip("0") or "0"
+        return min(21, (len(digits) + 1) // 2 + 1)
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind == "L":
+        return 3 + sum(1 + _value_bytes(element) for element in data)
+    if kind == "M":
+        return 3 + sum(1 + len(k.encode()) + _value_bytes(v) for k, v in data.items())
+    if kind == "SS":
+        return sum(len(element.encode()) for element in data)
+    return len(str(data))  # B, NS, BS: not in our models; an upper bound is enough
+
+
 def bind(config: Config | None = None) -> None:
     """Point every model at the configured tables and endpoint (done at import; again in tests).
 

@@ -13,12 +13,13 @@ from lambdas.errors import (
     Forbidden,
     InvalidRequest,
     MessageNotFound,
+    MessageTooLarge,
     MessageTooLong,
 )
 from lambdas.ids import is_ulid, new_ulid
 from lambdas.management import ManagementApi
 from lambdas.metrics import metric_count
-from lambdas.models import ClientMessage, Edit, Message, utcnow
+from lambdas.models import ITEM_BUDGET_BYTES, ClientMessage, Edit, Message, item_bytes, utcnow
 from lambdas.services.broadcast import BroadcastResult, broadcast
 from lambdas.services.connections import connection_get
 from lambdas.services.limits import message_rate_check, rate_check
@@ -28,6 +29,18 @@ from lambdas.tokens import User
 MAX_CLIENT_MESSAGE_ID = 64
 MAX_HISTORY_LIMIT = 100
 RECEIPT_LIFETIME = timedelta(days=1)  # how long a clientMessageId protects against a resend
+MAX_EDIT_VERSIONS = 5  # earlier texts an edited message keeps; older ones are dropped
+EDIT_ATTEMPTS = 3  # conditional updates lost to a concurrent edit before giving up
+
+
+def _fits(message: Message) -> None:
+    """MessageTooLarge unless the item stays within ITEM_BUDGET_BYTES (UTF-8, as DynamoDB
+    counts): checked before anything is written."""
+    size = item_bytes(message)
+    if size > ITEM_BUDGET_BYTES:
+        raise MessageTooLarge(
+            f"this message would take {size:,} bytes stored; at most {ITEM_BUDGET_BYTES:,}"
+        )
 
 
 def _conditional_failed(error: PutError | UpdateError) -> bool:
@@ -110,23 +123,24 @@ def message_send(*, api: ManagementApi, connection_id: str, sender: User, frame:
     message_rate_check(user_id=sender.user_id)
     joined = connection_get(connection_id=connection_id).room
     room = room_get_open(name=joined, create_default=False).name  # (deleted since $connect?)
-    message_id, retried = new_ulid(), False
-    if outgoing.client_message_id:
-        room, message_id, retried = _reserve(sender, room, outgoing.client_message_id)
-        if retried:
-            try:
-                return Sent(Message.get(room, message_id), duplicate=True, delivery=None)
-            except Message.DoesNotExist:
-                pass  # the first attempt stopped after its receipt: finish it now
     message = Message(
         room,
-        message_id,
+        new_ulid(),
         user_id=sender.user_id,
         username=sender.username,
         text=outgoing.text,
         sent_at=utcnow(),
         client_message_id=outgoing.client_message_id,
     )
+    _fits(message)
+    if outgoing.client_message_id:
+        room, message_id, retried = _reserve(sender, room, outgoing.client_message_id)
+        message.room, message.message_id = room, message_id
+        if retried:
+            try:
+                return Sent(Message.get(room, message_id), duplicate=True, delivery=None)
+            except Message.DoesNotExist:
+                pass  # the first attempt stopped after its receipt: finish it now
     try:
         message.save(condition=Message.message_id.does_not_exist())
     except PutError as error:
@@ -157,28 +171,51 @@ def message_edit(*, api: ManagementApi, connection_id: str, editor: User, frame:
     text = text_check(frame.get("message"))
     rate_check(user_id=editor.user_id, bucket="edits")
     room = connection_get(connection_id=connection_id).room
-    message = _own_message(room=room, message_id=message_id)
-    if message.user_id != editor.user_id:
-        raise Forbidden("you can only edit your own messages")
-    now = utcnow()
+    for _ in range(EDIT_ATTEMPTS):
+        message = _own_message(room=room, message_id=message_id)
+        if message.user_id != editor.user_id:
+            raise Forbidden("you can only edit your own messages")
+        if _edited(message, text):
+            break
+    else:
+        raise MessageNotFound("that message keeps changing; try again")
+    broadcast(api=api, room=room, payload=message.frame("message_updated"))
+    return message
+
+
+def _edited(message: Message, text: str) -> bool:
+    """Store the new text, keeping the last MAX_EDIT_VERSIONS earlier ones (fewer if the item
+    would pass its budget; MessageTooLarge if even the text alone would); False if someone else
+    changed the message since it was read."""
+    now, read_edited_at = utcnow(), message.edited_at
+    versions = [*(message.edits or []), Edit(text=message.text, replaced_at=now)]
+    versions = versions[-MAX_EDIT_VERSIONS:]
+    message.text, message.edited_at, message.edits = text, now, versions
+    while versions and item_bytes(message) > ITEM_BUDGET_BYTES:
+        versions.pop(0)  # the oldest version goes first
+    _fits(message)
+    unchanged = (
+        Message.edited_at == read_edited_at
+        if read_edited_at is not None
+        else Message.edited_at.does_not_exist()
+    )
     try:
         message.update(
             actions=[
                 Message.text.set(text),
                 Message.edited_at.set(now),
-                Message.edits.set(
-                    (Message.edits | []).append([Edit(text=message.text, replaced_at=now)])
-                ),
+                Message.edits.set(versions),
             ],
-            # Checked again at write time: it may have been deleted since we read it.
-            condition=(Message.user_id == editor.user_id) & (Message.deleted == False),  # noqa: E712
+            # Checked again at write time: deleted, or edited elsewhere, since we read it.
+            condition=(Message.user_id == message.user_id)
+            & (Message.deleted == False)  # noqa: E712
+            & unchanged,
         )
     except UpdateError as error:
         if _conditional_failed(error):
-            raise MessageNotFound("that message was deleted") from None
+            return False
         raise
-    broadcast(api=api, room=room, payload=message.frame("message_updated"))
-    return message
+    return True
 
 
 def message_delete(*, api: ManagementApi, connection_id: str, deleter: User, frame: dict) -> None:
