@@ -122,9 +122,32 @@ STORAGES = {
     },
 }
 
+# Mail (password resets): printed locally; deployed (DJANGO_SECURE), sent through Amazon SES
+# (django-ses, the site's role may send) or the SMTP server the environment names. A backend
+# that writes mail anywhere but to its recipient would put reset links in the logs.
 EMAIL_BACKEND = env.str(
-    "DJANGO_EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend"
+    "DJANGO_EMAIL_BACKEND",
+    default="django_ses.SESBackend" if SECURE else "django.core.mail.backends.console.EmailBackend",
 )
+UNDELIVERING_EMAIL_BACKENDS = {
+    "django.core.mail.backends.console.EmailBackend",
+    "django.core.mail.backends.locmem.EmailBackend",
+    "django.core.mail.backends.filebased.EmailBackend",
+    "django.core.mail.backends.dummy.EmailBackend",
+}
+if SECURE and EMAIL_BACKEND in UNDELIVERING_EMAIL_BACKENDS:
+    raise ImproperlyConfigured(
+        f"DJANGO_EMAIL_BACKEND={EMAIL_BACKEND} does not deliver mail: with DJANGO_SECURE on, "
+        "use django_ses.SESBackend (the default) or django.core.mail.backends.smtp.EmailBackend"
+    )
+DEFAULT_FROM_EMAIL = env.str("DJANGO_DEFAULT_FROM_EMAIL", default="webmaster@localhost")
+EMAIL_HOST = env.str("DJANGO_EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("DJANGO_EMAIL_PORT", default=587 if SECURE else 25)
+EMAIL_HOST_USER = env.str("DJANGO_EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("DJANGO_EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("DJANGO_EMAIL_USE_TLS", default=SECURE)
+AWS_SES_REGION_NAME = env.str("AWS_REGION", default="us-east-1")
+AWS_SES_REGION_ENDPOINT = f"email.{AWS_SES_REGION_NAME}.amazonaws.com"
 
 # HTTPS hardening. Off by default because the local stack and test live servers speak plain HTTP.
 SESSION_COOKIE_SECURE = SECURE

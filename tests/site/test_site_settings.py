@@ -27,6 +27,7 @@ print(json.dumps({
     "SECURE_HSTS_SECONDS": s.SECURE_HSTS_SECONDS,
     "TOKEN_SIGNING_KEY_FILE": s.TOKEN_SIGNING_KEY_FILE,
     "TOKEN_TTL_SECONDS": s.TOKEN_TTL_SECONDS,
+    "EMAIL_BACKEND": s.EMAIL_BACKEND,
     "WEBSOCKET_URL": s.WEBSOCKET_URL,
 }))
 """
@@ -128,3 +129,23 @@ def test_env_example_lists_every_variable_the_settings_read():
     read.discard("DJANGO_READ_DOT_ENV_FILE")  # meaningless inside the file it switches on
     assert read <= env_example_names()
     assert not re.search(r"^[A-Z][A-Z0-9_]*=.+$", (ROOT / ".env.example").read_text(), re.M)
+
+
+SECURE = {"DJANGO_SECURE": "true", "DJANGO_SECRET_KEY": "a-real-secret-for-this-test"}
+
+
+@pytest.mark.parametrize("backend", ["console", "locmem", "filebased", "dummy"])
+def test_secure_mode_refuses_a_mail_backend_that_does_not_deliver(backend):
+    """Deployed, a console backend would write password-reset links into the logs: refused."""
+    name = f"django.core.mail.backends.{backend}.EmailBackend"
+    result = settings_in({**SECURE, "DJANGO_EMAIL_BACKEND": name})
+    assert result.returncode != 0
+    assert f"DJANGO_EMAIL_BACKEND={name} does not deliver mail" in result.stderr
+
+
+def test_secure_mode_sends_mail_through_ses_or_smtp_and_locally_prints_it():
+    assert settings_with(SECURE)["EMAIL_BACKEND"] == "django_ses.SESBackend"
+    smtp = "django.core.mail.backends.smtp.EmailBackend"
+    assert settings_with({**SECURE, "DJANGO_EMAIL_BACKEND": smtp})["EMAIL_BACKEND"] == smtp
+    local = settings_with({})["EMAIL_BACKEND"]
+    assert local == "django.core.mail.backends.console.EmailBackend"
