@@ -39,6 +39,23 @@ class ChatUserAdmin(UserAdmin):
     """Django's user admin with the chat's moderation actions."""
 
     actions = ["disconnect_sessions", "ban"]
+    # What only a superuser may change: another's powers, and the powers themselves.
+    POWERS = ("is_superuser", "groups", "user_permissions")
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        """Staff and superusers are changed (deactivated, demoted) by superusers only."""
+        if obj is not None and (obj.is_staff or obj.is_superuser) and not request.user.is_superuser:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        if obj is not None and (obj.is_staff or obj.is_superuser) and not request.user.is_superuser:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = super().get_readonly_fields(request, obj)
+        return readonly if request.user.is_superuser else (*readonly, *self.POWERS)
 
     def _each(self, request, queryset, permission: str, action, done: str) -> None:
         if not request.user.has_perm(f"chat.{permission}"):

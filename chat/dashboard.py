@@ -29,12 +29,21 @@ post_only = method_decorator(require_POST)
 class LiveChatDashboard:
     """Registers its views on an AdminSite; every view goes through `site.admin_view`."""
 
+    VIEW = "chat.view_dashboard"  # every page: live connections, messages, who said what
+
     def __init__(self, site: AdminSite) -> None:
         self.site = site
 
     @property
     def urls(self) -> list:
-        view = self.site.admin_view
+        def view(page: Callable) -> Callable:
+            def viewing(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+                if not request.user.has_perm(self.VIEW):
+                    raise PermissionDenied("you need the view_dashboard permission")
+                return page(request, *args, **kwargs)
+
+            return self.site.admin_view(viewing)
+
         return [
             path("live/", view(self.overview), name="live_overview"),
             path("live/connections/", view(self.connections), name="live_connections"),

@@ -1,11 +1,12 @@
-"""Forms of the site: creating a room, and the throttled login form."""
+"""Forms of the site: creating a room, signing up, and the throttled login form."""
 
 from __future__ import annotations
 
 import math
 
 from django import forms
-from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
+from django.contrib.auth.validators import ASCIIUsernameValidator
 from django.core.exceptions import ValidationError
 
 from chat.throttle import login_throttle_check, login_throttle_failed
@@ -64,3 +65,14 @@ class ThrottledAuthenticationForm(AuthenticationForm):
             if error.code == "invalid_login":
                 login_throttle_failed(request=self.request, username=username)
             raise
+
+
+class SignUpForm(UserCreationForm):
+    """Django's sign-up form with ASCII usernames only: a name written with look-alike letters
+    from another script (`аdmin`, its first letter Cyrillic) must not pass for someone else's
+    in the chat. (Django already refuses a name that differs from another only in case.)"""
+
+    def clean_username(self) -> str:
+        username = super().clean_username()
+        ASCIIUsernameValidator()(username)
+        return username

@@ -30,8 +30,10 @@ class AuditEntry(models.Model):
     class Meta:
         ordering = ["-at", "-id"]
         verbose_name_plural = "audit entries"
-        # Destructive dashboard actions each need their permission (superusers have all).
+        # Reading the dashboard needs its permission; destructive actions each need theirs
+        # (superusers have all).
         permissions = [
+            ("view_dashboard", "Can view the live chat dashboard"),
             ("disconnect_connection", "Can disconnect live chat connections"),
             ("delete_message", "Can delete chat messages"),
             ("manage_room", "Can create, edit and archive chat rooms"),

@@ -111,9 +111,16 @@ def user_sessions_end(*, user: AbstractBaseUser) -> int:
     return moderation.user_disconnect(api=management(), user_id=str(user.pk))
 
 
+class ModeratorForbidden(ChatError):
+    code = "forbidden"
+    status = 403
+
+
 def user_ban(*, actor: AbstractBaseUser, user: AbstractBaseUser) -> int:
     """Deactivate the user (no more tokens, no more logins), void the tokens they hold and close
-    every live connection."""
+    every live connection. Staff and superusers are banned by superusers only."""
+    if (user.is_staff or user.is_superuser) and not actor.is_superuser:
+        raise ModeratorForbidden("only a superuser may ban a staff member or a superuser")
     management()  # before any change: a ban that cannot close sockets is not done
     user.is_active = False
     user._sessions_ended = True  # here, at once, rather than by the signal after the commit

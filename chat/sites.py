@@ -24,6 +24,6 @@ class ChatAdminSite(admin.AdminSite):
 
     def get_app_list(self, request, app_label=None):
         apps = super().get_app_list(request, app_label)
-        if app_label in (None, "live"):
+        if app_label in (None, "live") and request.user.has_perm(self.dashboard.VIEW):
             apps.insert(0, self.dashboard.app_entry(request))
         return apps

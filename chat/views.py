@@ -9,7 +9,6 @@ from django.conf import settings
 from django.contrib.auth import authenticate, login
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.forms import UserCreationForm
 from django.core.exceptions import PermissionDenied, SuspiciousOperation
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.multipartparser import MultiPartParserError
@@ -27,7 +26,7 @@ from chat.errors import (
     MethodNotAllowed,
     NotAuthenticated,
 )
-from chat.forms import RoomCreateForm
+from chat.forms import RoomCreateForm, SignUpForm
 from chat.throttle import login_throttle_check, login_throttle_failed
 from chat.tokens import expiry_format, token_issue
 from lambdas.config import get_config
@@ -105,7 +104,7 @@ def room(request: HttpRequest, room: str) -> HttpResponse:
 
 
 def signup(request: HttpRequest) -> HttpResponse:
-    form = UserCreationForm(request.POST if request.method == "POST" else None)
+    form = SignUpForm(request.POST if request.method == "POST" else None)
     if form.is_valid():
         login(request, form.save())
         return redirect(settings.LOGIN_REDIRECT_URL)

@@ -29,8 +29,10 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def staff(django_user_model):
-    """A staff member without any of the chat's permissions."""
-    return django_user_model.objects.create_user("sam", password="pw", is_staff=True)
+    """A staff member who may read the dashboard, without any of the chat's other permissions."""
+    sam = django_user_model.objects.create_user("sam", password="pw", is_staff=True)
+    sam.user_permissions.add(Permission.objects.get(codename="view_dashboard"))
+    return sam
 
 
 @pytest.fixture
@@ -63,12 +65,46 @@ def test_anonymous_and_non_staff_get_the_admin_login(client, alice, name, dynamo
 
 
 @pytest.mark.parametrize("name", PAGES)
-def test_staff_see_every_page(client, staff, name, gateway):
-    """Any staff member can read the dashboard."""
+def test_staff_with_the_view_permission_see_every_page(client, staff, name, gateway):
+    """Staff who may view the dashboard read every page."""
     client.force_login(staff)
     response = client.get(reverse(f"admin:{name}"))
     assert response.status_code == 200
     assert b"Live chat" in response.content
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_staff_without_the_view_permission_see_no_page(client, django_user_model, name, gateway):
+    """Being staff (say, to edit rooms' titles) is not enough to read who said what: 403, and
+    the admin index has no "Live chat" section."""
+    client.force_login(django_user_model.objects.create_user("pat", is_staff=True))
+    assert client.get(reverse(f"admin:{name}")).status_code == 403
+    assert b"Live chat" not in client.get(reverse("admin:index")).content
+
+
+def test_a_moderator_cannot_ban_or_change_a_superuser(client, django_user_model, gateway):
+    """With the ban and change-user permissions, a moderator still may not ban, deactivate or
+    demote a superuser (or other staff), nor grant anyone powers."""
+    moderator = django_user_model.objects.create_user("mo", password="pw", is_staff=True)
+    for codename in ("ban_user", "change_user", "view_user"):
+        moderator.user_permissions.add(Permission.objects.get(codename=codename))
+    root = django_user_model.objects.create_superuser("root", password="pw")
+    client.force_login(moderator)
+    response = client.post(
+        reverse("admin:auth_user_changelist"),
+        {"action": "ban", "_selected_action": [root.pk]},
+        follow=True,
+    )
+    assert any("only a superuser may ban" in m for m in messages_of(response))
+    change = reverse("admin:auth_user_change", args=[root.pk])
+    form = {"username": "root", "is_active": "", "is_staff": "", "is_superuser": ""}
+    client.post(change, form)
+    root.refresh_from_db()
+    assert root.is_active and root.is_staff and root.is_superuser
+    assert AuditEntry.objects.count() == 0
+    regular = django_user_model.objects.create_user("reg", password="pw")
+    page = client.get(reverse("admin:auth_user_change", args=[regular.pk]))
+    assert b'name="is_superuser"' not in page.content  # shown read-only, if at all
 
 
 @pytest.mark.parametrize("name", sorted(ACTIONS))

@@ -46,6 +46,18 @@ def test_signup_with_mismatched_passwords_shows_the_form_again(client):
     assert not get_user_model().objects.filter(username="bob").exists()
 
 
+@pytest.mark.parametrize("name", ["\u0430dmin", "ädmin", "Admin"])
+def test_a_name_passing_for_another_cannot_sign_up(client, django_user_model, name):
+    """`аdmin` (its а Cyrillic), `ädmin` and `Admin` are refused next to `admin`."""
+    django_user_model.objects.create_user("admin", password="pw")
+    response = client.post(
+        reverse("signup"),
+        {"username": name, "password1": NEW_PASSWORD, "password2": NEW_PASSWORD},
+    )
+    assert response.status_code == 200 and b"errorlist" in response.content
+    assert not django_user_model.objects.filter(username=name).exists()
+
+
 def test_signup_page_renders(client):
     """The sign-up page shows its form to anonymous visitors."""
     response = client.get("/accounts/signup/")
