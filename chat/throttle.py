@@ -1,46 +1,99 @@
-"""Login throttling for the site: failures per username and per IP, counted in the `limits` table.
+"""Login throttling for the site: failures counted in the `limits` table (lambdas.services.limits).
 
-The counters live in DynamoDB through the Lambdas' limits service, so every site instance sees
-the same ones. Only failures count; a refused attempt is not even checked against the password.
+The counters live in DynamoDB, so every site instance sees the same ones: per (username,
+caller) a hard limit, per username and per caller a growing delay, never a lock-out. Only
+failures count; a refused attempt is not even checked against the password.
+
+When the table cannot be reached or throttles, the limits still hold, in this process's memory
+(`_Fallback`, the same hard limit per pair and per username): an outage must neither open the
+door to guessing nor lock everyone out.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+import threading
+import time
 
+from django.conf import settings
 from django.http import HttpRequest
 
-from lambdas.errors import is_unavailable
-from lambdas.services.limits import login_check, login_failure_record
+from lambdas.config import get_config
+from lambdas.errors import RateLimited, is_unavailable
+from lambdas.services.limits import ip_group, login_check, login_failure_record
 
 logger = logging.getLogger(__name__)
 
 
-def _ip(request: HttpRequest | None) -> str | None:
-    # REMOTE_ADDR is the caller as API Gateway saw it (Zappa copies sourceIp there); headers
-    # such as X-Forwarded-For are the caller's to forge, so they are not trusted here.
-    return (request.META.get("REMOTE_ADDR") or None) if request is not None else None
+def client_ip(request: HttpRequest | None) -> str | None:
+    """The caller's address as API Gateway saw it.
+
+    Deployed, Zappa copies the request context's `identity.sourceIp` into the header
+    CLIENT_IP_HEADER names (its `context_header_mappings`, which overwrite whatever a client
+    sent under that name); Zappa's own REMOTE_ADDR comes from X-Forwarded-For, whose first
+    entries are the client's to forge. Locally REMOTE_ADDR is the socket's peer.
+    """
+    if request is None:
+        return None
+    header = settings.CLIENT_IP_HEADER
+    if header:
+        return request.META.get("HTTP_" + header.upper().replace("-", "_")) or None
+    return request.META.get("REMOTE_ADDR") or None
+
+
+class _Fallback:
+    """Failures per (username, caller) and per username, in memory, while DynamoDB is away."""
+
+    def __init__(self) -> None:
+        self._failures: dict[str, list[float]] = {}
+        self._lock = threading.Lock()
+
+    def _keys(self, username: str, ip: str | None) -> list[str]:
+        name = username.strip().lower()
+        return [f"user:{name}"] + ([f"pair:{name}|{ip_group(ip)}"] if ip_group(ip) else [])
+
+    def check(self, username: str, ip: str | None) -> None:
+        config, now = get_config(), time.monotonic()
+        window = config.login_failure_window_seconds
+        with self._lock:
+            for key in self._keys(username, ip):
+                recent = [t for t in self._failures.get(key, []) if t > now - window]
+                self._failures[key] = recent
+                if len(recent) >= config.login_failures_allowed:
+                    retry_after = max(1, math.ceil(recent[0] + window - now))
+                    raise RateLimited(
+                        "too many failed logins; try again later", retry_after=retry_after
+                    )
+
+    def failed(self, username: str, ip: str | None) -> None:
+        with self._lock:
+            for key in self._keys(username, ip):
+                self._failures.setdefault(key, []).append(time.monotonic())
+
+
+fallback = _Fallback()
 
 
 def login_throttle_check(*, request: HttpRequest | None, username: str) -> None:
-    """Raise RateLimited while the username or the caller's IP has used up its failures.
-
-    If DynamoDB cannot be reached the attempt goes ahead (logged): an outage of the chat's
-    storage must not lock everyone out of the site, and the password is still checked.
-    """
+    """Raise RateLimited while this caller may not try this username (limits.login_check)."""
+    ip = client_ip(request)
     try:
-        login_check(username=username, ip=_ip(request))
+        login_check(username=username, ip=ip)
     except Exception as error:
         if not is_unavailable(error):
             raise
-        logger.warning("login throttle unavailable; not checked", extra={"error": repr(error)})
+        logger.warning("login throttle table unavailable; in memory", extra={"error": repr(error)})
+        fallback.check(username, ip)
 
 
 def login_throttle_failed(*, request: HttpRequest | None, username: str) -> None:
-    """Count one failed login against the username and the caller's IP."""
+    """Count one failed login against the username, the caller, and the pair."""
+    ip = client_ip(request)
     try:
-        login_failure_record(username=username, ip=_ip(request))
+        login_failure_record(username=username, ip=ip)
     except Exception as error:
         if not is_unavailable(error):
             raise
-        logger.warning("login throttle unavailable; not counted", extra={"error": repr(error)})
+        logger.warning("login throttle table unavailable; in memory", extra={"error": repr(error)})
+        fallback.failed(username, ip)

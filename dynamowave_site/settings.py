@@ -166,6 +166,10 @@ TOKEN_SIGNING_KEY = env.str("TOKEN_SIGNING_KEY", default="", multiline=True)
 TOKEN_SIGNING_KEY_FILE = env.str(
     "TOKEN_SIGNING_KEY_FILE", default=str(DEV_KEYS_DIR / "token-signing-key.pem")
 )
+# The header holding the caller's address as API Gateway saw it, when a proxy in front sets it
+# from the request context (Zappa's context_header_mappings: zappa_settings.json); empty:
+# REMOTE_ADDR. Login throttling counts failures per caller.
+CLIENT_IP_HEADER = env.str("DJANGO_CLIENT_IP_HEADER", default="")
 TOKEN_TTL_SECONDS = env.int("TOKEN_TTL_SECONDS", default=300)
 if TOKEN_TTL_SECONDS < 1:
     raise ImproperlyConfigured("TOKEN_TTL_SECONDS must be a positive number of seconds")

@@ -9,6 +9,7 @@ Items carry a TTL, and a reader treats an expired one as absent (dynalite never 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import math
 import time
 from collections.abc import Callable
@@ -114,37 +115,92 @@ def _take(user_id: str, bucket: str, rate: int, burst: int) -> None:
         raise RateLimited(f"too many {what} at once; slow down", retry_after=round(1 / rate, 3))
 
 
-def _login_keys(*, username: str, ip: str | None) -> list[str]:
-    # Usernames are hashed: the table holds no personal data, and any length fits a key.
-    digest = hashlib.sha256(username.strip().lower().encode()).hexdigest()[:32]
-    return [f"login-user#{digest}"] + ([f"login-ip#{ip}"] if ip else [])
+# Login failures are counted three ways. The hard limit is per (username, caller): after
+# LOGIN_FAILURES_ALLOWED failures in the window that caller is refused for that username until
+# the window ends, and nobody else is. Per username (from anywhere) and per caller (across
+# usernames: spraying) failures only slow attempts down, with a delay that doubles with each
+# failure past the allowance, up to MAX_LOGIN_DELAY: a guesser gets a few tries a minute, and
+# the account's owner, or the people behind the same address, are never locked out.
+MAX_LOGIN_DELAY = 60.0
+# The allowances before delays start, as multiples of the pair's: the owner, locked out of one
+# address by someone else's guesses, still logs in from another at once.
+USER_FAILURES_FACTOR = 2
+IP_FAILURES_FACTOR = 4
+
+
+def ip_group(ip: str | None) -> str | None:
+    """The caller as counted: an IPv4 address, or the /64 an IPv6 address belongs to (one
+    subscriber's network: a single host may use any address in it)."""
+    if not ip:
+        return None
+    try:
+        address = ipaddress.ip_address(ip.strip())
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:  # ::ffff:a.b.c.d is that IPv4 caller
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
+
+
+def _digest(text: str) -> str:
+    # Hashed: the table holds no personal data, and any length fits a key.
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _login_keys(*, username: str, ip: str | None) -> dict[str, str]:
+    name = username.strip().lower()
+    keys = {"user": f"login-user#{_digest(name)}"}
+    caller = ip_group(ip)
+    if caller:
+        keys["pair"] = f"login-pair#{_digest(f'{name}|{caller}')}"
+        keys["ip"] = f"login-ip#{caller}"
+    return keys
 
 
 def login_check(*, username: str, ip: str | None) -> None:
-    """Refuse a login attempt while its username or its IP has used up its failures."""
+    """Refuse a login attempt while this caller has used up its failures for this username, or
+    while the username's or the caller's delay since their last failure runs."""
     config = get_config()
-    now = clock()
-    for key in _login_keys(username=username, ip=ip):
-        item = _live(key, now)
-        if item is not None and item.level >= config.login_failures_allowed:
-            raise RateLimited(
-                "too many failed logins; try again later",
-                # expires_at is whole seconds (TTL), so it may run up to 1 s past the window.
-                retry_after=min(
-                    config.login_failure_window_seconds,
-                    max(1, math.ceil(item.expires_at.timestamp() - now)),
-                ),
-            )
+    allowed, now = config.login_failures_allowed, clock()
+    keys = _login_keys(username=username, ip=ip)
+    pair = _live(keys["pair"], now) if "pair" in keys else None
+    if pair is not None and pair.level >= allowed:
+        raise RateLimited(
+            "too many failed logins; try again later",
+            # expires_at is whole seconds (TTL), so it may run up to 1 s past the window.
+            retry_after=min(
+                config.login_failure_window_seconds,
+                max(1, math.ceil(pair.expires_at.timestamp() - now)),
+            ),
+        )
+    thresholds = {"user": allowed * USER_FAILURES_FACTOR, "ip": allowed * IP_FAILURES_FACTOR}
+    for kind, threshold in thresholds.items():
+        item = _live(keys[kind], now) if kind in keys else None
+        if item is not None and item.level >= threshold:
+            delay = min(MAX_LOGIN_DELAY, 2.0 ** (item.level - threshold))
+            wait = item.updated_at + delay - now
+            if wait > 0:
+                raise RateLimited(
+                    "too many failed logins; wait a moment", retry_after=round(wait, 3)
+                )
 
 
 def login_failure_record(*, username: str, ip: str | None) -> None:
-    """Count a failed login against its username and its IP, in a window that starts with it."""
+    """Count a failed login against the (username, caller) pair, the username and the caller.
+
+    The pair's window starts with its first failure; the others' last as long as failures
+    keep coming (each one extends it), so a slow guesser stays slowed."""
     window = get_config().login_failure_window_seconds
 
-    def count(live: Limit | None, now: float) -> tuple[float, float]:
+    def pair(live: Limit | None, now: float) -> tuple[float, float]:
         if live is None:
             return 1, now + window
         return live.level + 1, live.expires_at.timestamp()
 
-    for key in _login_keys(username=username, ip=ip):
-        _update(key, count)  # losing every race means others counted: nothing more to do
+    def rolling(live: Limit | None, now: float) -> tuple[float, float]:
+        return (live.level if live else 0) + 1, now + window
+
+    for kind, key in _login_keys(username=username, ip=ip).items():
+        _update(key, pair if kind == "pair" else rolling)  # a lost race: others counted

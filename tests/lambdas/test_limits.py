@@ -283,29 +283,50 @@ def test_at_the_cap_with_every_connection_reachable_the_next_is_refused(configur
 # -- login failures ----------------------------------------------------------------------------
 
 
-def test_login_failures_lock_the_username_then_expire(configure, clock):
-    """Five failures lock the username (from any IP) until the window ends."""
+def test_login_failures_lock_the_pair_until_the_window_ends(configure, clock):
+    """Five failures lock that caller out of that username (matched case-insensitively) until
+    the window ends; the same username from elsewhere is not locked."""
     configure(LOGIN_FAILURES_ALLOWED=5, LOGIN_FAILURE_WINDOW_SECONDS=300)
-    name = f"victim-{uuid.uuid4().hex[:6]}"
-    for n in range(5):
-        login_check(username=name, ip=f"10.0.0.{n}")
-        login_failure_record(username=name, ip=f"10.0.0.{n}")
+    name, ip = f"victim-{uuid.uuid4().hex[:6]}", "10.1.2.3"
+    for _ in range(5):
+        login_check(username=name, ip=ip)
+        login_failure_record(username=name, ip=ip)
     with pytest.raises(RateLimited) as refused:
-        login_check(username=name.upper(), ip="10.9.9.9")  # usernames match case-insensitively
+        login_check(username=name.upper(), ip=ip)
     assert 0 < refused.value.retry_after <= 300
+    login_check(username=name, ip="10.9.9.9")
     clock[0] += 301
-    login_check(username=name, ip="10.0.0.1")
+    login_check(username=name, ip=ip)
 
 
-def test_login_failures_lock_the_ip_across_usernames(configure, clock):
-    """Five failures from one IP, each for a different username, lock that IP only."""
+def test_failures_from_everywhere_slow_the_username_with_a_doubling_delay(configure, clock):
+    """Past 2 × 5 failures the username waits 1 s after each failure, then 2, 4, … up to 60 s,
+    whoever asks; once the delay has passed the attempt goes ahead."""
     configure(LOGIN_FAILURES_ALLOWED=5, LOGIN_FAILURE_WINDOW_SECONDS=300)
-    ip = f"192.0.2.{uuid.uuid4().int % 250}-{uuid.uuid4().hex[:4]}"
-    for n in range(5):
-        login_failure_record(username=f"guess-{uuid.uuid4().hex[:6]}-{n}", ip=ip)
+    name = f"target-{uuid.uuid4().hex[:6]}"
+    for n in range(10):
+        login_failure_record(username=name, ip=f"10.0.{n}.1")
+    delays = []
+    for n in range(10, 18):
+        with pytest.raises(RateLimited) as refused:
+            login_check(username=name, ip=f"10.1.{n}.1")
+        delays.append(refused.value.retry_after)
+        clock[0] += refused.value.retry_after
+        login_check(username=name, ip=f"10.1.{n}.1")  # waited: allowed
+        login_failure_record(username=name, ip=f"10.1.{n}.1")
+    assert delays == [1, 2, 4, 8, 16, 32, 60, 60]
+
+
+def test_spraying_from_one_caller_is_slowed_and_ipv6_counts_by_64(configure, clock):
+    """Twenty failures across usernames from one /64 delay that network's next attempt; another
+    network is not delayed."""
+    configure(LOGIN_FAILURES_ALLOWED=5, LOGIN_FAILURE_WINDOW_SECONDS=300)
+    prefix = f"2001:db8:{uuid.uuid4().int % 65000:x}:1"
+    for n in range(20):
+        login_failure_record(username=f"guess-{uuid.uuid4().hex[:6]}", ip=f"{prefix}::{n + 1:x}")
     with pytest.raises(RateLimited):
-        login_check(username=f"someone-{uuid.uuid4().hex[:6]}", ip=ip)
-    login_check(username=f"someone-{uuid.uuid4().hex[:6]}", ip="198.51.100.1")
+        login_check(username=f"someone-{uuid.uuid4().hex[:6]}", ip=f"{prefix}::beef")
+    login_check(username=f"someone-{uuid.uuid4().hex[:6]}", ip=f"{prefix[:-1]}2::1")
 
 
 def test_a_typing_flood_costs_the_room_a_bounded_number_of_posts(configure, connect, room):
