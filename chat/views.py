@@ -27,10 +27,11 @@ from chat.errors import (
     NotAuthenticated,
 )
 from chat.forms import RoomCreateForm, SignUpForm
-from chat.throttle import login_throttle_check, login_throttle_failed
+from chat.throttle import client_ip, login_throttle_check, login_throttle_failed
 from chat.tokens import expiry_format, token_issue
 from lambdas.config import get_config
 from lambdas.errors import InvalidRoom, RateLimited, RoomExists, RoomNotFound
+from lambdas.services.limits import ip_group, quota_take
 from lambdas.services.rooms import (
     DEFAULT_ROOM,
     room_create,
@@ -64,6 +65,13 @@ def rooms(request: HttpRequest) -> HttpResponse:
         form = RoomCreateForm(request.POST)
         if form.is_valid():
             try:
+                if not request.user.is_staff:  # each room costs every visitor of /rooms/
+                    quota_take(
+                        key=f"rooms#{request.user.pk}",
+                        allowed=settings.ROOMS_PER_USER_PER_DAY,
+                        window=86400,
+                        what="new rooms",
+                    )
                 created = room_create(**form.cleaned_data, created_by=request.user.get_username())
             except (InvalidRoom, RoomExists) as exc:
                 form.add_error("name", exc.message)
@@ -106,8 +114,20 @@ def room(request: HttpRequest, room: str) -> HttpResponse:
 def signup(request: HttpRequest) -> HttpResponse:
     form = SignUpForm(request.POST if request.method == "POST" else None)
     if form.is_valid():
-        login(request, form.save())
-        return redirect(settings.LOGIN_REDIRECT_URL)
+        caller = ip_group(client_ip(request))
+        try:
+            if caller:
+                quota_take(
+                    key=f"signup#{caller}",
+                    allowed=settings.SIGNUPS_PER_IP_PER_HOUR,
+                    window=3600,
+                    what="sign-ups from one address",
+                )
+        except RateLimited as exc:
+            form.add_error(None, exc.message)
+        else:
+            login(request, form.save())
+            return redirect(settings.LOGIN_REDIRECT_URL)
     return render(request, "registration/signup.html", {"form": form})
 
 

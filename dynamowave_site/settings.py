@@ -177,6 +177,10 @@ WEBSOCKET_URL = env.str("WEBSOCKET_URL", default="ws://127.0.0.1:8001/local")
 
 # Rooms: may every signed-in user create one (staff always can)?
 ROOMS_USER_CREATE = env.bool("ROOMS_USER_CREATE", default=True)
+# Quotas (the `limits` table): rooms a user who is not staff may create a day, and accounts one
+# caller (an IPv4 address or IPv6 /64) may sign up an hour.
+ROOMS_PER_USER_PER_DAY = env.int("ROOMS_PER_USER_PER_DAY", default=10)
+SIGNUPS_PER_IP_PER_HOUR = env.int("SIGNUPS_PER_IP_PER_HOUR", default=5)
 # Overrides of the chat page's client timings, as data attributes (`backoff-base-ms`,
 # `backoff-max-ms`, `ping-interval-ms`, `pong-timeout-ms`, `refresh-after-ms`, `stable-after-ms`):
 # the browser tests shorten them. Empty: the defaults in static/chat/connection.js.

@@ -30,6 +30,8 @@ os.environ.update(
     },
     MAX_CONNECTIONS_PER_USER="1000000",
     LOGIN_FAILURES_ALLOWED="1000000",
+    ROOMS_PER_USER_PER_DAY="1000000",
+    SIGNUPS_PER_IP_PER_HOUR="1000000",
     # Metrics are printed only where a test captures them (tests/lambdas/test_metrics.py).
     POWERTOOLS_METRICS_DISABLED="true",
 )

@@ -204,3 +204,30 @@ def login_failure_record(*, username: str, ip: str | None) -> None:
 
     for kind, key in _login_keys(username=username, ip=ip).items():
         _update(key, pair if kind == "pair" else rolling)  # a lost race: others counted
+
+
+def quota_take(*, key: str, allowed: int, window: int, what: str) -> None:
+    """Count one use of a quota (`allowed` per `window` seconds, from the first use), or raise
+    RateLimited, counting nothing, once it is used up: room creation per user, sign-ups per
+    caller."""
+
+    def take(live: Limit | None, now: float) -> tuple[float, float]:
+        if live is None:
+            return 1, now + window
+        if live.level >= allowed:
+            raise RateLimited(
+                f"at most {allowed} {what} per {_duration(window)}; try again later",
+                retry_after=max(1, math.ceil(live.expires_at.timestamp() - now)),
+            )
+        return live.level + 1, live.expires_at.timestamp()
+
+    if not _update(f"quota-{key}", take):
+        raise RateLimited(f"too many {what} at once; try again", retry_after=1)
+
+
+def _duration(seconds: int) -> str:
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds % size == 0:
+            count = seconds // size
+            return unit if count == 1 else f"{count} {unit}s"
+    return f"{seconds} s"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from pathlib import Path
 
 import pytest
@@ -56,6 +57,28 @@ def test_a_name_passing_for_another_cannot_sign_up(client, django_user_model, na
     )
     assert response.status_code == 200 and b"errorlist" in response.content
     assert not django_user_model.objects.filter(username=name).exists()
+
+
+def test_sign_ups_from_one_address_have_an_hourly_quota(settings, dynamodb):
+    """Past SIGNUPS_PER_IP_PER_HOUR accounts from one address the next is refused, unmade."""
+    from django.test import Client
+
+    settings.SIGNUPS_PER_IP_PER_HOUR = 2
+    address = f"198.18.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}"
+    names = [f"s{uuid.uuid4().hex[:8]}" for _ in range(3)]
+    for name in names:
+        response = Client(REMOTE_ADDR=address).post(
+            reverse("signup"),
+            {"username": name, "password1": NEW_PASSWORD, "password2": NEW_PASSWORD},
+        )
+    assert response.status_code == 200 and "at most 2 sign-ups" in response.content.decode()
+    users = get_user_model().objects
+    assert [users.filter(username=n).exists() for n in names] == [True, True, False]
+    response = Client(REMOTE_ADDR="198.19.0.1").post(
+        reverse("signup"),
+        {"username": names[2], "password1": NEW_PASSWORD, "password2": NEW_PASSWORD},
+    )
+    assert response.status_code == 302
 
 
 def test_signup_page_renders(client):

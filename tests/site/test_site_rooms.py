@@ -240,3 +240,23 @@ def test_general_exists_without_anyone_creating_it(client, alice):
     assert response.redirect_chain == [("/rooms/general/", 302)]
     assert response.status_code == 200
     assert room_get(name="general").name == "general"
+
+
+def test_room_creation_has_a_daily_quota_per_user(client, django_user_model, staff, settings):
+    """Past ROOMS_PER_USER_PER_DAY new rooms a user's next one is refused with a form error
+    (each room costs every visitor of /rooms/); staff are not counted."""
+    settings.ROOMS_PER_USER_PER_DAY = 2
+    maker = django_user_model.objects.create_user(
+        f"mk{uuid.uuid4().hex[:8]}", pk=uuid.uuid4().int % 10**9 + 10**6
+    )
+    client.force_login(maker)
+    made = [unique("q") for _ in range(3)]
+    for name in made[:2]:
+        assert client.post("/rooms/", {"name": name}).status_code == 302
+    refused = client.post("/rooms/", {"name": made[2]})
+    assert refused.status_code == 200
+    assert "at most 2 new rooms per day" in refused.content.decode()
+    with pytest.raises(Room.DoesNotExist):
+        Room.get(made[2])
+    client.force_login(staff)
+    assert client.post("/rooms/", {"name": made[2]}).status_code == 302
