@@ -21,6 +21,7 @@ LOCAL_SETTINGS = (
     "TOKEN_ISSUER",
     "TOKEN_AUDIENCE",
     "TOKEN_MAX_LIFETIME_SECONDS",
+    "PRESENCE_COALESCE_MS",
     "MAX_MESSAGE_CHARS",
     "HISTORY_PAGE_SIZE",
     "CONNECTION_TTL_SECONDS",
@@ -86,6 +87,8 @@ class Config:
     login_failures_allowed: int
     # The longest a token may live (exp − iat); the site's TOKEN_TTL_SECONDS must fit in it.
     token_max_lifetime_seconds: int
+    # Presence announcements of one room within this long become one broadcast (0: each its own).
+    presence_coalesce_ms: int
     login_failure_window_seconds: int
     metrics_namespace: str
 
@@ -180,6 +183,7 @@ def load_config(env: dict[str, str] | None = None) -> Config:
         max_connections_per_user=_int(env, "MAX_CONNECTIONS_PER_USER", 10),
         login_failures_allowed=_int(env, "LOGIN_FAILURES_ALLOWED", 5),
         token_max_lifetime_seconds=_int(env, "TOKEN_MAX_LIFETIME_SECONDS", 600),
+        presence_coalesce_ms=_int(env, "PRESENCE_COALESCE_MS", 250, minimum=0, maximum=5000),
         login_failure_window_seconds=_int(env, "LOGIN_FAILURE_WINDOW_SECONDS", 300),
         metrics_namespace=env.get("POWERTOOLS_METRICS_NAMESPACE") or "DynamoWave",
     )

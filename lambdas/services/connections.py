@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -13,6 +14,7 @@ from lambdas.management import ConnectionGone, ManagementApi
 from lambdas.metrics import metric_count
 from lambdas.models import Connection, connection_expiry, utcnow
 from lambdas.services.broadcast import broadcast, connections_forget
+from lambdas.services.limits import presence_claim, presence_joined
 from lambdas.services.rooms import room_get_open, room_presence
 from lambdas.services.sessions import session_check
 from lambdas.tokens import User
@@ -133,12 +135,22 @@ def presence_frame(*, room: str, without: Collection[str] = ()) -> dict:
 def presence_announce(*, api: ManagementApi, room: str, exclude: str | None = None) -> set[str]:
     """Send the room its list of who is online; return the connections found gone (410).
 
+    Coalesced per room: the first announcement of a burst of arrivals and departures waits
+    PRESENCE_COALESCE_MS, then sends the list as it is by then, to everyone if others joined
+    it meanwhile (they send nothing): N people arriving at once cost one broadcast, not N.
     Best effort: a failure here must not refuse a connection or a disconnect. If fan-out found
     ghosts, the list is sent once more without them (a ghost inside the 30 s grace is still
     stored, so it is left out by id rather than by reading again).
     """
     gone: set[str] = set()
+    window = get_config().presence_coalesce_ms / 1000
     try:
+        if window > 0:
+            if not presence_claim(room=room, window=window):
+                return gone
+            time.sleep(window)
+            if presence_joined(room=room):
+                exclude = None  # the excluded newcomer must hear of those who came after it
         for _ in range(2):
             payload = presence_frame(room=room, without=gone)
             found = set(broadcast(api=api, room=room, payload=payload, exclude=exclude).gone)

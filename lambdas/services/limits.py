@@ -231,3 +231,32 @@ def _duration(seconds: int) -> str:
             count = seconds // size
             return unit if count == 1 else f"{count} {unit}s"
     return f"{seconds} s"
+
+
+def presence_claim(*, room: str, window: float) -> bool:
+    """Whether this announcement is the one that sends the room its list: True if no other is
+    pending (claimed less than `window` seconds ago), and it is now; False if one is, which
+    this one joins (counted: the claimant then sends its list to everyone)."""
+    now = clock()
+    key = f"presence#{room}"
+    claim = Limit(
+        key,
+        version=1,
+        level=0,  # announcements that joined this one
+        updated_at=now,  # when it was claimed
+        expires_at=datetime.fromtimestamp(math.ceil(now + window + 60), UTC),
+    )
+    try:
+        claim.save(condition=Limit.key.does_not_exist() | (Limit.updated_at < now - window))
+        return True
+    except PutError as error:
+        if error.cause_response_code != "ConditionalCheckFailedException":
+            raise
+    Limit(key).update(actions=[Limit.level.add(1)])
+    return False
+
+
+def presence_joined(*, room: str) -> int:
+    """How many announcements joined the room's pending one."""
+    item = _stored(f"presence#{room}")
+    return int(item.level) if item is not None else 0

@@ -103,6 +103,35 @@ def test_ghosts_do_not_count(connect, room):
     assert wait_for(lambda: not list(Connection.query("ghost-live-item")))
 
 
+def test_a_burst_of_arrivals_and_departures_is_one_presence_broadcast(connect, room, monkeypatch):
+    """Six people asking for presence at once (arriving), then leaving at once: the one who
+    was there hears one list for each burst (not six), the last one right."""
+    from tests.helpers import reconfigure
+
+    monkeypatch.setenv("PRESENCE_COALESCE_MS", "2000")  # wide: cold starts spread the burst
+    reconfigure()
+    try:
+        bob = connect(room, user_id="2", username="bob")
+        assert ask_presence(bob) == ["bob"]
+        drain(bob)
+        arrivals = [connect(room, user_id=f"7{n}", username=f"n{n}") for n in range(6)]
+        for newcomer in arrivals:
+            send(newcomer, action="presence")
+        for newcomer in arrivals:
+            assert "bob" in presence_names(recv_json(newcomer, timeout=15, skip=()))
+        heard = [f for f in drain(bob, 3.0) if f["type"] == "presence"]
+        assert len(heard) == 1, [presence_names(f) for f in heard]
+        assert presence_names(heard[0]) == ["bob"] + [f"n{n}" for n in range(6)]
+        for newcomer in arrivals:
+            newcomer.close()
+        heard = [f for f in drain(bob, 4.0) if f["type"] == "presence"]
+        assert len(heard) == 1, [presence_names(f) for f in heard]
+        assert presence_names(heard[0]) == ["bob"]
+    finally:
+        monkeypatch.undo()
+        reconfigure()
+
+
 @pytest.mark.parametrize("route", ["editmessage", "deletemessage", "typing", "presence"])
 def test_every_broadcast_forgets_the_ghosts_it_meets(connect, room, route):
     """A connection that answers 410 to any route's broadcast is deleted, not kept forever."""

@@ -15,8 +15,7 @@ import pytest
 from botocore.exceptions import ClientError
 from websockets.sync.client import connect as ws_connect
 
-from lambdas.local.gateway import GatewayThread, LocalGateway, _json
-from lambdas.local.template import load_template, read_api
+from lambdas.local.gateway import LocalGateway, _json
 from lambdas.models import Connection, utcnow
 from tests.helpers import reconfigure, wait_for
 
@@ -57,11 +56,14 @@ class RecordingGateway(LocalGateway):
 
 @pytest.fixture
 def sharding_gateway(dynamodb, keys, monkeypatch):
-    """A gateway of this test's own, with FANOUT_SHARD_SIZE=3; the functions' environment is
-    restored afterwards for the session's gateway."""
+    """A gateway of this test's own, with FANOUT_SHARD_SIZE=3, its functions run as the suite
+    runs them (GATEWAY_MODE: execution environments, each under its role); the functions'
+    environment is restored afterwards for the session's gateway."""
+    from tests.helpers import gateway_thread
+
     saved = {name: os.environ.get(name) for name in FUNCTION_ENVIRONMENT}
     monkeypatch.setenv("FANOUT_SHARD_SIZE", "3")
-    runner = GatewayThread(read_api(load_template()))
+    runner = gateway_thread()
     runner.gateway = RecordingGateway(runner.gateway.api, runner.gateway.settings)
     gateway = runner.start()
     try:
@@ -221,3 +223,16 @@ def test_a_gone_connection_in_a_shard_is_forgotten_and_only_it(sharding_gateway,
     sharded = {c for e in sharding_gateway.events for c in e.get("connection_ids", [])}
     assert set(ghosts.values()) <= sharded  # posted by the fan-out function, not the caller
     assert room_ids(room) == live | {ghosts["opening"]}
+
+
+def test_a_departure_in_a_large_room_is_announced_through_the_shards(sharding_gateway, room_of_ten):
+    """One leaves a room of ten: $disconnect's presence list reaches the nine through shards."""
+    leaving, staying = room_of_ten[0], room_of_ten[1:]
+    before = len(sharding_gateway.events)
+    leaving.close()
+    for client in staying:
+        frame = {}
+        while frame.get("type") != "presence":
+            frame = json.loads(client.recv(timeout=10))
+        assert "u0" not in [user["username"] for user in frame["users"]]
+    assert len(sharding_gateway.events) > before  # asynchronous shards carried the list
