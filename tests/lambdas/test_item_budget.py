@@ -13,23 +13,9 @@ from lambdas.local.events import LambdaContext
 from lambdas.models import ITEM_BUDGET_BYTES, ClientMessage, Message, item_bytes
 from lambdas.services.messages import MAX_EDIT_VERSIONS
 from lambdas.tokens import User
-from tests.helpers import reconfigure
 from tests.lambdas.test_handlers import joined, message_event
-from tests.lambdas.test_limits import api  # noqa: F401  (the fixture)
 
 CONTEXT = LambdaContext(function_name="test", aws_request_id="req-budget")
-
-
-@pytest.fixture
-def configure(monkeypatch, dynamodb):
-    def configure(**env: object) -> None:
-        for name, value in env.items():
-            monkeypatch.setenv(name, str(value))
-        reconfigure()
-
-    yield configure
-    monkeypatch.undo()
-    reconfigure()
 
 
 @pytest.fixture
@@ -59,7 +45,7 @@ def read_units(room: str, message_id: str) -> float:
     return answer["ConsumedCapacity"]["CapacityUnits"]
 
 
-def test_fifty_edits_of_4000_emoji_keep_the_item_under_the_budget(api, room, author):  # noqa: F811
+def test_fifty_edits_of_4000_emoji_keep_the_item_under_the_budget(api, room, author):
     """Every edit is accepted; the message keeps its newest versions and stays within 64 KB
     (dynalite's count: at most 8 read units, against 50 edits × 16 KB = 800 KB unbounded)."""
     connection_id, identity = author
@@ -80,7 +66,7 @@ def test_fifty_edits_of_4000_emoji_keep_the_item_under_the_budget(api, room, aut
     assert read_units(room, stored.message_id) <= ITEM_BUDGET_BYTES / 4096 / 2
 
 
-def test_short_edits_keep_the_last_five_versions(api, room, author):  # noqa: F811
+def test_short_edits_keep_the_last_five_versions(api, room, author):
     connection_id, identity = author
     call(sendmessage.handler, {"action": "sendmessage", "message": "v0"}, connection_id, identity)
     (stored,) = Message.query(room)
@@ -93,7 +79,7 @@ def test_short_edits_keep_the_last_five_versions(api, room, author):  # noqa: F8
 
 def test_a_message_too_large_to_store_is_refused_and_writes_nothing(
     configure,
-    api,  # noqa: F811
+    api,
     room,
     author,
 ):

@@ -16,32 +16,10 @@ from lambdas.models import ClientMessage, Connection, Limit, Message
 from lambdas.services import limits
 from lambdas.services.limits import login_check, login_failure_record, message_rate_check
 from lambdas.tokens import User
-from tests.helpers import load_event, reconfigure, with_user
-from tests.lambdas.fakes import FakeManagementApi
+from tests.helpers import load_event, with_user
 from tests.lambdas.test_handlers import joined, message_event
 
 CONTEXT = LambdaContext(function_name="test", aws_request_id="req-limits")
-
-
-@pytest.fixture
-def api(monkeypatch) -> FakeManagementApi:
-    fake = FakeManagementApi()
-    monkeypatch.setattr("lambdas.handlers._route.management_api", lambda endpoint: fake)
-    return fake
-
-
-@pytest.fixture
-def configure(monkeypatch, dynamodb):
-    """Set limit variables for one test, as a freshly configured Lambda would read them."""
-
-    def configure(**env: object) -> None:
-        for name, value in env.items():
-            monkeypatch.setenv(name, str(value))
-        reconfigure()
-
-    yield configure
-    monkeypatch.undo()
-    reconfigure()
 
 
 @pytest.fixture
