@@ -142,19 +142,26 @@ def _listed(value: object) -> list[str]:
     return [value] if isinstance(value, str) else list(value or [])
 
 
-def grants(function: str, documents: list[dict]) -> list[Grant]:
-    """Every Allow statement's action and resource patterns, one Grant each."""
-    found, place = [], 0
-    for document in documents:
-        for statement in _listed_statements(document):
-            place += 1
-            if statement.get("Effect") != "Allow":
-                continue
-            sid = statement.get("Sid") or f"#{place}"
+def statement_grants(function: str, documents: list[dict]) -> list[tuple[dict, list[Grant]]]:
+    """Each statement of the role with its grants: every action and resource pattern of an
+    Allow (none for a Deny). A statement without a Sid is named by its place: "#n"."""
+    found = []
+    statements = [s for document in documents for s in _listed_statements(document)]
+    for number, statement in enumerate(statements, 1):
+        sid = statement.get("Sid") or f"#{number}"
+        mine = []
+        if statement.get("Effect") == "Allow":
+            resources = _listed(statement.get("Resource")) or ["*"]
             for action in _listed(statement.get("Action")):
-                for place, resource in enumerate(_listed(statement.get("Resource")) or ["*"]):
-                    found.append(Grant(function, sid, action, resource, place))
+                for place, resource in enumerate(resources):
+                    mine.append(Grant(function, sid, action, resource, place))
+        found.append((statement, mine))
     return found
+
+
+def grants(function: str, documents: list[dict]) -> list[Grant]:
+    """Every grant of the role's Allow statements."""
+    return [grant for _, mine in statement_grants(function, documents) for grant in mine]
 
 
 def _listed_statements(document: dict) -> list[dict]:
@@ -184,12 +191,10 @@ class Iam:
         self.keys = {access_key(logical_id): logical_id for logical_id in self.policies}
         self._statements: dict[str, list[tuple[IAMPolicyStatement, list[Grant]]]] = {}
         for logical_id, documents in self.policies.items():
-            pairs = []
-            for document in documents:
-                for statement in _listed_statements(document):
-                    mine = grants(logical_id, [{"Statement": [statement]}])
-                    pairs.append((IAMPolicyStatement(statement), mine))
-            self._statements[logical_id] = pairs
+            self._statements[logical_id] = [
+                (IAMPolicyStatement(statement), mine)
+                for statement, mine in statement_grants(logical_id, documents)
+            ]
         self._decisions: dict[tuple[str, str, str], tuple[Grant, ...] | None] = {}
 
     def caller(self, authorization: str | None) -> str | None:

@@ -86,3 +86,25 @@ def test_without_a_usage_file_the_report_says_to_run_the_tests(tmp_path, capsys)
     template.write_text(TEMPLATE)
     assert main(["--template", str(template), "--usage", str(tmp_path / "none")]) == 2
     assert "make test" in capsys.readouterr().out
+
+
+def test_statements_without_a_sid_are_named_alike_by_the_gateway_and_the_report(tmp_path, capsys):
+    """The gateway records, and the report reads, a Sid-less statement as "#n", its place in the
+    role: the third statement's use counts for the third one, whatever the others hold."""
+    from lambdas.local.iam import Iam
+
+    documents = [
+        {
+            "Statement": [
+                {"Effect": "Allow", "Action": "dynamodb:GetItem", "Resource": ["a", "b"]},
+                {"Effect": "Allow", "Action": "dynamodb:PutItem", "Resource": "c"},
+                {"Effect": "Allow", "Action": "dynamodb:Query", "Resource": "d"},
+            ]
+        }
+    ]
+    usage = tmp_path / "usage.jsonl"
+    iam = Iam({"Worker": documents}, usage=usage, template="t")
+    assert iam.allows("Worker", "dynamodb:Query", "d")
+    assert [g.sid for g in iam.used] == ["#3"]
+    (line,) = usage.read_text().splitlines()
+    assert json.loads(line)["sid"] == "#3"
