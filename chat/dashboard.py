@@ -18,8 +18,9 @@ from django.views.decorators.http import require_POST
 from chat import moderation
 from chat.models import AuditEntry
 from lambdas.errors import ChatError
+from lambdas.models import ARCHIVED, OPEN
 from lambdas.services import moderation as selectors
-from lambdas.services.rooms import room_get, room_list, room_online_counts
+from lambdas.services.rooms import room_get, room_page
 
 PAGE_SIZE = 25
 # A GET to an action changes nothing: it is refused (405) before the view runs.
@@ -184,7 +185,6 @@ class LiveChatDashboard:
             room=room,
             username=username,
             q=text,
-            rooms=room_list(include_archived=True),
             can_delete=request.user.has_perm("chat.delete_message"),
         )
 
@@ -217,14 +217,21 @@ class LiveChatDashboard:
                 return redirect("admin:live_rooms")
             except ChatError as error:
                 messages.error(request, error.message)
-        rooms = room_list(include_archived=True)
-        counts = room_online_counts(names=[room.name for room in rooms])
-        rows = [(room, counts[room.name]) for room in rooms]
+        status = ARCHIVED if request.GET.get("status") == ARCHIVED else OPEN
+        query, page = request.GET.get("q", "").strip().lower(), None
+        try:
+            page = room_page(
+                status=status, prefix=query, token=request.GET.get("page"), limit=PAGE_SIZE
+            )
+        except ChatError as error:
+            messages.error(request, error.message)
         return self._render(
             request,
             "rooms.html",
             "Rooms",
-            rows=rows,
+            page=page,
+            status=status,
+            q=query,
             form=request.POST,
             can_manage=request.user.has_perm("chat.manage_room"),
         )

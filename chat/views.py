@@ -36,11 +36,11 @@ from lambdas.services.rooms import (
     DEFAULT_ROOM,
     room_create,
     room_get,
-    room_list,
-    room_online_counts,
+    room_page,
 )
 
 MAX_TOKEN_REQUEST_BYTES = 8 * 1024
+ROOMS_PAGE_SIZE = 50
 FORM_CONTENT_TYPES = {"application/x-www-form-urlencoded", "multipart/form-data"}
 
 
@@ -56,7 +56,8 @@ def room_create_allowed(user: AbstractBaseUser) -> bool:
 @login_required
 @require_http_methods(["GET", "POST"])
 def rooms(request: HttpRequest) -> HttpResponse:
-    """Every open room with how many people are in it, and the form that creates one."""
+    """Open rooms a page at a time (`?q=` finds names by their start), with how many people
+    are in each, and the form that creates one."""
     may_create = room_create_allowed(request.user)
     form = None
     if request.method == "POST":
@@ -81,13 +82,22 @@ def rooms(request: HttpRequest) -> HttpResponse:
                 return redirect("room", room=created.name)
     elif may_create:
         form = RoomCreateForm()
-    listed = room_list()
-    counts = room_online_counts(names=[r.name for r in listed])
+    query = request.GET.get("q", "").strip().lower()
+    error, status = None, 200
+    try:
+        page = room_page(prefix=query, token=request.GET.get("page"), limit=ROOMS_PAGE_SIZE)
+    except ChatError as exc:  # a malformed search or page link: say so, show the first page
+        error, status = exc.message, 400
+        page = room_page(limit=ROOMS_PAGE_SIZE)
+        query = ""
     context = {
-        "rooms": [{"room": r, "online": counts.get(r.name, 0)} for r in listed],
+        "rooms": [{"room": r, "online": r.online or 0} for r in page.items],
+        "next_token": page.next_token,
+        "query": query,
+        "error": error,
         "form": form,
     }
-    return render(request, "chat/rooms.html", context)
+    return render(request, "chat/rooms.html", context, status=status)
 
 
 @login_required

@@ -140,7 +140,8 @@ def _plan(args, parameters: dict) -> list[str]:
         " outputs; ALLOWED_HOSTS and CSRF_TRUSTED_ORIGINS: the site's REST API host, read from"
         f" Zappa's stack), package, then `zappa deploy|update {stage} --zip`; after a first"
         " deploy, which makes that host, write it in and `zappa update` again",
-        f"Zappa: `zappa manage {stage} migrate` (Django migrations against DATABASE_URL)",
+        f"Zappa: `zappa manage {stage} migrate` (Django migrations against DATABASE_URL), then"
+        f" `zappa manage {stage} rooms_backfill` (rooms stored before the by-status index)",
     ]
 
 
@@ -238,12 +239,13 @@ def _deploy_for_real(args, parameters: dict) -> int:  # pragma: no cover - needs
             raise aws.DeployError(f"Zappa's stack {site} has no REST API (resource Api)")
         _say("site host", host)
         site_upload("update", host)
-    subprocess.run(
-        [*zappa, "manage", stage, "migrate", "-s", str(settings_file)],
-        cwd=ROOT,
-        env=env,
-        check=True,
-    )
+    for command in ("migrate", "rooms_backfill"):  # Django's tables; rooms older than the index
+        subprocess.run(
+            [*zappa, "manage", stage, command, "-s", str(settings_file)],
+            cwd=ROOT,
+            env=env,
+            check=True,
+        )
     _say("deployed", f"WebSocket: {outputs['WebSocketUrl']}\n    site: `zappa status {stage}`")
     return 0
 

@@ -65,8 +65,24 @@ class Connection(Model):
         return self.expires_at > now
 
 
+OPEN, ARCHIVED = "open", "archived"
+
+
+class RoomStatusIndex(GlobalSecondaryIndex["Room"]):
+    """Rooms of one status in name order: a page of the open rooms is one Query that never
+    reads an archived room. Online counts are not projected: they change all day, and each
+    change would be a write to this index's few partitions (they are read by BatchGetItem)."""
+
+    class Meta:
+        index_name = "by-status"
+        projection = IncludeProjection(["title", "description", "created_by", "created_at"])
+
+    status = UnicodeAttribute(hash_key=True)
+    name = UnicodeAttribute(range_key=True)
+
+
 class Room(Model):
-    """A chat room. Rooms are few, so listing them is a Scan of this small table."""
+    """A chat room: listed a page at a time through the by-status index, never scanned."""
 
     class Meta:
         table_name = "rooms"
@@ -77,7 +93,28 @@ class Room(Model):
     description = UnicodeAttribute(default="")
     created_by = UnicodeAttribute()
     created_at = UTCDateTimeAttribute()
-    archived = BooleanAttribute(default=False)
+    status = UnicodeAttribute(default=OPEN)  # OPEN or ARCHIVED
+    # Rooms stored before `status` existed kept a boolean here; `manage.py rooms_backfill`
+    # (run by every deploy and `make run`) moves it to `status` and removes it.
+    legacy_archived = BooleanAttribute(attr_name="archived", null=True)
+    # Who is online, as the room's latest presence list counted them (distinct users), written
+    # by the presence announcement that sent it; `online_at` (ms) orders concurrent writers.
+    online = NumberAttribute(null=True)
+    online_until = UTCDateTimeAttribute(null=True)  # the last expiry of the counted connections
+    online_at = NumberAttribute(null=True)
+
+    status_index = RoomStatusIndex()
+
+    @property
+    def archived(self) -> bool:
+        return self.status == ARCHIVED or bool(self.legacy_archived)
+
+    def online_now(self, now: datetime) -> int:
+        """The stored count, or 0 once every counted connection has expired (their $disconnect
+        lost): a count is never older than the connections it counted."""
+        if not self.online or self.online_until is None or self.online_until <= now:
+            return 0
+        return int(self.online)
 
 
 class Edit(MapAttribute):

@@ -102,14 +102,47 @@ class Dynalite:
 
 
 def ensure_tables(models: list[type[Model]] | None = None) -> list[str]:
-    """Create the tables (as template.yaml declares them) that do not exist yet; return them."""
+    """Create the tables (as template.yaml declares them) that do not exist yet, and rebuild
+    those kept by an earlier `make run` whose indexes changed since; return their names."""
     created = []
     for model in models or list(TABLES):
-        if not model.exists():
-            # dynalite has no UpdateTimeToLive; nothing relies on TTL running (readers filter).
-            model.create_table(wait=True, ignore_update_ttl_errors=True)
-            created.append(model.Meta.table_name)
+        if model.exists():
+            if not _indexes_differ(model):
+                continue
+            _rebuild(model)
+        else:
+            _create(model)
+        created.append(model.Meta.table_name)
     return created
+
+
+def _create(model: type[Model]) -> None:
+    # dynalite has no UpdateTimeToLive; nothing relies on TTL running (readers filter).
+    model.create_table(wait=True, ignore_update_ttl_errors=True)
+
+
+def _indexes_differ(model: type[Model]) -> bool:
+    described = model.describe_table().get("GlobalSecondaryIndexes", [])
+    return {index["IndexName"] for index in described} != {
+        index["index_name"] for index in model._get_schema()["global_secondary_indexes"]
+    }
+
+
+def _rebuild(model: type[Model]) -> None:
+    """Recreate a table with its items. CloudFormation adds a GSI to a live table with an
+    UpdateTable that DynamoDB backfills; dynalite cannot add one, so a local table is copied."""
+    client = model._get_connection().connection.client
+    name = model.Meta.table_name
+    items: list[dict] = []
+    for page in client.get_paginator("scan").paginate(TableName=name):
+        items.extend(page["Items"])
+    client.delete_table(TableName=name)
+    _create(model)
+    for start in range(0, len(items), 25):
+        batch = [{"PutRequest": {"Item": item}} for item in items[start : start + 25]]
+        requests = {name: batch}
+        while requests:  # dynalite never leaves items unprocessed, DynamoDB may
+            requests = client.batch_write_item(RequestItems=requests).get("UnprocessedItems")
 
 
 def connections_forget_all() -> int:

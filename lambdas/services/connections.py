@@ -15,7 +15,7 @@ from lambdas.metrics import metric_count
 from lambdas.models import Connection, connection_expiry, utcnow
 from lambdas.services.broadcast import broadcast, connections_forget
 from lambdas.services.limits import presence_claim, presence_joined
-from lambdas.services.rooms import room_get_open, room_presence
+from lambdas.services.rooms import room_get_open, room_online_record, room_presence
 from lambdas.services.sessions import session_check
 from lambdas.tokens import User
 
@@ -129,7 +129,11 @@ def presence_join(*, api: ManagementApi, connection_id: str) -> dict:
 
 
 def presence_frame(*, room: str, without: Collection[str] = ()) -> dict:
-    return {"type": "presence", "room": room, "users": room_presence(room=room, without=without)}
+    return {
+        "type": "presence",
+        "room": room,
+        "users": room_presence(room=room, without=without).users,
+    }
 
 
 def presence_announce(*, api: ManagementApi, room: str, exclude: str | None = None) -> set[str]:
@@ -138,6 +142,7 @@ def presence_announce(*, api: ManagementApi, room: str, exclude: str | None = No
     Coalesced per room: the first announcement of a burst of arrivals and departures waits
     PRESENCE_COALESCE_MS, then sends the list as it is by then, to everyone if others joined
     it meanwhile (they send nothing): N people arriving at once cost one broadcast, not N.
+    Each list sent is also the room's online count on the rooms page (room_online_record).
     Best effort: a failure here must not refuse a connection or a disconnect. If fan-out found
     ghosts, the list is sent once more without them (a ghost inside the 30 s grace is still
     stored, so it is left out by id rather than by reading again).
@@ -152,7 +157,11 @@ def presence_announce(*, api: ManagementApi, room: str, exclude: str | None = No
             if presence_joined(room=room):
                 exclude = None  # the excluded newcomer must hear of those who came after it
         for _ in range(2):
-            payload = presence_frame(room=room, without=gone)
+            read_at = time.time()
+            presence = room_presence(room=room, without=gone)
+            # Stored before it is sent: a page that saw this list finds the rooms list agree.
+            room_online_record(room=room, presence=presence, read_at=read_at)
+            payload = {"type": "presence", "room": room, "users": presence.users}
             found = set(broadcast(api=api, room=room, payload=payload, exclude=exclude).gone)
             if found <= gone:
                 break

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from lambdas.errors import ConnectionNotFound, InvalidRequest, MessageNotFound
 from lambdas.ids import ulid_floor
 from lambdas.management import ConnectionGone, ManagementApi
-from lambdas.models import Connection, Message, Room, utcnow
+from lambdas.models import ARCHIVED, OPEN, Connection, Message, Room, utcnow
 from lambdas.services.messages import message_id_check, message_remove
 from lambdas.services.pages import Page, page_read
 from lambdas.services.rooms import MAX_DESCRIPTION, MAX_TITLE, room_check, room_get, room_list
@@ -183,13 +183,14 @@ def room_update(*, name: str, title: str, description: str) -> Room:
 def room_archive(*, api: ManagementApi, name: str) -> int:
     """Archive a room and close its live connections; how many were closed."""
     room = room_get(name=name)
-    room.update(actions=[Room.archived.set(True)])  # first, so nobody joins while we close
+    # First, so nobody joins while we close; off the list of open rooms with the same write.
+    room.update(actions=[Room.status.set(ARCHIVED), Room.legacy_archived.remove()])
     return sum(_close(api, c.connection_id) for c in Connection.room_index.query(room.name))
 
 
 def room_unarchive(*, name: str) -> Room:
     room = room_get(name=name)
-    room.update(actions=[Room.archived.set(False)])
+    room.update(actions=[Room.status.set(OPEN), Room.legacy_archived.remove()])
     return room
 
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime
 
-from pynamodb.exceptions import PutError
+from pynamodb.exceptions import PutError, UpdateError
 
 from lambdas.errors import InvalidRequest, InvalidRoom, RoomArchived, RoomExists, RoomNotFound
-from lambdas.models import Connection, Room, utcnow
+from lambdas.models import ARCHIVED, OPEN, Connection, Room, utcnow
+from lambdas.services.pages import Page, page_read
 
 ROOM_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 DEFAULT_ROOM = "general"
@@ -89,17 +92,64 @@ def room_create(*, name: str, title: str, description: str, created_by: str) -> 
     return room
 
 
-def room_list(*, include_archived: bool = False) -> list[Room]:
-    rooms = {room.name: room for room in Room.scan()}
-    if DEFAULT_ROOM not in rooms:
-        rooms[DEFAULT_ROOM] = _default_room()
-    return sorted(
-        (room for room in rooms.values() if include_archived or not room.archived),
-        key=lambda room: room.name,
+ROOM_PREFIX_RE = re.compile(r"^[a-z0-9_-]{0,64}$")
+ROOM_PAGE_KEYS = frozenset({"name", "status"})
+
+
+def room_page(
+    *,
+    status: str = OPEN,
+    prefix: str = "",
+    token: str | None = None,
+    limit: int = 50,
+    now: datetime | None = None,
+) -> Page[Room]:
+    """A page of the rooms of one status whose names start with `prefix`, in name order, with
+    their online counts: one Query of the by-status index and one BatchGetItem, however many
+    rooms there are. `token` is the previous page's `next_token`."""
+    if status not in (OPEN, ARCHIVED):
+        raise InvalidRequest("rooms are open or archived")
+    prefix = prefix.strip().lower()
+    if not ROOM_PREFIX_RE.fullmatch(prefix):
+        raise InvalidRoom("room names have only lowercase letters, digits, '-' and '_'")
+    condition = Room.name.startswith(prefix) if prefix else None
+    page = page_read(
+        lambda start: Room.status_index.query(
+            status, condition, limit=limit, last_evaluated_key=start
+        ),
+        token=token,
+        key_names=ROOM_PAGE_KEYS,
     )
+    if page.items:
+        now = now or utcnow()
+        counts = {
+            room.name: room.online_now(now)
+            for room in Room.batch_get(
+                [room.name for room in page.items],
+                attributes_to_get=["name", "online", "online_until"],
+            )
+        }
+        for room in page.items:
+            room.online = counts.get(room.name, 0)
+    return page
 
 
-def room_presence(*, room: str, without: Collection[str] = ()) -> list[dict[str, str]]:
+def room_list(*, include_archived: bool = False) -> list[Room]:
+    """Every room (open, then archived), a page at a time through the index: for staff
+    figures that need them all, never for a page every visitor loads."""
+    rooms: list[Room] = []
+    for status in (OPEN, ARCHIVED) if include_archived else (OPEN,):
+        rooms.extend(Room.status_index.query(status))
+    return rooms
+
+
+@dataclass(frozen=True)
+class Presence:
+    users: list[dict[str, str]]  # {"id", "username"}, by username
+    until: datetime | None  # the last expiry of their connections (None: nobody)
+
+
+def room_presence(*, room: str, without: Collection[str] = ()) -> Presence:
     """The distinct users with a live connection in the room, by username.
 
     A user with several tabs appears once; expired connections (a lost $disconnect) are not
@@ -107,16 +157,67 @@ def room_presence(*, room: str, without: Collection[str] = ()) -> list[dict[str,
     found gone that are not deleted yet, so ghosts do not linger.
     """
     users: dict[str, str] = {}
+    until: datetime | None = None
     now = utcnow()
     for connection in Connection.room_index.query(
         room, filter_condition=Connection.expires_at > now
     ):
         if connection.connection_id not in without:
             users[connection.user_id] = connection.username
-    return [
+            until = max(until or connection.expires_at, connection.expires_at)
+    listed = [
         {"id": uid, "username": name} for uid, name in sorted(users.items(), key=lambda u: u[1])
     ]
+    return Presence(users=listed, until=until)
 
 
-def room_online_counts(*, names: list[str]) -> dict[str, int]:
-    return {name: len(room_presence(room=name)) for name in names}
+def room_online_record(*, room: str, presence: Presence, read_at: float) -> None:
+    """Store how many are online in the room (for the rooms list), as of `read_at` (epoch
+    seconds, when the list was read): a write from an older reading never replaces a newer
+    one, and a room deleted meanwhile is not written back."""
+    at = int(read_at * 1000)
+    try:
+        Room(room).update(
+            actions=[
+                Room.online.set(len(presence.users)),
+                Room.online_until.set(presence.until)
+                if presence.until
+                else Room.online_until.remove(),
+                Room.online_at.set(at),
+            ],
+            condition=Room.name.exists()
+            & (Room.online_at.does_not_exist() | (Room.online_at < at)),
+        )
+    except UpdateError as error:
+        if error.cause_response_code != "ConditionalCheckFailedException":
+            raise
+
+
+def rooms_backfill() -> int:
+    """Bring rooms stored before the by-status index into it (`status` from the old boolean,
+    which is then removed) and make sure `general` exists; how many rooms were changed.
+
+    A Scan, once per deploy: only rooms still lacking `status` or keeping the boolean are
+    returned, and each write is conditional, so a room archived meanwhile keeps its status.
+    """
+    changed = 0
+    legacy = Room.status.does_not_exist() | Room.legacy_archived.exists()
+    for room in Room.scan(filter_condition=legacy):
+        status = ARCHIVED if room.legacy_archived else OPEN
+        for actions, condition in (
+            (
+                [Room.status.set(status), Room.legacy_archived.remove()],
+                Room.status.does_not_exist(),
+            ),
+            ([Room.legacy_archived.remove()], Room.status.exists()),  # has a status already
+        ):
+            try:
+                room.update(actions=actions, condition=Room.name.exists() & condition)
+            except UpdateError as error:
+                if error.cause_response_code != "ConditionalCheckFailedException":
+                    raise
+            else:
+                changed += 1
+                break
+    room_get(name=DEFAULT_ROOM)
+    return changed

@@ -28,11 +28,18 @@ def test_two_users_talk_in_a_room(open_chat, room):
 
 
 def test_a_room_created_on_the_rooms_page_opens_and_is_listed(open_chat, room):
-    """From the header's Rooms link: the list shows who is online, and the form opens a new room."""
-    bob = open_chat(room, "bob")  # someone is online in `room`
-    page = open_chat(room, "alice")
+    """From the header's Rooms link: a search finds the room and shows who is online, and the
+    form opens a new room."""
+    bob = open_chat(room, "bob")  # two people are online in `room`
+    open_chat(room, "carol")
+    bob.locator("#presence li", has_text="carol").wait_for()  # his list says two: so will the page
+    page = open_chat("general", "alice")  # (leaving `room` herself would make it one)
     page.click("#nav-rooms")
     page.wait_for_selector("#room-list")
+    page.fill("#room-search-input", room)
+    page.click("#room-search [type=submit]")
+    page.wait_for_url(f"**/rooms/?q={room}")
+    assert page.locator("li.room").count() == 1
     assert page.locator(f"li.room[data-room='{room}'] .online").text_content() == "2 online"
     screenshot(page, "rooms")
 

@@ -45,7 +45,7 @@ def test_unknown_room_is_refused_with_404(connect, dynamodb):
 def test_archived_room_is_refused_with_410(connect, room):
     """Connecting to an archived room is refused at $connect."""
     stored = Room.get(room)
-    stored.update(actions=[Room.archived.set(True)])
+    stored.update(actions=[Room.status.set("archived")])
     assert handshake_status(connect, room) == 410
 
 
@@ -77,6 +77,31 @@ def test_presence_lists_each_user_once_and_follows_joins_and_leaves(connect, roo
     assert presence_names(recv_json(bob, skip=())) == ["alice", "bob"]  # one tab still open
     alice_2.close()
     assert presence_names(recv_json(bob, skip=())) == ["bob"]
+
+
+def online(room: str) -> int:
+    from lambdas.services.rooms import room_page
+
+    (listed,) = room_page(prefix=room).items
+    return listed.online
+
+
+def test_the_rooms_list_counts_what_presence_last_said(connect, room):
+    """The count on the rooms page is stored with each presence list sent (the presence route
+    and $disconnect, under their roles): people, not tabs, and 0 after the last one leaves."""
+    assert online(room) == 0
+    bob = connect(room, user_id="2", username="bob")
+    ask_presence(bob)
+    alice_1 = connect(room, user_id="1", username="alice")
+    alice_2 = connect(room, user_id="1", username="alice")
+    ask_presence(alice_1)
+    assert ask_presence(alice_2) == ["alice", "bob"]
+    assert wait_for(lambda: online(room) == 2)
+    alice_1.close()
+    alice_2.close()
+    assert wait_for(lambda: online(room) == 1)
+    bob.close()
+    assert wait_for(lambda: online(room) == 0)
 
 
 def test_ghosts_do_not_count(connect, room):

@@ -4,7 +4,7 @@ import os
 from datetime import timedelta
 
 from lambdas.local.dynamodb import Dynalite, ensure_tables
-from lambdas.models import TABLES, Connection, Message, utcnow
+from lambdas.models import TABLES, Connection, Message, Room, utcnow
 from tests.helpers import reconfigure
 
 
@@ -43,3 +43,37 @@ def test_data_survives_a_restart_and_tables_are_not_recreated(tmp_path, monkeypa
         monkeypatch.undo()
         reconfigure()
     assert os.environ["DYNAMODB_ENDPOINT_URL"] == dynamodb
+
+
+def test_a_kept_table_whose_indexes_changed_is_rebuilt_with_its_items(
+    tmp_path, monkeypatch, dynamodb
+):
+    """A rooms table made before the by-status index (dynalite cannot add one) is recreated
+    with the index and every item it held; an up-to-date table is left alone."""
+    path = tmp_path / "dynalite"
+    try:
+        with Dynalite(path=path) as server:
+            monkeypatch.setenv("DYNAMODB_ENDPOINT_URL", server.endpoint_url)
+            reconfigure()
+            client = Room._get_connection().connection.client
+            client.create_table(
+                TableName=Room.Meta.table_name,
+                AttributeDefinitions=[{"AttributeName": "name", "AttributeType": "S"}],
+                KeySchema=[{"AttributeName": "name", "KeyType": "HASH"}],
+                BillingMode="PAY_PER_REQUEST",
+            )
+            for i in range(30):  # more than one BatchWriteItem
+                client.put_item(
+                    TableName=Room.Meta.table_name,
+                    Item={"name": {"S": f"old-{i:02}"}, "archived": {"BOOL": i == 0}},
+                )
+            assert Room.Meta.table_name in ensure_tables()
+            indexes = Room.describe_table()["GlobalSecondaryIndexes"]
+            assert [index["IndexName"] for index in indexes] == ["by-status"]
+            items = client.scan(TableName=Room.Meta.table_name)["Items"]
+            assert sorted(item["name"]["S"] for item in items) == [f"old-{i:02}" for i in range(30)]
+            assert {"name": {"S": "old-00"}, "archived": {"BOOL": True}} in items
+            assert ensure_tables() == []
+    finally:
+        monkeypatch.undo()
+        reconfigure()

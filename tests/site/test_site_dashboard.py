@@ -303,6 +303,27 @@ def test_rooms_create_edit_archive_unarchive(as_boss, connect, room):
     assert actions == ["create_room", "edit_room", "archive_room", "unarchive_room"]
 
 
+def test_the_rooms_page_lists_open_or_archived_rooms_a_page_at_a_time(
+    as_boss, make_room, monkeypatch
+):
+    """Staff filter rooms by state and name start; pages follow each other in name order."""
+    monkeypatch.setattr("chat.dashboard.PAGE_SIZE", PAGE_SIZE := 3)
+    start = f"d{uuid.uuid4().hex[:8]}"
+    names = [make_room(f"{start}-{i:02}") for i in range(PAGE_SIZE + 2)]
+    Room(names[0]).update(actions=[Room.status.set("archived")])
+    url = reverse("admin:live_rooms") + f"?status=open&q={start}"
+    response = as_boss.get(url)
+    page = response.context["page"]
+    assert [r.name for r in page.items] == names[1 : PAGE_SIZE + 1]
+    response = as_boss.get(url + f"&page={page.next_token}")
+    assert [r.name for r in response.context["page"].items] == names[PAGE_SIZE + 1 :]
+    archived = as_boss.get(reverse("admin:live_rooms") + f"?status=archived&q={start}")
+    assert [r.name for r in archived.context["page"].items] == [names[0]]
+    assert f'<tr data-room="{names[0]}">' in archived.content.decode()
+    bad = as_boss.get(reverse("admin:live_rooms") + "?q=No%20Such")
+    assert bad.status_code == 200 and any("room names have only" in m for m in messages_of(bad))
+
+
 def test_unknown_rooms_are_a_message(as_boss):
     """Editing or archiving a room that does not exist changes nothing and says so."""
     response = as_boss.post(

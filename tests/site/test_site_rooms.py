@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from datetime import timedelta
 
@@ -10,8 +11,8 @@ import pytest
 from django.test import Client
 
 from lambdas.errors import RoomNotFound
-from lambdas.models import Connection, Room, utcnow
-from lambdas.services.rooms import room_get
+from lambdas.models import ARCHIVED, Connection, Room, utcnow
+from lambdas.services.rooms import room_get, room_online_record, room_presence
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("dynamodb")]
 
@@ -62,30 +63,37 @@ def staff(django_user_model):
     return django_user_model.objects.create_user(username="sam", is_staff=True)
 
 
+def announce(room: str) -> None:
+    """Store the room's online count as its presence announcement does (through the gateway:
+    tests/local/test_chat_features.py)."""
+    room_online_record(room=room, presence=room_presence(room=room), read_at=time.time())
+
+
 def test_rooms_page_lists_open_rooms_with_distinct_people_online(
     client, alice, make_room, connections
 ):
     """Each open room links to its page with its title, description and distinct users online."""
-    busy, quiet, archived = unique("busy"), unique("quiet"), unique("old")
+    start = unique("t")
+    busy, quiet, archived = f"{start}-busy", f"{start}-quiet", f"{start}-old"
     make_room(busy, title="Busy <b>room</b>")
     make_room(quiet)
     make_room(archived)
-    Room.get(archived).update(actions=[Room.archived.set(True)])
+    Room.get(archived).update(actions=[Room.status.set(ARCHIVED)])
     Room.get(busy).update(actions=[Room.description.set("Where <i>things</i> happen")])
     connections(busy, "1", "alice")
     connections(busy, "1", "alice")  # a second tab: still one person
     connections(busy, "2", "bob")
     connections(quiet, "3", "carol", expired=True)  # $disconnect lost: not online
+    announce(busy)
+    announce(quiet)
 
     client.force_login(alice)
-    response = client.get("/rooms/")
+    response = client.get(f"/rooms/?q={start.upper()}")  # names are lowercase
     assert response.status_code == 200
     content = response.content.decode()
-    listed = {entry["room"].name: entry["online"] for entry in response.context["rooms"]}
-    assert listed[busy] == 2 and listed[quiet] == 0
-    assert archived not in listed and "general" in listed
-    names = [entry["room"].name for entry in response.context["rooms"]]
-    assert names == sorted(names)
+    listed = [(entry["room"].name, entry["online"]) for entry in response.context["rooms"]]
+    assert listed == [(busy, 2), (quiet, 0)]  # in name order; the archived one is not read
+    assert f'value="{start}"' in content  # the search box keeps the query
 
     item = room_item(content, busy)
     assert f'<a class="room-link" href="/rooms/{busy}/">' in item
@@ -94,6 +102,46 @@ def test_rooms_page_lists_open_rooms_with_distinct_people_online(
     assert '<p class="room-description">Where &lt;i&gt;things&lt;/i&gt; happen</p>' in item
     assert '<span class="online" data-count="0">0 online</span>' in room_item(content, quiet)
     assert room_item(content, archived) is None
+
+
+def test_rooms_page_pages_through_many_rooms(client, alice, make_room, monkeypatch):
+    """Past a page of rooms, "More rooms" leads on, keeping the search, until the last one."""
+    monkeypatch.setattr("chat.views.ROOMS_PAGE_SIZE", 2)
+    start = unique("many")
+    names = [make_room(f"{start}-{i}") for i in range(5)]
+    client.force_login(alice)
+    url, seen = f"/rooms/?q={start}", []
+    while url:
+        response = client.get(url)
+        assert response.status_code == 200
+        seen += [entry["room"].name for entry in response.context["rooms"]]
+        match = re.search(r'<a id="rooms-next" href="([^"]+)"', response.content.decode())
+        url = "/rooms/" + match.group(1).replace("&amp;", "&") if match else None
+        if url:
+            assert f"q={start}&" in url
+    assert seen == names
+
+
+@pytest.mark.parametrize(
+    ("query", "error"),
+    [
+        ("q=Not%20a%20name", "room names have only lowercase letters"),
+        ("page=bm90LW91cnM", "that page link is not valid"),
+    ],
+)
+def test_a_bad_search_or_page_link_says_so_and_shows_the_first_page(client, alice, query, error):
+    client.force_login(alice)
+    response = client.get(f"/rooms/?{query}")
+    assert response.status_code == 400
+    assert error in response.content.decode()
+    assert response.context["query"] == ""
+
+
+def test_a_search_that_finds_nothing_says_so(client, alice):
+    client.force_login(alice)
+    start = unique("none")
+    content = client.get(f"/rooms/?q={start}").content.decode()
+    assert f"No open room starts with “{start}”." in content
 
 
 def test_rooms_page_requires_login(client):
@@ -222,7 +270,7 @@ def test_unknown_room_is_a_404_page_pointing_to_the_rooms_list(client, alice):
 def test_archived_room_is_a_410_page_without_a_websocket(client, alice, make_room):
     """An archived room says so with 410 Gone and no chat page, so no socket is attempted."""
     name = make_room(title="Old times")
-    Room.get(name).update(actions=[Room.archived.set(True)])
+    Room.get(name).update(actions=[Room.status.set(ARCHIVED)])
     client.force_login(alice)
     response = client.get(f"/rooms/{name}/")
     assert response.status_code == 410

@@ -100,13 +100,14 @@ class Command(BaseCommand):
             models.bind()
             created = ensure_tables()
             if created:
-                self.stdout.write(f"Created tables: {', '.join(created)}")
+                self.stdout.write(f"Created or rebuilt tables: {', '.join(created)}")
             # The gateway about to start knows no connection: any item is a ghost of an earlier
             # run (killed before its $disconnect ran) and would count against its user's cap.
             forgotten = connections_forget_all()
             if forgotten:
                 self.stdout.write(f"Forgot {forgotten} connections left by an earlier run")
             call_command("migrate", interactive=False, verbosity=1)
+            call_command("rooms_backfill")  # rooms kept from before the by-status index
 
             children["gateway"] = subprocess.Popen(
                 [
