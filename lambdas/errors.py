@@ -12,11 +12,9 @@ class ChatError(Exception):
     def __init__(self, message: str, **fields: object) -> None:
         super().__init__(message)
         self.message = message
-        # Extra members of the error frame (e.g. `retry_after`), JSON-serialisable by contract.
+        # Extra members of the error frame (e.g. `retry_after`), JSON-serialisable by contract;
+        # the frame itself is lambdas.protocol.error_frame's.
         self.fields = fields
-
-    def frame(self) -> dict[str, object]:
-        return {"type": "error", "code": self.code, "message": self.message, **self.fields}
 
 
 class InvalidJson(ChatError):

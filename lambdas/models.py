@@ -142,25 +142,6 @@ class Message(Model):
     edits = ListAttribute(of=Edit, null=True)
     deleted = BooleanAttribute(default=False)
 
-    def frame(self, type_: str = "message") -> dict:
-        """The `message` frame clients receive, in fan-out and in history pages."""
-        frame = {
-            "type": type_,
-            "id": self.message_id,
-            "room": self.room,
-            "user": {"id": self.user_id, "username": self.username},
-            "text": self.text,
-            "sent_at": iso(self.sent_at),
-        }
-        if self.client_message_id:
-            frame["client_message_id"] = self.client_message_id
-        if self.edited_at:
-            frame["edited_at"] = iso(self.edited_at)
-        if self.deleted:
-            frame["deleted"] = True
-            frame["text"] = ""
-        return frame
-
 
 class ClientMessage(Model):
     """Which message a client's `clientMessageId` became: makes retried sends idempotent.

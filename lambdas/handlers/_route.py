@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TypeVar
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.data_classes import APIGatewayWebSocketEvent
@@ -14,8 +15,6 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayWebSocketEven
 from lambdas.errors import (
     ChatError,
     Internal,
-    InvalidJson,
-    InvalidRequest,
     RateLimited,
     Unauthorized,
     Unavailable,
@@ -23,7 +22,10 @@ from lambdas.errors import (
 )
 from lambdas.management import ManagementApi, endpoint_for, management_api
 from lambdas.metrics import metric_count, with_metrics
+from lambdas.protocol import error_frame, frame_decode
 from lambdas.tokens import User
+
+C = TypeVar("C")
 
 logger = Logger(service="dynamowave")
 
@@ -56,14 +58,14 @@ class RouteRequest:
     def frame(self) -> dict:
         """The client's frame as a JSON object."""
         try:
-            frame = json.loads(self.event.decoded_body or "")
-        except ValueError:
-            raise InvalidJson(
-                'frames are JSON, e.g. {"action": "sendmessage", "message": "hello"}'
-            ) from None
-        if not isinstance(frame, dict):
-            raise InvalidRequest("a frame is a JSON object with an `action`")
-        return frame
+            body = self.event.decoded_body
+        except ValueError:  # base64-encoded, but not base64 of UTF-8: not JSON either
+            body = None
+        return frame_decode(body)
+
+    def command(self, kind: type[C]) -> C:
+        """The client's frame as the route's command (lambdas.protocol), or a ChatError."""
+        return kind.parse(self.frame)
 
     @cached_property
     def api(self) -> ManagementApi:
@@ -108,7 +110,7 @@ def websocket_route(route: Callable[[RouteRequest], dict | None]) -> Callable[[d
             logger.info("request refused", extra={"code": error.code})
             if isinstance(error, RateLimited):
                 metric_count("RateLimited")
-            return reply(error.frame(), error.status)
+            return reply(error_frame(error), error.status)
         except Exception as failure:
             if is_unavailable(failure):
                 logger.warning("storage unavailable", extra={"error": type(failure).__name__})
@@ -116,6 +118,6 @@ def websocket_route(route: Callable[[RouteRequest], dict | None]) -> Callable[[d
             else:
                 logger.exception("route failed")
                 error = Internal("something went wrong on our side; nothing was changed")
-            return reply(error.frame(), error.status)
+            return reply(error_frame(error), error.status)
 
     return handler

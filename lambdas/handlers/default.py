@@ -4,6 +4,7 @@ from lambdas.errors import UnknownAction
 from lambdas.handlers._route import RouteRequest, websocket_route
 from lambdas.management import ConnectionGone
 from lambdas.models import iso
+from lambdas.protocol import info_frame
 
 HELP = (
     'Send {"action": "sendmessage", "message": "hello"} to talk to your room, '
@@ -21,12 +22,9 @@ def handler(request: RouteRequest) -> dict:
         described = request.api.get(request.connection_id)
     except ConnectionGone:
         described = {}
-    return {
-        "type": "info",
-        "message": HELP,
-        "connectionId": request.connection_id,
-        "connection": _wire(described),
-    }
+    return info_frame(
+        help_text=HELP, connection_id=request.connection_id, connection=_wire(described)
+    )
 
 
 def _wire(described: dict) -> dict:

@@ -1,12 +1,20 @@
 """`history`: a page of the room's stored messages, oldest first."""
 
 from lambdas.handlers._route import RouteRequest, websocket_route
+from lambdas.protocol import History, history_frame
 from lambdas.services.limits import rate_check
 from lambdas.services.messages import history_read
 
 
 @websocket_route
 def handler(request: RouteRequest) -> dict:
+    command = request.command(History)
     # Only authorized connections read history, a page at a time.
     rate_check(user_id=request.user.user_id, bucket="history")
-    return history_read(connection_id=request.connection_id, frame=request.frame)
+    page = history_read(
+        connection_id=request.connection_id,
+        before=command.before,
+        after=command.after,
+        limit=command.limit,
+    )
+    return history_frame(room=page.room, messages=page.messages, has_more=page.has_more)

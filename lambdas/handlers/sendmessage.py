@@ -1,21 +1,24 @@
 """`sendmessage`: store a message and fan it out to everyone in the sender's room."""
 
 from lambdas.handlers._route import RouteRequest, logger, websocket_route
+from lambdas.protocol import SendMessage, message_frame
 from lambdas.services.messages import message_send
 
 
 @websocket_route
 def handler(request: RouteRequest) -> dict | None:
+    command = request.command(SendMessage)
     sent = message_send(
         api=request.api,
         connection_id=request.connection_id,
         sender=request.user,
-        frame=request.frame,
+        text=command.text,
+        client_message_id=command.client_message_id,
     )
     if sent.duplicate:
         # A retry of a stored send: only the sender hears of it again, so it can stop waiting.
         logger.info("duplicate send", extra={"message_id": sent.message.message_id})
-        return sent.message.frame()
+        return message_frame(sent.message)
     logger.info(
         "message sent",
         extra={

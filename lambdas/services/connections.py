@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
@@ -13,9 +12,10 @@ from lambdas.errors import NotConnected, TooManyConnections
 from lambdas.management import ConnectionGone, ManagementApi
 from lambdas.metrics import metric_count
 from lambdas.models import Connection, connection_expiry, utcnow
+from lambdas.protocol import presence_frame
 from lambdas.services.broadcast import broadcast, connections_forget
 from lambdas.services.limits import presence_claim, presence_joined
-from lambdas.services.rooms import room_get_open, room_online_record, room_presence
+from lambdas.services.rooms import Presence, room_get_open, room_online_record, room_presence
 from lambdas.services.sessions import session_check
 from lambdas.tokens import User
 
@@ -121,19 +121,11 @@ def connection_get(*, connection_id: str) -> Connection:
     return connection
 
 
-def presence_join(*, api: ManagementApi, connection_id: str) -> dict:
+def presence_join(*, api: ManagementApi, connection_id: str) -> Presence:
     """Who is in the caller's room; the others are told, as this is how a newcomer arrives."""
     room = connection_get(connection_id=connection_id).room
     gone = presence_announce(api=api, room=room, exclude=connection_id)
-    return presence_frame(room=room, without=gone)
-
-
-def presence_frame(*, room: str, without: Collection[str] = ()) -> dict:
-    return {
-        "type": "presence",
-        "room": room,
-        "users": room_presence(room=room, without=without).users,
-    }
+    return room_presence(room=room, without=gone)
 
 
 def presence_announce(*, api: ManagementApi, room: str, exclude: str | None = None) -> set[str]:
@@ -161,7 +153,7 @@ def presence_announce(*, api: ManagementApi, room: str, exclude: str | None = No
             presence = room_presence(room=room, without=gone)
             # Stored before it is sent: a page that saw this list finds the rooms list agree.
             room_online_record(room=room, presence=presence, read_at=read_at)
-            payload = {"type": "presence", "room": room, "users": presence.users}
+            payload = presence_frame(room=room, users=presence.users)
             found = set(broadcast(api=api, room=room, payload=payload, exclude=exclude).gone)
             if found <= gone:
                 break

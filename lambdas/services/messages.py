@@ -7,27 +7,18 @@ from datetime import timedelta
 
 from pynamodb.exceptions import PutError, UpdateError
 
-from lambdas.config import get_config
-from lambdas.errors import (
-    EmptyMessage,
-    Forbidden,
-    InvalidRequest,
-    MessageNotFound,
-    MessageTooLarge,
-    MessageTooLong,
-)
-from lambdas.ids import is_ulid, new_ulid
+from lambdas.errors import Forbidden, MessageNotFound, MessageTooLarge
+from lambdas.ids import new_ulid
 from lambdas.management import ManagementApi
 from lambdas.metrics import metric_count
 from lambdas.models import ITEM_BUDGET_BYTES, ClientMessage, Edit, Message, item_bytes, utcnow
+from lambdas.protocol import message_deleted_frame, message_frame, typing_frame
 from lambdas.services.broadcast import BroadcastResult, broadcast
 from lambdas.services.connections import connection_get
 from lambdas.services.limits import message_rate_check, rate_check
 from lambdas.services.rooms import room_get_open
 from lambdas.tokens import User
 
-MAX_CLIENT_MESSAGE_ID = 64
-MAX_HISTORY_LIMIT = 100
 RECEIPT_LIFETIME = timedelta(days=1)  # how long a clientMessageId protects against a resend
 MAX_EDIT_VERSIONS = 5  # earlier texts an edited message keeps; older ones are dropped
 EDIT_ATTEMPTS = 3  # conditional updates lost to a concurrent edit before giving up
@@ -45,44 +36,6 @@ def _fits(message: Message) -> None:
 
 def _conditional_failed(error: PutError | UpdateError) -> bool:
     return error.cause_response_code == "ConditionalCheckFailedException"
-
-
-def text_check(text: object) -> str:
-    """A message text: a non-blank string of at most MAX_MESSAGE_CHARS characters."""
-    if text is None or (isinstance(text, str) and not text.strip()):
-        raise EmptyMessage("the message is empty")
-    if not isinstance(text, str):
-        raise InvalidRequest("`message` must be a string")
-    limit = get_config().max_message_chars
-    if len(text) > limit:
-        raise MessageTooLong(f"messages are at most {limit} characters; this one has {len(text)}")
-    return text
-
-
-def message_id_check(value: object, name: str = "id") -> str:
-    if not is_ulid(value):
-        raise InvalidRequest(f"`{name}` must be a message id")
-    return value
-
-
-@dataclass(frozen=True)
-class Outgoing:
-    text: str
-    client_message_id: str | None
-
-
-def message_check(frame: dict) -> Outgoing:
-    """Validate a `sendmessage` frame (the AWS tutorial's `message` field) before any write."""
-    text = text_check(frame.get("message"))
-    client_message_id = frame.get("clientMessageId")
-    if client_message_id is not None and (
-        not isinstance(client_message_id, str)
-        or not 0 < len(client_message_id) <= MAX_CLIENT_MESSAGE_ID
-    ):
-        raise InvalidRequest(
-            f"`clientMessageId` must be a string of 1-{MAX_CLIENT_MESSAGE_ID} characters"
-        )
-    return Outgoing(text=text, client_message_id=client_message_id)
 
 
 @dataclass(frozen=True)
@@ -111,7 +64,14 @@ def _reserve(sender: User, room: str, client_message_id: str) -> tuple[str, str,
     return earlier.room, earlier.message_id, True
 
 
-def message_send(*, api: ManagementApi, connection_id: str, sender: User, frame: dict) -> Sent:
+def message_send(
+    *,
+    api: ManagementApi,
+    connection_id: str,
+    sender: User,
+    text: str,
+    client_message_id: str | None = None,
+) -> Sent:
     """Store a message in the sender's room and fan it out to the room, sender included.
 
     With a clientMessageId the send is idempotent: a retry finds its receipt and the stored
@@ -119,7 +79,6 @@ def message_send(*, api: ManagementApi, connection_id: str, sender: User, frame:
     written first, so a retry after a crash between the two writes completes the send.
     Each send (retries too) takes a token from the sender's bucket: RateLimited stores nothing.
     """
-    outgoing = message_check(frame)
     message_rate_check(user_id=sender.user_id)
     joined = connection_get(connection_id=connection_id).room
     room = room_get_open(name=joined, create_default=False).name  # (deleted since $connect?)
@@ -128,13 +87,13 @@ def message_send(*, api: ManagementApi, connection_id: str, sender: User, frame:
         new_ulid(),
         user_id=sender.user_id,
         username=sender.username,
-        text=outgoing.text,
+        text=text,
         sent_at=utcnow(),
-        client_message_id=outgoing.client_message_id,
+        client_message_id=client_message_id,
     )
     _fits(message)
-    if outgoing.client_message_id:
-        room, message_id, retried = _reserve(sender, room, outgoing.client_message_id)
+    if client_message_id:
+        room, message_id, retried = _reserve(sender, room, client_message_id)
         message.room, message.message_id = room, message_id
         if retried:
             try:
@@ -151,7 +110,7 @@ def message_send(*, api: ManagementApi, connection_id: str, sender: User, frame:
     metric_count("MessagesStored")
     # The sender's own copy, posted first, is its acknowledgement: it never waits behind a
     # large room's shards.
-    delivery = broadcast(api=api, room=room, payload=message.frame(), first=connection_id)
+    delivery = broadcast(api=api, room=room, payload=message_frame(message), first=connection_id)
     return Sent(message, duplicate=False, delivery=delivery)
 
 
@@ -165,10 +124,10 @@ def _own_message(*, room: str, message_id: str) -> Message:
     return message
 
 
-def message_edit(*, api: ManagementApi, connection_id: str, editor: User, frame: dict) -> Message:
+def message_edit(
+    *, api: ManagementApi, connection_id: str, editor: User, message_id: str, text: str
+) -> Message:
     """Replace the text of one's own message; the room gets `message_updated`."""
-    message_id = message_id_check(frame.get("id"))
-    text = text_check(frame.get("message"))
     rate_check(user_id=editor.user_id, bucket="edits")
     room = connection_get(connection_id=connection_id).room
     for _ in range(EDIT_ATTEMPTS):
@@ -179,7 +138,7 @@ def message_edit(*, api: ManagementApi, connection_id: str, editor: User, frame:
             break
     else:
         raise MessageNotFound("that message keeps changing; try again")
-    broadcast(api=api, room=room, payload=message.frame("message_updated"))
+    broadcast(api=api, room=room, payload=message_frame(message, "message_updated"))
     return message
 
 
@@ -218,9 +177,10 @@ def _edited(message: Message, text: str) -> bool:
     return True
 
 
-def message_delete(*, api: ManagementApi, connection_id: str, deleter: User, frame: dict) -> None:
-    """Delete a message of the deleter's room from a `deletemessage` frame."""
-    message_id = message_id_check(frame.get("id"))
+def message_delete(
+    *, api: ManagementApi, connection_id: str, deleter: User, message_id: str
+) -> None:
+    """Delete a message of the deleter's room."""
     rate_check(user_id=deleter.user_id, bucket="deletes")
     room = connection_get(connection_id=connection_id).room
     message_remove(api=api, room=room, message_id=message_id, deleter=deleter)
@@ -243,50 +203,27 @@ def message_remove(*, api: ManagementApi, room: str, message_id: str, deleter: U
         if _conditional_failed(error):
             raise MessageNotFound("that message was deleted") from None
         raise
+    broadcast(api=api, room=room, payload=message_deleted_frame(room=room, message_id=message_id))
+
+
+def typing_send(*, api: ManagementApi, connection_id: str, typist: User) -> None:
+    """Tell the room, except the typist's own connection, that someone is typing."""
+    rate_check(user_id=typist.user_id, bucket="typing")  # each one is a post to the whole room
+    room = connection_get(connection_id=connection_id).room
     broadcast(
-        api=api, room=room, payload={"type": "message_deleted", "id": message_id, "room": room}
+        api=api, room=room, payload=typing_frame(room=room, typist=typist), exclude=connection_id
     )
 
 
-def typing_send(*, api: ManagementApi, connection_id: str, typist: User, frame: dict) -> None:
-    """Tell the room, except the typist's own connection, that someone is typing."""
-    if set(frame) - {"action"}:
-        raise InvalidRequest('typing frames carry nothing but {"action": "typing"}')
-    rate_check(user_id=typist.user_id, bucket="typing")  # each one is a post to the whole room
-    room = connection_get(connection_id=connection_id).room
-    frame = {
-        "type": "typing",
-        "room": room,
-        "user": {"id": typist.user_id, "username": typist.username},
-    }
-    broadcast(api=api, room=room, payload=frame, exclude=connection_id)
-
-
 @dataclass(frozen=True)
-class HistoryQuery:
-    before: str | None
-    after: str | None
-    limit: int
+class HistoryPage:
+    room: str
+    messages: list[Message]  # oldest first
+    has_more: bool
 
 
-def history_check(frame: dict) -> HistoryQuery:
-    """Validate a `history` frame: optional `before`/`after` message ids and `limit` ≤ 100."""
-    before, after = frame.get("before"), frame.get("after")
-    for name, value in (("before", before), ("after", after)):
-        if value is not None:
-            message_id_check(value, name)
-    if before is not None and after is not None and after >= before:
-        # Found by tests/lambdas/test_fuzz_routes.py: DynamoDB refuses a BETWEEN whose bounds
-        # are reversed with a ValidationException, which was a 500.
-        raise InvalidRequest("`after` must be an older message id than `before`")
-    limit = frame.get("limit", get_config().history_page_size)
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_HISTORY_LIMIT:
-        raise InvalidRequest(f"`limit` must be a whole number from 1 to {MAX_HISTORY_LIMIT}")
-    return HistoryQuery(before=before, after=after, limit=limit)
-
-
-def message_page(*, room: str, before: str | None, after: str | None, limit: int) -> dict:
-    """A `history` frame: up to `limit` messages, oldest first, and whether more exist.
+def message_page(*, room: str, before: str | None, after: str | None, limit: int) -> HistoryPage:
+    """Up to `limit` messages, oldest first, and whether more exist.
 
     With `after`, the page starts just after that id (catching up after a reconnect); otherwise
     it holds the newest messages before `before` (or the newest of all).
@@ -311,15 +248,12 @@ def message_page(*, room: str, before: str | None, after: str | None, limit: int
     items = items[:limit]
     if not forward:
         items.reverse()
-    return {
-        "type": "history",
-        "room": room,
-        "messages": [m.frame() for m in items],
-        "has_more": has_more,
-    }
+    return HistoryPage(room=room, messages=items, has_more=has_more)
 
 
-def history_read(*, connection_id: str, frame: dict) -> dict:
-    query = history_check(frame)
+def history_read(
+    *, connection_id: str, before: str | None, after: str | None, limit: int
+) -> HistoryPage:
+    """A page of the caller's room."""
     room = connection_get(connection_id=connection_id).room
-    return message_page(room=room, before=query.before, after=query.after, limit=query.limit)
+    return message_page(room=room, before=before, after=after, limit=limit)

@@ -11,7 +11,8 @@ from lambdas.errors import ConnectionNotFound, InvalidRequest, MessageNotFound
 from lambdas.ids import ulid_floor
 from lambdas.management import ConnectionGone, ManagementApi
 from lambdas.models import ARCHIVED, OPEN, Connection, Message, Room, utcnow
-from lambdas.services.messages import message_id_check, message_remove
+from lambdas.protocol import message_id_check
+from lambdas.services.messages import message_remove
 from lambdas.services.pages import Page, page_read
 from lambdas.services.rooms import MAX_DESCRIPTION, MAX_TITLE, room_check, room_get, room_list
 from lambdas.tokens import User

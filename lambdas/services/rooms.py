@@ -145,7 +145,8 @@ def room_list(*, include_archived: bool = False) -> list[Room]:
 
 @dataclass(frozen=True)
 class Presence:
-    users: list[dict[str, str]]  # {"id", "username"}, by username
+    room: str
+    users: list[tuple[str, str]]  # (user id, username), by username
     until: datetime | None  # the last expiry of their connections (None: nobody)
 
 
@@ -165,10 +166,8 @@ def room_presence(*, room: str, without: Collection[str] = ()) -> Presence:
         if connection.connection_id not in without:
             users[connection.user_id] = connection.username
             until = max(until or connection.expires_at, connection.expires_at)
-    listed = [
-        {"id": uid, "username": name} for uid, name in sorted(users.items(), key=lambda u: u[1])
-    ]
-    return Presence(users=listed, until=until)
+    listed = sorted(users.items(), key=lambda user: user[1])
+    return Presence(room=room, users=listed, until=until)
 
 
 def room_online_record(*, room: str, presence: Presence, read_at: float) -> None:

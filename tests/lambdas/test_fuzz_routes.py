@@ -64,8 +64,7 @@ class Scene:
         self.calls = 0  # examples run: each suite checks that all it asked for ran
 
     def _send(self, user: User, connection_id: str, text: str) -> str:
-        frame = {"action": "sendmessage", "message": text}
-        sent = message_send(api=self.api, connection_id=connection_id, sender=user, frame=frame)
+        sent = message_send(api=self.api, connection_id=connection_id, sender=user, text=text)
         return sent.message.message_id
 
     def ids(self) -> st.SearchStrategy:

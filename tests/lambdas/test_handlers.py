@@ -8,6 +8,7 @@ import pytest
 from lambdas.handlers import connect, default, disconnect, history, ping, sendmessage
 from lambdas.local.events import LambdaContext
 from lambdas.models import Connection, Message, utcnow
+from lambdas.protocol import message_frame
 from lambdas.services.connections import connection_open
 from lambdas.tokens import User
 from tests.helpers import load_event, with_user
@@ -126,8 +127,8 @@ def test_sendmessage_stores_and_fans_out(dynamodb, api, room):
         "alice",
         "c-1",
     )
-    assert api.posts[sender] == api.posts[other] == [stored.frame()]
-    assert stored.frame()["user"] == {"id": "1", "username": "alice"}
+    assert api.posts[sender] == api.posts[other] == [message_frame(stored)]
+    assert message_frame(stored)["user"] == {"id": "1", "username": "alice"}
 
 
 def test_sendmessage_captured_event_unchanged_is_refused(dynamodb, api):

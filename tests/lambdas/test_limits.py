@@ -13,6 +13,7 @@ from lambdas.errors import RateLimited
 from lambdas.handlers import connect, editmessage, sendmessage
 from lambdas.local.events import LambdaContext
 from lambdas.models import ClientMessage, Connection, Limit, Message
+from lambdas.protocol import error_frame
 from lambdas.services import limits
 from lambdas.services.limits import login_check, login_failure_record, message_rate_check
 from lambdas.tokens import User
@@ -46,7 +47,7 @@ def test_bucket_allows_the_burst_then_refuses_with_retry_after(configure, clock)
     with pytest.raises(RateLimited) as refused:
         message_rate_check(user_id=sender.user_id)
     assert refused.value.retry_after == pytest.approx(0.2)
-    assert refused.value.frame() == {
+    assert error_frame(refused.value) == {
         "type": "error",
         "code": "rate_limited",
         "message": refused.value.message,

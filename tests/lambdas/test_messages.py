@@ -7,7 +7,8 @@ import pytest
 from lambdas.errors import InvalidRequest
 from lambdas.ids import new_ulid
 from lambdas.models import Message, utcnow
-from lambdas.services.messages import history_check, message_page
+from lambdas.protocol import History, message_frame
+from lambdas.services.messages import HistoryPage, message_page
 
 
 @pytest.fixture
@@ -23,14 +24,14 @@ def stored(dynamodb, room) -> list[str]:
     return ids
 
 
-def texts(page: dict) -> list[str]:
-    return [m["text"] for m in page["messages"]]
+def texts(page: HistoryPage) -> list[str]:
+    return [m.text for m in page.messages]
 
 
 def test_latest_page_is_the_newest_messages_oldest_first(stored, room):
     """Without cursors the page holds the newest `limit` messages, in chronological order."""
     page = message_page(room=room, before=None, after=None, limit=3)
-    assert texts(page) == ["m4", "m5", "m6"] and page["has_more"] is True
+    assert texts(page) == ["m4", "m5", "m6"] and page.has_more is True
 
 
 def test_before_walks_back_through_every_message_once(stored, room):
@@ -39,18 +40,18 @@ def test_before_walks_back_through_every_message_once(stored, room):
     while True:
         page = message_page(room=room, before=before, after=None, limit=3)
         seen = texts(page) + seen
-        if not page["has_more"]:
+        if not page.has_more:
             break
-        before = page["messages"][0]["id"]
+        before = page.messages[0].message_id
     assert seen == [f"m{n}" for n in range(7)]
 
 
 def test_after_returns_exactly_the_missing_messages(stored, room):
     """After a given id the page starts right after it, oldest first."""
     page = message_page(room=room, before=None, after=stored[2], limit=10)
-    assert texts(page) == ["m3", "m4", "m5", "m6"] and page["has_more"] is False
+    assert texts(page) == ["m3", "m4", "m5", "m6"] and page.has_more is False
     page = message_page(room=room, before=None, after=stored[2], limit=2)
-    assert texts(page) == ["m3", "m4"] and page["has_more"] is True
+    assert texts(page) == ["m3", "m4"] and page.has_more is True
 
 
 def test_between_before_and_after_excludes_both_ends(stored, room):
@@ -62,7 +63,7 @@ def test_between_before_and_after_excludes_both_ends(stored, room):
 def test_empty_room_has_an_empty_page(dynamodb, room):
     """A room with no messages answers an empty page, not an error."""
     page = message_page(room=room, before=None, after=None, limit=50)
-    assert page == {"type": "history", "room": room, "messages": [], "has_more": False}
+    assert page == HistoryPage(room=room, messages=[], has_more=False)
 
 
 @pytest.mark.parametrize(
@@ -81,7 +82,7 @@ def test_empty_room_has_an_empty_page(dynamodb, room):
 def test_bad_history_frames_are_refused(frame):
     """Limits outside 1-100 and cursors that are not message ids are invalid requests."""
     with pytest.raises(InvalidRequest):
-        history_check(frame)
+        History.parse(frame)
 
 
 # -- sending -----------------------------------------------------------------------------------
@@ -115,11 +116,11 @@ def test_retry_after_a_half_done_send_completes_it_once(member, room):
     ClientMessage(
         "1", "c-7", room=room, message_id=orphan_id, expires_at=utcnow() + timedelta(days=1)
     ).save()
-    frame = {"action": "sendmessage", "message": "hello", "clientMessageId": "c-7"}
-    sent = message_send(api=api, connection_id=connection_id, sender=alice, frame=frame)
+    send = {"text": "hello", "client_message_id": "c-7"}
+    sent = message_send(api=api, connection_id=connection_id, sender=alice, **send)
     assert not sent.duplicate and sent.message.message_id == orphan_id
-    assert api.posts[connection_id] == [sent.message.frame()]
-    again = message_send(api=api, connection_id=connection_id, sender=alice, frame=frame)
+    assert api.posts[connection_id] == [message_frame(sent.message)]
+    again = message_send(api=api, connection_id=connection_id, sender=alice, **send)
     assert again.duplicate and again.message.message_id == orphan_id
     assert len(api.posts[connection_id]) == 1
     assert [m.message_id for m in Message.query(room)] == [orphan_id]

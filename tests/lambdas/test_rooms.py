@@ -172,27 +172,29 @@ def test_presence_counts_people_not_tabs_until_their_connections_expire(dynamodb
     connection(room, "2", hours=1)
     connection(room, "3", hours=-1)
     presence = room_presence(room=room)
-    assert [u["id"] for u in presence.users] == ["1", "2"]
+    assert presence.users == [("1", "u1"), ("2", "u2")]
     assert presence.until == latest.expires_at
 
 
 def test_the_stored_count_is_the_latest_reading_and_expires(dynamodb, make_room):
     """An older reading never replaces a newer one; a count ends with its connections."""
     name, now = make_room(), utcnow()
-    two = Presence(users=[{"id": "1"}, {"id": "2"}], until=now + timedelta(minutes=5))
+    two = Presence(room=name, users=[("1", "a"), ("2", "b")], until=now + timedelta(minutes=5))
+    nobody = Presence(room=name, users=[], until=None)
     room_online_record(room=name, presence=two, read_at=1000.0)
-    room_online_record(room=name, presence=Presence(users=[], until=None), read_at=999.0)
+    room_online_record(room=name, presence=nobody, read_at=999.0)
     (listed,) = room_page(prefix=name).items
     assert listed.online == 2
     assert room_page(prefix=name, now=now + timedelta(minutes=6)).items[0].online == 0
-    room_online_record(room=name, presence=Presence(users=[], until=None), read_at=1001.0)
+    room_online_record(room=name, presence=nobody, read_at=1001.0)
     assert room_page(prefix=name).items[0].online == 0
 
 
 def test_a_count_never_recreates_a_deleted_room(dynamodb, make_room):
     name = make_room()
     Room(name).delete()
-    room_online_record(room=name, presence=Presence(users=[{"id": "1"}], until=utcnow()), read_at=1)
+    one = Presence(room=name, users=[("1", "a")], until=utcnow())
+    room_online_record(room=name, presence=one, read_at=1)
     assert Room.count(name) == 0
 
 

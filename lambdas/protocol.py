@@ -1,0 +1,221 @@
+"""The wire protocol: each client frame becomes a typed command (or a clean ChatError), and
+every frame the server sends is built here, so its shape is written down in one place.
+
+Naming (README, Protocol): client frames name their route in `action`, one lowercase word as
+API Gateway's route selection expression reads it (`sendmessage`, `editmessage`); server frames
+have a snake_case `type`, a noun for a thing (`message`, `presence`) or `<noun>_<past participle>`
+for a change to one (`message_updated`, `message_deleted`); fields are snake_case. Two older
+spellings stay because clients depend on them: `clientMessageId` in `sendmessage`, and
+`connectionId` with API Gateway's own camelCase in `info`.
+
+Services take the commands' fields as keyword arguments and return domain objects; handlers
+parse with this module and shape the reply with it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from lambdas.config import get_config
+from lambdas.errors import (
+    ChatError,
+    EmptyMessage,
+    InvalidJson,
+    InvalidRequest,
+    MessageTooLong,
+)
+from lambdas.ids import is_ulid
+from lambdas.models import Message, iso
+from lambdas.tokens import User
+
+MAX_CLIENT_MESSAGE_ID = 64
+MAX_HISTORY_LIMIT = 100
+
+
+# -- client frames ------------------------------------------------------------------------------
+
+
+def frame_decode(body: str | None) -> dict:
+    """A client frame: a JSON object (InvalidJson, InvalidRequest otherwise)."""
+    try:
+        frame = json.loads(body or "")
+    except ValueError:
+        raise InvalidJson(
+            'frames are JSON, e.g. {"action": "sendmessage", "message": "hello"}'
+        ) from None
+    if not isinstance(frame, dict):
+        raise InvalidRequest("a frame is a JSON object with an `action`")
+    return frame
+
+
+def text_check(text: object) -> str:
+    """A message text: a non-blank string of at most MAX_MESSAGE_CHARS characters."""
+    if text is None or (isinstance(text, str) and not text.strip()):
+        raise EmptyMessage("the message is empty")
+    if not isinstance(text, str):
+        raise InvalidRequest("`message` must be a string")
+    limit = get_config().max_message_chars
+    if len(text) > limit:
+        raise MessageTooLong(f"messages are at most {limit} characters; this one has {len(text)}")
+    return text
+
+
+def message_id_check(value: object, name: str = "id") -> str:
+    if not is_ulid(value):
+        raise InvalidRequest(f"`{name}` must be a message id")
+    return value
+
+
+@dataclass(frozen=True)
+class SendMessage:
+    """`{"action": "sendmessage", "message", "clientMessageId"?}` (the AWS tutorial's field)."""
+
+    text: str
+    client_message_id: str | None
+
+    @classmethod
+    def parse(cls, frame: dict) -> SendMessage:
+        text = text_check(frame.get("message"))
+        client_message_id = frame.get("clientMessageId")
+        if client_message_id is not None and (
+            not isinstance(client_message_id, str)
+            or not 0 < len(client_message_id) <= MAX_CLIENT_MESSAGE_ID
+        ):
+            raise InvalidRequest(
+                f"`clientMessageId` must be a string of 1-{MAX_CLIENT_MESSAGE_ID} characters"
+            )
+        return cls(text=text, client_message_id=client_message_id)
+
+
+@dataclass(frozen=True)
+class EditMessage:
+    """`{"action": "editmessage", "id", "message"}`."""
+
+    message_id: str
+    text: str
+
+    @classmethod
+    def parse(cls, frame: dict) -> EditMessage:
+        message_id = message_id_check(frame.get("id"))
+        return cls(message_id=message_id, text=text_check(frame.get("message")))
+
+
+@dataclass(frozen=True)
+class DeleteMessage:
+    """`{"action": "deletemessage", "id"}`."""
+
+    message_id: str
+
+    @classmethod
+    def parse(cls, frame: dict) -> DeleteMessage:
+        return cls(message_id=message_id_check(frame.get("id")))
+
+
+@dataclass(frozen=True)
+class Typing:
+    """`{"action": "typing"}`: nothing else, so a typing frame cannot carry a payload."""
+
+    @classmethod
+    def parse(cls, frame: dict) -> Typing:
+        if set(frame) - {"action"}:
+            raise InvalidRequest('typing frames carry nothing but {"action": "typing"}')
+        return cls()
+
+
+@dataclass(frozen=True)
+class History:
+    """`{"action": "history", "before"?, "after"?, "limit"?}`: message ids, limit ≤ 100."""
+
+    before: str | None
+    after: str | None
+    limit: int
+
+    @classmethod
+    def parse(cls, frame: dict) -> History:
+        before, after = frame.get("before"), frame.get("after")
+        for name, value in (("before", before), ("after", after)):
+            if value is not None:
+                message_id_check(value, name)
+        if before is not None and after is not None and after >= before:
+            # Found by tests/lambdas/test_fuzz_routes.py: DynamoDB refuses a BETWEEN whose
+            # bounds are reversed with a ValidationException, which was a 500.
+            raise InvalidRequest("`after` must be an older message id than `before`")
+        limit = frame.get("limit", get_config().history_page_size)
+        if (
+            isinstance(limit, bool)
+            or not isinstance(limit, int)
+            or not 1 <= limit <= MAX_HISTORY_LIMIT
+        ):
+            raise InvalidRequest(f"`limit` must be a whole number from 1 to {MAX_HISTORY_LIMIT}")
+        return cls(before=before, after=after, limit=limit)
+
+
+# -- server frames ------------------------------------------------------------------------------
+
+
+def user_frame(user_id: str, username: str) -> dict:
+    return {"id": user_id, "username": username}
+
+
+def message_frame(message: Message, type_: str = "message") -> dict:
+    """`message` (fan-out and history pages), or `message_updated` after an edit."""
+    frame = {
+        "type": type_,
+        "id": message.message_id,
+        "room": message.room,
+        "user": user_frame(message.user_id, message.username),
+        "text": message.text,
+        "sent_at": iso(message.sent_at),
+    }
+    if message.client_message_id:
+        frame["client_message_id"] = message.client_message_id
+    if message.edited_at:
+        frame["edited_at"] = iso(message.edited_at)
+    if message.deleted:
+        frame["deleted"] = True
+        frame["text"] = ""
+    return frame
+
+
+def message_deleted_frame(*, room: str, message_id: str) -> dict:
+    return {"type": "message_deleted", "id": message_id, "room": room}
+
+
+def typing_frame(*, room: str, typist: User) -> dict:
+    return {"type": "typing", "room": room, "user": user_frame(typist.user_id, typist.username)}
+
+
+def presence_frame(*, room: str, users: Iterable[tuple[str, str]]) -> dict:
+    """Who is online: (user id, username) pairs, each person once."""
+    return {"type": "presence", "room": room, "users": [user_frame(*user) for user in users]}
+
+
+def history_frame(*, room: str, messages: Iterable[Message], has_more: bool) -> dict:
+    return {
+        "type": "history",
+        "room": room,
+        "messages": [message_frame(message) for message in messages],
+        "has_more": has_more,
+    }
+
+
+def pong_frame() -> dict:
+    return {"type": "pong"}
+
+
+def info_frame(*, help_text: str, connection_id: str, connection: dict) -> dict:
+    """`$default`'s answer: help, and the connection as GetConnection describes it."""
+    return {
+        "type": "info",
+        "message": help_text,
+        "connectionId": connection_id,
+        "connection": connection,
+    }
+
+
+def error_frame(error: ChatError) -> dict:
+    """`{"type": "error", "code", "message", ...}` with the error's extra fields
+    (`retry_after`)."""
+    return {"type": "error", "code": error.code, "message": error.message, **error.fields}
