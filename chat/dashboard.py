@@ -18,7 +18,7 @@ from django.views.decorators.http import require_POST
 from chat import moderation
 from chat.models import AuditEntry
 from lambdas.errors import ChatError
-from lambdas.models import ARCHIVED, OPEN
+from lambdas.models import ARCHIVED, OPEN, PRIVATE
 from lambdas.services import moderation as selectors
 from lambdas.services.rooms import room_get, room_page
 
@@ -217,7 +217,8 @@ class LiveChatDashboard:
                 return redirect("admin:live_rooms")
             except ChatError as error:
                 messages.error(request, error.message)
-        status = ARCHIVED if request.GET.get("status") == ARCHIVED else OPEN
+        status = request.GET.get("status")
+        status = status if status in (PRIVATE, ARCHIVED) else OPEN
         query, page = request.GET.get("q", "").strip().lower(), None
         try:
             page = room_page(

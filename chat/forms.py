@@ -28,6 +28,9 @@ class RoomCreateForm(forms.Form):
     description = forms.CharField(
         max_length=MAX_DESCRIPTION, required=False, widget=forms.Textarea(attrs={"rows": 3})
     )
+    private = forms.BooleanField(
+        required=False, help_text="Only its members see it and join it; you add them."
+    )
 
     def clean_name(self) -> str:
         try:
@@ -76,3 +79,10 @@ class SignUpForm(UserCreationForm):
         username = super().clean_username()
         ASCIIUsernameValidator()(username)
         return username
+
+
+class MemberAddForm(forms.Form):
+    username = forms.CharField(
+        max_length=150,
+        widget=forms.TextInput(attrs={"autocapitalize": "none", "spellcheck": "false"}),
+    )

@@ -35,7 +35,8 @@ def audit_record(*, actor: AbstractBaseUser, action: str, target: str, detail: s
     AuditEntry.objects.create(actor=actor, action=action, target=target[:200], detail=detail)
 
 
-def _as_chat_user(user: AbstractBaseUser) -> User:
+def chat_user(user: AbstractBaseUser) -> User:
+    """The site's user as lambdas' services know users (the token's identity)."""
     return User(user_id=str(user.pk), username=user.get_username(), is_staff=user.is_staff)
 
 
@@ -56,7 +57,7 @@ def connections_disconnect(
 
 def message_delete(*, actor: AbstractBaseUser, room: str, message_id: str) -> None:
     moderation.message_moderate(
-        api=management(), room=room, message_id=message_id, staff=_as_chat_user(actor)
+        api=management(), room=room, message_id=message_id, staff=chat_user(actor)
     )
     audit_record(actor=actor, action=Action.DELETE_MESSAGE, target=f"#{room}/{message_id}")
 

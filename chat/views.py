@@ -27,15 +27,19 @@ from chat.errors import (
     NotAuthenticated,
 )
 from chat.forms import RoomCreateForm, SignUpForm
+from chat.moderation import chat_user
 from chat.throttle import client_ip, login_throttle_check, login_throttle_failed
 from chat.tokens import expiry_format, token_issue
 from lambdas.config import get_config
-from lambdas.errors import InvalidRoom, RateLimited, RoomExists, RoomNotFound
+from lambdas.errors import InvalidRoom, NotAMember, RateLimited, RoomExists, RoomNotFound
+from lambdas.models import Room
 from lambdas.services.limits import ip_group, quota_take
+from lambdas.services.members import member_check
 from lambdas.services.rooms import (
     DEFAULT_ROOM,
     room_create,
     room_get,
+    room_list_private,
     room_page,
 )
 
@@ -46,6 +50,17 @@ FORM_CONTENT_TYPES = {"application/x-www-form-urlencoded", "multipart/form-data"
 
 def home(request: HttpRequest) -> HttpResponse:
     return redirect("room", room=DEFAULT_ROOM)
+
+
+def room_may_use(user: AbstractBaseUser, room: Room) -> bool:
+    """Public rooms are everyone's; a private one its members' and staff's."""
+    if not room.private:
+        return True
+    try:
+        member_check(room=room.name, user=chat_user(user))
+    except NotAMember:
+        return False
+    return True
 
 
 def room_create_allowed(user: AbstractBaseUser) -> bool:
@@ -73,7 +88,11 @@ def rooms(request: HttpRequest) -> HttpResponse:
                         window=86400,
                         what="new rooms",
                     )
-                created = room_create(**form.cleaned_data, created_by=request.user.get_username())
+                created = room_create(
+                    **form.cleaned_data,
+                    created_by=request.user.get_username(),
+                    creator_id=str(request.user.pk),
+                )
             except (InvalidRoom, RoomExists) as exc:
                 form.add_error("name", exc.message)
             except ChatError as exc:  # InvalidRequest: a title or description too long
@@ -92,6 +111,11 @@ def rooms(request: HttpRequest) -> HttpResponse:
         query = ""
     context = {
         "rooms": [{"room": r, "online": r.online or 0} for r in page.items],
+        "private_rooms": [
+            {"room": r, "online": r.online or 0}
+            for r in room_list_private(user_id=str(request.user.pk))
+            if r.name.startswith(query)
+        ],
         "next_token": page.next_token,
         "query": query,
         "error": error,
@@ -113,6 +137,9 @@ def room(request: HttpRequest, room: str) -> HttpResponse:
     if found.archived:
         # 410 Gone: the room existed and is closed for good, as `$connect` answers it.
         return render(request, "chat/room_archived.html", {"room": found}, status=410)
+    if not room_may_use(request.user, found):
+        # 403, as `$connect` answers it (not_a_member): the page says why.
+        return render(request, "chat/room_private.html", {"room": found}, status=403)
     context = {
         "room": found,
         "max_message_chars": get_config().max_message_chars,

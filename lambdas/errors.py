@@ -73,6 +73,18 @@ class Forbidden(ChatError):
     status = 403
 
 
+class NotAMember(ChatError):
+    """The room is private and the caller is not one of its members."""
+
+    code = "not_a_member"
+    status = 403
+
+
+class AlreadyAMember(ChatError):
+    code = "already_a_member"
+    status = 409
+
+
 class Unauthorized(ChatError):
     code = "unauthorized"
     status = 401

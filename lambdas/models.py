@@ -14,7 +14,7 @@ from pynamodb.attributes import (
     UTCDateTimeAttribute,
 )
 from pynamodb.constants import PAY_PER_REQUEST_BILLING_MODE
-from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection
 from pynamodb.models import Model
 
 from lambdas.config import Config, get_config
@@ -57,6 +57,9 @@ class Connection(Model):
     expires_at = TTLAttribute()
     source_ip = UnicodeAttribute(null=True)
     user_agent = UnicodeAttribute(null=True)
+    # In a private room: each route checks the membership again (a removed member's socket
+    # cannot read or write even if it outlived its closing).
+    private = BooleanAttribute(null=True)
 
     room_index = RoomIndex()
     user_index = UserIndex()
@@ -65,7 +68,9 @@ class Connection(Model):
         return self.expires_at > now
 
 
-OPEN, ARCHIVED = "open", "archived"
+# Room statuses, the by-status index's key: public rooms are listed to everyone, private ones
+# only to their members (through their memberships), archived ones to staff.
+OPEN, PRIVATE, ARCHIVED = "open", "private", "archived"
 
 
 class RoomStatusIndex(GlobalSecondaryIndex["Room"]):
@@ -93,7 +98,8 @@ class Room(Model):
     description = UnicodeAttribute(default="")
     created_by = UnicodeAttribute()
     created_at = UTCDateTimeAttribute()
-    status = UnicodeAttribute(default=OPEN)  # OPEN or ARCHIVED
+    status = UnicodeAttribute(default=OPEN)  # OPEN, PRIVATE or ARCHIVED
+    private = BooleanAttribute(null=True)  # members only (kept while archived, for unarchiving)
     # Rooms stored before `status` existed kept a boolean here; `manage.py rooms_backfill`
     # (run by every deploy and `make run`) moves it to `status` and removes it.
     legacy_archived = BooleanAttribute(attr_name="archived", null=True)
@@ -109,12 +115,44 @@ class Room(Model):
     def archived(self) -> bool:
         return self.status == ARCHIVED or bool(self.legacy_archived)
 
+    @property
+    def listed_status(self) -> str:
+        """Its status when not archived."""
+        return PRIVATE if self.private else OPEN
+
     def online_now(self, now: datetime) -> int:
         """The stored count, or 0 once every counted connection has expired (their $disconnect
         lost): a count is never older than the connections it counted."""
         if not self.online or self.online_until is None or self.online_until <= now:
             return 0
         return int(self.online)
+
+
+class MemberUserIndex(GlobalSecondaryIndex["Member"]):
+    """A user's memberships, in room order: the private rooms they may see and join."""
+
+    class Meta:
+        index_name = "by-user"
+        projection = AllProjection()
+
+    user_id = UnicodeAttribute(hash_key=True)
+    room = UnicodeAttribute(range_key=True)
+
+
+class Member(Model):
+    """A user's membership of a private room: an item per (room, user), queried both ways."""
+
+    class Meta:
+        table_name = "members"
+        billing_mode = PAY_PER_REQUEST_BILLING_MODE
+
+    room = UnicodeAttribute(hash_key=True)
+    user_id = UnicodeAttribute(range_key=True)
+    username = UnicodeAttribute()
+    added_by = UnicodeAttribute()  # a username
+    added_at = UTCDateTimeAttribute()
+
+    user_index = MemberUserIndex()
 
 
 class Edit(MapAttribute):
@@ -201,6 +239,7 @@ TABLES: dict[type[Model], str] = {
     Room: "rooms",
     ClientMessage: "client-messages",
     Limit: "limits",
+    Member: "members",
 }
 # Models kept in another's table (its key schema): bound like it, never created on their own.
 SHARING: dict[type[Model], str] = {Revocation: "limits"}

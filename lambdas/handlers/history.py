@@ -13,6 +13,7 @@ def handler(request: RouteRequest) -> dict:
     rate_check(user_id=request.user.user_id, bucket="history")
     page = history_read(
         connection_id=request.connection_id,
+        reader=request.user,
         before=command.before,
         after=command.after,
         limit=command.limit,

@@ -10,5 +10,7 @@ from lambdas.services.limits import rate_check
 def handler(request: RouteRequest) -> dict:
     # Only authorized connections see who is here; each ask sends the list to the whole room.
     rate_check(user_id=request.user.user_id, bucket="presence")
-    presence = presence_join(api=request.api, connection_id=request.connection_id)
+    presence = presence_join(
+        api=request.api, connection_id=request.connection_id, user=request.user
+    )
     return presence_frame(room=presence.room, users=presence.users)

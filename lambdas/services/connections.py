@@ -8,13 +8,14 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 from lambdas.config import get_config
-from lambdas.errors import NotConnected, TooManyConnections
+from lambdas.errors import NotAMember, NotConnected, TooManyConnections
 from lambdas.management import ConnectionGone, ManagementApi
 from lambdas.metrics import metric_count
 from lambdas.models import Connection, connection_expiry, utcnow
 from lambdas.protocol import presence_frame
 from lambdas.services.broadcast import broadcast, connections_forget
 from lambdas.services.limits import presence_claim, presence_joined
+from lambdas.services.members import member_check
 from lambdas.services.rooms import Presence, room_get_open, room_online_record, room_presence
 from lambdas.services.sessions import session_check
 from lambdas.tokens import User
@@ -40,7 +41,10 @@ def connection_open(
     for (GET @connections), so ghosts whose $disconnect was lost never refuse a real connection.
     """
     session_check(user=user)
-    room_name = room_get_open(name=room).name
+    found = room_get_open(name=room)
+    room_name = found.name
+    if found.private:
+        member_check(room=room_name, user=user)  # NotAMember, 403
     limit = get_config().max_connections_per_user
     counted = connection_ids_of(user_id=user.user_id)
     if len(counted) >= limit and len(connections_reachable(api=api, ids=counted)) >= limit:
@@ -55,8 +59,16 @@ def connection_open(
         expires_at=connection_expiry(connected_at, get_config().connection_ttl_seconds),
         source_ip=source_ip or None,
         user_agent=(user_agent or "")[:512] or None,
+        private=True if found.private else None,
     )
     connection.save()
+    if found.private:
+        # Again, now that it is stored: a removal that ran meanwhile found no socket to close.
+        try:
+            member_check(room=room_name, user=user)
+        except NotAMember:
+            connection.delete()
+            raise
     metric_count("ConnectionsOpened")
     # The room hears of the newcomer when it asks for presence once open (presence_join), not
     # from here: $connect holds the handshake, and a burst of reconnects would each fan out to
@@ -110,20 +122,23 @@ def connections_reachable(*, api: ManagementApi, ids: list[str]) -> list[str]:
     return [c for c, ok in zip(ids, answers, strict=True) if ok]
 
 
-def connection_get(*, connection_id: str) -> Connection:
-    """The live connection behind a socket, or NotConnected."""
+def connection_get(*, connection_id: str, user: User) -> Connection:
+    """The live connection behind a socket, or NotConnected; in a private room, only while
+    the user may still use it (NotAMember once removed, whatever became of the socket)."""
     try:
         connection = Connection.get(connection_id)
     except Connection.DoesNotExist:
         raise NotConnected("this connection is not registered; reconnect") from None
     if not connection.is_live(utcnow()):
         raise NotConnected("this connection has expired; reconnect")
+    if connection.private:
+        member_check(room=connection.room, user=user)
     return connection
 
 
-def presence_join(*, api: ManagementApi, connection_id: str) -> Presence:
+def presence_join(*, api: ManagementApi, connection_id: str, user: User) -> Presence:
     """Who is in the caller's room; the others are told, as this is how a newcomer arrives."""
-    room = connection_get(connection_id=connection_id).room
+    room = connection_get(connection_id=connection_id, user=user).room
     gone = presence_announce(api=api, room=room, exclude=connection_id)
     return room_presence(room=room, without=gone)
 

@@ -80,7 +80,7 @@ def message_send(
     Each send (retries too) takes a token from the sender's bucket: RateLimited stores nothing.
     """
     message_rate_check(user_id=sender.user_id)
-    joined = connection_get(connection_id=connection_id).room
+    joined = connection_get(connection_id=connection_id, user=sender).room
     room = room_get_open(name=joined, create_default=False).name  # (deleted since $connect?)
     message = Message(
         room,
@@ -129,7 +129,7 @@ def message_edit(
 ) -> Message:
     """Replace the text of one's own message; the room gets `message_updated`."""
     rate_check(user_id=editor.user_id, bucket="edits")
-    room = connection_get(connection_id=connection_id).room
+    room = connection_get(connection_id=connection_id, user=editor).room
     for _ in range(EDIT_ATTEMPTS):
         message = _own_message(room=room, message_id=message_id)
         if message.user_id != editor.user_id:
@@ -182,7 +182,7 @@ def message_delete(
 ) -> None:
     """Delete a message of the deleter's room."""
     rate_check(user_id=deleter.user_id, bucket="deletes")
-    room = connection_get(connection_id=connection_id).room
+    room = connection_get(connection_id=connection_id, user=deleter).room
     message_remove(api=api, room=room, message_id=message_id, deleter=deleter)
 
 
@@ -209,7 +209,7 @@ def message_remove(*, api: ManagementApi, room: str, message_id: str, deleter: U
 def typing_send(*, api: ManagementApi, connection_id: str, typist: User) -> None:
     """Tell the room, except the typist's own connection, that someone is typing."""
     rate_check(user_id=typist.user_id, bucket="typing")  # each one is a post to the whole room
-    room = connection_get(connection_id=connection_id).room
+    room = connection_get(connection_id=connection_id, user=typist).room
     broadcast(
         api=api, room=room, payload=typing_frame(room=room, typist=typist), exclude=connection_id
     )
@@ -252,8 +252,8 @@ def message_page(*, room: str, before: str | None, after: str | None, limit: int
 
 
 def history_read(
-    *, connection_id: str, before: str | None, after: str | None, limit: int
+    *, connection_id: str, reader: User, before: str | None, after: str | None, limit: int
 ) -> HistoryPage:
     """A page of the caller's room."""
-    room = connection_get(connection_id=connection_id).room
+    room = connection_get(connection_id=connection_id, user=reader).room
     return message_page(room=room, before=before, after=after, limit=limit)

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from lambdas.errors import ConnectionNotFound, InvalidRequest, MessageNotFound
 from lambdas.ids import ulid_floor
 from lambdas.management import ConnectionGone, ManagementApi
-from lambdas.models import ARCHIVED, OPEN, Connection, Message, Room, utcnow
+from lambdas.models import ARCHIVED, Connection, Message, Room, utcnow
 from lambdas.protocol import message_id_check
 from lambdas.services.messages import message_remove
 from lambdas.services.pages import Page, page_read
@@ -191,7 +191,7 @@ def room_archive(*, api: ManagementApi, name: str) -> int:
 
 def room_unarchive(*, name: str) -> Room:
     room = room_get(name=name)
-    room.update(actions=[Room.status.set(OPEN), Room.legacy_archived.remove()])
+    room.update(actions=[Room.status.set(room.listed_status), Room.legacy_archived.remove()])
     return room
 
 

@@ -10,7 +10,8 @@ from datetime import datetime
 from pynamodb.exceptions import PutError, UpdateError
 
 from lambdas.errors import InvalidRequest, InvalidRoom, RoomArchived, RoomExists, RoomNotFound
-from lambdas.models import ARCHIVED, OPEN, Connection, Room, utcnow
+from lambdas.models import ARCHIVED, OPEN, PRIVATE, Connection, Room, utcnow
+from lambdas.services.members import member_add, member_rooms
 from lambdas.services.pages import Page, page_read
 
 ROOM_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -73,15 +74,32 @@ def room_get_open(*, name: str | None, create_default: bool = True) -> Room:
     return room
 
 
-def room_create(*, name: str, title: str, description: str, created_by: str) -> Room:
+def room_create(
+    *,
+    name: str,
+    title: str,
+    description: str,
+    created_by: str,
+    private: bool = False,
+    creator_id: str | None = None,
+) -> Room:
+    """A new room; a private one has its creator (`creator_id`) as its first member."""
     name = room_check(name)
     title, description = title.strip() or name, description.strip()
     if len(title) > MAX_TITLE:
         raise InvalidRequest(f"titles are at most {MAX_TITLE} characters")
     if len(description) > MAX_DESCRIPTION:
         raise InvalidRequest(f"descriptions are at most {MAX_DESCRIPTION} characters")
+    if private and not creator_id:
+        raise InvalidRequest("a private room needs its creator as its first member")
     room = Room(
-        name, title=title, description=description, created_by=created_by, created_at=utcnow()
+        name,
+        title=title,
+        description=description,
+        created_by=created_by,
+        created_at=utcnow(),
+        status=PRIVATE if private else OPEN,
+        private=True if private else None,
     )
     try:
         room.save(condition=Room.name.does_not_exist())  # never overwrite someone's room
@@ -89,6 +107,10 @@ def room_create(*, name: str, title: str, description: str, created_by: str) -> 
         if _condition_failed(error):
             raise RoomExists(f"#{name} already exists") from None
         raise
+    if private:
+        # Second, so a taken name never gains a member; should this write fail, the room is
+        # only staff's until they add someone.
+        member_add(room=room, user_id=creator_id, username=created_by, added_by=created_by)
     return room
 
 
@@ -107,8 +129,8 @@ def room_page(
     """A page of the rooms of one status whose names start with `prefix`, in name order, with
     their online counts: one Query of the by-status index and one BatchGetItem, however many
     rooms there are. `token` is the previous page's `next_token`."""
-    if status not in (OPEN, ARCHIVED):
-        raise InvalidRequest("rooms are open or archived")
+    if status not in (OPEN, PRIVATE, ARCHIVED):
+        raise InvalidRequest("rooms are open, private or archived")
     prefix = prefix.strip().lower()
     if not ROOM_PREFIX_RE.fullmatch(prefix):
         raise InvalidRoom("room names have only lowercase letters, digits, '-' and '_'")
@@ -120,25 +142,43 @@ def room_page(
         token=token,
         key_names=ROOM_PAGE_KEYS,
     )
-    if page.items:
-        now = now or utcnow()
-        counts = {
-            room.name: room.online_now(now)
-            for room in Room.batch_get(
-                [room.name for room in page.items],
-                attributes_to_get=["name", "online", "online_until"],
-            )
-        }
-        for room in page.items:
-            room.online = counts.get(room.name, 0)
+    _online_counts(page.items, now=now)
     return page
 
 
+def _online_counts(rooms: list[Room], *, now: datetime | None) -> None:
+    """Set each room's `online` to its stored count: one BatchGetItem per 100 rooms."""
+    if not rooms:
+        return
+    now = now or utcnow()
+    counts = {
+        room.name: room.online_now(now)
+        for room in Room.batch_get(
+            [room.name for room in rooms], attributes_to_get=["name", "online", "online_until"]
+        )
+    }
+    for room in rooms:
+        room.online = counts.get(room.name, 0)
+
+
+MAX_PRIVATE_LISTED = 200
+
+
+def room_list_private(*, user_id: str, now: datetime | None = None) -> list[Room]:
+    """The private rooms a user is a member of and may open (not archived), in name order,
+    with their online counts: their memberships, then the rooms by BatchGetItem."""
+    names = member_rooms(user_id=user_id)[:MAX_PRIVATE_LISTED]
+    rooms = [room for room in Room.batch_get(names) if not room.archived]
+    rooms.sort(key=lambda room: room.name)
+    _online_counts(rooms, now=now)
+    return rooms
+
+
 def room_list(*, include_archived: bool = False) -> list[Room]:
-    """Every room (open, then archived), a page at a time through the index: for staff
+    """Every room (open, private, then archived), a page at a time through the index: for staff
     figures that need them all, never for a page every visitor loads."""
     rooms: list[Room] = []
-    for status in (OPEN, ARCHIVED) if include_archived else (OPEN,):
+    for status in (OPEN, PRIVATE, ARCHIVED) if include_archived else (OPEN, PRIVATE):
         rooms.extend(Room.status_index.query(status))
     return rooms
 

@@ -130,6 +130,7 @@ async function roomCheck() {
   }
   if (response.status === 410) roomGone("This room is archived.");
   else if (response.status === 404) roomGone("This room does not exist.");
+  else if (response.status === 403) roomGone("This room is private: you are not a member.");
 }
 
 // -- the connection's events -------------------------------------------------------------------
@@ -191,6 +192,7 @@ function serverError(frame, current) {
   const code = String(frame.code ?? "");
   if (code === "room_archived") roomGone("This room is archived.");
   else if (code === "room_not_found") roomGone("This room does not exist.");
+  else if (code === "not_a_member") roomGone("This room is private: you are not a member.");
   else if (code === "not_connected") {
     if (current) connection.replace(); // one being replaced may say so of itself: no matter
   } else {

@@ -1,0 +1,107 @@
+"""Private rooms through the real gateway and dynalite, under the functions' roles: only members
+(and staff) connect; every route of a member works; a removed member's socket is closed at once,
+and one that outlived its closing can neither read nor write."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+from websockets.exceptions import ConnectionClosed
+
+from lambdas.management import management_api
+from lambdas.models import Message
+from lambdas.services.members import member_add, member_remove
+from lambdas.services.rooms import room_create
+from tests.helpers import recv_json
+from tests.local.test_gateway import handshake_status
+
+
+def send(client, **frame) -> None:
+    client.send(json.dumps(frame))
+
+
+def recv_type(client, type_: str) -> dict:
+    """The next frame of that type, passing over the room's other traffic."""
+    while (frame := recv_json(client, skip=()))["type"] != type_:
+        pass
+    return frame
+
+
+def uid() -> str:
+    return f"p{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def private(dynamodb):
+    """A private room whose members are ada (its creator) and bob; returns (room, ada, bob)."""
+    ada, bob = uid(), uid()
+    room = room_create(
+        name=f"priv-{uuid.uuid4().hex[:10]}",
+        title="Plans",
+        description="",
+        created_by="ada",
+        private=True,
+        creator_id=ada,
+    )
+    member_add(room=room, user_id=bob, username="bob", added_by="ada")
+    return room.name, ada, bob
+
+
+def test_only_members_and_staff_connect(connect, private):
+    room, ada, _ = private
+    assert handshake_status(connect, room, user_id=uid(), username="eve") == 403
+    connect(room, user_id=ada, username="ada")
+    connect(room, user_id=uid(), username="root", staff=True)
+
+
+def test_every_route_works_for_a_member(connect, private):
+    """Each route checks the membership (its role's `Members` grant) and then does its work."""
+    room, ada, bob = private
+    bob_socket = connect(room, user_id=bob, username="bob")
+    socket = connect(room, user_id=ada, username="ada")
+    send(socket, action="presence")
+    assert [u["username"] for u in recv_type(socket, "presence")["users"]] == ["ada", "bob"]
+    send(socket, action="sendmessage", message="secret plans")
+    sent = recv_type(socket, "message")
+    assert sent["text"] == "secret plans" and recv_type(bob_socket, "message")["id"] == sent["id"]
+    send(socket, action="editmessage", id=sent["id"], message="secret plans, v2")
+    assert recv_type(bob_socket, "message_updated")["text"] == "secret plans, v2"
+    send(socket, action="typing")
+    assert recv_type(bob_socket, "typing")["user"]["username"] == "ada"
+    send(socket, action="history")
+    assert [m["text"] for m in recv_type(socket, "history")["messages"]] == ["secret plans, v2"]
+    send(socket, action="deletemessage", id=sent["id"])
+    assert recv_type(bob_socket, "message_deleted")["id"] == sent["id"]
+
+
+def test_removing_a_member_closes_their_socket_at_once(connect, gateway, private):
+    room, ada, bob = private
+    socket = connect(room, user_id=bob, username="bob")
+    send(socket, action="ping")
+    assert recv_json(socket) == {"type": "pong"}
+    api = management_api(gateway.management_url)
+    assert member_remove(api=api, room=room, user_id=bob) == 1
+    with pytest.raises(ConnectionClosed):
+        while True:
+            socket.recv(timeout=5)
+    assert handshake_status(connect, room, user_id=bob, username="bob") == 403
+
+
+def test_a_socket_that_outlived_its_removal_can_neither_read_nor_write(connect, private):
+    """The membership ends without its sockets being closed (a site without its stack): each
+    route answers `not_a_member` and stores nothing."""
+    room, ada, bob = private
+    socket = connect(room, user_id=bob, username="bob")
+    member_remove(api=None, room=room, user_id=bob)
+    frames = [
+        {"action": "sendmessage", "message": "still here?"},
+        {"action": "history"},
+        {"action": "presence"},
+        {"action": "typing"},
+    ]
+    for frame in frames:
+        send(socket, **frame)
+        assert recv_type(socket, "error")["code"] == "not_a_member", frame
+    assert list(Message.query(room)) == []
