@@ -86,3 +86,16 @@ class MemberAddForm(forms.Form):
         max_length=150,
         widget=forms.TextInput(attrs={"autocapitalize": "none", "spellcheck": "false"}),
     )
+
+
+class DirectOpenForm(forms.Form):
+    people = forms.CharField(
+        max_length=1200,
+        label="With",
+        help_text="Usernames, separated by spaces or commas: up to 7 people besides you.",
+        widget=forms.TextInput(attrs={"autocapitalize": "none", "spellcheck": "false"}),
+    )
+
+    def clean_people(self) -> list[str]:
+        names = [name for name in self.cleaned_data["people"].replace(",", " ").split() if name]
+        return list(dict.fromkeys(names))  # each once, in the order given

@@ -45,10 +45,12 @@ def room_members(request: HttpRequest, room: str) -> HttpResponse:
     if not room_may_use(request.user, found):
         return render(request, "chat/room_private.html", {"room": found}, status=403)
     form = MemberAddForm()
-    if request.method == "POST" and request.POST.get("remove"):
+    if request.method == "POST" and found.direct:
+        messages.error(request, "A conversation's people are fixed: start another one.")
+    elif request.method == "POST" and request.POST.get("remove"):
         user_id = request.POST["remove"]
         try:
-            closed = member_remove(api=_api(), room=found.name, user_id=user_id)
+            closed = member_remove(api=_api(), room=found, user_id=user_id)
         except NotAMember as error:
             messages.error(request, error.message)
         else:

@@ -109,12 +109,18 @@ def rooms(request: HttpRequest) -> HttpResponse:
         error, status = exc.message, 400
         page = room_page(limit=ROOMS_PAGE_SIZE)
         query = ""
+    private = room_list_private(user_id=str(request.user.pk))
     context = {
         "rooms": [{"room": r, "online": r.online or 0} for r in page.items],
         "private_rooms": [
             {"room": r, "online": r.online or 0}
-            for r in room_list_private(user_id=str(request.user.pk))
-            if r.name.startswith(query)
+            for r in private
+            if not r.direct and r.name.startswith(query)
+        ],
+        "direct_rooms": [
+            {"room": r, "others": r.others(request.user.get_username()), "online": r.online or 0}
+            for r in private
+            if r.direct
         ],
         "next_token": page.next_token,
         "query": query,
@@ -140,8 +146,11 @@ def room(request: HttpRequest, room: str) -> HttpResponse:
     if not room_may_use(request.user, found):
         # 403, as `$connect` answers it (not_a_member): the page says why.
         return render(request, "chat/room_private.html", {"room": found}, status=403)
+    others = found.others(request.user.get_username()) if found.direct else []
     context = {
         "room": found,
+        "others": others,
+        "label": ", ".join(others) if found.direct else f"#{found.name}",
         "max_message_chars": get_config().max_message_chars,
         "client_timings": settings.CHAT_CLIENT_TIMINGS,
     }

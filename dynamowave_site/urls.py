@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from chat import members, views
+from chat import direct, members, views
 from chat.forms import ThrottledAuthenticationForm
 
 urlpatterns = [
@@ -12,6 +12,7 @@ urlpatterns = [
     path("rooms/", views.rooms, name="rooms"),
     path("rooms/<str:room>/", views.room, name="room"),
     path("rooms/<str:room>/members/", members.room_members, name="room_members"),
+    path("dm/", direct.direct, name="direct"),
     path("api/token/", views.token_create, name="api_token"),
     path("accounts/signup/", views.signup, name="signup"),
     # Before django.contrib.auth.urls, whose `login` this replaces with a throttled form.

@@ -100,6 +100,9 @@ class Room(Model):
     created_at = UTCDateTimeAttribute()
     status = UnicodeAttribute(default=OPEN)  # OPEN, PRIVATE or ARCHIVED
     private = BooleanAttribute(null=True)  # members only (kept while archived, for unarchiving)
+    # A direct conversation: private, its members fixed (lambdas/services/direct.py).
+    direct = BooleanAttribute(null=True)
+    people = ListAttribute(of=UnicodeAttribute, null=True)  # a conversation's usernames
     # Rooms stored before `status` existed kept a boolean here; `manage.py rooms_backfill`
     # (run by every deploy and `make run`) moves it to `status` and removes it.
     legacy_archived = BooleanAttribute(attr_name="archived", null=True)
@@ -114,6 +117,10 @@ class Room(Model):
     @property
     def archived(self) -> bool:
         return self.status == ARCHIVED or bool(self.legacy_archived)
+
+    def others(self, username: str) -> list[str]:
+        """A conversation's people but the one looking at it."""
+        return [name for name in self.people or [] if name != username]
 
     @property
     def listed_status(self) -> str:

@@ -25,24 +25,33 @@ def member_add(*, room: Room, user_id: str, username: str, added_by: str) -> Mem
     """Make a user a member of a private room (AlreadyAMember if they are)."""
     if not room.private:
         raise InvalidRequest(f"#{room.name} is public: everyone may join it")
+    if room.direct:
+        raise InvalidRequest("a conversation's people are fixed: start another one")
     if Member.count(room.name, limit=MAX_MEMBERS) >= MAX_MEMBERS:
         raise InvalidRequest(f"a private room has at most {MAX_MEMBERS} members")
-    member = Member(room.name, user_id, username=username, added_by=added_by, added_at=utcnow())
+    return member_put(room=room.name, user_id=user_id, username=username, added_by=added_by)
+
+
+def member_put(*, room: str, user_id: str, username: str, added_by: str) -> Member:
+    """Store a membership unless it exists (AlreadyAMember), without member_add's checks."""
+    member = Member(room, user_id, username=username, added_by=added_by, added_at=utcnow())
     try:
         member.save(condition=Member.user_id.does_not_exist())
     except PutError as error:
         if _condition_failed(error):
-            raise AlreadyAMember(f"{username} is already a member of #{room.name}") from None
+            raise AlreadyAMember(f"{username} is already a member of #{room}") from None
         raise
     return member
 
 
-def member_remove(*, api: ManagementApi | None, room: str, user_id: str) -> int:
+def member_remove(*, api: ManagementApi | None, room: Room, user_id: str) -> int:
     """End a membership and close the user's sockets in that room at once; how many were
     closed. NotAMember if they were not one. Without an API (a site without its stack) the
     sockets stay open, but every route of theirs checks the membership again and refuses."""
+    if room.direct:
+        raise InvalidRequest("a conversation's people are fixed: start another one")
     try:
-        Member(room, user_id).delete(condition=Member.user_id.exists())
+        Member(room.name, user_id).delete(condition=Member.user_id.exists())
     except DeleteError as error:
         if _condition_failed(error):
             raise NotAMember("they are not a member of this room") from None
@@ -51,7 +60,7 @@ def member_remove(*, api: ManagementApi | None, room: str, user_id: str) -> int:
         return 0
     closed = 0
     for connection in Connection.user_index.query(user_id):
-        if connection.room != room:
+        if connection.room != room.name:
             continue
         try:
             api.delete(connection.connection_id)

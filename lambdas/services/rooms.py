@@ -16,6 +16,7 @@ from lambdas.services.pages import Page, page_read
 
 ROOM_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 DEFAULT_ROOM = "general"
+DIRECT_PREFIX = "dm-"  # direct conversations' names (lambdas/services/direct.py)
 MAX_TITLE = 100
 MAX_DESCRIPTION = 500
 
@@ -85,6 +86,8 @@ def room_create(
 ) -> Room:
     """A new room; a private one has its creator (`creator_id`) as its first member."""
     name = room_check(name)
+    if name.startswith(DIRECT_PREFIX):
+        raise InvalidRoom(f"names starting with {DIRECT_PREFIX} are for direct conversations")
     title, description = title.strip() or name, description.strip()
     if len(title) > MAX_TITLE:
         raise InvalidRequest(f"titles are at most {MAX_TITLE} characters")

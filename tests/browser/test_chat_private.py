@@ -49,3 +49,27 @@ def test_a_member_added_then_removed_loses_the_room_at_once(private_room, open_c
     assert alice.locator("#member-list .member", has_text="carol").count() == 0
     carol.wait_for_selector("#notice:has-text('you are not a member')", timeout=10_000)
     assert carol.locator("#message-input").is_disabled()
+
+
+def test_two_people_open_a_direct_conversation_and_talk(open_chat):
+    """Alice starts it from the rooms page; Bob finds it under Direct messages, named after her."""
+    alice = open_chat("general", "alice")
+    alice.click("#nav-rooms")
+    alice.click("#direct-new")
+    alice.fill("#id_people", "bob")
+    alice.click("#direct-form [type=submit]")
+    alice.wait_for_selector("#status[data-state=live]")
+    assert alice.locator(".room-name").text_content() == "bob"
+    conversation = alice.url.rstrip("/").rsplit("/", 1)[1]
+
+    bob = open_chat("general", "bob")
+    bob.click("#nav-rooms")
+    entry = bob.locator(f"#direct-room-list li[data-room='{conversation}']")
+    assert entry.locator(".room-title").text_content() == "alice"
+    entry.locator("a").click()
+    bob.wait_for_selector("#status[data-state=live]")
+    send(bob, "hi alice, just us")
+    alice.locator("#messages li.message", has_text="hi alice, just us").wait_for(timeout=10_000)
+    send(alice, "hi bob")
+    bob.locator("#messages li.message", has_text="hi bob").wait_for(timeout=10_000)
+    bob.locator("#presence li", has_text="alice").wait_for()

@@ -103,14 +103,14 @@ def test_removing_a_member_closes_their_sockets_in_that_room_only(private_room, 
     inside = [connection(room.name, bob), connection(room.name, bob)]
     elsewhere = connection(make_room(), bob)
     api = FakeManagementApi(gone={inside[1]})  # gone already, or still opening: forgotten too
-    assert member_remove(api=api, room=room.name, user_id=bob) == 1
+    assert member_remove(api=api, room=room, user_id=bob) == 1
     assert api.deleted == [inside[0]]
     assert Connection.count(inside[1]) == 0 and Connection.count(elsewhere) == 1
     assert room_list_private(user_id=bob) == []
     with pytest.raises(NotAMember):
         member_check(room=room.name, user=User(bob, "bob", False))
     with pytest.raises(NotAMember):
-        member_remove(api=api, room=room.name, user_id=bob)
+        member_remove(api=api, room=room, user_id=bob)
 
 
 def test_an_archived_private_room_is_unlisted_and_comes_back_private(private_room):

@@ -11,7 +11,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from lambdas.management import management_api
-from lambdas.models import Message
+from lambdas.models import Message, Room
 from lambdas.services.members import member_add, member_remove
 from lambdas.services.rooms import room_create
 from tests.helpers import recv_json
@@ -82,7 +82,7 @@ def test_removing_a_member_closes_their_socket_at_once(connect, gateway, private
     send(socket, action="ping")
     assert recv_json(socket) == {"type": "pong"}
     api = management_api(gateway.management_url)
-    assert member_remove(api=api, room=room, user_id=bob) == 1
+    assert member_remove(api=api, room=Room.get(room), user_id=bob) == 1
     with pytest.raises(ConnectionClosed):
         while True:
             socket.recv(timeout=5)
@@ -94,7 +94,7 @@ def test_a_socket_that_outlived_its_removal_can_neither_read_nor_write(connect, 
     route answers `not_a_member` and stores nothing."""
     room, ada, bob = private
     socket = connect(room, user_id=bob, username="bob")
-    member_remove(api=None, room=room, user_id=bob)
+    member_remove(api=None, room=Room.get(room), user_id=bob)
     frames = [
         {"action": "sendmessage", "message": "still here?"},
         {"action": "history"},

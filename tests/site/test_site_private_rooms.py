@@ -109,3 +109,52 @@ def test_a_public_room_has_no_members_page(client, users, make_room):
     assert client.post(f"/rooms/{name}/members/", {"username": "bob"}).status_code == 302
     assert Member.count(name) == 0
     assert client.get("/rooms/no-such-room-here/members/").status_code == 404
+
+
+# -- direct conversations ----------------------------------------------------------------------
+
+
+def direct(client, people: str):
+    return client.post("/dm/", {"people": people})
+
+
+def test_a_conversation_opens_once_for_the_same_people_and_is_listed_to_them(client, users):
+    client.force_login(users["alice"])
+    response = direct(client, "bob")
+    assert response.status_code == 302
+    room = response["Location"].split("/")[2]
+    assert room.startswith("dm-") and members_of(room) == ["alice", "bob"]
+    page = client.get(f"/rooms/{room}/").content.decode()
+    assert '<h1 class="room-name">bob</h1>' in page and "#dm-" not in page
+    entries = {e["room"].name: e["others"] for e in client.get("/rooms/").context["direct_rooms"]}
+    assert entries[room] == ["bob"]
+    client.force_login(users["bob"])
+    assert direct(client, "alice, alice")["Location"] == f"/rooms/{room}/"  # the same one
+    entries = {e["room"].name: e["others"] for e in client.get("/rooms/").context["direct_rooms"]}
+    assert entries[room] == ["alice"]
+    response = client.post(f"/rooms/{room}/members/", {"username": "eve"}, follow=True)
+    assert "people are fixed" in response.content.decode()  # even for its members
+    client.force_login(users["eve"])
+    assert client.get(f"/rooms/{room}/").status_code == 403
+    assert client.post(f"/rooms/{room}/members/", {"username": "eve"}).status_code == 403
+    assert members_of(room) == ["alice", "bob"]
+
+
+@pytest.mark.parametrize(
+    ("people", "error"),
+    [
+        ("alice", "a conversation needs someone besides you"),
+        ("nobody", "There is no user 'nobody'."),
+        ("bob gone", "There is no user 'gone'."),
+        (" ".join(f"p{n}" for n in range(8)), "a conversation has at most 8 people"),
+    ],
+)
+def test_bad_conversations_are_form_errors(client, users, django_user_model, people, error):
+    for n in range(8):
+        django_user_model.objects.create_user(username=f"p{n}")
+    client.force_login(users["alice"])
+    rooms_before = {e["room"].name for e in client.get("/rooms/").context["direct_rooms"]}
+    response = direct(client, people)
+    assert response.status_code == 200
+    assert response.context["form"].errors["people"] == [error]
+    assert {e["room"].name for e in client.get("/rooms/").context["direct_rooms"]} == rooms_before
