@@ -50,6 +50,7 @@ RATE_DEFAULTS = {
     "history": (5, 20),
     "edits": (2, 10),
     "deletes": (2, 10),
+    "reactions": (2, 10),
 }
 LOCAL_SETTINGS += tuple(
     f"RATE_{bucket.upper()}_{part}" for bucket in RATE_DEFAULTS for part in ("PER_SECOND", "BURST")

@@ -186,6 +186,10 @@ class Message(Model):
     edited_at = UTCDateTimeAttribute(null=True)
     edits = ListAttribute(of=Edit, null=True)
     deleted = BooleanAttribute(default=False)
+    # {emoji: {user id: username}}: each person once per emoji. Written conditionally on
+    # `reactions_version` (no transactions: a concurrent reaction makes the writer read again).
+    reactions = MapAttribute(null=True)
+    reactions_version = NumberAttribute(null=True)
 
 
 class ClientMessage(Model):

@@ -15,6 +15,7 @@ parse with this module and shape the reply with it.
 from __future__ import annotations
 
 import json
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -113,6 +114,58 @@ class DeleteMessage:
         return cls(message_id=message_id_check(frame.get("id")))
 
 
+PALETTE = ("👍", "❤️", "😂", "🎉", "😮", "😢")  # offered first; any single emoji is accepted
+MAX_EMOJI_CHARS = 16  # code points: the longest family and flag sequences fit
+
+_JOINERS = {"\u200d"}  # ZWJ: one emoji made of several
+_MODIFIERS = {"\ufe0f", "\ufe0e", "\u20e3"} | {chr(c) for c in range(0x1F3FB, 0x1F400)}
+_TAGS = {chr(c) for c in range(0xE0020, 0xE0080)}  # subdivision flags (🏴 + tags)
+_KEYCAP_BASES = set("0123456789#*")
+
+
+def _is_regional(char: str) -> bool:
+    return 0x1F1E6 <= ord(char) <= 0x1F1FF
+
+
+def emoji_check(value: object) -> str:
+    """One emoji: a pictograph with its modifiers and ZWJ joins, a flag (two regional
+    indicators, or a tag sequence), or a keycap; InvalidRequest for anything else (text, two
+    emoji, an empty string)."""
+    error = InvalidRequest("`emoji` must be one emoji")
+    if not isinstance(value, str) or not 0 < len(value) <= MAX_EMOJI_CHARS:
+        raise error
+    for part in value.split("\u200d"):
+        bases = [c for c in part if c not in _MODIFIERS and c not in _TAGS]
+        if len(bases) == 2 and all(_is_regional(c) for c in bases):
+            continue  # a country flag
+        if len(bases) != 1:
+            raise error
+        base = bases[0]
+        if base in _KEYCAP_BASES:
+            if "\u20e3" not in part:
+                raise error
+        elif unicodedata.category(base) != "So" or _is_regional(base):
+            raise error
+    return value
+
+
+@dataclass(frozen=True)
+class React:
+    """`{"action": "react", "id", "emoji", "remove"?}`: add (or remove) one's reaction."""
+
+    message_id: str
+    emoji: str
+    remove: bool
+
+    @classmethod
+    def parse(cls, frame: dict) -> React:
+        message_id = message_id_check(frame.get("id"))
+        remove = frame.get("remove", False)
+        if not isinstance(remove, bool):
+            raise InvalidRequest("`remove` must be true or false")
+        return cls(message_id=message_id, emoji=emoji_check(frame.get("emoji")), remove=remove)
+
+
 @dataclass(frozen=True)
 class Typing:
     """`{"action": "typing"}`: nothing else, so a typing frame cannot carry a payload."""
@@ -176,7 +229,25 @@ def message_frame(message: Message, type_: str = "message") -> dict:
     if message.deleted:
         frame["deleted"] = True
         frame["text"] = ""
+    elif message.reactions:
+        frame["reactions"] = reactions_frame(message.reactions.as_dict())
     return frame
+
+
+def reactions_frame(reactions: dict[str, dict[str, str]]) -> list[dict]:
+    """Each emoji once with its count and who reacted, most reactions first."""
+    listed = [
+        {
+            "emoji": emoji,
+            "count": len(people),
+            "users": [
+                user_frame(uid, name) for uid, name in sorted(people.items(), key=lambda u: u[1])
+            ],
+        }
+        for emoji, people in reactions.items()
+        if people
+    ]
+    return sorted(listed, key=lambda reaction: (-reaction["count"], reaction["emoji"]))
 
 
 def message_deleted_frame(*, room: str, message_id: str) -> dict:

@@ -80,6 +80,7 @@ WHAT = {
     "history": "history pages",
     "edits": "edits",
     "deletes": "deletions",
+    "reactions": "reactions",
 }
 
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from pynamodb.exceptions import PutError, UpdateError
 
-from lambdas.errors import Forbidden, MessageNotFound, MessageTooLarge
+from lambdas.errors import Forbidden, InvalidRequest, MessageNotFound, MessageTooLarge
 from lambdas.ids import new_ulid
 from lambdas.management import ManagementApi
 from lambdas.metrics import metric_count
@@ -169,6 +169,75 @@ def _edited(message: Message, text: str) -> bool:
             condition=(Message.user_id == message.user_id)
             & (Message.deleted == False)  # noqa: E712
             & unchanged,
+        )
+    except UpdateError as error:
+        if _conditional_failed(error):
+            return False
+        raise
+    return True
+
+
+MAX_REACTION_EMOJI = 20  # distinct emoji on one message
+MAX_REACTIONS_PER_USER = 10  # emoji one person puts on one message
+
+
+def message_react(
+    *,
+    api: ManagementApi,
+    connection_id: str,
+    reactor: User,
+    message_id: str,
+    emoji: str,
+    remove: bool = False,
+) -> Message:
+    """Add (or remove) the reactor's `emoji` on a message of their room; each person counts
+    once per emoji. A change is broadcast as `message_updated`; one that changes nothing (a
+    second add, a remove of nothing) is not."""
+    rate_check(user_id=reactor.user_id, bucket="reactions")
+    room = connection_get(connection_id=connection_id, user=reactor).room
+    for _ in range(EDIT_ATTEMPTS):
+        message = _own_message(room=room, message_id=message_id)  # of this room, not deleted
+        reactions = message.reactions.as_dict() if message.reactions else {}
+        people = reactions.setdefault(emoji, {})
+        if remove == (reactor.user_id not in people):
+            return message  # already as asked
+        if remove:
+            del people[reactor.user_id]
+            if not people:
+                del reactions[emoji]
+        else:
+            if len(reactions) > MAX_REACTION_EMOJI:
+                raise InvalidRequest(f"a message has at most {MAX_REACTION_EMOJI} different emoji")
+            mine = sum(reactor.user_id in who for who in reactions.values())
+            if mine >= MAX_REACTIONS_PER_USER:
+                raise InvalidRequest(
+                    f"you can put at most {MAX_REACTIONS_PER_USER} emoji on one message"
+                )
+            people[reactor.user_id] = reactor.username
+        if _reacted(message, reactions):
+            break
+    else:
+        raise MessageNotFound("that message keeps changing; try again")
+    broadcast(api=api, room=room, payload=message_frame(message, "message_updated"))
+    return message
+
+
+def _reacted(message: Message, reactions: dict[str, dict[str, str]]) -> bool:
+    """Store the reactions if nobody else changed them (or deleted the message) since read."""
+    version = message.reactions_version
+    message.reactions = reactions or None
+    _fits(message)
+    unchanged = (
+        Message.reactions_version == version
+        if version is not None
+        else Message.reactions_version.does_not_exist()
+    )
+    actions = [Message.reactions_version.set((version or 0) + 1)]
+    actions.append(Message.reactions.set(reactions) if reactions else Message.reactions.remove())
+    try:
+        message.update(
+            actions=actions,
+            condition=(Message.deleted == False) & unchanged,  # noqa: E712
         )
     except UpdateError as error:
         if _conditional_failed(error):

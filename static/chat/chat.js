@@ -31,7 +31,11 @@ let lastTypingSent = 0;
 let noticeTimer = null;
 let ended = false; // session over or room gone: nothing more to do on this page
 
-const messages = new MessageList(list, viewer, { edit: editMessage, remove: deleteMessage });
+const messages = new MessageList(list, viewer, {
+  edit: editMessage,
+  remove: deleteMessage,
+  react: reactMessage,
+});
 const presence = new Presence(document.getElementById("presence"), viewer);
 const typing = new TypingIndicator(document.getElementById("typing"), viewer);
 const connection = new Connection({
@@ -158,7 +162,8 @@ function handleFrame(frame, { current = true } = {}) {
       if (Array.isArray(frame.messages)) historyArrived(frame);
       break;
     case "message_updated":
-      if (validMessage(frame)) changeMessages(() => messages.update(frame));
+      // A whole message: no `reactions` means none are left.
+      if (validMessage(frame)) changeMessages(() => messages.update({ reactions: [], ...frame }));
       break;
     case "message_deleted":
       if (typeof frame.id === "string") {
@@ -292,6 +297,12 @@ function editMessage(id, text) {
     return false;
   }
   return true;
+}
+
+function reactMessage(id, emoji, remove) {
+  if (!connection.send({ action: "react", id, emoji, remove })) {
+    showNotice("Not connected: the reaction was not saved. Try again when live.");
+  }
 }
 
 function deleteMessage(id) {

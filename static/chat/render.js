@@ -7,6 +7,8 @@ const dayFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "full" });
 
 // Candidates only: each is then parsed by URL() and kept as a link only if http(s).
 const URL_RE = /\bhttps?:\/\/[^\s<>"'`]+/gi;
+// The reactions offered first (lambdas/protocol.py PALETTE); any single emoji is accepted.
+const PALETTE = ["👍", "❤️", "😂", "🎉", "😮", "😢"];
 
 function el(tag, className, text) {
   const node = document.createElement(tag);
@@ -68,7 +70,8 @@ export class MessageList {
   /**
    * @param {HTMLOListElement} list
    * @param {object} viewer {userId, username, staff}
-   * @param {object} actions {edit(id, text), remove(id)} called from the per-message buttons
+   * @param {object} actions {edit(id, text), remove(id), react(id, emoji, remove)} called from
+   *   the per-message buttons
    */
   constructor(list, viewer, actions) {
     this.list = list;
@@ -175,7 +178,7 @@ export class MessageList {
     const item = el("li", "message");
     const meta = el("div", "meta");
     meta.append(el("span", "author"), el("time"), el("span", "edited", "(edited)"));
-    item.append(meta, el("p", "text"), el("div", "actions"));
+    item.append(meta, el("p", "text"), el("div", "reactions"), el("div", "actions"));
     this.fill(item, message);
     return item;
   }
@@ -206,13 +209,57 @@ export class MessageList {
     const editor = item.querySelector(".edit-input");
     if (editor && deleted) editor.replaceWith(el("p", "text")); // deleted while being edited
     if (!item.querySelector(".edit-input")) this.fillText(item, message);
+    this.fillReactions(item, message);
     const actions = item.querySelector(".actions");
     actions.replaceChildren();
     if (deleted || !message.id) return;
+    actions.append(this.button("react", "React", () => this.togglePalette(item, message.id)));
     if (own) actions.append(this.button("edit", "Edit", () => this.startEdit(message.id)));
     if (own || this.viewer.staff) {
       actions.append(this.button("delete", "Delete", () => this.actions.remove(message.id)));
     }
+  }
+
+  /** One button per emoji with its count (pressed if the viewer is among them): a click
+   * adds or takes back the viewer's own. */
+  fillReactions(item, message) {
+    const box = item.querySelector(".reactions");
+    box.replaceChildren();
+    const reactions = Array.isArray(message.reactions) && message.deleted !== true
+      ? message.reactions : [];
+    for (const reaction of reactions) {
+      if (typeof reaction?.emoji !== "string" || !Array.isArray(reaction.users)) continue;
+      const names = reaction.users.map((user) => String(user?.username ?? ""));
+      const mine = reaction.users.some((user) => String(user?.id) === this.viewer.userId);
+      const button = this.button("reaction", `${reaction.emoji} ${reaction.users.length}`, () =>
+        this.actions.react(message.id, reaction.emoji, mine));
+      button.dataset.emoji = reaction.emoji;
+      button.setAttribute("aria-pressed", String(mine));
+      button.title = names.join(", ");
+      box.append(button);
+    }
+    box.hidden = reactions.length === 0;
+  }
+
+  /** The palette under a message: six emoji, and "Other…" for any single emoji. */
+  togglePalette(item, id) {
+    const open = item.querySelector(".palette");
+    if (open) {
+      open.remove();
+      return;
+    }
+    const palette = el("div", "palette");
+    palette.setAttribute("role", "group");
+    palette.setAttribute("aria-label", "Add a reaction");
+    const pick = (emoji) => {
+      palette.remove();
+      if (emoji) this.actions.react(id, emoji, false);
+    };
+    for (const emoji of PALETTE) palette.append(this.button("pick", emoji, () => pick(emoji)));
+    palette.append(this.button("pick-other", "Other…", () => {
+      pick((window.prompt("React with an emoji:") ?? "").trim());
+    }));
+    item.querySelector(".actions").after(palette);
   }
 
   fillText(item, message) {

@@ -25,6 +25,7 @@ from lambdas.handlers import (
     history,
     ping,
     presence,
+    react,
     sendmessage,
     typing,
 )
@@ -227,6 +228,36 @@ def test_editmessage_frames(scene):
         assert now["text"] == edits[message_id][-1]
         assert len(now["edits"]) == len(edits[message_id])
     assert outcomes["ok"] and outcomes["forbidden"] and outcomes["message_not_found"]
+
+
+def test_react_frames(scene):
+    """`react`: arbitrary ids, emoji and flags react cleanly or are refused cleanly; only the
+    fuzzing user's reactions ever change, and nothing else of a message."""
+    fields = {
+        "id": scene.ids(),
+        "emoji": st.sampled_from(["👍", "🎉", "🇫🇷", "1️⃣"]) | texts,
+        "remove": st.booleans() | json_values,
+    }
+    outcomes = Counter()
+
+    @fuzz_settings(700)
+    @given(bodies("react", fields))
+    def run(drawn):
+        status, reply = scene.call(react.handler, *drawn)
+        outcomes[reply["code"] if status != 200 else "ok"] += 1
+
+    run()
+    assert scene.calls == scaled(700)
+    after = scene.snapshot()
+    for message_id, before in scene.seeded["messages"].items():
+        now = dict(after["messages"][message_id])
+        reactions = now.pop("reactions", None)
+        reactions = reactions.as_dict() if reactions else {}
+        now.pop("reactions_version", None)
+        assert now == before
+        for people in reactions.values():
+            assert set(people) == {scene.user.user_id}
+    assert outcomes["ok"] and outcomes["invalid_request"]
 
 
 def test_deletemessage_frames(scene):

@@ -160,6 +160,7 @@ def test_edits_have_a_bucket_of_their_own(configure, clock, api, room):
         ("presence", "PRESENCE", {}),
         ("history", "HISTORY", {}),
         ("deletemessage", "DELETES", {"id": "01ARZ3NDEKTSV4RRFFQ69G5FAV"}),
+        ("react", "REACTIONS", {"id": "01ARZ3NDEKTSV4RRFFQ69G5FAV", "emoji": "👍"}),
     ],
 )
 def test_each_route_that_fans_out_or_reads_has_a_per_user_bucket(

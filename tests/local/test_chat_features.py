@@ -157,7 +157,7 @@ def test_a_burst_of_arrivals_and_departures_is_one_presence_broadcast(connect, r
         reconfigure()
 
 
-@pytest.mark.parametrize("route", ["editmessage", "deletemessage", "typing", "presence"])
+@pytest.mark.parametrize("route", ["editmessage", "react", "deletemessage", "typing", "presence"])
 def test_every_broadcast_forgets_the_ghosts_it_meets(connect, room, route):
     """A connection that answers 410 to any route's broadcast is deleted, not kept forever."""
     alice = connect(room, username="alice")
@@ -178,6 +178,7 @@ def test_every_broadcast_forgets_the_ghosts_it_meets(connect, room, route):
     frames = {
         "editmessage": {"id": message["id"], "message": "edited"},
         "deletemessage": {"id": message["id"]},
+        "react": {"id": message["id"], "emoji": "👍"},
     }
     send(alice, action=route, **frames.get(route, {}))
     assert wait_for(lambda: not list(Connection.query(ghost)))

@@ -68,6 +68,10 @@ def test_every_route_works_for_a_member(connect, private):
     assert sent["text"] == "secret plans" and recv_type(bob_socket, "message")["id"] == sent["id"]
     send(socket, action="editmessage", id=sent["id"], message="secret plans, v2")
     assert recv_type(bob_socket, "message_updated")["text"] == "secret plans, v2"
+    send(bob_socket, action="react", id=sent["id"], emoji="🎉")
+    while "reactions" not in (reacted := recv_type(socket, "message_updated")):
+        pass  # the edit's own update comes first
+    assert [(r["emoji"], r["count"]) for r in reacted["reactions"]] == [("🎉", 1)]
     send(socket, action="typing")
     assert recv_type(bob_socket, "typing")["user"]["username"] == "ada"
     send(socket, action="history")
@@ -100,6 +104,7 @@ def test_a_socket_that_outlived_its_removal_can_neither_read_nor_write(connect, 
         {"action": "history"},
         {"action": "presence"},
         {"action": "typing"},
+        {"action": "react", "id": "01ARZ3NDEKTSV4RRFFQ69G5FAV", "emoji": "👍"},
     ]
     for frame in frames:
         send(socket, **frame)

@@ -22,6 +22,7 @@ def test_template_routes_resolve_to_handlers():
         "ping": "ping",
         "typing": "typing",
         "editmessage": "editmessage",
+        "react": "react",
         "deletemessage": "deletemessage",
         "presence": "presence",
     }
