@@ -32,9 +32,9 @@ from chat.throttle import client_ip, login_throttle_check, login_throttle_failed
 from chat.tokens import expiry_format, token_issue
 from lambdas.config import get_config
 from lambdas.errors import InvalidRoom, NotAMember, RateLimited, RoomExists, RoomNotFound
-from lambdas.models import Room
+from lambdas.models import Member, Room
 from lambdas.services.limits import ip_group, quota_take
-from lambdas.services.members import member_check
+from lambdas.services.members import member_check, member_positions
 from lambdas.services.rooms import (
     DEFAULT_ROOM,
     room_create,
@@ -50,6 +50,26 @@ FORM_CONTENT_TYPES = {"application/x-www-form-urlencoded", "multipart/form-data"
 
 def home(request: HttpRequest) -> HttpResponse:
     return redirect("room", room=DEFAULT_ROOM)
+
+
+def _badges(member: Member | None) -> dict[str, int]:
+    """A membership's unread and mention counts, for a list's badges."""
+    if member is None:
+        return {"unread": 0, "mentions": 0}
+    return {"unread": int(member.unread or 0), "mentions": int(member.mentions or 0)}
+
+
+def switcher(user: AbstractBaseUser, positions: dict[str, Member]) -> list[dict]:
+    """The chat page's room switcher: the user's private rooms and conversations with their
+    badges (from `positions`, their memberships; and one BatchGetItem)."""
+    return [
+        {
+            "room": r,
+            "label": ", ".join(r.others(user.get_username())) if r.direct else f"#{r.name}",
+            **_badges(positions.get(r.name)),
+        }
+        for r in room_list_private(user_id=str(user.pk), names=list(positions))
+    ]
 
 
 def room_may_use(user: AbstractBaseUser, room: Room) -> bool:
@@ -109,16 +129,22 @@ def rooms(request: HttpRequest) -> HttpResponse:
         error, status = exc.message, 400
         page = room_page(limit=ROOMS_PAGE_SIZE)
         query = ""
-    private = room_list_private(user_id=str(request.user.pk))
+    positions = member_positions(user_id=str(request.user.pk))
+    private = room_list_private(user_id=str(request.user.pk), names=list(positions))
     context = {
         "rooms": [{"room": r, "online": r.online or 0} for r in page.items],
         "private_rooms": [
-            {"room": r, "online": r.online or 0}
+            {"room": r, "online": r.online or 0, **_badges(positions.get(r.name))}
             for r in private
             if not r.direct and r.name.startswith(query)
         ],
         "direct_rooms": [
-            {"room": r, "others": r.others(request.user.get_username()), "online": r.online or 0}
+            {
+                "room": r,
+                "others": r.others(request.user.get_username()),
+                "online": r.online or 0,
+                **_badges(positions.get(r.name)),
+            }
             for r in private
             if r.direct
         ],
@@ -147,8 +173,13 @@ def room(request: HttpRequest, room: str) -> HttpResponse:
         # 403, as `$connect` answers it (not_a_member): the page says why.
         return render(request, "chat/room_private.html", {"room": found}, status=403)
     others = found.others(request.user.get_username()) if found.direct else []
+    positions = member_positions(user_id=str(request.user.pk))
+    position = positions.get(found.name)
     context = {
         "room": found,
+        "switcher": switcher(request.user, positions),
+        # A member who never read has read nothing ("0" sorts before every message id).
+        "last_read": (position.last_read or "0") if position else "",
         "others": others,
         "label": ", ".join(others) if found.direct else f"#{found.name}",
         "max_message_chars": get_config().max_message_chars,

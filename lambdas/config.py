@@ -51,6 +51,7 @@ RATE_DEFAULTS = {
     "edits": (2, 10),
     "deletes": (2, 10),
     "reactions": (2, 10),
+    "reads": (5, 20),
 }
 LOCAL_SETTINGS += tuple(
     f"RATE_{bucket.upper()}_{part}" for bucket in RATE_DEFAULTS for part in ("PER_SECOND", "BURST")

@@ -80,6 +80,12 @@ class NotAMember(ChatError):
     status = 403
 
 
+class InvalidMention(ChatError):
+    """`@name` names someone who is not a member of the (private) room."""
+
+    code = "invalid_mention"
+
+
 class AlreadyAMember(ChatError):
     code = "already_a_member"
     status = 409

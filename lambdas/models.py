@@ -158,6 +158,11 @@ class Member(Model):
     username = UnicodeAttribute()
     added_by = UnicodeAttribute()  # a username
     added_at = UTCDateTimeAttribute()
+    # Where the member has read to, shared by all of their tabs and devices
+    # (lambdas/services/unread.py): the last message id seen, and what came since.
+    last_read = UnicodeAttribute(null=True)
+    unread = NumberAttribute(null=True)
+    mentions = NumberAttribute(null=True)
 
     user_index = MemberUserIndex()
 

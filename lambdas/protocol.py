@@ -167,6 +167,17 @@ class React:
 
 
 @dataclass(frozen=True)
+class MarkRead:
+    """`{"action": "markread", "id"}`: the caller has seen the room up to this message."""
+
+    message_id: str
+
+    @classmethod
+    def parse(cls, frame: dict) -> MarkRead:
+        return cls(message_id=message_id_check(frame.get("id")))
+
+
+@dataclass(frozen=True)
 class Typing:
     """`{"action": "typing"}`: nothing else, so a typing frame cannot carry a payload."""
 
@@ -270,6 +281,14 @@ def history_frame(*, room: str, messages: Iterable[Message], has_more: bool) -> 
         "messages": [message_frame(message) for message in messages],
         "has_more": has_more,
     }
+
+
+def unread_frame(*, room: str, unread: int, mentions: int, mention: Message | None = None) -> dict:
+    """A member's counts in one of their rooms; with `mention`, the message that named them."""
+    frame = {"type": "unread", "room": room, "unread": unread, "mentions": mentions}
+    if mention is not None:
+        frame["mention"] = message_frame(mention)
+    return frame
 
 
 def pong_frame() -> dict:

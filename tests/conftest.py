@@ -25,7 +25,7 @@ os.environ.update(
     RATE_MESSAGES_PER_SECOND="1000000",
     **{
         f"RATE_{bucket}_{part}": "1000000"
-        for bucket in ("TYPING", "PRESENCE", "HISTORY", "EDITS", "DELETES", "REACTIONS")
+        for bucket in ("TYPING", "PRESENCE", "HISTORY", "EDITS", "DELETES", "REACTIONS", "READS")
         for part in ("PER_SECOND", "BURST")
     },
     MAX_CONNECTIONS_PER_USER="1000000",

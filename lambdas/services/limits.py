@@ -81,6 +81,7 @@ WHAT = {
     "edits": "edits",
     "deletes": "deletions",
     "reactions": "reactions",
+    "reads": "read receipts",
 }
 
 

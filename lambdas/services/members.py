@@ -91,4 +91,10 @@ def member_list(*, room: str) -> list[Member]:
 
 def member_rooms(*, user_id: str) -> list[str]:
     """The names of the private rooms a user is a member of, in name order."""
-    return [member.room for member in Member.user_index.query(user_id)]
+    return list(member_positions(user_id=user_id))
+
+
+def member_positions(*, user_id: str) -> dict[str, Member]:
+    """A user's memberships by room, in room order, with their read positions and unread
+    counts (the by-user index projects whole items): one Query for every badge of a list."""
+    return {member.room: member for member in Member.user_index.query(user_id)}

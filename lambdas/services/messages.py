@@ -2,22 +2,42 @@
 
 from __future__ import annotations
 
+import logging
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 
 from pynamodb.exceptions import PutError, UpdateError
 
-from lambdas.errors import Forbidden, InvalidRequest, MessageNotFound, MessageTooLarge
+from lambdas.errors import (
+    Forbidden,
+    InvalidMention,
+    InvalidRequest,
+    MessageNotFound,
+    MessageTooLarge,
+)
 from lambdas.ids import new_ulid
 from lambdas.management import ManagementApi
 from lambdas.metrics import metric_count
-from lambdas.models import ITEM_BUDGET_BYTES, ClientMessage, Edit, Message, item_bytes, utcnow
+from lambdas.models import (
+    ITEM_BUDGET_BYTES,
+    ClientMessage,
+    Edit,
+    Member,
+    Message,
+    item_bytes,
+    utcnow,
+)
 from lambdas.protocol import message_deleted_frame, message_frame, typing_frame
 from lambdas.services.broadcast import BroadcastResult, broadcast
 from lambdas.services.connections import connection_get
 from lambdas.services.limits import message_rate_check, rate_check
+from lambdas.services.members import member_list
 from lambdas.services.rooms import room_get_open
+from lambdas.services.unread import unread_note
 from lambdas.tokens import User
+
+logger = logging.getLogger(__name__)
 
 RECEIPT_LIFETIME = timedelta(days=1)  # how long a clientMessageId protects against a resend
 MAX_EDIT_VERSIONS = 5  # earlier texts an edited message keeps; older ones are dropped
@@ -81,7 +101,11 @@ def message_send(
     """
     message_rate_check(user_id=sender.user_id)
     joined = connection_get(connection_id=connection_id, user=sender).room
-    room = room_get_open(name=joined, create_default=False).name  # (deleted since $connect?)
+    found = room_get_open(name=joined, create_default=False)  # (deleted since $connect?)
+    room = found.name
+    # A private room's members: who is counted unread, and who may be mentioned.
+    members = member_list(room=room) if found.private else []
+    mentioned = mentions_check(text=text, members=members) if found.private else frozenset()
     message = Message(
         room,
         new_ulid(),
@@ -111,7 +135,26 @@ def message_send(
     # The sender's own copy, posted first, is its acknowledgement: it never waits behind a
     # large room's shards.
     delivery = broadcast(api=api, room=room, payload=message_frame(message), first=connection_id)
+    if found.private:
+        try:
+            unread_note(api=api, room=room, members=members, message=message, mentioned=mentioned)
+        except Exception:  # counts are best effort: the message is stored and delivered
+            logger.exception("unread counts not updated", extra={"room": room})
     return Sent(message, duplicate=False, delivery=delivery)
+
+
+MENTION_RE = re.compile(r"(?<![\w@.+-])@([\w.+-]*[\w+-])")
+
+
+def mentions_check(*, text: str, members: list[Member]) -> frozenset[str]:
+    """The user ids of the members `@username` names in the text; InvalidMention (nothing
+    stored) for a name that is not a member's."""
+    by_name = {member.username: member.user_id for member in members}
+    named = dict.fromkeys(MENTION_RE.findall(text))
+    strangers = [name for name in named if name not in by_name]
+    if strangers:
+        raise InvalidMention(f"@{strangers[0]} is not a member of this room")
+    return frozenset(by_name[name] for name in named)
 
 
 def _own_message(*, room: str, message_id: str) -> Message:

@@ -167,10 +167,13 @@ def _online_counts(rooms: list[Room], *, now: datetime | None) -> None:
 MAX_PRIVATE_LISTED = 200
 
 
-def room_list_private(*, user_id: str, now: datetime | None = None) -> list[Room]:
+def room_list_private(
+    *, user_id: str, names: list[str] | None = None, now: datetime | None = None
+) -> list[Room]:
     """The private rooms a user is a member of and may open (not archived), in name order,
-    with their online counts: their memberships, then the rooms by BatchGetItem."""
-    names = member_rooms(user_id=user_id)[:MAX_PRIVATE_LISTED]
+    with their online counts: their memberships (or `names`, read from them already), then
+    the rooms by BatchGetItem."""
+    names = (member_rooms(user_id=user_id) if names is None else names)[:MAX_PRIVATE_LISTED]
     rooms = [room for room in Room.batch_get(names) if not room.archived]
     rooms.sort(key=lambda room: room.name)
     _online_counts(rooms, now=now)

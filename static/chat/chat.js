@@ -151,12 +151,17 @@ function opened() {
 }
 
 function handleFrame(frame, { current = true } = {}) {
+  if (frame.type === "unread") {
+    showUnread(frame); // about the user's other rooms (this room's own counts are not shown)
+    return;
+  }
   if (frame.room !== undefined && frame.room !== room) return;
   switch (frame.type) {
     case "message":
       if (!validMessage(frame)) return;
       typing.stopped(frame.user);
       changeMessages(() => receiveMessage(frame), { own: outbox.has(frame.client_message_id) });
+      markRead();
       break;
     case "history":
       if (Array.isArray(frame.messages)) historyArrived(frame);
@@ -209,9 +214,60 @@ function serverError(frame, current) {
 
 function historyArrived(frame) {
   const page = frame.messages.filter(validMessage);
-  changeMessages(() => page.forEach(receiveMessage));
+  changeMessages(() => {
+    page.forEach(receiveMessage);
+    showNewMessagesLine();
+  });
   pager.answered(frame, page);
   wantOlderIfNearTop(); // also fills a first screen that is not full yet
+  markRead();
+}
+
+// -- read positions and unread badges (private rooms and conversations) ------------------------
+
+const isPrivate = data.private === "true";
+const lastRead = data.lastRead || null; // where this user had read to when the page opened
+let newLineShown = false;
+let markedRead = lastRead;
+let markTimer = null;
+
+/** Once, on opening: a "New messages" line above the first message after the read position. */
+function showNewMessagesLine() {
+  if (newLineShown || !lastRead) return;
+  const first = [...list.querySelectorAll("li.message[data-id]")].find(
+    (item) => item.dataset.id > lastRead && item.dataset.userId !== viewer.userId,
+  );
+  if (!first) return;
+  newLineShown = true;
+  const line = document.createElement("li");
+  line.className = "new-messages";
+  line.textContent = "New messages";
+  list.insertBefore(line, first);
+}
+
+/** Tell the server what this page has shown, while it is visible (debounced). */
+function markRead() {
+  if (!isPrivate || document.visibilityState !== "visible") return;
+  clearTimeout(markTimer);
+  markTimer = setTimeout(() => {
+    const newest = messages.newestId;
+    if (!newest || (markedRead && newest <= markedRead)) return;
+    if (connection.send({ action: "markread", id: newest })) markedRead = newest;
+  }, 300);
+}
+
+/** A badge of the room switcher: another room's counts, as the server last said them. */
+function showUnread(frame) {
+  if (typeof frame.room !== "string" || frame.room === room) return;
+  const entry = document.querySelector(`#switcher li[data-room="${CSS.escape(frame.room)}"]`);
+  if (!entry) return;
+  for (const [name, count] of [["unread", frame.unread], ["mention", frame.mentions]]) {
+    const badge = entry.querySelector(`.badge.${name}`);
+    const value = Number.isInteger(count) && count > 0 ? count : 0;
+    badge.dataset.count = String(value);
+    badge.textContent = name === "mention" ? `@${value}` : value >= 100 ? "99+" : String(value);
+    badge.hidden = value === 0;
+  }
 }
 
 function wantOlderIfNearTop() {
@@ -332,7 +388,10 @@ list.addEventListener("scroll", wantOlderIfNearTop, { passive: true });
 
 window.addEventListener("online", () => connection.resume());
 document.addEventListener("visibilitychange", () => {
-  if (document.visibilityState === "visible") connection.resume(); // skip a long backoff wait
+  if (document.visibilityState === "visible") {
+    connection.resume(); // skip a long backoff wait
+    markRead();
+  }
 });
 
 window.addEventListener("pagehide", () => {

@@ -66,6 +66,30 @@ export function linkify(text) {
   return fragment;
 }
 
+// `@username` as the server reads it (lambdas/services/messages.py MENTION_RE).
+const MENTION_RE = /(?<![\w@.+-])@([\w.+-]*[\w+-])/g;
+
+/** Wrap each @username of the fragment's text nodes (not inside links) in a span, marked
+ * `.me` when it names the viewer; text stays text. */
+export function mentionify(fragment, username) {
+  for (const node of [...fragment.childNodes]) {
+    if (node.nodeType !== Node.TEXT_NODE) continue;
+    const text = node.textContent;
+    const parts = document.createDocumentFragment();
+    let last = 0;
+    for (const match of text.matchAll(MENTION_RE)) {
+      parts.append(document.createTextNode(text.slice(last, match.index)));
+      const span = el("span", match[1] === username ? "mention me" : "mention", match[0]);
+      parts.append(span);
+      last = match.index + match[0].length;
+    }
+    if (last === 0) continue;
+    parts.append(document.createTextNode(text.slice(last)));
+    node.replaceWith(parts);
+  }
+  return fragment;
+}
+
 export class MessageList {
   /**
    * @param {HTMLOListElement} list
@@ -265,7 +289,7 @@ export class MessageList {
   fillText(item, message) {
     const text = item.querySelector(".text");
     if (message.deleted === true) text.replaceChildren(document.createTextNode("message deleted"));
-    else text.replaceChildren(linkify(String(message.text ?? "")));
+    else text.replaceChildren(mentionify(linkify(String(message.text ?? "")), this.viewer.username));
   }
 
   button(className, label, onClick) {

@@ -6,8 +6,15 @@ import uuid
 import pytest
 from django.contrib.auth import get_user_model
 
+from lambdas.models import Member
 from lambdas.services.rooms import room_create
 from tests.browser.chatpage import send
+from tests.helpers import wait_for
+
+
+def unread_of(room: str, username: str) -> int:
+    (member,) = [m for m in Member.query(room) if m.username == username]
+    return int(member.unread or 0)
 
 
 @pytest.fixture
@@ -51,16 +58,21 @@ def test_a_member_added_then_removed_loses_the_room_at_once(private_room, open_c
     assert carol.locator("#message-input").is_disabled()
 
 
+def open_conversation(open_chat, who: str, people: str):
+    """`who` opens a conversation from the rooms page; their page in it, and its name."""
+    page = open_chat("general", who)
+    page.click("#nav-rooms")
+    page.click("#direct-new")
+    page.fill("#id_people", people)
+    page.click("#direct-form [type=submit]")
+    page.wait_for_selector("#status[data-state=live]")
+    return page, page.url.rstrip("/").rsplit("/", 1)[1]
+
+
 def test_two_people_open_a_direct_conversation_and_talk(open_chat):
     """Alice starts it from the rooms page; Bob finds it under Direct messages, named after her."""
-    alice = open_chat("general", "alice")
-    alice.click("#nav-rooms")
-    alice.click("#direct-new")
-    alice.fill("#id_people", "bob")
-    alice.click("#direct-form [type=submit]")
-    alice.wait_for_selector("#status[data-state=live]")
+    alice, conversation = open_conversation(open_chat, "alice", "bob")
     assert alice.locator(".room-name").text_content() == "bob"
-    conversation = alice.url.rstrip("/").rsplit("/", 1)[1]
 
     bob = open_chat("general", "bob")
     bob.click("#nav-rooms")
@@ -73,3 +85,32 @@ def test_two_people_open_a_direct_conversation_and_talk(open_chat):
     send(alice, "hi bob")
     bob.locator("#messages li.message", has_text="hi bob").wait_for(timeout=10_000)
     bob.locator("#presence li", has_text="alice").wait_for()
+
+
+def test_an_unread_badge_and_a_mention_reach_another_room_and_clear_on_reading(open_chat):
+    """Bob sits in #general; Alice writes to him in their conversation: his room switcher
+    shows the count and the mention at once; opening it shows a "New messages" line above her
+    message, his name highlighted, and afterwards the badges are gone."""
+    alice, conversation = open_conversation(open_chat, "alice", "bob")
+    send(alice, "first, before bob looks")
+    # Counted just after the message is delivered: wait for it, then open Bob's page.
+    assert wait_for(lambda: unread_of(conversation, "bob") == 1)
+
+    bob = open_chat("general", "bob")
+    entry = bob.locator(f"#switcher li[data-room='{conversation}']")
+    assert entry.locator(".badge.unread").text_content() == "1"  # rendered by the site
+    send(alice, "@bob are you there?")
+    entry.locator(".badge.unread:not([hidden])", has_text="2").wait_for(timeout=10_000)
+    assert entry.locator(".badge.mention").text_content() == "@1"
+
+    entry.locator("a").click()
+    bob.wait_for_selector("#status[data-state=live]")
+    bob.locator("#messages li.new-messages").wait_for(timeout=10_000)
+    assert bob.locator("#messages li.new-messages ~ li.message .text").first.text_content() == (
+        "first, before bob looks"
+    )
+    assert bob.locator("#messages .mention.me").text_content() == "@bob"
+    bob.wait_for_timeout(1000)  # the page marks what it shows as read
+    bob.goto(bob.url.replace(f"/rooms/{conversation}/", "/rooms/general/"))
+    bob.wait_for_selector("#status[data-state=live]")
+    assert bob.locator(f"#switcher li[data-room='{conversation}'] .badge.unread").is_hidden()

@@ -78,8 +78,8 @@ def send(client, **frame) -> None:
 
 
 def test_every_route_runs_from_the_package_on_python_313(package_gateway, keys, make_room):
-    """Connect with a token, presence, send (in 3 fan-out shards), typing, edit, history,
-    delete, ping, $default, disconnect: every function from the unpacked zip, in 3.13
+    """Connect with a token, presence, send (in 3 fan-out shards), typing, edit, react,
+    markread, history, delete, ping, $default, disconnect: every function from the unpacked zip, in 3.13
     environments."""
     room = make_room()
     with contextlib.ExitStack() as opened:
@@ -107,8 +107,14 @@ def test_every_route_runs_from_the_package_on_python_313(package_gateway, keys, 
         send(alice, action="editmessage", id=message_id, message="edited from the package")
         updated = recv_json(bob, timeout=20, skip=("presence", "typing"))
         assert (updated["type"], updated["text"]) == ("message_updated", "edited from the package")
+        send(bob, action="react", id=message_id, emoji="🎉")
+        reacted = recv_json(alice, timeout=20, skip=("presence", "typing"))
+        while reacted["type"] != "message_updated" or "reactions" not in reacted:
+            reacted = recv_json(alice, timeout=20, skip=("presence", "typing"))
+        assert reacted["reactions"][0]["emoji"] == "🎉"
+        send(bob, action="markread", id=message_id)  # a public room: nothing to answer
         send(bob, action="history")
-        history = recv_json(bob, timeout=20, skip=("presence", "typing"))
+        history = recv_json(bob, timeout=20, skip=("presence", "typing", "message_updated"))
         assert history["type"] == "history"
         assert [(m["id"], m["text"]) for m in history["messages"]] == [
             (message_id, "edited from the package")
@@ -129,7 +135,7 @@ def test_every_route_runs_from_the_package_on_python_313(package_gateway, keys, 
 
     # Every function that ran, ran from the package, in a 3.13 interpreter.
     ran = {key[0] for key, pool in package_gateway.pools.items() if pool.cold_started}
-    assert ran == set(package_gateway.api.functions)  # all 12, the fan-out shards' included
+    assert ran == set(package_gateway.api.functions)  # all 14, the fan-out shards' included
     for pool in package_gateway.pools.values():
         for environment in pool.environments:
             exe = os.readlink(f"/proc/{environment.process.pid}/exe")

@@ -110,3 +110,26 @@ def test_a_socket_that_outlived_its_removal_can_neither_read_nor_write(connect, 
         send(socket, **frame)
         assert recv_type(socket, "error")["code"] == "not_a_member", frame
     assert list(Message.query(room)) == []
+
+
+def test_unread_counts_and_mentions_reach_other_rooms_and_clear_in_every_tab(
+    connect, private, make_room
+):
+    """Bob, in the room and in another room's tab: a message naming him reaches the other tab
+    as `unread` with the message; reading in the room clears the badge in both."""
+    room, ada, bob = private
+    ada_socket = connect(room, user_id=ada, username="ada")
+    bob_here = connect(room, user_id=bob, username="bob")
+    bob_elsewhere = connect(make_room(), user_id=bob, username="bob")
+    send(ada_socket, action="sendmessage", message="@bob the plans are in")
+    sent = recv_type(ada_socket, "message")
+    told = recv_type(bob_elsewhere, "unread")
+    assert (told["room"], told["unread"], told["mentions"]) == (room, 1, 1)
+    assert told["mention"]["id"] == sent["id"]
+    assert recv_type(bob_here, "message")["id"] == sent["id"]
+    send(bob_here, action="markread", id=sent["id"])
+    for socket in (bob_here, bob_elsewhere):
+        cleared = recv_type(socket, "unread")
+        assert (cleared["room"], cleared["unread"], cleared["mentions"]) == (room, 0, 0)
+    send(ada_socket, action="sendmessage", message="hello @eve")
+    assert recv_type(ada_socket, "error")["code"] == "invalid_mention"

@@ -23,6 +23,7 @@ def test_template_routes_resolve_to_handlers():
         "typing": "typing",
         "editmessage": "editmessage",
         "react": "react",
+        "markread": "markread",
         "deletemessage": "deletemessage",
         "presence": "presence",
     }

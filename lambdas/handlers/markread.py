@@ -1,0 +1,21 @@
+"""`markread`: the caller has seen their (private) room up to a message; their tabs are told."""
+
+from lambdas.handlers._route import RouteRequest, websocket_route
+from lambdas.protocol import MarkRead
+from lambdas.services.connections import connection_get
+from lambdas.services.limits import rate_check
+from lambdas.services.unread import unread_read
+
+
+@websocket_route
+def handler(request: RouteRequest) -> None:
+    command = request.command(MarkRead)
+    rate_check(user_id=request.user.user_id, bucket="reads")
+    connection = connection_get(connection_id=request.connection_id, user=request.user)
+    if connection.private:  # public rooms have no members, so no read positions
+        unread_read(
+            api=request.api,
+            room=connection.room,
+            user_id=request.user.user_id,
+            message_id=command.message_id,
+        )
