@@ -6,7 +6,8 @@
 import { Connection, DEFAULT_TIMINGS, SessionEnded } from "./connection.js";
 import { HistoryPager } from "./history.js";
 import { Presence, TypingIndicator } from "./people.js";
-import { MessageList } from "./render.js";
+import { Notifier } from "./notify.js";
+import { MENTION_RE, MessageList } from "./render.js";
 
 const TYPING_EVERY_MS = 3000; // at most one `typing` frame per this interval
 const NEAR_TOP_PX = 200; // scrolled this close to the top: fetch the older page
@@ -49,6 +50,8 @@ const connection = new Connection({
   onRefused: roomCheck,
 });
 const pager = new HistoryPager((frame) => connection.send(frame), messages);
+const notifier = new Notifier(document.getElementById("notify-toggle"));
+const isDirect = data.direct === "true";
 
 // -- page state -------------------------------------------------------------------------------
 
@@ -162,6 +165,7 @@ function handleFrame(frame, { current = true } = {}) {
       typing.stopped(frame.user);
       changeMessages(() => receiveMessage(frame), { own: outbox.has(frame.client_message_id) });
       markRead();
+      notifyOf(frame, room);
       break;
     case "history":
       if (Array.isArray(frame.messages)) historyArrived(frame);
@@ -256,11 +260,43 @@ function markRead() {
   }, 300);
 }
 
+function mentionsMe(text) {
+  return [...String(text ?? "").matchAll(MENTION_RE)].some((m) => m[1] === viewer.username);
+}
+
+/** A notification (page hidden) for a message naming the viewer or of a conversation. */
+function notifyOf(message, inRoom, { direct = isDirect, label = null, named = null } = {}) {
+  if (!validMessage(message) || messages.isOwn(message)) return;
+  // Mentions count in private rooms (the server's rule); `named`: the server said so already.
+  if (!direct && !(named ?? (isPrivate && mentionsMe(message.text)))) return;
+  label ??= notifier.baseTitle;
+  const author = String(message.user?.username ?? "someone");
+  notifier.notify({
+    title: direct ? author : `${author} mentioned you in ${label}`,
+    body: String(message.text ?? ""),
+    url: `${data.roomsUrl}${encodeURIComponent(inRoom)}/`,
+    tag: `dynamowave-${inRoom}`,
+  });
+}
+
 /** A badge of the room switcher: another room's counts, as the server last said them. */
 function showUnread(frame) {
   if (typeof frame.room !== "string" || frame.room === room) return;
   const entry = document.querySelector(`#switcher li[data-room="${CSS.escape(frame.room)}"]`);
   if (!entry) return;
+  const before = Number(entry.querySelector(".badge.unread").dataset.count) || 0;
+  const direct = entry.dataset.direct === "true";
+  if (frame.mention) {
+    const label = entry.querySelector("a").textContent.trim();
+    notifyOf(frame.mention, frame.room, { direct, label, named: true });
+  } else if (direct && frame.unread > before) {
+    notifier.notify({
+      title: entry.querySelector("a").textContent,
+      body: "sent you a message",
+      url: entry.querySelector("a").getAttribute("href"),
+      tag: `dynamowave-${frame.room}`,
+    });
+  }
   for (const [name, count] of [["unread", frame.unread], ["mention", frame.mentions]]) {
     const badge = entry.querySelector(`.badge.${name}`);
     const value = Number.isInteger(count) && count > 0 ? count : 0;

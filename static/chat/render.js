@@ -67,7 +67,7 @@ export function linkify(text) {
 }
 
 // `@username` as the server reads it (lambdas/services/messages.py MENTION_RE).
-const MENTION_RE = /(?<![\w@.+-])@([\w.+-]*[\w+-])/g;
+export const MENTION_RE = /(?<![\w@.+-])@([\w.+-]*[\w+-])/g;
 
 /** Wrap each @username of the fragment's text nodes (not inside links) in a span, marked
  * `.me` when it names the viewer; text stays text. */

@@ -114,3 +114,49 @@ def test_an_unread_badge_and_a_mention_reach_another_room_and_clear_on_reading(o
     bob.goto(bob.url.replace(f"/rooms/{conversation}/", "/rooms/general/"))
     bob.wait_for_selector("#status[data-state=live]")
     assert bob.locator(f"#switcher li[data-room='{conversation}'] .badge.unread").is_hidden()
+
+
+# Chromium headless has no notification centre to look at: the page's Notification is
+# recorded instead, and the page is told it is hidden as a backgrounded tab would be.
+NOTIFICATIONS = """
+window.__notes = [];
+window.Notification = class {
+  static permission = "default";
+  static async requestPermission() { this.permission = "granted"; return "granted"; }
+  constructor(title, options) { window.__notes.push({ title, body: options.body }); }
+  addEventListener() {}
+  close() {}
+};
+let hidden = false;
+Object.defineProperty(document, "visibilityState", {
+  get: () => (hidden ? "hidden" : "visible"),
+});
+window.__setHidden = (value) => {
+  hidden = value;
+  document.dispatchEvent(new Event("visibilitychange"));
+};
+"""
+
+
+def test_a_hidden_page_notifies_of_direct_messages_and_counts_them_in_its_title(open_chat):
+    """Once Bob allows it (his click), a message in his conversation raises a notification
+    while his page is hidden, and the title counts it; a visible page notifies of nothing."""
+    alice, conversation = open_conversation(open_chat, "alice", "bob")
+    bob = open_chat("general", "bob", setup=lambda page: page.add_init_script(NOTIFICATIONS))
+    title = bob.title()
+    bob.click("#notify-toggle")
+    bob.locator("#notify-toggle").wait_for(state="hidden")
+
+    bob.evaluate("window.__setHidden(true)")
+    send(alice, "are you around?")
+    bob.wait_for_function("window.__notes.length === 1", timeout=10_000)
+    assert bob.evaluate("window.__notes") == [{"title": "alice", "body": "sent you a message"}]
+    assert bob.title() == f"(1) {title}"
+
+    bob.evaluate("window.__setHidden(false)")
+    assert bob.title() == title
+    send(alice, "never mind")
+    bob.locator(f"#switcher li[data-room='{conversation}'] .badge.unread", has_text="2").wait_for(
+        timeout=10_000
+    )
+    assert bob.evaluate("window.__notes.length") == 1  # looked at: nothing raised

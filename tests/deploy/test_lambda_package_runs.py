@@ -79,8 +79,8 @@ def send(client, **frame) -> None:
 
 def test_every_route_runs_from_the_package_on_python_313(package_gateway, keys, make_room):
     """Connect with a token, presence, send (in 3 fan-out shards), typing, edit, react,
-    markread, history, delete, ping, $default, disconnect: every function from the unpacked zip, in 3.13
-    environments."""
+    markread, history, delete, ping, $default, disconnect: every function from the unpacked
+    zip, in 3.13 environments."""
     room = make_room()
     with contextlib.ExitStack() as opened:
         clients = []
