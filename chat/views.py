@@ -34,7 +34,7 @@ from lambdas.config import get_config
 from lambdas.errors import InvalidRoom, NotAMember, RateLimited, RoomExists, RoomNotFound
 from lambdas.models import Member, Room
 from lambdas.services.limits import ip_group, quota_take
-from lambdas.services.members import member_check, member_positions
+from lambdas.services.members import member_check, member_list, member_positions
 from lambdas.services.rooms import (
     DEFAULT_ROOM,
     room_create,
@@ -177,6 +177,8 @@ def room(request: HttpRequest, room: str) -> HttpResponse:
     position = positions.get(found.name)
     context = {
         "room": found,
+        # Whom the composer suggests after "@": the members (one Query, private rooms only).
+        "member_names": [m.username for m in member_list(room=found.name)] if found.private else [],
         "switcher": switcher(request.user, positions),
         # A member who never read has read nothing ("0" sorts before every message id).
         "last_read": (position.last_read or "0") if position else "",

@@ -6,6 +6,7 @@
 import { Connection, DEFAULT_TIMINGS, SessionEnded } from "./connection.js";
 import { HistoryPager } from "./history.js";
 import { Presence, TypingIndicator } from "./people.js";
+import { MentionCompleter } from "./mentions.js";
 import { Notifier } from "./notify.js";
 import { MENTION_RE, MessageList } from "./render.js";
 
@@ -52,6 +53,12 @@ const connection = new Connection({
 const pager = new HistoryPager((frame) => connection.send(frame), messages);
 const notifier = new Notifier(document.getElementById("notify-toggle"));
 const isDirect = data.direct === "true";
+const memberNames = JSON.parse(document.getElementById("member-names")?.textContent || "[]");
+const completer = new MentionCompleter(
+  input,
+  document.getElementById("mention-suggestions"),
+  memberNames.filter((name) => name !== viewer.username),
+);
 
 // -- page state -------------------------------------------------------------------------------
 
@@ -410,6 +417,7 @@ composer.addEventListener("submit", (event) => {
 });
 
 input.addEventListener("keydown", (event) => {
+  if (!event.isComposing && completer.key(event)) return; // picking a name to mention
   // isComposing: Enter that confirms an IME composition (Japanese, Chinese…) is not "send".
   if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
     event.preventDefault();

@@ -160,3 +160,33 @@ def test_a_hidden_page_notifies_of_direct_messages_and_counts_them_in_its_title(
         timeout=10_000
     )
     assert bob.evaluate("window.__notes.length") == 1  # looked at: nothing raised
+
+
+@pytest.fixture
+def team_room(private_room) -> str:
+    """alice's private room with carol as a member too."""
+    from lambdas.models import Room
+    from lambdas.services.members import member_add
+
+    carol = get_user_model().objects.get(username="carol")
+    member_add(
+        room=Room.get(private_room), user_id=str(carol.pk), username="carol", added_by="alice"
+    )
+    return private_room
+
+
+def test_the_composer_suggests_members_to_mention(team_room, open_chat):
+    alice = open_chat(team_room, "alice")
+    alice.fill("#message-input", "")
+    alice.type("#message-input", "lunch, @ca")
+    suggestions = alice.locator("#mention-suggestions li")
+    suggestions.first.wait_for()
+    assert suggestions.all_text_contents() == ["@carol"]
+    alice.keyboard.press("Tab")
+    assert alice.input_value("#message-input") == "lunch, @carol "
+    assert alice.locator("#mention-suggestions").is_hidden()
+    alice.type("#message-input", "?")
+    alice.keyboard.press("Enter")
+    alice.locator("#messages li.message.own:not(.pending) .mention", has_text="@carol").wait_for(
+        timeout=10_000
+    )
