@@ -176,7 +176,9 @@ def room_list_private(
     names = (member_rooms(user_id=user_id) if names is None else names)[:MAX_PRIVATE_LISTED]
     rooms = [room for room in Room.batch_get(names) if not room.archived]
     rooms.sort(key=lambda room: room.name)
-    _online_counts(rooms, now=now)
+    now = now or utcnow()
+    for room in rooms:  # whole items: their counts came with them
+        room.online = room.online_now(now)
     return rooms
 
 
