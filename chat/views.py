@@ -210,6 +210,18 @@ def signup(request: HttpRequest) -> HttpResponse:
     return render(request, "registration/signup.html", {"form": form})
 
 
+@never_cache
+@require_http_methods(["GET"])
+def unread_counts(request: HttpRequest) -> JsonResponse:
+    """`{"rooms": {room: {"unread", "mentions"}}}`: the signed-in user's counts in each of
+    their private rooms and conversations (one Query), for a page that was away (a reconnect,
+    a tab shown again) and may have missed `unread` frames."""
+    if not request.user.is_authenticated:
+        return JsonResponse({"error": "not_authenticated", "message": "log in first"}, status=401)
+    positions = member_positions(user_id=str(request.user.pk))
+    return JsonResponse({"rooms": {room: _badges(m) for room, m in positions.items()}})
+
+
 # The credentials path carries no ambient authority (a forged request learns nothing it did not
 # already send), so the view is exempt; the session path enforces CSRF itself, as DRF does.
 @csrf_exempt

@@ -14,6 +14,7 @@ urlpatterns = [
     path("rooms/<str:room>/members/", members.room_members, name="room_members"),
     path("dm/", direct.direct, name="direct"),
     path("api/token/", views.token_create, name="api_token"),
+    path("api/unread/", views.unread_counts, name="api_unread"),
     path("accounts/signup/", views.signup, name="signup"),
     # Before django.contrib.auth.urls, whose `login` this replaces with a throttled form.
     path(

@@ -149,7 +149,25 @@ async function roomCheck() {
 
 // -- the connection's events -------------------------------------------------------------------
 
+/** The switcher's counts as stored now: `unread` frames sent while the page was away (a
+ * reconnect, a hidden tab) never arrive. */
+async function refreshUnread() {
+  if (!document.getElementById("switcher")) return;
+  let counts;
+  try {
+    const response = await fetch(data.unreadUrl, { credentials: "same-origin" });
+    if (!response.ok) return;
+    counts = (await response.json()).rooms ?? {};
+  } catch {
+    return; // offline: the next reconnect tries again
+  }
+  for (const [name, entry] of Object.entries(counts)) {
+    showUnread({ room: name, unread: entry.unread, mentions: entry.mentions, quiet: true });
+  }
+}
+
 function opened() {
+  refreshUnread();
   typing.clear(); // their messages may come back through history, which would not clear them
   connection.send({ action: "presence" });
   pager.opened();
@@ -293,7 +311,9 @@ function showUnread(frame) {
   if (!entry) return;
   const before = Number(entry.querySelector(".badge.unread").dataset.count) || 0;
   const direct = entry.dataset.direct === "true";
-  if (frame.mention) {
+  if (frame.quiet) {
+    // counts read again after being away: nothing new to announce
+  } else if (frame.mention) {
     const label = entry.querySelector("a").textContent.trim();
     notifyOf(frame.mention, frame.room, { direct, label, named: true });
   } else if (direct && frame.unread > before) {

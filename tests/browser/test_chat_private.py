@@ -93,8 +93,9 @@ def test_an_unread_badge_and_a_mention_reach_another_room_and_clear_on_reading(o
     message, his name highlighted, and afterwards the badges are gone."""
     alice, conversation = open_conversation(open_chat, "alice", "bob")
     send(alice, "first, before bob looks")
-    # Counted just after the message is delivered: wait for it, then open Bob's page.
-    assert wait_for(lambda: unread_of(conversation, "bob") == 1)
+    # Counted just after the message is delivered: wait for both, then open Bob's page.
+    alice.locator("#messages li.message.own:not(.pending)").wait_for(timeout=15_000)
+    assert wait_for(lambda: unread_of(conversation, "bob") == 1, timeout=15)
 
     bob = open_chat("general", "bob")
     entry = bob.locator(f"#switcher li[data-room='{conversation}']")

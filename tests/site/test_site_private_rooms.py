@@ -158,3 +158,21 @@ def test_bad_conversations_are_form_errors(client, users, django_user_model, peo
     assert response.status_code == 200
     assert response.context["form"].errors["people"] == [error]
     assert {e["room"].name for e in client.get("/rooms/").context["direct_rooms"]} == rooms_before
+
+
+def test_the_unread_api_gives_a_members_counts_and_nothing_to_strangers(
+    client, users, private_room
+):
+    """What a page that was away reads to bring its badges up to date."""
+    client.post(f"/rooms/{private_room}/members/", {"username": "bob"})
+    Member(private_room, str(users["bob"].pk)).update(
+        actions=[Member.unread.set(3), Member.mentions.set(1)]
+    )
+    client.force_login(users["bob"])
+    response = client.get("/api/unread/")
+    assert response.status_code == 200 and response["Cache-Control"].startswith("max-age=0")
+    assert response.json()["rooms"][private_room] == {"unread": 3, "mentions": 1}
+    client.force_login(users["eve"])
+    assert private_room not in client.get("/api/unread/").json()["rooms"]
+    client.logout()
+    assert client.get("/api/unread/").status_code == 401
