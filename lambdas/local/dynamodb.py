@@ -137,6 +137,9 @@ def _rebuild(model: type[Model]) -> None:
     for page in client.get_paginator("scan").paginate(TableName=name):
         items.extend(page["Items"])
     client.delete_table(TableName=name)
+    # dynalite deletes (and creates) a moment later, even with --deleteTableMs 0.
+    fast = {"Delay": 0.05, "MaxAttempts": 200}
+    client.get_waiter("table_not_exists").wait(TableName=name, WaiterConfig=fast)
     _create(model)
     for start in range(0, len(items), 25):
         batch = [{"PutRequest": {"Item": item}} for item in items[start : start + 25]]

@@ -62,6 +62,9 @@ def test_a_kept_table_whose_indexes_changed_is_rebuilt_with_its_items(
                 KeySchema=[{"AttributeName": "name", "KeyType": "HASH"}],
                 BillingMode="PAY_PER_REQUEST",
             )
+            client.get_waiter("table_exists").wait(
+                TableName=Room.Meta.table_name, WaiterConfig={"Delay": 0.05, "MaxAttempts": 200}
+            )
             for i in range(30):  # more than one BatchWriteItem
                 client.put_item(
                     TableName=Room.Meta.table_name,
