@@ -319,6 +319,12 @@ def bind(config: Config | None = None) -> None:
             connection._client = client
 
 
+def condition_failed(error: Exception) -> bool:
+    """Whether a PynamoDB write failed only because its condition did not hold (someone else
+    wrote first, or the item is not as expected): the one check every conditional write uses."""
+    return getattr(error, "cause_response_code", None) == "ConditionalCheckFailedException"
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

@@ -18,7 +18,7 @@ from pynamodb.exceptions import DeleteError
 from lambdas.config import get_config
 from lambdas.management import ManagementApi
 from lambdas.metrics import metric_count, metric_ms
-from lambdas.models import Connection, utcnow
+from lambdas.models import Connection, condition_failed, utcnow
 
 logger = logging.getLogger(__name__)
 CONNECT_GRACE = timedelta(seconds=30)
@@ -298,5 +298,5 @@ def connections_forget(connection_ids: list[str]) -> None:
         try:
             Connection(connection_id).delete(condition=Connection.connected_at < settled)
         except DeleteError as error:
-            if error.cause_response_code != "ConditionalCheckFailedException":
+            if not condition_failed(error):
                 raise

@@ -10,7 +10,7 @@ import hashlib
 from pynamodb.exceptions import PutError
 
 from lambdas.errors import AlreadyAMember, InvalidRequest
-from lambdas.models import PRIVATE, Member, Room, utcnow
+from lambdas.models import PRIVATE, Member, Room, condition_failed, utcnow
 from lambdas.services.members import member_put
 from lambdas.services.rooms import DIRECT_PREFIX
 
@@ -45,7 +45,7 @@ def direct_open(*, people: list[tuple[str, str]], opened_by: str) -> Room:
     try:
         room.save(condition=Room.name.does_not_exist())
     except PutError as error:
-        if error.cause_response_code != "ConditionalCheckFailedException":
+        if not condition_failed(error):
             raise
         room = Room.get(room.name)
     # Checked every time, so a first opening interrupted between its writes is completed by

@@ -19,7 +19,7 @@ from pynamodb.exceptions import PutError
 
 from lambdas.config import get_config
 from lambdas.errors import RateLimited
-from lambdas.models import Limit
+from lambdas.models import Limit, condition_failed
 
 ATTEMPTS = 8  # conditional writes lost to concurrent writers before we give up
 clock = time.time  # a module attribute so tests can move time instead of waiting
@@ -52,7 +52,7 @@ def _put(key: str, *, previous: Limit | None, level: float, now: float, expires_
         item.save(condition=condition)
         return True
     except PutError as error:
-        if error.cause_response_code == "ConditionalCheckFailedException":
+        if condition_failed(error):
             return False
         raise
 
@@ -252,7 +252,7 @@ def presence_claim(*, room: str, window: float) -> bool:
         claim.save(condition=Limit.key.does_not_exist() | (Limit.updated_at < now - window))
         return True
     except PutError as error:
-        if error.cause_response_code != "ConditionalCheckFailedException":
+        if not condition_failed(error):
             raise
     Limit(key).update(actions=[Limit.level.add(1)])
     return False

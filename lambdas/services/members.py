@@ -11,14 +11,10 @@ from pynamodb.exceptions import DeleteError, PutError
 
 from lambdas.errors import AlreadyAMember, InvalidRequest, NotAMember
 from lambdas.management import ConnectionGone, ManagementApi
-from lambdas.models import Connection, Member, Room, utcnow
+from lambdas.models import Connection, Member, Room, condition_failed, utcnow
 from lambdas.tokens import User
 
 MAX_MEMBERS = 1000  # a private room is a team's, not a town's: its member list is one read
-
-
-def _condition_failed(error: PutError | DeleteError) -> bool:
-    return error.cause_response_code == "ConditionalCheckFailedException"
 
 
 def member_add(*, room: Room, user_id: str, username: str, added_by: str) -> Member:
@@ -38,7 +34,7 @@ def member_put(*, room: str, user_id: str, username: str, added_by: str) -> Memb
     try:
         member.save(condition=Member.user_id.does_not_exist())
     except PutError as error:
-        if _condition_failed(error):
+        if condition_failed(error):
             raise AlreadyAMember(f"{username} is already a member of #{room}") from None
         raise
     return member
@@ -53,7 +49,7 @@ def member_remove(*, api: ManagementApi | None, room: Room, user_id: str) -> int
     try:
         Member(room.name, user_id).delete(condition=Member.user_id.exists())
     except DeleteError as error:
-        if _condition_failed(error):
+        if condition_failed(error):
             raise NotAMember("they are not a member of this room") from None
         raise
     if api is None:

@@ -25,6 +25,7 @@ from lambdas.models import (
     Edit,
     Member,
     Message,
+    condition_failed,
     item_bytes,
     utcnow,
 )
@@ -54,10 +55,6 @@ def _fits(message: Message) -> None:
         )
 
 
-def _conditional_failed(error: PutError | UpdateError) -> bool:
-    return error.cause_response_code == "ConditionalCheckFailedException"
-
-
 @dataclass(frozen=True)
 class Sent:
     message: Message
@@ -78,7 +75,7 @@ def _reserve(sender: User, room: str, client_message_id: str) -> tuple[str, str,
         receipt.save(condition=ClientMessage.user_id.does_not_exist())
         return receipt.room, receipt.message_id, False
     except PutError as error:
-        if not _conditional_failed(error):
+        if not condition_failed(error):
             raise
     earlier = ClientMessage.get(sender.user_id, client_message_id)
     return earlier.room, earlier.message_id, True
@@ -127,7 +124,7 @@ def message_send(
     try:
         message.save(condition=Message.message_id.does_not_exist())
     except PutError as error:
-        if not _conditional_failed(error):
+        if not condition_failed(error):
             raise
         # A concurrent retry of the same send stored it first.
         return Sent(Message.get(room, message_id), duplicate=True, delivery=None)
@@ -214,7 +211,7 @@ def _edited(message: Message, text: str) -> bool:
             & unchanged,
         )
     except UpdateError as error:
-        if _conditional_failed(error):
+        if condition_failed(error):
             return False
         raise
     return True
@@ -283,7 +280,7 @@ def _reacted(message: Message, reactions: dict[str, dict[str, str]]) -> bool:
             condition=(Message.deleted == False) & unchanged,  # noqa: E712
         )
     except UpdateError as error:
-        if _conditional_failed(error):
+        if condition_failed(error):
             return False
         raise
     return True
@@ -312,7 +309,7 @@ def message_remove(*, api: ManagementApi, room: str, message_id: str, deleter: U
             condition=Message.deleted == False,  # noqa: E712
         )
     except UpdateError as error:
-        if _conditional_failed(error):
+        if condition_failed(error):
             raise MessageNotFound("that message was deleted") from None
         raise
     broadcast(api=api, room=room, payload=message_deleted_frame(room=room, message_id=message_id))

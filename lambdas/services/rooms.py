@@ -10,7 +10,7 @@ from datetime import datetime
 from pynamodb.exceptions import PutError, UpdateError
 
 from lambdas.errors import InvalidRequest, InvalidRoom, RoomArchived, RoomExists, RoomNotFound
-from lambdas.models import ARCHIVED, OPEN, PRIVATE, Connection, Room, utcnow
+from lambdas.models import ARCHIVED, OPEN, PRIVATE, Connection, Room, condition_failed, utcnow
 from lambdas.services.members import member_add, member_rooms
 from lambdas.services.pages import Page, page_read
 
@@ -33,10 +33,6 @@ def room_check(name: str | None) -> str:
     return name
 
 
-def _condition_failed(error: PutError) -> bool:
-    return error.cause_response_code == "ConditionalCheckFailedException"
-
-
 def _default_room() -> Room:
     """`general` exists on every deployment: created the first time anyone asks for it."""
     room = Room(
@@ -49,7 +45,7 @@ def _default_room() -> Room:
     try:
         room.save(condition=Room.name.does_not_exist())
     except PutError as error:
-        if not _condition_failed(error):
+        if not condition_failed(error):
             raise
         return Room.get(DEFAULT_ROOM)  # someone else created it a moment ago
     return room
@@ -107,7 +103,7 @@ def room_create(
     try:
         room.save(condition=Room.name.does_not_exist())  # never overwrite someone's room
     except PutError as error:
-        if _condition_failed(error):
+        if condition_failed(error):
             raise RoomExists(f"#{name} already exists") from None
         raise
     if private:
@@ -236,7 +232,7 @@ def room_online_record(*, room: str, presence: Presence, read_at: float) -> None
             & (Room.online_at.does_not_exist() | (Room.online_at < at)),
         )
     except UpdateError as error:
-        if error.cause_response_code != "ConditionalCheckFailedException":
+        if not condition_failed(error):
             raise
 
 
@@ -261,7 +257,7 @@ def rooms_backfill() -> int:
             try:
                 room.update(actions=actions, condition=Room.name.exists() & condition)
             except UpdateError as error:
-                if error.cause_response_code != "ConditionalCheckFailedException":
+                if not condition_failed(error):
                     raise
             else:
                 changed += 1

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pynamodb.exceptions import UpdateError
 
 from lambdas.management import ManagementApi
-from lambdas.models import Connection, Member, Message, utcnow
+from lambdas.models import Connection, Member, Message, condition_failed, utcnow
 from lambdas.protocol import unread_frame
 from lambdas.services.broadcast import broadcast_shard
 
@@ -51,7 +51,7 @@ def unread_note(
         try:
             member.update(actions=actions, condition=Member.user_id.exists())
         except UpdateError as error:
-            if error.cause_response_code != "ConditionalCheckFailedException":
+            if not condition_failed(error):
                 raise
             return None  # removed meanwhile
         return member
@@ -99,7 +99,7 @@ def _read_to(*, room: str, user_id: str, message_id: str, unread: int) -> Member
             condition=Member.user_id.exists() & forward,
         )
     except UpdateError as error:
-        if error.cause_response_code != "ConditionalCheckFailedException":
+        if not condition_failed(error):
             raise
         return None
     return member
