@@ -152,6 +152,7 @@ def rooms(request: HttpRequest) -> HttpResponse:
         "query": query,
         "error": error,
         "form": form,
+        "client_timings": settings.CHAT_CLIENT_TIMINGS,
     }
     return render(request, "chat/rooms.html", context, status=status)
 

@@ -80,6 +80,12 @@ class NotAMember(ChatError):
     status = 403
 
 
+class NotInARoom(ChatError):
+    """A lobby connection (the rooms list's) asked for something only a room's connection does."""
+
+    code = "not_in_a_room"
+
+
 class InvalidMention(ChatError):
     """`@name` names someone who is not a member of the (private) room."""
 

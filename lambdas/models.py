@@ -41,7 +41,8 @@ class UserIndex(GlobalSecondaryIndex["Connection"]):
 
 
 class Connection(Model):
-    """One open WebSocket: who is behind it and which room it joined."""
+    """One open WebSocket: who is behind it and which room it joined, if any: a rooms-list
+    ("lobby") connection joins none and only hears about its user's rooms (`unread` frames)."""
 
     class Meta:
         table_name = "connections"
@@ -50,7 +51,7 @@ class Connection(Model):
     connection_id = UnicodeAttribute(hash_key=True)
     user_id = UnicodeAttribute()
     username = UnicodeAttribute()
-    room = UnicodeAttribute()
+    room = UnicodeAttribute(null=True)  # None for a lobby connection, so not in by-room at all
     connected_at = UTCDateTimeAttribute()
     # API Gateway closes every connection after 2 h, but $disconnect is best effort: TTL removes
     # leftovers in AWS, and readers filter on it because dynalite never expires anything.

@@ -132,9 +132,16 @@ def connect(gateway, keys: Keys) -> Iterator[Callable]:
 
     with contextlib.ExitStack() as opened:
 
-        def open_client(room: str | None = None, *, token: str | None = None, **user: object):
+        def open_client(
+            room: str | None = None,
+            *,
+            token: str | None = None,
+            lobby: bool = False,
+            **user: object,
+        ):
             token = keys.token(**user) if token is None else token
             params = {"token": token} | ({"room": room} if room is not None else {})
+            params |= {"lobby": "1"} if lobby else {}
             url = f"{gateway.websocket_url}?{urlencode(params)}"
             return opened.enter_context(ws_connect(url, open_timeout=10, close_timeout=2))
 

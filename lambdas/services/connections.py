@@ -8,7 +8,13 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 from lambdas.config import get_config
-from lambdas.errors import NotAMember, NotConnected, TooManyConnections
+from lambdas.errors import (
+    InvalidRequest,
+    NotAMember,
+    NotConnected,
+    NotInARoom,
+    TooManyConnections,
+)
 from lambdas.management import ConnectionGone, ManagementApi
 from lambdas.metrics import metric_count
 from lambdas.models import Connection, connection_expiry, utcnow
@@ -32,19 +38,24 @@ def connection_open(
     connected_at: datetime,
     source_ip: str | None = None,
     user_agent: str | None = None,
+    lobby: bool = False,
 ) -> Connection:
-    """Register a connection in an open room, unless the user's sessions were ended since the
-    token was issued (TokenRevoked, 403).
+    """Register a connection in an open room (or, `lobby`, in none: the rooms list's socket,
+    which hears of its user's rooms through the by-user index), unless the user's sessions were
+    ended since the token was issued (TokenRevoked, 403).
 
     A user may hold at most MAX_CONNECTIONS_PER_USER live connections (TooManyConnections, 429).
     Only connections that API Gateway still knows count: at the cap, the counted ones are asked
     for (GET @connections), so ghosts whose $disconnect was lost never refuse a real connection.
     """
     session_check(user=user)
-    found = room_get_open(name=room)
-    room_name = found.name
-    if found.private:
-        member_check(room=room_name, user=user)  # NotAMember, 403
+    if lobby and room is not None:
+        raise InvalidRequest("connect with ?room= to join a room or ?lobby=1 for none, not both")
+    found = None if lobby else room_get_open(name=room)
+    room_name = found.name if found else None
+    private = bool(found and found.private)
+    if found and private:
+        member_check(room=found.name, user=user)  # NotAMember, 403
     limit = get_config().max_connections_per_user
     counted = connection_ids_of(user_id=user.user_id)
     if len(counted) >= limit and len(connections_reachable(api=api, ids=counted)) >= limit:
@@ -59,13 +70,13 @@ def connection_open(
         expires_at=connection_expiry(connected_at, get_config().connection_ttl_seconds),
         source_ip=source_ip or None,
         user_agent=(user_agent or "")[:512] or None,
-        private=True if found.private else None,
+        private=True if private else None,
     )
     connection.save()
-    if found.private:
+    if found and private:
         # Again, now that it is stored: a removal that ran meanwhile found no socket to close.
         try:
-            member_check(room=room_name, user=user)
+            member_check(room=found.name, user=user)
         except NotAMember:
             connection.delete()
             raise
@@ -84,7 +95,8 @@ def connection_close(*, api: ManagementApi, connection_id: str) -> None:
         return
     connection.delete()
     metric_count("ConnectionsClosed")
-    presence_announce(api=api, room=connection.room)
+    if connection.room is not None:  # a lobby connection was in no room
+        presence_announce(api=api, room=connection.room)
 
 
 def connection_ids_of(*, user_id: str) -> list[str]:
@@ -123,14 +135,17 @@ def connections_reachable(*, api: ManagementApi, ids: list[str]) -> list[str]:
 
 
 def connection_get(*, connection_id: str, user: User) -> Connection:
-    """The live connection behind a socket, or NotConnected; in a private room, only while
-    the user may still use it (NotAMember once removed, whatever became of the socket)."""
+    """The live connection behind a socket in a room, or NotConnected (NotInARoom for a lobby
+    connection); in a private room, only while the user may still use it (NotAMember once
+    removed, whatever became of the socket)."""
     try:
         connection = Connection.get(connection_id)
     except Connection.DoesNotExist:
         raise NotConnected("this connection is not registered; reconnect") from None
     if not connection.is_live(utcnow()):
         raise NotConnected("this connection has expired; reconnect")
+    if connection.room is None:
+        raise NotInARoom("this connection is in no room (?lobby=1); connect with ?room= to talk")
     if connection.private:
         member_check(room=connection.room, user=user)
     return connection

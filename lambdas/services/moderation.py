@@ -230,6 +230,8 @@ def stats_overview(*, now: datetime | None = None) -> Overview:
     room_users: dict[str, set[str]] = {}
     room_connections: Counter[str] = Counter()
     for connection in Connection.scan(filter_condition=Connection.expires_at > now):
+        if connection.room is None:
+            continue  # a rooms-list connection, in no room
         room_connections[connection.room] += 1
         room_users.setdefault(connection.room, set()).add(connection.user_id)
     hour, day = _since(now - timedelta(hours=1)), _since(now - timedelta(days=1))

@@ -112,7 +112,7 @@ def _tell(*, api: ManagementApi, user_id: str, frame: dict, outside: str | None)
     ids = [
         c.connection_id
         for c in Connection.user_index.query(user_id, filter_condition=Connection.expires_at > now)
-        if c.room != outside
+        if outside is None or c.room != outside  # a lobby connection's room is None too
     ]
     if ids:
         broadcast_shard(api=api, connection_ids=ids, payload=frame)

@@ -3,12 +3,14 @@
 // reconnect lives here or there: the messages held, the sends not yet echoed (the outbox), and
 // where history paging stands.
 
-import { Connection, DEFAULT_TIMINGS, SessionEnded } from "./connection.js";
+import { unreadShow } from "./badges.js";
+import { Connection, DEFAULT_TIMINGS } from "./connection.js";
 import { HistoryPager } from "./history.js";
 import { Presence, TypingIndicator } from "./people.js";
 import { MentionCompleter } from "./mentions.js";
 import { Notifier } from "./notify.js";
 import { MENTION_RE, MessageList } from "./render.js";
+import { fetchToken, fetchUnread } from "./site.js";
 
 const TYPING_EVERY_MS = 3000; // at most one `typing` frame per this interval
 const NEAR_TOP_PX = 200; // scrolled this close to the top: fetch the older page
@@ -41,7 +43,7 @@ const messages = new MessageList(list, viewer, {
 const presence = new Presence(document.getElementById("presence"), viewer);
 const typing = new TypingIndicator(document.getElementById("typing"), viewer);
 const connection = new Connection({
-  fetchToken,
+  fetchToken: () => fetchToken(data.tokenUrl, data.csrfToken),
   room,
   timings: timingOverrides(),
   onFrame: handleFrame,
@@ -100,23 +102,6 @@ function showNotice(text, { sticky = false, link = null } = {}) {
   if (!sticky) noticeTimer = setTimeout(() => { noticeEl.hidden = true; }, NOTICE_MS);
 }
 
-function csrfToken() {
-  // The cookie first: logging in from another tab rotates it, leaving the page's copy stale.
-  const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
-  return match ? decodeURIComponent(match[1]) : data.csrfToken;
-}
-
-async function fetchToken() {
-  const response = await fetch(data.tokenUrl, {
-    method: "POST",
-    credentials: "same-origin",
-    headers: { "X-CSRFToken": csrfToken() },
-  });
-  if (response.status === 401 || response.status === 403) throw new SessionEnded();
-  if (!response.ok) throw new Error(`token request failed with ${response.status}`);
-  return response.json();
-}
-
 function sessionEnded() {
   ended = true;
   updateComposer();
@@ -153,15 +138,8 @@ async function roomCheck() {
  * reconnect, a hidden tab) never arrive. */
 async function refreshUnread() {
   if (!document.getElementById("switcher")) return;
-  let counts;
-  try {
-    const response = await fetch(data.unreadUrl, { credentials: "same-origin" });
-    if (!response.ok) return;
-    counts = (await response.json()).rooms ?? {};
-  } catch {
-    return; // offline: the next reconnect tries again
-  }
-  for (const [name, entry] of Object.entries(counts)) {
+  const counts = await fetchUnread(data.unreadUrl);
+  for (const [name, entry] of Object.entries(counts ?? {})) {
     showUnread({ room: name, unread: entry.unread, mentions: entry.mentions, quiet: true });
   }
 }
@@ -190,7 +168,7 @@ function handleFrame(frame, { current = true } = {}) {
       typing.stopped(frame.user);
       changeMessages(() => receiveMessage(frame), { own: outbox.has(frame.client_message_id) });
       markRead();
-      notifyOf(frame, room);
+      notifyOf(frame);
       break;
     case "history":
       if (Array.isArray(frame.messages)) historyArrived(frame);
@@ -289,18 +267,18 @@ function mentionsMe(text) {
   return [...String(text ?? "").matchAll(MENTION_RE)].some((m) => m[1] === viewer.username);
 }
 
-/** A notification (page hidden) for a message naming the viewer or of a conversation. */
-function notifyOf(message, inRoom, { direct = isDirect, label = null, named = null } = {}) {
+/** A notification (page hidden) for a message of this room naming the viewer, or of this
+ * conversation. */
+function notifyOf(message) {
   if (!validMessage(message) || messages.isOwn(message)) return;
-  // Mentions count in private rooms (the server's rule); `named`: the server said so already.
-  if (!direct && !(named ?? (isPrivate && mentionsMe(message.text)))) return;
-  label ??= notifier.baseTitle;
+  // Mentions count in private rooms (the server's rule).
+  if (!isDirect && !(isPrivate && mentionsMe(message.text))) return;
   const author = String(message.user?.username ?? "someone");
   notifier.notify({
-    title: direct ? author : `${author} mentioned you in ${label}`,
+    title: isDirect ? author : `${author} mentioned you in ${notifier.baseTitle}`,
     body: String(message.text ?? ""),
-    url: `${data.roomsUrl}${encodeURIComponent(inRoom)}/`,
-    tag: `dynamowave-${inRoom}`,
+    url: window.location.pathname,
+    tag: `dynamowave-${room}`,
   });
 }
 
@@ -308,29 +286,7 @@ function notifyOf(message, inRoom, { direct = isDirect, label = null, named = nu
 function showUnread(frame) {
   if (typeof frame.room !== "string" || frame.room === room) return;
   const entry = document.querySelector(`#switcher li[data-room="${CSS.escape(frame.room)}"]`);
-  if (!entry) return;
-  const before = Number(entry.querySelector(".badge.unread").dataset.count) || 0;
-  const direct = entry.dataset.direct === "true";
-  if (frame.quiet) {
-    // counts read again after being away: nothing new to announce
-  } else if (frame.mention) {
-    const label = entry.querySelector("a").textContent.trim();
-    notifyOf(frame.mention, frame.room, { direct, label, named: true });
-  } else if (direct && frame.unread > before) {
-    notifier.notify({
-      title: entry.querySelector("a").textContent,
-      body: "sent you a message",
-      url: entry.querySelector("a").getAttribute("href"),
-      tag: `dynamowave-${frame.room}`,
-    });
-  }
-  for (const [name, count] of [["unread", frame.unread], ["mention", frame.mentions]]) {
-    const badge = entry.querySelector(`.badge.${name}`);
-    const value = Number.isInteger(count) && count > 0 ? count : 0;
-    badge.dataset.count = String(value);
-    badge.textContent = name === "mention" ? `@${value}` : value >= 100 ? "99+" : String(value);
-    badge.hidden = value === 0;
-  }
+  if (entry) unreadShow(entry, frame, notifier);
 }
 
 function wantOlderIfNearTop() {

@@ -22,7 +22,7 @@ export class Connection {
   /**
    * @param {object} options
    * @param {() => Promise<{token: string, websocket_url: string}>} options.fetchToken
-   * @param {string} options.room
+   * @param {string | null} options.room null: in no room (the rooms page's socket, `?lobby=1`)
    * @param {object} [options.timings] overrides of DEFAULT_TIMINGS
    * @param {(frame: object, source: {current: boolean}) => void} options.onFrame every JSON
    *   object frame received; `current` is false for one from a socket being replaced
@@ -127,8 +127,8 @@ export class Connection {
       return null;
     }
     if (this.stopped) return null;
-    const url = `${grant.websocket_url}?token=${encodeURIComponent(grant.token)}`
-      + `&room=${encodeURIComponent(this.room)}`;
+    const where = this.room === null ? "lobby=1" : `room=${encodeURIComponent(this.room)}`;
+    const url = `${grant.websocket_url}?token=${encodeURIComponent(grant.token)}&${where}`;
     let ws;
     try {
       ws = new WebSocket(url);

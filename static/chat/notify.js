@@ -5,18 +5,21 @@
 
 export class Notifier {
   /**
-   * @param {HTMLButtonElement} button "Notify me", shown while permission has not been asked
+   * @param {HTMLButtonElement | null} button "Notify me", shown while permission has not been
+   *   asked; without one, the page notifies only if permission was given on another page
    */
-  constructor(button) {
+  constructor(button = null) {
     this.button = button;
     this.baseTitle = document.title;
     this.missed = 0;
     const supported = "Notification" in window;
-    button.hidden = !supported || Notification.permission !== "default";
-    button.addEventListener("click", async () => {
-      await Notification.requestPermission();
-      button.hidden = Notification.permission !== "default";
-    });
+    if (button) {
+      button.hidden = !supported || Notification.permission !== "default";
+      button.addEventListener("click", async () => {
+        await Notification.requestPermission();
+        button.hidden = Notification.permission !== "default";
+      });
+    }
     document.addEventListener("visibilitychange", () => {
       if (document.visibilityState === "visible") this.seen();
     });

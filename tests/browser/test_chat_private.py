@@ -191,3 +191,32 @@ def test_the_composer_suggests_members_to_mention(team_room, open_chat):
     alice.locator("#messages li.message.own:not(.pending) .mention", has_text="@carol").wait_for(
         timeout=10_000
     )
+
+
+def test_the_rooms_page_counts_live_and_lists_a_new_conversation(open_chat):
+    """Bob watches his rooms page: a conversation Alice opens with him and Carol appears on it
+    with her message and mention counted, hidden it notifies him (permission given on a chat
+    page), and its badges clear when he reads in another tab."""
+    bob = open_chat("general", "bob", setup=lambda page: page.add_init_script(NOTIFICATIONS))
+    bob.click("#nav-rooms")
+    bob.evaluate("Notification.permission = 'granted'")
+    bob.wait_for_selector("#rooms-page[data-live=live]", timeout=15_000)
+    alice, conversation = open_conversation(open_chat, "alice", "bob, carol")
+    send(alice, "@bob plans for friday?")
+    entry = bob.locator(f"#direct-room-list li[data-room='{conversation}']")
+    entry.locator(".badge.unread:not([hidden])", has_text="1").wait_for(timeout=10_000)
+    assert entry.locator(".badge.mention").text_content() == "@1"
+    assert entry.locator(".room-title").text_content() == "alice, carol"
+    title = bob.title()
+    bob.evaluate("window.__setHidden(true)")
+    send(alice, "or saturday")
+    entry.locator(".badge.unread", has_text="2").wait_for(timeout=10_000)
+    assert bob.evaluate("window.__notes") == [
+        {"title": "alice, carol", "body": "sent you a message"}
+    ]
+    assert bob.title() == f"(1) {title}"
+    bob.evaluate("window.__setHidden(false)")
+
+    open_chat(conversation, "bob")  # another tab reads it
+    entry.locator(".badge.unread").wait_for(state="hidden", timeout=10_000)
+    assert entry.locator(".badge.mention").is_hidden()

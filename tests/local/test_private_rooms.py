@@ -5,13 +5,14 @@ and one that outlived its closing can neither read nor write."""
 from __future__ import annotations
 
 import json
+import time
 import uuid
 
 import pytest
 from websockets.exceptions import ConnectionClosed
 
 from lambdas.management import management_api
-from lambdas.models import Message, Room
+from lambdas.models import Connection, Message, Room
 from lambdas.services.members import member_add, member_remove
 from lambdas.services.rooms import room_create
 from tests.helpers import recv_json
@@ -133,3 +134,66 @@ def test_unread_counts_and_mentions_reach_other_rooms_and_clear_in_every_tab(
         assert (cleared["room"], cleared["unread"], cleared["mentions"]) == (room, 0, 0)
     send(ada_socket, action="sendmessage", message="hello @eve")
     assert recv_type(ada_socket, "error")["code"] == "invalid_mention"
+
+
+def test_a_lobby_connection_hears_of_its_users_rooms_and_nothing_else(connect, gateway, private):
+    """The rooms list's socket (`?lobby=1`) is in no room: it is told each count change of the
+    user's rooms, is nobody's presence, and every room route refuses it, storing nothing."""
+    room, ada, bob = private
+    lobby = connect(lobby=True, user_id=bob, username="bob")
+    (stored,) = [c for c in Connection.user_index.query(bob)]
+    assert stored.room is None
+    ada_socket = connect(room, user_id=ada, username="ada")
+    send(ada_socket, action="presence")
+    assert [u["username"] for u in recv_type(ada_socket, "presence")["users"]] == ["ada"]
+    send(ada_socket, action="sendmessage", message="hi")
+    recv_type(ada_socket, "message")
+    told = recv_type(lobby, "unread")
+    assert (told["room"], told["unread"], told["mentions"], "mention" in told) == (
+        room,
+        1,
+        0,
+        False,
+    )
+    send(ada_socket, action="sendmessage", message="@bob look")
+    mention = recv_type(ada_socket, "message")
+    told = recv_type(lobby, "unread")
+    assert (told["unread"], told["mentions"], told["mention"]["id"]) == (2, 1, mention["id"])
+    bob_here = connect(room, user_id=bob, username="bob")
+    send(bob_here, action="markread", id=mention["id"])
+    cleared = recv_type(lobby, "unread")
+    assert (cleared["room"], cleared["unread"], cleared["mentions"]) == (room, 0, 0)
+
+    frames = [
+        {"action": "sendmessage", "message": "from nowhere"},
+        {"action": "history"},
+        {"action": "presence"},
+        {"action": "typing"},
+        {"action": "markread", "id": mention["id"]},
+        {"action": "editmessage", "id": mention["id"], "message": "x"},
+        {"action": "deletemessage", "id": mention["id"]},
+        {"action": "react", "id": mention["id"], "emoji": "👍"},
+    ]
+    for frame in frames:
+        send(lobby, **frame)
+        assert recv_type(lobby, "error")["code"] == "not_in_a_room", frame
+    assert [m.text for m in Message.query(room)] == ["hi", "@bob look"]
+    assert Message.get(room, mention["id"]).reactions is None
+    send(lobby, action="ping")
+    assert recv_type(lobby, "pong") == {"type": "pong"}
+    lobby.close()
+    assert _eventually(lambda: Connection.count(stored.connection_id) == 0)
+
+
+def test_a_lobby_connection_names_no_room(connect, private):
+    room, ada, _ = private
+    assert handshake_status(connect, room, lobby=True, user_id=ada, username="ada") == 400
+
+
+def _eventually(check, seconds: float = 5) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.05)
+    return False

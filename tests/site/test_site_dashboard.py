@@ -421,3 +421,15 @@ def test_overview_counts_live_connections(as_boss, connect, room):
     (stats,) = [r for r in response.context["overview"].rooms if r.name == room]
     assert (stats.connections, stats.users) == (2, 1)
     assert f'data-room="{room}"'.encode() in response.content
+
+
+def test_a_rooms_page_connection_is_listed_in_no_room(as_boss, connect, room):
+    """A `?lobby=1` socket (the rooms page's) is listed as in no room, and the overview, which
+    counts connections by room, leaves it out."""
+    connect(lobby=True, user_id="504", username="lobbyist")
+    (item,) = list(Connection.user_index.query("504"))
+    page = as_boss.get(reverse("admin:live_connections"))
+    row = page.content.decode().split(item.connection_id, 1)[1].split("</tr>", 1)[0]
+    assert "<em>rooms list</em>" in row and "#None" not in row
+    overview = as_boss.get(reverse("admin:live_overview")).context["overview"]
+    assert None not in {r.name for r in overview.rooms}
