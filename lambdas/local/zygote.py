@@ -31,7 +31,7 @@ import socket
 from pathlib import Path
 
 SOURCE = r"""# zygote of the local gateway (lambdas/local/zygote.py)
-import importlib, json, os, select, signal, socket, sys, traceback
+import importlib, json, os, selectors, signal, socket, sys, traceback
 os.environ.pop("_ZYGOTE_SOURCE")
 gateway = int(os.environ.pop("_GATEWAY_PID"))
 control = socket.socket(fileno=int(os.environ.pop("_ZYGOTE_FD")))
@@ -87,6 +87,7 @@ def spawn(request):
             prctl(1, signal.SIGKILL)
             if os.getppid() != zygote:
                 os._exit(1)
+        waiting.close()
         control.close()
         os.close(wake_read)
         os.close(wake_write)
@@ -125,8 +126,12 @@ signal.set_wakeup_fd(wake_write)
 signal.signal(signal.SIGCHLD, lambda signum, frame: None)
 send({"ready": os.getpid()})
 pending = b""
+# Not select(): a gateway with many sockets open hands its zygotes descriptors past 1,024.
+waiting = selectors.DefaultSelector()
+waiting.register(control, selectors.EVENT_READ)
+waiting.register(wake_read, selectors.EVENT_READ)
 while True:
-    readable, _, _ = select.select([control, wake_read], [], [])
+    readable = [key.fileobj for key, _ in waiting.select()]
     if wake_read in readable:
         os.read(wake_read, 4096)
         reap()

@@ -271,6 +271,23 @@ def test_a_killed_zygote_takes_its_environments_and_comes_back(lam, gateway):
     assert error is None and again["ppid"] != first["ppid"] and again["invocations"] == 1
 
 
+def test_a_zygote_started_with_over_1024_descriptors_open_still_forks(lam, gateway):
+    """A gateway serving many sockets hands a new zygote a descriptor past select()'s 1,024
+    (found by 50 clients in one test: every cold start of a new function failed)."""
+    if gateway.settings.preload is None:
+        pytest.skip("no zygote without preload")
+    first, _ = invoke(lam, "Lineage")
+    os.kill(first["ppid"], signal.SIGKILL)  # the next invocation starts a new zygote
+    assert wait_for(lambda: not os.path.exists(f"/proc/{first['pid']}"), timeout=10)
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        again, error = invoke(lam, "Lineage")
+    finally:
+        for descriptor in held:
+            os.close(descriptor)
+    assert error is None and again["ppid"] != first["ppid"]
+
+
 def test_the_timeout_stops_a_slow_handler_and_the_next_gets_a_fresh_environment(lam, tmp_path):
     """Past its Timeout (1 s) an invocation fails as Lambda reports it; its environment is gone."""
     started = time.monotonic()
