@@ -1,7 +1,7 @@
 """Runs the benchmarks (`python -m bench.run bench`) or the load test (`... load`) and writes
 bench/RESULTS.md with the machine, the date and the command.
 
-`bench --only e2e` (comma-separated: fanout, e2e, capacity, imports) runs some sections and
+`bench --only e2e` (comma-separated: fanout, e2e, repair, capacity, imports) runs some sections and
 writes them to test-artifacts/bench/RESULTS.partial.md; `--results PATH` writes elsewhere;
 BENCH_PROFILE=1 profiles the gateway with py-spy during the end-to-end burst.
 """
@@ -20,7 +20,7 @@ from pathlib import Path
 from bench import stack
 
 LOAD_MARK = "<!-- load -->"
-SECTIONS = ("fanout", "e2e", "capacity", "imports")  # also their order in the results
+SECTIONS = ("fanout", "e2e", "repair", "capacity", "imports")  # also their order in the results
 PARTIAL = stack.LOGS / "RESULTS.partial.md"  # where `--only` writes by default
 
 
@@ -47,18 +47,19 @@ def _header(command: str, seconds: float, load_before: str) -> str:
 
 
 def bench(command: str, *, only: list[str], results: Path, profile: bool) -> None:
-    from bench import capacity, e2e, fanout, fanout_report, imports
+    from bench import capacity, e2e, fanout, fanout_report, imports, repair
 
     started, load_before = time.monotonic(), _load()
     sections: dict[str, str] = {}
     if "imports" in only:
         sections["imports"] = imports.report(imports.run(log=_log))
-    if set(only) & {"fanout", "e2e", "capacity"}:
+    if set(only) & {"fanout", "e2e", "repair", "capacity"}:
         from lambdas.local.dynamodb import free_port
 
         runs = {
             "fanout": lambda keys: fanout_report.report(fanout.run(port=free_port(), log=_log)),
             "e2e": lambda keys: e2e.report(e2e.run(keys=keys, log=_log, profile=profile)),
+            "repair": lambda keys: repair.report(repair.run(keys=keys, log=_log)),
             "capacity": lambda keys: capacity.report(capacity.run(log=_log)),
         }
         with tempfile.TemporaryDirectory() as work:

@@ -136,7 +136,7 @@ class Process:
         terminate(self.popen)
 
 
-def start_gateway(port: int, *, post_delay_ms: float = 0.0) -> Process:
+def start_gateway(port: int, *, post_delay_ms: float = 0.0, post_faults: str = "") -> Process:
     """The real local gateway (`python -m lambdas.local.gateway`) in its own process, running
     each function in execution environments of its own (as `make run` does)."""
     from lambdas.config import LOCAL_SETTINGS
@@ -146,6 +146,8 @@ def start_gateway(port: int, *, post_delay_ms: float = 0.0) -> Process:
     args += ["--parameter-overrides", "StageName=bench", "--stage", "local"]
     args += ["--preload", ",".join(DYNAMOWAVE_PRELOAD)]  # as `make run`
     args += [f"--env={name}" for name in LOCAL_SETTINGS if os.environ.get(name)]
+    if post_faults:
+        args += ["--post-faults", post_faults]
     return Process(
         [*args, "--post-delay-ms", str(post_delay_ms)], ready="Zygotes ready", drain=True
     )

@@ -1,4 +1,5 @@
-"""`python -m deploy check|package|deploy|rotate-keys`: the one deploy command (DEPLOY.md).
+"""`python -m deploy check|package|deploy|rotate-keys|redrive-fanout`: the deploy command
+(DEPLOY.md).
 
 `deploy --dry-run` does everything that needs no AWS account: the template translated, linted
 and scanned, both packages built, and the plan printed. That is what CI runs.
@@ -264,6 +265,29 @@ def run_rotate(args) -> int:  # pragma: no cover - needs an AWS account
     return 0
 
 
+def run_redrive(args) -> int:  # pragma: no cover - needs an AWS account (fanout_redrive: moto)
+    import boto3
+
+    from deploy import aws
+
+    session = boto3.Session(region_name=args.region)
+    outputs = aws.stack_outputs(
+        cfn=session.client("cloudformation"), stack_name=stack_name(args.stage)
+    )
+    done = aws.fanout_redrive(
+        sqs=session.client("sqs"),
+        lambda_client=session.client("lambda"),
+        queue_url=outputs["FanoutFailuresQueueUrl"],
+        function=outputs["FanoutFunctionAlias"],
+        limit=args.limit,
+    )
+    _say(
+        f"{done.sent} shard(s) invoked again",
+        f"{done.kept} kept (invoke failed), {done.skipped} not shards",
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deploy", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -288,12 +312,15 @@ def main(argv: list[str] | None = None) -> int:
     deploy.add_argument("--alarm-topic", default=os.environ.get("ALARM_TOPIC_ARN", ""))
     rotate = stage_command("rotate-keys", "start (or --finish) a token signing key rotation")
     rotate.add_argument("--finish", action="store_true")
+    redrive = stage_command("redrive-fanout", "invoke failed fan-out shards again from their queue")
+    redrive.add_argument("--limit", type=int, default=1000, help="at most this many records")
     args = parser.parse_args(argv)
     handlers = {
         "check": run_check,
         "package": run_package,
         "deploy": run_deploy,
         "rotate-keys": run_rotate,
+        "redrive-fanout": run_redrive,
     }
     return handlers[args.command](args)
 

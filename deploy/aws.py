@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 import time
 from dataclasses import dataclass
@@ -226,3 +227,43 @@ def site_host(*, cfn, name: str, region: str) -> str | None:
         raise
     api_id = found["StackResourceDetail"].get("PhysicalResourceId")
     return f"{api_id}.execute-api.{region}.amazonaws.com" if api_id else None
+
+
+@dataclass
+class Redriven:
+    sent: int = 0  # shard events invoked again
+    kept: int = 0  # left in the queue: their invocation failed again
+    skipped: int = 0  # not an on-failure record of an invocation (left in the queue)
+
+
+def fanout_redrive(
+    *, sqs, lambda_client, queue_url: str, function: str, limit: int = 1000
+) -> Redriven:
+    """Invoke the fan-out function again (asynchronously) with each failed shard's event from
+    its on-failure queue, deleting each record once its invocation is accepted. Late copies are
+    harmless: clients keep the newest state of each message by its change number (`rev`)."""
+    done = Redriven()
+    while done.sent + done.kept + done.skipped < limit:
+        batch = sqs.receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1, VisibilityTimeout=60
+        ).get("Messages", [])
+        if not batch:
+            break
+        for record in batch:
+            try:
+                payload = json.loads(record["Body"])["requestPayload"]
+            except (ValueError, KeyError, TypeError):
+                done.skipped += 1
+                continue
+            try:
+                lambda_client.invoke(
+                    FunctionName=function,
+                    InvocationType="Event",
+                    Payload=json.dumps(payload).encode(),
+                )
+            except Exception:  # noqa: BLE001 - kept for the next redrive; the count says so
+                done.kept += 1
+                continue
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=record["ReceiptHandle"])
+            done.sent += 1
+    return done

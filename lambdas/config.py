@@ -35,6 +35,7 @@ LOCAL_SETTINGS = (
     "LOGIN_FAILURES_ALLOWED",
     "LOGIN_FAILURE_WINDOW_SECONDS",
     "POWERTOOLS_METRICS_DISABLED",
+    "CHANGE_SETTLE_SECONDS",
 )
 
 
@@ -78,6 +79,9 @@ class Config:
     # into shards posted by asynchronous invocations of fanout_function_name, when it is set.
     fanout_shard_size: int
     fanout_function_name: str | None
+    # A change number taken this long ago whose write is not stored never will be: a function
+    # runs 29 s at most (its Timeout), so history may call the number empty for good.
+    change_settle_seconds: int
     fanout_attempts: int
     lambda_endpoint_url: str | None
     # Per-user limits (lambdas/services/limits.py), held in the `limits` table.
@@ -171,6 +175,7 @@ def load_config(env: dict[str, str] | None = None) -> Config:
         fanout_concurrency=_int(env, "FANOUT_CONCURRENCY", 64, maximum=512),
         fanout_shard_size=_int(env, "FANOUT_SHARD_SIZE", 500),
         fanout_function_name=env.get("FANOUT_FUNCTION_NAME") or None,
+        change_settle_seconds=_int(env, "CHANGE_SETTLE_SECONDS", 35, minimum=1, maximum=900),
         fanout_attempts=_int(env, "FANOUT_ATTEMPTS", 3),
         lambda_endpoint_url=env.get("LAMBDA_ENDPOINT_URL") or None,
         messages_per_second=_int(env, "RATE_MESSAGES_PER_SECOND", 5),

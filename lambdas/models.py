@@ -112,6 +112,9 @@ class Room(Model):
     online = NumberAttribute(null=True)
     online_until = UTCDateTimeAttribute(null=True)  # the last expiry of the counted connections
     online_at = NumberAttribute(null=True)
+    # The room's last change number (lambdas/services/changes.py) and when it was taken (epoch ms).
+    seq = NumberAttribute(null=True)
+    seq_at = NumberAttribute(null=True)
 
     status_index = RoomStatusIndex()
 
@@ -175,8 +178,38 @@ class Edit(MapAttribute):
     replaced_at = UTCDateTimeAttribute()
 
 
+class ChangeIndex(GlobalSecondaryIndex["Message"]):
+    """A room's messages by their last change number: what changed since a client's position
+    is one Query (`rev > n`). Projects what a frame shows, not the earlier texts (`edits`)."""
+
+    class Meta:
+        index_name = "by-rev"
+        projection = IncludeProjection(
+            [
+                "user_id",
+                "username",
+                "text",
+                "sent_at",
+                "client_message_id",
+                "edited_at",
+                "deleted",
+                "reactions",
+                "seq",
+                "rev_at",
+            ]
+        )
+
+    room = UnicodeAttribute(hash_key=True)
+    rev = NumberAttribute(range_key=True)
+
+
 class Message(Model):
-    """One chat message; message ids are ULIDs, so the sort key orders a room's history by time."""
+    """One chat message; message ids are ULIDs, so the sort key orders a room's history by time.
+
+    `seq` is its place in the room (the room's change number when it was stored: strictly
+    increasing), `rev` the number of its last change (stored, edited, reacted to, deleted) and
+    `rev_at` when that number was taken; messages stored before numbering have none.
+    """
 
     class Meta:
         table_name = "messages"
@@ -196,6 +229,11 @@ class Message(Model):
     # `reactions_version` (no transactions: a concurrent reaction makes the writer read again).
     reactions = MapAttribute(null=True)
     reactions_version = NumberAttribute(null=True)
+    seq = NumberAttribute(null=True)
+    rev = NumberAttribute(null=True)
+    rev_at = NumberAttribute(null=True)  # epoch ms
+
+    change_index = ChangeIndex()
 
 
 class ClientMessage(Model):

@@ -18,6 +18,7 @@ import json
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from lambdas.config import get_config
 from lambdas.errors import (
@@ -30,6 +31,9 @@ from lambdas.errors import (
 from lambdas.ids import is_ulid
 from lambdas.models import Message, iso
 from lambdas.tokens import User
+
+if TYPE_CHECKING:
+    from lambdas.services.changes import Changes
 
 MAX_CLIENT_MESSAGE_ID = 64
 MAX_HISTORY_LIMIT = 100
@@ -190,14 +194,23 @@ class Typing:
 
 @dataclass(frozen=True)
 class History:
-    """`{"action": "history", "before"?, "after"?, "limit"?}`: message ids, limit ≤ 100."""
+    """`{"action": "history", "before"?, "after"?, "limit"?}`: message ids, limit ≤ 100; or
+    `{"action": "history", "since": n}`: what changed after change number n (gap repair)."""
 
     before: str | None
     after: str | None
     limit: int
+    since: int | None = None
 
     @classmethod
     def parse(cls, frame: dict) -> History:
+        if "since" in frame:
+            since = frame["since"]
+            if isinstance(since, bool) or not isinstance(since, int) or not 0 <= since < 2**53:
+                raise InvalidRequest("`since` must be a change number (a whole number ≥ 0)")
+            if any(name in frame for name in ("before", "after")):
+                raise InvalidRequest("`since` asks for changes: no `before` or `after` with it")
+            return cls(before=None, after=None, limit=MAX_HISTORY_LIMIT, since=since)
         before, after = frame.get("before"), frame.get("after")
         for name, value in (("before", before), ("after", after)):
             if value is not None:
@@ -233,6 +246,8 @@ def message_frame(message: Message, type_: str = "message") -> dict:
         "text": message.text,
         "sent_at": iso(message.sent_at),
     }
+    if message.seq is not None:
+        frame["seq"], frame["rev"] = int(message.seq), int(message.rev)
     if message.client_message_id:
         frame["client_message_id"] = message.client_message_id
     if message.edited_at:
@@ -261,8 +276,11 @@ def reactions_frame(reactions: dict[str, dict[str, str]]) -> list[dict]:
     return sorted(listed, key=lambda reaction: (-reaction["count"], reaction["emoji"]))
 
 
-def message_deleted_frame(*, room: str, message_id: str) -> dict:
-    return {"type": "message_deleted", "id": message_id, "room": room}
+def message_deleted_frame(message: Message) -> dict:
+    frame = {"type": "message_deleted", "id": message.message_id, "room": message.room}
+    if message.rev is not None:
+        frame["rev"] = int(message.rev)
+    return frame
 
 
 def typing_frame(*, room: str, typist: User) -> dict:
@@ -274,12 +292,30 @@ def presence_frame(*, room: str, users: Iterable[tuple[str, str]]) -> dict:
     return {"type": "presence", "room": room, "users": [user_frame(*user) for user in users]}
 
 
-def history_frame(*, room: str, messages: Iterable[Message], has_more: bool) -> dict:
-    return {
+def history_frame(
+    *, room: str, messages: Iterable[Message], has_more: bool, rev: int | None = None
+) -> dict:
+    """A page of history; `rev`: the change number the page brings its reader up to."""
+    frame = {
         "type": "history",
         "room": room,
         "messages": [message_frame(message) for message in messages],
         "has_more": has_more,
+    }
+    if rev is not None:
+        frame["rev"] = rev
+    return frame
+
+
+def changes_frame(changes: Changes) -> dict:
+    """The answer to `since`: a `history` frame of the messages changed in (since, to], each
+    once as it is now, by `rev`, and the numbers in that span empty for good."""
+    return {
+        **history_frame(room=changes.room, messages=changes.messages, has_more=changes.has_more),
+        "since": changes.since,
+        "to": changes.to,
+        "latest": changes.latest,
+        "empty": [list(span) for span in changes.empty],
     }
 
 
@@ -291,8 +327,9 @@ def unread_frame(*, room: str, unread: int, mentions: int, mention: Message | No
     return frame
 
 
-def pong_frame() -> dict:
-    return {"type": "pong"}
+def pong_frame(rev: int | None = None) -> dict:
+    """`ping`'s answer; in a room, with its last change number: a client behind it asks."""
+    return {"type": "pong"} if rev is None else {"type": "pong", "rev": rev}
 
 
 def info_frame(*, help_text: str, connection_id: str, connection: dict) -> dict:

@@ -33,6 +33,9 @@ os.environ.update(
     # Presence bursts coalesce within 50 ms rather than 250: every announcement's first waits
     # that long, and the suite announces hundreds of times (the coalescing test sets its own).
     PRESENCE_COALESCE_MS="50",
+    # A change number whose write is missing 3 s later is empty for good (35 s in AWS, past a
+    # function's timeout): no write of the suite's takes that long, and clients move on sooner.
+    CHANGE_SETTLE_SECONDS="3",
     ROOMS_PER_USER_PER_DAY="1000000",
     SIGNUPS_PER_IP_PER_HOUR="1000000",
     # Metrics are printed only where a test captures them (tests/lambdas/test_metrics.py).

@@ -1,9 +1,19 @@
-"""`ping`: an application-level keep-alive; API Gateway's idle timer ignores control frames."""
+"""`ping`: an application-level keep-alive (API Gateway's idle timer ignores control frames);
+in a room, the answer carries the room's last change number, so a client that missed the last
+message learns of it."""
 
+from lambdas.errors import NotConnected, NotInARoom
 from lambdas.handlers._route import RouteRequest, websocket_route
 from lambdas.protocol import pong_frame
+from lambdas.services.changes import room_latest
+from lambdas.services.connections import connection_get
 
 
 @websocket_route
 def handler(request: RouteRequest) -> dict:
-    return pong_frame()
+    try:
+        room = connection_get(connection_id=request.connection_id, user=request.user).room
+    except (NotInARoom, NotConnected):
+        return pong_frame()  # a lobby connection, or one the client will find out about
+    latest, _ = room_latest(room=room)
+    return pong_frame(latest)

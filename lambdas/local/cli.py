@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from lambdas.local.gateway import IDLE_TIMEOUT, MAX_LIFETIME, LocalGateway, Settings
+from lambdas.local.settings import PostFaults
 from lambdas.local.template import DEFAULT_TEMPLATE, WebSocketApi, load_template, read_api
 
 
@@ -115,6 +116,15 @@ def main(argv: list[str] | None = None) -> None:
         "--post-delay-ms", type=float, default=0.0, help="delay each @connections POST (ms)"
     )
     parser.add_argument(
+        "--post-faults",
+        type=PostFaults.parse,
+        default=PostFaults.parse(os.environ.get("LOCAL_POST_FAULTS", "")),
+        metavar="drop=P,error=P,timeout=P,delay=S",
+        help="make this fraction of @connections POSTs fail: answered 200 and not delivered "
+        "(drop), 500 (error), unanswered (timeout); delay each by S seconds "
+        "(default: $LOCAL_POST_FAULTS)",
+    )
+    parser.add_argument(
         "--tls-port", type=int, default=0, help="the HTTPS/wss listener's port (default: any free)"
     )
     parser.add_argument(
@@ -169,6 +179,7 @@ def main(argv: list[str] | None = None) -> None:
         idle_timeout=args.idle_timeout,
         max_lifetime=args.max_lifetime,
         post_delay=args.post_delay_ms / 1000,
+        post_faults=args.post_faults,
         mode=args.mode,
         concurrency=args.concurrency,
         environment_overrides={**overrides, **dict(args.env)},

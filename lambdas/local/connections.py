@@ -91,11 +91,22 @@ class ConnectionsApi:
             return _json(
                 413, {"message": "Request entity too large"}, error_type="PayloadTooLargeException"
             )
-        if self.settings.post_delay > 0:
-            await asyncio.sleep(self.settings.post_delay)
+        faults = self.settings.post_faults
+        delay = self.settings.post_delay + faults.delay
+        if delay > 0:
+            await asyncio.sleep(delay)
         client = self._client(request)
         if client is None:
             return self._gone()
+        caller = client.caller
+        fault = faults.pick(caller.connection_id, caller.authorizer.get("principalId"))
+        if fault == "error":
+            return _json(500, {"message": "Internal server error"}, error_type="InternalError")
+        if fault == "timeout":
+            await asyncio.sleep(faults.hang)
+            return _json(504, {"message": "Endpoint request timed out"})
+        if fault == "drop":
+            return web.Response(status=200)  # answered, and never delivered
         try:
             await client.send(data)
         except ConnectionError:

@@ -12,6 +12,60 @@ IDLE_TIMEOUT = 10 * 60
 MAX_LIFETIME = 2 * 60 * 60
 
 
+@dataclass
+class PostFaults:
+    """Faults the gateway injects into @connections POSTs, to prove recovery: each POST (to the
+    connections or users named, or to all) fails with these probabilities — `drop`: answered
+    200 but never delivered (what no caller can see), `error`: 500, `timeout`: no answer for
+    `hang` seconds (the caller's timeout), then a 504 — and waits `delay` seconds more first.
+    Changed at any time (tests target one page's user); from `--post-faults` for a whole stack.
+    """
+
+    drop: float = 0.0
+    error: float = 0.0
+    timeout: float = 0.0
+    delay: float = 0.0
+    hang: float = 10.0
+    connections: frozenset[str] | None = None  # connection ids, or None: every connection
+    users: frozenset[str] | None = None  # user ids (the authorizer's principal), or None
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        import random
+
+        for name in ("drop", "error", "timeout"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"post fault {name} is a probability, 0 to 1")
+        if self.drop + self.error + self.timeout > 1:
+            raise ValueError("post fault probabilities add up to more than 1")
+        self._random = random.Random(self.seed)
+
+    @classmethod
+    def parse(cls, text: str) -> PostFaults:
+        """`drop=0.1,error=0.01,timeout=0.01,delay=0.05,seed=7` (delay and hang in seconds)."""
+        values: dict = {}
+        for part in filter(None, (p.strip() for p in text.split(","))):
+            name, _, value = part.partition("=")
+            if name not in ("drop", "error", "timeout", "delay", "hang", "seed"):
+                raise ValueError(f"unknown post fault {name!r}")
+            values[name] = int(value) if name == "seed" else float(value)
+        return cls(**values)
+
+    def pick(self, connection_id: str, user_id: str | None) -> str | None:
+        """The fault for one POST ("drop", "error", "timeout") or None: delivered."""
+        if self.connections is not None and connection_id not in self.connections:
+            return None
+        if self.users is not None and user_id not in self.users:
+            return None
+        roll = self._random.random()
+        for name in ("drop", "error", "timeout"):
+            chance = getattr(self, name)
+            if roll < chance:
+                return name
+            roll -= chance
+        return None
+
+
 def _environ_path(name: str) -> Path | None:
     return Path(os.environ[name]) if os.environ.get(name) else None
 
@@ -28,6 +82,7 @@ class Settings:
     # Seconds each @connections POST waits before delivering: emulates API Gateway's round trip
     # so fan-out benchmarks measure parallelism rather than loopback speed.
     post_delay: float = 0.0
+    post_faults: PostFaults = field(default_factory=PostFaults)
     mode: str = "thread"  # or "process": each function in execution environments of its own
     # Process mode: how many environments a function without ReservedConcurrentExecutions may
     # have; invocations beyond it wait for one (AWS's account pool would not throttle them).

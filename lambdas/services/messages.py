@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from pynamodb.exceptions import PutError, UpdateError
@@ -31,6 +31,13 @@ from lambdas.models import (
 )
 from lambdas.protocol import message_deleted_frame, message_frame, typing_frame
 from lambdas.services.broadcast import BroadcastResult, broadcast
+from lambdas.services.changes import (
+    Changes,
+    change_number,
+    changes_since,
+    numbered,
+    settled_position,
+)
 from lambdas.services.connections import connection_get
 from lambdas.services.limits import message_rate_check, rate_check
 from lambdas.services.members import member_list
@@ -121,6 +128,8 @@ def message_send(
                 return Sent(Message.get(room, message_id), duplicate=True, delivery=None)
             except Message.DoesNotExist:
                 pass  # the first attempt stopped after its receipt: finish it now
+    change = change_number(room=room)  # taken last: a refused send wastes no number
+    message.seq, message.rev, message.rev_at = change.rev, change.rev, change.at
     try:
         message.save(condition=Message.message_id.does_not_exist())
     except PutError as error:
@@ -198,17 +207,20 @@ def _edited(message: Message, text: str) -> bool:
         if read_edited_at is not None
         else Message.edited_at.does_not_exist()
     )
+    numbering, newer = numbered(change_number(room=message.room))
     try:
         message.update(
             actions=[
                 Message.text.set(text),
                 Message.edited_at.set(now),
                 Message.edits.set(versions),
+                *numbering,
             ],
             # Checked again at write time: deleted, or edited elsewhere, since we read it.
             condition=(Message.user_id == message.user_id)
             & (Message.deleted == False)  # noqa: E712
-            & unchanged,
+            & unchanged
+            & newer,
         )
     except UpdateError as error:
         if condition_failed(error):
@@ -274,10 +286,11 @@ def _reacted(message: Message, reactions: dict[str, dict[str, str]]) -> bool:
     )
     actions = [Message.reactions_version.set((version or 0) + 1)]
     actions.append(Message.reactions.set(reactions) if reactions else Message.reactions.remove())
+    numbering, newer = numbered(change_number(room=message.room))
     try:
         message.update(
-            actions=actions,
-            condition=(Message.deleted == False) & unchanged,  # noqa: E712
+            actions=[*actions, *numbering],
+            condition=(Message.deleted == False) & unchanged & newer,  # noqa: E712
         )
     except UpdateError as error:
         if condition_failed(error):
@@ -300,19 +313,29 @@ def message_remove(*, api: ManagementApi, room: str, message_id: str, deleter: U
 
     The item stays, without its text, so history can show "message deleted" in its place.
     """
-    message = _own_message(room=room, message_id=message_id)
-    if message.user_id != deleter.user_id and not deleter.is_staff:
-        raise Forbidden("you can only delete your own messages")
-    try:
-        message.update(
-            actions=[Message.deleted.set(True), Message.text.set(""), Message.edits.remove()],
-            condition=Message.deleted == False,  # noqa: E712
-        )
-    except UpdateError as error:
-        if condition_failed(error):
-            raise MessageNotFound("that message was deleted") from None
-        raise
-    broadcast(api=api, room=room, payload=message_deleted_frame(room=room, message_id=message_id))
+    for _ in range(EDIT_ATTEMPTS):
+        message = _own_message(room=room, message_id=message_id)
+        if message.user_id != deleter.user_id and not deleter.is_staff:
+            raise Forbidden("you can only delete your own messages")
+        numbering, newer = numbered(change_number(room=room))
+        try:
+            message.update(
+                actions=[
+                    Message.deleted.set(True),
+                    Message.text.set(""),
+                    Message.edits.remove(),
+                    *numbering,
+                ],
+                condition=(Message.deleted == False) & newer,  # noqa: E712
+            )
+            break
+        except UpdateError as error:
+            if not condition_failed(error):
+                raise
+            # Deleted meanwhile (the next read says so), or changed under a later number.
+    else:
+        raise MessageNotFound("that message keeps changing; try again")
+    broadcast(api=api, room=room, payload=message_deleted_frame(message))
 
 
 def typing_send(*, api: ManagementApi, connection_id: str, typist: User) -> None:
@@ -329,9 +352,12 @@ class HistoryPage:
     room: str
     messages: list[Message]  # oldest first
     has_more: bool
+    rev: int | None = None  # the newest page: the change number it brings its reader up to
 
 
-def message_page(*, room: str, before: str | None, after: str | None, limit: int) -> HistoryPage:
+def message_page(
+    *, room: str, before: str | None, after: str | None, limit: int, consistent: bool = False
+) -> HistoryPage:
     """Up to `limit` messages, oldest first, and whether more exist.
 
     With `after`, the page starts just after that id (catching up after a reconnect); otherwise
@@ -350,7 +376,13 @@ def message_page(*, room: str, before: str | None, after: str | None, limit: int
     extra = 2 if before and after else 0
     items = [
         m
-        for m in Message.query(room, condition, scan_index_forward=forward, limit=limit + 1 + extra)
+        for m in Message.query(
+            room,
+            condition,
+            scan_index_forward=forward,
+            limit=limit + 1 + extra,
+            consistent_read=consistent,
+        )
         if m.message_id not in (before, after)
     ]
     has_more = len(items) > limit
@@ -363,6 +395,17 @@ def message_page(*, room: str, before: str | None, after: str | None, limit: int
 def history_read(
     *, connection_id: str, reader: User, before: str | None, after: str | None, limit: int
 ) -> HistoryPage:
-    """A page of the caller's room."""
+    """A page of the caller's room; the newest page also says up to which change number it
+    brings the reader (`rev`), taken before the page is read."""
     room = connection_get(connection_id=connection_id, user=reader).room
-    return message_page(room=room, before=before, after=after, limit=limit)
+    newest = before is None and after is None
+    rev = settled_position(room=room) if newest else None
+    # Strongly consistent: what settled_position counted as written is in the page.
+    page = message_page(room=room, before=before, after=after, limit=limit, consistent=newest)
+    return replace(page, rev=rev)
+
+
+def changes_read(*, connection_id: str, reader: User, since: int) -> Changes:
+    """What changed in the caller's room after change number `since`."""
+    room = connection_get(connection_id=connection_id, user=reader).room
+    return changes_since(room=room, since=since)

@@ -4,6 +4,7 @@
 // where history paging stands.
 
 import { unreadShow } from "./badges.js";
+import { ChangeLog } from "./changes.js";
 import { Connection, DEFAULT_TIMINGS } from "./connection.js";
 import { HistoryPager } from "./history.js";
 import { Presence, TypingIndicator } from "./people.js";
@@ -53,6 +54,7 @@ const connection = new Connection({
   onRefused: roomCheck,
 });
 const pager = new HistoryPager((frame) => connection.send(frame), messages);
+const changes = new ChangeLog((frame) => connection.send(frame));
 const notifier = new Notifier(document.getElementById("notify-toggle"));
 const isDirect = data.direct === "true";
 const memberNames = JSON.parse(document.getElementById("member-names")?.textContent || "[]");
@@ -148,7 +150,7 @@ function opened() {
   refreshUnread();
   typing.clear(); // their messages may come back through history, which would not clear them
   connection.send({ action: "presence" });
-  pager.opened();
+  pager.opened({ catchUp: !changes.opened() }); // edits and deletions missed come back too
   // Sends not echoed yet go again with the same clientMessageId: the server stores each once
   // and answers a repeat with the stored message.
   for (const [clientMessageId, text] of outbox) {
@@ -167,20 +169,29 @@ function handleFrame(frame, { current = true } = {}) {
       if (!validMessage(frame)) return;
       typing.stopped(frame.user);
       changeMessages(() => receiveMessage(frame), { own: outbox.has(frame.client_message_id) });
+      changed(frame.rev);
       markRead();
       notifyOf(frame);
       break;
     case "history":
-      if (Array.isArray(frame.messages)) historyArrived(frame);
+      if (!Array.isArray(frame.messages)) return;
+      if (frame.since !== undefined) changesArrived(frame);
+      else historyArrived(frame);
       break;
     case "message_updated":
       // A whole message: no `reactions` means none are left.
       if (validMessage(frame)) changeMessages(() => messages.update({ reactions: [], ...frame }));
+      changed(frame.rev);
       break;
     case "message_deleted":
       if (typeof frame.id === "string") {
-        changeMessages(() => messages.update({ id: frame.id, deleted: true, text: "" }));
+        const deletion = { id: frame.id, deleted: true, text: "", rev: frame.rev };
+        changeMessages(() => messages.update(deletion));
       }
+      changed(frame.rev);
+      break;
+    case "pong":
+      changes.pong(frame.rev);
       break;
     case "presence":
       if (Array.isArray(frame.users)) presence.show(frame.users);
@@ -191,12 +202,47 @@ function handleFrame(frame, { current = true } = {}) {
     case "error":
       serverError(frame, current);
       break;
-    default: // pong, info: nothing to show
+    default: // info: nothing to show
   }
 }
 
 function validMessage(message) {
   return typeof message?.id === "string" && message.id !== "" && typeof message.user === "object";
+}
+
+/** What changed since the change log's position: each message as it is now. One older than
+ * every message held is not inserted (it is not on the page yet: paging up brings it). */
+function changesArrived(frame) {
+  const page = frame.messages.filter(validMessage);
+  const oldest = messages.oldestId;
+  changeMessages(() => {
+    for (const message of page) {
+      if (messages.has(message.id)) messages.update({ reactions: [], ...message });
+      else if (oldest === null || message.id > oldest || !pager.hasOlder) receiveMessage(message);
+    }
+    showNewMessagesLine();
+  });
+  for (const message of page) changes.note(message.rev);
+  changes.answered(frame);
+  markRead();
+}
+
+// A lost last change is found by a ping's answer: one a second after each change heard, then
+// after twice as long, and so on up to the keep-alive's interval.
+const SYNC_FIRST_MS = 1000;
+let syncTimer = null;
+
+function changed(rev) {
+  changes.note(rev);
+  clearTimeout(syncTimer);
+  syncAfter(SYNC_FIRST_MS);
+}
+
+function syncAfter(wait) {
+  syncTimer = setTimeout(() => {
+    connection.ping();
+    if (wait * 2 < connection.timings.pingIntervalMs) syncAfter(wait * 2);
+  }, wait);
 }
 
 function receiveMessage(message) {
@@ -217,7 +263,7 @@ function serverError(frame, current) {
   }
 }
 
-// -- history and scrolling -----------------------------------------------------------------------
+// -- history, repair and scrolling ---------------------------------------------------------------
 
 function historyArrived(frame) {
   const page = frame.messages.filter(validMessage);
@@ -225,6 +271,8 @@ function historyArrived(frame) {
     page.forEach(receiveMessage);
     showNewMessagesLine();
   });
+  for (const message of page) changes.note(message.rev);
+  changes.loaded(frame.rev); // the newest page: where the change log starts
   pager.answered(frame, page);
   wantOlderIfNearTop(); // also fills a first screen that is not full yet
   markRead();

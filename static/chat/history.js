@@ -21,11 +21,14 @@ export class HistoryPager {
     this.inFlight = null; // {kind, at}
   }
 
-  /** A (new) socket is live: ask what was missed. What was asked on the old one is lost. */
-  opened() {
+  /**
+   * A (new) socket is live: ask what was missed (unless `catchUp` is false: the change log
+   * asks what changed since its position instead). What was asked on the old one is lost.
+   */
+  opened({ catchUp = true } = {}) {
     this.inFlight = null;
-    if (this.messages.newestId) this.catchUpFrom = this.messages.newestId;
-    else this.loaded = false; // nothing held yet: the newest page, as on the first open
+    if (!this.messages.newestId) this.loaded = false; // nothing held: the newest page, as at first
+    else if (catchUp) this.catchUpFrom = this.messages.newestId;
     this.request();
   }
 

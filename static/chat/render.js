@@ -71,6 +71,17 @@ export const MENTION_RE = /(?<![\w@.+-])@([\w.+-]*[\w+-])/g;
 
 /** Wrap each @username of the fragment's text nodes (not inside links) in a span, marked
  * `.me` when it names the viewer; text stays text. */
+/** Whether message `a` comes before `b` in the room: by place (`seq`), then id. */
+function before(a, b) {
+  const [sa, sb] = [a.seq ?? 0, b.seq ?? 0];
+  return sa !== sb ? sa < sb : a.id < b.id;
+}
+
+/** An update older than the state held (a late live copy after a repair): ignored. */
+function stale(held, update) {
+  return Number.isInteger(held.rev) && Number.isInteger(update.rev) && update.rev < held.rev;
+}
+
 export function mentionify(fragment, username) {
   for (const node of [...fragment.childNodes]) {
     if (node.nodeType !== Node.TEXT_NODE) continue;
@@ -102,19 +113,22 @@ export class MessageList {
     this.viewer = viewer;
     this.actions = actions;
     this.items = new Map(); // id -> {el, message}
-    this.ids = []; // ids held, sorted: ULIDs sort by time
+    // Ids held in the room's order: by `seq` (a message's place), then id (ULIDs sort by time;
+    // messages stored before numbering have no `seq` and come first).
+    this.ids = [];
     this.pending = new Map(); // clientMessageId -> element, in the order they were sent
     this.marker = el("li", "history-marker");
     this.list.prepend(this.marker);
     this.setHistoryState("loading");
   }
 
+  // By id, for paging: concurrent sends may take places in another order than their ids.
   get oldestId() {
-    return this.ids[0] ?? null;
+    return this.ids.reduce((low, id) => (low === null || id < low ? id : low), null);
   }
 
   get newestId() {
-    return this.ids[this.ids.length - 1] ?? null;
+    return this.ids.reduce((high, id) => (high === null || id > high ? id : high), null);
   }
 
   has(id) {
@@ -142,13 +156,14 @@ export class MessageList {
     const id = message.id;
     const held = this.items.get(id);
     if (held) {
+      if (stale(held.message, message)) return false;
       this.fill(held.el, message);
       held.message = message;
       return false;
     }
     const item = this.render(message);
+    const at = this.position(message);
     this.items.set(id, { el: item, message });
-    const at = this.position(id);
     this.ids.splice(at, 0, id);
     const next = at + 1 < this.ids.length ? this.items.get(this.ids[at + 1]).el : null;
     this.list.insertBefore(item, next ?? this.pending.values().next().value ?? null);
@@ -158,17 +173,17 @@ export class MessageList {
   /** Apply an edit or deletion to a message shown; ones not held (older than the page) wait. */
   update(message) {
     const held = this.items.get(message.id);
-    if (!held) return;
+    if (!held || stale(held.message, message)) return;
     held.message = { ...held.message, ...message };
     this.fill(held.el, held.message);
   }
 
-  position(id) {
+  position(message) {
     let low = 0;
     let high = this.ids.length;
     while (low < high) {
       const mid = (low + high) >> 1;
-      if (this.ids[mid] < id) low = mid + 1;
+      if (before(this.items.get(this.ids[mid]).message, message)) low = mid + 1;
       else high = mid;
     }
     return low;

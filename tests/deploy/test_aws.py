@@ -193,3 +193,42 @@ def test_dry_run_plan_and_parameters():
     plan = "\n".join(_plan(Args, parameters))
     for words in ("SSM", "s3://my-bucket/", "dynamowave-prod", "zappa deploy", "migrate"):
         assert words in plan
+
+
+def test_failed_fanout_shards_are_invoked_again_from_their_queue():
+    """Lambda's on-failure records (the event under `requestPayload`) go back to the fan-out
+    function; a record whose invoke fails again stays, and so does one that is not a record."""
+    shard = {"endpoint": "https://x/test", "room": "r", "data": "{}", "connection_ids": ["c1"]}
+    record = {"version": "1.0", "requestContext": {"condition": "EventAgeExceeded"}}
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name=REGION)
+        url = sqs.create_queue(QueueName="dynamowave-dev-fanout-failures")["QueueUrl"]
+        for n in range(3):
+            body = {**record, "requestPayload": {**shard, "message_id": f"m{n}"}}
+            sqs.send_message(QueueUrl=url, MessageBody=json.dumps(body))
+        sqs.send_message(QueueUrl=url, MessageBody="not a record")
+
+        class Lambda:
+            def __init__(self):
+                self.invoked = []
+
+            def invoke(self, *, FunctionName, InvocationType, Payload):  # noqa: N803
+                event = json.loads(Payload)
+                if event["message_id"] == "m1":
+                    raise ConnectionError("throttled")
+                self.invoked.append((FunctionName, InvocationType, event["message_id"]))
+
+        client = Lambda()
+        done = aws.fanout_redrive(
+            sqs=sqs, lambda_client=client, queue_url=url, function="FanoutFunction:live", limit=10
+        )
+        assert (done.sent, done.kept, done.skipped) == (2, 1, 1)
+        assert sorted(client.invoked) == [
+            ("FanoutFunction:live", "Event", "m0"),
+            ("FanoutFunction:live", "Event", "m2"),
+        ]
+        attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        left = int(attributes["ApproximateNumberOfMessages"]) + int(
+            attributes["ApproximateNumberOfMessagesNotVisible"]
+        )
+        assert left == 2

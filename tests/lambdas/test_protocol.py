@@ -17,14 +17,17 @@ from lambdas.protocol import (
     History,
     SendMessage,
     Typing,
+    changes_frame,
     error_frame,
     frame_decode,
     history_frame,
     message_deleted_frame,
     message_frame,
+    pong_frame,
     presence_frame,
     typing_frame,
 )
+from lambdas.services.changes import Changes
 from lambdas.tokens import User
 
 ID = "01JABCDEFGHJKMNPQRSTVWXYZ0"
@@ -68,6 +71,10 @@ def test_commands_carry_the_fields_services_take():
         (Typing, {"action": "typing", "text": "spam"}, InvalidRequest),
         (History, {"after": ID, "before": ID}, InvalidRequest),
         (History, {"limit": 0}, InvalidRequest),
+        (History, {"since": -1}, InvalidRequest),
+        (History, {"since": "3"}, InvalidRequest),
+        (History, {"since": True}, InvalidRequest),
+        (History, {"since": 3, "after": ID}, InvalidRequest),
     ],
 )
 def test_bad_frames_are_clean_errors(kind, frame, error):
@@ -95,11 +102,11 @@ def test_server_frames_keep_their_documented_shapes():
     assert updated == message_frame(message) | {"type": "message_updated"}
     assert message_frame(message)["text"] == "" and message_frame(message)["deleted"] is True
     assert message_frame(message)["edited_at"] == "2026-01-02T03:04:05.678Z"
-    assert message_deleted_frame(room="lobby", message_id=ID) == {
-        "type": "message_deleted",
-        "id": ID,
-        "room": "lobby",
-    }
+    assert message_deleted_frame(message) == {"type": "message_deleted", "id": ID, "room": "lobby"}
+    # Numbered (issue 13): a message's place and its last change, on every frame of it.
+    message.seq, message.rev = 7, 9
+    assert (message_frame(message)["seq"], message_frame(message)["rev"]) == (7, 9)
+    assert message_deleted_frame(message)["rev"] == 9
     assert typing_frame(room="lobby", typist=User("1", "alice", False)) == {
         "type": "typing",
         "room": "lobby",
@@ -116,6 +123,19 @@ def test_server_frames_keep_their_documented_shapes():
         "messages": [],
         "has_more": False,
     }
+    assert history_frame(room="lobby", messages=[], has_more=False, rev=12)["rev"] == 12
+    changes = Changes(room="lobby", since=3, to=9, latest=9, empty=[(4, 5)])
+    assert changes_frame(changes) == {
+        "type": "history",
+        "room": "lobby",
+        "messages": [],
+        "has_more": False,
+        "since": 3,
+        "to": 9,
+        "latest": 9,
+        "empty": [[4, 5]],
+    }
+    assert pong_frame() == {"type": "pong"} and pong_frame(9) == {"type": "pong", "rev": 9}
     assert error_frame(RateLimited("slow down", retry_after=0.5)) == {
         "type": "error",
         "code": "rate_limited",

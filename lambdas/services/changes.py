@@ -1,0 +1,136 @@
+"""Change numbers: every change in a room (a message stored, edited, reacted to or deleted)
+takes the room's next number, so a client that holds everything up to n and then sees n+2 knows
+it missed n+1, and asks what changed since n (`changes_since`, one Query on the `by-rev` index).
+
+Without transactions a number is taken first (an atomic ADD on the room item) and written with
+the change second, conditionally on the message's number being older: a change that then loses
+a race, fails or dies leaves its number unused. History calls an unused number "empty" once it
+cannot be written any more — taken longer ago than CHANGE_SETTLE_SECONDS, more than a
+function's timeout — so a client never waits forever for a hole; until then it is "pending".
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from pynamodb.exceptions import UpdateError
+
+from lambdas.config import get_config
+from lambdas.errors import RoomNotFound
+from lambdas.models import Message, Room, condition_failed
+
+MAX_CHANGES = 100  # changes in one answer: a client further behind asks again (`has_more`)
+
+
+@dataclass(frozen=True)
+class Change:
+    rev: int
+    at: int  # epoch ms when the number was taken
+
+
+def change_number(*, room: str) -> Change:
+    """The room's next change number (never recreating a deleted room: RoomNotFound)."""
+    at = int(time.time() * 1000)
+    item = Room(room)
+    try:
+        item.update(actions=[Room.seq.add(1), Room.seq_at.set(at)], condition=Room.name.exists())
+    except UpdateError as error:
+        if condition_failed(error):
+            raise RoomNotFound(f"there is no room #{room}") from None
+        raise
+    return Change(rev=int(item.seq), at=at)
+
+
+def numbered(change: Change):
+    """The actions and the condition that write a change's number on a message: only over an
+    older one, so a message's `rev` never goes back (a slower writer loses and tries again)."""
+    actions = [Message.rev.set(change.rev), Message.rev_at.set(change.at)]
+    condition = Message.rev.does_not_exist() | (Message.rev < change.rev)
+    return actions, condition
+
+
+@dataclass
+class Changes:
+    """What changed after `since`, up to `to` (inclusive): each message changed in that span
+    once, in its state now, by `rev`; the numbers with nothing stored for good in `empty`
+    (ranges `[first, last]`); any other number up to `to` is pending: ask again later."""
+
+    room: str
+    since: int
+    to: int
+    latest: int  # the room's last number taken
+    messages: list[Message] = field(default_factory=list)
+    empty: list[tuple[int, int]] = field(default_factory=list)
+    has_more: bool = False
+
+
+def room_latest(*, room: str) -> tuple[int, int]:
+    """The room's last change number and when it was taken (0, 0 before any)."""
+    try:
+        # With its key: an item none of whose asked attributes exist reads as no item at all.
+        found = Room.get(room, consistent_read=True, attributes_to_get=["name", "seq", "seq_at"])
+    except Room.DoesNotExist:
+        raise RoomNotFound(f"there is no room #{room}") from None
+    return int(found.seq or 0), int(found.seq_at or 0)
+
+
+def changes_since(*, room: str, since: int, limit: int = MAX_CHANGES) -> Changes:
+    """The messages changed after number `since`, and which numbers between are empty."""
+    latest, latest_at = room_latest(room=room)  # read first: anything it counts is below
+    found = list(Message.change_index.query(room, Message.rev > since, limit=limit + 1))
+    has_more = len(found) > limit
+    found = found[:limit]
+    to = int(found[-1].rev) if has_more else max([latest, *(int(m.rev) for m in found)])
+    answer = Changes(room=room, since=since, to=to, latest=latest, messages=found)
+    answer.has_more = has_more
+    answer.empty = _empty(since=since, to=to, found=found, latest_at=latest_at)
+    return answer
+
+
+def _empty(*, since: int, to: int, found: list[Message], latest_at: int) -> list[tuple[int, int]]:
+    """The unused numbers in (since, to] that can no longer be written. Each gap's numbers
+    were taken before the number just above it (numbers are taken in order), so they are
+    settled once that one was taken more than CHANGE_SETTLE_SECONDS ago."""
+    settled_before = int(time.time() * 1000) - get_config().change_settle_seconds * 1000
+    empty = []
+    below = since
+    numbers = [(int(m.rev), int(m.rev_at or 0)) for m in found]
+    for above, taken_at in [*numbers, (to + 1, latest_at)]:
+        if above - below > 1 and taken_at < settled_before:
+            empty.append((below + 1, above - 1))
+        below = above
+    return empty
+
+
+def settled_position(*, room: str) -> int:
+    """The highest number up to which nothing is pending: where a client that has just read
+    the room's newest page stands (all it holds is current, and nothing older can still be
+    written). Only numbers taken in the last CHANGE_SETTLE_SECONDS can be pending, so a quiet
+    room answers from its item alone; an active one also reads its newest changes' numbers
+    (the newest MAX_CHANGES: a room changing faster than that in the window counts only them).
+    """
+    latest, latest_at = room_latest(room=room)
+    settled_before = int(time.time() * 1000) - get_config().change_settle_seconds * 1000
+    if latest_at < settled_before:
+        return latest
+    recent = Message.change_index.query(
+        room,
+        Message.rev <= latest,
+        scan_index_forward=False,
+        limit=MAX_CHANGES,
+        attributes_to_get=["rev", "rev_at"],
+    )
+    position, above, above_at, read = latest, latest + 1, latest_at, 0
+    for message in recent:
+        read += 1
+        rev, taken_at = int(message.rev), int(message.rev_at or 0)
+        if above - rev > 1 and above_at >= settled_before:
+            position = rev  # the numbers between it and `above` may still be written
+        if taken_at < settled_before:
+            return position  # every number below it was taken even earlier: settled
+        above, above_at = rev, taken_at
+    if read < MAX_CHANGES:
+        # Nothing is stored below `above`, whose number is recent: any below may be pending.
+        return 0 if above > 1 else position
+    return min(position, above - 1)
