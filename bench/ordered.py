@@ -30,6 +30,8 @@ class RoomLog:
     answer calls pending (taken by a write that may yet land) are asked for again later."""
 
     grace: float = 0.3
+    answer_timeout: float = 10.0  # an unanswered `since` (lost, or refused) is asked again
+    asked_at: float = 0.0
     messages: dict[str, dict] = field(default_factory=dict)  # id -> the newest state held
     position: int | None = None
     latest: int = 0
@@ -67,6 +69,8 @@ class RoomLog:
         """A `since` request if a gap has been open longer than `grace`, or pending numbers
         are due to be asked for again."""
         now = time.monotonic() if now is None else now
+        if self.asking and now - self.asked_at > self.answer_timeout:
+            self.asking = False
         if self.position is None or self.asking:
             return []
         if not self._gap():
@@ -83,7 +87,7 @@ class RoomLog:
         self.retry_at = None
         if not self.ahead:
             self.pong_repairs += 1
-        self.asking, self.repairs = True, self.repairs + 1
+        self.asking, self.asked_at, self.repairs = True, now, self.repairs + 1
         return [{"action": "history", "since": self.position}]
 
     def ordered(self) -> list[dict]:

@@ -9,6 +9,9 @@
 const GRACE_MS = 300;
 const RETRY_FIRST_MS = 500;
 const RETRY_MAX_MS = 8000;
+// An answer this late is given up (lost with a socket, or refused: `rate_limited` answers
+// carry no request id): the next gap asks again.
+const ANSWER_TIMEOUT_MS = 10_000;
 
 export class ChangeLog {
   /** @param {(frame: object) => boolean} send sends on the live socket; false when none */
@@ -21,7 +24,8 @@ export class ChangeLog {
     this.gapSince = null;
     this.retryAt = null;
     this.retryMs = RETRY_FIRST_MS;
-    this.timer = null;
+    this.timer = null; // the next check of a gap
+    this.answerTimer = null; // giving up on an unanswered request
   }
 
   /** The newest page arrived: it brings the page up to `rev`. */
@@ -51,6 +55,7 @@ export class ChangeLog {
   /** A (new) socket is live: a request on the old one is lost; ask what changed meanwhile. */
   opened() {
     this.asking = false;
+    clearTimeout(this.answerTimer);
     if (this.position === null) return false;
     this.retryAt = 0; // at once
     this.poke();
@@ -60,6 +65,7 @@ export class ChangeLog {
   /** The answer to `since` arrived (its messages applied, and noted, by the page). */
   answered(frame) {
     this.asking = false;
+    clearTimeout(this.answerTimer);
     for (const [first, last] of Array.isArray(frame.empty) ? frame.empty : []) {
       for (let n = first; n <= last; n += 1) this.note(n);
     }
@@ -106,6 +112,10 @@ export class ChangeLog {
     if (this.send({ action: "history", since: this.position })) {
       this.asking = true;
       this.retryAt = null;
+      this.answerTimer = setTimeout(() => {
+        this.asking = false;
+        this.poke();
+      }, ANSWER_TIMEOUT_MS);
     }
   }
 }

@@ -97,9 +97,13 @@ def never_ours(keys) -> st.SearchStrategy[str]:
                 algorithm="EdDSA",
             )
         ),
+        # Ahead of the clock when drawn, not when the suite started: a slow run (CI under
+        # load) had moved the clock 6 s on, into the leeway, and the token was allowed.
         st.integers(min_value=LEEWAY_SECONDS + 5, max_value=10**8).map(
             lambda ahead: jwt.encode(
-                claims(nbf=now + ahead, exp=now + ahead + 300), ours, algorithm="EdDSA"
+                claims(nbf=int(time.time()) + ahead, exp=int(time.time()) + ahead + 300),
+                ours,
+                algorithm="EdDSA",
             )
         ),
         # Ours, but for another audience or issuer, or missing a required claim.
