@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,8 +32,6 @@ class PostFaults:
     seed: int | None = None
 
     def __post_init__(self) -> None:
-        import random
-
         for name in ("drop", "error", "timeout"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"post fault {name} is a probability, 0 to 1")

@@ -88,11 +88,16 @@ def changes_since(*, room: str, since: int, limit: int = MAX_CHANGES) -> Changes
     return answer
 
 
+def _settled_before() -> int:
+    """Numbers taken before this moment (epoch ms) can no longer be written."""
+    return int(time.time() * 1000) - get_config().change_settle_seconds * 1000
+
+
 def _empty(*, since: int, to: int, found: list[Message], latest_at: int) -> list[tuple[int, int]]:
     """The unused numbers in (since, to] that can no longer be written. Each gap's numbers
     were taken before the number just above it (numbers are taken in order), so they are
     settled once that one was taken more than CHANGE_SETTLE_SECONDS ago."""
-    settled_before = int(time.time() * 1000) - get_config().change_settle_seconds * 1000
+    settled_before = _settled_before()
     empty = []
     below = since
     numbers = [(int(m.rev), int(m.rev_at or 0)) for m in found]
@@ -111,7 +116,7 @@ def settled_position(*, room: str) -> int:
     (the newest MAX_CHANGES: a room changing faster than that in the window counts only them).
     """
     latest, latest_at = room_latest(room=room)
-    settled_before = int(time.time() * 1000) - get_config().change_settle_seconds * 1000
+    settled_before = _settled_before()
     if latest_at < settled_before:
         return latest
     recent = Message.change_index.query(

@@ -5,7 +5,7 @@
 
 import { unreadShow } from "./badges.js";
 import { ChangeLog } from "./changes.js";
-import { Connection, DEFAULT_TIMINGS } from "./connection.js";
+import { Connection, timingsFrom } from "./connection.js";
 import { HistoryPager } from "./history.js";
 import { Presence, TypingIndicator } from "./people.js";
 import { MentionCompleter } from "./mentions.js";
@@ -46,7 +46,7 @@ const typing = new TypingIndicator(document.getElementById("typing"), viewer);
 const connection = new Connection({
   fetchToken: () => fetchToken(data.tokenUrl, data.csrfToken),
   room,
-  timings: timingOverrides(),
+  timings: timingsFrom(data),
   onFrame: handleFrame,
   onOpen: opened,
   onState: setStatus,
@@ -65,16 +65,6 @@ const completer = new MentionCompleter(
 );
 
 // -- page state -------------------------------------------------------------------------------
-
-function timingOverrides() {
-  // data-backoff-base-ms="…" and friends: tests (and demos) shorten the waits.
-  const timings = {};
-  for (const name of Object.keys(DEFAULT_TIMINGS)) {
-    const value = Number(data[name]);
-    if (Number.isFinite(value) && value > 0) timings[name] = value;
-  }
-  return timings;
-}
 
 const STATUS_TEXT = {
   connecting: "connecting…",

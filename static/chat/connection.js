@@ -16,6 +16,17 @@ export const DEFAULT_TIMINGS = {
   stableAfterMs: 10_000,
 };
 
+/** The timings a page's `data-backoff-base-ms="…"` and friends override: tests (and demos)
+ * shorten the waits. */
+export function timingsFrom(dataset) {
+  const timings = {};
+  for (const name of Object.keys(DEFAULT_TIMINGS)) {
+    const value = Number(dataset[name]);
+    if (Number.isFinite(value) && value > 0) timings[name] = value;
+  }
+  return timings;
+}
+
 export class SessionEnded extends Error {}
 
 export class Connection {

@@ -4,7 +4,7 @@
 // they were just added to) brings the lists in again from the page itself.
 
 import { unreadShow } from "./badges.js";
-import { Connection, DEFAULT_TIMINGS } from "./connection.js";
+import { Connection, timingsFrom } from "./connection.js";
 import { Notifier } from "./notify.js";
 import { fetchToken, fetchUnread } from "./site.js";
 
@@ -14,16 +14,10 @@ const LISTS = ["direct-room-list", "private-rooms"]; // the parts of the page th
 const notifier = new Notifier(); // asked for on a chat page: this one has no button
 const unlisted = new Set(); // rooms the lists were reloaded for once already
 
-const timings = {};
-for (const name of Object.keys(DEFAULT_TIMINGS)) {
-  const value = Number(data[name]);
-  if (Number.isFinite(value) && value > 0) timings[name] = value;
-}
-
 const connection = new Connection({
   fetchToken: () => fetchToken(data.tokenUrl, data.csrfToken),
   room: null,
-  timings,
+  timings: timingsFrom(data),
   onFrame: handleFrame,
   onOpen: refresh,
   onState: (state) => { root.dataset.live = state; },
