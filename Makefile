@@ -1,6 +1,7 @@
 # DynamoWave Chat. Two commands do all the set-up on a fresh machine:
 #   make run    the local stack: site :8000, WebSocket gateway :8001/local, dynalite
-#   make test   every test (unit, integration through the gateway and dynalite, browser)
+#   make test   every test (unit, the page's modules under node, integration through the gateway
+#               and dynalite, browser)
 # and three deploy to AWS (DEPLOY.md):
 #   make check                  offline: template translated, cfn-lint, checkov, packages, plan
 #   make package                the Lambda package and the site's Zappa zip, in build/deploy/
@@ -45,6 +46,7 @@ run: deps
 
 test: deps chromium
 	$(VENV)/bin/ruff check .
+	node --test tests/js/
 	$(PY) -m pytest
 	$(PY) -m lambdas.local.iam_report
 

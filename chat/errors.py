@@ -5,6 +5,7 @@ from __future__ import annotations
 from lambdas.errors import ChatError, InvalidRequest
 
 __all__ = [
+    "AccountSuspended",
     "ChatError",
     "CsrfFailed",
     "InvalidCredentials",
@@ -22,6 +23,13 @@ class InvalidCredentials(ChatError):
 class NotAuthenticated(ChatError):
     code = "not_authenticated"
     status = 401
+
+
+class AccountSuspended(ChatError):
+    """An inactive user, told so whether or not the password (or session) was right."""
+
+    code = "account_suspended"
+    status = 403
 
 
 class CsrfFailed(ChatError):

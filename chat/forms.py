@@ -9,6 +9,7 @@ from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
 from django.contrib.auth.validators import ASCIIUsernameValidator
 from django.core.exceptions import ValidationError
 
+from chat.accounts import SUSPENDED_MESSAGE, account_suspended
 from chat.throttle import login_throttle_check, login_throttle_failed
 from lambdas.errors import InvalidRoom, RateLimited
 from lambdas.services.rooms import MAX_DESCRIPTION, MAX_TITLE, room_check
@@ -43,10 +44,13 @@ class RoomCreateForm(forms.Form):
 
 
 class ThrottledAuthenticationForm(AuthenticationForm):
-    """Django's login form, refusing attempts while the username or IP has too many failures."""
+    """Django's login form, refusing attempts while the username or IP has too many failures,
+    and telling a suspended (inactive) user so rather than that their password is wrong."""
 
     error_messages = {
         **AuthenticationForm.error_messages,
+        # Django's own code for it, which `confirm_login_allowed` raises too.
+        "inactive": SUSPENDED_MESSAGE,
         "rate_limited": "Too many failed logins. Try again in %(seconds)s seconds.",
     }
 
@@ -65,8 +69,13 @@ class ThrottledAuthenticationForm(AuthenticationForm):
         try:
             return super().clean()
         except ValidationError as error:
-            if error.code == "invalid_login":
-                login_throttle_failed(request=self.request, username=username)
+            if error.code != "invalid_login":
+                raise
+            login_throttle_failed(request=self.request, username=username)
+            # ModelBackend refuses an inactive user as it refuses a wrong password; say which,
+            # whatever the password was, so the answer does not reveal whether it was right.
+            if account_suspended(username=username):
+                raise ValidationError(self.error_messages["inactive"], code="inactive") from None
             raise
 
 

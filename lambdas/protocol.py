@@ -342,7 +342,13 @@ def info_frame(*, help_text: str, connection_id: str, connection: dict) -> dict:
     }
 
 
-def error_frame(error: ChatError) -> dict:
+def error_frame(error: ChatError, **refused: str) -> dict:
     """`{"type": "error", "code", "message", ...}` with the error's extra fields
-    (`retry_after`)."""
-    return {"type": "error", "code": error.code, "message": error.message, **error.fields}
+    (`retry_after`) and what it says of the refused frame (`action`, `client_message_id`)."""
+    return {
+        "type": "error",
+        "code": error.code,
+        "message": error.message,
+        **error.fields,
+        **refused,
+    }

@@ -22,12 +22,13 @@ from lambdas.errors import (
 )
 from lambdas.management import ManagementApi, endpoint_for, management_api
 from lambdas.metrics import metric_count, with_metrics
-from lambdas.protocol import error_frame, frame_decode
+from lambdas.protocol import MAX_CLIENT_MESSAGE_ID, error_frame, frame_decode
 from lambdas.tokens import User
 
 C = TypeVar("C")
 
 logger = Logger(service="dynamowave")
+MAX_ACTION = 32  # longer than any route's name: echoed back only up to this
 
 
 @dataclass
@@ -52,6 +53,7 @@ class RouteRequest:
             username=str(username),
             is_staff=str(context.get("isStaff", "false")).lower() == "true",
             issued_at=_epoch(context.get("issuedAt")),
+            session_id=str(context["sessionId"]) if context.get("sessionId") else None,
         )
 
     @cached_property
@@ -79,6 +81,23 @@ def _epoch(value: object) -> float:
         return float(str(value))
     except ValueError:
         return 0.0
+
+
+def _refused(request: RouteRequest) -> dict[str, str]:
+    """What an error frame says of the frame it refuses, so a client knows which of its requests
+    failed: its `action` and, for a send, its `clientMessageId` (echoed as `client_message_id`).
+    Only well-formed values are echoed; a frame that is not JSON names nothing."""
+    try:
+        frame = request.frame
+    except ChatError:
+        return {}
+    echoed = {}
+    action, client_id = frame.get("action"), frame.get("clientMessageId")
+    if isinstance(action, str) and 0 < len(action) <= MAX_ACTION:
+        echoed["action"] = action
+    if isinstance(client_id, str) and 0 < len(client_id) <= MAX_CLIENT_MESSAGE_ID:
+        echoed["client_message_id"] = client_id
+    return echoed
 
 
 def reply(frame: dict | None = None, status: int = 200) -> dict:
@@ -110,7 +129,7 @@ def websocket_route(route: Callable[[RouteRequest], dict | None]) -> Callable[[d
             logger.info("request refused", extra={"code": error.code})
             if isinstance(error, RateLimited):
                 metric_count("RateLimited")
-            return reply(error_frame(error), error.status)
+            return reply(error_frame(error, **_refused(request)), error.status)
         except Exception as failure:
             if is_unavailable(failure):
                 logger.warning("storage unavailable", extra={"error": type(failure).__name__})
@@ -118,6 +137,6 @@ def websocket_route(route: Callable[[RouteRequest], dict | None]) -> Callable[[d
             else:
                 logger.exception("route failed")
                 error = Internal("something went wrong on our side; nothing was changed")
-            return reply(error_frame(error), error.status)
+            return reply(error_frame(error, **_refused(request)), error.status)
 
     return handler

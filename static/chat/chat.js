@@ -1,7 +1,7 @@
 // The chat page: wires the connection (connection.js) to the message list (render.js), history
-// paging (history.js), the people panel (people.js) and the composer. What must survive a
-// reconnect lives here or there: the messages held, the sends not yet echoed (the outbox), and
-// where history paging stands.
+// paging (history.js), the people panel (people.js), the outbox (outbox.js) and the composer.
+// What must survive a reconnect lives here or there: the messages held, the sends not yet
+// echoed (the outbox, which also survives a reload), and where history paging stands.
 
 import { unreadShow } from "./badges.js";
 import { ChangeLog } from "./changes.js";
@@ -10,6 +10,7 @@ import { HistoryPager } from "./history.js";
 import { Presence, TypingIndicator } from "./people.js";
 import { MentionCompleter } from "./mentions.js";
 import { Notifier } from "./notify.js";
+import { Outbox } from "./outbox.js";
 import { MENTION_RE, MessageList } from "./render.js";
 import { fetchToken, fetchUnread } from "./site.js";
 
@@ -31,7 +32,6 @@ const input = document.getElementById("message-input");
 const sendButton = document.getElementById("send");
 const counter = document.getElementById("char-count");
 
-const outbox = new Map(); // clientMessageId -> text: sent (or queued) but not yet echoed
 let lastTypingSent = 0;
 let noticeTimer = null;
 let ended = false; // session over or room gone: nothing more to do on this page
@@ -52,6 +52,17 @@ const connection = new Connection({
   onState: setStatus,
   onSessionEnded: sessionEnded,
   onRefused: roomCheck,
+});
+const storage = localStore();
+// One user's unsent messages and draft in one room: another account in the same browser never
+// sends them.
+const storageKey = `dynamowave.${viewer.userId}.${room}`;
+const draftKey = `${storageKey}.draft`;
+const outbox = new Outbox({
+  send: (frame) => connection.send(frame),
+  onChange: showSend,
+  storage,
+  key: `${storageKey}.outbox`,
 });
 const pager = new HistoryPager((frame) => connection.send(frame), messages);
 const changes = new ChangeLog((frame) => connection.send(frame));
@@ -74,6 +85,7 @@ const STATUS_TEXT = {
 };
 
 function setStatus(state, detail = {}) {
+  if (state !== "live" && outbox.live) outbox.closed(); // unsent messages wait, and say so
   statusEl.dataset.state = state;
   statusEl.textContent = state === "reconnecting" && detail.seconds > 0
     ? `reconnecting in ${detail.seconds}s…`
@@ -94,9 +106,16 @@ function showNotice(text, { sticky = false, link = null } = {}) {
   if (!sticky) noticeTimer = setTimeout(() => { noticeEl.hidden = true; }, NOTICE_MS);
 }
 
-function sessionEnded() {
+function sessionEnded(code) {
   ended = true;
+  outbox.closed();
   updateComposer();
+  if (code === "account_suspended") {
+    showNotice("Your account is suspended. Ask an administrator if you think this is a mistake.", {
+      sticky: true,
+    });
+    return;
+  }
   showNotice("Your session has ended.", {
     sticky: true,
     link: { href: data.loginUrl, text: "Log in again" },
@@ -143,9 +162,7 @@ function opened() {
   pager.opened({ catchUp: !changes.opened() }); // edits and deletions missed come back too
   // Sends not echoed yet go again with the same clientMessageId: the server stores each once
   // and answers a repeat with the stored message.
-  for (const [clientMessageId, text] of outbox) {
-    connection.send({ action: "sendmessage", message: text, clientMessageId });
-  }
+  outbox.opened();
 }
 
 function handleFrame(frame, { current = true } = {}) {
@@ -237,12 +254,27 @@ function syncAfter(wait) {
 
 function receiveMessage(message) {
   const clientId = message.client_message_id;
-  if (typeof clientId === "string" && outbox.delete(clientId)) messages.settle(clientId);
+  if (typeof clientId === "string" && messages.isOwn(message)) {
+    outbox.acknowledged(clientId); // delivered (also when it comes back through history)
+    messages.settle(clientId);
+  }
   messages.upsert(message);
 }
 
+// Frames the page sends by itself: a refusal of one (another tab used the user's typing budget)
+// is nobody's business; the next one will do.
+const BACKGROUND_ACTIONS = new Set(["typing", "presence", "ping", "markread"]);
+
 function serverError(frame, current) {
   const code = String(frame.code ?? "");
+  const clientId = frame.client_message_id;
+  if (typeof clientId === "string" && outbox.has(clientId)) {
+    const retryAfter = Number(frame.retry_after);
+    outbox.refused(clientId, { code, message: String(frame.message ?? ""), retryAfter });
+    if (code === "not_connected" && current) connection.replace();
+    return;
+  }
+  if (code === "rate_limited" && BACKGROUND_ACTIONS.has(frame.action)) return;
   if (code === "room_archived") roomGone("This room is archived.");
   else if (code === "room_not_found") roomGone("This room does not exist.");
   else if (code === "not_a_member") roomGone("This room is private: you are not a member.");
@@ -365,14 +397,8 @@ function updateComposer() {
   counter.textContent = `${used} / ${maxChars}`;
   counter.classList.toggle("over", used > maxChars);
   input.disabled = ended;
-  sendButton.disabled = ended || !connection.live || used > maxChars;
-}
-
-function newClientId() {
-  if (crypto.randomUUID) return crypto.randomUUID();
-  // randomUUID exists only on secure origins; getRandomValues works everywhere.
-  return Array.from(crypto.getRandomValues(new Uint8Array(16)), (byte) =>
-    byte.toString(16).padStart(2, "0")).join("");
+  // Not live: a message still goes in the outbox, and out when the connection is back.
+  sendButton.disabled = ended || used > maxChars;
 }
 
 function send() {
@@ -382,18 +408,103 @@ function send() {
     showNotice(`Messages are at most ${maxChars} characters; this one has ${length(text)}.`);
     return;
   }
-  const clientMessageId = newClientId();
-  outbox.set(clientMessageId, text);
-  changeMessages(() => messages.addPending(clientMessageId, text), { own: true });
-  // Not live: it stays in the outbox and goes out when the connection is back.
-  connection.send({ action: "sendmessage", message: text, clientMessageId });
+  outbox.add(text); // out now, or when the socket is live, in order (showSend renders it)
   input.value = "";
-  lastTypingSent = 0; // the next keystroke announces typing again
+  draftSave();
+  // The typing timer is not reset: at most one `typing` frame per TYPING_EVERY_MS, however
+  // many messages are sent (each frame is a post to every member of the room).
   updateComposer();
   input.focus();
 }
 
+// -- the outbox on the page --------------------------------------------------------------------
+
+const WAITING_TEXT = {
+  offline: "waiting for the connection…",
+  reconnecting: "waiting for the connection…",
+  rate_limited: "waiting: sending too fast, it goes out by itself…",
+  unavailable: "waiting: the chat is briefly unavailable, retrying…",
+};
+
+function preview(text) {
+  const flat = text.replace(/\s+/g, " ").trim();
+  return flat.length > 40 ? `${flat.slice(0, 40)}…` : flat;
+}
+
+/** Render a send's state (outbox.js calls this on every change). */
+function showSend(entry, { removed = false }) {
+  if (removed) {
+    messages.settle(entry.id);
+    return;
+  }
+  if (!messages.pending.has(entry.id)) {
+    changeMessages(() => messages.addPending(entry.id, entry.text), { own: true });
+  }
+  const about = `your message “${preview(entry.text)}”`;
+  if (entry.state === "failed") {
+    const reason = entry.message || entry.code;
+    messages.pendingState(entry.id, {
+      state: "failed",
+      label: `not sent: ${reason}`,
+      buttons: [
+        { name: "retry", label: "Retry", describe: `Retry sending ${about}`,
+          onClick: () => outbox.retry(entry.id) },
+        { name: "edit-failed", label: "Edit", describe: `Edit ${about}`,
+          onClick: () => editFailed(entry.id) },
+        { name: "discard", label: "Discard", describe: `Discard ${about}`,
+          onClick: () => outbox.discard(entry.id) },
+      ],
+    });
+    if (entry.code !== "expired") showNotice(`Your message was not sent: ${reason}`);
+  } else if (entry.state === "waiting") {
+    messages.pendingState(entry.id, { state: "waiting", label: WAITING_TEXT[entry.reason] ?? "waiting…" });
+  } else {
+    messages.pendingState(entry.id, { state: "pending", label: "sending…" });
+  }
+}
+
+/** A failed send back in the composer, to correct and send again (as a new message). */
+function editFailed(clientMessageId) {
+  const entry = outbox.discard(clientMessageId);
+  if (!entry) return;
+  const draft = input.value.trim();
+  input.value = draft ? `${entry.text}\n${input.value}` : entry.text;
+  draftSave();
+  updateComposer();
+  input.focus();
+  input.setSelectionRange(entry.text.length, entry.text.length);
+}
+
+// -- drafts: what is typed and not sent stays with its room --------------------------------------
+
+function localStore() {
+  try {
+    return window.localStorage; // null-ish or throwing when storage is disabled
+  } catch {
+    return null;
+  }
+}
+
+function draftSave() {
+  try {
+    if (input.value.trim()) storage?.setItem(draftKey, input.value);
+    else storage?.removeItem(draftKey);
+  } catch {
+    // Full or disabled: the draft lives as long as the page.
+  }
+}
+
+function draftRestore() {
+  try {
+    const draft = storage?.getItem(draftKey);
+    if (draft && !input.value) input.value = draft;
+  } catch {
+    // as in draftSave()
+  }
+}
+
 function typed() {
+  draftSave();
   updateComposer();
   const now = Date.now();
   if (!input.value.trim() || now - lastTypingSent < TYPING_EVERY_MS) return;
@@ -461,5 +572,7 @@ window.addEventListener("pageshow", (event) => {
   if (event.persisted && !ended) connection.start();
 });
 
+draftRestore();
 updateComposer();
+outbox.restore(); // a previous page's unsent messages: shown now, sent once live
 connection.start();

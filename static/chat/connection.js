@@ -27,7 +27,13 @@ export function timingsFrom(dataset) {
   return timings;
 }
 
-export class SessionEnded extends Error {}
+/** The login is gone (`code`: the token endpoint's error, e.g. `account_suspended`). */
+export class SessionEnded extends Error {
+  constructor(code = "not_authenticated") {
+    super(code);
+    this.code = code;
+  }
+}
 
 export class Connection {
   /**
@@ -40,7 +46,8 @@ export class Connection {
    * @param {(info: {first: boolean}) => void} options.onOpen a (new) socket is live
    * @param {(state: string, detail?: object) => void} options.onState
    *   "connecting" | "live" | "reconnecting" (detail.seconds counts down) | "offline"
-   * @param {() => void} options.onSessionEnded the login is gone: retrying cannot help
+   * @param {(code: string) => void} options.onSessionEnded the login is gone: retrying cannot
+   *   help (`code` says why: `account_suspended`, or the session ended)
    * @param {() => void} [options.onRefused] a handshake failed (the browser cannot see why:
    *   gateway down, or the room unknown or archived, which $connect answers with 404 or 410)
    */
@@ -134,7 +141,7 @@ export class Connection {
     try {
       grant = await this.fetchToken(); // a fresh token per attempt: they live for minutes only
     } catch (error) {
-      if (error instanceof SessionEnded) this.endSession();
+      if (error instanceof SessionEnded) this.endSession(error.code);
       return null;
     }
     if (this.stopped) return null;
@@ -327,10 +334,10 @@ export class Connection {
     this.pongTimer = null;
   }
 
-  endSession() {
+  endSession(code) {
     this.stopped = true;
     this.clearTimers();
     this.onState("offline");
-    this.onSessionEnded();
+    this.onSessionEnded(code);
   }
 }

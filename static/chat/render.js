@@ -204,6 +204,33 @@ export class MessageList {
     this.pending.set(clientId, item);
   }
 
+  /**
+   * Show where a send stands (static/chat/outbox.js): `label` ("sending…", "waiting: …", "not
+   * sent: …"), `state` as a class (`waiting`, `failed`), and for a failed one its buttons, each
+   * `{name, label, describe, onClick}` (`describe`: the accessible name, saying which message).
+   */
+  pendingState(clientId, { state, label, buttons = [] }) {
+    const item = this.pending.get(clientId);
+    if (!item) return;
+    item.classList.toggle("waiting", state === "waiting");
+    item.classList.toggle("failed", state === "failed");
+    item.querySelector(".meta .state").textContent = label;
+    let bar = item.querySelector(".send-actions");
+    if (!buttons.length) {
+      bar?.remove();
+      return;
+    }
+    if (!bar) {
+      bar = el("div", "send-actions");
+      item.append(bar);
+    }
+    bar.replaceChildren(...buttons.map(({ name, label: text, describe, onClick }) => {
+      const button = this.button(name, text, onClick);
+      if (describe) button.setAttribute("aria-label", describe);
+      return button;
+    }));
+  }
+
   /** Remove a pending send (its server copy arrived); true if it was pending here. */
   settle(clientId) {
     const item = this.pending.get(clientId);

@@ -16,7 +16,15 @@ export async function fetchToken(tokenUrl, fallbackCsrf) {
     credentials: "same-origin",
     headers: { "X-CSRFToken": csrfToken(fallbackCsrf) },
   });
-  if (response.status === 401 || response.status === 403) throw new SessionEnded();
+  if (response.status === 401 || response.status === 403) {
+    let code;
+    try {
+      code = (await response.json()).error;
+    } catch {
+      code = undefined; // not our JSON (a proxy's page): the session is over all the same
+    }
+    throw new SessionEnded(typeof code === "string" ? code : undefined);
+  }
   if (!response.ok) throw new Error(`token request failed with ${response.status}`);
   return response.json();
 }

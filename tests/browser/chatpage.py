@@ -35,3 +35,24 @@ def shown(page) -> list[dict]:
 def wait_until(page, script: str, arg=None, timeout: float = 10_000) -> None:
     """Wait for a JavaScript predicate on the page (polls on animation frames)."""
     page.wait_for_function(script, arg=arg, timeout=timeout)
+
+
+AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def axe_violations(page, context: str = "body") -> list[dict]:
+    """axe-core's WCAG 2 A/AA violations on the page (within `context`): id, impact, nodes."""
+    if not page.evaluate("() => typeof window.axe !== 'undefined'"):
+        page.add_script_tag(path=str(AXE))
+    found = page.evaluate(
+        """async (context) => {
+            const result = await axe.run(context, {
+                runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] },
+            });
+            return result.violations.map((v) => ({
+                id: v.id, impact: v.impact, nodes: v.nodes.map((n) => n.target.join(" ")),
+            }));
+        }""",
+        context,
+    )
+    return found

@@ -60,11 +60,12 @@ def test_gateway_restart_while_alice_keeps_sending(own_gateway, open_chat, room)
     bob.context.set_offline(True)  # bob stays away until alice is done: he must catch up
     alice.wait_for_selector("#status[data-state=reconnecting]")
     assert re.fullmatch(r"reconnecting(?: in \d+s)?…", alice.locator("#status").text_content())
-    assert alice.locator("#send").is_disabled()
+    assert alice.locator("#send").is_enabled()  # a message written now waits in the outbox
     send(alice, texts[3])  # queued: no gateway
     send(alice, texts[4])
     assert alice.locator("#messages li.pending").count() >= 2
-    assert alice.locator("#messages li.pending .state").first.text_content() == "sending…"
+    waiting = alice.locator("#messages li.pending.waiting .state")
+    assert waiting.last.text_content() == "waiting for the connection…"
     screenshot(alice, "chat-reconnecting")
 
     own_gateway.start()

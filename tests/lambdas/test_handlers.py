@@ -138,6 +138,7 @@ def test_sendmessage_captured_event_unchanged_is_refused(dynamodb, api):
         "type": "error",
         "code": "unauthorized",
         "message": "this connection was not authorized",
+        "action": "chat",
     }
     assert api.posts == {}
 
@@ -267,3 +268,23 @@ def test_presence_leaves_out_a_ghost_still_inside_the_grace(dynamodb, api, room)
         ["alice", "bob"],
     ]
     assert Connection.get(ghost)  # inside the grace: not deleted
+
+
+def test_a_refused_send_names_its_action_and_client_message_id(dynamodb, api, room):
+    """An error frame echoes the refused frame's `action` and `clientMessageId`, so the page
+    knows which of its sends failed; nothing is stored."""
+    sender = joined(room, f"echo-{room}")
+    frame = {"action": "sendmessage", "message": "x" * 4001, "clientMessageId": "c-9"}
+    reply = body(sendmessage.handler(message_event(frame, sender), CONTEXT))
+    assert (reply["code"], reply["action"], reply["client_message_id"]) == (
+        "message_too_long",
+        "sendmessage",
+        "c-9",
+    )
+    # Malformed values are not echoed: they could be anything.
+    frame = {"action": "sendmessage", "message": "hi", "clientMessageId": "x" * 65}
+    reply = body(sendmessage.handler(message_event(frame, sender), CONTEXT))
+    assert reply["code"] == "invalid_request" and "client_message_id" not in reply
+    reply = body(sendmessage.handler(message_event("not json", sender), CONTEXT))
+    assert reply["code"] == "invalid_json" and "action" not in reply
+    assert messages_in(room) == [] and api.posts == {}

@@ -178,20 +178,20 @@ def test_unknown_user_is_refused(client):
 
 
 def test_inactive_user_is_refused(client, alice, password):
-    """A deactivated user gets no token, even with the right password."""
+    """A deactivated user gets no token, even with the right password: 403 account_suspended."""
     alice.is_active = False
     alice.save()
     response = post_json(client, {"username": "alice", "password": password})
-    assert_error(response, 401, "invalid_credentials")
+    assert_error(response, 403, "account_suspended")
 
 
 def test_inactive_users_session_is_not_enough(alice):
-    """A session of a since-deactivated user counts as no session at all."""
+    """A session of a since-deactivated user gives no token: 403 account_suspended."""
     client = Client(enforce_csrf_checks=True)
     client.force_login(alice)
     alice.is_active = False
     alice.save()
-    assert_error(client.post(reverse("api_token")), 401, "not_authenticated")
+    assert_error(client.post(reverse("api_token")), 403, "account_suspended")
 
 
 def test_no_body_and_no_session_is_refused(client):

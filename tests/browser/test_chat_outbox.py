@@ -1,0 +1,245 @@
+"""Every send ends visibly, in Chromium: delivered in order past the rate limit, failed for good
+with its text and Retry / Edit / Discard, kept across a reload and sent once; drafts per room."""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from lambdas.local.settings import PostFaults
+from lambdas.models import Message
+from lambdas.services.rooms import room_create
+from tests.browser.chatpage import axe_violations, screenshot, send, shown, wait_until
+from tests.helpers import reconfigure, wait_for
+
+DELIVERED = "(n) => document.querySelectorAll('#messages li.message:not(.pending)').length === n"
+NONE_PENDING = "() => document.querySelectorAll('#messages li.pending').length === 0"
+
+
+def stored_texts(room: str) -> list[str]:
+    return [m.text for m in sorted(Message.query(room), key=lambda m: m.seq)]
+
+
+@pytest.fixture
+def real_limits(gateway):
+    """The production defaults for sends and typing (the suite lifts them): 5 messages a second
+    in bursts of 10, one typing notice a second in bursts of 3."""
+    names = {
+        "RATE_MESSAGES_PER_SECOND": "5",
+        "RATE_MESSAGES_BURST": "10",
+        "RATE_TYPING_PER_SECOND": "1",
+        "RATE_TYPING_BURST": "3",
+    }
+    saved = {name: os.environ.get(name) for name in names}
+    os.environ.update(names)
+    reconfigure()
+    yield
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    reconfigure()
+
+
+def test_a_burst_past_the_rate_limit_arrives_in_order_exactly_once(real_limits, open_chat, room):
+    """14 messages typed faster than the limit allows: the refused ones wait and go by
+    themselves, every one is stored and shown once, in the order typed, none left pending; six
+    messages in a few seconds never trip the typing limit."""
+    frames: list[str] = []
+    alice = open_chat(
+        room,
+        "alice",
+        setup=lambda page: page.on(
+            "websocket", lambda ws: ws.on("framereceived", lambda payload: frames.append(payload))
+        ),
+    )
+    bob = open_chat(room, "bob")
+    texts = [f"burst {n:02d}" for n in range(14)]
+    for text in texts:
+        send(alice, text)  # each fill is input: a typing notice may go
+    wait_until(alice, DELIVERED, 14, timeout=30_000)
+    wait_until(alice, NONE_PENDING)
+    assert stored_texts(room) == texts
+    assert [m["text"] for m in shown(alice)] == texts
+    wait_until(bob, DELIVERED, 14, timeout=30_000)
+    assert [m["text"] for m in shown(bob)] == texts
+    refusals = [f for f in frames if '"rate_limited"' in f]
+    assert refusals, "the burst never reached the limit: the test proves nothing"
+    assert not [f for f in refusals if '"typing"' in f], refusals
+    assert alice.locator("#notice").is_hidden()
+
+
+@pytest.fixture
+def private_room(users) -> str:
+    """A private room of alice's (bob is not a member); made before Chromium starts."""
+    alice_id = get_user_model().objects.get(username="alice").pk
+    name = f"priv-{uuid.uuid4().hex[:10]}"
+    room_create(
+        name=name,
+        title="Plans",
+        description="",
+        created_by="alice",
+        private=True,
+        creator_id=str(alice_id),
+    )
+    return name
+
+
+@pytest.fixture
+def alice_id(users) -> str:
+    return str(get_user_model().objects.get(username="alice").pk)
+
+
+def test_a_refused_send_fails_with_its_text_and_is_never_sent_again(
+    alice_id, gateway, private_room, open_chat
+):
+    """`@bob` is not a member: the send shows as failed, with its text and Retry / Edit /
+    Discard; a reconnect does not send it again; Edit puts it back in the composer."""
+    from lambdas.management import management_api
+    from lambdas.services.moderation import user_disconnect
+
+    sent: list[str] = []
+    alice = open_chat(
+        private_room,
+        "alice",
+        setup=lambda page: page.on(
+            "websocket", lambda ws: ws.on("framesent", lambda payload: sent.append(payload))
+        ),
+    )
+    send(alice, "hi @bob, look at this")
+    failed = alice.locator("#messages li.pending.failed")
+    failed.wait_for(timeout=10_000)
+    assert failed.locator(".text").text_content() == "hi @bob, look at this"
+    assert "not sent: @bob is not a member of this room" in failed.locator(".state").text_content()
+    assert [b.text_content() for b in failed.locator(".send-actions button").all()] == [
+        "Retry",
+        "Edit",
+        "Discard",
+    ]
+    assert failed.locator("button.retry").get_attribute("aria-label") == (
+        "Retry sending your message “hi @bob, look at this”"
+    )
+    assert "not sent" in alice.locator("#notice").text_content()
+    screenshot(alice, "chat-send-failed")
+    send(alice, "a message that goes")
+    wait_until(alice, DELIVERED, 1)
+
+    # The socket is closed under the page: it reconnects and sends nothing it had refused.
+    user_disconnect(api=management_api(gateway.management_url), user_id=alice_id)
+    alice.wait_for_selector("#status[data-state=reconnecting]", timeout=10_000)
+    alice.wait_for_selector("#status[data-state=live]", timeout=15_000)
+    # Live means reopened: the new socket's opening frames (and any resends) have gone.
+    assert len([f for f in sent if '"presence"' in f]) == 2
+    assert len([f for f in sent if "look at this" in f]) == 1
+    assert failed.count() == 1
+
+    failed.locator("button.edit-failed").click()
+    assert alice.locator("#message-input").input_value() == "hi @bob, look at this"
+    assert failed.count() == 0
+    assert stored_texts(private_room) == ["a message that goes"]
+
+
+def test_discard_and_retry(private_room, open_chat):
+    """Discard takes a failed send away for good; Retry sends it again (refused again here)."""
+    alice = open_chat(private_room, "alice")
+    send(alice, "hello @carol")
+    failed = alice.locator("#messages li.pending.failed")
+    failed.wait_for(timeout=10_000)
+    failed.locator("button.retry").click()
+    alice.locator("#messages li.pending.failed .state", has_text="not sent").wait_for()
+    failed.locator("button.discard").click()
+    assert alice.locator("#messages li.pending").count() == 0
+    alice.reload()
+    alice.wait_for_selector("#status[data-state=live]")
+    assert alice.locator("#messages li.pending").count() == 0  # gone from storage too
+
+
+@pytest.fixture
+def deaf_alice(gateway, users):
+    """Every @connections post to alice is dropped (answered 200, never delivered): her sends
+    are stored but she never hears of them. Made before Chromium starts."""
+    alice = str(get_user_model().objects.get(username="alice").pk)
+    saved = gateway.settings.post_faults
+    gateway.settings.post_faults = PostFaults(drop=1.0, users=frozenset({alice}))
+
+    def hear_again():
+        gateway.settings.post_faults = saved
+
+    yield hear_again
+    gateway.settings.post_faults = saved
+
+
+def test_a_reload_keeps_an_unsent_message_and_sends_it_once(deaf_alice, open_chat, room):
+    """A message stored but never echoed is still 'sending…' when the page reloads; the new page
+    sends it again with the same clientMessageId: it is stored once and shown once."""
+    alice = open_chat(room, "alice")
+    send(alice, "exactly once, please")
+    wait_for(lambda: stored_texts(room) == ["exactly once, please"])
+    assert alice.locator("#messages li.pending .state").text_content() == "sending…"
+
+    deaf_alice()
+    alice.reload()
+    alice.wait_for_selector("#status[data-state=live]")
+    wait_until(alice, DELIVERED, 1)
+    wait_until(alice, NONE_PENDING)
+    assert [m["text"] for m in shown(alice)] == ["exactly once, please"]
+    assert stored_texts(room) == ["exactly once, please"]
+
+
+def test_a_message_written_offline_survives_a_reload(open_chat, room):
+    """Sent while the page has no socket (its token requests fail), then reloaded: it waits
+    ("waiting for the connection") and goes out once the new page is live."""
+    alice = open_chat(
+        room,
+        "alice",
+        wait_live=False,
+        setup=lambda page: page.route("**/api/token/", lambda route: route.abort()),
+    )
+    alice.wait_for_selector("#status[data-state=reconnecting]", timeout=15_000)
+    send(alice, "written on the train")
+    state = alice.locator("#messages li.pending .state")
+    assert state.text_content() == "waiting for the connection…"
+    screenshot(alice, "chat-send-waiting")
+    alice.unroute("**/api/token/")
+    alice.reload()
+    alice.wait_for_selector("#status[data-state=live]")
+    wait_until(alice, DELIVERED, 1)
+    assert stored_texts(room) == ["written on the train"]
+
+
+def test_a_draft_survives_switching_rooms(open_chat, make_room, room):
+    """Half a message typed in one room is still there after visiting another and coming back;
+    sending it clears it."""
+    other = make_room()
+    alice = open_chat(room, "alice")
+    alice.fill("#message-input", "half a thought")
+    alice.goto(alice.url.replace(f"/rooms/{room}/", f"/rooms/{other}/"))
+    alice.wait_for_selector("#status[data-state=live]")
+    assert alice.locator("#message-input").input_value() == ""
+    alice.goto(alice.url.replace(f"/rooms/{other}/", f"/rooms/{room}/"))
+    alice.wait_for_selector("#status[data-state=live]")
+    assert alice.locator("#message-input").input_value() == "half a thought"
+    alice.press("#message-input", "Enter")
+    wait_until(alice, DELIVERED, 1)
+    alice.reload()
+    alice.wait_for_selector("#status[data-state=live]")
+    assert alice.locator("#message-input").input_value() == ""
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_a_failed_send_reads_well_and_passes_axe(width, private_room, open_chat):
+    """At desktop and phone widths the failed send, its reason and its buttons are on screen,
+    and axe-core finds no WCAG A/AA violation on the page."""
+    alice = open_chat(private_room, "alice", viewport={"width": width, "height": 760})
+    send(alice, "hi @nobody-here")
+    failed = alice.locator("#messages li.pending.failed")
+    failed.wait_for(timeout=10_000)
+    for button in failed.locator(".send-actions button").all():
+        box = button.bounding_box()
+        assert box and box["x"] >= 0 and box["x"] + box["width"] <= width
+    screenshot(alice, f"chat-send-failed-{width}")
+    assert axe_violations(alice) == []
