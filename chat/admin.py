@@ -6,9 +6,11 @@ from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseRedirect
 
 from chat import moderation
-from chat.models import AuditEntry
+from chat.models import AuditEntry, PendingRevocation
+from chat.revocations import SessionsNotEnded, revocation_attempt
 from lambdas.errors import ChatError
 
 
@@ -28,6 +30,36 @@ class AuditEntryAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+@admin.register(PendingRevocation)
+class PendingRevocationAdmin(admin.ModelAdmin):
+    """Users whose chat sessions are still to end: read-only, retried by the schedule, or now."""
+
+    list_display = ("username", "reason", "created_at", "attempts", "attempted_at", "last_error")
+    search_fields = ("username",)
+    actions = ["retry"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # deleted once the sessions have ended, never by hand
+
+    @admin.action(description="Retry ending their chat sessions now", permissions=["view"])
+    def retry(self, request, queryset) -> None:
+        for pending in queryset:
+            try:
+                closed = revocation_attempt(user_id=pending.user_id)
+                messages.success(
+                    request,
+                    f"{pending.username}: sessions ended; {closed} connection(s) closed.",
+                )
+            except SessionsNotEnded as error:
+                messages.error(request, error.message)
 
 
 User = get_user_model()
@@ -52,6 +84,16 @@ class ChatUserAdmin(UserAdmin):
         if obj is not None and (obj.is_staff or obj.is_superuser) and not request.user.is_superuser:
             return False
         return super().has_delete_permission(request, obj)
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        # The change is saved by now: the error comes from ending the sessions after the
+        # commit of the admin's transaction, so it is caught around it, and the form shown
+        # again with what did not happen next to the admin's "changed successfully".
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except SessionsNotEnded as error:
+            messages.error(request, error.message)
+            return HttpResponseRedirect(request.get_full_path())
 
     def get_readonly_fields(self, request, obj=None):
         readonly = super().get_readonly_fields(request, obj)

@@ -10,7 +10,8 @@ class ChatConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from chat import checks, signals  # noqa: F401  (register the system checks, signals)
+        # Registered by importing: the system checks, the signals, the logout hook (sessions).
+        from chat import checks, sessions, signals  # noqa: F401
 
 
 class ChatAdminConfig(admin_apps.AdminConfig):

@@ -16,7 +16,8 @@ from django.utils.decorators import method_decorator
 from django.views.decorators.http import require_POST
 
 from chat import moderation
-from chat.models import AuditEntry
+from chat.models import AuditEntry, PendingRevocation
+from chat.revocations import RETRY_EVERY
 from lambdas.errors import ChatError
 from lambdas.models import ARCHIVED, OPEN, PRIVATE
 from lambdas.services import moderation as selectors
@@ -122,6 +123,14 @@ class LiveChatDashboard:
     # -- pages -----------------------------------------------------------------------------
 
     def overview(self, request: HttpRequest) -> HttpResponse:
+        pending = PendingRevocation.objects.count()
+        if pending:
+            # Each of them was told once, to whoever made the change; until it holds, say so.
+            messages.warning(
+                request,
+                f"{pending} user(s) lost access but their chat sessions are not ended yet "
+                f"(retried {RETRY_EVERY}): see Chat › Pending revocations.",
+            )
         overview = selectors.stats_overview()
         peak = max([r.messages_day for r in overview.rooms] + [1])
         bars = [(room, round(100 * room.messages_day / peak)) for room in overview.rooms]

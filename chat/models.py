@@ -1,4 +1,5 @@
-"""The site's own tables: the audit log of staff actions (chat data itself lives in DynamoDB)."""
+"""The site's own tables: the audit log of staff actions and the chat sessions still to end (chat
+data itself lives in DynamoDB)."""
 
 from __future__ import annotations
 
@@ -42,3 +43,26 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.actor} {self.get_action_display()} {self.target}"
+
+
+class PendingRevocation(models.Model):
+    """A user whose chat sessions must end (they were deactivated or demoted) but have not yet:
+    the revocation or the closing of their sockets failed. Written with the change that took
+    their access away, deleted once both hold (chat/revocations.py); retried until then."""
+
+    # Not a foreign key: a user deleted meanwhile still has tokens and sockets to end.
+    user_id = models.CharField(max_length=64, unique=True)
+    username = models.CharField(max_length=150)
+    reason = models.CharField(max_length=100)  # what they lost: "is_active, is_staff"
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Rewritten by every loss of access: an attempt that read an older version leaves the row.
+    recorded_at = models.DateTimeField(auto_now=True)
+    attempts = models.PositiveIntegerField(default=0)
+    attempted_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.username} (lost {self.reason})"

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import transaction
 
 from chat.models import AuditEntry
+from chat.revocations import SessionsNotEnded, revocation_attempt, revocation_record
 from lambdas.config import get_config
 from lambdas.errors import ChatError
 from lambdas.management import ManagementApi, management_api
-from lambdas.models import Room
+from lambdas.models import Connection, Room
 from lambdas.services import moderation, sessions
 from lambdas.services.rooms import room_create
 from lambdas.tokens import User
@@ -105,11 +107,19 @@ def user_disconnect(*, actor: AbstractBaseUser, user: AbstractBaseUser) -> int:
     return closed
 
 
-def user_sessions_end(*, user: AbstractBaseUser) -> int:
+def user_sessions_end(*, user_id: str) -> int:
     """Revoke the user's tokens ($connect refuses any issued until now), then close their live
-    connections; how many there were. (chat/signals.py calls it when access is taken away.)"""
-    sessions.sessions_revoke(user_id=str(user.pk))
-    return moderation.user_disconnect(api=management(), user_id=str(user.pk))
+    connections; how many there were. Raises if either fails: only both together end sessions
+    (chat/revocations.py keeps trying until they do)."""
+    sessions.sessions_revoke(user_id=user_id)
+    try:
+        api = management()
+    except ManagementUnavailable:
+        # No socket to close needs no @connections (a site run without its gateway).
+        if next(iter(Connection.user_index.query(user_id, limit=1)), None) is None:
+            return 0
+        raise
+    return moderation.user_disconnect(api=api, user_id=user_id)
 
 
 class ModeratorForbidden(ChatError):
@@ -119,18 +129,28 @@ class ModeratorForbidden(ChatError):
 
 def user_ban(*, actor: AbstractBaseUser, user: AbstractBaseUser) -> int:
     """Deactivate the user (no more tokens, no more logins), void the tokens they hold and close
-    every live connection. Staff and superusers are banned by superusers only."""
+    every live connection. Staff and superusers are banned by superusers only. SessionsNotEnded
+    if the user is banned but their sessions are not ended yet (it is retried until they are)."""
     if (user.is_staff or user.is_superuser) and not actor.is_superuser:
         raise ModeratorForbidden("only a superuser may ban a staff member or a superuser")
     management()  # before any change: a ban that cannot close sockets is not done
-    user.is_active = False
-    user._sessions_ended = True  # here, at once, rather than by the signal after the commit
-    user.save(update_fields=["is_active"])
-    closed = user_sessions_end(user=user)
+    with transaction.atomic():
+        user.is_active = False
+        # Ended here, at once, for the count the staff member is told, rather than by the
+        # signal's attempt after the commit; recorded with the change all the same.
+        user._sessions_ended = True
+        try:
+            user.save(update_fields=["is_active"])
+        finally:
+            del user._sessions_ended  # a later save of this object is the signal's again
+        revocation_record(user=user, reason=["is_active"])
+    target = user.get_username()
+    try:
+        closed = revocation_attempt(user_id=str(user.pk))
+    except SessionsNotEnded as error:
+        audit_record(actor=actor, action=Action.BAN, target=target, detail=error.message)
+        raise
     audit_record(
-        actor=actor,
-        action=Action.BAN,
-        target=user.get_username(),
-        detail=f"{closed} connection(s) closed",
+        actor=actor, action=Action.BAN, target=target, detail=f"{closed} connection(s) closed"
     )
     return closed

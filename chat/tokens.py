@@ -59,8 +59,10 @@ def signing_key_load() -> Ed25519PrivateKey:
     return _private_key(signing_key_pem())
 
 
-def token_issue(*, user, now: datetime | None = None) -> IssuedToken:
-    """A token for `user` that the Lambda authorizer accepts for TOKEN_TTL_SECONDS."""
+def token_issue(*, user, session_id: str | None = None, now: datetime | None = None) -> IssuedToken:
+    """A token for `user` that the Lambda authorizer accepts for TOKEN_TTL_SECONDS; with the
+    browser session's `session_id` (chat/sessions.py) as its `sid`, so that logging out of that
+    session refuses it and closes the sockets it opened."""
     key = signing_key_load()
     config = get_config()  # iss and aud must be what lambdas.tokens.token_verify expects
     # `iat` to the millisecond: a token issued a moment after a ban, in the same second, must
@@ -79,6 +81,8 @@ def token_issue(*, user, now: datetime | None = None) -> IssuedToken:
         "exp": expires_at,
         "jti": secrets.token_urlsafe(16),
     }
+    if session_id is not None:
+        claims["sid"] = session_id
     token = jwt.encode(claims, key, algorithm=ALGORITHM)
     return IssuedToken(token=token, expires_at=datetime.fromtimestamp(expires_at, UTC))
 

@@ -18,7 +18,9 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
+from chat.accounts import SUSPENDED_MESSAGE, account_suspended, session_suspended
 from chat.errors import (
+    AccountSuspended,
     ChatError,
     CsrfFailed,
     InvalidCredentials,
@@ -28,6 +30,7 @@ from chat.errors import (
 )
 from chat.forms import RoomCreateForm, SignUpForm
 from chat.moderation import chat_user
+from chat.sessions import browser_session_id
 from chat.throttle import client_ip, login_throttle_check, login_throttle_failed
 from chat.tokens import expiry_format, token_issue
 from lambdas.config import get_config
@@ -241,7 +244,7 @@ def token_create(request: HttpRequest) -> JsonResponse:
         if isinstance(exc, RateLimited):
             response["Retry-After"] = str(math.ceil(exc.retry_after))
         return response
-    issued = token_issue(user=user)
+    issued = token_issue(user=user, session_id=browser_session_id(request=request, user=user))
     return JsonResponse(
         {
             "token": issued.token,
@@ -260,9 +263,15 @@ def _token_user(request: HttpRequest) -> AbstractBaseUser:
         user = authenticate(request, username=username, password=password)
         if user is None:  # also for inactive users: ModelBackend refuses them
             login_throttle_failed(request=request, username=username)
+            # Whatever the password was: the answer must not reveal whether it was right.
+            if account_suspended(username=username):
+                raise AccountSuspended(SUSPENDED_MESSAGE)
             raise InvalidCredentials("wrong username or password")
         return user
     if not request.user.is_authenticated:
+        # A deactivated user's session reads as anonymous; the page must say why it ended.
+        if session_suspended(request=request):
+            raise AccountSuspended(SUSPENDED_MESSAGE)
         raise NotAuthenticated("log in, or send a JSON body with username and password")
     reason = _csrf_failure(request)
     if reason:

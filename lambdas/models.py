@@ -11,6 +11,7 @@ from pynamodb.attributes import (
     NumberAttribute,
     TTLAttribute,
     UnicodeAttribute,
+    UnicodeSetAttribute,
     UTCDateTimeAttribute,
 )
 from pynamodb.constants import PAY_PER_REQUEST_BILLING_MODE
@@ -61,6 +62,10 @@ class Connection(Model):
     # In a private room: each route checks the membership again (a removed member's socket
     # cannot read or write even if it outlived its closing).
     private = BooleanAttribute(null=True)
+    # The browser session its token was issued to (the token's `sid`): logging out of that
+    # session closes this socket. Not projected into by-user (adding it to an index means
+    # recreating the index in AWS): a logout reads the user's few items whole.
+    sid = UnicodeAttribute(null=True)
 
     room_index = RoomIndex()
     user_index = UserIndex()
@@ -274,16 +279,19 @@ class Limit(Model):
 
 
 class Revocation(Model):
-    """A user's sessions ended (banned, deactivated, demoted): tokens issued before
-    `not_before` no longer open a connection. Kept in the `limits` table, next to the user's
-    other limits, under "revoked#<user_id>"; it expires once every such token has."""
+    """A user's sessions ended: all of them (banned, deactivated, demoted, "log out
+    everywhere"): tokens issued before `not_before` no longer open a connection; or some
+    browser sessions (logged out): tokens whose `sid` is in `ended` no longer do. Kept in the
+    `limits` table, next to the user's other limits, under "revoked#<user_id>": `$connect`
+    reads both in the one GetItem it makes anyway. It expires once every such token has."""
 
     class Meta:
         table_name = "limits"
         billing_mode = PAY_PER_REQUEST_BILLING_MODE
 
     key = UnicodeAttribute(hash_key=True)
-    not_before = NumberAttribute()  # epoch seconds (fractional)
+    not_before = NumberAttribute(null=True)  # epoch seconds (fractional); None: only `ended`
+    ended = UnicodeSetAttribute(null=True)  # session ids (lambdas/services/sessions.py)
     expires_at = TTLAttribute()
 
 

@@ -8,6 +8,7 @@ from functools import lru_cache
 ALGORITHM = "EdDSA"
 MAX_TOKEN_LENGTH = 4096  # ours are ~400 bytes; anything huge is refused before parsing
 LEEWAY_SECONDS = 30  # clock skew between the site and Lambda
+MAX_SESSION_ID_LENGTH = 64  # the site's are 22 characters; it is stored with each connection
 
 
 class InvalidToken(Exception):
@@ -20,6 +21,9 @@ class User:
     username: str
     is_staff: bool
     issued_at: float = 0  # the token's `iat` (epoch seconds): tokens issued before a ban are void
+    # The token's `sid`: the browser session it was issued to, so that logging out of that
+    # session ends its connections and voids its tokens (None: issued without one).
+    session_id: str | None = None
 
 
 @lru_cache(maxsize=8)
@@ -85,4 +89,15 @@ def token_verify(
         raise InvalidToken("malformed claims")
     if max_lifetime is not None and expires_at - issued_at > max_lifetime:
         raise InvalidToken("token lifetime too long")
-    return User(user_id=claims["sub"], username=username, is_staff=staff, issued_at=issued_at)
+    session_id = claims.get("sid")
+    if session_id is not None and not (
+        isinstance(session_id, str) and 0 < len(session_id) <= MAX_SESSION_ID_LENGTH
+    ):
+        raise InvalidToken("malformed claims")
+    return User(
+        user_id=claims["sub"],
+        username=username,
+        is_staff=staff,
+        issued_at=issued_at,
+        session_id=session_id,
+    )

@@ -55,7 +55,7 @@ for name in (
     os.environ.pop(name, None)
 
 
-from tests.helpers import AUDIENCE, ISSUER, ROOT, Keys, reconfigure  # noqa: E402
+from tests.helpers import AUDIENCE, DEADLINE, ISSUER, ROOT, Keys, reconfigure  # noqa: E402
 
 # Every grant of the functions' roles that allowed a call, from every gateway the session starts
 # (in this process or not): `make test` then reports the grants no test exercised
@@ -146,6 +146,7 @@ def connect(gateway, keys: Keys) -> Iterator[Callable]:
             params = {"token": token} | ({"room": room} if room is not None else {})
             params |= {"lobby": "1"} if lobby else {}
             url = f"{gateway.websocket_url}?{urlencode(params)}"
-            return opened.enter_context(ws_connect(url, open_timeout=10, close_timeout=2))
+            client = ws_connect(url, open_timeout=DEADLINE, close_timeout=2)
+            return opened.enter_context(client)
 
         yield open_client

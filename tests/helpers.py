@@ -31,6 +31,10 @@ GATEWAY_MODE = os.environ.get("GATEWAY_MODE", "process")
 # over as `sam local --env-vars` would: the rest of their environment is template.yaml's.
 FUNCTION_SETTINGS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", *LOCAL_SETTINGS)
 _PROCESS_GATEWAYS: weakref.WeakSet = weakref.WeakSet()  # see reconfigure()
+# How long a test waits for what must happen (a frame, a repair, a process gone): long enough
+# that only a hang runs past it, never a busy machine. A wait ends as soon as its condition
+# holds; how long things take is `make bench`'s to measure, never a test's to assert.
+DEADLINE = 60.0
 
 
 def reconfigure() -> None:
@@ -141,7 +145,7 @@ class Keys:
         return jwt.encode(payload, key or self.private, algorithm="EdDSA")
 
 
-def recv_json(client, timeout: float = 5.0, *, skip: tuple[str, ...] = ("presence",)) -> dict:
+def recv_json(client, timeout: float = DEADLINE, *, skip: tuple[str, ...] = ("presence",)) -> dict:
     """The next frame, passing over `presence` announcements (noise unless a test wants them)."""
     while True:
         frame = json.loads(client.recv(timeout=timeout))
@@ -149,7 +153,7 @@ def recv_json(client, timeout: float = 5.0, *, skip: tuple[str, ...] = ("presenc
             return frame
 
 
-def wait_for(predicate: Callable[[], object], timeout: float = 5.0, interval: float = 0.05):
+def wait_for(predicate: Callable[[], object], timeout: float = DEADLINE, interval: float = 0.05):
     """Poll until predicate() is truthy (for effects that land after a socket closes)."""
     deadline = time.monotonic() + timeout
     while True:

@@ -36,15 +36,16 @@ def handler(event: dict, context: object) -> dict:
         )
         policy.deny_all_routes()
         return policy.asdict()
+    context = {
+        "userId": user.user_id,
+        "username": user.username,
+        "isStaff": user.is_staff,
+        "issuedAt": user.issued_at,  # $connect refuses tokens issued before a ban
+    }
+    if user.session_id is not None:  # API Gateway refuses a null context value (a 500)
+        context["sessionId"] = user.session_id  # $connect refuses a logged-out session's
     policy = APIGatewayAuthorizerResponseWebSocket.from_route_arn(
-        request.method_arn,
-        user.user_id,
-        context={
-            "userId": user.user_id,
-            "username": user.username,
-            "isStaff": user.is_staff,
-            "issuedAt": user.issued_at,  # $connect refuses tokens issued before a ban
-        },
+        request.method_arn, user.user_id, context=context
     )
     policy.allow_all_routes()
     return policy.asdict()

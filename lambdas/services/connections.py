@@ -42,7 +42,8 @@ def connection_open(
 ) -> Connection:
     """Register a connection in an open room (or, `lobby`, in none: the rooms list's socket,
     which hears of its user's rooms through the by-user index), unless the user's sessions were
-    ended since the token was issued (TokenRevoked, 403).
+    ended since the token was issued, or the browser session it was issued to (TokenRevoked,
+    403).
 
     A user may hold at most MAX_CONNECTIONS_PER_USER live connections (TooManyConnections, 429).
     Only connections that API Gateway still knows count: at the cap, the counted ones are asked
@@ -71,6 +72,7 @@ def connection_open(
         source_ip=source_ip or None,
         user_agent=(user_agent or "")[:512] or None,
         private=True if private else None,
+        sid=user.session_id,  # logging out of that browser session closes this socket
     )
     connection.save()
     if found and private:

@@ -119,6 +119,30 @@ def user_disconnect(*, api: ManagementApi, user_id: str) -> int:
     return len(ids)
 
 
+def session_connection_ids(*, user_id: str, session_id: str) -> list[str]:
+    """The user's live connections opened with tokens of one browser session (their `sid`).
+
+    by-user does not project `sid` (changing an index's projection recreates it in AWS): the
+    user's live connections, a handful, are read whole by one BatchGetItem after the Query.
+    """
+    ids = [
+        c.connection_id
+        for c in Connection.user_index.query(
+            user_id, filter_condition=Connection.expires_at > utcnow()
+        )
+    ]
+    if not ids:
+        return []
+    items = Connection.batch_get(ids, attributes_to_get=["connection_id", "sid"])
+    return [c.connection_id for c in items if c.sid == session_id]
+
+
+def session_disconnect(*, api: ManagementApi, user_id: str, session_id: str) -> int:
+    """Close the user's connections of one browser session; how many were still open."""
+    ids = session_connection_ids(user_id=user_id, session_id=session_id)
+    return sum(_close(api, connection_id) for connection_id in ids)
+
+
 # -- messages ----------------------------------------------------------------------------------
 
 

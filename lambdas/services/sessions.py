@@ -1,9 +1,16 @@
-"""Ending a user's sessions for good: tokens issued before the moment no longer connect.
+"""Ending sessions for good: a user's (all their tokens issued before a moment) or one browser
+session's (every token carrying its id), so that `$connect` refuses them.
 
 A ban, a deactivation or a demotion closes the user's live sockets (moderation.user_disconnect)
 and revokes what they could reconnect with: their tokens stay valid until they expire (minutes),
-so `$connect` refuses every token issued before the revocation. The item expires with the last
-token it can refuse (TOKEN_MAX_LIFETIME_SECONDS later).
+so `$connect` refuses every token issued before the revocation. Logging out of one browser does
+the same for that browser's session only: its sockets are closed
+(moderation.session_disconnect) and the tokens carrying its id (`sid`) refused, while the
+user's other browsers keep theirs.
+
+Both live in one item per user, the one `session_check` reads at `$connect` anyway: revoking a
+session adds no read there. The item expires with the last token it can refuse
+(TOKEN_MAX_LIFETIME_SECONDS later).
 """
 
 from __future__ import annotations
@@ -11,29 +18,77 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
+from pynamodb.exceptions import UpdateError
+from pynamodb.expressions.condition import size
+
 from lambdas.config import get_config
 from lambdas.errors import TokenRevoked
-from lambdas.models import Revocation
+from lambdas.models import Revocation, condition_failed
 from lambdas.tokens import LEEWAY_SECONDS, User
+
+# The ended sessions kept in the item, at most: 32 ids of 22 characters keep it under 1 KB, so
+# `$connect` still reads it for half a read unit and a logout writes one unit.
+MAX_ENDED = 32
 
 
 def _key(user_id: str) -> str:
     return f"revoked#{user_id}"
 
 
+def _expiry(now: float) -> datetime:
+    """When the last token issued up to `now` has expired: the item is no longer needed."""
+    return datetime.fromtimestamp(
+        now + get_config().token_max_lifetime_seconds + LEEWAY_SECONDS, UTC
+    )
+
+
 def sessions_revoke(*, user_id: str, now: float | None = None) -> None:
-    """Void every token of the user issued up to now."""
+    """Void every token of the user issued up to now.
+
+    The item is replaced: the ended sessions it held go too, as their tokens were all issued
+    before now.
+    """
     now = time.time() if now is None else now
-    lasts = get_config().token_max_lifetime_seconds + LEEWAY_SECONDS
-    expires_at = datetime.fromtimestamp(now + lasts, UTC)
-    Revocation(_key(user_id), not_before=now, expires_at=expires_at).save()
+    Revocation(_key(user_id), not_before=now, expires_at=_expiry(now)).save()
+
+
+def session_revoke(*, user_id: str, session_id: str, now: float | None = None) -> None:
+    """Void every token of one browser session of the user (their `sid`), whenever issued.
+
+    A session id is never handed out again once its session is over (the site forgets it with
+    the session), so the tokens to refuse are those issued until now: the item lives until
+    they have expired, and each logout pushes that further.
+    """
+    now = time.time() if now is None else now
+    expires_at = _expiry(now)
+    try:
+        # One write, creating the item if there is none. An item past its expiry that TTL has
+        # not removed yet (it may take days; dynalite never does) keeps its old ids and moment:
+        # harmless, as their tokens have expired, but the ids count towards the cap.
+        Revocation(_key(user_id)).update(
+            actions=[Revocation.ended.add({session_id}), Revocation.expires_at.set(expires_at)],
+            condition=Revocation.ended.does_not_exist() | (size(Revocation.ended) < MAX_ENDED),
+        )
+    except UpdateError as error:
+        if not condition_failed(error):
+            raise
+        # Full (MAX_ENDED logouts, each within minutes of the last or before TTL removed the
+        # item): start the set again, and void every token of the user issued until now in
+        # place of the ids dropped. The user's other browsers lose nothing: their sockets
+        # stay, and the token each asks for next is newer.
+        Revocation(_key(user_id), not_before=now, ended={session_id}, expires_at=expires_at).save()
 
 
 def session_check(*, user: User) -> None:
-    """TokenRevoked if the user's token was issued before their sessions were revoked."""
+    """TokenRevoked if the user's token was issued before their sessions were revoked, or to a
+    browser session that has ended since."""
     try:
         revocation = Revocation.get(_key(user.user_id))
     except Revocation.DoesNotExist:
         return
-    if revocation.expires_at.timestamp() > time.time() and user.issued_at < revocation.not_before:
+    if revocation.expires_at.timestamp() <= time.time():
+        return  # every token it refused has expired (dynalite never removes items)
+    if revocation.not_before is not None and user.issued_at < revocation.not_before:
         raise TokenRevoked("this session was ended; sign in again")
+    if user.session_id is not None and user.session_id in (revocation.ended or ()):
+        raise TokenRevoked("this browser session was logged out; log in again")

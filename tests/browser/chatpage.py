@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tests.helpers import DEADLINE
+
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+# Every wait of a chat page's (Playwright counts in milliseconds): it ends when its condition
+# holds, and only a hang runs past it.
+DEADLINE_MS = DEADLINE * 1000
 
 
 def screenshot(page, name: str) -> None:
@@ -32,7 +37,7 @@ def shown(page) -> list[dict]:
     )
 
 
-def wait_until(page, script: str, arg=None, timeout: float = 10_000) -> None:
+def wait_until(page, script: str, arg=None, timeout: float | None = None) -> None:
     """Wait for a JavaScript predicate on the page (polls on animation frames)."""
     page.wait_for_function(script, arg=arg, timeout=timeout)
 

@@ -10,6 +10,8 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.test import Client
 
+from tests.browser.chatpage import DEADLINE_MS
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless",
@@ -90,6 +92,7 @@ def open_chat(browser, site, users) -> Callable:
     def open_chat(room: str, username: str, *, setup=None, wait_live=True, **context_options):
         """`setup(page)` runs before the page loads: to watch or route its WebSockets."""
         context = browser.new_context(**context_options)
+        context.set_default_timeout(DEADLINE_MS)
         cookie = {"name": settings.SESSION_COOKIE_NAME, "value": users[username], "url": site}
         context.add_cookies([cookie])
         page = context.new_page()
@@ -97,7 +100,7 @@ def open_chat(browser, site, users) -> Callable:
             setup(page)
         page.goto(f"{site}/rooms/{room}/")
         if wait_live:
-            page.wait_for_selector("#status[data-state=live]", timeout=15_000)
+            page.wait_for_selector("#status[data-state=live]")
         return page
 
     return open_chat

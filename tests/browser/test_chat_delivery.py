@@ -31,8 +31,7 @@ def test_a_page_losing_posts_still_shows_every_message_in_order(lossy_bob, open_
         send(alice, f"note {n}")
         alice.wait_for_timeout(150)
     alice.wait_for_function(
-        "document.querySelectorAll('#messages li.message.own:not(.pending)').length === 12",
-        timeout=15_000,
+        "document.querySelectorAll('#messages li.message.own:not(.pending)').length === 12"
     )
     stored = [m.text for m in sorted(Message.query(room), key=lambda m: m.seq)]
     assert sorted(stored) == sorted(f"note {n}" for n in range(12))
@@ -40,7 +39,6 @@ def test_a_page_losing_posts_still_shows_every_message_in_order(lossy_bob, open_
         "(want) => JSON.stringify([...document.querySelectorAll('#messages li.message .text')]"
         ".map((t) => t.textContent)) === JSON.stringify(want)",
         arg=stored,
-        timeout=15_000,
     )
     assert [m["text"] for m in shown(bob)] == stored
     assert len(sockets) == 1  # repaired on the same socket, never by reconnecting

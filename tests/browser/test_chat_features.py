@@ -44,14 +44,14 @@ def test_typing_shows_on_the_other_pages_until_the_message_arrives(open_chat, ro
     carol = open_chat(room, "carol")
 
     alice.type("#message-input", "hello there", delay=20)
-    bob.wait_for_selector("#typing:has-text('alice is typing…')", timeout=5000)
+    bob.wait_for_selector("#typing:has-text('alice is typing…')")
     assert alice.locator("#typing").text_content() == ""  # never told about herself
     # Eleven keystrokes within 3 s: one typing frame, not eleven.
     assert sent.count('{"action":"typing"}') == 1
 
     carol.type("#message-input", "me too", delay=20)
-    bob.wait_for_selector("#typing:has-text('alice and carol are typing…')", timeout=5000)
-    alice.wait_for_selector("#typing:has-text('carol is typing…')", timeout=5000)
+    bob.wait_for_selector("#typing:has-text('alice and carol are typing…')")
+    alice.wait_for_selector("#typing:has-text('carol is typing…')")
 
     alice.press("#message-input", "Enter")
     bob.locator("#messages li.message", has_text="hello there").wait_for()

@@ -8,14 +8,14 @@ def test_two_users_talk_in_a_room(open_chat, room):
     alice = open_chat(room, "alice")
     bob = open_chat(room, "bob")
     send(alice, "hi bob, it's alice")
-    bob.locator("#messages li.message", has_text="hi bob, it's alice").wait_for(timeout=10_000)
+    bob.locator("#messages li.message", has_text="hi bob, it's alice").wait_for()
     alice.locator(
         "#messages li.message.own:not(.pending)", has_text="hi bob, it's alice"
     ).wait_for()
 
     hostile = '<img src=x onerror="document.body.dataset.pwned=1"><script>1</script>'
     send(bob, hostile)
-    alice.locator("#messages li.message", has_text="<img src=x").wait_for(timeout=10_000)
+    alice.locator("#messages li.message", has_text="<img src=x").wait_for()
     assert alice.locator("#messages img, #messages script").count() == 0
     assert alice.evaluate("document.body.dataset.pwned") is None
     assert [(m["author"], m["text"], m["own"]) for m in shown(alice)] == [

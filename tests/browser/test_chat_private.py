@@ -48,13 +48,13 @@ def test_a_member_added_then_removed_loses_the_room_at_once(private_room, open_c
     alice.click("#members-heading a")  # back to the chat page
     alice.wait_for_selector("#status[data-state=live]")
     send(carol, "hello, members")
-    alice.locator("#messages li.message", has_text="hello, members").wait_for(timeout=10_000)
+    alice.locator("#messages li.message", has_text="hello, members").wait_for()
 
     alice.click("#members-link")
     alice.locator("#member-list .member", has_text="carol").locator(".remove-member").click()
     alice.wait_for_selector("#member-list")
     assert alice.locator("#member-list .member", has_text="carol").count() == 0
-    carol.wait_for_selector("#notice:has-text('you are not a member')", timeout=10_000)
+    carol.wait_for_selector("#notice:has-text('you are not a member')")
     assert carol.locator("#message-input").is_disabled()
 
 
@@ -81,9 +81,9 @@ def test_two_people_open_a_direct_conversation_and_talk(open_chat):
     entry.locator("a").click()
     bob.wait_for_selector("#status[data-state=live]")
     send(bob, "hi alice, just us")
-    alice.locator("#messages li.message", has_text="hi alice, just us").wait_for(timeout=10_000)
+    alice.locator("#messages li.message", has_text="hi alice, just us").wait_for()
     send(alice, "hi bob")
-    bob.locator("#messages li.message", has_text="hi bob").wait_for(timeout=10_000)
+    bob.locator("#messages li.message", has_text="hi bob").wait_for()
     bob.locator("#presence li", has_text="alice").wait_for()
 
 
@@ -94,24 +94,24 @@ def test_an_unread_badge_and_a_mention_reach_another_room_and_clear_on_reading(o
     alice, conversation = open_conversation(open_chat, "alice", "bob")
     send(alice, "first, before bob looks")
     # Counted just after the message is delivered: wait for both, then open Bob's page.
-    alice.locator("#messages li.message.own:not(.pending)").wait_for(timeout=15_000)
-    assert wait_for(lambda: unread_of(conversation, "bob") == 1, timeout=15)
+    alice.locator("#messages li.message.own:not(.pending)").wait_for()
+    assert wait_for(lambda: unread_of(conversation, "bob") == 1)
 
     bob = open_chat("general", "bob")
     entry = bob.locator(f"#switcher li[data-room='{conversation}']")
     assert entry.locator(".badge.unread").text_content() == "1"  # rendered by the site
     send(alice, "@bob are you there?")
-    entry.locator(".badge.unread:not([hidden])", has_text="2").wait_for(timeout=10_000)
+    entry.locator(".badge.unread:not([hidden])", has_text="2").wait_for()
     assert entry.locator(".badge.mention").text_content() == "@1"
 
     entry.locator("a").click()
     bob.wait_for_selector("#status[data-state=live]")
-    bob.locator("#messages li.new-messages").wait_for(timeout=10_000)
+    bob.locator("#messages li.new-messages").wait_for()
     assert bob.locator("#messages li.new-messages ~ li.message .text").first.text_content() == (
         "first, before bob looks"
     )
     assert bob.locator("#messages .mention.me").text_content() == "@bob"
-    bob.wait_for_timeout(1000)  # the page marks what it shows as read
+    assert wait_for(lambda: unread_of(conversation, "bob") == 0)  # the page marked it read
     bob.goto(bob.url.replace(f"/rooms/{conversation}/", "/rooms/general/"))
     bob.wait_for_selector("#status[data-state=live]")
     assert bob.locator(f"#switcher li[data-room='{conversation}'] .badge.unread").is_hidden()
@@ -150,16 +150,14 @@ def test_a_hidden_page_notifies_of_direct_messages_and_counts_them_in_its_title(
 
     bob.evaluate("window.__setHidden(true)")
     send(alice, "are you around?")
-    bob.wait_for_function("window.__notes.length === 1", timeout=10_000)
+    bob.wait_for_function("window.__notes.length === 1")
     assert bob.evaluate("window.__notes") == [{"title": "alice", "body": "sent you a message"}]
     assert bob.title() == f"(1) {title}"
 
     bob.evaluate("window.__setHidden(false)")
     assert bob.title() == title
     send(alice, "never mind")
-    bob.locator(f"#switcher li[data-room='{conversation}'] .badge.unread", has_text="2").wait_for(
-        timeout=10_000
-    )
+    bob.locator(f"#switcher li[data-room='{conversation}'] .badge.unread", has_text="2").wait_for()
     assert bob.evaluate("window.__notes.length") == 1  # looked at: nothing raised
 
 
@@ -188,9 +186,7 @@ def test_the_composer_suggests_members_to_mention(team_room, open_chat):
     assert alice.locator("#mention-suggestions").is_hidden()
     alice.type("#message-input", "?")
     alice.keyboard.press("Enter")
-    alice.locator("#messages li.message.own:not(.pending) .mention", has_text="@carol").wait_for(
-        timeout=10_000
-    )
+    alice.locator("#messages li.message.own:not(.pending) .mention", has_text="@carol").wait_for()
 
 
 def test_the_rooms_page_counts_live_and_lists_a_new_conversation(open_chat):
@@ -200,17 +196,17 @@ def test_the_rooms_page_counts_live_and_lists_a_new_conversation(open_chat):
     bob = open_chat("general", "bob", setup=lambda page: page.add_init_script(NOTIFICATIONS))
     bob.click("#nav-rooms")
     bob.evaluate("Notification.permission = 'granted'")
-    bob.wait_for_selector("#rooms-page[data-live=live]", timeout=15_000)
+    bob.wait_for_selector("#rooms-page[data-live=live]")
     alice, conversation = open_conversation(open_chat, "alice", "bob, carol")
     send(alice, "@bob plans for friday?")
     entry = bob.locator(f"#direct-room-list li[data-room='{conversation}']")
-    entry.locator(".badge.unread:not([hidden])", has_text="1").wait_for(timeout=10_000)
+    entry.locator(".badge.unread:not([hidden])", has_text="1").wait_for()
     assert entry.locator(".badge.mention").text_content() == "@1"
     assert entry.locator(".room-title").text_content() == "alice, carol"
     title = bob.title()
     bob.evaluate("window.__setHidden(true)")
     send(alice, "or saturday")
-    entry.locator(".badge.unread", has_text="2").wait_for(timeout=10_000)
+    entry.locator(".badge.unread", has_text="2").wait_for()
     assert bob.evaluate("window.__notes") == [
         {"title": "alice, carol", "body": "sent you a message"}
     ]
@@ -218,5 +214,5 @@ def test_the_rooms_page_counts_live_and_lists_a_new_conversation(open_chat):
     bob.evaluate("window.__setHidden(false)")
 
     open_chat(conversation, "bob")  # another tab reads it
-    entry.locator(".badge.unread").wait_for(state="hidden", timeout=10_000)
+    entry.locator(".badge.unread").wait_for(state="hidden")
     assert entry.locator(".badge.mention").is_hidden()

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections import defaultdict
 
 import pytest
 
 from tests.browser.chatpage import screenshot, send, shown, wait_until
 from tests.browser.conftest import FAST_CLIENT
-from tests.helpers import RestartableGateway
+from tests.browser.test_chat_features import wait_presence
+from tests.helpers import DEADLINE, RestartableGateway
 
 COUNT = "(n) => document.querySelectorAll('#messages li.message:not(.pending)').length === n"
 NONE_PENDING = "() => document.querySelectorAll('#messages li.pending').length === 0"
@@ -70,7 +72,7 @@ def test_gateway_restart_while_alice_keeps_sending(own_gateway, open_chat, room)
 
     own_gateway.start()
     send(alice, texts[5])  # most likely while alice is still waiting to retry
-    alice.wait_for_selector("#status[data-state=live]", timeout=10_000)
+    alice.wait_for_selector("#status[data-state=live]")
     send(alice, texts[6])
     send(alice, texts[7])
     send(alice, texts[8])
@@ -80,7 +82,7 @@ def test_gateway_restart_while_alice_keeps_sending(own_gateway, open_chat, room)
     assert bob.locator("#status").text_content() == "offline"
 
     bob.context.set_offline(False)
-    bob.wait_for_selector("#status[data-state=live]", timeout=10_000)
+    bob.wait_for_selector("#status[data-state=live]")
     wait_until(bob, COUNT, 9)
     bob.wait_for_timeout(500)  # late duplicates, if any, would land now
     for page in (alice, bob):
@@ -141,7 +143,8 @@ def test_a_send_lost_with_its_socket_is_resent_with_the_same_id_and_shown_once(o
     send(alice, "after the drop")  # its echo comes twice
     wait_until(alice, COUNT, 2)
     bob.locator("#messages li.message", has_text="after the drop").wait_for()
-    alice.wait_for_timeout(300)
+    wait_presence(alice, ["alice", "bob"])
+    alice.wait_for_timeout(300)  # late duplicates, if any, would land now
 
     # Usually two sockets; a third when the first one's $disconnect announcement lands on the
     # second during its $connect (see the report: the backend then forgets the new socket).
@@ -151,7 +154,6 @@ def test_a_send_lost_with_its_socket_is_resent_with_the_same_id_and_shown_once(o
     assert 2 <= len(retries) <= state["connections"]  # at most once per socket
     assert len({s["clientMessageId"] for s in retries}) == 1
     assert [m["text"] for m in shown(alice)] == ["lost one", "after the drop"]
-    assert alice.locator("#presence li").all_text_contents() == ["alice", "bob"]
     assert [m["text"] for m in shown(bob)] == ["lost one", "after the drop"]
     assert stored_texts(room) == ["lost one", "after the drop"]
 
@@ -177,17 +179,20 @@ def test_planned_hand_over_keeps_the_page_live_and_pings(settings, open_chat, ro
         "document.getElementById('status'), {attributes: true}); }"
     )
     bob = open_chat(room, "bob")
-    texts = [f"during hand-over {i}" for i in range(8)]
-    for text in texts:
-        send(bob, text)
+    # Bob talks (8 messages at least) until alice's page has opened two more sockets and pinged:
+    # however slow the machine, the messages span hand-overs.
+    texts: list[str] = []
+    deadline = time.monotonic() + DEADLINE
+    while len(texts) < 8 or len(sockets) < 3 or '{"action":"ping"}' not in pings:
+        assert time.monotonic() < deadline, (len(texts), len(sockets), pings)
+        texts.append(f"during hand-over {len(texts)}")
+        send(bob, texts[-1])
         bob.wait_for_timeout(250)  # not time.sleep: Playwright delivers events while waiting
     wait_until(alice, COUNT, len(texts))
     alice.wait_for_timeout(300)
 
-    assert len(sockets) >= 3  # opened at least twice more within ~2.5 s
     assert sum(not ws.is_closed() for ws in sockets) <= 2  # old ones are closed after hand-over
     assert set(alice.evaluate("window.states")) == {"live"}
-    assert '{"action":"ping"}' in pings
     assert [m["text"] for m in shown(alice)] == texts
 
 
@@ -202,7 +207,7 @@ def test_archiving_the_room_stops_the_page_with_a_notice(gateway, open_chat, roo
     )
     assert room_archive(api=management_api(gateway.management_url), name=room) == 1
 
-    alice.wait_for_selector("#notice:has-text('This room is archived.')", timeout=10_000)
+    alice.wait_for_selector("#notice:has-text('This room is archived.')")
     assert alice.locator("#status").get_attribute("data-state") == "offline"
     assert alice.locator("#notice a").get_attribute("href") == "/rooms/"
     assert alice.locator("#message-input").is_disabled()

@@ -20,7 +20,14 @@ from deploy.config import BUILD
 from lambdas.local.functions import DYNAMOWAVE_PRELOAD
 from lambdas.local.gateway import GatewayThread, Settings
 from lambdas.local.template import load_template, read_api
-from tests.helpers import function_settings, python_313, recv_json, stage_name, wait_for
+from tests.helpers import (
+    DEADLINE,
+    function_settings,
+    python_313,
+    recv_json,
+    stage_name,
+    wait_for,
+)
 
 RUNTIME_DIR = BUILD / "runtime-3.13"  # Lambda's /var/runtime, locally: awslambdaric for 3.13
 SHARD_SIZE = 4  # rooms above it fan out through asynchronous invocations of FanoutFunction
@@ -87,52 +94,54 @@ def test_every_route_runs_from_the_package_on_python_313(package_gateway, keys, 
         for n in range(MEMBERS):
             token = keys.token(user_id=f"31{n}", username=f"p{n}")
             url = f"{package_gateway.websocket_url}?{urlencode({'token': token, 'room': room})}"
-            clients.append(opened.enter_context(ws_connect(url, open_timeout=30, close_timeout=2)))
+            clients.append(
+                opened.enter_context(ws_connect(url, open_timeout=DEADLINE, close_timeout=2))
+            )
         alice, bob = clients[0], clients[1]
         send(alice, action="presence")
-        presence = recv_json(alice, timeout=20, skip=())
+        presence = recv_json(alice, skip=())
         while presence["type"] != "presence" or len(presence["users"]) < MEMBERS:
-            presence = recv_json(alice, timeout=20, skip=())
+            presence = recv_json(alice, skip=())
         assert {user["username"] for user in presence["users"]} == {f"p{n}" for n in range(9)}
 
         send(alice, action="sendmessage", message="from the package")
-        received = [recv_json(c, timeout=20, skip=("presence", "typing")) for c in clients]
+        received = [recv_json(c, skip=("presence", "typing")) for c in clients]
         assert {frame["text"] for frame in received} == {"from the package"}
         message_id = received[0]["id"]
         assert package_gateway.invocations.get("FanoutFunction", 0) >= MEMBERS // SHARD_SIZE
 
         send(bob, action="typing")
-        assert recv_json(alice, timeout=20, skip=("presence",))["type"] == "typing"
+        assert recv_json(alice, skip=("presence",))["type"] == "typing"
 
         send(alice, action="editmessage", id=message_id, message="edited from the package")
-        updated = recv_json(bob, timeout=20, skip=("presence", "typing"))
+        updated = recv_json(bob, skip=("presence", "typing"))
         assert (updated["type"], updated["text"]) == ("message_updated", "edited from the package")
         send(bob, action="react", id=message_id, emoji="🎉")
-        reacted = recv_json(alice, timeout=20, skip=("presence", "typing"))
+        reacted = recv_json(alice, skip=("presence", "typing"))
         while reacted["type"] != "message_updated" or "reactions" not in reacted:
-            reacted = recv_json(alice, timeout=20, skip=("presence", "typing"))
+            reacted = recv_json(alice, skip=("presence", "typing"))
         assert reacted["reactions"][0]["emoji"] == "🎉"
         send(bob, action="markread", id=message_id)  # a public room: nothing to answer
         send(bob, action="history")
-        history = recv_json(bob, timeout=20, skip=("presence", "typing", "message_updated"))
+        history = recv_json(bob, skip=("presence", "typing", "message_updated"))
         assert history["type"] == "history"
         assert [(m["id"], m["text"]) for m in history["messages"]] == [
             (message_id, "edited from the package")
         ]
 
         send(alice, action="deletemessage", id=message_id)
-        deleted = recv_json(bob, timeout=20, skip=("presence", "typing"))
+        deleted = recv_json(bob, skip=("presence", "typing"))
         assert deleted.pop("rev") > 1  # after the message's own number and its edit's
         assert deleted == {"type": "message_deleted", "id": message_id, "room": room}
 
         send(bob, action="ping")
-        assert recv_json(bob, timeout=20, skip=("presence", "typing"))["type"] == "pong"
+        assert recv_json(bob, skip=("presence", "typing"))["type"] == "pong"
         bob.send("not json")  # $default
-        assert recv_json(bob, timeout=20, skip=("presence", "typing"))["type"] == "error"
+        assert recv_json(bob, skip=("presence", "typing"))["type"] == "error"
     # $disconnect ran for each: the room's connections are gone.
     from lambdas.services.broadcast import room_connection_ids
 
-    assert wait_for(lambda: not list(room_connection_ids(room=room)), timeout=20)
+    assert wait_for(lambda: not list(room_connection_ids(room=room)))
 
     # Every function that ran, ran from the package, in a 3.13 interpreter.
     ran = {key[0] for key, pool in package_gateway.pools.items() if pool.cold_started}

@@ -13,6 +13,8 @@ from urllib.parse import urlencode
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidHandshake, WebSocketException
 
+from tests.helpers import DEADLINE
+
 FIRST = "0" * 26  # sorts before every message id: "after FIRST" is the whole history
 
 
@@ -116,8 +118,8 @@ class Member:
                 delay = min(delay * 2, 1.0)
 
 
-async def until(predicate, timeout: float) -> bool:
-    """Poll until predicate() is truthy; False if `timeout` seconds pass first."""
+async def until(predicate, timeout: float = DEADLINE) -> bool:
+    """Poll until predicate() is truthy; False if `timeout` seconds pass first (a hang)."""
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:

@@ -5,7 +5,7 @@ from collections import defaultdict
 
 from lambdas.models import Message
 from tests.faults.members import Member, until
-from tests.helpers import RestartableGateway
+from tests.helpers import DEADLINE, RestartableGateway
 
 CLIENTS = 50
 ROUNDS = 3
@@ -23,7 +23,7 @@ async def _scenario(gateway: RestartableGateway, url: str, keys, room: str) -> l
     ]
     stop = asyncio.Event()
     runs = [asyncio.create_task(member.run(stop)) for member in members]
-    assert await until(lambda: all(m.connects for m in members), 30)
+    assert await until(lambda: all(m.connects for m in members))
     for round_ in range(ROUNDS):
         for member in members:
             await member.send(f"{member.name}-{round_}", f"{member.name} says {round_}")
@@ -40,7 +40,7 @@ async def _scenario(gateway: RestartableGateway, url: str, keys, room: str) -> l
     # Recovery: each client re-reads the room once, filling any gap a failed delivery left.
     for member in members:
         await member.catch_up(full=True)
-    await asyncio.wait_for(asyncio.gather(*(m.history_done.wait() for m in members)), 30)
+    await asyncio.wait_for(asyncio.gather(*(m.history_done.wait() for m in members)), DEADLINE)
     stop.set()
     await asyncio.gather(*runs)
     return members

@@ -13,7 +13,7 @@ from websockets.sync.client import connect
 
 from lambdas.local.dynamodb import free_port
 from lambdas.models import Connection
-from tests.helpers import GatewayProcess
+from tests.helpers import DEADLINE, GatewayProcess
 
 CAP = 10
 
@@ -36,11 +36,11 @@ def test_a_killed_gateways_ghosts_leave_their_user_room_at_once(gateway_process,
 
     def open_tabs(count: int, into: contextlib.ExitStack) -> None:
         for _ in range(count):
-            into.enter_context(connect(url, open_timeout=10, close_timeout=1))
+            into.enter_context(connect(url, open_timeout=DEADLINE, close_timeout=1))
 
     def refused_status() -> int:
         with pytest.raises(InvalidStatus) as refused:
-            connect(url, open_timeout=10)
+            connect(url, open_timeout=DEADLINE)
         return refused.value.response.status_code
 
     with contextlib.ExitStack() as first:

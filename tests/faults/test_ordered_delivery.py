@@ -2,12 +2,15 @@
 fault injection), every client of a room ends with every message exactly once and in order,
 without reconnecting: a change number beyond the next reveals a gap, which `history` `since`
 fills; a lost last message is found by the `pong` of a ping sent once the room is quiet; a
-number taken by a write that never happened is reported empty and passed over."""
+number taken by a write that never happened is reported empty and passed over.
+
+Each test waits for its outcome (up to DEADLINE, which only a hang reaches) and asserts what
+the clients hold, never how soon: time to repair is measured by `make bench` (bench/repair.py).
+"""
 
 from __future__ import annotations
 
 import asyncio
-import time
 from urllib.parse import urlencode
 
 import pytest
@@ -17,6 +20,7 @@ from lambdas.local.settings import PostFaults
 from lambdas.models import Message, Room
 from lambdas.services.changes import change_number
 from tests.faults.members import until
+from tests.helpers import reconfigure
 
 
 @pytest.fixture
@@ -31,14 +35,29 @@ def faults(gateway):
     gateway.settings.post_faults = saved
 
 
+@pytest.fixture
+def settle(monkeypatch):
+    """Set CHANGE_SETTLE_SECONDS for the functions' next invocations: `settle(900)`."""
+
+    def set_settle(seconds: int) -> None:
+        monkeypatch.setenv("CHANGE_SETTLE_SECONDS", str(seconds))
+        reconfigure()
+
+    yield set_settle
+    monkeypatch.undo()
+    reconfigure()
+
+
 async def _clients(gateway, keys, room: str, count: int, tag: str) -> list[OrderedClient]:
     clients = []
     for n in range(count):
         token = keys.token(user_id=f"{tag}{n}", username=f"{tag}{n}")
         url = f"{gateway.websocket_url}?{urlencode({'token': token, 'room': room})}"
-        clients.append(OrderedClient(url, sync_after=1.0))
+        # Pings at most 4 s apart once the room is quiet (not the page's minutes): a lost last
+        # change is found as soon as the machine's speed allows, however late it was stored.
+        clients.append(OrderedClient(url, sync_after=1.0, sync_max=4.0))
     await asyncio.gather(*(client.start() for client in clients))
-    assert await until(lambda: all(c.loaded.is_set() for c in clients), 30), clients[0].errors
+    assert await until(lambda: all(c.loaded.is_set() for c in clients)), clients[0].errors
     return clients
 
 
@@ -47,20 +66,20 @@ def _stored(room: str) -> list[str]:
     return [m.message_id for m in sorted(Message.query(room), key=lambda m: m.seq)]
 
 
-async def _send(clients, count: int, pace: float, prefix: str) -> float:
+async def _send(clients, count: int, pace: float, prefix: str) -> None:
     for n in range(count):
         sender = clients[n % len(clients)]
         await sender.send(
             {"action": "sendmessage", "message": f"{prefix}{n}", "clientMessageId": f"{prefix}{n}"}
         )
         await asyncio.sleep(pace)
-    return time.monotonic()
 
 
 def _held(client: OrderedClient) -> list[str]:
     return [m["id"] for m in client.log.ordered()]
 
 
+@pytest.mark.timeout(300)  # 20 s of sends, then the waits: on a busy machine, past 120 s
 def test_with_a_tenth_of_posts_lost_every_client_ends_with_every_message_in_order(
     gateway, keys, room, faults
 ):
@@ -69,14 +88,12 @@ def test_with_a_tenth_of_posts_lost_every_client_ends_with_every_message_in_orde
     async def scenario():
         clients = await _clients(gateway, keys, room, 50, "lossy")
         faults(drop=0.1, seed=13)
-        last_sent = await _send(clients, 200, 0.1, "m")
-        whole = await until(lambda: all(len(c.log.messages) == 200 for c in clients), 60)
-        settled = time.monotonic() - last_sent
+        await _send(clients, 200, 0.1, "m")
+        whole = await until(lambda: all(len(c.log.messages) == 200 for c in clients))
         faults()
         stored = _stored(room)
         try:
             assert whole, sorted(len(c.log.messages) for c in clients)
-            assert settled < 10, f"the last client was whole {settled:.1f} s after the last send"
             for client in clients:
                 assert _held(client) == stored  # each once, in the room's order
                 assert client.log.position == Room.get(room).seq and not client.log.ahead
@@ -95,16 +112,14 @@ def test_clients_that_lost_the_last_message_learn_of_it_from_the_pong(gateway, k
     async def scenario():
         clients = await _clients(gateway, keys, room, 20, "quiet")
         await _send(clients, 19, 0.05, "q")
-        assert await until(lambda: all(len(c.log.messages) == 19 for c in clients), 20)
+        assert await until(lambda: all(len(c.log.messages) == 19 for c in clients))
         unlucky = clients[::2]
         faults(drop=1.0, users=frozenset(f"quiet{n}" for n in range(0, 20, 2)))
         await clients[1].send({"action": "sendmessage", "message": "last", "clientMessageId": "z"})
-        last_sent = time.monotonic()
-        whole = await until(lambda: all(len(c.log.messages) == 20 for c in clients), 15)
-        settled = time.monotonic() - last_sent
+        whole = await until(lambda: all(len(c.log.messages) == 20 for c in clients))
         faults()
         try:
-            assert whole and settled < 10
+            assert whole, sorted(len(c.log.messages) for c in clients)
             stored = _stored(room)
             for client in clients:
                 assert _held(client) == stored
@@ -118,22 +133,29 @@ def test_clients_that_lost_the_last_message_learn_of_it_from_the_pong(gateway, k
     asyncio.run(scenario())
 
 
-def test_a_number_taken_by_a_write_that_never_came_is_passed_over(gateway, keys, room):
+def test_a_number_taken_by_a_write_that_never_came_is_passed_over(gateway, keys, room, settle):
     """A send that died after taking its number: the clients see the gap, are told it is
-    pending, ask again, and once it cannot be written any more (CHANGE_SETTLE_SECONDS, 3 s in
-    the suite) are told it is empty and move past it."""
+    pending, ask again, and once it cannot be written any more (CHANGE_SETTLE_SECONDS) are told
+    it is empty and move past it.
+
+    The settle time is set long while the hole must hold them (however slow the machine, the
+    number is still pending when they ask), then short, to let it settle."""
+    settle(900)
 
     async def scenario():
         clients = await _clients(gateway, keys, room, 5, "gap")
         await _send(clients, 2, 0.05, "g")
-        assert await until(lambda: all(len(c.log.messages) == 2 for c in clients), 10)
+        assert await until(lambda: all(len(c.log.messages) == 2 for c in clients))
         dead = change_number(room=room).rev  # the send that died
         await _send(clients, 1, 0.05, "after")
         try:
-            assert await until(lambda: all(len(c.log.messages) == 3 for c in clients), 10)
-            assert all(c.log.position == dead - 1 for c in clients)  # the hole holds them
-            assert await until(lambda: all(c.log.position == dead + 1 for c in clients), 15)
-            assert all(c.log.repairs >= 2 for c in clients)  # pending first, then empty
+            assert await until(lambda: all(len(c.log.messages) == 3 for c in clients))
+            # Told "pending", each asks again: until then, and after, the hole holds them.
+            assert await until(lambda: all(c.log.repairs >= 2 for c in clients))
+            assert all(c.log.position == dead - 1 for c in clients)
+            await asyncio.to_thread(settle, 1)
+            assert await until(lambda: all(c.log.position == dead + 1 for c in clients))
+            assert all(c.log.repairs >= 3 for c in clients)  # pending (twice), then empty
             assert all(_held(c) == _stored(room) for c in clients)
         finally:
             await asyncio.gather(*(c.close() for c in clients))
@@ -148,21 +170,22 @@ def test_edits_reactions_and_deletions_lost_live_arrive_by_repair(gateway, keys,
     async def scenario():
         clients = await _clients(gateway, keys, room, 3, "edit")
         await _send(clients, 2, 0.05, "e")
-        assert await until(lambda: all(len(c.log.messages) == 2 for c in clients), 10)
+        assert await until(lambda: all(len(c.log.messages) == 2 for c in clients))
         by_text = {m["text"]: m["id"] for m in clients[0].log.ordered()}
         first, second = by_text["e0"], by_text["e1"]  # edit0's and edit1's
+        # Its posts are dropped to the end (not just until the others have them: a post to it
+        # may come later, the posts being concurrent). Pongs and `since` answers are route
+        # responses, not @connections posts: only the repair can bring it the changes.
         faults(drop=1.0, users=frozenset({"edit2"}))
         author = clients[0]
         await author.send({"action": "editmessage", "id": first, "message": "e0, edited"})
         await clients[1].send({"action": "react", "id": first, "emoji": "🎉"})
         await clients[1].send({"action": "deletemessage", "id": second})
-        latest = lambda: Room.get(room).seq  # noqa: E731
-        assert await until(lambda: clients[0].log.position == 5, 10)
-        assert latest() == 5
-        faults()
         lost = clients[2]
         try:
-            assert await until(lambda: lost.log.position == 5, 15)
+            assert await until(lambda: clients[0].log.position == 5)
+            assert Room.get(room).seq == 5
+            assert await until(lambda: lost.log.position == 5), (lost.log, lost.errors)
             held = {m["id"]: m for m in lost.log.ordered()}
             assert held[first]["text"] == "e0, edited"
             assert [r["emoji"] for r in held[first]["reactions"]] == ["🎉"]

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from websockets.sync.client import connect
 
 from lambdas.local.dynamodb import Dynalite, free_port
-from tests.helpers import ROOT, Keys, wait_listening
+from tests.helpers import DEADLINE, ROOT, Keys, wait_listening
 
 TABS = 10
 
@@ -90,7 +90,7 @@ class Stack:
         token = Keys(load_pem_private_key(pem, password=None)).token(user_id="7", username="tabs")
         url = f"ws://127.0.0.1:{self.gateway_port}/local?" + urlencode({"token": token})
         for _ in range(TABS):
-            tabs.enter_context(connect(url, open_timeout=10, close_timeout=5))
+            tabs.enter_context(connect(url, open_timeout=DEADLINE, close_timeout=5))
 
 
 @pytest.fixture

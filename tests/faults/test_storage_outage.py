@@ -7,7 +7,7 @@ from lambdas.local.dynamodb import Dynalite, ensure_tables
 from lambdas.models import Message
 from lambdas.services.rooms import room_create
 from tests.faults.members import Member, until
-from tests.helpers import reconfigure
+from tests.helpers import DEADLINE, reconfigure
 
 
 async def _scenario(storage: Dynalite, url: str, keys, room: str) -> tuple[list[Member], dict]:
@@ -22,16 +22,16 @@ async def _scenario(storage: Dynalite, url: str, keys, room: str) -> tuple[list[
     ]
     stop = asyncio.Event()
     runs = [asyncio.create_task(m.run(stop)) for m in members]
-    assert await until(lambda: all(m.connects for m in members), 20)
+    assert await until(lambda: all(m.connects for m in members))
     for m in members:
         await m.send(f"{m.name}-before", "before the outage")
-    assert await until(lambda: not any(m.outbox for m in members), 20)
+    assert await until(lambda: not any(m.outbox for m in members))
 
     storage.stop()
     outage = {}
     for m in members:
         await m.send(f"{m.name}-during", "while storage is down")
-    assert await until(lambda: sum(len(m.errors) for m in members) >= len(members), 20)
+    assert await until(lambda: sum(len(m.errors) for m in members) >= len(members))
     # The gateway itself is fine: a route that needs no storage still answers.
     await members[0].ws.send(json.dumps({"action": "ping"}))
     outage["codes"] = sorted({e["code"] for m in members for e in m.errors})
@@ -39,14 +39,14 @@ async def _scenario(storage: Dynalite, url: str, keys, room: str) -> tuple[list[
     storage.start()
 
     # Clients retry what was refused, with the same clientMessageId, as the page does.
-    assert await until(lambda: all(m.ws is not None for m in members), 20)
+    assert await until(lambda: all(m.ws is not None for m in members))
     for m in members:
         await m.resend()
         await m.send(f"{m.name}-after", "after the outage")
-    assert await until(lambda: not any(m.outbox for m in members), 30), "unacknowledged sends"
+    assert await until(lambda: not any(m.outbox for m in members)), "unacknowledged sends"
     for m in members:
         await m.catch_up(full=True)
-    await asyncio.wait_for(asyncio.gather(*(m.history_done.wait() for m in members)), 20)
+    await asyncio.wait_for(asyncio.gather(*(m.history_done.wait() for m in members)), DEADLINE)
     stop.set()
     await asyncio.gather(*runs)
     return members, outage

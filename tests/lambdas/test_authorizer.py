@@ -41,6 +41,14 @@ def test_valid_token_is_allowed_with_user_context(keys):
     assert context == {"userId": "42", "username": "bob", "isStaff": True}
 
 
+def test_the_tokens_browser_session_is_carried_into_the_context(keys):
+    """A token's `sid` reaches `$connect` as `sessionId`; a token without one has none (API
+    Gateway refuses a null context value)."""
+    context = authorize(keys.token(user_id="42", sid="Zq3hV0c9kL2xW8yT1bN4mA"))["context"]
+    assert context["sessionId"] == "Zq3hV0c9kL2xW8yT1bN4mA"
+    assert "sessionId" not in authorize(keys.token(user_id="42"))["context"]
+
+
 def test_a_token_living_longer_than_the_maximum_is_denied(keys):
     """Signed by the site's key and unexpired, but minted for a day: refused (it would outlast
     any ban); the longest allowed (TOKEN_MAX_LIFETIME_SECONDS, 600 s) passes."""
@@ -88,6 +96,9 @@ BAD_TOKENS = {
     "no expiry": lambda k: k.token(exp=None),
     "no subject": lambda k: k.token(sub=None),
     "staff not a bool": lambda k: k.token(staff="yes"),
+    "session not a string": lambda k: k.token(sid=12),
+    "empty session": lambda k: k.token(sid=""),
+    "session too long": lambda k: k.token(sid="s" * 65),
     "alg none": lambda k: _unsigned(_valid_claims()),
     "HS256 with the public key as secret": lambda k: _hs256_with_public_key(k),
     "tampered payload": lambda k: (

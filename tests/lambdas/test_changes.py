@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from types import SimpleNamespace
 
 import pytest
 
@@ -37,6 +38,15 @@ def chat(dynamodb, room, configure):
     return api, ada, f"c-{room}", say
 
 
+@pytest.fixture
+def clock(monkeypatch) -> list[float]:
+    """Time as change numbers see it (when one is taken, how long ago): tests move now[0]
+    instead of sleeping, so "just now" and "long enough ago" hold however slow the machine."""
+    now = [time.time()]
+    monkeypatch.setattr("lambdas.services.changes.time", SimpleNamespace(time=lambda: now[0]))
+    return now
+
+
 def test_every_change_takes_the_rooms_next_number_and_frames_carry_it(chat, room):
     api, ada, connection_id, say = chat
     first, second = say("one"), say("two")
@@ -58,7 +68,7 @@ def test_every_change_takes_the_rooms_next_number_and_frames_carry_it(chat, room
     assert message_frame(stored)["seq"] == 1
 
 
-def test_since_answers_each_changed_message_once_as_it_is_now(chat, room):
+def test_since_answers_each_changed_message_once_as_it_is_now(chat, room, clock):
     api, ada, connection_id, say = chat
     old, new = say("old"), say("new")
     message_edit(
@@ -75,7 +85,7 @@ def test_since_answers_each_changed_message_once_as_it_is_now(chat, room):
     assert changes_since(room=room, since=3).messages == []
 
 
-def test_a_number_taken_and_never_written_is_pending_then_empty(chat, room):
+def test_a_number_taken_and_never_written_is_pending_then_empty(chat, room, clock):
     """A send that died between taking its number and storing its message: clients are told
     the number is empty once no write can still come (CHANGE_SETTLE_SECONDS, 2 s here)."""
     _, _, _, say = chat
@@ -85,14 +95,14 @@ def test_a_number_taken_and_never_written_is_pending_then_empty(chat, room):
     changes = changes_since(room=room, since=1)
     assert [m.rev for m in changes.messages] == [3] and changes.empty == []
     assert settled_position(room=room) == 1  # a page read now brings its reader to 1 only
-    time.sleep(2.1)
+    clock[0] += 2.1
     changes = changes_since(room=room, since=1)
     assert changes.empty == [(2, 2)] and changes.to == 3
     assert settled_position(room=room) == 3
     change_number(room=room)  # another dead one, the newest number of all: 4
     assert changes_since(room=room, since=3).empty == []
     assert settled_position(room=room) == 3
-    time.sleep(2.1)
+    clock[0] += 2.1
     changes = changes_since(room=room, since=3)
     assert (changes.empty, changes.to, changes.latest) == ([(4, 4)], 4, 4)
     assert after.rev == 3

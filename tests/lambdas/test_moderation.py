@@ -17,7 +17,9 @@ from tests.lambdas.fakes import FakeManagementApi
 STAFF = User("99", "staff", True)
 
 
-def add_connection(room: str, user_id: str = "1", *, hours: float = 2) -> str:
+def add_connection(
+    room: str | None, user_id: str = "1", *, hours: float = 2, sid: str | None = None
+) -> str:
     now = utcnow()
     cid = f"{room}-{new_ulid()}"
     Connection(
@@ -27,6 +29,7 @@ def add_connection(room: str, user_id: str = "1", *, hours: float = 2) -> str:
         room=room,
         connected_at=now,
         expires_at=now + timedelta(hours=hours),
+        sid=sid,
     ).save()
     return cid
 
@@ -128,6 +131,26 @@ def test_disconnect_deletes_through_the_api_or_removes_a_stale_item(dynamodb, ro
     assert list(Connection.query(live))  # its $disconnect removes it, not us
     with pytest.raises(ConnectionNotFound):
         moderation.connection_disconnect(api=api, connection_id="never-was")
+
+
+def test_a_browser_sessions_disconnect_closes_only_its_own_live_connections(dynamodb, room):
+    """Of the user's connections, those of the session (in a room or the lobby) are closed,
+    the one gone already loses its item and is not counted; the user's other sessions, their
+    tokens without a session, an expired item and another user's same session id are left."""
+    user, other = f"u-{new_ulid()}", f"u-{new_ulid()}"
+    mine = {add_connection(room, user, sid="s1"), add_connection(None, user, sid="s1")}
+    gone = add_connection(room, user, sid="s1")
+    kept = {
+        add_connection(room, user, sid="s2"),
+        add_connection(room, user),
+        add_connection(room, user, sid="s1", hours=-1),
+        add_connection(room, other, sid="s1"),
+    }
+    api = FakeManagementApi(gone={gone})
+    assert moderation.session_disconnect(api=api, user_id=user, session_id="s1") == 2
+    assert set(api.deleted) == mine and not set(api.deleted) & kept
+    assert not list(Connection.query(gone))
+    assert moderation.session_disconnect(api=api, user_id=f"u-{new_ulid()}", session_id="s1") == 0
 
 
 def test_archive_closes_the_rooms_connections(dynamodb, room):

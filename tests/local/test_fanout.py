@@ -17,7 +17,7 @@ from websockets.sync.client import connect as ws_connect
 
 from lambdas.local.gateway import LocalGateway, _json
 from lambdas.models import Connection, utcnow
-from tests.helpers import reconfigure, wait_for
+from tests.helpers import DEADLINE, reconfigure, wait_for
 
 ROOM_SIZE = 10
 FUNCTION_ENVIRONMENT = ("MANAGEMENT_ENDPOINT_URL", "LAMBDA_ENDPOINT_URL", "FANOUT_FUNCTION_NAME")
@@ -87,7 +87,8 @@ def room_of_ten(sharding_gateway, keys, room):
         for n in range(ROOM_SIZE):
             query = urlencode({"token": keys.token(user_id=str(n), username=f"u{n}"), "room": room})
             url = f"{sharding_gateway.websocket_url}?{query}"
-            clients.append(opened.enter_context(ws_connect(url, open_timeout=10, close_timeout=2)))
+            connection = ws_connect(url, open_timeout=DEADLINE, close_timeout=2)
+            clients.append(opened.enter_context(connection))
         settle(sharding_gateway, clients)
         yield clients
 
@@ -98,14 +99,14 @@ def settle(gateway: RecordingGateway, clients) -> None:
     Every post has been answered by then, so the frames are already on their way: a short
     quiet period per client is enough.
     """
-    assert wait_for(lambda: not gateway._events, timeout=10)
+    assert wait_for(lambda: not gateway._events)
     for client in clients:
         with contextlib.suppress(TimeoutError):
             while True:
                 client.recv(timeout=0.05)
 
 
-def messages(client, *, first: float = 5.0, quiet: float = 0.05) -> list[dict]:
+def messages(client, *, first: float = DEADLINE, quiet: float = 0.05) -> list[dict]:
     """The `message` frames of a client: waits up to `first` seconds for one, then collects
     more until the client has been quiet for `quiet` seconds (a duplicate would show here)."""
     found: list[dict] = []
@@ -120,7 +121,7 @@ def messages(client, *, first: float = 5.0, quiet: float = 0.05) -> list[dict]:
 def received_by(gateway: RecordingGateway, clients) -> list[list[dict]]:
     """The `message` frames each client got, once every shard has finished posting."""
     first = [messages(client, quiet=0.01) for client in clients]
-    assert wait_for(lambda: not gateway._events, timeout=10)
+    assert wait_for(lambda: not gateway._events)
     return [
         found + messages(client, first=0.05) for found, client in zip(first, clients, strict=True)
     ]
@@ -169,7 +170,7 @@ def test_sendmessage_returns_before_the_shards_run(sharding_gateway, room_of_ten
         sender.send(json.dumps({"action": "sendmessage", "message": "prompt"}))
         # Frames of one connection are handled in order: the pong proves sendmessage returned.
         sender.send(json.dumps({"action": "ping"}))
-        replies = [json.loads(sender.recv(timeout=5)) for _ in range(2)]
+        replies = [json.loads(sender.recv(timeout=DEADLINE)) for _ in range(2)]
         assert [r["type"] for r in replies] == ["message", "pong"]
         assert wait_for(lambda: len(sharding_gateway._events) == 3)
         assert all(messages(client, first=0.05) == [] for client in others)
@@ -233,6 +234,6 @@ def test_a_departure_in_a_large_room_is_announced_through_the_shards(sharding_ga
     for client in staying:
         frame = {}
         while frame.get("type") != "presence":
-            frame = json.loads(client.recv(timeout=10))
+            frame = json.loads(client.recv(timeout=DEADLINE))
         assert "u0" not in [user["username"] for user in frame["users"]]
     assert len(sharding_gateway.events) > before  # asynchronous shards carried the list

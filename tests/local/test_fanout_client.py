@@ -25,7 +25,7 @@ from lambdas.management import ManagementApi
 from lambdas.models import Connection, utcnow
 from lambdas.services import broadcast as broadcast_module
 from lambdas.services.broadcast import broadcast, broadcast_shard
-from tests.helpers import recv_json
+from tests.helpers import DEADLINE, recv_json
 
 REGION = "eu-west-1"
 AUTHORIZATION = re.compile(
@@ -340,7 +340,7 @@ def messages_of(client, *, quiet: float = 0.2) -> list[dict]:
     found = []
     with contextlib.suppress(TimeoutError):
         while True:
-            found.append(recv_json(client, timeout=quiet if found else 5))
+            found.append(recv_json(client, timeout=quiet if found else DEADLINE))
     return [frame for frame in found if frame.get("type") == "message"]
 
 

@@ -10,7 +10,7 @@ from botocore.exceptions import ClientError
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from lambdas.models import Connection, Message, utcnow
-from tests.helpers import recv_json, wait_for
+from tests.helpers import DEADLINE, recv_json, wait_for
 
 
 def room_connections(room: str) -> set[str]:
@@ -189,7 +189,7 @@ def test_boto3_post_get_delete(connect, room, management):
     assert described["LastActiveAt"] >= described["ConnectedAt"]
     management.delete_connection(ConnectionId=connection_id)
     with pytest.raises(ConnectionClosed):
-        client.recv(timeout=5)
+        client.recv(timeout=DEADLINE)
     assert wait_for(lambda: room_connections(room) == set())
 
 
@@ -212,13 +212,13 @@ def test_post_over_128_kb_is_413(connect, room, management):
         management.post_to_connection(ConnectionId=connection_id, Data=b"x" * 131_073)
     assert too_big.value.response["ResponseMetadata"]["HTTPStatusCode"] == 413
     management.post_to_connection(ConnectionId=connection_id, Data=b"y" * 131_072)
-    assert client.recv(timeout=5) == "y" * 131_072
+    assert client.recv(timeout=DEADLINE) == "y" * 131_072
 
 
 # -- API Gateway's limits ----------------------------------------------------------------------
 
 
-def close_code(client, timeout: float = 5) -> int:
+def close_code(client, timeout: float = DEADLINE) -> int:
     with pytest.raises(ConnectionClosed) as closed:
         while True:
             client.recv(timeout=timeout)

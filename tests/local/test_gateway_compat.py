@@ -16,6 +16,7 @@ from websockets.sync.client import connect as ws_connect
 
 from lambdas.local.gateway import GatewayThread, Settings
 from lambdas.local.template import read_api
+from tests.helpers import DEADLINE
 from tests.local.test_runtime import function, route, websocket_api
 
 HERE = Path(__file__).parent
@@ -55,25 +56,25 @@ def url(gateway) -> str:
 
 def test_an_authorizer_raising_unauthorized_is_401(serve):
     with pytest.raises(InvalidStatus) as refused:
-        ws_connect(url(serve("handlers.unauthorized")), open_timeout=10).close()
+        ws_connect(url(serve("handlers.unauthorized")), open_timeout=DEADLINE).close()
     assert refused.value.response.status_code == 401
 
 
 def test_an_authorizer_context_holding_an_object_is_500(serve):
     with pytest.raises(InvalidStatus) as refused:
-        ws_connect(url(serve("handlers.nested_context")), open_timeout=10).close()
+        ws_connect(url(serve("handlers.nested_context")), open_timeout=DEADLINE).close()
     assert refused.value.response.status_code == 500
 
 
 def test_braced_selection_routes_and_a_miss_without_default_is_forbidden(serve):
     """`${request.body.action}` selects `echo`; with no `$default`, a miss gets AWS's answer."""
     gateway = serve("handlers.allow")
-    with ws_connect(url(gateway), open_timeout=10, close_timeout=2) as client:
+    with ws_connect(url(gateway), open_timeout=DEADLINE, close_timeout=2) as client:
         client.send('{"action": "echo", "n": 1}')
         # The echo handler returns its event, whose body API Gateway sends back: the frame.
-        assert json.loads(client.recv(timeout=10)) == {"action": "echo", "n": 1}
+        assert json.loads(client.recv(timeout=DEADLINE)) == {"action": "echo", "n": 1}
         client.send('{"action": "nothing"}')
-        miss = json.loads(client.recv(timeout=10))
+        miss = json.loads(client.recv(timeout=DEADLINE))
         assert miss["message"] == "Forbidden"
         assert miss["connectionId"] and miss["requestId"]
 
@@ -98,15 +99,17 @@ def test_a_sam_project_runs_unchanged_from_the_command_line(tmp_path):
         wait_listening(port, gateway)
         # Both functions' zygotes start with the gateway, before anything invokes them.
         log = tmp_path / "gateway.log"
-        assert wait_for(lambda: "Zygotes ready      2 functions" in log.read_text(), timeout=20)
-        with ws_connect(f"ws://127.0.0.1:{port}/prod", open_timeout=10) as client:
+        assert wait_for(lambda: "Zygotes ready      2 functions" in log.read_text())
+        with ws_connect(f"ws://127.0.0.1:{port}/prod", open_timeout=DEADLINE) as client:
             client.send('{"action": "sendmessage"}')
-            assert json.loads(client.recv(timeout=20)) == {"sent": True}
+            assert json.loads(client.recv(timeout=DEADLINE)) == {"sent": True}
         # wss:// too, as API Gateway serves it, verified against the development CA.
         trust = ssl.create_default_context(cafile=str(tmp_path / "tls" / "local-ca.pem"))
-        with ws_connect(f"wss://localhost:{tls_port}/prod", ssl=trust, open_timeout=10) as client:
+        with ws_connect(
+            f"wss://localhost:{tls_port}/prod", ssl=trust, open_timeout=DEADLINE
+        ) as client:
             client.send('{"action": "sendmessage"}')
-            assert json.loads(client.recv(timeout=20)) == {"sent": True}
+            assert json.loads(client.recv(timeout=DEADLINE)) == {"sent": True}
     finally:
         gateway.terminate()
         gateway.wait(30)

@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 from lambdas.local.gateway import GatewayThread, Settings
 from lambdas.local.iam import PolicyError, role_credentials
 from lambdas.local.template import read_api
-from tests.helpers import GATEWAY_MODE, recv_json, wait_for
+from tests.helpers import DEADLINE, GATEWAY_MODE, recv_json, wait_for
 from tests.local.test_runtime import HERE, function
 
 NO_RETRIES = Config(retries={"total_max_attempts": 1})
@@ -190,9 +190,9 @@ def test_a_missing_grant_fails_only_that_call_cleanly(dynamodb, keys, room):
     gateway = runner.start()
     try:
         url = f"{gateway.websocket_url}?{urlencode({'token': keys.token(), 'room': room})}"
-        with ws_connect(url, open_timeout=10) as client:
+        with ws_connect(url, open_timeout=DEADLINE) as client:
             client.send(json.dumps({"action": "sendmessage", "message": "refused"}))
-            frame = recv_json(client, timeout=15)
+            frame = recv_json(client)
             assert frame["type"] == "error" and frame["code"] == "internal", frame
             client.send(json.dumps({"action": "ping"}))
             assert recv_json(client)["type"] == "pong"

@@ -5,7 +5,6 @@ and one that outlived its closing can neither read nor write."""
 from __future__ import annotations
 
 import json
-import time
 import uuid
 
 import pytest
@@ -15,7 +14,7 @@ from lambdas.management import management_api
 from lambdas.models import Connection, Message, Room
 from lambdas.services.members import member_add, member_remove
 from lambdas.services.rooms import room_create
-from tests.helpers import recv_json
+from tests.helpers import DEADLINE, recv_json, wait_for
 from tests.local.test_gateway import handshake_status
 
 
@@ -90,7 +89,7 @@ def test_removing_a_member_closes_their_socket_at_once(connect, gateway, private
     assert member_remove(api=api, room=Room.get(room), user_id=bob) == 1
     with pytest.raises(ConnectionClosed):
         while True:
-            socket.recv(timeout=5)
+            socket.recv(timeout=DEADLINE)
     assert handshake_status(connect, room, user_id=bob, username="bob") == 403
 
 
@@ -182,18 +181,9 @@ def test_a_lobby_connection_hears_of_its_users_rooms_and_nothing_else(connect, g
     send(lobby, action="ping")
     assert recv_type(lobby, "pong") == {"type": "pong"}
     lobby.close()
-    assert _eventually(lambda: Connection.count(stored.connection_id) == 0)
+    assert wait_for(lambda: Connection.count(stored.connection_id) == 0)
 
 
 def test_a_lobby_connection_names_no_room(connect, private):
     room, ada, _ = private
     assert handshake_status(connect, room, lobby=True, user_id=ada, username="ada") == 400
-
-
-def _eventually(check, seconds: float = 5) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.05)
-    return False

@@ -6,16 +6,24 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
+from django.db import connection
 
 from chat.keys import dev_keypair_ensure
+from dynamowave_site.local_stack import (
+    DYNALITE_PORT,
+    GATEWAY_PORT,
+    HOST,
+    STAGE,
+    stack_state_remove,
+    stack_state_write,
+)
 
-HOST = "127.0.0.1"
-STAGE = "local"
 # The gateway waits up to 10 s for $disconnect and 30 s for asynchronous invocations it accepted.
 GATEWAY_STOP_SECONDS = 45
 
@@ -30,13 +38,25 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--site-port", type=int, default=8000)
-        parser.add_argument("--gateway-port", type=int, default=8001)
+        parser.add_argument("--gateway-port", type=int, default=GATEWAY_PORT)
         parser.add_argument(
             "--gateway-tls-port", type=int, default=8443, help="its HTTPS/wss listener (0: any)"
         )
+        parser.add_argument(
+            "--retry-seconds",
+            type=float,
+            default=15,
+            help="how often chat sessions that could not be ended are tried again",
+        )
 
     def handle(
-        self, *args, site_port: int, gateway_port: int, gateway_tls_port: int, **options
+        self,
+        *args,
+        site_port: int,
+        gateway_port: int,
+        gateway_tls_port: int,
+        retry_seconds: float,
+        **options,
     ) -> None:
         # Imported here: they load PynamoDB and boto3, which no other site command needs.
         from lambdas import models
@@ -56,10 +76,12 @@ class Command(BaseCommand):
         previous = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
         dynalite = None
         children: dict[str, subprocess.Popen] = {}
+        stopping = threading.Event()
+        state_written = False
         try:
             endpoint = os.environ.get("DYNAMODB_ENDPOINT_URL")
             if not endpoint:
-                port = int(os.environ.get("DYNALITE_PORT") or 8002)
+                port = int(os.environ.get("DYNALITE_PORT") or DYNALITE_PORT)
                 dynalite = Dynalite(path=settings.DATA_DIR / "dynalite", port=port, shielded=True)
                 try:
                     dynalite.start()
@@ -108,6 +130,10 @@ class Command(BaseCommand):
                 self.stdout.write(f"Forgot {forgotten} connections left by an earlier run")
             call_command("migrate", interactive=False, verbosity=1)
             call_command("rooms_backfill")  # rooms kept from before the by-status index
+            # For `manage.py shell`, createsuperuser and the rest in another terminal: the same
+            # endpoints and tables (dynamowave_site/local_stack.py), until the stack stops.
+            stack_state_write(folder=settings.DATA_DIR, env=env)
+            state_written = True
 
             children["gateway"] = subprocess.Popen(
                 [
@@ -164,6 +190,13 @@ class Command(BaseCommand):
                 "  Ctrl-C stops everything.\n"
             )
             self.stdout.flush()
+            # Chat sessions a deactivation or demotion failed to end (also while no stack ran).
+            threading.Thread(
+                target=self._retry_revocations,
+                args=(stopping, retry_seconds),
+                name="revocations-retry",
+                daemon=True,
+            ).start()
             name, code = _wait_for_exit(children)
             raise CommandError(f"the {name} exited with status {code}; stopping the stack")
         except (KeyboardInterrupt, _Stop):
@@ -172,6 +205,7 @@ class Command(BaseCommand):
             # In order, each after the one before has exited: the gateway closes its sockets and
             # runs their $disconnect (which write to DynamoDB), then the site, then DynamoDB.
             # The children are shielded from the terminal's Ctrl-C; a second one is ignored.
+            stopping.set()
             for sig in previous:
                 signal.signal(sig, _still_stopping)
             for name in ("gateway", "site"):
@@ -180,8 +214,28 @@ class Command(BaseCommand):
                     terminate(children[name], timeout=timeout)
             if dynalite is not None:
                 dynalite.stop()
+            if state_written:
+                stack_state_remove(folder=settings.DATA_DIR)
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+
+    def _retry_revocations(self, stopping: threading.Event, every: float) -> None:
+        """Every `every` seconds until the stack stops: what Zappa's schedule does deployed."""
+        from chat.revocations import revocations_retry
+
+        while True:
+            try:
+                report = revocations_retry()
+                for username in report.ended:
+                    self.stdout.write(f"Chat sessions of {username} ended (retried)")
+                for error in report.failed:
+                    self.stderr.write(error.message)
+            except Exception as exc:  # the database itself, say: try again next round
+                self.stderr.write(f"Retrying pending revocations failed: {exc}")
+            finally:
+                connection.close()  # this thread's own (sqlite: not held open between rounds)
+            if stopping.wait(every):
+                return
 
 
 def _raise_stop(signum, frame) -> None:

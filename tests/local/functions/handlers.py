@@ -58,13 +58,20 @@ def echo(event: dict, context) -> dict:
 
 def sleep(event: dict, context) -> dict:
     """Sleeps for "seconds" (of the event, or of a route's frame); writes its pid first (a test
-    may kill it meanwhile) and {"pid", "started", "ended"} to "span_file" at the end."""
+    may kill it meanwhile) and {"pid", "started", "ended"} to "span_file" at the end. With a
+    "release_file", it ends as soon as that file exists ("seconds" is then only a limit): a
+    test holds it running for as long as it needs, however slow the machine."""
     started = time.time()
     arguments = json.loads(event["body"]) if "requestContext" in event else event
     if "pid_file" in arguments:
         with open(arguments["pid_file"], "w") as out:
             out.write(str(os.getpid()))
-    time.sleep(arguments.get("seconds", 0))
+    if "release_file" in arguments:
+        limit = time.monotonic() + arguments.get("seconds", 0)
+        while not os.path.exists(arguments["release_file"]) and time.monotonic() < limit:
+            time.sleep(0.02)
+    else:
+        time.sleep(arguments.get("seconds", 0))
     if "span_file" in arguments:
         with open(arguments["span_file"], "w") as out:
             json.dump({"pid": os.getpid(), "started": started, "ended": time.time()}, out)
