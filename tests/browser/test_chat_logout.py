@@ -56,7 +56,7 @@ def test_logout_in_one_tab_ends_that_browsers_chat_and_not_the_other_browsers(
     phone = open_chat(room, alice_elsewhere)
     carol = open_chat(room, "carol")
     send(tab, "before logout")
-    carol.locator("#messages li.message", has_text="before logout").wait_for(timeout=10_000)
+    carol.locator("#messages li.message", has_text="before logout").wait_for()
 
     # When: alice logs out in a second tab of the same browser.
     other_tab = tab.context.new_page()
@@ -65,8 +65,8 @@ def test_logout_in_one_tab_ends_that_browsers_chat_and_not_the_other_browsers(
     other_tab.wait_for_url("**/accounts/login/**")
 
     # Then: the first tab's socket is closed and the page says the session has ended.
-    tab.wait_for_selector("#status:not([data-state=live])", timeout=10_000)
-    tab.locator("#notice", has_text="Your session has ended.").wait_for(timeout=10_000)
+    tab.wait_for_selector("#status:not([data-state=live])")
+    tab.locator("#notice", has_text="Your session has ended.").wait_for()
     assert tab.locator("#notice a").text_content() == "Log in again"
     assert tab.locator("#status").get_attribute("data-state") == "offline"
     assert tab.locator("#message-input").is_disabled()
@@ -81,7 +81,7 @@ def test_logout_in_one_tab_ends_that_browsers_chat_and_not_the_other_browsers(
     # Her phone is still live, and what it sends arrives after what the tab tried to send.
     assert phone.locator("#status").get_attribute("data-state") == "live"
     send(phone, "from the phone")
-    carol.locator("#messages li.message", has_text="from the phone").wait_for(timeout=10_000)
+    carol.locator("#messages li.message", has_text="from the phone").wait_for()
     carol.wait_for_timeout(500)  # a late delivery of the tab's frame would land now
     assert carol.locator("#messages li.message", has_text="after logout").count() == 0
     assert "after logout" not in stored(room)

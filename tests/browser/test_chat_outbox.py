@@ -61,11 +61,11 @@ def test_a_burst_past_the_rate_limit_arrives_in_order_exactly_once(real_limits, 
     texts = [f"burst {n:02d}" for n in range(14)]
     for text in texts:
         send(alice, text)  # each fill is input: a typing notice may go
-    wait_until(alice, DELIVERED, 14, timeout=30_000)
+    wait_until(alice, DELIVERED, 14)
     wait_until(alice, NONE_PENDING)
     assert stored_texts(room) == texts
     assert [m["text"] for m in shown(alice)] == texts
-    wait_until(bob, DELIVERED, 14, timeout=30_000)
+    wait_until(bob, DELIVERED, 14)
     assert [m["text"] for m in shown(bob)] == texts
     refusals = [f for f in frames if '"rate_limited"' in f]
     assert refusals, "the burst never reached the limit: the test proves nothing"
@@ -112,7 +112,7 @@ def test_a_refused_send_fails_with_its_text_and_is_never_sent_again(
     )
     send(alice, "hi @bob, look at this")
     failed = alice.locator("#messages li.pending.failed")
-    failed.wait_for(timeout=10_000)
+    failed.wait_for()
     assert failed.locator(".text").text_content() == "hi @bob, look at this"
     assert "not sent: @bob is not a member of this room" in failed.locator(".state").text_content()
     assert [b.text_content() for b in failed.locator(".send-actions button").all()] == [
@@ -130,8 +130,8 @@ def test_a_refused_send_fails_with_its_text_and_is_never_sent_again(
 
     # The socket is closed under the page: it reconnects and sends nothing it had refused.
     user_disconnect(api=management_api(gateway.management_url), user_id=alice_id)
-    alice.wait_for_selector("#status[data-state=reconnecting]", timeout=10_000)
-    alice.wait_for_selector("#status[data-state=live]", timeout=15_000)
+    alice.wait_for_selector("#status[data-state=reconnecting]")
+    alice.wait_for_selector("#status[data-state=live]")
     # Live means reopened: the new socket's opening frames (and any resends) have gone.
     assert len([f for f in sent if '"presence"' in f]) == 2
     assert len([f for f in sent if "look at this" in f]) == 1
@@ -148,7 +148,7 @@ def test_discard_and_retry(private_room, open_chat):
     alice = open_chat(private_room, "alice")
     send(alice, "hello @carol")
     failed = alice.locator("#messages li.pending.failed")
-    failed.wait_for(timeout=10_000)
+    failed.wait_for()
     failed.locator("button.retry").click()
     alice.locator("#messages li.pending.failed .state", has_text="not sent").wait_for()
     failed.locator("button.discard").click()
@@ -199,7 +199,7 @@ def test_a_message_written_offline_survives_a_reload(open_chat, room):
         wait_live=False,
         setup=lambda page: page.route("**/api/token/", lambda route: route.abort()),
     )
-    alice.wait_for_selector("#status[data-state=reconnecting]", timeout=15_000)
+    alice.wait_for_selector("#status[data-state=reconnecting]")
     send(alice, "written on the train")
     state = alice.locator("#messages li.pending .state")
     assert state.text_content() == "waiting for the connection…"
@@ -237,7 +237,7 @@ def test_a_failed_send_reads_well_and_passes_axe(width, private_room, open_chat)
     alice = open_chat(private_room, "alice", viewport={"width": width, "height": 760})
     send(alice, "hi @nobody-here")
     failed = alice.locator("#messages li.pending.failed")
-    failed.wait_for(timeout=10_000)
+    failed.wait_for()
     for button in failed.locator(".send-actions button").all():
         box = button.bounding_box()
         assert box and box["x"] >= 0 and box["x"] + box["width"] <= width

@@ -32,7 +32,7 @@ def test_a_suspended_users_page_says_the_account_is_suspended(gateway, open_chat
     alice_id = off_the_loop(suspend)
     user_disconnect(api=management_api(gateway.management_url), user_id=alice_id)
     notice = alice.locator("#notice")
-    notice.filter(has_text="Your account is suspended").wait_for(timeout=15_000)
+    notice.filter(has_text="Your account is suspended").wait_for()
     assert "session has ended" not in notice.text_content()
     assert alice.locator("#status").get_attribute("data-state") == "offline"
     assert alice.locator("#message-input").is_disabled()

@@ -18,7 +18,7 @@ from websockets.exceptions import ConnectionClosed
 from chat.sessions import browser_session_id, user_browser_sessions_delete
 from lambdas.local.dynamodb import free_port
 from lambdas.models import Revocation
-from tests.helpers import reconfigure, recv_json
+from tests.helpers import DEADLINE, reconfigure, recv_json
 from tests.local.test_gateway import handshake_status
 
 pytestmark = pytest.mark.django_db
@@ -34,7 +34,7 @@ def closed(tab) -> bool:
     """Whether the tab hears that the server closed its socket (in seconds, however busy)."""
     with pytest.raises(ConnectionClosed):
         while True:
-            tab.recv(timeout=10)
+            tab.recv(timeout=DEADLINE)
     return True
 
 
