@@ -90,24 +90,28 @@ export class Outbox {
 
   /** A new message: it goes out now if it is first in line and the socket is live. */
   add(text) {
-    const entry = {
-      id: this.newId(),
-      text,
-      createdAt: this.now(),
-      order: this.counter++,
-      state: "pending",
-      reason: null,
-      code: null,
-      message: null,
-      retryAt: null,
-      attempts: 0,
-    };
-    if (!this.live) Object.assign(entry, { state: "waiting", reason: "offline" });
+    const entry = this.entry(this.newId(), text, this.now());
     this.entries.set(entry.id, entry);
     this.save(entry);
     this.onChange(entry, {});
     this.pump();
     return entry;
+  }
+
+  /** A new entry: pending, or waiting for a socket when there is none. */
+  entry(id, text, createdAt) {
+    return {
+      id,
+      text,
+      createdAt,
+      order: this.counter++,
+      state: this.live ? "pending" : "waiting",
+      reason: this.live ? null : "offline",
+      code: null,
+      message: null,
+      retryAt: null,
+      attempts: 0,
+    };
   }
 
   /** The unsent messages a previous page left in storage (sent once the socket is live);
@@ -128,18 +132,7 @@ export class Outbox {
     }
     found.sort((a, b) => a.createdAt - b.createdAt || a.order - b.order);
     for (const saved of found) {
-      const entry = {
-        id: saved.id,
-        text: saved.text,
-        createdAt: Number(saved.createdAt) || this.now(),
-        order: this.counter++,
-        state: this.live ? "pending" : "waiting",
-        reason: this.live ? null : "offline",
-        code: null,
-        message: null,
-        retryAt: null,
-        attempts: 0,
-      };
+      const entry = this.entry(saved.id, saved.text, Number(saved.createdAt) || this.now());
       if (saved.state === "failed") {
         Object.assign(entry, { state: "failed", reason: null, code: saved.code, message: saved.message });
       } else if (this.now() - entry.createdAt > this.timings.maxAgeMs) {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -104,3 +105,22 @@ def open_chat(browser, site, users) -> Callable:
         return page
 
     return open_chat
+
+
+@pytest.fixture
+def private_room(users) -> str:
+    """A private room of alice's (bob and carol are not members); made before Chromium starts
+    (the ORM is not async-safe)."""
+    from lambdas.services.rooms import room_create
+
+    alice_id = get_user_model().objects.get(username="alice").pk
+    name = f"priv-{uuid.uuid4().hex[:10]}"
+    room_create(
+        name=name,
+        title="Plans",
+        description="",
+        created_by="alice",
+        private=True,
+        creator_id=str(alice_id),
+    )
+    return name

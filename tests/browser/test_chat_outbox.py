@@ -4,14 +4,12 @@ with its text and Retry / Edit / Discard, kept across a reload and sent once; dr
 from __future__ import annotations
 
 import os
-import uuid
 
 import pytest
 from django.contrib.auth import get_user_model
 
 from lambdas.local.settings import PostFaults
 from lambdas.models import Message
-from lambdas.services.rooms import room_create
 from tests.browser.chatpage import axe_violations, screenshot, send, shown, wait_until
 from tests.helpers import reconfigure, wait_for
 
@@ -71,22 +69,6 @@ def test_a_burst_past_the_rate_limit_arrives_in_order_exactly_once(real_limits, 
     assert refusals, "the burst never reached the limit: the test proves nothing"
     assert not [f for f in refusals if '"typing"' in f], refusals
     assert alice.locator("#notice").is_hidden()
-
-
-@pytest.fixture
-def private_room(users) -> str:
-    """A private room of alice's (bob is not a member); made before Chromium starts."""
-    alice_id = get_user_model().objects.get(username="alice").pk
-    name = f"priv-{uuid.uuid4().hex[:10]}"
-    room_create(
-        name=name,
-        title="Plans",
-        description="",
-        created_by="alice",
-        private=True,
-        creator_id=str(alice_id),
-    )
-    return name
 
 
 @pytest.fixture

@@ -1,13 +1,10 @@
 """A private room in Chromium: a member adds another from the members page, they talk, and the
 one removed sees the room close on their page and cannot come back."""
 
-import uuid
-
 import pytest
 from django.contrib.auth import get_user_model
 
 from lambdas.models import Member
-from lambdas.services.rooms import room_create
 from tests.browser.chatpage import send
 from tests.helpers import wait_for
 
@@ -15,22 +12,6 @@ from tests.helpers import wait_for
 def unread_of(room: str, username: str) -> int:
     (member,) = [m for m in Member.query(room) if m.username == username]
     return int(member.unread or 0)
-
-
-@pytest.fixture
-def private_room(users) -> str:
-    """A private room of alice's; made before Chromium starts (the ORM is not async-safe)."""
-    alice_id = get_user_model().objects.get(username="alice").pk
-    name = f"priv-{uuid.uuid4().hex[:10]}"
-    room_create(
-        name=name,
-        title="Plans",
-        description="",
-        created_by="alice",
-        private=True,
-        creator_id=str(alice_id),
-    )
-    return name
 
 
 def test_a_member_added_then_removed_loses_the_room_at_once(private_room, open_chat):
