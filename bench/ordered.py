@@ -199,10 +199,14 @@ class OrderedClient:
                 await self.send(reply)
             now = time.monotonic()
             if now >= self.next_sync:
+                # The page's schedule (1, 2, 4 … s after the last change heard, up to sync_max):
+                # after a stall of the loop, the next wait past now, not a jump to sync_max.
                 waited = self.next_sync - self.last_change
-                self.next_sync = self.last_change + min(waited * 2, self.sync_max)
-                if self.next_sync <= now:
-                    self.next_sync = now + self.sync_max
+                while self.next_sync <= now:
+                    waited = min(max(waited, 0.05) * 2, self.sync_max)
+                    self.next_sync = self.last_change + waited
+                    if waited == self.sync_max:
+                        self.next_sync = max(self.next_sync, now + self.sync_max)
                 await self.send({"action": "ping"})
 
     async def close(self) -> None:
