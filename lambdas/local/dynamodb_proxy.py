@@ -101,6 +101,13 @@ async def _read_message(reader: asyncio.StreamReader) -> tuple[bytes, dict, byte
     return head, headers, await reader.readexactly(int(headers.get(b"content-length", 0)))
 
 
+def _unanswered(error: BaseException) -> bool:
+    """Whether the upstream connection ended before a byte of the answer (closed, reset)."""
+    if isinstance(error, asyncio.IncompleteReadError):
+        return not error.partial
+    return isinstance(error, (ConnectionResetError, BrokenPipeError))
+
+
 def _response(status: int, reason: str, body: bytes, *, close: bool = False) -> bytes:
     head = (
         f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/x-amz-json-1.0\r\n"
@@ -160,15 +167,28 @@ class DynamoDbProxy:
                     writer.write(denied)
                     await writer.drain()
                     continue
-                try:
-                    upstream = upstream or await asyncio.open_connection(*address, limit=MAX_HEAD)
-                    upstream[1].write(head + body)
-                    answer_head, answer_headers, answer_body = await _read_message(upstream[0])
-                except (OSError, asyncio.IncompleteReadError) as error:
-                    # DynamoDB cannot be reached: the function's connection fails, as it would
-                    # without us in between (botocore retries, then raises a connection error).
-                    logger.warning("DynamoDB at %s:%s: %s", *address, error or type(error))
-                    return
+                for attempt in (1, 2):
+                    reused = upstream is not None
+                    try:
+                        upstream = upstream or await asyncio.open_connection(
+                            *address, limit=MAX_HEAD
+                        )
+                        upstream[1].write(head + body)
+                        answer_head, answer_headers, answer_body = await _read_message(upstream[0])
+                        break
+                    except (OSError, asyncio.IncompleteReadError) as error:
+                        if upstream is not None:
+                            upstream[1].close()
+                            upstream = None
+                        if attempt == 1 and reused and _unanswered(error):
+                            # dynalite (Node) closes a connection idle for 5 s: a request sent
+                            # as it did was never read. Again on a new connection, as an HTTP
+                            # client does with a stale keep-alive connection.
+                            continue
+                        # DynamoDB cannot be reached: the function's connection fails, as it
+                        # would without us in between (botocore retries, then raises).
+                        logger.warning("DynamoDB at %s:%s: %s", *address, error or type(error))
+                        return
                 writer.write(answer_head + answer_body)
                 await writer.drain()
                 if answer_headers.get(b"connection", b"").lower() == b"close":
