@@ -3,7 +3,8 @@
 #   make test   every test (unit, the page's modules under node, integration through the gateway
 #               and dynalite, browser)
 # and three deploy to AWS (DEPLOY.md):
-#   make check                  offline: template translated, cfn-lint, checkov, packages, plan
+#   make check                  offline: stages vs default quotas, template translated, cfn-lint,
+#                               checkov, packages, plan
 #   make package                the Lambda package and the site's Zappa zip, in build/deploy/
 #   make deploy STAGE=dev       everything, for real (DRY_RUN=1 or make's --dry-run: offline)
 
@@ -74,15 +75,19 @@ DRY_RUN ?=
 # `make deploy STAGE=dev --dry-run` works too: make's own dry run (-n) selects the deploy
 # command's, and the '+' runs that recipe line anyway.
 DRY_RUN_FLAG = $(if $(or $(DRY_RUN),$(findstring n,$(firstword -$(MAKEFLAGS)))),--dry-run)
+# Another parameters file for the stage (default deploy/parameters/$(STAGE).json).
+PARAMETERS ?=
+PARAMETERS_FLAG = $(if $(PARAMETERS),--parameters $(PARAMETERS))
 
+# Fails (exit 1) when any stage's parameters exceed a default account's quotas (DEPLOY.md).
 check: deps
-	$(PY) -m deploy deploy --stage $(STAGE) --dry-run
+	$(PY) -m deploy deploy --stage $(STAGE) --dry-run $(PARAMETERS_FLAG)
 
 package: deps
 	$(PY) -m deploy package --stage $(STAGE)
 
 deploy: deps
-	+$(PY) -m deploy deploy --stage $(STAGE) $(DRY_RUN_FLAG)
+	+$(PY) -m deploy deploy --stage $(STAGE) $(DRY_RUN_FLAG) $(PARAMETERS_FLAG)
 
 clean:
 	rm -rf $(VENV) .venv-checkov node_modules .pytest_cache .ruff_cache build test-artifacts

@@ -1,8 +1,10 @@
 """`python -m deploy check|package|deploy|rotate-keys|redrive-fanout`: the deploy command
 (DEPLOY.md).
 
-`deploy --dry-run` does everything that needs no AWS account: the template translated, linted
-and scanned, both packages built, and the plan printed. That is what CI runs.
+`deploy --dry-run` does everything that needs no AWS account: every stage's parameters held
+against a default account's quotas, the template translated, linted and scanned, both packages
+built, and the plan printed. That is what CI runs. A failure prints one line per problem and
+exits with its error's code (deploy/errors.py; DEPLOY.md lists them).
 """
 
 from __future__ import annotations
@@ -10,13 +12,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from deploy import config
 from deploy.config import BUILD, LAMBDA_ZIP, PARAMETERS_DIR, ROOT, TRANSLATED, stack_name
+from deploy.errors import BadInput, CheckFailed, DeployError
+from deploy.stage import Stage, stack_parameters, stage_load
 
 DRY_RUN_CODE_URI = "s3://dry-run-artifacts/dynamowave/lambda.zip"
 DRY_RUN_OUTPUTS = {
@@ -37,29 +42,44 @@ def _mib(size: int) -> str:
     return f"{size / 2**20:.1f} MiB"
 
 
-def stage_parameters(stage: str, *, keys_version: str = "", alarm_topic: str = "") -> dict:
-    """CloudFormation parameters of a stage: deploy/parameters/<stage>.json plus what we know."""
-    path = PARAMETERS_DIR / f"{stage}.json"
-    values = json.loads(path.read_text()) if path.exists() else {}
-    values.update(
-        StageName=stage,
-        TokenPublicKeysParameterName=config.ssm_names(stage)["public_keys"],
-        TokenPublicKeysVersion=keys_version,
-    )
-    if alarm_topic:
-        values["AlarmTopicArn"] = alarm_topic
-    return values
-
-
 def _template_for(args) -> dict:
-    from deploy.template import template_load
+    from deploy.stage import template_cached
     from deploy.variants import global_tables
 
-    template = template_load()
+    template = template_cached()
     return global_tables(template, args.replica_regions) if args.replica_regions else template
 
 
-def run_check(args) -> int:
+def stage_check(args, template: dict) -> Stage:
+    """The stage's file (--parameters, else deploy/parameters/<stage>.json) and every other
+    shipped stage's, each valid and within a default account's quotas (CheckFailed if not)."""
+    from deploy.preflight import alarm_flag_problems
+    from deploy.quotas import default_quotas, stage_problems
+    from deploy.stage import template_cached
+
+    declared = template_cached()  # the stage files hold template.yaml's own parameters
+    stage = stage_load(args.stage, template=declared, path=getattr(args, "parameters", None))
+    others = [
+        p for p in sorted(PARAMETERS_DIR.glob("*.json")) if p.resolve() != stage.path.resolve()
+    ]
+    problems: list[str] = []
+    for checked in [stage, *(stage_load(p.stem, template=declared, path=p) for p in others)]:
+        found, notes = stage_problems(template, checked, default_quotas(args.region))
+        _say(f"stage {checked.name} ({checked.file})", "\n    ".join(notes))
+        problems += found
+    if problems:
+        raise CheckFailed(*problems)
+    flags = alarm_flag_problems(
+        topic=getattr(args, "alarm_topic", ""),
+        email=getattr(args, "alarm_email", ""),
+        region=args.region,
+    )
+    if flags:
+        raise BadInput(*flags)
+    return stage
+
+
+def template_check() -> int:
     """Translate (and the global-tables variant), cfn-lint, checkov. 0 when all pass."""
     from deploy.template import (
         cfn_lint,
@@ -81,9 +101,6 @@ def run_check(args) -> int:
     for path, variant in variants.items():
         translated = template_translate(template_with_code(variant, DRY_RUN_CODE_URI))
         template_write(translated, path)
-        types: dict[str, int] = {}
-        for resource in translated["Resources"].values():
-            types[resource["Type"]] = types.get(resource["Type"], 0) + 1
         _say(f"translated {path.relative_to(ROOT)}", f"{len(translated['Resources'])} resources")
         lint = cfn_lint(path)
         _say("cfn-lint", "no errors or warnings" if lint.returncode == 0 else lint.stdout)
@@ -96,6 +113,12 @@ def run_check(args) -> int:
     failed |= code != 0 or bool(summary.get("failed")) or bool(summary.get("parsing_errors"))
     _say("check " + ("FAILED" if failed else "passed"), f"{time.monotonic() - started:.0f} s")
     return 1 if failed else 0
+
+
+def run_check(args) -> int:
+    """The stages' parameters first (fast, and what a quota refusal needs), then the template."""
+    stage_check(args, _template_for(args))
+    return template_check()
 
 
 def build_packages(stage: str, settings_file: Path | None = None) -> tuple:
@@ -122,141 +145,88 @@ def run_package(args) -> int:
     return 0
 
 
-def _plan(args, parameters: dict) -> list[str]:
-    stage, region = args.stage, args.region
-    names = config.ssm_names(stage)
+def _plan(args, stage: Stage, parameters: dict) -> list[str]:
+    region, name = args.region, stage.name
+    names = config.ssm_names(name)
     bucket = args.bucket or "<--bucket>"
+    site = config.SITE_FUNCTION.format(stage=name)
+    migrate = config.MIGRATE_STAGE.format(stage=name)
+    alarms = (
+        args.alarm_topic
+        or (args.alarm_email and f"{args.alarm_email} (kept in {names['alarm_email']})")
+        or f"the stack's current topic, else the address in {names['alarm_email']}"
+        + (" (required: refused without one)" if stage.alarm_target_required else "")
+    )
     return [
+        f"Preflight (reads only): Lambda concurrency (GetAccountSettings) against the stage's"
+        f" reservations, API Gateway's account throttle against the stage's, DynamoDB's table and"
+        f" capacity quotas, s3://{bucket} in {region}, {names['database_url']} a postgres:// URL,"
+        f" the alarm target ({alarms}), stack {stack_name(name)}'s state and drift",
         f"SSM: ensure {names['signing_key']} and {names['secret_key']} (SecureString, generated"
-        f" once) and {names['public_keys']} (String, trusts the signing key's public half);"
-        f" require {names['database_url']}",
+        f" once) and {names['public_keys']} (String, trusts the signing key's public half)",
         f"S3: upload {LAMBDA_ZIP.relative_to(ROOT)} and the packaged template to s3://{bucket}/"
         "dynamowave/ (keys named by content hash)",
-        f"CloudFormation: change set on stack {stack_name(stage)} in {region} with"
+        f"CloudFormation: change set on stack {stack_name(name)} in {region} with"
         f" {json.dumps(parameters, sort_keys=True)}, CAPABILITY_IAM + CAPABILITY_AUTO_EXPAND;"
-        " execute and wait",
+        " execute and wait (nothing executed when the change set is empty)",
         "CloudFormation: read outputs (WebSocketUrl, ManagementEndpoint, TablePrefix, SiteRoleArn)",
-        f"API Gateway: new deployment of the WebSocket API to stage {stage}",
-        f"Zappa: write {BUILD.relative_to(ROOT)}/zappa_settings.json (stage {stage} wired to the"
+        f"API Gateway: new deployment of the WebSocket API to stage {name}, unless the stage's"
+        " deployment is newer than the stack's last change",
+        f"Zappa: write {BUILD.relative_to(ROOT)}/zappa_settings.json (stage {name} wired to the"
         " outputs; ALLOWED_HOSTS and CSRF_TRUSTED_ORIGINS: the site's REST API host, read from"
-        f" Zappa's stack), package, then `zappa deploy|update {stage} --zip`; after a first"
-        " deploy, which makes that host, write it in and `zappa update` again",
-        f"Zappa: `zappa manage {stage} migrate` (Django migrations against DATABASE_URL), then"
-        f" `zappa manage {stage} rooms_backfill` (rooms stored before the by-status index)",
+        f" Zappa's stack; and stage {migrate}: the same zip, no API, no schedule) and package;"
+        f" nothing more when {site} already runs this release (its content digest tag)",
+        f"Zappa: `zappa deploy|update {migrate} --zip` then `zappa manage {migrate} migrate` and"
+        f" `rooms_backfill`: the release's migrations run before its code takes traffic",
+        f"Zappa: `zappa deploy|update {name} --zip`; after a first deploy, which makes the site's"
+        " host, write it in and `zappa update` again",
     ]
 
 
 def run_deploy(args) -> int:
     from deploy.site_package import zappa_settings_for
+    from deploy.site_release import settings_with_migrator
 
-    region, stage = args.region, args.stage
+    region, name = args.region, args.stage
     if not args.dry_run and not args.bucket:
-        print("deploy: --bucket (an S3 bucket you own in the Region) is required", file=sys.stderr)
-        return 2
-    if run_check(args) != 0:
-        return 1
-    parameters = stage_parameters(stage, alarm_topic=args.alarm_topic)
-    if args.dry_run:
-        outputs = {k: v.format(region=region, stage=stage) for k, v in DRY_RUN_OUTPUTS.items()}
-        settings = zappa_settings_for(
-            stage=stage,
-            outputs=outputs,
-            region=region,
-            bucket=args.bucket or "dry-run-bucket",
-            site_host=DRY_RUN_SITE_HOST.format(region=region),
+        raise BadInput(
+            "--bucket (an S3 bucket you own in the Region, or DEPLOY_BUCKET) is required"
         )
-        settings_file = BUILD / "zappa_settings.json"
-        settings_file.write_text(json.dumps(settings, indent=4))
-        build_packages(stage, settings_file)
-        _say(f"PLAN for stage {stage} in {region} (dry run: nothing below was done)")
-        for number, step in enumerate(_plan(args, parameters), 1):
-            print(f"    {number}. {step}")
-        return 0
-    return _deploy_for_real(args, parameters)
-
-
-def _deploy_for_real(args, parameters: dict) -> int:  # pragma: no cover - needs an AWS account
-    import boto3
-
-    from deploy import aws
-    from deploy.lambda_package import lambda_package_build
-    from deploy.site_package import site_package_build, zappa_settings_for
-    from deploy.template import template_with_code
-
-    stage, region, bucket = args.stage, args.region, args.bucket
-    session = boto3.session.Session(region_name=region)
-    ssm, s3, cfn = session.client("ssm"), session.client("s3"), session.client("cloudformation")
-    for number, step in enumerate(_plan(args, parameters), 1):
-        print(f"    {number}. {step}")
-    keys = aws.keys_ensure(ssm=ssm, stage=stage)
-    aws.database_url_check(ssm=ssm, stage=stage)
-    _say("keys", f"{keys.public_keys_parameter} version {keys.public_keys_version}")
-    parameters["TokenPublicKeysVersion"] = str(keys.public_keys_version)
-    package = lambda_package_build()
-    code_uri = aws.artifact_upload(s3=s3, bucket=bucket, path=package.zip_path, prefix="dynamowave")
-    packaged = BUILD / f"template-{stage}.json"
-    packaged.write_text(json.dumps(template_with_code(_template_for(args), code_uri)))
-    template_uri = aws.artifact_upload(s3=s3, bucket=bucket, path=packaged, prefix="dynamowave")
-    key = template_uri.removeprefix(f"s3://{bucket}/")
-    template_url = f"https://{bucket}.s3.{region}.amazonaws.com/{key}"
-    result = aws.stack_deploy(
-        cfn=cfn,
-        stack_name=stack_name(stage),
-        template_url=template_url,
-        parameters=parameters,
-        tags={"project": "dynamowave", "stage": stage},
+    template = _template_for(args)
+    stage = stage_check(args, template)  # before the slow checks: a quota refusal comes first
+    if template_check() != 0:
+        raise CheckFailed("the template check failed (above)")
+    parameters = stack_parameters(
+        stage, template, alarm_topic=args.alarm_topic, alarm_email=args.alarm_email
     )
-    _say(f"stack {stack_name(stage)} {result}")
-    outputs = aws.stack_outputs(cfn=cfn, stack_name=stack_name(stage))
-    aws.api_redeploy(
-        apigw=session.client("apigatewayv2"), api_id=outputs["WebSocketApiId"], stage=stage
+    if not args.dry_run:
+        from deploy.steps import deploy_for_real
+
+        _say(f"PLAN for stage {name} in {region}")
+        for number, step in enumerate(_plan(args, stage, parameters), 1):
+            print(f"    {number}. {step}")
+        return deploy_for_real(args, stage, template, _say)
+    outputs = {k: v.format(region=region, stage=name) for k, v in DRY_RUN_OUTPUTS.items()}
+    settings = zappa_settings_for(
+        stage=name,
+        outputs=outputs,
+        region=region,
+        bucket=args.bucket or "dry-run-bucket",
+        site_host=DRY_RUN_SITE_HOST.format(region=region),
     )
     settings_file = BUILD / "zappa_settings.json"
-    site = config.SITE_FUNCTION.format(stage=stage)
-    zappa = [str(config.ZAPPA_VENV / "bin" / "zappa")]
-    env = {**os.environ, "VIRTUAL_ENV": str(config.ZAPPA_VENV), "TMPDIR": str(config.ZAPPA_TMP)}
-
-    def site_upload(action: str, host: str | None) -> None:
-        settings = zappa_settings_for(
-            stage=stage, outputs=outputs, region=region, bucket=bucket, site_host=host
-        )
-        settings_file.write_text(json.dumps(settings, indent=4))
-        site_zip = site_package_build(
-            stage=stage, output=BUILD / f"site-{stage}.zip", settings_file=settings_file
-        )
-        subprocess.run(
-            [*zappa, action, stage, "-s", str(settings_file), "--zip", str(site_zip)],
-            cwd=ROOT,
-            env=env,
-            check=True,
-        )
-
-    host = aws.site_host(cfn=cfn, name=site, region=region)
-    exists = aws.site_function_exists(lambda_client=session.client("lambda"), name=site)
-    site_upload("update" if exists else "deploy", host)
-    if host is None:  # the first deploy made the site's API: only its host may reach Django
-        host = aws.site_host(cfn=cfn, name=site, region=region)
-        if host is None:
-            raise aws.DeployError(f"Zappa's stack {site} has no REST API (resource Api)")
-        _say("site host", host)
-        site_upload("update", host)
-    for command in ("migrate", "rooms_backfill"):  # Django's tables; rooms older than the index
-        subprocess.run(
-            [*zappa, "manage", stage, command, "-s", str(settings_file)],
-            cwd=ROOT,
-            env=env,
-            check=True,
-        )
-    _say("deployed", f"WebSocket: {outputs['WebSocketUrl']}\n    site: `zappa status {stage}`")
+    settings_file.write_text(json.dumps(settings_with_migrator(settings, name), indent=4))
+    build_packages(name, settings_file)
+    _say(f"PLAN for stage {name} in {region} (dry run: nothing below was done)")
+    for number, step in enumerate(_plan(args, stage, parameters), 1):
+        print(f"    {number}. {step}")
     return 0
 
 
-def run_rotate(args) -> int:  # pragma: no cover - needs an AWS account
-    import boto3
-
+def run_rotate(args) -> int:
     from deploy import aws
 
-    ssm = boto3.client("ssm", region_name=args.region)
+    ssm = aws.aws_session(args.region).client("ssm")
     keys = (aws.keys_prune if args.finish else aws.keys_rotate)(ssm=ssm, stage=args.stage)
     _say(
         f"{keys.public_keys_parameter} is now version {keys.public_keys_version}",
@@ -265,13 +235,11 @@ def run_rotate(args) -> int:  # pragma: no cover - needs an AWS account
     return 0
 
 
-def run_redrive(args) -> int:  # pragma: no cover - needs an AWS account (fanout_redrive: moto)
-    import boto3
+def run_redrive(args) -> int:
+    from deploy import aws, stack
 
-    from deploy import aws
-
-    session = boto3.Session(region_name=args.region)
-    outputs = aws.stack_outputs(
+    session = aws.aws_session(args.region)
+    outputs = stack.stack_outputs(
         cfn=session.client("cloudformation"), stack_name=stack_name(args.stage)
     )
     done = aws.fanout_redrive(
@@ -295,6 +263,12 @@ def main(argv: list[str] | None = None) -> int:
     def stage_command(name: str, help_text: str) -> argparse.ArgumentParser:
         command = commands.add_parser(name, help=help_text)
         command.add_argument("--stage", default="dev")
+        command.add_argument(
+            "--parameters",
+            type=Path,
+            default=None,
+            help="the stage's parameters file (default: deploy/parameters/<stage>.json)",
+        )
         command.add_argument("--region", default=os.environ.get("AWS_REGION", "us-east-1"))
         command.add_argument(
             "--replica-regions",
@@ -309,7 +283,29 @@ def main(argv: list[str] | None = None) -> int:
     deploy = stage_command("deploy", "check, package, deploy the stack and the site")
     deploy.add_argument("--dry-run", action="store_true", help="no AWS calls; print the plan")
     deploy.add_argument("--bucket", default=os.environ.get("DEPLOY_BUCKET", ""))
-    deploy.add_argument("--alarm-topic", default=os.environ.get("ALARM_TOPIC_ARN", ""))
+    deploy.add_argument(
+        "--alarm-topic",
+        default=os.environ.get("ALARM_TOPIC_ARN", ""),
+        help="SNS topic ARN the alarms notify (kept by the stack for later deploys)",
+    )
+    deploy.add_argument(
+        "--alarm-email",
+        default=os.environ.get("ALARM_EMAIL", ""),
+        help="without a topic: the stack makes one and subscribes this address (kept in SSM)",
+    )
+    deploy.add_argument(
+        "--replace-failed",
+        action="store_true",
+        help="delete a stack whose first create failed (ROLLBACK_COMPLETE) and create it again",
+    )
+    deploy.add_argument(
+        "--allow-drift",
+        action="store_true",
+        help="deploy over resources changed outside CloudFormation (they are listed)",
+    )
+    deploy.add_argument(
+        "--skip-drift-check", action="store_true", help="do not run drift detection first"
+    )
     rotate = stage_command("rotate-keys", "start (or --finish) a token signing key rotation")
     rotate.add_argument("--finish", action="store_true")
     redrive = stage_command("redrive-fanout", "invoke failed fan-out shards again from their queue")
@@ -322,7 +318,15 @@ def main(argv: list[str] | None = None) -> int:
         "rotate-keys": run_rotate,
         "redrive-fanout": run_redrive,
     }
-    return handlers[args.command](args)
+    try:
+        return handlers[args.command](args)
+    except DeployError as exc:
+        for line in exc.lines:
+            print(f"deploy: {line}", file=sys.stderr)
+        return exc.exit_code
+    except (ClientError, BotoCoreError) as exc:  # a call refused: credentials, permissions
+        print(f"deploy: AWS refused a call: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

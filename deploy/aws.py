@@ -1,24 +1,29 @@
-"""Every call the deploy makes to AWS, each taking its boto3 client (moto stands in for tests)."""
+"""The deploy's calls to AWS, each taking its boto3 client (moto stands in for tests); the
+stack's own are in deploy/stack.py, the preflight's reads in deploy/preflight.py."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import secrets
-import time
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from botocore.exceptions import ClientError
 
 from chat.keys import keypair_generate, public_pem_from
 from deploy.config import ssm_names
+from deploy.errors import DeployError
 
 PEM_END = "-----END PUBLIC KEY-----"
 
 
-class DeployError(RuntimeError):
-    """The deploy cannot go on; the message says what to do."""
+def aws_session(region: str):
+    """The one boto3 session a deploy makes its clients from (tests put moto and fakes here)."""
+    import boto3
+
+    return boto3.session.Session(region_name=region)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -116,16 +121,24 @@ def keys_prune(*, ssm, stage: str) -> Keys:
     return Keys(names["public_keys"], int(version), ())
 
 
-def database_url_check(*, ssm, stage: str) -> None:
-    """The site's DATABASE_URL must be in SSM: a Lambda's own disk is neither shared nor kept."""
-    name = ssm_names(stage)["database_url"]
-    if _get(ssm, name) is None:
-        raise DeployError(
-            f"SSM parameter {name} is missing. Create the database (DEPLOY.md: PostgreSQL), "
-            "then run\n"
-            f"  aws ssm put-parameter --type SecureString --name {name} "
-            "--value 'postgres://USER:PASSWORD@HOST:5432/DB'"
-        )
+def secrets_versions(*, ssm, stage: str) -> str:
+    """The versions of the site's secrets in SSM ("name=version,..."): the site reads them at
+    cold start, so a new version (a rotated key, another database) must release it again."""
+    names = ssm_names(stage)
+    wanted = [names["signing_key"], names["secret_key"], names["database_url"]]
+    found = ssm.get_parameters(Names=wanted)["Parameters"]  # versions need no decryption
+    versions = {p["Name"].rsplit("/", 1)[-1]: p["Version"] for p in found}
+    return ",".join(f"{name}={version}" for name, version in sorted(versions.items()))
+
+
+def alarm_email_keep(*, ssm, stage: str, email: str) -> bool:
+    """Keep the alarms' e-mail address for the stage's later deploys; True when it changed."""
+    name = ssm_names(stage)["alarm_email"]
+    current = _get(ssm, name)
+    if current is not None and current["Value"] == email:
+        return False
+    ssm.put_parameter(Name=name, Value=email, Type="String", Overwrite=True)
+    return True
 
 
 # ---------------------------------------------------------------------------------------------
@@ -148,72 +161,35 @@ def artifact_upload(*, s3, bucket: str, path: Path, prefix: str) -> str:
     return f"s3://{bucket}/{key}"
 
 
-def _stack(cfn, stack_name: str) -> dict | None:
-    try:
-        return cfn.describe_stacks(StackName=stack_name)["Stacks"][0]
-    except ClientError as exc:
-        if "does not exist" in exc.response["Error"].get("Message", ""):
-            return None
-        raise
-
-
-def stack_deploy(
-    *, cfn, stack_name: str, template_url: str, parameters: dict[str, str], tags: dict[str, str]
-) -> str:
-    """Create or update the stack through a change set; returns what happened."""
-    existing = _stack(cfn, stack_name)
-    created = existing is not None and existing["StackStatus"] != "REVIEW_IN_PROGRESS"
-    change_type = "UPDATE" if created else "CREATE"
-    name = f"deploy-{int(time.time())}"
-    cfn.create_change_set(
-        StackName=stack_name,
-        ChangeSetName=name,
-        ChangeSetType=change_type,
-        TemplateURL=template_url,
-        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
-        Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"],
-        Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
-    )
-    try:
-        cfn.get_waiter("change_set_create_complete").wait(
-            StackName=stack_name, ChangeSetName=name, WaiterConfig={"Delay": 5, "MaxAttempts": 120}
-        )
-    except Exception:
-        change_set = cfn.describe_change_set(StackName=stack_name, ChangeSetName=name)
-        reason = change_set.get("StatusReason", "")
-        if "didn't contain changes" in reason or "No updates" in reason:
-            cfn.delete_change_set(StackName=stack_name, ChangeSetName=name)
-            return "unchanged"
-        raise DeployError(f"change set {name} failed: {reason}") from None
-    cfn.execute_change_set(StackName=stack_name, ChangeSetName=name)
-    waiter = "stack_create_complete" if change_type == "CREATE" else "stack_update_complete"
-    cfn.get_waiter(waiter).wait(
-        StackName=stack_name, WaiterConfig={"Delay": 10, "MaxAttempts": 360}
-    )
-    return change_type.lower() + "d"
-
-
-def stack_outputs(*, cfn, stack_name: str) -> dict[str, str]:
-    """{OutputKey: OutputValue} of a deployed stack."""
-    stack = _stack(cfn, stack_name)
-    if stack is None:
-        raise DeployError(f"stack {stack_name} does not exist")
-    return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
-
-
-def api_redeploy(*, apigw, api_id: str, stage: str) -> str:
-    """A fresh deployment of the WebSocket API to its stage, so changed routes go live."""
+def api_redeploy(*, apigw, api_id: str, stage: str, since: datetime | None = None) -> str | None:
+    """A fresh deployment of the WebSocket API to its stage, so changed routes go live (an
+    AWS::ApiGatewayV2::Deployment never redeploys by itself, and a stack update that touches the
+    stage points it back at that first deployment). None when the stage's deployment is newer
+    than `since`, the stack's last change: nothing new to deploy."""
+    if since is not None:
+        current = apigw.get_stage(ApiId=api_id, StageName=stage).get("DeploymentId")
+        if current:
+            made = apigw.get_deployment(ApiId=api_id, DeploymentId=current)["CreatedDate"]
+            if made >= since:
+                return None
     return apigw.create_deployment(ApiId=api_id, StageName=stage)["DeploymentId"]
 
 
-def site_function_exists(*, lambda_client, name: str) -> bool:
+@dataclass(frozen=True)
+class Function:
+    arn: str
+    tags: dict[str, str]
+
+
+def function_read(*, lambda_client, name: str) -> Function | None:
+    """A Lambda function's ARN and tags; None when there is no such function."""
     try:
-        lambda_client.get_function(FunctionName=name)
+        found = lambda_client.get_function(FunctionName=name)
     except ClientError as exc:
         if exc.response["Error"]["Code"] == "ResourceNotFoundException":
-            return False
+            return None
         raise
-    return True
+    return Function(found["Configuration"]["FunctionArn"], dict(found.get("Tags") or {}))
 
 
 def site_host(*, cfn, name: str, region: str) -> str | None:

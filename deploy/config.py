@@ -48,6 +48,10 @@ PLATFORM_ARGS = (
 LAMBDA_MAX_UNZIPPED = 60 * 1024 * 1024
 # The Lambda runtime ships boto3/botocore; the site's package leaves them out (Zappa `exclude`).
 SITE_FUNCTION = "dynamowave-site-{stage}"
+# The Zappa stage that runs a release's migrations before the site takes the release: the same
+# zip in a function of its own, with no API and no schedule (DEPLOY.md, "Release order"). Zappa
+# names its function dynamowave-site-<stage>-migrate.
+MIGRATE_STAGE = "{stage}_migrate"
 SSM_PREFIX = "/dynamowave/{stage}"
 
 
@@ -63,6 +67,8 @@ def ssm_names(stage: str) -> dict[str, str]:
         "signing_key": f"{prefix}/site/token-signing-key",
         "secret_key": f"{prefix}/site/django-secret-key",
         "database_url": f"{prefix}/site/database-url",
+        # Not under site/: the site's role may read site/*, and has no use for it.
+        "alarm_email": f"{prefix}/alarm-email",
     }
 
 

@@ -29,8 +29,8 @@ LOCAL_SETTINGS = (
     "FANOUT_CONCURRENCY",
     "FANOUT_SHARD_SIZE",
     "FANOUT_ATTEMPTS",
-    "RATE_MESSAGES_PER_SECOND",
-    "RATE_MESSAGES_BURST",
+    "FLOOD_REFUSALS_ALLOWED",
+    "FLOOD_COOLDOWN_SECONDS",
     "MAX_CONNECTIONS_PER_USER",
     "LOGIN_FAILURES_ALLOWED",
     "LOGIN_FAILURE_WINDOW_SECONDS",
@@ -43,9 +43,11 @@ class ConfigError(RuntimeError):
     """The environment does not describe a usable configuration."""
 
 
-# Per user, across all their connections: (per second, burst). A person types, opens a room,
-# scrolls back and corrects far slower; a script flooding the room's fan-out does not.
+# Per user, across all their connections: (per second, burst), set by RATE_<BUCKET>_PER_SECOND
+# and RATE_<BUCKET>_BURST. A person types, opens a room, scrolls back and corrects far slower; a
+# script flooding the room's fan-out does not. Every route has one (limits.ROUTE_BUCKETS).
 RATE_DEFAULTS = {
+    "messages": (5, 10),
     "typing": (1, 3),
     "presence": (1, 5),
     "history": (5, 20),
@@ -53,6 +55,14 @@ RATE_DEFAULTS = {
     "deletes": (2, 10),
     "reactions": (2, 10),
     "reads": (5, 20),
+    # The page pings every 4 minutes, and at 1, 3, 7, 15 ... s after each change it hears:
+    # never more than one a second per tab. Checked in each container's memory first, a quarter
+    # of it there (limits.LOCAL_FIRST), so ten tabs (MAX_CONNECTIONS_PER_USER) in one busy room
+    # fit in the shared bucket and the local lines together.
+    "ping": (5, 20),
+    # Frames no route matched: the page sends none; a client asking for help or its own
+    # connection's details needs a few. In memory first too.
+    "default": (1, 5),
 }
 LOCAL_SETTINGS += tuple(
     f"RATE_{bucket.upper()}_{part}" for bucket in RATE_DEFAULTS for part in ("PER_SECOND", "BURST")
@@ -84,11 +94,14 @@ class Config:
     change_settle_seconds: int
     fanout_attempts: int
     lambda_endpoint_url: str | None
-    # Per-user limits (lambdas/services/limits.py), held in the `limits` table.
-    messages_per_second: int
-    messages_burst: int
-    # Token buckets of the other routes that fan out or read: {bucket: (per second, burst)}.
+    # Per-user limits (lambdas/services/limits.py), held in the `limits` table: the token
+    # bucket of each route, {bucket: (per second, burst)} (RATE_DEFAULTS).
     rates: dict[str, tuple[int, int]]
+    # A user refused this many times more than limits.STRIKES_FADE per token their bucket
+    # refills is flooding: the connection that sends the next frame is closed
+    # (DELETE @connections), and $connect refuses the user for flood_cooldown_seconds.
+    flood_refusals_allowed: int
+    flood_cooldown_seconds: int
     max_connections_per_user: int
     login_failures_allowed: int
     # The longest a token may live (exp − iat); the site's TOKEN_TTL_SECONDS must fit in it.
@@ -178,8 +191,6 @@ def load_config(env: dict[str, str] | None = None) -> Config:
         change_settle_seconds=_int(env, "CHANGE_SETTLE_SECONDS", 35, minimum=1, maximum=900),
         fanout_attempts=_int(env, "FANOUT_ATTEMPTS", 3),
         lambda_endpoint_url=env.get("LAMBDA_ENDPOINT_URL") or None,
-        messages_per_second=_int(env, "RATE_MESSAGES_PER_SECOND", 5),
-        messages_burst=_int(env, "RATE_MESSAGES_BURST", 10),
         rates={
             bucket: (
                 _int(env, f"RATE_{bucket.upper()}_PER_SECOND", rate),
@@ -187,6 +198,10 @@ def load_config(env: dict[str, str] | None = None) -> Config:
             )
             for bucket, (rate, burst) in RATE_DEFAULTS.items()
         },
+        flood_refusals_allowed=_int(env, "FLOOD_REFUSALS_ALLOWED", 10),
+        # At most an hour: the cooldown lives in the user's revocation item, whose TTL a later
+        # logout may set to TOKEN_MAX_LIFETIME_SECONDS from then (lambdas/services/sessions.py).
+        flood_cooldown_seconds=_int(env, "FLOOD_COOLDOWN_SECONDS", 60, maximum=3600),
         max_connections_per_user=_int(env, "MAX_CONNECTIONS_PER_USER", 10),
         login_failures_allowed=_int(env, "LOGIN_FAILURES_ALLOWED", 5),
         token_max_lifetime_seconds=_int(env, "TOKEN_MAX_LIFETIME_SECONDS", 600),

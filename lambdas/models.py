@@ -275,6 +275,9 @@ class Limit(Model):
     version = NumberAttribute()
     level = NumberAttribute()  # tokens left in a bucket, or failures counted in a window
     updated_at = NumberAttribute()  # epoch seconds (fractional): when `level` was computed
+    # A bucket's refusals, less STRIKES_FADE per token refilled since (as of `updated_at`): past
+    # FLOOD_REFUSALS_ALLOWED the user is flooding (lambdas/services/limits.py).
+    strikes = NumberAttribute(null=True)
     expires_at = TTLAttribute()
 
 
@@ -283,7 +286,8 @@ class Revocation(Model):
     everywhere"): tokens issued before `not_before` no longer open a connection; or some
     browser sessions (logged out): tokens whose `sid` is in `ended` no longer do. Kept in the
     `limits` table, next to the user's other limits, under "revoked#<user_id>": `$connect`
-    reads both in the one GetItem it makes anyway. It expires once every such token has."""
+    reads both in the one GetItem it makes anyway, and with them a flooder's cooldown. It
+    expires once every such token has, and the cooldown is over."""
 
     class Meta:
         table_name = "limits"
@@ -292,6 +296,8 @@ class Revocation(Model):
     key = UnicodeAttribute(hash_key=True)
     not_before = NumberAttribute(null=True)  # epoch seconds (fractional); None: only `ended`
     ended = UnicodeSetAttribute(null=True)  # session ids (lambdas/services/sessions.py)
+    # Epoch seconds until which $connect refuses the user: cut off for flooding (limits.py).
+    cooldown_until = NumberAttribute(null=True)
     expires_at = TTLAttribute()
 
 

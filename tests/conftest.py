@@ -10,6 +10,8 @@ from urllib.parse import urlencode
 
 import pytest
 
+from lambdas.config import RATE_DEFAULTS  # reads no environment at import
+
 # Every test runs against local endpoints with throwaway credentials; no real AWS account is
 # reachable or wanted. The session's stack is template.yaml's with StageName "test": its tables
 # are the ones the functions' roles grant (IAM is enforced locally, lambdas/local/iam.py).
@@ -20,14 +22,14 @@ os.environ.update(
     STAGE="test",
     TABLE_PREFIX="dynamowave-test-",
     # Per-user limits are out of the way unless a test sets them (tests/lambdas/test_limits.py):
-    # most tests send and connect as the same user far faster than a person would.
-    RATE_MESSAGES_BURST="1000000",
-    RATE_MESSAGES_PER_SECOND="1000000",
+    # most tests send and connect as the same user far faster than a person would. (Every
+    # route's bucket, and the flood cutoff: tests/lambdas/test_flood.py.)
     **{
-        f"RATE_{bucket}_{part}": "1000000"
-        for bucket in ("TYPING", "PRESENCE", "HISTORY", "EDITS", "DELETES", "REACTIONS", "READS")
+        f"RATE_{bucket.upper()}_{part}": "1000000"
+        for bucket in RATE_DEFAULTS
         for part in ("PER_SECOND", "BURST")
     },
+    FLOOD_REFUSALS_ALLOWED="1000000",
     MAX_CONNECTIONS_PER_USER="1000000",
     LOGIN_FAILURES_ALLOWED="1000000",
     # Presence bursts coalesce within 50 ms rather than 250: every announcement's first waits
@@ -120,6 +122,21 @@ def make_room(dynamodb: str) -> Callable[..., str]:
         return room_create(name=name, title=title, description="", created_by=created_by).name
 
     return make
+
+
+@pytest.fixture
+def configure(monkeypatch, dynamodb):
+    """Set limit variables for one test, as a freshly configured Lambda would read them (and
+    the functions of process-mode gateways, in their next execution environments)."""
+
+    def configure(**env: object) -> None:
+        for name, value in env.items():
+            monkeypatch.setenv(name, str(value))
+        reconfigure()
+
+    yield configure
+    monkeypatch.undo()
+    reconfigure()
 
 
 @pytest.fixture

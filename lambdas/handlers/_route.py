@@ -23,6 +23,8 @@ from lambdas.errors import (
 from lambdas.management import ManagementApi, endpoint_for, management_api
 from lambdas.metrics import metric_count, with_metrics
 from lambdas.protocol import MAX_CLIENT_MESSAGE_ID, error_frame, frame_decode
+from lambdas.services.connections import connection_cut_off
+from lambdas.services.limits import ROUTE_BUCKETS, Flooding, rate_check
 from lambdas.tokens import User
 
 C = TypeVar("C")
@@ -66,8 +68,17 @@ class RouteRequest:
         return frame_decode(body)
 
     def command(self, kind: type[C]) -> C:
-        """The client's frame as the route's command (lambdas.protocol), or a ChatError."""
-        return kind.parse(self.frame)
+        """The client's frame as the route's command (lambdas.protocol), or a ChatError.
+
+        A frame that does not parse never reaches the service that takes the route's token, so
+        it takes one here: malformed frames are not a way around the route's bucket."""
+        try:
+            return kind.parse(self.frame)
+        except ChatError:
+            bucket = ROUTE_BUCKETS.get(self.event.request_context.route_key)
+            if bucket is not None:  # None: an event built by hand (the captured one's "chat")
+                rate_check(user_id=self.user.user_id, bucket=bucket)
+            raise
 
     @cached_property
     def api(self) -> ManagementApi:
@@ -100,6 +111,16 @@ def _refused(request: RouteRequest) -> dict[str, str]:
     return echoed
 
 
+def _cut_off(request: RouteRequest) -> None:
+    """Close a flooding client's connection; a failure leaves it open, refused as before."""
+    try:
+        connection_cut_off(
+            api=request.api, connection_id=request.connection_id, user_id=request.user.user_id
+        )
+    except Exception:
+        logger.exception("cutting off a flooding connection failed")
+
+
 def reply(frame: dict | None = None, status: int = 200) -> dict:
     """A Lambda proxy response; with a route response configured, `body` goes to the caller."""
     response: dict = {"statusCode": status}
@@ -129,6 +150,8 @@ def websocket_route(route: Callable[[RouteRequest], dict | None]) -> Callable[[d
             logger.info("request refused", extra={"code": error.code})
             if isinstance(error, RateLimited):
                 metric_count("RateLimited")
+            if isinstance(error, Flooding):
+                _cut_off(request)
             return reply(error_frame(error, **_refused(request)), error.status)
         except Exception as failure:
             if is_unavailable(failure):

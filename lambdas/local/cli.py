@@ -148,6 +148,13 @@ def main(argv: list[str] | None = None) -> None:
         help="start each function's zygote on its first cold start, not when the gateway starts",
     )
     parser.add_argument(
+        "--throttle",
+        action="store_true",
+        help="enforce the stage's throttles (the template's DefaultRouteSettings and "
+        "RouteSettings, with --parameter-overrides): frames past them get API Gateway's "
+        "Too Many Requests frame and reach no function",
+    )
+    parser.add_argument(
         "--no-iam",
         action="store_true",
         help="do not enforce the functions' roles on @connections and Invoke (see iam.py)",
@@ -189,5 +196,6 @@ def main(argv: list[str] | None = None) -> None:
         preload=None if args.fresh_interpreters else args.preload,
         prewarm=args.mode == "process" and not args.fresh_interpreters and not args.no_prewarm,
         iam=not args.no_iam,
+        throttle=args.throttle,
     )
     asyncio.run(serve(args.host, args.port, settings, api))

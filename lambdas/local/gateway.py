@@ -4,7 +4,8 @@ It reads routes, route selection and the authorizer from template.yaml, serves W
 at ws://HOST:PORT/<stage> and the Management API (`@connections`) at http://HOST:PORT/<stage>
 (with a development CA, also over TLS: events' `domainName` names that listener, so handlers
 that call back to `https://{domainName}/{stage}` as AWS's examples do reach it), and enforces
-API Gateway's limits (message size, binary frames, idle and maximum lifetime).
+API Gateway's limits (message size, binary frames, idle and maximum lifetime) and, when asked, the
+stage's throttles (throttles.py).
 It also answers the Lambda Invoke API (POST /2015-03-31/functions/{name}/invocations) for the
 template's functions, so asynchronous fan-out shards take the same code path as in AWS.
 
@@ -39,6 +40,7 @@ from lambdas.local.pool import FunctionPool, Throttled
 from lambdas.local.runtime import RuntimeApi
 from lambdas.local.settings import IDLE_TIMEOUT, MAX_LIFETIME, MAX_MESSAGE_BYTES, Settings
 from lambdas.local.template import WebSocketApi
+from lambdas.local.throttles import TOO_MANY_REQUESTS, StageThrottles, Throttling
 from lambdas.local.tls import DevCertificates, dev_certificates_ensure
 
 logger = logging.getLogger("dynamowave.gateway")
@@ -83,6 +85,9 @@ class LocalGateway(LambdaService, ConnectionsApi, DynamoDbProxy):
         self.port: int | None = None
         self.certificates: DevCertificates | None = None
         self.tls_port: int | None = None
+        self.throttling: Throttling | None = None
+        if self.settings.throttle or self.settings.throttles is not None:
+            self.throttle(self.settings.throttles or api.throttles)
         stage = self.settings.stage
         self.app = web.Application(client_max_size=4 * 1024 * 1024)
         self.app.router.add_get(f"/{stage}", self.websocket)
@@ -183,6 +188,14 @@ class LocalGateway(LambdaService, ConnectionsApi, DynamoDbProxy):
             await self.runtime.stop()
         self.executor.shutdown(wait=True)
 
+    def throttle(
+        self, throttles: StageThrottles | None, *, clock: Callable[[], float] = time.monotonic
+    ) -> Throttling | None:
+        """Enforce these stage throttles from now on, with full buckets (None: none)."""
+        # One reference, swapped whole: the loop reads it once per frame.
+        self.throttling = None if throttles is None else Throttling(throttles, clock)
+        return self.throttling
+
     def _api(self, request: web.Request) -> events.Api:
         return events.Api(
             api_id=self.settings.api_id,
@@ -197,6 +210,9 @@ class LocalGateway(LambdaService, ConnectionsApi, DynamoDbProxy):
         """Handshake ($connect with its authorizer), then one route invocation per frame."""
         if not self.accepting:
             return _json(503, {"message": "Service Unavailable"})
+        throttling = self.throttling
+        if throttling is not None and not throttling.take("$connect"):
+            return _json(429, {"message": TOO_MANY_REQUESTS})
         api = self._api(request)
         user_agent = request.headers.get("User-Agent", "")
         caller = events.Caller(
@@ -311,6 +327,16 @@ class LocalGateway(LambdaService, ConnectionsApi, DynamoDbProxy):
                 await client.send(json.dumps(reply))
             return
         event = events.message_event(api, client.caller, route_key=route_key, body=body)
+        throttling = self.throttling
+        if throttling is not None and not throttling.take(route_key):
+            # The stage's or the route's throttle: API Gateway answers, the integration never
+            # hears of the frame.
+            context = event["requestContext"]
+            reply = {"message": TOO_MANY_REQUESTS, "connectionId": context["connectionId"]}
+            reply["requestId"] = context["requestId"]
+            with contextlib.suppress(ConnectionError):
+                await client.send(json.dumps(reply))
+            return
         try:
             result = await self.invoke(self.function(route.function, route.handler), event)
         except Exception as error:

@@ -8,6 +8,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lambdas.local.throttles import StageThrottles
+
 MAX_MESSAGE_BYTES = 128 * 1024  # API Gateway's WebSocket message limit (131,072 bytes)
 IDLE_TIMEOUT = 10 * 60
 MAX_LIFETIME = 2 * 60 * 60
@@ -113,3 +115,9 @@ class Settings:
     # on first use (lambdas/local/tls.py); None: plain HTTP only, and `domainName` is its host.
     tls_dir: Path | None = None
     tls_port: int = 0
+    # API Gateway's stage and route throttles (lambdas/local/throttles.py): the template's
+    # (DefaultRouteSettings, RouteSettings) with `throttle`, or `throttles` if given. Off by
+    # default: the suite and the benchmarks drive one stack harder than a stage's throttles
+    # allow, on purpose; `--throttle` turns them on, and tests set their own (gateway.throttle).
+    throttle: bool = False
+    throttles: StageThrottles | None = None

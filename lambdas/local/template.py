@@ -17,6 +17,7 @@ from pathlib import Path
 import yaml
 
 from lambdas.local.intrinsics import Stack, Unresolvable
+from lambdas.local.throttles import StageThrottles, stage_throttles
 
 logger = logging.getLogger(__name__)
 FUNCTION_TYPES = ("AWS::Serverless::Function", "AWS::Lambda::Function")
@@ -75,6 +76,8 @@ class WebSocketApi:
     # resolve to its logical id, which the gateway's Invoke API answers to.
     function_variables: dict[str, str] = field(default_factory=dict)
     stage: str | None = None  # the AWS::ApiGatewayV2::Stage's StageName, if there is one
+    # Its DefaultRouteSettings and RouteSettings throttles (enforced with Settings.throttles).
+    throttles: StageThrottles = field(default_factory=StageThrottles)
     # The route selection expression as a path into the frame: ("action",) for
     # `$request.body.action` or `${request.body.action}`.
     selection_path: tuple[str, ...] = ("action",)
@@ -335,21 +338,35 @@ def read_api(
         functions=functions,
         function_variables=variables,
         stage=_stage(template, apis[0], parameters),
+        throttles=_throttles(template, apis[0], parameters),
         selection_path=path,
         template=template,
         parameters=dict(parameters or {}),
     )
 
 
-def _stage(template: dict, api_id: str, parameters: dict[str, str] | None) -> str | None:
-    stack = Stack(template, parameters=dict(parameters or {}))
+def _stage_properties(stack: Stack, api_id: str) -> dict | None:
     for resource in stack.resources.values():
         props = resource.get("Properties", {}) or {}
         if resource.get("Type") == "AWS::ApiGatewayV2::Stage" and api_id in _refs(
             props.get("ApiId")
         ):
-            try:
-                return stack.text(props.get("StageName"))
-            except Unresolvable:
-                return None
+            return props
     return None
+
+
+def _stage(template: dict, api_id: str, parameters: dict[str, str] | None) -> str | None:
+    stack = Stack(template, parameters=dict(parameters or {}))
+    props = _stage_properties(stack, api_id)
+    if props is None:
+        return None
+    try:
+        return stack.text(props.get("StageName"))
+    except Unresolvable:
+        return None
+
+
+def _throttles(template: dict, api_id: str, parameters: dict[str, str] | None) -> StageThrottles:
+    stack = Stack(template, parameters=dict(parameters or {}))
+    props = _stage_properties(stack, api_id)
+    return StageThrottles() if props is None else stage_throttles(stack, props)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -19,11 +20,12 @@ from lambdas.management import ConnectionGone, ManagementApi
 from lambdas.metrics import metric_count
 from lambdas.models import Connection, connection_expiry, utcnow
 from lambdas.protocol import presence_frame
+from lambdas.services import limits
 from lambdas.services.broadcast import broadcast, connections_forget
 from lambdas.services.limits import presence_claim, presence_joined
 from lambdas.services.members import member_check
 from lambdas.services.rooms import Presence, room_get_open, room_online_record, room_presence
-from lambdas.services.sessions import session_check
+from lambdas.services.sessions import session_check, sessions_cool_down
 from lambdas.tokens import User
 
 logger = logging.getLogger(__name__)
@@ -43,13 +45,13 @@ def connection_open(
     """Register a connection in an open room (or, `lobby`, in none: the rooms list's socket,
     which hears of its user's rooms through the by-user index), unless the user's sessions were
     ended since the token was issued, or the browser session it was issued to (TokenRevoked,
-    403).
+    403), or the user is cooled down after a flood (RateLimited, 429).
 
     A user may hold at most MAX_CONNECTIONS_PER_USER live connections (TooManyConnections, 429).
     Only connections that API Gateway still knows count: at the cap, the counted ones are asked
     for (GET @connections), so ghosts whose $disconnect was lost never refuse a real connection.
     """
-    session_check(user=user)
+    session_check(user=user, now=limits.clock())  # the clock the cooldown was set by
     if lobby and room is not None:
         raise InvalidRequest("connect with ?room= to join a room or ?lobby=1 for none, not both")
     found = None if lobby else room_get_open(name=room)
@@ -99,6 +101,25 @@ def connection_close(*, api: ManagementApi, connection_id: str) -> None:
     metric_count("ConnectionsClosed")
     if connection.room is not None:  # a lobby connection was in no room
         presence_announce(api=api, room=connection.room)
+
+
+def connection_cut_off(*, api: ManagementApi, connection_id: str, user_id: str) -> None:
+    """Close a connection whose user keeps sending past their bucket (limits.Flooding), and
+    refuse the user's new connections for FLOOD_COOLDOWN_SECONDS: one write to the item
+    `$connect` reads anyway, and a DELETE @connections. Their other connections are closed
+    as each sends its next frame (refused too, past the same count)."""
+    now = limits.clock()
+    metric_count("ConnectionsCutOff")
+    logger.warning("connection cut off for flooding", extra={"user_id": user_id})
+    try:
+        # First: a client that reconnects the moment its socket closes finds the cooldown.
+        cooldown = get_config().flood_cooldown_seconds
+        sessions_cool_down(user_id=user_id, until=now + cooldown, now=now)
+    finally:  # and closed even if that failed
+        # A 410: gone already. Not forgotten here (ping's role may only read connections): its
+        # $disconnect does, or, if that was lost, the next broadcast's 410 (connections_forget).
+        with contextlib.suppress(ConnectionGone):
+            api.delete(connection_id)
 
 
 def connection_ids_of(*, user_id: str) -> list[str]:

@@ -11,7 +11,9 @@ from moto import mock_aws
 from chat.keys import public_pem_from
 from deploy import aws
 from deploy.config import ssm_names
+from deploy.errors import DeployError
 from deploy.site_package import zappa_settings_for
+from deploy.stack import stack_outputs
 
 REGION = "us-east-1"
 
@@ -97,14 +99,6 @@ def test_the_site_reads_its_secrets_from_ssm(ssm):
     assert ssm_secrets_read({"AWS_DEFAULT_REGION": REGION}) == {}
 
 
-def test_database_url_is_required_before_deploying(ssm):
-    """Without the DATABASE_URL parameter the deploy stops and says how to create it."""
-    with pytest.raises(aws.DeployError, match="put-parameter"):
-        aws.database_url_check(ssm=ssm, stage="dev")
-    ssm.put_parameter(Name=ssm_names("dev")["database_url"], Value="x", Type="SecureString")
-    aws.database_url_check(ssm=ssm, stage="dev")
-
-
 def test_artifacts_are_uploaded_once_per_content(tmp_path):
     """The key carries the content hash; uploading the same file again changes nothing."""
     with mock_aws():
@@ -132,9 +126,9 @@ def test_stack_outputs_become_the_zappa_stage():
     with mock_aws():
         cfn = boto3.client("cloudformation", region_name="eu-west-1")
         cfn.create_stack(StackName="dynamowave-dev", TemplateBody=json.dumps(outputs_template))
-        outputs = aws.stack_outputs(cfn=cfn, stack_name="dynamowave-dev")
-        with pytest.raises(aws.DeployError):
-            aws.stack_outputs(cfn=cfn, stack_name="dynamowave-nothing")
+        outputs = stack_outputs(cfn=cfn, stack_name="dynamowave-dev")
+        with pytest.raises(DeployError):
+            stack_outputs(cfn=cfn, stack_name="dynamowave-nothing")
     host = "abc123.execute-api.eu-west-1.amazonaws.com"
     settings = zappa_settings_for(
         stage="dev", outputs=outputs, region="eu-west-1", bucket="b", site_host=host
@@ -179,20 +173,39 @@ def test_the_site_host_is_its_zappa_stacks_rest_api():
 
 
 def test_dry_run_plan_and_parameters():
-    """The plan names every AWS step; stage parameters come from deploy/parameters/<stage>.json."""
-    from deploy.__main__ import _plan, stage_parameters
+    """The plan names every AWS step; stage parameters come from deploy/parameters/<stage>.json
+    plus what the deploy knows (keys version, alarm target)."""
+    from types import SimpleNamespace
 
-    parameters = stage_parameters("prod", keys_version="3", alarm_topic="arn:aws:sns:x:1:t")
-    assert parameters["ReservedConcurrencyMessaging"] == "200"
+    from deploy.__main__ import _plan
+    from deploy.stage import stack_parameters, stage_load, template_cached
+
+    template = template_cached()
+    stage = stage_load("prod", template=template)
+    parameters = stack_parameters(
+        stage, template, keys_version="3", alarm_topic="arn:aws:sns:us-east-1:1:t"
+    )
+    assert parameters["ReservedConcurrencyMessaging"] == "40"
     assert parameters["TokenPublicKeysParameterName"] == "/dynamowave/prod/token-public-keys"
     assert parameters["TokenPublicKeysVersion"] == "3"
+    assert parameters["AlarmTopicArn"] == "arn:aws:sns:us-east-1:1:t"
+    assert stage.alarm_target_required and "Deploy" not in parameters
 
-    class Args:
-        stage, region, bucket = "prod", "us-east-1", "my-bucket"
-
-    plan = "\n".join(_plan(Args, parameters))
-    for words in ("SSM", "s3://my-bucket/", "dynamowave-prod", "zappa deploy", "migrate"):
+    args = SimpleNamespace(
+        region="us-east-1", bucket="my-bucket", alarm_topic="", alarm_email="ops@example.com"
+    )
+    plan = "\n".join(_plan(args, stage, parameters))
+    for words in (
+        "Preflight (reads only)",
+        "SSM",
+        "s3://my-bucket/",
+        "dynamowave-prod",
+        "zappa manage prod_migrate migrate",
+        "zappa deploy|update prod --zip",
+        "ops@example.com (kept in /dynamowave/prod/alarm-email)",
+    ):
         assert words in plan
+    assert plan.index("prod_migrate migrate") < plan.index("zappa deploy|update prod --zip")
 
 
 def test_failed_fanout_shards_are_invoked_again_from_their_queue():

@@ -159,7 +159,9 @@ def test_the_authorizer_reads_its_keys_from_ssm_only(translated):
 
 
 def test_alarms_cover_functions_tables_and_the_api(template):
-    """Errors and throttles of every function, throttling of every table, and API 4xx/5xx alarm."""
+    """Errors and throttles of every function, throttling of every table, and one alarm for each
+    of the stage's error kinds: refused by API Gateway (4xx), its calls failing (5xx), and
+    error statuses from the functions (tests/deploy/test_template_alarms.py: the rest)."""
     alarms = [
         json.dumps(r["Properties"])
         for r in template["Resources"].values()
@@ -173,6 +175,7 @@ def test_alarms_cover_functions_tables_and_the_api(template):
             assert any(logical_id in a and "ThrottleEvents" in a for a in alarms), logical_id
     assert sum("ClientError" in a for a in alarms) == 1
     assert sum("ExecutionError" in a for a in alarms) == 1
+    assert sum("IntegrationError" in a for a in alarms) == 1
     assert all("AlarmTopicArn" in a for a in alarms)
 
 

@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Callable
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from lambdas.handlers import (
@@ -206,8 +206,18 @@ def test_editmessage_frames(scene):
     edits: dict[str, list[str]] = {}
     outcomes: Counter = Counter()
 
+    def edit(message_id: str) -> tuple[str, bool]:
+        return json.dumps({"action": "editmessage", "id": message_id, "message": "edited"}), False
+
+    # Each outcome the suite asserts at least once, whatever the generated frames hit (which
+    # of them name a seeded message varies with what ran before in the process).
+    explicit = [edit(scene.mine[0]), edit(scene.theirs[0]), edit("0" * 26)]
+
     @fuzz_settings(900)
     @given(bodies("editmessage", fields))
+    @example(explicit[0])
+    @example(explicit[1])
+    @example(explicit[2])
     def run(drawn):
         status, reply = scene.call(editmessage.handler, *drawn)
         outcomes[reply["code"] if status != 200 else "ok"] += 1
@@ -216,7 +226,7 @@ def test_editmessage_frames(scene):
             edits.setdefault(frame["id"], []).append(frame["message"])
 
     run()
-    assert scene.calls == scaled(900)
+    assert scene.calls == scaled(900) + len(explicit)
     after = scene.snapshot()
     assert set(after["messages"]) == set(scene.seeded["messages"])
     assert set(edits) <= set(scene.mine)
@@ -231,7 +241,7 @@ def test_editmessage_frames(scene):
         replaced = [before["text"], *edits[message_id][:-1]]
         kept = [edit.text for edit in now["edits"]]
         assert 1 <= len(kept) <= MAX_EDIT_VERSIONS and kept == replaced[-len(kept) :]
-    assert outcomes["ok"] and outcomes["forbidden"] and outcomes["message_not_found"]
+    assert outcomes["ok"] and outcomes["forbidden"] and outcomes["message_not_found"], outcomes
 
 
 def test_react_frames(scene):

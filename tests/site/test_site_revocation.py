@@ -92,7 +92,7 @@ def test_an_admin_deactivation_the_chat_cannot_take_is_shown_and_retried(
     pending = PendingRevocation.objects.get(user_id=str(victim.pk))
     assert (pending.reason, pending.attempts) == ("is_active", 1)
     assert pending.last_error == (
-        "Failed to put item: ResourceNotFoundException: Requested resource not found"
+        "Failed to update item: ResourceNotFoundException: Requested resource not found"
     )
 
     # When the table is back, the retry writes the revocation and forgets the row.

@@ -1,0 +1,155 @@
+"""A stage's settings: deploy/parameters/<stage>.json checked against template.yaml's parameters
+(deploy/figures.py works out what the template makes of them), and the stack's parameters."""
+
+from __future__ import annotations
+
+import copy
+import functools
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from deploy.config import PARAMETERS_DIR, ROOT, TEMPLATE, ssm_names
+from deploy.errors import BadInput
+
+# The file's one key that is not a CloudFormation parameter: settings of the deploy command.
+DEPLOY_KEY = "Deploy"
+DEPLOY_SETTINGS = {"AlarmTargetRequired": bool}
+# Parameters the deploy command sets itself (from the stage's name, SSM and the alarm options).
+SET_BY_DEPLOY = (
+    "StageName",
+    "TokenPublicKeysParameterName",
+    "TokenPublicKeysVersion",
+    "AlarmTopicArn",
+    "AlarmEmail",
+)
+NO_VALUE = object()  # AWS::NoValue: the property is left out
+
+
+@functools.lru_cache(maxsize=2)
+def _parsed(path: str, mtime_ns: int, size: int) -> dict:
+    from deploy.template import template_load
+
+    return template_load(Path(path))
+
+
+def template_cached(path: Path = TEMPLATE) -> dict:
+    """template.yaml as data, parsed once per version of the file (parsing takes ~0.4 s, and a
+    deploy reads it for the stage check, the variant and the stack); a copy to change freely."""
+    stat = path.stat()
+    return copy.deepcopy(_parsed(str(path), stat.st_mtime_ns, stat.st_size))
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    path: Path
+    parameters: dict[str, str]  # the file's CloudFormation parameters, as strings
+    alarm_target_required: bool = False
+
+    @property
+    def file(self) -> str:
+        return (
+            str(self.path.relative_to(ROOT)) if self.path.is_relative_to(ROOT) else str(self.path)
+        )
+
+
+def _check_value(name: str, value: str, spec: dict) -> str | None:
+    """CloudFormation's own parameter constraints; None when the value passes them."""
+    kind = spec.get("Type", "String")
+    if kind == "Number":
+        try:
+            number = float(value)
+        except ValueError:
+            return f"{name} is {value!r}, not a number"
+        if "MinValue" in spec and number < float(spec["MinValue"]):
+            return f"{name} is {value}, below its MinValue {spec['MinValue']}"
+        if "MaxValue" in spec and number > float(spec["MaxValue"]):
+            return f"{name} is {value}, above its MaxValue {spec['MaxValue']}"
+    allowed = [str(v) for v in spec.get("AllowedValues", [])]
+    if allowed and value not in allowed:
+        return f"{name} is {value!r}, not one of {', '.join(allowed)}"
+    pattern = spec.get("AllowedPattern")
+    if pattern and not re.fullmatch(pattern, value):
+        return f"{name} is {value!r}, which does not match {pattern}"
+    for key, test in (
+        ("MinLength", lambda n: len(value) < n),
+        ("MaxLength", lambda n: len(value) > n),
+    ):
+        if key in spec and test(int(spec[key])):
+            return f"{name} has {len(value)} characters, outside its {key} {spec[key]}"
+    return None
+
+
+def stage_load(name: str, *, template: dict, path: Path | None = None) -> Stage:
+    """The stage's file, every value checked as CloudFormation would check it (BadInput lists
+    each problem on its own line)."""
+    path = path or PARAMETERS_DIR / f"{name}.json"
+    shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+    if not path.is_file():
+        raise BadInput(
+            f"{shown} does not exist: each stage has its parameters file (copy"
+            " deploy/parameters/dev.json)"
+        )
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise BadInput(f"{shown} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise BadInput(f"{shown} must hold a JSON object of parameter names and values")
+    deploy = data.pop(DEPLOY_KEY, {})
+    declared = template.get("Parameters", {})
+    problems: list[str] = []
+    if not isinstance(deploy, dict):
+        problems.append(f'"{DEPLOY_KEY}" must be an object such as {{"AlarmTargetRequired": true}}')
+        deploy = {}
+    for key, value in deploy.items():
+        wanted = DEPLOY_SETTINGS.get(key)
+        if wanted is None:
+            problems.append(
+                f"{DEPLOY_KEY}.{key} is not a deploy setting ({', '.join(DEPLOY_SETTINGS)})"
+            )
+        elif not isinstance(value, wanted):
+            problems.append(f"{DEPLOY_KEY}.{key} must be {wanted.__name__}, not {value!r}")
+    parameters: dict[str, str] = {}
+    for key, value in data.items():
+        if key in SET_BY_DEPLOY:
+            problems.append(f"{key} is set by the deploy command, not by the stage's file")
+        elif key not in declared:
+            problems.append(f"{key} is not a parameter of template.yaml")
+        elif isinstance(value, bool) or not isinstance(value, str | int | float):
+            problems.append(f"{key} must be a string or a number, not {json.dumps(value)}")
+        else:
+            parameters[key] = str(value)
+            problem = _check_value(key, parameters[key], declared[key])
+            if problem:
+                problems.append(problem)
+    for key, spec in declared.items():
+        if "Default" not in spec and key not in parameters and key not in SET_BY_DEPLOY:
+            problems.append(f"{key} has no default in template.yaml: set it")
+    if problems:
+        raise BadInput(*(f"{shown}: {problem}" for problem in problems))
+    return Stage(name, path, parameters, bool(deploy.get("AlarmTargetRequired", False)))
+
+
+def stack_parameters(
+    stage: Stage,
+    template: dict,
+    *,
+    keys_version: str = "",
+    alarm_topic: str = "",
+    alarm_email: str = "",
+) -> dict[str, str]:
+    """The stack's CloudFormation parameters: the stage's file plus what the deploy knows, each
+    only where the deployed template declares it (the global-tables variant has fewer)."""
+    values = {
+        **stage.parameters,
+        "StageName": stage.name,
+        "TokenPublicKeysParameterName": ssm_names(stage.name)["public_keys"],
+        "TokenPublicKeysVersion": keys_version,
+        "AlarmTopicArn": alarm_topic,
+        "AlarmEmail": alarm_email,
+    }
+    declared = template.get("Parameters", {})
+    return {name: value for name, value in values.items() if name in declared}
