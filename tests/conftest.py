@@ -140,6 +140,19 @@ def configure(monkeypatch, dynamodb):
 
 
 @pytest.fixture
+def clock(monkeypatch) -> list[float]:
+    """Time as the limits service (buckets, strikes, the cooldown) sees it: tests move now[0]
+    instead of sleeping. (tests/lambdas/test_changes.py has a clock of its own.)"""
+    from datetime import UTC, datetime
+
+    from lambdas.services import limits
+
+    now = [datetime(2026, 6, 1, tzinfo=UTC).timestamp()]
+    monkeypatch.setattr(limits, "clock", lambda: now[0])
+    return now
+
+
+@pytest.fixture
 def room(make_room: Callable[..., str]) -> str:
     """A room of this test's own, so tests never see each other's messages."""
     return make_room()

@@ -28,14 +28,6 @@ CONTEXT = LambdaContext(function_name="test", aws_request_id="req-flood")
 
 
 @pytest.fixture
-def clock(monkeypatch) -> list[float]:
-    """Time as the limits (and the cooldown) see it; tests move now[0] instead of sleeping."""
-    now = [datetime(2026, 6, 1, tzinfo=UTC).timestamp()]
-    monkeypatch.setattr(limits, "clock", lambda: now[0])
-    return now
-
-
-@pytest.fixture
 def limits_calls(dynamodb):
     """Start counting the DynamoDB operations on the `limits` table (through the models' shared
     client: call it after `configure`, which makes a new one)."""

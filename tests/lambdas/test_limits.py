@@ -14,21 +14,12 @@ from lambdas.handlers import connect, editmessage, sendmessage
 from lambdas.local.events import LambdaContext
 from lambdas.models import ClientMessage, Connection, Limit, Message
 from lambdas.protocol import error_frame
-from lambdas.services import limits
 from lambdas.services.limits import login_check, login_failure_record, message_rate_check
 from lambdas.tokens import User
 from tests.helpers import load_event, with_user
 from tests.lambdas.test_handlers import joined, message_event
 
 CONTEXT = LambdaContext(function_name="test", aws_request_id="req-limits")
-
-
-@pytest.fixture
-def clock(monkeypatch) -> list[float]:
-    """Time as the limits service sees it; tests move now[0] instead of sleeping."""
-    now = [datetime(2026, 6, 1, tzinfo=UTC).timestamp()]
-    monkeypatch.setattr(limits, "clock", lambda: now[0])
-    return now
 
 
 def user() -> User:

@@ -10,7 +10,6 @@ import os
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 import pytest
@@ -22,7 +21,6 @@ from lambdas.local.gateway import LocalGateway, Settings
 from lambdas.local.template import load_template, read_api
 from lambdas.local.throttles import StageThrottles, Throttle
 from lambdas.models import Connection, Message
-from lambdas.services import limits
 from lambdas.services.limits import ROUTE_BUCKETS
 from tests.helpers import DEADLINE, GATEWAY_MODE, ROOT, gateway_thread, reconfigure, wait_for
 
@@ -69,14 +67,6 @@ def stack(dynamodb, keys) -> Iterator[Stack]:
     """The functions run in this process (thread mode), so the test moves their clock."""
     with own_stack(keys, mode="thread") as stack:
         yield stack
-
-
-@pytest.fixture
-def clock(monkeypatch) -> list[float]:
-    """Time as the limits and the cooldown see it; tests move now[0] instead of sleeping."""
-    now = [datetime(2026, 6, 1, tzinfo=UTC).timestamp()]
-    monkeypatch.setattr(limits, "clock", lambda: now[0])
-    return now
 
 
 def a_user() -> str:
