@@ -71,7 +71,10 @@ if services:  # botocore's data files, parsed once here rather than by each envi
         traceback.print_exc()
 
 def send(message):
-    control.sendall(json.dumps(message).encode() + b"\n")
+    try:
+        control.sendall(json.dumps(message).encode() + b"\n")
+    except (BrokenPipeError, ConnectionResetError):
+        os._exit(0)  # the gateway went (stopping): nobody to tell, the children follow
 
 def spawn(request):
     zygote = os.getpid()
