@@ -175,6 +175,7 @@ function handleFrame(frame, { current = true } = {}) {
     case "message":
       if (!validMessage(frame)) return;
       typing.stopped(frame.user);
+      announce(frame);
       changeMessages(() => receiveMessage(frame), { own: outbox.has(frame.client_message_id) });
       changed(frame.rev);
       markRead();
@@ -211,6 +212,16 @@ function handleFrame(frame, { current = true } = {}) {
       break;
     default: // info: nothing to show
   }
+}
+
+const announcer = document.getElementById("announcer");
+
+/** Read a new message from someone else out (the list itself is not a live region: loading
+ * history or a repair would be read aloud). */
+function announce(message) {
+  if (!announcer || messages.has(message.id) || messages.isOwn(message)) return;
+  const author = String(message.user?.username ?? "someone");
+  announcer.textContent = `${author}: ${String(message.text ?? "")}`;
 }
 
 function validMessage(message) {
@@ -574,5 +585,6 @@ window.addEventListener("pageshow", (event) => {
 
 draftRestore();
 updateComposer();
+input.focus(); // opening a room is to read and write in it
 outbox.restore(); // a previous page's unsent messages: shown now, sent once live
 connection.start();

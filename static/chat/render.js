@@ -279,10 +279,20 @@ export class MessageList {
     const actions = item.querySelector(".actions");
     actions.replaceChildren();
     if (deleted || !message.id) return;
-    actions.append(this.button("react", "React", () => this.togglePalette(item, message.id)));
-    if (own) actions.append(this.button("edit", "Edit", () => this.startEdit(message.id)));
+    // Named with the message they act on: a screen reader's list of buttons says whose.
+    const whose = own ? "your message" : `the message from ${author ?? "unknown"}`;
+    const react = this.button("react", "React", () => this.togglePalette(item, message.id));
+    react.setAttribute("aria-label", `React to ${whose}`);
+    actions.append(react);
+    if (own) {
+      const edit = this.button("edit", "Edit", () => this.startEdit(message.id));
+      edit.setAttribute("aria-label", "Edit your message");
+      actions.append(edit);
+    }
     if (own || this.viewer.staff) {
-      actions.append(this.button("delete", "Delete", () => this.actions.remove(message.id)));
+      const remove = this.button("delete", "Delete", () => this.actions.remove(message.id));
+      remove.setAttribute("aria-label", `Delete ${whose}`);
+      actions.append(remove);
     }
   }
 

@@ -225,3 +225,29 @@ def test_a_failed_send_reads_well_and_passes_axe(width, private_room, open_chat)
         assert box and box["x"] >= 0 and box["x"] + box["width"] <= width
     screenshot(alice, f"chat-send-failed-{width}")
     assert axe_violations(alice) == []
+
+
+def test_the_room_opens_ready_to_write_and_reads_out_only_new_messages(open_chat, room):
+    """The composer has the focus on opening; the message list is not a live region, and a new
+    message from someone else (not one's own) is what the polite announcer says; each message's
+    buttons say whose message they act on."""
+    alice = open_chat(room, "alice")
+    bob = open_chat(room, "bob")
+    assert alice.evaluate("document.activeElement.id") == "message-input"
+    assert alice.locator("#messages").get_attribute("aria-live") is None
+    send(bob, "hello alice")
+    wait_until(alice, DELIVERED, 1)
+    assert alice.locator("#announcer").text_content() == "bob: hello alice"
+    send(alice, "hi bob")
+    wait_until(alice, DELIVERED, 2)
+    assert alice.locator("#announcer").text_content() == "bob: hello alice"  # not her own
+    labels = alice.locator("#messages li.message .actions button").evaluate_all(
+        "(buttons) => buttons.map((b) => b.getAttribute('aria-label'))"
+    )
+    assert labels == [
+        "React to the message from bob",
+        "React to your message",
+        "Edit your message",
+        "Delete your message",
+    ]
+    assert axe_violations(alice) == []
