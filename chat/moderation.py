@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 
@@ -31,6 +33,17 @@ def management() -> ManagementApi:
             "MANAGEMENT_ENDPOINT_URL is not set, so live connections cannot be reached"
         )
     return management_api(url)
+
+
+def management_unless_idle(has_sockets: Callable[[], bool]) -> ManagementApi | None:
+    """The @connections client; None when there is none and no socket needs closing (a site run
+    without its gateway): ManagementUnavailable only when one does."""
+    try:
+        return management()
+    except ManagementUnavailable:
+        if has_sockets():
+            raise
+        return None
 
 
 def audit_record(*, actor: AbstractBaseUser, action: str, target: str, detail: str = "") -> None:
@@ -112,14 +125,10 @@ def user_sessions_end(*, user_id: str) -> int:
     connections; how many there were. Raises if either fails: only both together end sessions
     (chat/revocations.py keeps trying until they do)."""
     sessions.sessions_revoke(user_id=user_id)
-    try:
-        api = management()
-    except ManagementUnavailable:
-        # No socket to close needs no @connections (a site run without its gateway).
-        if next(iter(Connection.user_index.query(user_id, limit=1)), None) is None:
-            return 0
-        raise
-    return moderation.user_disconnect(api=api, user_id=user_id)
+    api = management_unless_idle(
+        lambda: next(iter(Connection.user_index.query(user_id, limit=1)), None) is not None
+    )
+    return 0 if api is None else moderation.user_disconnect(api=api, user_id=user_id)
 
 
 class ModeratorForbidden(ChatError):

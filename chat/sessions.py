@@ -30,7 +30,7 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from django.views.decorators.http import require_POST
 
-from chat.moderation import ManagementUnavailable, management, user_sessions_end
+from chat.moderation import ManagementUnavailable, management_unless_idle, user_sessions_end
 from lambdas.errors import ChatError, is_unavailable
 from lambdas.services import moderation, sessions
 
@@ -66,13 +66,11 @@ def browser_session_end(*, user_id: str, session_id: str) -> int:
     gets in the moment before the logout is complete is refused.
     """
     sessions.session_revoke(user_id=user_id, session_id=session_id)
-    try:
-        api = management()
-    except ManagementUnavailable:
-        # A site run without its gateway: fine, as long as there is no socket to close.
-        if not moderation.session_connection_ids(user_id=user_id, session_id=session_id):
-            return 0
-        raise
+    api = management_unless_idle(
+        lambda: bool(moderation.session_connection_ids(user_id=user_id, session_id=session_id))
+    )
+    if api is None:
+        return 0
     return moderation.session_disconnect(api=api, user_id=user_id, session_id=session_id)
 
 

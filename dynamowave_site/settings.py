@@ -9,6 +9,7 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 
 from chat.keys import dev_secret_key_ensure
+from dynamowave_site.local_stack import data_dir
 from dynamowave_site.ssm import ssm_secrets_read
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -25,7 +26,7 @@ env.ENVIRON.update(ssm_secrets_read(env.ENVIRON))
 
 # Git-ignored folders of the local stack: generated dev keys, and its data (SQLite, dynalite).
 DEV_KEYS_DIR = Path(env.str("LOCAL_KEYS_DIR", default=str(BASE_DIR / ".dev-keys")))
-DATA_DIR = Path(env.str("LOCAL_DATA_DIR", default=str(BASE_DIR / ".data")))
+DATA_DIR = data_dir(env.ENVIRON)  # also where manage.py finds a running stack (local_stack.py)
 
 # Off unless asked for: the local stack (`manage.py runstack`) sets DJANGO_DEBUG=true itself.
 DEBUG = env.bool("DJANGO_DEBUG", default=False)

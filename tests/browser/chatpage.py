@@ -37,6 +37,14 @@ def shown(page) -> list[dict]:
     )
 
 
+def record_frames(into: list[str], event: str = "framesent"):
+    """A page `setup` that appends every frame its WebSockets send (or, with "framereceived",
+    receive) to `into`."""
+    return lambda page: page.on(
+        "websocket", lambda ws: ws.on(event, lambda payload: into.append(payload))
+    )
+
+
 def wait_until(page, script: str, arg=None, timeout: float | None = None) -> None:
     """Wait for a JavaScript predicate on the page (polls on animation frames)."""
     page.wait_for_function(script, arg=arg, timeout=timeout)

@@ -1,6 +1,6 @@
 """Presence, typing, editing and deleting, safe links and the composer, between two pages."""
 
-from tests.browser.chatpage import screenshot, send, shown, wait_until
+from tests.browser.chatpage import record_frames, screenshot, send, shown, wait_until
 
 ONLINE = "() => [...document.querySelectorAll('#presence li')].map((li) => li.textContent)"
 
@@ -35,11 +35,7 @@ def test_presence_shows_each_person_once_and_follows_joins_and_leaves(open_chat,
 def test_typing_shows_on_the_other_pages_until_the_message_arrives(open_chat, room):
     """Typing sends one throttled frame; others see "alice is typing…", cleared by her message."""
     sent = []
-
-    def watch(page):
-        page.on("websocket", lambda ws: ws.on("framesent", lambda payload: sent.append(payload)))
-
-    alice = open_chat(room, "alice", setup=watch)
+    alice = open_chat(room, "alice", setup=record_frames(sent))
     bob = open_chat(room, "bob")
     carol = open_chat(room, "carol")
 

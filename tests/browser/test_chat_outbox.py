@@ -10,7 +10,14 @@ from django.contrib.auth import get_user_model
 
 from lambdas.local.settings import PostFaults
 from lambdas.models import Message
-from tests.browser.chatpage import axe_violations, screenshot, send, shown, wait_until
+from tests.browser.chatpage import (
+    axe_violations,
+    record_frames,
+    screenshot,
+    send,
+    shown,
+    wait_until,
+)
 from tests.helpers import reconfigure, wait_for
 
 DELIVERED = "(n) => document.querySelectorAll('#messages li.message:not(.pending)').length === n"
@@ -48,13 +55,7 @@ def test_a_burst_past_the_rate_limit_arrives_in_order_exactly_once(real_limits, 
     themselves, every one is stored and shown once, in the order typed, none left pending; six
     messages in a few seconds never trip the typing limit."""
     frames: list[str] = []
-    alice = open_chat(
-        room,
-        "alice",
-        setup=lambda page: page.on(
-            "websocket", lambda ws: ws.on("framereceived", lambda payload: frames.append(payload))
-        ),
-    )
+    alice = open_chat(room, "alice", setup=record_frames(frames, "framereceived"))
     bob = open_chat(room, "bob")
     texts = [f"burst {n:02d}" for n in range(14)]
     for text in texts:
@@ -85,13 +86,7 @@ def test_a_refused_send_fails_with_its_text_and_is_never_sent_again(
     from lambdas.services.moderation import user_disconnect
 
     sent: list[str] = []
-    alice = open_chat(
-        private_room,
-        "alice",
-        setup=lambda page: page.on(
-            "websocket", lambda ws: ws.on("framesent", lambda payload: sent.append(payload))
-        ),
-    )
+    alice = open_chat(private_room, "alice", setup=record_frames(sent))
     send(alice, "hi @bob, look at this")
     failed = alice.locator("#messages li.pending.failed")
     failed.wait_for()

@@ -9,7 +9,7 @@ from collections import defaultdict
 
 import pytest
 
-from tests.browser.chatpage import screenshot, send, shown, wait_until
+from tests.browser.chatpage import record_frames, screenshot, send, shown, wait_until
 from tests.browser.conftest import FAST_CLIENT
 from tests.browser.test_chat_features import wait_presence
 from tests.helpers import DEADLINE, RestartableGateway
@@ -46,11 +46,7 @@ def sends_by_text(frames: list[str]) -> dict[str, set[str]]:
 def test_gateway_restart_while_alice_keeps_sending(own_gateway, open_chat, room):
     """Messages sent before, during and after an outage are stored once and shown once, in order."""
     frames: list[str] = []
-
-    def watch(page):
-        page.on("websocket", lambda ws: ws.on("framesent", lambda payload: frames.append(payload)))
-
-    alice = open_chat(room, "alice", setup=watch)
+    alice = open_chat(room, "alice", setup=record_frames(frames))
     bob = open_chat(room, "bob")
     texts = [f"msg {i:02d}" for i in range(1, 10)]
 

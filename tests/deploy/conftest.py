@@ -12,6 +12,20 @@ def template() -> dict:
     return template_load()
 
 
+@pytest.fixture
+def stage_of(template: dict):
+    """A shipped stage (deploy/parameters/<name>.json), with some parameters changed."""
+    from dataclasses import replace
+
+    from deploy.stage import stage_load
+
+    def stage_of(name: str = "prod", **values: str):
+        stage = stage_load(name, template=template)
+        return replace(stage, parameters={**stage.parameters, **values})
+
+    return stage_of
+
+
 @pytest.fixture(scope="session")
 def translated(template: dict) -> dict:
     from deploy.template import template_translate, template_with_code

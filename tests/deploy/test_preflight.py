@@ -3,28 +3,15 @@ and what the stack already holds of the Region's concurrency."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import boto3
 import pytest
 from moto import mock_aws
 
 from deploy import preflight
 from deploy.config import ssm_names
-from deploy.stage import Stage, stage_load, template_cached
 from tests.deploy.fake_aws import FakeLambda
 
 REGION = "us-east-1"
-
-
-@pytest.fixture(scope="module")
-def template() -> dict:
-    return template_cached()
-
-
-def _stage(template: dict, name: str = "prod", **values: str) -> Stage:
-    stage = stage_load(name, template=template)
-    return replace(stage, parameters={**stage.parameters, **values})
 
 
 def test_the_bucket_must_be_in_the_deploy_region():
@@ -70,10 +57,10 @@ def test_the_database_url_must_name_postgresql(value, problem):
         assert value is None or value.split("://")[1] not in found[0]
 
 
-def test_production_needs_an_alarm_target(template):
+def test_production_needs_an_alarm_target(template, stage_of):
     """prod's file requires a target; an address given once is found in SSM later; a bad ARN or
     one of another Region is refused."""
-    prod, dev = _stage(template), _stage(template, "dev")
+    prod, dev = stage_of(), stage_of("dev")
     with mock_aws():
         ssm = boto3.client("ssm", region_name=REGION)
         common = {"ssm": ssm, "region": REGION, "previous_topic": "", "template": template}

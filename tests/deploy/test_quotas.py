@@ -6,30 +6,17 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-import pytest
-
 from deploy.figures import concurrency_claims, refs, resolver_for, tables
 from deploy.quotas import default_quotas, stage_problems
-from deploy.stage import Stage, stage_load, template_cached
 
 REGION = "us-east-1"
 DEFAULT = default_quotas(REGION)
 
 
-@pytest.fixture(scope="module")
-def template() -> dict:
-    return template_cached()
-
-
-def _stage(template: dict, name: str = "prod", **values: str) -> Stage:
-    stage = stage_load(name, template=template)
-    return replace(stage, parameters={**stage.parameters, **values})
-
-
-def test_production_fits_a_default_account_with_room_to_spare(template):
+def test_production_fits_a_default_account_with_room_to_spare(template, stage_of):
     """prod reserves 435 of a default account's 1,000 (under half, 565 left unreserved); issue
     22's 100/200/50 reserved 1,900 and is refused, saying what to lower."""
-    stage = _stage(template)
+    stage = stage_of()
     problems, notes = stage_problems(template, stage, DEFAULT)
     assert problems == []
     claims = concurrency_claims(template, resolver_for(template, stage))
@@ -40,8 +27,7 @@ def test_production_fits_a_default_account_with_room_to_spare(template):
     assert set(provisioned) == {"AuthorizerFunction", "ConnectFunction", "SendMessageFunction"}
     assert all(c.provisioned <= c.reserved for c in provisioned.values())
 
-    issue = _stage(
-        template,
+    issue = stage_of(
         ReservedConcurrencyConnections="100",
         ReservedConcurrencyMessaging="200",
         ReservedConcurrencyQueries="50",
@@ -78,9 +64,9 @@ def test_each_reservation_parameter_names_exactly_its_functions(template):
         assert f"{len(functions)} x this" in description
 
 
-def test_provisioned_instances_beyond_a_reservation_are_refused(template):
+def test_provisioned_instances_beyond_a_reservation_are_refused(template, stage_of):
     """Provisioned concurrency comes out of the reservation: 2 instances cannot fit in 1."""
-    stage = _stage(template, ReservedConcurrencyConnections="1", ProvisionedConcurrency="2")
+    stage = stage_of(ReservedConcurrencyConnections="1", ProvisionedConcurrency="2")
     problems, _ = stage_problems(template, stage, DEFAULT)
     assert [p.split(" keeps")[0] for p in problems] == [
         "Lambda: AuthorizerFunction",
@@ -89,10 +75,10 @@ def test_provisioned_instances_beyond_a_reservation_are_refused(template):
     assert "raise ReservedConcurrencyConnections or lower ProvisionedConcurrency" in problems[0]
 
 
-def test_throttles_above_the_accounts_are_refused(template):
+def test_throttles_above_the_accounts_are_refused(template, stage_of):
     """Every stage and route throttle stays within API Gateway's account throttle; Regions with
     the lower documented default get it."""
-    stage = _stage(template)
+    stage = stage_of()
     small = replace(DEFAULT, api_rate=50.0, api_burst=150)
     problems, _ = stage_problems(template, stage, small)
     assert problems == [
@@ -113,10 +99,10 @@ def test_throttles_above_the_accounts_are_refused(template):
     assert (milan.api_rate, milan.api_burst) == (2500.0, 1250)
 
 
-def test_dynamodb_tables_and_provisioned_capacity_within_the_quotas(template):
+def test_dynamodb_tables_and_provisioned_capacity_within_the_quotas(template, stage_of):
     """A Region near its table quota, and provisioned capacity past DynamoDB's per-table and
     per-account throughput quotas, are refused."""
-    stage = _stage(template, "dev")
+    stage = stage_of("dev")
     count = len(tables(template, resolver_for(template, stage)))
     crowded = replace(DEFAULT, tables_existing=DEFAULT.tables - count + 1)
     problems, _ = stage_problems(template, stage, crowded)
@@ -125,8 +111,8 @@ def test_dynamodb_tables_and_provisioned_capacity_within_the_quotas(template):
         f" {crowded.tables_existing:,} of its 2,500: delete unused tables or request a higher"
         " 'Maximum number of tables' (Service Quotas: Amazon DynamoDB)"
     ]
-    provisioned = _stage(
-        template, "dev", BillingMode="PROVISIONED", ReadCapacityMax="50000", WriteCapacityMin="9000"
+    provisioned = stage_of(
+        "dev", BillingMode="PROVISIONED", ReadCapacityMax="50000", WriteCapacityMin="9000"
     )
     problems, _ = stage_problems(template, provisioned, DEFAULT)
     assert problems[0].startswith("DynamoDB: ReadCapacityMax 50,000 is above")
