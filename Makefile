@@ -30,8 +30,14 @@ $(BENCH_STAMP): $(PY_STAMP)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,bench]'
 	touch $@
 
+# The page's third-party modules, served from static/vendor/ (git-ignored, no CDN): copied
+# from node_modules, each `package/path/in/it.mjs`.
+VENDORED :=
+
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
+	mkdir -p static/vendor
+	$(foreach file,$(VENDORED),cp node_modules/$(file) static/vendor/$(notdir $(file)) &&) true
 	touch $@
 
 # Browser tests drive Debian's Chromium (Playwright cannot download its own browsers here).
