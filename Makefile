@@ -15,7 +15,11 @@ PY_STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
 NODE_STAMP := node_modules/.installed
 
-.PHONY: deps run test iam-report lint format chromium clean check package deploy bench load
+# The README's screenshots (docs/), taken from the live page by a browser test.
+screenshots: deps chromium
+	DOCS_SCREENSHOTS=1 $(PY) -m pytest tests/browser/test_docs_screenshots.py -q -p no:randomly
+
+.PHONY: screenshots deps run test iam-report lint format chromium clean check package deploy bench load
 
 deps: $(PY_STAMP) $(NODE_STAMP)
 
@@ -32,7 +36,7 @@ $(BENCH_STAMP): $(PY_STAMP)
 
 # The page's third-party modules, served from static/vendor/ (git-ignored, no CDN): copied
 # from node_modules, each `package/path/in/it.mjs`.
-VENDORED :=
+VENDORED := dompurify/dist/purify.es.mjs marked/lib/marked.esm.js
 
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
@@ -49,7 +53,7 @@ chromium:
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
 run: deps
-	$(PY) manage.py runstack
+	$(PY) manage.py runstack $(if $(VERBOSE),--verbose)
 
 test: deps chromium
 	$(VENV)/bin/ruff check .

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from django.contrib import messages
 from django.contrib.admin import AdminSite
@@ -19,13 +19,29 @@ from chat import moderation
 from chat.models import AuditEntry, PendingRevocation
 from chat.revocations import RETRY_EVERY
 from lambdas.errors import ChatError
-from lambdas.models import ARCHIVED, OPEN, PRIVATE
+from lambdas.models import ARCHIVED, OPEN, PRIVATE, Room
 from lambdas.services import moderation as selectors
-from lambdas.services.rooms import room_get, room_page
+from lambdas.services.rooms import DIRECT_PREFIX, ROOM_RE, room_get, room_page
 
 PAGE_SIZE = 25
 # A GET to an action changes nothing: it is refused (405) before the view runs.
 post_only = method_decorator(require_POST)
+
+
+def room_label(room: Room) -> str:
+    """How the dashboard names a room: `#general`, or a conversation by all its people."""
+    return ", ".join(room.people) if room.direct and room.people else f"#{room.name}"
+
+
+def room_labels(*, names: Iterable[str | None]) -> dict[str, str]:
+    """`room_label` for rooms known by name only (connections, statistics, messages): the
+    conversations among them (names starting with `dm-`, which no other room may take) read
+    with one BatchGetItem; a conversation that is gone keeps its name."""
+    wanted = {name for name in names if name}
+    # Only well-formed names: a typed `?room=` of 3,000 characters is no key to send DynamoDB.
+    direct = sorted(n for n in wanted if n.startswith(DIRECT_PREFIX) and ROOM_RE.fullmatch(n))
+    found = {room.name: room_label(room) for room in Room.batch_get(direct)} if direct else {}
+    return {name: found.get(name, f"#{name}") for name in wanted}
 
 
 class LiveChatDashboard:
@@ -133,8 +149,15 @@ class LiveChatDashboard:
             )
         overview = selectors.stats_overview()
         peak = max([r.messages_day for r in overview.rooms] + [1])
-        bars = [(room, round(100 * room.messages_day / peak)) for room in overview.rooms]
-        return self._render(request, "overview.html", "Live chat", overview=overview, bars=bars)
+        labels = room_labels(names=[r.name for r in overview.rooms])
+        rows = [(room, labels[room.name]) for room in overview.rooms]
+        bars = [
+            (room, labels[room.name], round(100 * room.messages_day / peak))
+            for room in overview.rooms
+        ]
+        return self._render(
+            request, "overview.html", "Live chat", overview=overview, rows=rows, bars=bars
+        )
 
     def connections(self, request: HttpRequest) -> HttpResponse:
         room, username = request.GET.get("room", "").strip(), request.GET.get("user", "").strip()
@@ -156,7 +179,9 @@ class LiveChatDashboard:
                 )
         except ChatError as error:
             messages.error(request, error.message)
-        rows = [(c, activity.get(c.connection_id, {})) for c in (page.items if page else [])]
+        items = page.items if page else []
+        labels = room_labels(names=[c.room for c in items])
+        rows = [(c, activity.get(c.connection_id, {}), labels.get(c.room)) for c in items]
         return self._render(
             request,
             "connections.html",
@@ -186,12 +211,14 @@ class LiveChatDashboard:
                 )
         except ChatError as error:
             messages.error(request, error.message)
+        label = room_labels(names=[room])[room]
         return self._render(
             request,
             "messages.html",
-            f"Messages in #{room}",
+            f"Messages in {label}",
             page=page,
             room=room,
+            label=label,
             username=username,
             q=text,
             can_delete=request.user.has_perm("chat.delete_message"),
@@ -203,12 +230,14 @@ class LiveChatDashboard:
         except ChatError as error:
             messages.error(request, error.message)
             return redirect(reverse("admin:live_messages") + f"?room={room}")
+        label = room_labels(names=[room])[room]
         return self._render(
             request,
             "message.html",
-            "Message",
+            f"Message in {label}",
             message=message,
             room=room,
+            label=label,
             can_delete=request.user.has_perm("chat.delete_message"),
         )
 
@@ -235,11 +264,15 @@ class LiveChatDashboard:
             )
         except ChatError as error:
             messages.error(request, error.message)
+        items = page.items if page else []
+        labels = room_labels(names=[room.name for room in items])
         return self._render(
             request,
             "rooms.html",
             "Rooms",
             page=page,
+            # The by-status index does not carry `people`: one BatchGetItem for the conversations.
+            rows=[(room, labels[room.name]) for room in items],
             status=status,
             q=query,
             form=request.POST,
@@ -261,15 +294,16 @@ class LiveChatDashboard:
                     title=request.POST.get("title", ""),
                     description=request.POST.get("description", ""),
                 )
-                messages.success(request, f"Room #{name} saved.")
+                messages.success(request, f"{room_label(room)} saved.")
                 return redirect("admin:live_room", name=name)
             except ChatError as error:
                 messages.error(request, error.message)
         return self._render(
             request,
             "room.html",
-            f"Room #{name}",
+            room_label(room) if room.direct else f"Room #{name}",
             room=room,
+            label=room_label(room),
             can_manage=request.user.has_perm("chat.manage_room"),
         )
 
@@ -318,8 +352,9 @@ class LiveChatDashboard:
     @post_only
     def archive(self, request: HttpRequest, name: str) -> HttpResponse:
         def run() -> str:
+            label = room_labels(names=[name])[name]
             closed = moderation.room_archive(actor=request.user, name=name)
-            return f"#{name} archived; {closed} connection(s) closed."
+            return f"{label} archived; {closed} connection(s) closed."
 
         return self._act(request, "manage_room", reverse("admin:live_rooms"), run)
 
@@ -327,6 +362,6 @@ class LiveChatDashboard:
     def unarchive(self, request: HttpRequest, name: str) -> HttpResponse:
         def run() -> str:
             moderation.room_unarchive(actor=request.user, name=name)
-            return f"#{name} is open again."
+            return f"{room_labels(names=[name])[name]} is open again."
 
         return self._act(request, "manage_room", reverse("admin:live_rooms"), run)

@@ -89,6 +89,12 @@ class SignUpForm(UserCreationForm):
         ASCIIUsernameValidator()(username)
         return username
 
+    def validate_password_for_user(self, user, password_field_name: str = "password1") -> None:
+        # Django checks the confirmation field against the validators, so "too short" appeared
+        # under "Password confirmation"; the person typed the password in the first field, and
+        # the confirmation field keeps only its own error (the two do not match).
+        super().validate_password_for_user(user, password_field_name=password_field_name)
+
 
 class MemberAddForm(forms.Form):
     username = forms.CharField(

@@ -14,6 +14,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.multipartparser import MultiPartParserError
 from django.middleware.csrf import CsrfViewMiddleware
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
@@ -34,10 +35,23 @@ from chat.sessions import browser_session_id
 from chat.throttle import client_ip, login_throttle_check, login_throttle_failed
 from chat.tokens import expiry_format, token_issue
 from lambdas.config import get_config
-from lambdas.errors import InvalidRoom, NotAMember, RateLimited, RoomExists, RoomNotFound
+from lambdas.errors import (
+    InvalidRoom,
+    NotAMember,
+    RateLimited,
+    RoomArchived,
+    RoomExists,
+    RoomNotFound,
+)
 from lambdas.models import Member, Room
 from lambdas.services.limits import ip_group, quota_take
-from lambdas.services.members import member_check, member_list, member_positions
+from lambdas.services.members import (
+    member_check,
+    member_positions,
+    reader_leave,
+    reader_mute,
+    reader_names,
+)
 from lambdas.services.rooms import (
     DEFAULT_ROOM,
     room_create,
@@ -45,6 +59,7 @@ from lambdas.services.rooms import (
     room_list_private,
     room_page,
 )
+from lambdas.services.unread import SidebarEntry, reader_counts, room_label, sidebar_list
 
 MAX_TOKEN_REQUEST_BYTES = 8 * 1024
 ROOMS_PAGE_SIZE = 50
@@ -55,11 +70,18 @@ def home(request: HttpRequest) -> HttpResponse:
     return redirect("room", room=DEFAULT_ROOM)
 
 
-def _badges(member: Member | None) -> dict[str, int]:
-    """A membership's unread and mention counts, for a list's badges."""
+def _badges(member: Member | None, room: Room) -> dict[str, int]:
+    """A membership's unread and mention counts, for a list's badges (derived from the room's
+    item: lambdas/services/unread.py)."""
     if member is None:
         return {"unread": 0, "mentions": 0}
-    return {"unread": int(member.unread or 0), "mentions": int(member.mentions or 0)}
+    counts = reader_counts(member=member, room=room)
+    return {"unread": counts.unread, "mentions": counts.mentions}
+
+
+def _memberships(positions: dict[str, Member]) -> list[str]:
+    """The private rooms among a user's items (joins of public rooms left out)."""
+    return [name for name, member in positions.items() if not member.joined]
 
 
 def switcher(user: AbstractBaseUser, positions: dict[str, Member]) -> list[dict]:
@@ -69,9 +91,9 @@ def switcher(user: AbstractBaseUser, positions: dict[str, Member]) -> list[dict]
         {
             "room": r,
             "label": ", ".join(r.others(user.get_username())) if r.direct else f"#{r.name}",
-            **_badges(positions.get(r.name)),
+            **_badges(positions.get(r.name), r),
         }
-        for r in room_list_private(user_id=str(user.pk), names=list(positions))
+        for r in room_list_private(user_id=str(user.pk), names=_memberships(positions))
     ]
 
 
@@ -133,11 +155,11 @@ def rooms(request: HttpRequest) -> HttpResponse:
         page = room_page(limit=ROOMS_PAGE_SIZE)
         query = ""
     positions = member_positions(user_id=str(request.user.pk))
-    private = room_list_private(user_id=str(request.user.pk), names=list(positions))
+    private = room_list_private(user_id=str(request.user.pk), names=_memberships(positions))
     context = {
         "rooms": [{"room": r, "online": r.online or 0} for r in page.items],
         "private_rooms": [
-            {"room": r, "online": r.online or 0, **_badges(positions.get(r.name))}
+            {"room": r, "online": r.online or 0, **_badges(positions.get(r.name), r)}
             for r in private
             if not r.direct and r.name.startswith(query)
         ],
@@ -146,7 +168,7 @@ def rooms(request: HttpRequest) -> HttpResponse:
                 "room": r,
                 "others": r.others(request.user.get_username()),
                 "online": r.online or 0,
-                **_badges(positions.get(r.name)),
+                **_badges(positions.get(r.name), r),
             }
             for r in private
             if r.direct
@@ -176,22 +198,60 @@ def room(request: HttpRequest, room: str) -> HttpResponse:
     if not room_may_use(request.user, found):
         # 403, as `$connect` answers it (not_a_member): the page says why.
         return render(request, "chat/room_private.html", {"room": found}, status=403)
-    others = found.others(request.user.get_username()) if found.direct else []
     positions = member_positions(user_id=str(request.user.pk))
-    position = positions.get(found.name)
     context = {
-        "room": found,
-        # Whom the composer suggests after "@": the members (one Query, private rooms only).
-        "member_names": [m.username for m in member_list(room=found.name)] if found.private else [],
+        **room_details(request.user, found, positions),
         "switcher": switcher(request.user, positions),
-        # A member who never read has read nothing ("0" sorts before every message id).
-        "last_read": (position.last_read or "0") if position else "",
-        "others": others,
-        "label": ", ".join(others) if found.direct else f"#{found.name}",
+        "sidebar": [
+            sidebar_entry(entry, current=found.name)
+            for entry in sidebar_list(
+                user_id=str(request.user.pk),
+                username=request.user.get_username(),
+                current=found,
+            )
+        ],
         "max_message_chars": get_config().max_message_chars,
         "client_timings": settings.CHAT_CLIENT_TIMINGS,
     }
     return render(request, "chat/room.html", context)
+
+
+def room_details(user: AbstractBaseUser, found: Room, positions: dict[str, Member]) -> dict:
+    """What the chat page shows of a room, for its template and for `/api/rooms/<room>/`."""
+    others = found.others(user.get_username()) if found.direct else []
+    position = positions.get(found.name)
+    return {
+        "room": found,
+        # Whom the composer suggests after "@": a private room's members, a public room's
+        # readers (the first MAX_NAMES, keys only).
+        "member_names": reader_names(room=found),
+        # A reader who never read has read nothing ("0" sorts before every message id); ""
+        # for a room they have not joined yet (its page joins it).
+        "last_read": (position.last_read or "0") if position else "",
+        "others": others,
+        "label": room_label(found, user.get_username()),
+    }
+
+
+def sidebar_entry(entry: SidebarEntry, *, current: str | None = None) -> dict:
+    """A sidebar room as the page's template and `/api/unread/` describe it."""
+    return {
+        "room": entry.room,
+        "name": entry.room.name,
+        "kind": entry.kind,
+        "label": entry.label,
+        "title": entry.room.title,
+        "url": reverse("room", kwargs={"room": entry.room.name}),
+        "unread": entry.counts.unread,
+        "mentions": entry.counts.mentions,
+        "muted": entry.muted,
+        "current": entry.room.name == current,
+    }
+
+
+def _entry_json(entry: SidebarEntry) -> dict:
+    fields = sidebar_entry(entry)
+    return {k: v for k, v in fields.items() if k not in ("room", "name", "current")}
 
 
 def signup(request: HttpRequest) -> HttpResponse:
@@ -217,13 +277,132 @@ def signup(request: HttpRequest) -> HttpResponse:
 @never_cache
 @require_http_methods(["GET"])
 def unread_counts(request: HttpRequest) -> JsonResponse:
-    """`{"rooms": {room: {"unread", "mentions"}}}`: the signed-in user's counts in each of
-    their private rooms and conversations (one Query), for a page that was away (a reconnect,
-    a tab shown again) and may have missed `unread` frames."""
+    """`{"rooms": {room: {"unread", "mentions", "kind", "label", "title", "url", "muted"}}}`:
+    every room of the signed-in user's sidebar (joined public rooms, private rooms,
+    conversations; none archived) with its counts: one Query and one BatchGetItem. A page
+    reads it when it was away (a reconnect, a tab shown again) and every few minutes: rooms of
+    more than LIVE_UNREAD_MEMBERS readers send no live `unread` frames but for mentions."""
     if not request.user.is_authenticated:
         return JsonResponse({"error": "not_authenticated", "message": "log in first"}, status=401)
-    positions = member_positions(user_id=str(request.user.pk))
-    return JsonResponse({"rooms": {room: _badges(m) for room, m in positions.items()}})
+    entries = sidebar_list(user_id=str(request.user.pk), username=request.user.get_username())
+    return JsonResponse({"rooms": {e.room.name: _entry_json(e) for e in entries}})
+
+
+def _json_error(error: ChatError) -> JsonResponse:
+    return JsonResponse({"error": error.code, "message": error.message}, status=error.status)
+
+
+def _room_for_api(request: HttpRequest, room: str) -> Room:
+    """The room a JSON call names, if the signed-in user may use it (ChatErrors otherwise)."""
+    if not request.user.is_authenticated:
+        raise NotAuthenticated("log in first")
+    try:
+        found = room_get(name=room, create_default=False)
+    except InvalidRoom:
+        raise RoomNotFound(f"there is no room #{room}") from None
+    if found.archived:
+        raise RoomArchived(f"#{found.name} is archived")
+    if not room_may_use(request.user, found):
+        raise NotAMember(f"#{found.name} is private: only its members may open it")
+    return found
+
+
+@never_cache
+@require_http_methods(["GET"])
+def room_api(request: HttpRequest, room: str) -> JsonResponse:
+    """What the one-page app needs to switch to a room without a reload; errors as JSON
+    (401 not_authenticated, 404 room_not_found, 410 room_archived, 403 not_a_member)."""
+    try:
+        found = _room_for_api(request, room)
+    except ChatError as error:
+        return _json_error(error)
+    details = room_details(request.user, found, member_positions(user_id=str(request.user.pk)))
+    return JsonResponse(
+        {
+            "room": found.name,
+            "title": found.title,
+            "label": details["label"],
+            "description": found.description,
+            "kind": "direct" if found.direct else ("private" if found.private else "public"),
+            "private": bool(found.private),
+            "direct": bool(found.direct),
+            "others": details["others"],
+            "last_read": details["last_read"],
+            "member_names": details["member_names"],
+            "members_url": (
+                reverse("room_members", kwargs={"room": found.name}) if found.private else None
+            ),
+            "created_by": found.created_by,
+            "url": reverse("room", kwargs={"room": found.name}),
+        }
+    )
+
+
+MAX_API_BODY_BYTES = 1024
+
+
+def _room_post(request: HttpRequest, room: str) -> Room:
+    """The room of a POST from the page: session auth and CSRF (header X-CSRFToken) checked,
+    as JSON errors."""
+    if request.method != "POST":
+        raise MethodNotAllowed("use POST")
+    found = _room_for_api(request, room)
+    reason = _csrf_failure(request)
+    if reason:
+        raise CsrfFailed(f"CSRF check failed: {reason}")
+    return found
+
+
+def _sidebar_entry_of(request: HttpRequest, room: Room) -> dict:
+    username = request.user.get_username()
+    for entry in sidebar_list(user_id=str(request.user.pk), username=username, current=room):
+        if entry.room.name == room.name:
+            return {"room": room.name, **_entry_json(entry), "joined": entry.joined}
+    return {"room": room.name}
+
+
+@csrf_exempt  # checked in _room_post, to answer JSON
+@never_cache
+def room_leave_api(request: HttpRequest, room: str) -> JsonResponse:
+    """`POST /api/rooms/<room>/leave/`: stop reading a public room (it leaves the sidebar);
+    400 not_joined for a private room or one not joined. The room's entry as it is now."""
+    try:
+        found = _room_post(request, room)
+        reader_leave(room=found, user_id=str(request.user.pk))
+    except ChatError as error:
+        return _method_allowed(_json_error(error), error)
+    return JsonResponse(_sidebar_entry_of(request, found))
+
+
+@csrf_exempt  # checked in _room_post, to answer JSON
+@never_cache
+def room_mute_api(request: HttpRequest, room: str) -> JsonResponse:
+    """`POST /api/rooms/<room>/mute/` with `{"muted": true|false}`: counted, shown dimmed,
+    never notified but for mentions. The room's entry as it is now."""
+    try:
+        found = _room_post(request, room)
+        reader_mute(room=found, user_id=str(request.user.pk), muted=_muted_parse(request))
+    except ChatError as error:
+        return _method_allowed(_json_error(error), error)
+    return JsonResponse(_sidebar_entry_of(request, found))
+
+
+def _method_allowed(response: JsonResponse, error: ChatError) -> JsonResponse:
+    if isinstance(error, MethodNotAllowed):
+        response["Allow"] = "POST"
+    return response
+
+
+def _muted_parse(request: HttpRequest) -> bool:
+    if len(request.body) > MAX_API_BODY_BYTES:
+        raise InvalidRequest(f"the body is larger than {MAX_API_BODY_BYTES} bytes")
+    try:
+        data = json.loads(request.body)
+    except (ValueError, RecursionError):
+        raise InvalidRequest("the body is not valid JSON") from None
+    if not isinstance(data, dict) or not isinstance(data.get("muted"), bool):
+        raise InvalidRequest('send {"muted": true} or {"muted": false}')
+    return data["muted"]
 
 
 # The credentials path carries no ambient authority (a forged request learns nothing it did not

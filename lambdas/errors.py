@@ -92,6 +92,32 @@ class InvalidMention(ChatError):
     code = "invalid_mention"
 
 
+class TooManyMentions(ChatError):
+    """More distinct `@name`s in one message than a message may notify."""
+
+    code = "too_many_mentions"
+
+
+class HereNotAllowed(ChatError):
+    """`@here` from someone who is neither staff nor the room's creator."""
+
+    code = "here_not_allowed"
+    status = 403
+
+
+class HereTooLarge(ChatError):
+    """`@here` in a room with more readers than anyone may ping at once."""
+
+    code = "here_too_large"
+    status = 403
+
+
+class NotJoined(ChatError):
+    """Leaving or muting a room the user has not joined (or, to leave, is a member of)."""
+
+    code = "not_joined"
+
+
 class AlreadyAMember(ChatError):
     code = "already_a_member"
     status = 409

@@ -15,7 +15,12 @@ from pynamodb.attributes import (
     UTCDateTimeAttribute,
 )
 from pynamodb.constants import PAY_PER_REQUEST_BILLING_MODE
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection
+from pynamodb.indexes import (
+    AllProjection,
+    GlobalSecondaryIndex,
+    IncludeProjection,
+    KeysOnlyProjection,
+)
 from pynamodb.models import Model
 
 from lambdas.config import Config, get_config
@@ -120,6 +125,11 @@ class Room(Model):
     # The room's last change number (lambdas/services/changes.py) and when it was taken (epoch ms).
     seq = NumberAttribute(null=True)
     seq_at = NumberAttribute(null=True)
+    # Messages posted (lambdas/services/unread.py): ADDed by the UpdateItem that takes a new
+    # message's change number, so counting costs no write of its own; a reader's unread count
+    # is `posted` less the ordinal they have read to. Rooms from before count from 0.
+    posted = NumberAttribute(null=True)
+    here_n = NumberAttribute(null=True)  # the ordinal of the room's last @here message
 
     status_index = RoomStatusIndex()
 
@@ -155,8 +165,25 @@ class MemberUserIndex(GlobalSecondaryIndex["Member"]):
     room = UnicodeAttribute(range_key=True)
 
 
+class MemberNameIndex(GlobalSecondaryIndex["Member"]):
+    """A room's readers by username: `@name` finds its reader with one Query of one key,
+    however large the room (keys only: the writes it costs are small)."""
+
+    class Meta:
+        index_name = "by-name"
+        projection = KeysOnlyProjection()
+
+    room = UnicodeAttribute(hash_key=True)
+    username = UnicodeAttribute(range_key=True)
+
+
+JOINED = "joined"  # Member.kind of a reader of a public room (not a membership)
+
+
 class Member(Model):
-    """A user's membership of a private room: an item per (room, user), queried both ways."""
+    """A user's membership of a private room, or (`kind` JOINED) a reader who joined a public
+    room: an item per (room, user), queried both ways. A join grants nothing: member_check
+    and member lists ignore it, so a public room made private keeps its members only."""
 
     class Meta:
         table_name = "members"
@@ -170,10 +197,21 @@ class Member(Model):
     # Where the member has read to, shared by all of their tabs and devices
     # (lambdas/services/unread.py): the last message id seen, and what came since.
     last_read = UnicodeAttribute(null=True)
+    # Kept from before read ordinals: what was unread then (counted on until the next read).
     unread = NumberAttribute(null=True)
-    mentions = NumberAttribute(null=True)
+    mentions = NumberAttribute(null=True)  # mentions since the read position
+    kind = UnicodeAttribute(null=True)  # None: a member of a private room; JOINED: a reader
+    read_n = NumberAttribute(null=True)  # the ordinal (Message.n) read up to
+    mention_n = NumberAttribute(null=True)  # the ordinal of the last message naming them
+    muted = BooleanAttribute(null=True)  # counted, shown dimmed, never notified (but mentions)
 
     user_index = MemberUserIndex()
+    name_index = MemberNameIndex()
+
+    @property
+    def joined(self) -> bool:
+        """A public room's reader, not a member: grants nothing."""
+        return self.kind == JOINED
 
 
 class Edit(MapAttribute):
@@ -237,6 +275,7 @@ class Message(Model):
     seq = NumberAttribute(null=True)
     rev = NumberAttribute(null=True)
     rev_at = NumberAttribute(null=True)  # epoch ms
+    n = NumberAttribute(null=True)  # its ordinal among the room's messages (Room.posted)
 
     change_index = ChangeIndex()
 

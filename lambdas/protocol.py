@@ -319,9 +319,27 @@ def changes_frame(changes: Changes) -> dict:
     }
 
 
-def unread_frame(*, room: str, unread: int, mentions: int, mention: Message | None = None) -> dict:
-    """A member's counts in one of their rooms; with `mention`, the message that named them."""
+def unread_frame(
+    *,
+    room: str,
+    unread: int,
+    mentions: int,
+    mention: Message | None = None,
+    kind: str | None = None,
+    label: str | None = None,
+    muted: bool = False,
+) -> dict:
+    """A reader's counts in one of their rooms; with `mention`, the message that named them
+    (or an @here); `kind` ("public", "private", "direct") and `label` ("#name", "alice, bob")
+    let a page add a room it does not list yet; `muted`: show the count, never notify (unless
+    it brings a mention)."""
     frame = {"type": "unread", "room": room, "unread": unread, "mentions": mentions}
+    if kind is not None:
+        frame["kind"] = kind
+    if label is not None:
+        frame["label"] = label
+    if muted:
+        frame["muted"] = True
     if mention is not None:
         frame["mention"] = message_frame(mention)
     return frame

@@ -1,4 +1,5 @@
-"""`markread`: the caller has seen their (private) room up to a message; their tabs are told."""
+"""`markread`: the caller has seen their room up to a message (any kind of room they read:
+their membership or their join holds the position); their tabs are told."""
 
 from lambdas.handlers._route import RouteRequest, websocket_route
 from lambdas.protocol import MarkRead
@@ -12,10 +13,9 @@ def handler(request: RouteRequest) -> None:
     command = request.command(MarkRead)
     rate_check(user_id=request.user.user_id, bucket="reads")
     connection = connection_get(connection_id=request.connection_id, user=request.user)
-    if connection.private:  # public rooms have no members, so no read positions
-        unread_read(
-            api=request.api,
-            room=connection.room,
-            user_id=request.user.user_id,
-            message_id=command.message_id,
-        )
+    unread_read(  # a lobby connection was refused above (not_in_a_room)
+        api=request.api,
+        room=connection.room,
+        user_id=request.user.user_id,
+        message_id=command.message_id,
+    )

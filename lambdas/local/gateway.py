@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -48,6 +49,19 @@ logger = logging.getLogger("dynamowave.gateway")
 # Settings and API Gateway's limits are defined in settings.py; callers import them from here.
 __all__ = ["GatewayThread", "LocalGateway", "Settings"]
 __all__ += ["IDLE_TIMEOUT", "MAX_LIFETIME", "MAX_MESSAGE_BYTES"]
+
+
+# One line per connection, frame and disconnect (`make run` shows them; `--log-level WARNING`
+# hides them): what happened, to which connection, the integration's status and its duration.
+access_logger = logging.getLogger("dynamowave.gateway.access")
+_PRINTABLE = re.compile(r"[\w.-]+")
+
+
+def _access(what: str, connection_id: str, detail: str, status: object, started: float) -> None:
+    if access_logger.isEnabledFor(logging.INFO):
+        took = (time.monotonic() - started) * 1000
+        extra = f" {detail}" if detail else ""
+        access_logger.info("%s %s%s → %s in %.0f ms", what, connection_id, extra, status, took)
 
 
 def _failed(what: str, error: Exception) -> None:
@@ -228,8 +242,13 @@ class LocalGateway(LambdaService, ConnectionsApi, DynamoDbProxy):
             ("X-Forwarded-Proto", request.scheme),
         ]
         query = list(request.query.items())
+        started = time.monotonic()
+        # The room (or the rooms page's `lobby`), never the query string: it carries the token.
+        where = request.query.get("room") or ("lobby" if request.query.get("lobby") else "-")
+        where = where[:64] if _PRINTABLE.fullmatch(where) else "?"  # no line breaks into the log
         rejection = await self._authorize(request, api, caller, headers, query)
         if rejection is not None:
+            _access("connect", caller.connection_id, where, rejection.status, started)
             return rejection
         connect = self.api.routes.get("$connect")
         if connect is not None:
@@ -238,11 +257,14 @@ class LocalGateway(LambdaService, ConnectionsApi, DynamoDbProxy):
                 result = await self.invoke(self.function(connect.function, connect.handler), event)
             except Exception as error:
                 _failed("$connect", error)
+                _access("connect", caller.connection_id, where, 500, started)
                 return _json(500, {"message": "Internal server error"})
             status = result.get("statusCode", 200) if isinstance(result, dict) else 200
             if not 200 <= int(status) < 300:
                 body = result.get("body") if isinstance(result, dict) else None
+                _access("connect", caller.connection_id, where, int(status), started)
                 return web.Response(status=int(status), text=body or "")
+        _access("connect", caller.connection_id, where, 200, started)
 
         ws = web.WebSocketResponse(max_msg_size=self.settings.max_message_bytes, autoping=True)
         await ws.prepare(request)
@@ -337,10 +359,12 @@ class LocalGateway(LambdaService, ConnectionsApi, DynamoDbProxy):
             with contextlib.suppress(ConnectionError):
                 await client.send(json.dumps(reply))
             return
+        started = time.monotonic()
         try:
             result = await self.invoke(self.function(route.function, route.handler), event)
         except Exception as error:
             _failed(f"route {route_key}", error)
+            _access(route_key, client.caller.connection_id, "", 500, started)
             context = event["requestContext"]
             reply = json.dumps(
                 {
@@ -350,6 +374,8 @@ class LocalGateway(LambdaService, ConnectionsApi, DynamoDbProxy):
                 }
             )
         else:
+            status = result.get("statusCode", 200) if isinstance(result, dict) else 200
+            _access(route_key, client.caller.connection_id, "", status, started)
             # With a route response, the integration's body goes back to the caller.
             reply = result.get("body") if route.two_way and isinstance(result, dict) else None
         if reply and not client.ws.closed:
@@ -382,10 +408,14 @@ class LocalGateway(LambdaService, ConnectionsApi, DynamoDbProxy):
         if route is None:
             return
         event = events.disconnect_event(api, client.caller, status_code=code, reason=reason)
+        started = time.monotonic()
         try:
             await self.invoke(self.function(route.function, route.handler), event)
         except Exception as error:
             _failed("$disconnect", error)
+            _access("disconnect", client.caller.connection_id, f"close {code}", 500, started)
+        else:
+            _access("disconnect", client.caller.connection_id, f"close {code}", 200, started)
 
 
 class GatewayThread:

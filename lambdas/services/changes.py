@@ -27,19 +27,27 @@ MAX_CHANGES = 100  # changes in one answer: a client further behind asks again (
 class Change:
     rev: int
     at: int  # epoch ms when the number was taken
+    n: int | None = None  # a new message's ordinal (Room.posted)
+    room: Room | None = None  # the room's item as the update left it (ALL_NEW)
 
 
-def change_number(*, room: str) -> Change:
-    """The room's next change number (never recreating a deleted room: RoomNotFound)."""
+def change_number(*, room: str, message: bool = False) -> Change:
+    """The room's next change number (never recreating a deleted room: RoomNotFound); for a
+    new `message`, also its ordinal, ADDed to `posted` by the same UpdateItem: unread counts
+    (lambdas/services/unread.py) cost no write of their own."""
     at = int(time.time() * 1000)
     item = Room(room)
+    actions = [Room.seq.add(1), Room.seq_at.set(at)]
+    if message:
+        actions.append(Room.posted.add(1))
     try:
-        item.update(actions=[Room.seq.add(1), Room.seq_at.set(at)], condition=Room.name.exists())
+        item.update(actions=actions, condition=Room.name.exists())
     except UpdateError as error:
         if condition_failed(error):
             raise RoomNotFound(f"there is no room #{room}") from None
         raise
-    return Change(rev=int(item.seq), at=at)
+    n = int(item.posted) if message else None
+    return Change(rev=int(item.seq), at=at, n=n, room=item)
 
 
 def numbered(change: Change):

@@ -23,7 +23,7 @@ from lambdas.protocol import presence_frame
 from lambdas.services import limits
 from lambdas.services.broadcast import broadcast, connections_forget
 from lambdas.services.limits import presence_claim, presence_joined
-from lambdas.services.members import member_check
+from lambdas.services.members import member_check, reader_join
 from lambdas.services.rooms import Presence, room_get_open, room_online_record, room_presence
 from lambdas.services.sessions import session_check, sessions_cool_down
 from lambdas.tokens import User
@@ -84,6 +84,10 @@ def connection_open(
         except NotAMember:
             connection.delete()
             raise
+    if found and not private:
+        # Opening a public room joins it (its unread count and mentions start): a conditional
+        # put per connect, one write unit (three the first time, with the two indexes).
+        reader_join(room=found, user_id=user.user_id, username=user.username)
     metric_count("ConnectionsOpened")
     # The room hears of the newcomer when it asks for presence once open (presence_join), not
     # from here: $connect holds the handshake, and a burst of reconnects would each fan out to

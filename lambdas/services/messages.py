@@ -11,10 +11,13 @@ from pynamodb.exceptions import PutError, UpdateError
 
 from lambdas.errors import (
     Forbidden,
+    HereNotAllowed,
+    HereTooLarge,
     InvalidMention,
     InvalidRequest,
     MessageNotFound,
     MessageTooLarge,
+    TooManyMentions,
 )
 from lambdas.ids import new_ulid
 from lambdas.management import ManagementApi
@@ -25,6 +28,7 @@ from lambdas.models import (
     Edit,
     Member,
     Message,
+    Room,
     condition_failed,
     item_bytes,
     utcnow,
@@ -40,7 +44,7 @@ from lambdas.services.changes import (
 )
 from lambdas.services.connections import connection_get
 from lambdas.services.limits import message_rate_check, rate_check
-from lambdas.services.members import member_list
+from lambdas.services.members import reader_count, readers_named
 from lambdas.services.rooms import room_get_open
 from lambdas.services.unread import unread_note
 from lambdas.tokens import User
@@ -107,9 +111,9 @@ def message_send(
     joined = connection_get(connection_id=connection_id, user=sender).room
     found = room_get_open(name=joined, create_default=False)  # (deleted since $connect?)
     room = found.name
-    # A private room's members: who is counted unread, and who may be mentioned.
-    members = member_list(room=room) if found.private else []
-    mentioned = mentions_check(text=text, members=members) if found.private else frozenset()
+    # Checked before anything is stored: a refused @here or mention stores nothing.
+    here = here_check(text=text, room=found, sender=sender)
+    mentioned = mentions_check(text=text, room=found)
     message = Message(
         room,
         new_ulid(),
@@ -128,8 +132,9 @@ def message_send(
                 return Sent(Message.get(room, message_id), duplicate=True, delivery=None)
             except Message.DoesNotExist:
                 pass  # the first attempt stopped after its receipt: finish it now
-    change = change_number(room=room)  # taken last: a refused send wastes no number
+    change = change_number(room=room, message=True)  # taken last: a refused send wastes none
     message.seq, message.rev, message.rev_at = change.rev, change.rev, change.at
+    message.n = change.n
     try:
         message.save(condition=Message.message_id.does_not_exist())
     except PutError as error:
@@ -141,26 +146,51 @@ def message_send(
     # The sender's own copy, posted first, is its acknowledgement: it never waits behind a
     # large room's shards.
     delivery = broadcast(api=api, room=room, payload=message_frame(message), first=connection_id)
-    if found.private:
-        try:
-            unread_note(api=api, room=room, members=members, message=message, mentioned=mentioned)
-        except Exception:  # counts are best effort: the message is stored and delivered
-            logger.exception("unread counts not updated", extra={"room": room})
+    try:
+        # The room as the update left it (ALL_NEW): its `posted` and `here_n` are current.
+        counted = change.room or found
+        unread_note(api=api, room=counted, message=message, mentioned=mentioned, here=here)
+    except Exception:  # counts are best effort: the message is stored and delivered
+        logger.exception("unread counts not updated", extra={"room": room})
     return Sent(message, duplicate=False, delivery=delivery)
 
 
 MENTION_RE = re.compile(r"(?<![\w@.+-])@([\w.+-]*[\w+-])")
+HERE = "here"  # `@here`: the room's readers (lambdas/services/unread.py)
+MAX_MENTIONS = 20  # distinct people one message may notify
+MAX_HERE_READERS = 1000  # no @here pings a room larger than this, whoever sends it
 
 
-def mentions_check(*, text: str, members: list[Member]) -> frozenset[str]:
-    """The user ids of the members `@username` names in the text; InvalidMention (nothing
-    stored) for a name that is not a member's."""
-    by_name = {member.username: member.user_id for member in members}
-    named = dict.fromkeys(MENTION_RE.findall(text))
-    strangers = [name for name in named if name not in by_name]
-    if strangers:
-        raise InvalidMention(f"@{strangers[0]} is not a member of this room")
-    return frozenset(by_name[name] for name in named)
+def mentions_check(*, text: str, room: Room) -> dict[str, Member]:
+    """The readers `@username` names in the text, by user id (a Query of one key each,
+    however large the room). In a public room a name that is not a reader's notifies
+    nobody (as Zulip does with non-subscribers); in a private room it is an InvalidMention
+    (nothing stored). More than MAX_MENTIONS distinct names: TooManyMentions."""
+    named = [name for name in dict.fromkeys(MENTION_RE.findall(text)) if name != HERE]
+    if len(named) > MAX_MENTIONS:
+        raise TooManyMentions(f"a message may mention at most {MAX_MENTIONS} people")
+    if not named:
+        return {}
+    found = readers_named(room=room, usernames=named)
+    if room.private:
+        known = {member.username for member in found.values()}
+        strangers = [name for name in named if name not in known]
+        if strangers:
+            raise InvalidMention(f"@{strangers[0]} is not a member of this room")
+    return found
+
+
+def here_check(*, text: str, room: Room, sender: User) -> bool:
+    """Whether the text announces to the room (`@here`): only staff or the room's creator
+    may (HereNotAllowed), and not in a room of more than MAX_HERE_READERS (HereTooLarge,
+    counted through the keys-only by-name index, only for such a message)."""
+    if HERE not in MENTION_RE.findall(text):
+        return False
+    if not (sender.is_staff or sender.username == room.created_by):
+        raise HereNotAllowed("only staff or the room's creator may announce with @here")
+    if reader_count(room=room.name, limit=MAX_HERE_READERS + 1) > MAX_HERE_READERS:
+        raise HereTooLarge(f"@here reaches at most {MAX_HERE_READERS} readers; this room has more")
+    return True
 
 
 def _own_message(*, room: str, message_id: str) -> Message:

@@ -1,9 +1,14 @@
-// The chat page: wires the connection (connection.js) to the message list (render.js), history
-// paging (history.js), the people panel (people.js), the outbox (outbox.js) and the composer.
-// What must survive a reconnect lives here or there: the messages held, the sends not yet
-// echoed (the outbox, which also survives a reload), and where history paging stands.
+// The chat app: one page for all the user's rooms. It wires the connection (connection.js),
+// which follows the room shown, to a per-room state (its own message list, history pager,
+// change log, outbox, draft, scroll and read positions), the sidebar of rooms (sidebar.js), the
+// quick switcher (quickswitch.js), the phone layout's panels (app-panels.js) and the composer.
+// Switching rooms changes the URL (history.pushState) without loading a page: a room seen
+// before shows its messages at once and is repaired through the change log, as after a
+// reconnect. What must survive a reconnect lives in the room's state; sends not echoed yet and
+// drafts also survive a reload (localStorage, per user and room).
 
-import { unreadShow } from "./badges.js";
+import { Panels } from "./app-panels.js";
+import { beginningText, roomMetaFetch, roomMetaFromPage, roomShow } from "./app-room.js";
 import { ChangeLog } from "./changes.js";
 import { Connection, timingsFrom } from "./connection.js";
 import { HistoryPager } from "./history.js";
@@ -11,41 +16,72 @@ import { Presence, TypingIndicator } from "./people.js";
 import { MentionCompleter } from "./mentions.js";
 import { Notifier } from "./notify.js";
 import { Outbox } from "./outbox.js";
+import { QuickSwitcher } from "./quickswitch.js";
 import { MENTION_RE, MessageList } from "./render.js";
+import { Sidebar } from "./sidebar.js";
 import { fetchToken, fetchUnread } from "./site.js";
 
 const TYPING_EVERY_MS = 3000; // at most one `typing` frame per this interval
 const NEAR_TOP_PX = 200; // scrolled this close to the top: fetch the older page
 const NEAR_BOTTOM_PX = 80; // this close to the bottom counts as "reading the newest"
 const NOTICE_MS = 8000;
+// A `markread` is an API Gateway message, a Lambda invocation and a write, per reader: while
+// reading, at most one per this interval; at once when leaving the room or hiding the page.
+const MARK_EVERY_MS = 30_000;
+const MARK_FIRST_MS = 300;
+// Big rooms send no live `unread` frames: their counts are read again this often (and on
+// reconnect, and when the tab is shown).
+const UNREAD_REFRESH_MS = 5 * 60_000;
 
 const root = document.getElementById("chat");
 const data = root.dataset;
-const room = data.room;
 const viewer = { userId: data.userId ?? "", username: data.username, staff: data.staff === "true" };
 const maxChars = Number(data.maxChars) || 4000;
+const loginBase = String(data.loginUrl).split("?")[0];
 const statusEl = document.getElementById("status");
 const noticeEl = document.getElementById("notice");
-const list = document.getElementById("messages");
+const area = document.getElementById("message-area");
+const newBelow = document.getElementById("new-below");
 const composer = document.getElementById("composer");
 const input = document.getElementById("message-input");
 const sendButton = document.getElementById("send");
 const counter = document.getElementById("char-count");
+const announcer = document.getElementById("announcer");
 
 let lastTypingSent = 0;
 let noticeTimer = null;
 let ended = false; // session over or room gone: nothing more to do on this page
+let unreadTimer = null;
 
-const messages = new MessageList(list, viewer, {
-  edit: editMessage,
-  remove: deleteMessage,
-  react: reactMessage,
-});
+const storage = localStore();
 const presence = new Presence(document.getElementById("presence"), viewer);
 const typing = new TypingIndicator(document.getElementById("typing"), viewer);
+const notifier = new Notifier(document.getElementById("notify-toggle"));
+const completer = new MentionCompleter(input, document.getElementById("mention-suggestions"), []);
+const panels = new Panels(
+  [document.getElementById("sidebar-toggle"), document.getElementById("details-toggle")],
+  document.getElementById("backdrop"),
+);
+const sidebar = new Sidebar(document.getElementById("switcher"), {
+  notifier,
+  csrf: data.csrfToken,
+  open: (name, url) => openRoom(name, { url }),
+  left: (name) => {
+    if (name === current.room) window.location.assign(data.roomsUrl);
+  },
+});
+const quickSwitcher = new QuickSwitcher(document.getElementById("quick-switch"), {
+  rooms: () => sidebar.rooms(),
+  open: (name) => openRoom(name),
+});
+
+/** Each room opened on this page: name -> its state (see roomState). */
+const rooms = new Map();
+let current = null; // the room shown: the state the socket and the composer serve
+
 const connection = new Connection({
   fetchToken: () => fetchToken(data.tokenUrl, data.csrfToken),
-  room,
+  room: data.room,
   timings: timingsFrom(data),
   onFrame: handleFrame,
   onOpen: opened,
@@ -53,29 +89,145 @@ const connection = new Connection({
   onSessionEnded: sessionEnded,
   onRefused: roomCheck,
 });
-const storage = localStore();
-// One user's unsent messages and draft in one room: another account in the same browser never
-// sends them.
-const storageKey = `dynamowave.${viewer.userId}.${room}`;
-const draftKey = `${storageKey}.draft`;
-const outbox = new Outbox({
-  send: (frame) => connection.send(frame),
-  onChange: showSend,
-  storage,
-  key: `${storageKey}.outbox`,
-});
-const pager = new HistoryPager((frame) => connection.send(frame), messages);
-const changes = new ChangeLog((frame) => connection.send(frame));
-const notifier = new Notifier(document.getElementById("notify-toggle"));
-const isDirect = data.direct === "true";
-const memberNames = JSON.parse(document.getElementById("member-names")?.textContent || "[]");
-const completer = new MentionCompleter(
-  input,
-  document.getElementById("mention-suggestions"),
-  memberNames.filter((name) => name !== viewer.username),
-);
 
-// -- page state -------------------------------------------------------------------------------
+/**
+ * A room's state on this page. Its list, pager, change log and outbox live as long as the page
+ * (switching back shows them at once); its frames go out only while it is the room shown and
+ * the socket is its room's.
+ */
+function roomState(meta, list) {
+  const state = {
+    meta,
+    room: meta.room,
+    list,
+    newLineShown: false,
+    markedRead: meta.lastRead, // what the server holds as read (as far as this page knows)
+    lastMarkAt: 0,
+    markTimer: null,
+    scrollTop: null, // where the reader was when they left the room; null: the newest
+    unseen: 0, // new messages below the reader's view
+  };
+  state.messages = new MessageList(
+    list,
+    viewer,
+    { edit: editMessage, remove: deleteMessage, react: reactMessage },
+    { beginning: beginningText(meta) },
+  );
+  const send = (frame) => current === state && connection.room === state.room && connection.send(frame);
+  state.pager = new HistoryPager(send, state.messages);
+  state.changes = new ChangeLog(send);
+  // One user's unsent messages and draft in one room: another account in the same browser
+  // never sends them.
+  const key = `dynamowave.${viewer.userId}.${meta.room}`;
+  state.draftKey = `${key}.draft`;
+  state.outbox = new Outbox({
+    send,
+    onChange: (entry, change) => showSend(state, entry, change),
+    storage,
+    key: `${key}.outbox`,
+  });
+  list.addEventListener("scroll", () => scrolled(state), { passive: true });
+  rooms.set(meta.room, state);
+  state.outbox.restore(); // a previous page's unsent messages: shown now, sent once live
+  return state;
+}
+
+function newList(meta) {
+  const list = document.createElement("ol");
+  list.className = "messages";
+  list.dataset.room = meta.room;
+  list.hidden = true;
+  list.setAttribute("aria-label", `Messages in ${meta.label}`);
+  area.insertBefore(list, newBelow);
+  return list;
+}
+
+// -- moving between rooms -------------------------------------------------------------------------
+
+function roomUrl(name) {
+  return `/rooms/${encodeURIComponent(name)}/`;
+}
+
+function roomFromPath(path) {
+  const match = /^\/rooms\/([^/]+)\/$/.exec(path);
+  return match ? decodeURIComponent(match[1]) : null;
+}
+
+let opening = null; // the room being fetched, so a second click on it waits for the first
+
+/** Show room `name` in place: its cached state at once, or its description fetched first. A
+ * room the page cannot describe (gone, private, the session over) is loaded as a page, which
+ * says why. */
+async function openRoom(name, { push = true, url = null } = {}) {
+  panels.close({ focus: false });
+  if (ended) {
+    window.location.assign(url ?? roomUrl(name));
+    return;
+  }
+  if (name === current.room) {
+    input.focus();
+    return;
+  }
+  let state = rooms.get(name);
+  if (!state) {
+    if (opening === name) return;
+    opening = name;
+    const meta = await roomMetaFetch(name);
+    opening = null;
+    if (!meta) {
+      window.location.assign(url ?? roomUrl(name));
+      return;
+    }
+    if (name === current.room) return; // Back/Forward moved there meanwhile
+    state = rooms.get(name) ?? roomState(meta, newList(meta));
+  }
+  leave(current);
+  if (push) history.pushState({ room: name }, "", state.meta.url);
+  show(state);
+}
+
+/** The room shown is left: it is marked read as far as it was read, and keeps its place. */
+function leave(state) {
+  markFlush(state);
+  state.scrollTop = atBottom(state) ? null : state.list.scrollTop;
+  state.outbox.closed(); // its sends wait until the room is shown (and live) again
+  state.list.hidden = true;
+  state.list.removeAttribute("id");
+  clearTimeout(syncTimer);
+  typing.clear();
+  presence.show([]);
+  completer.close?.();
+}
+
+function show(state) {
+  current = state;
+  const { meta } = state;
+  state.list.id = "messages";
+  state.list.hidden = false;
+  roomShow(meta);
+  Object.assign(root.dataset, {
+    room: meta.room,
+    label: meta.label,
+    private: String(meta.private),
+    direct: String(meta.direct),
+    lastRead: meta.lastRead ?? "",
+    loginUrl: `${loginBase}?next=${encodeURIComponent(meta.url)}`,
+  });
+  notifier.setBaseTitle(`${meta.label} · DynamoWave Chat`);
+  sidebar.setCurrent(meta.room, { kind: meta.kind, label: meta.label });
+  completer.setNames?.(meta.memberNames.filter((name) => name !== viewer.username));
+  input.value = "";
+  draftRestore();
+  state.unseen = 0;
+  showUnseen();
+  // Where the reader was: at the newest, or their place further up.
+  state.list.scrollTop = state.scrollTop ?? state.list.scrollHeight;
+  updateComposer();
+  if (connection.room !== meta.room) connection.moveTo(meta.room);
+  input.focus(); // opening a room is to read and write in it
+}
+
+// -- page state ---------------------------------------------------------------------------------
 
 const STATUS_TEXT = {
   connecting: "connecting…",
@@ -85,7 +237,7 @@ const STATUS_TEXT = {
 };
 
 function setStatus(state, detail = {}) {
-  if (state !== "live" && outbox.live) outbox.closed(); // unsent messages wait, and say so
+  if (state !== "live" && current?.outbox.live) current.outbox.closed(); // they wait, and say so
   statusEl.dataset.state = state;
   statusEl.textContent = state === "reconnecting" && detail.seconds > 0
     ? `reconnecting in ${detail.seconds}s…`
@@ -108,7 +260,7 @@ function showNotice(text, { sticky = false, link = null } = {}) {
 
 function sessionEnded(code) {
   ended = true;
-  outbox.closed();
+  current.outbox.closed();
   updateComposer();
   if (code === "account_suspended") {
     showNotice("Your account is suspended. Ask an administrator if you think this is a mistake.", {
@@ -118,12 +270,12 @@ function sessionEnded(code) {
   }
   showNotice("Your session has ended.", {
     sticky: true,
-    link: { href: data.loginUrl, text: "Log in again" },
+    link: { href: root.dataset.loginUrl, text: "Log in again" },
   });
 }
 
 function roomGone(text) {
-  ended = true;
+  ended = true; // the sidebar's links now load their pages
   connection.stop();
   setStatus("offline");
   showNotice(text, { sticky: true, link: { href: data.roomsUrl, text: "All rooms" } });
@@ -134,7 +286,7 @@ async function roomCheck() {
   // the page's own status says so (410, 404), which the WebSocket API cannot tell the browser.
   let response;
   try {
-    response = await fetch(window.location.pathname, { method: "HEAD" });
+    response = await fetch(roomUrl(connection.room), { method: "HEAD" });
   } catch {
     return; // offline or the site is down: the retries go on
   }
@@ -145,38 +297,50 @@ async function roomCheck() {
 
 // -- the connection's events -------------------------------------------------------------------
 
-/** The switcher's counts as stored now: `unread` frames sent while the page was away (a
- * reconnect, a hidden tab) never arrive. */
+/** The sidebar's counts as stored now: `unread` frames sent while the page was away (a
+ * reconnect, a hidden tab) never arrive, and big rooms send none. */
 async function refreshUnread() {
-  if (!document.getElementById("switcher")) return;
+  clearTimeout(unreadTimer);
+  unreadTimer = setTimeout(() => {
+    if (document.visibilityState === "visible") refreshUnread();
+  }, UNREAD_REFRESH_MS);
   const counts = await fetchUnread(data.unreadUrl);
-  for (const [name, entry] of Object.entries(counts ?? {})) {
-    showUnread({ room: name, unread: entry.unread, mentions: entry.mentions, quiet: true });
-  }
+  if (counts) sidebar.showAll(counts);
 }
 
 function opened() {
   refreshUnread();
   typing.clear(); // their messages may come back through history, which would not clear them
   connection.send({ action: "presence" });
-  pager.opened({ catchUp: !changes.opened() }); // edits and deletions missed come back too
+  const { pager, changes, outbox } = current;
+  const repairing = changes.opened();
+  pager.opened({ catchUp: !repairing }); // edits and deletions missed come back too
+  // The change log asks `since` its position once it knows of a change past it: a room shown
+  // again after a switch (or a reconnect) learns the room's newest change from this pong.
+  if (repairing) connection.ping();
   // Sends not echoed yet go again with the same clientMessageId: the server stores each once
   // and answers a repeat with the stored message.
   outbox.opened();
 }
 
-function handleFrame(frame, { current = true } = {}) {
+function handleFrame(frame, { current: live = true, room: from } = {}) {
   if (frame.type === "unread") {
-    showUnread(frame); // about the user's other rooms (this room's own counts are not shown)
+    sidebar.show(frame); // about the user's other rooms (the room shown is being read)
     return;
   }
-  if (frame.room !== undefined && frame.room !== room) return;
+  // A socket of the room left (closing after a switch) may still deliver: not this room's.
+  if (from !== undefined && from !== current.room) return;
+  if (frame.room !== undefined && frame.room !== current.room) return;
+  const { messages, outbox, changes } = current;
   switch (frame.type) {
     case "message":
       if (!validMessage(frame)) return;
       typing.stopped(frame.user);
       announce(frame);
-      changeMessages(() => receiveMessage(frame), { own: outbox.has(frame.client_message_id) });
+      noteUnseen(frame);
+      changeMessages(current, () => receiveMessage(frame), {
+        own: outbox.has(frame.client_message_id),
+      });
       changed(frame.rev);
       markRead();
       notifyOf(frame);
@@ -188,13 +352,15 @@ function handleFrame(frame, { current = true } = {}) {
       break;
     case "message_updated":
       // A whole message: no `reactions` means none are left.
-      if (validMessage(frame)) changeMessages(() => messages.update({ reactions: [], ...frame }));
+      if (validMessage(frame)) {
+        changeMessages(current, () => messages.update({ reactions: [], ...frame }));
+      }
       changed(frame.rev);
       break;
     case "message_deleted":
       if (typeof frame.id === "string") {
         const deletion = { id: frame.id, deleted: true, text: "", rev: frame.rev };
-        changeMessages(() => messages.update(deletion));
+        changeMessages(current, () => messages.update(deletion));
       }
       changed(frame.rev);
       break;
@@ -208,17 +374,16 @@ function handleFrame(frame, { current = true } = {}) {
       typing.started(frame.user);
       break;
     case "error":
-      serverError(frame, current);
+      serverError(frame, live);
       break;
     default: // info: nothing to show
   }
 }
 
-const announcer = document.getElementById("announcer");
-
 /** Read a new message from someone else out (the list itself is not a live region: loading
  * history or a repair would be read aloud). */
 function announce(message) {
+  const { messages } = current;
   if (!announcer || messages.has(message.id) || messages.isOwn(message)) return;
   const author = String(message.user?.username ?? "someone");
   announcer.textContent = `${author}: ${String(message.text ?? "")}`;
@@ -231,9 +396,10 @@ function validMessage(message) {
 /** What changed since the change log's position: each message as it is now. One older than
  * every message held is not inserted (it is not on the page yet: paging up brings it). */
 function changesArrived(frame) {
+  const { messages, pager, changes } = current;
   const page = frame.messages.filter(validMessage);
   const oldest = messages.oldestId;
-  changeMessages(() => {
+  changeMessages(current, () => {
     for (const message of page) {
       if (messages.has(message.id)) messages.update({ reactions: [], ...message });
       else if (oldest === null || message.id > oldest || !pager.hasOlder) receiveMessage(message);
@@ -251,7 +417,7 @@ const SYNC_FIRST_MS = 1000;
 let syncTimer = null;
 
 function changed(rev) {
-  changes.note(rev);
+  current.changes.note(rev);
   clearTimeout(syncTimer);
   syncAfter(SYNC_FIRST_MS);
 }
@@ -264,6 +430,7 @@ function syncAfter(wait) {
 }
 
 function receiveMessage(message) {
+  const { messages, outbox } = current;
   const clientId = message.client_message_id;
   if (typeof clientId === "string" && messages.isOwn(message)) {
     outbox.acknowledged(clientId); // delivered (also when it comes back through history)
@@ -276,13 +443,14 @@ function receiveMessage(message) {
 // is nobody's business; the next one will do.
 const BACKGROUND_ACTIONS = new Set(["typing", "presence", "ping", "markread"]);
 
-function serverError(frame, current) {
+function serverError(frame, live) {
   const code = String(frame.code ?? "");
   const clientId = frame.client_message_id;
+  const { outbox } = current;
   if (typeof clientId === "string" && outbox.has(clientId)) {
     const retryAfter = Number(frame.retry_after);
     outbox.refused(clientId, { code, message: String(frame.message ?? ""), retryAfter });
-    if (code === "not_connected" && current) connection.replace();
+    if (code === "not_connected" && live) connection.replace();
     return;
   }
   if (code === "rate_limited" && BACKGROUND_ACTIONS.has(frame.action)) return;
@@ -290,7 +458,7 @@ function serverError(frame, current) {
   else if (code === "room_not_found") roomGone("This room does not exist.");
   else if (code === "not_a_member") roomGone("This room is private: you are not a member.");
   else if (code === "not_connected") {
-    if (current) connection.replace(); // one being replaced may say so of itself: no matter
+    if (live) connection.replace(); // one being replaced may say so of itself: no matter
   } else {
     showNotice(String(frame.message || code || "Something went wrong."));
   }
@@ -299,97 +467,152 @@ function serverError(frame, current) {
 // -- history, repair and scrolling ---------------------------------------------------------------
 
 function historyArrived(frame) {
+  const { pager, changes } = current;
   const page = frame.messages.filter(validMessage);
-  changeMessages(() => {
+  changeMessages(current, () => {
     page.forEach(receiveMessage);
     showNewMessagesLine();
   });
   for (const message of page) changes.note(message.rev);
   changes.loaded(frame.rev); // the newest page: where the change log starts
   pager.answered(frame, page);
-  wantOlderIfNearTop(); // also fills a first screen that is not full yet
+  wantOlderIfNearTop(current);
   markRead();
 }
 
-// -- read positions and unread badges (private rooms and conversations) ------------------------
+// -- read positions, unread badges, notifications ------------------------------------------------
 
-const isPrivate = data.private === "true";
-const lastRead = data.lastRead || null; // where this user had read to when the page opened
-let newLineShown = false;
-let markedRead = lastRead;
-let markTimer = null;
-
-/** Once, on opening: a "New messages" line above the first message after the read position. */
+/** Once per room: a "New messages" line above the first message after the read position the
+ * room had when it was opened. */
 function showNewMessagesLine() {
-  if (newLineShown || !lastRead) return;
-  const first = [...list.querySelectorAll("li.message[data-id]")].find(
+  const state = current;
+  const lastRead = state.meta.lastRead;
+  if (state.newLineShown || !lastRead) return;
+  const first = [...state.list.querySelectorAll("li.message[data-id]")].find(
     (item) => item.dataset.id > lastRead && item.dataset.userId !== viewer.userId,
   );
   if (!first) return;
-  newLineShown = true;
+  state.newLineShown = true;
   const line = document.createElement("li");
   line.className = "new-messages";
   line.textContent = "New messages";
-  list.insertBefore(line, first);
+  state.list.insertBefore(line, first);
 }
 
-/** Tell the server what this page has shown, while it is visible (debounced). */
+function atBottom(state) {
+  const { list } = state;
+  return list.scrollHeight - list.scrollTop - list.clientHeight < NEAR_BOTTOM_PX;
+}
+
+/** Tell the server how far the reader has read (the room shown, visible, read to the bottom),
+ * lazily: soon the first time, then at most once per MARK_EVERY_MS. */
 function markRead() {
-  if (!isPrivate || document.visibilityState !== "visible") return;
-  clearTimeout(markTimer);
-  markTimer = setTimeout(() => {
-    const newest = messages.newestId;
-    if (!newest || (markedRead && newest <= markedRead)) return;
-    if (connection.send({ action: "markread", id: newest })) markedRead = newest;
-  }, 300);
+  const state = current;
+  if (document.visibilityState !== "visible" || !unmarked(state) || state.markTimer) return;
+  const wait = Math.max(MARK_FIRST_MS, state.lastMarkAt + MARK_EVERY_MS - Date.now());
+  state.markTimer = setTimeout(() => {
+    state.markTimer = null;
+    if (state === current && document.visibilityState === "visible") markSend(state);
+  }, wait);
+}
+
+/** At once, what was read and not marked yet (leaving the room, hiding the page). */
+function markFlush(state) {
+  clearTimeout(state.markTimer);
+  state.markTimer = null;
+  markSend(state);
+}
+
+function unmarked(state) {
+  const newest = state.messages.newestId;
+  return Boolean(newest) && !(state.markedRead && newest <= state.markedRead) && atBottom(state);
+}
+
+function markSend(state) {
+  if (!unmarked(state) || connection.room !== state.room) return;
+  const newest = state.messages.newestId;
+  if (connection.send({ action: "markread", id: newest })) {
+    state.markedRead = newest;
+    state.lastMarkAt = Date.now();
+  }
 }
 
 function mentionsMe(text) {
   return [...String(text ?? "").matchAll(MENTION_RE)].some((m) => m[1] === viewer.username);
 }
 
-/** A notification (page hidden) for a message of this room naming the viewer, or of this
+/** A notification (page hidden) for a message of the room shown naming the viewer, or of a
  * conversation. */
 function notifyOf(message) {
-  if (!validMessage(message) || messages.isOwn(message)) return;
-  // Mentions count in private rooms (the server's rule).
-  if (!isDirect && !(isPrivate && mentionsMe(message.text))) return;
+  if (!validMessage(message) || current.messages.isOwn(message)) return;
+  const { meta } = current;
+  if (!meta.direct && !mentionsMe(message.text)) return;
   const author = String(message.user?.username ?? "someone");
   notifier.notify({
-    title: isDirect ? author : `${author} mentioned you in ${notifier.baseTitle}`,
+    title: meta.direct ? author : `${author} mentioned you in ${meta.label}`,
     body: String(message.text ?? ""),
-    url: window.location.pathname,
-    tag: `dynamowave-${room}`,
+    url: meta.url,
+    tag: `dynamowave-${meta.room}`,
   });
 }
 
-/** A badge of the room switcher: another room's counts, as the server last said them. */
-function showUnread(frame) {
-  if (typeof frame.room !== "string" || frame.room === room) return;
-  const entry = document.querySelector(`#switcher li[data-room="${CSS.escape(frame.room)}"]`);
-  if (entry) unreadShow(entry, frame, notifier);
+// -- scrolling and the "new messages ↓" button ----------------------------------------------------
+
+function scrolled(state) {
+  if (state !== current) return;
+  wantOlderIfNearTop(state);
+  if (atBottom(state)) {
+    state.unseen = 0;
+    showUnseen();
+    markRead();
+  }
 }
 
-function wantOlderIfNearTop() {
-  if (list.scrollTop < NEAR_TOP_PX) pager.wantOlder();
+/** A new message from someone else arriving below a reader scrolled up: counted on the button. */
+function noteUnseen(message) {
+  const state = current;
+  if (state.messages.has(message.id) || state.messages.isOwn(message) || atBottom(state)) return;
+  state.unseen += 1;
+  showUnseen();
+}
+
+function showUnseen() {
+  const count = current.unseen;
+  newBelow.hidden = count === 0;
+  newBelow.textContent = count === 1 ? "1 new message ↓" : `${count} new messages ↓`;
+}
+
+newBelow.addEventListener("click", () => {
+  const state = current;
+  state.list.scrollTop = state.list.scrollHeight;
+  state.unseen = 0;
+  showUnseen();
+  markRead();
+  input.focus();
+});
+
+function wantOlderIfNearTop(state) {
+  if (state.list.scrollTop < NEAR_TOP_PX) state.pager.wantOlder();
 }
 
 /**
- * Change the list while keeping what the reader sees in place: someone reading the newest
+ * Change a room's list while keeping what the reader sees in place: someone reading the newest
  * messages stays at the bottom; someone reading older ones keeps the message at the top of
  * their view where it was, whether messages were added above (older pages) or below.
  */
-function changeMessages(change, { own = false } = {}) {
-  const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < NEAR_BOTTOM_PX;
-  const anchor = atBottom ? null : firstVisibleMessage();
+function changeMessages(state, change, { own = false } = {}) {
+  const { list, messages } = state;
+  const bottom = atBottom(state);
+  const anchor = bottom ? null : firstVisibleMessage(list);
   const anchorTop = anchor?.getBoundingClientRect().top;
   change();
   messages.refreshSeparators();
-  if (atBottom || own) list.scrollTop = list.scrollHeight;
+  if (list.hidden) return; // a room not shown: its place is restored when it is
+  if (bottom || own) list.scrollTop = list.scrollHeight;
   else if (anchor?.isConnected) list.scrollTop += anchor.getBoundingClientRect().top - anchorTop;
 }
 
-function firstVisibleMessage() {
+function firstVisibleMessage(list) {
   const top = list.getBoundingClientRect().top;
   for (const item of list.querySelectorAll("li.message")) {
     if (item.getBoundingClientRect().bottom > top) return item;
@@ -419,7 +642,7 @@ function send() {
     showNotice(`Messages are at most ${maxChars} characters; this one has ${length(text)}.`);
     return;
   }
-  outbox.add(text); // out now, or when the socket is live, in order (showSend renders it)
+  current.outbox.add(text); // out now, or when the socket is live, in order (showSend renders it)
   input.value = "";
   draftSave();
   // The typing timer is not reset: at most one `typing` frame per TYPING_EVERY_MS, however
@@ -442,14 +665,15 @@ function preview(text) {
   return flat.length > 40 ? `${flat.slice(0, 40)}…` : flat;
 }
 
-/** Render a send's state (outbox.js calls this on every change). */
-function showSend(entry, { removed = false }) {
+/** Render a send's state in its room's list (each room's outbox calls this on every change). */
+function showSend(state, entry, { removed = false }) {
+  const { messages, outbox } = state;
   if (removed) {
     messages.settle(entry.id);
     return;
   }
   if (!messages.pending.has(entry.id)) {
-    changeMessages(() => messages.addPending(entry.id, entry.text), { own: true });
+    changeMessages(state, () => messages.addPending(entry.id, entry.text), { own: true });
   }
   const about = `your message “${preview(entry.text)}”`;
   if (entry.state === "failed") {
@@ -466,7 +690,7 @@ function showSend(entry, { removed = false }) {
           onClick: () => outbox.discard(entry.id) },
       ],
     });
-    if (entry.code !== "expired") showNotice(`Your message was not sent: ${reason}`);
+    if (entry.code !== "expired" && state === current) showNotice(`Your message was not sent: ${reason}`);
   } else if (entry.state === "waiting") {
     messages.pendingState(entry.id, { state: "waiting", label: WAITING_TEXT[entry.reason] ?? "waiting…" });
   } else {
@@ -476,7 +700,7 @@ function showSend(entry, { removed = false }) {
 
 /** A failed send back in the composer, to correct and send again (as a new message). */
 function editFailed(clientMessageId) {
-  const entry = outbox.discard(clientMessageId);
+  const entry = current.outbox.discard(clientMessageId);
   if (!entry) return;
   const draft = input.value.trim();
   input.value = draft ? `${entry.text}\n${input.value}` : entry.text;
@@ -496,22 +720,26 @@ function localStore() {
   }
 }
 
+const drafts = new Map(); // room -> draft, for a browser without storage
+
 function draftSave() {
+  drafts.set(current.room, input.value);
   try {
-    if (input.value.trim()) storage?.setItem(draftKey, input.value);
-    else storage?.removeItem(draftKey);
+    if (input.value.trim()) storage?.setItem(current.draftKey, input.value);
+    else storage?.removeItem(current.draftKey);
   } catch {
     // Full or disabled: the draft lives as long as the page.
   }
 }
 
 function draftRestore() {
+  let draft = drafts.get(current.room) ?? "";
   try {
-    const draft = storage?.getItem(draftKey);
-    if (draft && !input.value) input.value = draft;
+    draft = storage?.getItem(current.draftKey) ?? draft;
   } catch {
     // as in draftSave()
   }
+  if (draft && !input.value) input.value = draft;
 }
 
 function typed() {
@@ -558,19 +786,39 @@ input.addEventListener("keydown", (event) => {
   if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
     event.preventDefault();
     send();
+  } else if (
+    event.key === "ArrowUp" && !input.value && !event.shiftKey && !event.altKey
+    && !event.ctrlKey && !event.metaKey && current.messages.editLast?.()
+  ) {
+    event.preventDefault(); // ↑ in an empty composer: edit one's last message
   }
 });
 
 input.addEventListener("input", typed);
-list.addEventListener("scroll", wantOlderIfNearTop, { passive: true });
+
+// The skip link focuses the composer without touching the URL (a hash would be a history entry).
+document.querySelector(".skip-link")?.addEventListener("click", (event) => {
+  event.preventDefault();
+  input.focus();
+});
+document.getElementById("quick-switch-open").addEventListener("click", () => quickSwitcher.show());
 
 // -- page lifecycle -------------------------------------------------------------------------------
+
+window.addEventListener("popstate", () => {
+  const name = roomFromPath(window.location.pathname);
+  if (name) openRoom(name, { push: false });
+  else window.location.reload();
+});
 
 window.addEventListener("online", () => connection.resume());
 document.addEventListener("visibilitychange", () => {
   if (document.visibilityState === "visible") {
     connection.resume(); // skip a long backoff wait
+    refreshUnread();
     markRead();
+  } else {
+    markFlush(current); // what was read before the page was hidden
   }
 });
 
@@ -583,8 +831,7 @@ window.addEventListener("pageshow", (event) => {
   if (event.persisted && !ended) connection.start();
 });
 
-draftRestore();
-updateComposer();
-input.focus(); // opening a room is to read and write in it
-outbox.restore(); // a previous page's unsent messages: shown now, sent once live
+const first = roomMetaFromPage(root);
+history.replaceState({ room: first.room }, "");
+show(roomState(first, document.getElementById("messages")));
 connection.start();

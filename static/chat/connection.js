@@ -42,7 +42,8 @@ export class Connection {
    * @param {string | null} options.room null: in no room (the rooms page's socket, `?lobby=1`)
    * @param {object} [options.timings] overrides of DEFAULT_TIMINGS
    * @param {(frame: object, source: {current: boolean}) => void} options.onFrame every JSON
-   *   object frame received; `current` is false for one from a socket being replaced
+   *   object frame received; `current` is false for one from a socket being replaced, `room`
+   *   is the room the socket it came on was opened for (see moveTo)
    * @param {(info: {first: boolean}) => void} options.onOpen a (new) socket is live
    * @param {(state: string, detail?: object) => void} options.onState
    *   "connecting" | "live" | "reconnecting" (detail.seconds counts down) | "offline"
@@ -106,6 +107,24 @@ export class Connection {
     }
   }
 
+  /**
+   * Follow the page to another room: the socket of the old room is closed (its late frames
+   * are delivered with `room` set to the old room, so the page can drop them) and one for
+   * `room` opens at once, without backoff.
+   */
+  moveTo(room) {
+    if (room === this.room) return;
+    this.room = room;
+    if (this.stopped) return;
+    const socket = this.socket;
+    this.socket = null;
+    this.clearTimers();
+    socket?.close(1000, "moved");
+    this.failures = 0;
+    this.onState("connecting");
+    if (!this.connecting) this.connect(); // else connect() sees the room changed and goes again
+  }
+
   /** Reconnect now (the browser came back online), skipping any backoff wait. */
   resume() {
     if (this.stopped || this.socket || this.connecting) return;
@@ -153,6 +172,7 @@ export class Connection {
     } catch {
       return null;
     }
+    ws.dynamowaveRoom = this.room; // which room's frames it carries (moveTo may change rooms)
     return new Promise((resolve) => {
       const failed = () => {
         this.onRefused();
@@ -172,6 +192,11 @@ export class Connection {
     this.connecting = true;
     const ws = await this.open();
     this.connecting = false;
+    if (ws && ws.dynamowaveRoom !== this.room) {
+      ws.close(1000, "moved"); // the page moved to another room meanwhile
+      this.connect();
+      return;
+    }
     if (!ws) {
       this.scheduleRetry();
       return;
@@ -210,8 +235,9 @@ export class Connection {
     this.connecting = true;
     const ws = await this.open();
     this.connecting = false;
-    if (this.stopped) {
-      ws?.close(1000);
+    if (this.stopped || (ws && ws.dynamowaveRoom !== this.room)) {
+      ws?.close(1000); // stopped, or moved to another room meanwhile (moveTo connects)
+      if (!this.stopped && !this.socket && !this.retryTimer) this.connect();
       return;
     }
     if (!ws) {
@@ -248,7 +274,7 @@ export class Connection {
     // Frames still arriving on a socket being replaced are delivered too (the page de-duplicates
     // messages), marked so that what they say about their own socket is not taken for the live one.
     if (frame && typeof frame === "object" && !Array.isArray(frame)) {
-      this.onFrame(frame, { current: ws === this.socket });
+      this.onFrame(frame, { current: ws === this.socket, room: ws.dynamowaveRoom });
     }
   }
 

@@ -79,5 +79,6 @@ export class HistoryPager {
   showState() {
     const loading = !this.loaded || this.inFlight?.kind === "older";
     this.messages.setHistoryState(loading ? "loading" : this.hasOlder ? "more" : "start");
+    this.messages.setBusy?.(loading); // the feed is aria-busy while a page is coming
   }
 }

@@ -1,9 +1,12 @@
 // Autocomplete of @mentions in the composer: typing "@" and the start of a member's name lists
 // the private room's members that match; Tab or Enter (or a click) puts the name in, Escape
-// closes the list. Only members can be mentioned (the server refuses other names).
+// closes the list. Only members can be mentioned (the server refuses other names). The composer
+// is made an ARIA combobox (APG "editable combobox with list autocomplete") over the list:
+// focus stays in the text box, aria-activedescendant names the highlighted option.
 
 const MAX_SHOWN = 6;
 const PARTIAL_RE = /(?:^|[^\w@.+-])@([\w.+-]*)$/; // "@na" just before the caret
+let completers = 0; // ids of options unique on the page (one completer per composer)
 
 export class MentionCompleter {
   /**
@@ -17,8 +20,21 @@ export class MentionCompleter {
     this.names = [...names].sort();
     this.matches = [];
     this.selected = 0;
+    this.uid = `mention-${++completers}`;
+    if (!box.id) box.id = `${this.uid}-list`;
+    box.setAttribute("role", "listbox");
+    input.setAttribute("role", "combobox");
+    input.setAttribute("aria-autocomplete", "list");
+    input.setAttribute("aria-controls", box.id);
+    input.setAttribute("aria-expanded", "false");
     input.addEventListener("input", () => this.refresh());
     input.addEventListener("blur", () => setTimeout(() => this.close(), 150));
+  }
+
+  /** Another room's members (the app switches rooms without a reload). */
+  setNames(names) {
+    this.names = [...names].sort();
+    this.close();
   }
 
   get open() {
@@ -38,8 +54,12 @@ export class MentionCompleter {
   render() {
     this.box.replaceChildren();
     this.box.hidden = !this.open;
+    this.input.setAttribute("aria-expanded", String(this.open));
+    if (this.open) this.input.setAttribute("aria-activedescendant", `${this.uid}-${this.selected}`);
+    else this.input.removeAttribute("aria-activedescendant");
     this.matches.forEach((name, index) => {
       const item = document.createElement("li");
+      item.id = `${this.uid}-${index}`;
       item.textContent = `@${name}`;
       item.setAttribute("role", "option");
       item.setAttribute("aria-selected", String(index === this.selected));

@@ -18,6 +18,7 @@ export class Notifier {
       button.addEventListener("click", async () => {
         await Notification.requestPermission();
         button.hidden = Notification.permission !== "default";
+        if (button.hidden) document.getElementById("message-input")?.focus(); // not lost on <body>
       });
     }
     document.addEventListener("visibilitychange", () => {
@@ -43,6 +44,12 @@ export class Notifier {
       });
     }
     return true;
+  }
+
+  /** The page now shows another room: its title, still counting what was missed. */
+  setBaseTitle(title) {
+    this.baseTitle = title;
+    document.title = this.missed ? `(${this.missed}) ${title}` : title;
   }
 
   seen() {

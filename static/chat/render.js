@@ -1,12 +1,23 @@
-// The message list: messages kept unique and sorted by id, day separators, pending sends, inline
-// editing, deleted messages, and links made safe. User text reaches the DOM only as text nodes.
+// The message list: messages kept unique and sorted by id, day separators, grouping of one
+// person's consecutive messages, pending sends, inline editing, deleted messages, long messages
+// collapsed, reactions, and the feed keyboard (feed.js). Text is rendered by markdown.js, which
+// hands back sanitized nodes: user text is never parsed as markup on the page.
+
+import { openEmojiPicker } from "./emoji.js";
+import { Feed } from "./feed.js";
+import { MENTION_RE, renderMarkdown } from "./markdown.js";
+
+export { MENTION_RE };
 
 const timeFormat = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
 const fullFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "full", timeStyle: "short" });
 const dayFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "full" });
 
-// Candidates only: each is then parsed by URL() and kept as a link only if http(s).
-const URL_RE = /\bhttps?:\/\/[^\s<>"'`]+/gi;
+// One person's messages this close together (and nothing between) share a name and time.
+const GROUP_MS = 5 * 60 * 1000;
+const BEGINNING = "This is the beginning of the room.";
+let lists = 0; // per-instance ids: several lists (rooms) may share a page
+
 // The reactions offered first (lambdas/protocol.py PALETTE); any single emoji is accepted.
 const PALETTE = ["👍", "❤️", "😂", "🎉", "😮", "😢"];
 
@@ -28,49 +39,6 @@ function parseDate(value) {
   return Number.isNaN(date.getTime()) ? null : date;
 }
 
-/** A URL candidate without the punctuation that ends its sentence; balanced ")" stay. */
-function trimUrl(candidate) {
-  let end = candidate.length;
-  while (end > 0) {
-    const last = candidate[end - 1];
-    const head = candidate.slice(0, end);
-    const unbalanced = last === ")" && head.split(")").length > head.split("(").length;
-    if (!".,;:!?'\"]}".includes(last) && !unbalanced) break;
-    end -= 1;
-  }
-  return candidate.slice(0, end);
-}
-
-/** Text as nodes, with http: and https: URLs as links; every other scheme stays plain text. */
-export function linkify(text) {
-  const fragment = document.createDocumentFragment();
-  let last = 0;
-  for (const match of text.matchAll(URL_RE)) {
-    const candidate = trimUrl(match[0]);
-    let url;
-    try {
-      url = new URL(candidate);
-    } catch {
-      continue;
-    }
-    if (url.protocol !== "http:" && url.protocol !== "https:") continue;
-    fragment.append(document.createTextNode(text.slice(last, match.index)));
-    const anchor = el("a", null, candidate);
-    anchor.href = url.href;
-    anchor.rel = "noopener noreferrer nofollow";
-    anchor.target = "_blank";
-    fragment.append(anchor);
-    last = match.index + candidate.length;
-  }
-  fragment.append(document.createTextNode(text.slice(last)));
-  return fragment;
-}
-
-// `@username` as the server reads it (lambdas/services/messages.py MENTION_RE).
-export const MENTION_RE = /(?<![\w@.+-])@([\w.+-]*[\w+-])/g;
-
-/** Wrap each @username of the fragment's text nodes (not inside links) in a span, marked
- * `.me` when it names the viewer; text stays text. */
 /** Whether message `a` comes before `b` in the room: by place (`seq`), then id. */
 function before(a, b) {
   const [sa, sb] = [a.seq ?? 0, b.seq ?? 0];
@@ -82,43 +50,37 @@ function stale(held, update) {
   return Number.isInteger(held.rev) && Number.isInteger(update.rev) && update.rev < held.rev;
 }
 
-export function mentionify(fragment, username) {
-  for (const node of [...fragment.childNodes]) {
-    if (node.nodeType !== Node.TEXT_NODE) continue;
-    const text = node.textContent;
-    const parts = document.createDocumentFragment();
-    let last = 0;
-    for (const match of text.matchAll(MENTION_RE)) {
-      parts.append(document.createTextNode(text.slice(last, match.index)));
-      const span = el("span", match[1] === username ? "mention me" : "mention", match[0]);
-      parts.append(span);
-      last = match.index + match[0].length;
-    }
-    if (last === 0) continue;
-    parts.append(document.createTextNode(text.slice(last)));
-    node.replaceWith(parts);
-  }
-  return fragment;
-}
-
 export class MessageList {
   /**
    * @param {HTMLOListElement} list
    * @param {object} viewer {userId, username, staff}
    * @param {object} actions {edit(id, text), remove(id), react(id, emoji, remove)} called from
    *   the per-message buttons
+   * @param {object} [options] {beginning}: what the top of the list says once the whole history
+   *   is loaded ("This is the beginning of the room." unless given; setBeginning() changes it)
    */
-  constructor(list, viewer, actions) {
+  constructor(list, viewer, actions, { beginning = BEGINNING } = {}) {
     this.list = list;
     this.viewer = viewer;
     this.actions = actions;
+    this.uid = `ml${++lists}`;
+    this.serial = 0;
+    this.beginning = beginning;
     this.items = new Map(); // id -> {el, message}
     // Ids held in the room's order: by `seq` (a message's place), then id (ULIDs sort by time;
     // messages stored before numbering have no `seq` and come first).
     this.ids = [];
     this.pending = new Map(); // clientMessageId -> element, in the order they were sent
     this.marker = el("li", "history-marker");
+    this.marker.setAttribute("role", "none");
     this.list.prepend(this.marker);
+    this.feed = new Feed(list, "li.message");
+    this.layoutQueued = false;
+    // Long messages: clamped by CSS; whether one overflows is known once it is laid out (and
+    // again when its width changes), so a "Show more" appears only where something is hidden.
+    this.sizes = new ResizeObserver((entries) => {
+      for (const entry of entries) this.measure(entry.target);
+    });
     this.setHistoryState("loading");
   }
 
@@ -141,8 +103,20 @@ export class MessageList {
     this.marker.textContent = {
       loading: "Loading earlier messages…",
       more: "Scroll up for earlier messages",
-      start: "This is the beginning of the room.",
+      start: this.beginning,
     }[state];
+  }
+
+  /** What the top says once the whole history is there (a conversation is not "the room"). */
+  setBeginning(text) {
+    this.beginning = String(text);
+    if (this.marker.dataset.state === "start") this.setHistoryState("start");
+  }
+
+  /** aria-busy on the feed while a page of history is being added (chat.js: around paging). */
+  setBusy(busy) {
+    if (busy) this.list.setAttribute("aria-busy", "true");
+    else this.list.removeAttribute("aria-busy");
   }
 
   isOwn(message) {
@@ -159,6 +133,7 @@ export class MessageList {
       if (stale(held.message, message)) return false;
       this.fill(held.el, message);
       held.message = message;
+      this.queueLayout();
       return false;
     }
     const item = this.render(message);
@@ -167,6 +142,7 @@ export class MessageList {
     this.ids.splice(at, 0, id);
     const next = at + 1 < this.ids.length ? this.items.get(this.ids[at + 1]).el : null;
     this.list.insertBefore(item, next ?? this.pending.values().next().value ?? null);
+    this.queueLayout();
     return true;
   }
 
@@ -176,6 +152,7 @@ export class MessageList {
     if (!held || stale(held.message, message)) return;
     held.message = { ...held.message, ...message };
     this.fill(held.el, held.message);
+    this.queueLayout();
   }
 
   position(message) {
@@ -202,6 +179,7 @@ export class MessageList {
     item.querySelector(".meta").append(el("span", "state", "sending…"));
     this.list.append(item);
     this.pending.set(clientId, item);
+    this.queueLayout();
   }
 
   /**
@@ -235,16 +213,41 @@ export class MessageList {
   settle(clientId) {
     const item = this.pending.get(clientId);
     if (!item) return false;
+    this.sizes.unobserve(item.querySelector(".text"));
     item.remove();
     this.pending.delete(clientId);
+    this.queueLayout();
     return true;
+  }
+
+  /** Start editing the viewer's newest message (not deleted, not pending): false if none. */
+  editLast() {
+    for (let at = this.ids.length - 1; at >= 0; at -= 1) {
+      const { message } = this.items.get(this.ids[at]);
+      if (message.deleted !== true && this.isOwn(message)) {
+        this.startEdit(message.id);
+        return true;
+      }
+    }
+    return false;
   }
 
   render(message) {
     const item = el("li", "message");
+    const n = ++this.serial;
+    const ids = ["author", "time", "text"].map((part) => `${this.uid}-${n}-${part}`);
+    item.setAttribute("role", "article");
+    item.tabIndex = -1;
+    item.setAttribute("aria-labelledby", `${ids[0]} ${ids[1]}`);
+    item.setAttribute("aria-describedby", ids[2]);
     const meta = el("div", "meta");
-    meta.append(el("span", "author"), el("time"), el("span", "edited", "(edited)"));
-    item.append(meta, el("p", "text"), el("div", "reactions"), el("div", "actions"));
+    const author = el("span", "author");
+    const time = el("time");
+    [author.id, time.id] = ids;
+    meta.append(author, time, el("span", "edited", "(edited)"));
+    const text = el("div", "text");
+    text.id = ids[2];
+    item.append(meta, text, el("div", "reactions"), el("div", "actions"));
     this.fill(item, message);
     return item;
   }
@@ -258,6 +261,7 @@ export class MessageList {
     item.classList.toggle("own", own);
     item.classList.toggle("deleted", deleted);
     const author = message.user?.username;
+    item.dataset.author = typeof author === "string" ? author : "";
     item.querySelector(".author").textContent = typeof author === "string" ? author : "unknown";
 
     const time = item.querySelector("time");
@@ -266,6 +270,7 @@ export class MessageList {
     time.textContent = timeFormat.format(sent);
     time.title = fullFormat.format(sent);
     item.dataset.day = dayKey(sent);
+    item.dataset.sent = String(sent.getTime());
 
     const edited = item.querySelector(".edited");
     const editedAt = parseDate(message.edited_at);
@@ -273,7 +278,7 @@ export class MessageList {
     edited.title = editedAt ? `edited ${fullFormat.format(editedAt)}` : "";
 
     const editor = item.querySelector(".edit-input");
-    if (editor && deleted) editor.replaceWith(el("p", "text")); // deleted while being edited
+    if (editor && deleted) editor.replaceWith(this.textBox(item)); // deleted while being edited
     if (!item.querySelector(".edit-input")) this.fillText(item, message);
     this.fillReactions(item, message);
     const actions = item.querySelector(".actions");
@@ -317,7 +322,7 @@ export class MessageList {
     box.hidden = reactions.length === 0;
   }
 
-  /** The palette under a message: six emoji, and "Other…" for any single emoji. */
+  /** The palette under a message: six emoji, and "Other…" for any single emoji (a picker). */
   togglePalette(item, id) {
     const open = item.querySelector(".palette");
     if (open) {
@@ -328,20 +333,72 @@ export class MessageList {
     palette.setAttribute("role", "group");
     palette.setAttribute("aria-label", "Add a reaction");
     const pick = (emoji) => {
+      const returnTo = palette.contains(document.activeElement);
       palette.remove();
+      if (returnTo) item.querySelector("button.react")?.focus();
       if (emoji) this.actions.react(id, emoji, false);
     };
     for (const emoji of PALETTE) palette.append(this.button("pick", emoji, () => pick(emoji)));
-    palette.append(this.button("pick-other", "Other…", () => {
-      pick((window.prompt("React with an emoji:") ?? "").trim());
-    }));
+    const other = this.button("pick-other", "Other…", () => {
+      if (palette.querySelector(".emoji-picker")) return;
+      openEmojiPicker({ anchor: other, onPick: pick });
+    });
+    other.setAttribute("aria-haspopup", "dialog");
+    palette.append(other);
+    palette.addEventListener("keydown", (event) => {
+      if (event.key !== "Escape" || event.defaultPrevented) return;
+      event.preventDefault();
+      palette.remove();
+      item.querySelector("button.react")?.focus();
+    });
     item.querySelector(".actions").after(palette);
+    palette.querySelector("button").focus();
+  }
+
+  textBox(item) {
+    const text = el("div", "text");
+    text.id = item.getAttribute("aria-describedby");
+    return text;
   }
 
   fillText(item, message) {
     const text = item.querySelector(".text");
-    if (message.deleted === true) text.replaceChildren(document.createTextNode("message deleted"));
-    else text.replaceChildren(mentionify(linkify(String(message.text ?? "")), this.viewer.username));
+    this.sizes.unobserve(text);
+    item.querySelector(".more")?.remove();
+    delete item.dataset.expanded;
+    text.classList.remove("clamped");
+    if (message.deleted === true) {
+      text.replaceChildren(document.createTextNode("message deleted"));
+      return;
+    }
+    text.replaceChildren(renderMarkdown(String(message.text ?? ""), { viewer: this.viewer }));
+    text.classList.add("clamped");
+    this.sizes.observe(text);
+  }
+
+  /** A clamped text that hides something gets "Show more"; one that does not, no button. */
+  measure(text) {
+    const item = text.closest("li.message");
+    if (!item || !text.isConnected || item.dataset.expanded === "true") return;
+    if (!text.classList.contains("clamped")) return;
+    const hides = text.scrollHeight > text.clientHeight + 1;
+    let more = item.querySelector(".more");
+    if (!hides) {
+      more?.remove();
+      return;
+    }
+    if (more) return;
+    more = this.button("more", "Show more", () => {
+      const expand = item.dataset.expanded !== "true";
+      item.dataset.expanded = String(expand);
+      text.classList.toggle("clamped", !expand);
+      more.textContent = expand ? "Show less" : "Show more";
+      more.setAttribute("aria-expanded", String(expand));
+      if (!expand) item.scrollIntoView({ block: "nearest" });
+    });
+    more.setAttribute("aria-expanded", "false");
+    more.setAttribute("aria-controls", text.id);
+    text.after(more);
   }
 
   button(className, label, onClick) {
@@ -361,9 +418,9 @@ export class MessageList {
     input.rows = Math.min(8, input.value.split("\n").length + 1);
     input.setAttribute("aria-label", "Edit message (Enter saves, Escape cancels)");
     const close = () => {
-      input.replaceWith(el("p", "text"));
+      input.replaceWith(this.textBox(item));
       this.fillText(item, held.message);
-      item.querySelector("button.edit")?.focus();
+      (item.querySelector("button.edit") ?? item).focus();
     };
     input.addEventListener("keydown", (event) => {
       if (event.key === "Escape") {
@@ -376,12 +433,25 @@ export class MessageList {
         else if (this.actions.edit(id, text)) close();
       }
     });
+    this.sizes.unobserve(item.querySelector(".text"));
+    item.querySelector(".more")?.remove();
     item.querySelector(".text").replaceWith(input);
+    this.feed.activate(item);
     input.focus();
     input.setSelectionRange(input.value.length, input.value.length);
   }
 
-  /** Day separators exactly where the local day changes between neighbouring messages. */
+  /** Grouping, and after a change no refreshSeparators() follows, in a microtask. */
+  queueLayout() {
+    if (this.layoutQueued) return;
+    this.layoutQueued = true;
+    queueMicrotask(() => {
+      if (this.layoutQueued) this.refreshSeparators();
+    });
+  }
+
+  /** Day separators exactly where the local day changes between neighbouring messages; then
+   * the grouping (which a separator breaks). */
   refreshSeparators() {
     let previousDay = null;
     for (let child = this.list.firstElementChild; child; ) {
@@ -403,10 +473,36 @@ export class MessageList {
       }
       child = next;
     }
+    this.refreshGroups();
+  }
+
+  /**
+   * A message continues the one just above it (`.continued`: no name and time shown) when the
+   * same person sent it within GROUP_MS, the same day, with nothing between (a day separator,
+   * the "New messages" line). Deleted and pending messages keep their place in a group.
+   */
+  refreshGroups() {
+    this.layoutQueued = false;
+    let previous = null;
+    for (let child = this.list.firstElementChild; child; child = child.nextElementSibling) {
+      if (!child.classList.contains("message")) {
+        previous = null;
+        continue;
+      }
+      const continues = previous !== null
+        && previous.dataset.userId === child.dataset.userId
+        && previous.dataset.author === child.dataset.author
+        && previous.dataset.day === child.dataset.day
+        && Number(child.dataset.sent) - Number(previous.dataset.sent) < GROUP_MS
+        && Number(child.dataset.sent) >= Number(previous.dataset.sent) - GROUP_MS;
+      child.classList.toggle("continued", continues);
+      previous = child;
+    }
   }
 
   separator(day) {
     const item = el("li", "day-separator");
+    item.setAttribute("role", "none");
     item.dataset.day = day;
     const [year, month, date] = day.split("-").map(Number);
     const time = el("time", null, dayFormat.format(new Date(year, month - 1, date)));

@@ -4,14 +4,16 @@ one removed sees the room close on their page and cannot come back."""
 import pytest
 from django.contrib.auth import get_user_model
 
-from lambdas.models import Member
+from lambdas.models import Member, Room
+from lambdas.services.unread import counts_of
 from tests.browser.chatpage import send
 from tests.helpers import wait_for
 
 
 def unread_of(room: str, username: str) -> int:
+    """The count the user's badge shows (derived from the room's and their read position)."""
     (member,) = [m for m in Member.query(room) if m.username == username]
-    return int(member.unread or 0)
+    return counts_of(member=member, room=Room.get(room)).unread
 
 
 def test_a_member_added_then_removed_loses_the_room_at_once(private_room, open_chat):
@@ -145,7 +147,6 @@ def test_a_hidden_page_notifies_of_direct_messages_and_counts_them_in_its_title(
 @pytest.fixture
 def team_room(private_room) -> str:
     """alice's private room with carol as a member too."""
-    from lambdas.models import Room
     from lambdas.services.members import member_add
 
     carol = get_user_model().objects.get(username="carol")

@@ -453,3 +453,78 @@ def test_a_rooms_page_connection_is_listed_in_no_room(as_boss, connect, room):
     assert "<em>rooms list</em>" in row and "#None" not in row
     overview = as_boss.get(reverse("admin:live_overview")).context["overview"]
     assert None not in {r.name for r in overview.rooms}
+
+
+# -- conversations are named by their people ----------------------------------------------------
+
+
+@pytest.fixture
+def conversation(dynamodb):
+    """A conversation of alice and bob, whose room name (`dm-…`) means nothing to staff."""
+    from lambdas.services.direct import direct_open
+
+    return direct_open(people=[("901", "alice"), ("902", "bob")], opened_by="alice")
+
+
+def test_a_conversation_is_named_by_its_people_on_every_page(as_boss, connect, conversation):
+    """Overview, connections, messages, a message, the rooms list and the room's page (title and
+    breadcrumbs included) say "alice, bob", never the `#dm-…` name."""
+    name = conversation.name
+    alice = connect(name, user_id="901", username="alice")
+    alice.send(json.dumps({"action": "sendmessage", "message": "psst"}))
+    sent = recv_json(alice)
+    while sent.get("type") != "message":
+        sent = recv_json(alice)
+    pages = {
+        "overview": as_boss.get(reverse("admin:live_overview")),
+        "connections": as_boss.get(reverse("admin:live_connections"), {"room": name}),
+        "messages": as_boss.get(reverse("admin:live_messages"), {"room": name}),
+        "message": as_boss.get(
+            reverse("admin:live_message", kwargs={"room": name, "message_id": sent["id"]})
+        ),
+        "rooms": as_boss.get(reverse("admin:live_rooms"), {"status": "private"}),
+        "room": as_boss.get(reverse("admin:live_room", kwargs={"name": name})),
+    }
+    for page, response in pages.items():
+        html = response.content.decode()
+        assert response.status_code == 200, page
+        assert "alice, bob" in html, page
+        assert f"#{name}" not in html, page
+    assert pages["messages"].context["title"] == "Messages in alice, bob"
+    assert pages["message"].context["title"] == "Message in alice, bob"
+    assert pages["room"].context["title"] == "alice, bob"
+    breadcrumbs = pages["room"].content.decode().split('class="breadcrumbs"', 1)[1]
+    assert "alice, bob" in breadcrumbs.split("</div>", 1)[0]
+
+
+def test_archiving_a_conversation_says_whose_it_was(as_boss, conversation):
+    """The moderation messages name the conversation by its people too."""
+    name = conversation.name
+    response = as_boss.post(reverse("admin:live_room_archive", kwargs={"name": name}), follow=True)
+    assert messages_of(response) == ["alice, bob archived; 0 connection(s) closed."]
+    response = as_boss.post(
+        reverse("admin:live_room_unarchive", kwargs={"name": name}), follow=True
+    )
+    assert messages_of(response) == ["alice, bob is open again."]
+
+
+def test_room_labels_reads_conversations_only_and_keeps_unknown_names(conversation, monkeypatch):
+    """Rooms named like `general` are labelled without a read; a `dm-` name with no item (or
+    a malformed one) keeps its name; the conversations are read in one batch."""
+    from chat import dashboard
+
+    calls = []
+    real = Room.batch_get
+    monkeypatch.setattr(Room, "batch_get", lambda keys: calls.append(list(keys)) or real(keys))
+    missing = "dm-" + "0" * 32
+    labels = dashboard.room_labels(
+        names=["general", conversation.name, missing, None, "dm-" + "x" * 3000]
+    )
+    assert labels["general"] == "#general"
+    assert labels[conversation.name] == "alice, bob"
+    assert labels[missing] == f"#{missing}"
+    assert labels["dm-" + "x" * 3000].startswith("#dm-")
+    assert calls == [sorted([conversation.name, missing])]
+    calls.clear()
+    dashboard.room_labels(names=["general", "random"])
+    assert calls == []

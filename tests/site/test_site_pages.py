@@ -127,7 +127,7 @@ def test_room_page_carries_what_chat_js_needs(client, alice, make_room):
     response = client.get("/rooms/design-review/")
     assert response.status_code == 200
     content = response.content.decode()
-    root = re.search(r'<main id="chat"[^>]*>', content).group(0)
+    root = re.search(r'<div id="chat"[^>]*>', content).group(0)
     assert 'data-room="design-review"' in root
     assert 'data-username="alice"' in root
     assert f'data-user-id="{alice.pk}"' in root
@@ -162,7 +162,7 @@ def test_room_page_tells_the_script_about_staff(client, django_user_model, make_
     settings.CHAT_CLIENT_TIMINGS = {"backoff-base-ms": 100}
     staff = django_user_model.objects.create_user(username="sam", is_staff=True)
     client.force_login(staff)
-    root = re.search(r'<main id="chat"[^>]*>', client.get(f"/rooms/{room}/").content.decode())
+    root = re.search(r'<div id="chat"[^>]*>', client.get(f"/rooms/{room}/").content.decode())
     assert 'data-staff="true"' in root.group(0)
     assert 'data-backoff-base-ms="100"' in root.group(0)
 

@@ -171,7 +171,9 @@ def test_the_unread_api_gives_a_members_counts_and_nothing_to_strangers(
     client.force_login(users["bob"])
     response = client.get("/api/unread/")
     assert response.status_code == 200 and response["Cache-Control"].startswith("max-age=0")
-    assert response.json()["rooms"][private_room] == {"unread": 3, "mentions": 1}
+    # An item from before read ordinals: its old counter counts until the next read.
+    counts = response.json()["rooms"][private_room]
+    assert (counts["unread"], counts["mentions"], counts["kind"]) == (3, 1, "private")
     client.force_login(users["eve"])
     assert private_room not in client.get("/api/unread/").json()["rooms"]
     client.logout()

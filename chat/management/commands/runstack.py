@@ -48,6 +48,12 @@ class Command(BaseCommand):
             default=15,
             help="how often chat sessions that could not be ended are tried again",
         )
+        parser.add_argument(
+            "--verbose",
+            action="store_true",
+            help="print every line of every process (by default: one line per request or "
+            "event worth seeing, warnings and errors; lambdas/local/terminal.py)",
+        )
 
     def handle(
         self,
@@ -56,6 +62,7 @@ class Command(BaseCommand):
         gateway_port: int,
         gateway_tls_port: int,
         retry_seconds: float,
+        verbose: bool = False,
         **options,
     ) -> None:
         # Imported here: they load PynamoDB and boto3, which no other site command needs.
@@ -69,6 +76,7 @@ class Command(BaseCommand):
         )
         from lambdas.local.functions import DYNAMOWAVE_PRELOAD
         from lambdas.local.processes import shielded, terminate
+        from lambdas.local.terminal import TerminalFilter
 
         private_key, public_key = dev_keypair_ensure(folder=settings.DEV_KEYS_DIR)
         # Both signals explicitly: a shell starting us in the background ignores SIGINT, and
@@ -88,6 +96,8 @@ class Command(BaseCommand):
                 except RuntimeError as exc:  # node or dynalite missing, or the port is taken
                     raise CommandError(str(exc)) from exc
                 endpoint = dynalite.endpoint_url
+                # Its stderr is a pipe: read it, or a chatty dynalite would block on a full one.
+                self._pump("dynalite", dynalite.process.stderr, TerminalFilter, verbose)
             websocket_url = f"ws://{HOST}:{gateway_port}/{STAGE}"
             env = {
                 **os.environ,
@@ -128,13 +138,18 @@ class Command(BaseCommand):
             forgotten = connections_forget_all()
             if forgotten:
                 self.stdout.write(f"Forgot {forgotten} connections left by an earlier run")
-            call_command("migrate", interactive=False, verbosity=1)
+            call_command("migrate", interactive=False, verbosity=1 if verbose else 0)
             call_command("rooms_backfill")  # rooms kept from before the by-status index
             # For `manage.py shell`, createsuperuser and the rest in another terminal: the same
             # endpoints and tables (dynamowave_site/local_stack.py), until the stack stops.
             stack_state_write(folder=settings.DATA_DIR, env=env)
             state_written = True
 
+            # Both children write into one pipe each, read line by line by a filter thread; a
+            # pipe makes Python buffer whole blocks, so lines are flushed as they are written.
+            piped = {**env, "PYTHONUNBUFFERED": "1"}
+            output = {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT, "bufsize": 1}
+            output |= {"text": True, "errors": "replace"}
             children["gateway"] = subprocess.Popen(
                 [
                     sys.executable,
@@ -167,17 +182,25 @@ class Command(BaseCommand):
                     # Handed over by name (`--env NAME`: the gateway's own value, never written
                     # down or shown in `ps`).
                     *(f"--env={name}" for name in LOCAL_SETTINGS if env.get(name)),
+                    # Its access lines: a connect, a frame's route, a disconnect, each with the
+                    # integration's status and duration (lambdas/local/gateway.py `_access`).
+                    "--log-level",
+                    "INFO",
                 ],
                 cwd=settings.BASE_DIR,
-                env=env,
+                env=piped,
+                **output,
                 **shielded(),
             )
+            self._pump("gateway", children["gateway"].stdout, TerminalFilter, verbose)
             children["site"] = subprocess.Popen(
                 [sys.executable, "manage.py", "runserver", f"{HOST}:{site_port}", "--noreload"],
                 cwd=settings.BASE_DIR,
-                env=env,
+                env=piped,
+                **output,
                 **shielded(),
             )
+            self._pump("site", children["site"].stdout, TerminalFilter, verbose)
             self.stdout.write(
                 "\n"
                 f"  Site               http://{HOST}:{site_port}\n"
@@ -219,6 +242,29 @@ class Command(BaseCommand):
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
 
+    def _pump(self, source: str, stream, make_filter, verbose: bool) -> None:
+        """Print what `make_filter` keeps of a child's output, from a daemon thread that ends
+        with the stream (the child's exit)."""
+
+        def pump() -> None:
+            terminal = make_filter(source, verbose=verbose)
+            lines = stream if hasattr(stream, "encoding") else _decoded(stream)
+            for line in lines:
+                self._print(terminal.feed(line))
+            self._print(terminal.close())
+
+        threading.Thread(target=pump, name=f"output-{source}", daemon=True).start()
+
+    _print_lock = threading.Lock()
+
+    def _print(self, lines: list[str]) -> None:
+        if not lines:
+            return
+        with self._print_lock:  # three pumps and the command itself write to one terminal
+            for line in lines:
+                self.stdout.write(line)
+            self.stdout.flush()
+
     def _retry_revocations(self, stopping: threading.Event, every: float) -> None:
         """Every `every` seconds until the stack stops: what Zappa's schedule does deployed."""
         from chat.revocations import revocations_retry
@@ -236,6 +282,12 @@ class Command(BaseCommand):
                 connection.close()  # this thread's own (sqlite: not held open between rounds)
             if stopping.wait(every):
                 return
+
+
+def _decoded(stream):
+    """A binary pipe's lines as text (dynalite's stderr)."""
+    for raw in iter(stream.readline, b""):
+        yield raw.decode("utf-8", "replace")
 
 
 def _raise_stop(signum, frame) -> None:

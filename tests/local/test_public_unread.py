@@ -1,0 +1,53 @@
+"""Unread counts and mentions in public rooms through the real gateway and dynalite, under the
+functions' roles: opening a room joins it; messages count for its readers elsewhere; `@name`
+notifies a joined reader; `markread` clears every tab; `@here` is refused to a non-creator
+with nothing stored."""
+
+from __future__ import annotations
+
+import uuid
+
+from lambdas.models import JOINED, Member, Message, Room
+from tests.local.test_private_rooms import recv_type, send
+
+
+def uid() -> str:
+    return f"p{uuid.uuid4().hex[:10]}"
+
+
+def test_a_public_room_counts_for_its_readers_and_mentions_reach_them(connect, make_room):
+    room = make_room(created_by="ada")
+    ada, bob = uid(), uid()
+    ada_socket = connect(room, user_id=ada, username="ada")
+    bob_here = connect(room, user_id=bob, username="bob")
+    assert Member.get(room, bob).kind == JOINED  # opening it joined it
+    bob_lobby = connect(lobby=True, user_id=bob, username="bob")
+    send(ada_socket, action="sendmessage", message="morning")
+    recv_type(ada_socket, "message")
+    told = recv_type(bob_lobby, "unread")
+    assert (told["room"], told["unread"], told["mentions"], told["kind"], told["label"]) == (
+        room,
+        1,
+        0,
+        "public",
+        f"#{room}",
+    )
+    send(ada_socket, action="sendmessage", message="@bob and @carol: standup")
+    sent = recv_type(ada_socket, "message")
+    told = recv_type(bob_lobby, "unread")
+    assert (told["unread"], told["mentions"], told["mention"]["id"]) == (2, 1, sent["id"])
+    while recv_type(bob_here, "message")["id"] != sent["id"]:
+        pass  # the first message came before it
+    send(bob_here, action="markread", id=sent["id"])
+    for socket in (bob_here, bob_lobby):
+        cleared = recv_type(socket, "unread")
+        assert (cleared["room"], cleared["unread"], cleared["mentions"]) == (room, 0, 0)
+    assert Member.get(room, bob).read_n == 2 and Room.get(room).posted == 2
+
+
+def test_here_from_someone_else_is_refused_and_stores_nothing(connect, make_room):
+    room = make_room(created_by="ada")
+    bob = connect(room, user_id=uid(), username="bob")
+    send(bob, action="sendmessage", message="@here free pizza")
+    assert recv_type(bob, "error")["code"] == "here_not_allowed"
+    assert list(Message.query(room)) == [] and Room.get(room).here_n is None
