@@ -15,10 +15,6 @@ PY_STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
 NODE_STAMP := node_modules/.installed
 
-# The README's screenshots (docs/), taken from the live page by a browser test.
-screenshots: deps chromium
-	DOCS_SCREENSHOTS=1 $(PY) -m pytest tests/browser/test_docs_screenshots.py -q -p no:randomly
-
 .PHONY: screenshots deps run test iam-report lint format chromium clean check package deploy bench load
 
 deps: $(PY_STAMP) $(NODE_STAMP)
@@ -64,6 +60,10 @@ test: deps chromium
 # The functions' grants that the last whole test run never exercised (lambdas/local/iam_report.py).
 iam-report: deps
 	$(PY) -m lambdas.local.iam_report
+
+# The README's screenshots (docs/), taken from the live page by a browser test.
+screenshots: deps chromium
+	DOCS_SCREENSHOTS=1 $(PY) -m pytest tests/browser/test_docs_screenshots.py -q -p no:randomly
 
 # Not part of `make test` or CI; both write bench/RESULTS.md (bench/run.py says what they measure).
 bench: deps $(BENCH_STAMP)
