@@ -38,6 +38,8 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	mkdir -p static/vendor
 	$(foreach file,$(VENDORED),cp node_modules/$(file) static/vendor/$(notdir $(file)) &&) true
+	# Their source-map comments name files not vendored (collectstatic's manifest would fail).
+	sed -i '/sourceMappingURL=/d' static/vendor/*
 	touch $@
 
 # Browser tests drive Debian's Chromium (Playwright cannot download its own browsers here).

@@ -5,12 +5,14 @@ rooms listed, every message rendered, no serious accessibility violation)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
 
+from lambdas.errors import RoomExists
 from lambdas.services.direct import direct_open
 from lambdas.services.rooms import room_create
 from tests.browser.chatpage import ARTIFACTS, axe_violations, send, wait_until
@@ -38,17 +40,19 @@ def rooms(users) -> dict[str, str]:
         ("releases", "Releases", "Release plans and rollouts"),
         ("random", "Random", "Anything goes"),
     ):
-        room_create(name=name, title=title, description=description, created_by="bob")
-    room_create(
-        name="design-review",
-        title="Design review",
-        description="",
-        created_by="alice",
-        private=True,
-        creator_id=ids["alice"],
-    )
+        with contextlib.suppress(RoomExists):  # the stack's dynalite outlives one test
+            room_create(name=name, title=title, description=description, created_by="bob")
+    with contextlib.suppress(RoomExists):
+        room_create(
+            name="design-review",
+            title="Design review",
+            description="",
+            created_by="alice",
+            private=True,
+            creator_id=ids["alice"],
+        )
     conversation = direct_open(
-        people=[("alice", ids["alice"]), ("bob", ids["bob"])], opened_by="alice"
+        people=[(ids["alice"], "alice"), (ids["bob"], "bob")], opened_by="alice"
     )
     return {"conversation": conversation.name}
 
@@ -72,7 +76,11 @@ def test_the_readme_screenshots(rooms, open_chat):
         "(n) => document.querySelectorAll('#messages li.message:not(.pending)').length >= n",
         everything,
     )
-    assert alice.locator("#switcher li[data-room='design-review']").count() == 1
+    bob.goto(bob.url.replace("/releases/", f"/{rooms['conversation']}/"))
+    bob.wait_for_selector("#status[data-state=live]")
+    send(bob, "Got a minute after standup?")
+    entry = f"#switcher li[data-room='{rooms['conversation']}']"
+    alice.locator(f"{entry} .badge.unread:not([hidden])").wait_for()
 
     alice.screenshot(path=str(target / "chat-desktop.png"))
     assert not [v for v in axe_violations(alice) if v["impact"] in ("serious", "critical")]
