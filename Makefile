@@ -42,13 +42,15 @@ $(NODE_STAMP): package.json package-lock.json
 	sed -i '/sourceMappingURL=/d' static/vendor/*
 	touch $@
 
-# Browser tests drive Debian's Chromium (Playwright cannot download its own browsers here).
+# Browser tests drive Debian's Chromium (Playwright cannot download its own browsers here), with
+# Noto Color Emoji so emoji in screenshots are drawn, not boxes.
+BROWSER_PACKAGES = chromium fonts-noto-color-emoji
 chromium:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  echo "Installing Debian's chromium for the browser tests"; \
+	@dpkg -s $(BROWSER_PACKAGES) >/dev/null 2>&1 || { \
+	  echo "Installing Debian's $(BROWSER_PACKAGES) for the browser tests"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(BROWSER_PACKAGES) >/dev/null; }
 
 run: deps
 	$(PY) manage.py runstack $(if $(VERBOSE),--verbose)

@@ -80,5 +80,16 @@ def room_members(request: HttpRequest, room: str) -> HttpResponse:
                 else:
                     messages.success(request, f"{user.get_username()} is now a member.")
                     return redirect("room_members", room=found.name)
-    context = {"room": found, "members": member_list(room=found.name), "form": form}
+    # A room by its title, a conversation by its other people, as the sidebar names them.
+    if found.direct:
+        name = ", ".join(found.others(request.user.get_username())) or "yourself"
+        heading = f"Conversation with {name}"
+    else:
+        heading = f"Members of {found.title or found.name}"
+    context = {
+        "room": found,
+        "heading": heading,
+        "members": member_list(room=found.name),
+        "form": form,
+    }
     return render(request, "chat/room_members.html", context)

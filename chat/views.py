@@ -84,19 +84,6 @@ def _memberships(positions: dict[str, Member]) -> list[str]:
     return [name for name, member in positions.items() if not member.joined]
 
 
-def switcher(user: AbstractBaseUser, positions: dict[str, Member]) -> list[dict]:
-    """The chat page's room switcher: the user's private rooms and conversations with their
-    badges (from `positions`, their memberships; and one BatchGetItem)."""
-    return [
-        {
-            "room": r,
-            "label": ", ".join(r.others(user.get_username())) if r.direct else f"#{r.name}",
-            **_badges(positions.get(r.name), r),
-        }
-        for r in room_list_private(user_id=str(user.pk), names=_memberships(positions))
-    ]
-
-
 def room_may_use(user: AbstractBaseUser, room: Room) -> bool:
     """Public rooms are everyone's; a private one its members' and staff's."""
     if not room.private:
@@ -201,7 +188,6 @@ def room(request: HttpRequest, room: str) -> HttpResponse:
     positions = member_positions(user_id=str(request.user.pk))
     context = {
         **room_details(request.user, found, positions),
-        "switcher": switcher(request.user, positions),
         "sidebar": [
             sidebar_entry(entry, current=found.name)
             for entry in sidebar_list(

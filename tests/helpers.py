@@ -70,7 +70,7 @@ def gateway_thread(template: dict | None = None, **settings: object):
     from lambdas.local.gateway import GatewayThread, Settings
     from lambdas.local.template import load_template, read_api
 
-    if GATEWAY_MODE == "process":
+    if settings.get("mode", GATEWAY_MODE) == "process":
         # An account's default is 1,000 concurrent executions: the suite's bursts (50 clients
         # reconnecting at once) stay under a limit, as they would in AWS. Environments are still
         # added only as invocations wait, a few at a time.
@@ -170,15 +170,17 @@ class RestartableGateway:
     the Lambda service would set it): `restore()` puts back the environment the test started with.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, **settings: object) -> None:
+        """`settings` as gateway_thread's (mode="thread": functions a test can patch)."""
         from lambdas.local.dynamodb import free_port
 
         self.port = free_port()
         self.runner = None
+        self.settings = settings
         self._environment = dict(os.environ)
 
     def start(self):
-        self.runner = gateway_thread()
+        self.runner = gateway_thread(**self.settings)
         return self.runner.start(port=self.port)
 
     def stop(self) -> None:

@@ -267,8 +267,14 @@ class LocalGateway(LambdaService, ConnectionsApi, DynamoDbProxy):
         _access("connect", caller.connection_id, where, 200, started)
 
         ws = web.WebSocketResponse(max_msg_size=self.settings.max_message_bytes, autoping=True)
-        await ws.prepare(request)
         client = Client(caller=caller, ws=ws, last_active_at=caller.connected_at)
+        try:
+            await ws.prepare(request)
+        except ConnectionResetError:
+            # Gone during the upgrade, after $connect let it in (and the function may have
+            # stored it): API Gateway follows with $disconnect (1006), as for any lost socket.
+            await self._disconnect(api, client)
+            return ws
         self.clients[caller.connection_id] = client
         session = asyncio.current_task()
         self._sessions.add(session)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from tests.helpers import DEADLINE
@@ -69,3 +70,32 @@ def axe_violations(page, context: str = "body") -> list[dict]:
         context,
     )
     return found
+
+
+# Chromium headless has no notification centre to look at: the page's Notification is recorded
+# in window.__notes instead, and window.__setHidden(true) tells the page it is hidden, as a
+# backgrounded tab would be.
+_NOTIFICATIONS = """
+window.__notes = [];
+window.Notification = class {
+  static permission = PERMISSION;
+  static async requestPermission() { this.permission = "granted"; return "granted"; }
+  constructor(title, options) { window.__notes.push({ title, body: options.body }); }
+  addEventListener() {}
+  close() {}
+};
+let hidden = false;
+Object.defineProperty(document, "visibilityState", {
+  get: () => (hidden ? "hidden" : "visible"),
+});
+window.__setHidden = (value) => {
+  hidden = value;
+  document.dispatchEvent(new Event("visibilitychange"));
+};
+"""
+
+
+def fake_notifications(permission: str = "default"):
+    """An `open_chat` setup: notifications recorded, with the permission already given or not."""
+    script = _NOTIFICATIONS.replace("PERMISSION", json.dumps(permission))
+    return lambda page: page.add_init_script(script)

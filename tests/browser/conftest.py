@@ -12,6 +12,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 
 from tests.browser.chatpage import DEADLINE_MS
+from tests.helpers import RestartableGateway
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -105,6 +106,17 @@ def open_chat(browser, site, users) -> Callable:
         return page
 
     return open_chat
+
+
+@pytest.fixture
+def own_gateway(site, gateway, settings) -> Iterator[RestartableGateway]:
+    """A gateway of the test's own, which it may stop and start again at the same URL; the
+    pages' WebSocket URL while the test runs (set after `site`, which points it at the
+    session's gateway)."""
+    restartable = RestartableGateway()
+    settings.WEBSOCKET_URL = restartable.start().websocket_url
+    yield restartable
+    restartable.restore()
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from django.contrib.auth import get_user_model
 from tests.browser.chatpage import (
     ARTIFACTS,
     axe_violations,
+    fake_notifications,
     send,
     shown,
     wait_until,
@@ -21,27 +22,6 @@ from tests.browser.chatpage import (
 DESKTOP = {"width": 1440, "height": 900}
 PHONE = {"width": 390, "height": 844}
 SHOTS = ARTIFACTS / "h3"
-
-# The page's Notification recorded, and the page told it is hidden as a backgrounded tab would
-# be (as in test_chat_private.py).
-NOTIFICATIONS = """
-window.__notes = [];
-window.Notification = class {
-  static permission = "granted";
-  static async requestPermission() { return "granted"; }
-  constructor(title, options) { window.__notes.push({ title, body: options.body }); }
-  addEventListener() {}
-  close() {}
-};
-let hidden = false;
-Object.defineProperty(document, "visibilityState", {
-  get: () => (hidden ? "hidden" : "visible"),
-});
-window.__setHidden = (value) => {
-  hidden = value;
-  document.dispatchEvent(new Event("visibilitychange"));
-};
-"""
 
 # Set once per document: a full page load loses it.
 MARK = "window.__sameDocument = true"
@@ -248,7 +228,7 @@ def test_a_mention_in_a_public_room_notifies_a_hidden_page(app_rooms, open_chat)
     public = app_rooms["public"]
     joined = open_chat(public, "bob")  # opening it joins it
     joined.close()
-    bob = open_chat("general", "bob", setup=lambda page: page.add_init_script(NOTIFICATIONS))
+    bob = open_chat("general", "bob", setup=fake_notifications("granted"))
     title = bob.title()
     bob.evaluate("window.__setHidden(true)")
     alice = open_chat(public, "alice")
@@ -263,7 +243,7 @@ def test_a_mention_in_a_public_room_notifies_a_hidden_page(app_rooms, open_chat)
 
 def test_a_mention_in_the_public_room_shown_notifies_when_hidden(app_rooms, open_chat):
     public = app_rooms["public"]
-    bob = open_chat(public, "bob", setup=lambda page: page.add_init_script(NOTIFICATIONS))
+    bob = open_chat(public, "bob", setup=fake_notifications("granted"))
     bob.evaluate("window.__setHidden(true)")
     alice = open_chat(public, "alice")
     send(alice, "not for anyone")

@@ -6,7 +6,7 @@ from django.contrib.auth import get_user_model
 
 from lambdas.models import Member, Room
 from lambdas.services.unread import counts_of
-from tests.browser.chatpage import send
+from tests.browser.chatpage import fake_notifications, send
 from tests.helpers import wait_for
 
 
@@ -100,33 +100,11 @@ def test_an_unread_badge_and_a_mention_reach_another_room_and_clear_on_reading(o
     assert bob.locator(f"#switcher li[data-room='{conversation}'] .badge.unread").is_hidden()
 
 
-# Chromium headless has no notification centre to look at: the page's Notification is
-# recorded instead, and the page is told it is hidden as a backgrounded tab would be.
-NOTIFICATIONS = """
-window.__notes = [];
-window.Notification = class {
-  static permission = "default";
-  static async requestPermission() { this.permission = "granted"; return "granted"; }
-  constructor(title, options) { window.__notes.push({ title, body: options.body }); }
-  addEventListener() {}
-  close() {}
-};
-let hidden = false;
-Object.defineProperty(document, "visibilityState", {
-  get: () => (hidden ? "hidden" : "visible"),
-});
-window.__setHidden = (value) => {
-  hidden = value;
-  document.dispatchEvent(new Event("visibilitychange"));
-};
-"""
-
-
 def test_a_hidden_page_notifies_of_direct_messages_and_counts_them_in_its_title(open_chat):
     """Once Bob allows it (his click), a message in his conversation raises a notification
     while his page is hidden, and the title counts it; a visible page notifies of nothing."""
     alice, conversation = open_conversation(open_chat, "alice", "bob")
-    bob = open_chat("general", "bob", setup=lambda page: page.add_init_script(NOTIFICATIONS))
+    bob = open_chat("general", "bob", setup=fake_notifications())
     title = bob.title()
     bob.click("#notify-toggle")
     bob.locator("#notify-toggle").wait_for(state="hidden")
@@ -175,7 +153,7 @@ def test_the_rooms_page_counts_live_and_lists_a_new_conversation(open_chat):
     """Bob watches his rooms page: a conversation Alice opens with him and Carol appears on it
     with her message and mention counted, hidden it notifies him (permission given on a chat
     page), and its badges clear when he reads in another tab."""
-    bob = open_chat("general", "bob", setup=lambda page: page.add_init_script(NOTIFICATIONS))
+    bob = open_chat("general", "bob", setup=fake_notifications())
     bob.click("#nav-rooms")
     bob.evaluate("Notification.permission = 'granted'")
     bob.wait_for_selector("#rooms-page[data-live=live]")

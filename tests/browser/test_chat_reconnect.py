@@ -7,24 +7,13 @@ import re
 import time
 from collections import defaultdict
 
-import pytest
-
 from tests.browser.chatpage import record_frames, screenshot, send, shown, wait_until
 from tests.browser.conftest import FAST_CLIENT
 from tests.browser.test_chat_features import wait_presence
-from tests.helpers import DEADLINE, RestartableGateway
+from tests.helpers import DEADLINE
 
 COUNT = "(n) => document.querySelectorAll('#messages li.message:not(.pending)').length === n"
 NONE_PENDING = "() => document.querySelectorAll('#messages li.pending').length === 0"
-
-
-@pytest.fixture
-def own_gateway(site, gateway, settings):
-    # After `site`, which points WEBSOCKET_URL at the session's gateway.
-    restartable = RestartableGateway()
-    settings.WEBSOCKET_URL = restartable.start().websocket_url
-    yield restartable
-    restartable.restore()
 
 
 def stored_texts(room: str) -> list[str]:

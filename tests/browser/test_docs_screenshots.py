@@ -57,28 +57,34 @@ def rooms(users) -> dict[str, str]:
     return {"conversation": conversation.name}
 
 
+DELIVERED = "(n) => document.querySelectorAll('#messages li.message:not(.pending)').length >= n"
+
+
+def say(page, text: str) -> None:
+    """Send and wait for the server's copy, so the next message (anyone's) comes after it."""
+    before = page.locator("#messages li.message:not(.pending)").count()
+    send(page, text)
+    wait_until(page, DELIVERED, before + 1)
+
+
 def test_the_readme_screenshots(rooms, open_chat):
     target = DOCS if os.environ.get("DOCS_SCREENSHOTS") else ARTIFACTS / "docs"
     target.mkdir(parents=True, exist_ok=True)
 
     bob = open_chat("releases", "bob")
     alice = open_chat("random", "alice", viewport=DESKTOP)
-    send(alice, "Lunch at noon?")
+    say(alice, "Lunch at noon?")
     alice.goto(alice.url.replace("/random/", "/releases/"))
     alice.wait_for_selector("#status[data-state=live]")
     for text in ALICE:
-        send(alice, text)
+        say(alice, text)
     for text in BOB:
-        send(bob, text)
+        say(bob, text)
     everything = len(ALICE) + len(BOB)
-    wait_until(
-        alice,
-        "(n) => document.querySelectorAll('#messages li.message:not(.pending)').length >= n",
-        everything,
-    )
+    wait_until(alice, DELIVERED, everything)
     bob.goto(bob.url.replace("/releases/", f"/{rooms['conversation']}/"))
     bob.wait_for_selector("#status[data-state=live]")
-    send(bob, "Got a minute after standup?")
+    say(bob, "Got a minute after standup?")
     entry = f"#switcher li[data-room='{rooms['conversation']}']"
     alice.locator(f"{entry} .badge.unread:not([hidden])").wait_for()
 

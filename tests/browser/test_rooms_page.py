@@ -8,7 +8,6 @@ from django.conf import settings
 
 from tests.browser.chatpage import ARTIFACTS, DEADLINE_MS
 from tests.browser.conftest import FAST_CLIENT
-from tests.helpers import RestartableGateway
 
 STATUS = "#lobby-status"
 
@@ -56,15 +55,6 @@ def test_online_counts_follow_people_joining_and_leaving(fast_counts, open_rooms
     dana.close()
     erin.close()
     expect(figure).to_have_text("0 online")
-
-
-@pytest.fixture
-def own_gateway(site, gateway, settings):
-    # After `site`, which points WEBSOCKET_URL at the session's gateway.
-    restartable = RestartableGateway()
-    settings.WEBSOCKET_URL = restartable.start().websocket_url
-    yield restartable
-    restartable.restore()
 
 
 def test_the_status_says_when_the_chat_is_offline_and_when_it_is_back(own_gateway, open_rooms):

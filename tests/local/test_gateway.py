@@ -1,6 +1,7 @@
 """The local gateway behaves like API Gateway: real sockets, real handlers, real dynalite."""
 
 import json
+import logging
 import time
 from datetime import timedelta
 
@@ -116,6 +117,35 @@ def test_closing_a_socket_runs_disconnect(connect, room):
     assert len(room_connections(room)) == 1
     client.close()
     assert wait_for(lambda: room_connections(room) == set())
+
+
+def test_a_client_gone_during_the_upgrade_is_disconnected(gateway, keys, room, caplog):
+    """A client that closes its socket right after asking for the upgrade: `$connect` runs (and
+    stores the connection), then `$disconnect` removes it, with no traceback in the log."""
+    import socket
+    from base64 import b64encode
+    from urllib.parse import urlencode, urlsplit
+
+    caplog.set_level(logging.INFO, logger="dynamowave.gateway")
+    url = urlsplit(gateway.websocket_url)
+    query = urlencode({"token": keys.token(), "room": room})
+    request = (
+        f"GET {url.path or '/'}?{query} HTTP/1.1\r\nHost: {url.netloc}\r\n"
+        "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+        f"Sec-WebSocket-Key: {b64encode(b'0123456789abcdef').decode()}\r\n\r\n"
+    )
+    caplog.clear()  # the session's gateway has logged other tests' sockets
+    with socket.create_connection((url.hostname, url.port)) as raw:
+        raw.sendall(request.encode())
+
+    def logged(what: str) -> list[str]:
+        return [m.split()[1] for r in caplog.records if (m := r.getMessage()).startswith(what)]
+
+    assert wait_for(lambda: logged("connect "))
+    [connection_id] = logged("connect ")
+    assert wait_for(lambda: connection_id in logged("disconnect "))
+    assert room_connections(room) == set()
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
 def test_history_pages_through_the_gateway(connect, room):

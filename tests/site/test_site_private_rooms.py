@@ -178,3 +178,20 @@ def test_the_unread_api_gives_a_members_counts_and_nothing_to_strangers(
     assert private_room not in client.get("/api/unread/").json()["rooms"]
     client.logout()
     assert client.get("/api/unread/").status_code == 401
+
+
+def test_the_members_page_names_a_room_by_its_title_and_a_conversation_by_its_people(
+    client, users, private_room
+):
+    from lambdas.services.direct import direct_open
+
+    page = client.get(f"/rooms/{private_room}/members/").content.decode()
+    assert '<h1 id="members-heading">Members of Plans</h1>' in page
+    assert f"Back to #{private_room}</a> · 1 member<" in page
+    alice, bob = users["alice"], users["bob"]
+    conversation = direct_open(
+        people=[(str(alice.pk), "alice"), (str(bob.pk), "bob")], opened_by="alice"
+    ).name
+    page = client.get(f"/rooms/{conversation}/members/").content.decode()
+    assert '<h1 id="members-heading">Conversation with bob</h1>' in page
+    assert "2 members" in page
