@@ -4,8 +4,9 @@ The stack's processes write to pipes; `runstack` hands every line to a `Terminal
 keeps page requests, WebSocket connects, route invocations and disconnects (the gateway's access
 lines), warnings and errors (with their traceback), and drops what a developer does not act on:
 CloudWatch metric blobs, Powertools' INFO records (the access line says the same), dynalite's
-warnings, the dev server's banner, static files and pages' background polls, boto/urllib3
-retries, and the tracebacks of sockets that simply went away. `verbose` keeps every line.
+warnings, the dev server's banner, static files, pages' background polls and frames (pings,
+typing, read positions) that succeed, boto/urllib3 retries, and the tracebacks of sockets that
+simply went away. `verbose` keeps every line.
 """
 
 from __future__ import annotations
@@ -49,7 +50,9 @@ EXPECTED_DISCONNECTS = re.compile(
     r"^(?:[\w.]+\.)?(?:BrokenPipeError|ConnectionResetError|ConnectionAbortedError|"
     r"ConnectionClosed\w*|ClientConnectionResetError|CancelledError|IncompleteRead)\b"
 )
-KEEPALIVE = re.compile(r"^ping \S+ → 200 ")
+# Frames a page sends by itself, often: its keep-alive and sync pings, typing notices (one every
+# few seconds while someone writes), read positions. Seen only if they fail.
+BACKGROUND = re.compile(r"^(?:ping|typing|markread) \S+ → 200 ")
 CHAIN_HEADERS = ("During handling of the above exception", "The above exception was the direct")
 WIDTH = 8  # the source column
 
@@ -133,8 +136,7 @@ class TerminalFilter:
             if name.startswith(NOISY_LOGGERS) and not _is_error(message):
                 return None
             if name == "dynamowave.gateway.access":
-                # A page's keep-alive every few minutes per tab: like a poll, seen only if it fails.
-                return None if KEEPALIVE.match(message) else message
+                return None if BACKGROUND.match(message) else message
             return f"{name}: {message}"
         return line  # anything else may matter: shown
 

@@ -29,7 +29,11 @@ def member_add(*, room: Room, user_id: str, username: str, added_by: str) -> Mem
         raise InvalidRequest(f"#{room.name} is public: everyone may join it")
     if room.direct:
         raise InvalidRequest("a conversation's people are fixed: start another one")
-    if Member.count(room.name, limit=MAX_MEMBERS) >= MAX_MEMBERS:
+    # Joins from when the room was public are not members (member_list leaves them out too).
+    members = Member.count(
+        room.name, filter_condition=Member.kind.does_not_exist(), limit=MAX_MEMBERS
+    )
+    if members >= MAX_MEMBERS:
         raise InvalidRequest(f"a private room has at most {MAX_MEMBERS} members")
     return member_put(room=room.name, user_id=user_id, username=username, added_by=added_by)
 

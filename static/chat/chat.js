@@ -56,7 +56,13 @@ let unreadTimer = null;
 const storage = localStore();
 const presence = new Presence(document.getElementById("presence"), viewer);
 const typing = new TypingIndicator(document.getElementById("typing"), viewer);
-const notifier = new Notifier(document.getElementById("notify-toggle"));
+const notifier = new Notifier(document.getElementById("notify-toggle"), {
+  open: (url) => {
+    const name = roomFromPath(url);
+    if (name) openRoom(name, { url });
+    else window.location.assign(url);
+  },
+});
 const completer = new MentionCompleter(input, document.getElementById("mention-suggestions"), []);
 const panels = new Panels(
   [document.getElementById("sidebar-toggle"), document.getElementById("details-toggle")],

@@ -7,9 +7,13 @@ export class Notifier {
   /**
    * @param {HTMLButtonElement | null} button "Notify me", shown while permission has not been
    *   asked; without one, the page notifies only if permission was given on another page
+   * @param {object} [options]
+   * @param {(url: string) => void} [options.open] shows the page a notification is about when
+   *   it is clicked (the chat page switches room in place); by default, loads it
    */
-  constructor(button = null) {
+  constructor(button = null, { open = (url) => window.location.assign(url) } = {}) {
     this.button = button;
+    this.open = open;
     this.baseTitle = document.title;
     this.missed = 0;
     const supported = "Notification" in window;
@@ -39,7 +43,7 @@ export class Notifier {
       const shown = new Notification(title, { body: body.slice(0, 200), tag });
       shown.addEventListener("click", () => {
         window.focus();
-        if (url && url !== window.location.pathname) window.location.assign(url);
+        if (url && url !== window.location.pathname) this.open(url);
         shown.close();
       });
     }

@@ -73,15 +73,16 @@ def axe_violations(page, context: str = "body") -> list[dict]:
 
 
 # Chromium headless has no notification centre to look at: the page's Notification is recorded
-# in window.__notes instead, and window.__setHidden(true) tells the page it is hidden, as a
-# backgrounded tab would be.
+# in window.__notes instead (window.__noteClicks[i]() clicks the i-th), and
+# window.__setHidden(true) tells the page it is hidden, as a backgrounded tab would be.
 _NOTIFICATIONS = """
 window.__notes = [];
+window.__noteClicks = [];
 window.Notification = class {
   static permission = PERMISSION;
   static async requestPermission() { this.permission = "granted"; return "granted"; }
   constructor(title, options) { window.__notes.push({ title, body: options.body }); }
-  addEventListener() {}
+  addEventListener(type, listener) { if (type === "click") window.__noteClicks.push(listener); }
   close() {}
 };
 let hidden = false;

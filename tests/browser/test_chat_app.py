@@ -224,7 +224,8 @@ def test_the_sidebar_counts_three_rooms_live(app_rooms, open_chat):
 
 def test_a_mention_in_a_public_room_notifies_a_hidden_page(app_rooms, open_chat):
     """Bob sits in #general with his tab hidden; Alice names him in a public room he has
-    joined: a notification, the title counts it, and the entry's mention badge."""
+    joined: a notification, the title counts it, and the entry's mention badge. Clicking the
+    notification shows that room, in place."""
     public = app_rooms["public"]
     joined = open_chat(public, "bob")  # opening it joins it
     joined.close()
@@ -239,6 +240,11 @@ def test_a_mention_in_a_public_room_notifies_a_hidden_page(app_rooms, open_chat)
     ]
     assert bob.title() == f"(1) {title}"
     entry(bob, public).locator(".badge.mention:not([hidden])", has_text="@1").wait_for()
+    bob.evaluate(MARK)
+    bob.evaluate("window.__setHidden(false); window.__noteClicks[0]()")
+    wait_until(bob, "(room) => document.querySelector('#messages').dataset.room === room", public)
+    bob.locator("#messages li.message", has_text="lunch?").wait_for()
+    assert bob.evaluate(SAME_DOCUMENT) and bob.url.endswith(f"/rooms/{public}/")
 
 
 def test_a_mention_in_the_public_room_shown_notifies_when_hidden(app_rooms, open_chat):

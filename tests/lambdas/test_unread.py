@@ -13,6 +13,7 @@ from lambdas.errors import (
     HereNotAllowed,
     HereTooLarge,
     InvalidMention,
+    InvalidRequest,
     NotAMember,
     NotJoined,
     TooManyMentions,
@@ -278,6 +279,20 @@ def test_a_join_never_grants_access_once_the_room_is_private(town):
     member_add(room=Room.get(room), user_id=users["bob"].user_id, username="bob", added_by="ada")
     member_check(room=room, user=users["bob"])
     assert Member.get(room, users["bob"].user_id).kind is None
+
+
+def test_joins_from_when_the_room_was_public_do_not_count_against_its_member_cap(town, monkeypatch):
+    """ada and bob joined while it was public; private now with a cap of one member, bob may
+    still be added (joins are not members), and then nobody else."""
+    from lambdas.services import members as members_service
+
+    api, room, users, tabs = town
+    Room(room).update(actions=[Room.status.set(PRIVATE), Room.private.set(True)])
+    monkeypatch.setattr(members_service, "MAX_MEMBERS", 1)
+    member_add(room=Room.get(room), user_id=users["bob"].user_id, username="bob", added_by="ada")
+    with pytest.raises(InvalidRequest, match="at most 1 members"):
+        member_add(room=Room.get(room), user_id=users["cy"].user_id, username="cy", added_by="ada")
+    assert [m.username for m in member_list(room=room)] == ["bob"]
 
 
 def test_here_is_for_the_creator_and_staff_and_counts_as_a_mention(town):
