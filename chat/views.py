@@ -1,4 +1,5 @@
-"""Views: the rooms list, a room's chat page, sign-up, and the WebSocket token endpoint."""
+"""Views: the rooms list, a room's chat page, sign-up, and the WebSocket token endpoint (the
+page's JSON calls are in chat/sidebar.py)."""
 
 from __future__ import annotations
 
@@ -39,7 +40,6 @@ from lambdas.errors import (
     InvalidRoom,
     NotAMember,
     RateLimited,
-    RoomArchived,
     RoomExists,
     RoomNotFound,
 )
@@ -48,8 +48,6 @@ from lambdas.services.limits import ip_group, quota_take
 from lambdas.services.members import (
     member_check,
     member_positions,
-    reader_leave,
-    reader_mute,
     reader_names,
 )
 from lambdas.services.rooms import (
@@ -235,11 +233,6 @@ def sidebar_entry(entry: SidebarEntry, *, current: str | None = None) -> dict:
     }
 
 
-def _entry_json(entry: SidebarEntry) -> dict:
-    fields = sidebar_entry(entry)
-    return {k: v for k, v in fields.items() if k not in ("room", "name", "current")}
-
-
 def signup(request: HttpRequest) -> HttpResponse:
     form = SignUpForm(request.POST if request.method == "POST" else None)
     if form.is_valid():
@@ -258,137 +251,6 @@ def signup(request: HttpRequest) -> HttpResponse:
             login(request, form.save())
             return redirect(settings.LOGIN_REDIRECT_URL)
     return render(request, "registration/signup.html", {"form": form})
-
-
-@never_cache
-@require_http_methods(["GET"])
-def unread_counts(request: HttpRequest) -> JsonResponse:
-    """`{"rooms": {room: {"unread", "mentions", "kind", "label", "title", "url", "muted"}}}`:
-    every room of the signed-in user's sidebar (joined public rooms, private rooms,
-    conversations; none archived) with its counts: one Query and one BatchGetItem. A page
-    reads it when it was away (a reconnect, a tab shown again) and every few minutes: rooms of
-    more than LIVE_UNREAD_MEMBERS readers send no live `unread` frames but for mentions."""
-    if not request.user.is_authenticated:
-        return JsonResponse({"error": "not_authenticated", "message": "log in first"}, status=401)
-    entries = sidebar_list(user_id=str(request.user.pk), username=request.user.get_username())
-    return JsonResponse({"rooms": {e.room.name: _entry_json(e) for e in entries}})
-
-
-def _json_error(error: ChatError) -> JsonResponse:
-    return JsonResponse({"error": error.code, "message": error.message}, status=error.status)
-
-
-def _room_for_api(request: HttpRequest, room: str) -> Room:
-    """The room a JSON call names, if the signed-in user may use it (ChatErrors otherwise)."""
-    if not request.user.is_authenticated:
-        raise NotAuthenticated("log in first")
-    try:
-        found = room_get(name=room, create_default=False)
-    except InvalidRoom:
-        raise RoomNotFound(f"there is no room #{room}") from None
-    if found.archived:
-        raise RoomArchived(f"#{found.name} is archived")
-    if not room_may_use(request.user, found):
-        raise NotAMember(f"#{found.name} is private: only its members may open it")
-    return found
-
-
-@never_cache
-@require_http_methods(["GET"])
-def room_api(request: HttpRequest, room: str) -> JsonResponse:
-    """What the one-page app needs to switch to a room without a reload; errors as JSON
-    (401 not_authenticated, 404 room_not_found, 410 room_archived, 403 not_a_member)."""
-    try:
-        found = _room_for_api(request, room)
-    except ChatError as error:
-        return _json_error(error)
-    details = room_details(request.user, found, member_positions(user_id=str(request.user.pk)))
-    return JsonResponse(
-        {
-            "room": found.name,
-            "title": found.title,
-            "label": details["label"],
-            "description": found.description,
-            "kind": "direct" if found.direct else ("private" if found.private else "public"),
-            "private": bool(found.private),
-            "direct": bool(found.direct),
-            "others": details["others"],
-            "last_read": details["last_read"],
-            "member_names": details["member_names"],
-            "members_url": (
-                reverse("room_members", kwargs={"room": found.name}) if found.private else None
-            ),
-            "created_by": found.created_by,
-            "url": reverse("room", kwargs={"room": found.name}),
-        }
-    )
-
-
-MAX_API_BODY_BYTES = 1024
-
-
-def _room_post(request: HttpRequest, room: str) -> Room:
-    """The room of a POST from the page: session auth and CSRF (header X-CSRFToken) checked,
-    as JSON errors."""
-    if request.method != "POST":
-        raise MethodNotAllowed("use POST")
-    found = _room_for_api(request, room)
-    reason = _csrf_failure(request)
-    if reason:
-        raise CsrfFailed(f"CSRF check failed: {reason}")
-    return found
-
-
-def _sidebar_entry_of(request: HttpRequest, room: Room) -> dict:
-    username = request.user.get_username()
-    for entry in sidebar_list(user_id=str(request.user.pk), username=username, current=room):
-        if entry.room.name == room.name:
-            return {"room": room.name, **_entry_json(entry), "joined": entry.joined}
-    return {"room": room.name}
-
-
-@csrf_exempt  # checked in _room_post, to answer JSON
-@never_cache
-def room_leave_api(request: HttpRequest, room: str) -> JsonResponse:
-    """`POST /api/rooms/<room>/leave/`: stop reading a public room (it leaves the sidebar);
-    400 not_joined for a private room or one not joined. The room's entry as it is now."""
-    try:
-        found = _room_post(request, room)
-        reader_leave(room=found, user_id=str(request.user.pk))
-    except ChatError as error:
-        return _method_allowed(_json_error(error), error)
-    return JsonResponse(_sidebar_entry_of(request, found))
-
-
-@csrf_exempt  # checked in _room_post, to answer JSON
-@never_cache
-def room_mute_api(request: HttpRequest, room: str) -> JsonResponse:
-    """`POST /api/rooms/<room>/mute/` with `{"muted": true|false}`: counted, shown dimmed,
-    never notified but for mentions. The room's entry as it is now."""
-    try:
-        found = _room_post(request, room)
-        reader_mute(room=found, user_id=str(request.user.pk), muted=_muted_parse(request))
-    except ChatError as error:
-        return _method_allowed(_json_error(error), error)
-    return JsonResponse(_sidebar_entry_of(request, found))
-
-
-def _method_allowed(response: JsonResponse, error: ChatError) -> JsonResponse:
-    if isinstance(error, MethodNotAllowed):
-        response["Allow"] = "POST"
-    return response
-
-
-def _muted_parse(request: HttpRequest) -> bool:
-    if len(request.body) > MAX_API_BODY_BYTES:
-        raise InvalidRequest(f"the body is larger than {MAX_API_BODY_BYTES} bytes")
-    try:
-        data = json.loads(request.body)
-    except (ValueError, RecursionError):
-        raise InvalidRequest("the body is not valid JSON") from None
-    if not isinstance(data, dict) or not isinstance(data.get("muted"), bool):
-        raise InvalidRequest('send {"muted": true} or {"muted": false}')
-    return data["muted"]
 
 
 # The credentials path carries no ambient authority (a forged request learns nothing it did not
@@ -438,7 +300,7 @@ def _token_user(request: HttpRequest) -> AbstractBaseUser:
         if session_suspended(request=request):
             raise AccountSuspended(SUSPENDED_MESSAGE)
         raise NotAuthenticated("log in, or send a JSON body with username and password")
-    reason = _csrf_failure(request)
+    reason = csrf_failure(request)
     if reason:
         raise CsrfFailed(f"CSRF check failed: {reason}")
     return request.user
@@ -489,7 +351,7 @@ class _CsrfCheck(CsrfViewMiddleware):
         return reason  # the reason instead of Django's HTML 403 page
 
 
-def _csrf_failure(request: HttpRequest) -> str | None:
+def csrf_failure(request: HttpRequest) -> str | None:
     """Why the request fails Django's CSRF check (origin and token), or None if it passes."""
     check = _CsrfCheck(lambda request: None)
     check.process_request(request)  # reads the CSRF cookie into request.META

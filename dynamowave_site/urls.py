@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from chat import direct, lobby, members, sessions, views
+from chat import direct, lobby, members, sessions, sidebar, views
 from chat.forms import ThrottledAuthenticationForm
 
 urlpatterns = [
@@ -14,11 +14,11 @@ urlpatterns = [
     path("rooms/<str:room>/members/", members.room_members, name="room_members"),
     path("dm/", direct.direct, name="direct"),
     path("api/token/", views.token_create, name="api_token"),
-    path("api/unread/", views.unread_counts, name="api_unread"),
+    path("api/unread/", sidebar.unread_counts, name="api_unread"),
     path("api/online/", lobby.rooms_online, name="api_rooms_online"),
-    path("api/rooms/<str:room>/", views.room_api, name="api_room"),
-    path("api/rooms/<str:room>/leave/", views.room_leave_api, name="api_room_leave"),
-    path("api/rooms/<str:room>/mute/", views.room_mute_api, name="api_room_mute"),
+    path("api/rooms/<str:room>/", sidebar.room_api, name="api_room"),
+    path("api/rooms/<str:room>/leave/", sidebar.room_leave_api, name="api_room_leave"),
+    path("api/rooms/<str:room>/mute/", sidebar.room_mute_api, name="api_room_mute"),
     path("accounts/signup/", views.signup, name="signup"),
     # Before django.contrib.auth.urls, whose `login` this replaces with a throttled form.
     path(
