@@ -254,14 +254,24 @@ def test_react_frames(scene):
     }
     outcomes = Counter()
 
+    def react_to(message_id: str, emoji: object) -> tuple[str, bool]:
+        return json.dumps({"action": "react", "id": message_id, "emoji": emoji}), False
+
+    # Each outcome the suite asserts at least once, whatever the generated frames hit (how many
+    # of them name a seeded message with a valid emoji varies with the seed, and so with the
+    # checkout's path: a fresh clone's CI once drew none).
+    explicit = [react_to(scene.theirs[0], "👍"), react_to(scene.mine[0], "")]
+
     @fuzz_settings(700)
     @given(bodies("react", fields))
+    @example(explicit[0])
+    @example(explicit[1])
     def run(drawn):
         status, reply = scene.call(react.handler, *drawn)
         outcomes[reply["code"] if status != 200 else "ok"] += 1
 
     run()
-    assert scene.calls == scaled(700)
+    assert scene.calls == scaled(700) + len(explicit)
     after = scene.snapshot()
     for message_id, before in scene.seeded["messages"].items():
         now = dict(after["messages"][message_id])
@@ -274,7 +284,7 @@ def test_react_frames(scene):
         assert now == before
         for people in reactions.values():
             assert set(people) == {scene.user.user_id}
-    assert outcomes["ok"] and outcomes["invalid_request"]
+    assert outcomes["ok"] and outcomes["invalid_request"], outcomes
 
 
 def test_deletemessage_frames(scene):
