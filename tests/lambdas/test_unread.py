@@ -32,7 +32,7 @@ from lambdas.services.members import (
 )
 from lambdas.services.messages import message_send
 from lambdas.services.rooms import room_create
-from lambdas.services.unread import sidebar_counts, unread_read
+from lambdas.services.unread import LIVE_UNREAD_MEMBERS, sidebar_counts, unread_read
 from lambdas.tokens import User
 from tests.lambdas.fakes import FakeManagementApi
 
@@ -350,3 +350,21 @@ def test_a_message_costs_the_same_writes_however_many_read_the_room(
     assert writes[200] == writes[2]
     # The limit bucket, the message, the room's numbers (and ordinal), the sender's position.
     assert len(writes[200]) <= 4, writes[200]
+
+
+def test_a_room_found_too_large_to_tell_live_is_not_read_again_for_a_while(
+    dynamodb, make_room, dynamodb_calls
+):
+    """Past LIVE_UNREAD_MEMBERS readers nobody is told live; the environment remembers it, so
+    the next message skips the readers' Query (the fan-out's Query of connections remains)."""
+    room = Room.get(make_room(created_by="ada"))
+    for i in range(LIVE_UNREAD_MEMBERS + 1):
+        reader_join(room=room, user_id=f"r{i}-{uuid.uuid4().hex[:6]}", username=f"r{i}")
+    api, ada = FakeManagementApi(), new_user("ada")
+    connection = tab(api, ada, room.name)
+    queries = []
+    for text in ("one", "two", "three"):
+        dynamodb_calls.clear()
+        message_send(api=api, connection_id=connection, sender=ada, text=text)
+        queries.append(dynamodb_calls.count("Query"))
+    assert queries[1] == queries[2] == queries[0] - 1, queries
