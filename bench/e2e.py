@@ -317,7 +317,11 @@ def _gap_lines(ours: dict, channels: dict) -> str:
         "the frame, where Channels hands the frame to a socket in its own process; per "
         "message it also runs a Lambda invocation and about seven DynamoDB calls against "
         "dynalite (the sender's rate limit, the idempotency key, the message, the sender's "
-        "connection, the room, the room's change number, and the room's connections). Cold "
+        "connection, the room, the room's change number, and the room's connections), and "
+        "after the deliveries the unread bookkeeping (the sender's read position, one "
+        "conditional update; a Query of the readers in rooms of at most 50, remembered for a "
+        "minute in larger ones like this one: before that, its 51 items were 4 % of the "
+        "burst's CPU). Cold "
         "starts, which had cost a "
         "third of the burst's CPU (every "
         "environment importing botocore, PynamoDB and aiohttp and parsing botocore's data "
@@ -331,6 +335,18 @@ def _gap_lines(ours: dict, channels: dict) -> str:
         "full HTTP server, fewer DynamoDB round trips per message), never a batch POST, which "
         "API Gateway does not offer."
     )
+
+
+def _p99_miss(p99: float, capacity: float) -> str:
+    """How far the paced p99 is from its target, and why when the load is above capacity."""
+    miss = f"{p99 / P99_TARGET_MS:.1f}× the target"
+    offered = PACED_RATE * CLIENTS
+    if capacity < offered:
+        miss += (
+            f"; the paced run offers {offered:,.0f} deliveries/s, more than the "
+            f"{capacity:,.0f}/s the burst measured, so deliveries queue for as long as it lasts"
+        )
+    return miss
 
 
 def _target_lines(ours: dict, base: float) -> list[str]:
@@ -351,7 +367,7 @@ def _target_lines(ours: dict, base: float) -> list[str]:
             f"p99 < {P99_TARGET_MS:.0f} ms at {PACED_RATE:.0f} messages/s",
             _ms(p99),
             p99 < P99_TARGET_MS,
-            f"{p99 / P99_TARGET_MS:.1f}× the target" if p99 >= P99_TARGET_MS else "",
+            _p99_miss(p99, ours["burst"]["rate"]) if p99 >= P99_TARGET_MS else "",
         ),
         (
             f"{CLIENTS} clients connect from cold (< {CONNECT_TARGET_S:.0f} s)",
