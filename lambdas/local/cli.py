@@ -29,6 +29,7 @@ async def serve(host: str, port: int, settings: Settings, api: WebSocketApi) -> 
         print(f"  and over TLS      https://{gateway.domain_name}/{settings.stage}", flush=True)
         print(f"  (development CA  {gateway.certificates.ca})", flush=True)
     print(f"Lambda API         {gateway.lambda_url} ({settings.mode} mode)", flush=True)
+    print(f"Meter              {gateway.meter_url} (what AWS would bill)", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -45,6 +46,7 @@ async def serve(host: str, port: int, settings: Settings, api: WebSocketApi) -> 
         await stopping
     finally:
         await gateway.stop()  # closes every socket with 1001, so $disconnect runs for each
+        print(gateway.meter.summary(), flush=True)
 
 
 def read_env_vars(path: Path) -> tuple[dict[str, str], dict[str, dict[str, str]]]:

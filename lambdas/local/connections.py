@@ -12,6 +12,7 @@ from aiohttp import WSCloseCode, web
 from lambdas.local import events
 from lambdas.local.functions import aws_json as _json
 from lambdas.local.iam import ACCOUNT_ID, Iam
+from lambdas.local.meter import Meter
 from lambdas.local.settings import Settings
 from lambdas.local.template import WebSocketApi
 
@@ -27,8 +28,11 @@ class Client:
     opened_mono: float = field(default_factory=time.monotonic)
     closed_by_server: tuple[int, str] | None = None
     send_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    meter: Meter | None = None  # counts each frame sent as the messages API Gateway bills
 
     async def send(self, data: bytes | str) -> None:
+        if self.meter is not None:
+            self.meter.sent(len(data) if isinstance(data, bytes) else len(data.encode()))
         # Fan-out threads POST concurrently; one frame at a time per socket keeps frames whole.
         async with self.send_lock:
             if isinstance(data, bytes):

@@ -15,6 +15,7 @@ import importlib
 import json
 import logging
 import os
+import time
 import traceback
 import uuid
 from collections.abc import Callable
@@ -24,6 +25,7 @@ from aiohttp import web
 
 from lambdas.local import events
 from lambdas.local.iam import Iam, function_arn, role_credentials
+from lambdas.local.meter import Meter
 from lambdas.local.pool import FunctionPool, Throttled
 from lambdas.local.runtime import InitFailed, Outcome, RuntimeApi
 from lambdas.local.template import Function, WebSocketApi
@@ -83,6 +85,7 @@ class LambdaService:
     pools: dict[tuple[str, str], FunctionPool]
     retired: list[FunctionPool]
     invocations: dict[str, int]
+    meter: Meter
     _functions: dict[str, Callable]
     _events: set[asyncio.Task]
     management_url: str
@@ -183,6 +186,7 @@ class LambdaService:
                 warm_wait=self.settings.warm_wait,
                 preload=self.settings.preload,
                 runtime_dir=self.settings.runtime_dir,
+                meter=self.meter,
             )
         return self.pools[key]
 
@@ -210,8 +214,21 @@ class LambdaService:
             timeout_seconds=function.timeout,
         )
         loop = asyncio.get_running_loop()
+
+        def timed() -> object:  # in the worker thread: billed from the handler's start
+            started = time.monotonic()
+            try:
+                return handler(event, context)
+            finally:
+                self.meter.invoked(
+                    function.logical_id,
+                    memory_mb=function.memory_size,
+                    architecture=function.architecture,
+                    duration_ms=(time.monotonic() - started) * 1000,
+                )
+
         try:
-            result = await loop.run_in_executor(self.executor, handler, event, context)
+            result = await loop.run_in_executor(self.executor, timed)
         except Exception as error:
             logger.exception("function %s failed", function.logical_id)
             document = {

@@ -37,6 +37,7 @@ from lambdas.local.dynamodb_proxy import DynamoDbProxy
 from lambdas.local.functions import FunctionError, LambdaService
 from lambdas.local.functions import aws_json as _json
 from lambdas.local.iam import Iam, role_policies, template_digest
+from lambdas.local.meter import Meter
 from lambdas.local.pool import FunctionPool, Throttled
 from lambdas.local.runtime import RuntimeApi
 from lambdas.local.settings import IDLE_TIMEOUT, MAX_LIFETIME, MAX_MESSAGE_BYTES, Settings
@@ -83,6 +84,7 @@ class LocalGateway(LambdaService, ConnectionsApi, DynamoDbProxy):
         self._sessions: set[asyncio.Task] = set()  # open sockets, until their $disconnect ran
         self._events: set[asyncio.Task] = set()  # asynchronous invocations still running
         self.invocations: dict[str, int] = {}  # Invoke API calls accepted, per logical id
+        self.meter = Meter()  # what AWS would bill for what this gateway serves (meter.py)
         self.executor = ThreadPoolExecutor(self.settings.workers, thread_name_prefix="lambda")
         self._functions: dict[str, Callable] = {}  # thread mode: handlers imported here
         self.runtime: RuntimeApi | None = None  # process mode: the Runtime API and the pools
@@ -116,6 +118,7 @@ class LocalGateway(LambdaService, ConnectionsApi, DynamoDbProxy):
         self.app.router.add_post(
             "/2015-03-31/functions/{function_name}/invocations", self.invoke_function
         )
+        self.app.router.add_get("/@meter", self.meter_read)  # local only: no AWS API has it
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -175,6 +178,10 @@ class LocalGateway(LambdaService, ConnectionsApi, DynamoDbProxy):
     @property
     def lambda_url(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+    @property
+    def meter_url(self) -> str:
+        return f"http://{self.host}:{self.port}/@meter"
 
     async def stop(self) -> None:
         # Refuse new sockets first: clients that reconnect at once must not keep us waiting.
@@ -267,12 +274,14 @@ class LocalGateway(LambdaService, ConnectionsApi, DynamoDbProxy):
         _access("connect", caller.connection_id, where, 200, started)
 
         ws = web.WebSocketResponse(max_msg_size=self.settings.max_message_bytes, autoping=True)
-        client = Client(caller=caller, ws=ws, last_active_at=caller.connected_at)
+        client = Client(caller=caller, ws=ws, last_active_at=caller.connected_at, meter=self.meter)
+        self.meter.opened(caller.connection_id)
         try:
             await ws.prepare(request)
         except ConnectionResetError:
             # Gone during the upgrade, after $connect let it in (and the function may have
             # stored it): API Gateway follows with $disconnect (1006), as for any lost socket.
+            self.meter.closed(caller.connection_id)
             await self._disconnect(api, client)
             return ws
         self.clients[caller.connection_id] = client
@@ -283,10 +292,15 @@ class LocalGateway(LambdaService, ConnectionsApi, DynamoDbProxy):
             await self._serve(api, client)
         finally:
             del self.clients[caller.connection_id]
+            self.meter.closed(caller.connection_id)
             watchdog.cancel()
             await self._disconnect(api, client)
             self._sessions.discard(session)
         return ws
+
+    async def meter_read(self, request: web.Request) -> web.Response:
+        """`GET /@meter`: what AWS would bill for what this gateway served (meter.py)."""
+        return web.json_response(self.meter.snapshot())
 
     async def _authorize(self, request, api, caller, headers, query) -> web.Response | None:
         connect = self.api.routes.get("$connect")
@@ -323,6 +337,7 @@ class LocalGateway(LambdaService, ConnectionsApi, DynamoDbProxy):
         while True:
             message = await ws.receive()
             if message.type == WSMsgType.TEXT:
+                self.meter.received(len(message.data.encode()))
                 client.last_active_at = events.now_ms()
                 client.last_active_mono = time.monotonic()
                 await self._dispatch(api, client, message.data)

@@ -14,12 +14,14 @@ import contextlib
 import logging
 import os
 import secrets
+import time
 import uuid
 from collections import deque
 from datetime import UTC, datetime
 from pathlib import Path
 
 from lambdas.local.iam import function_arn
+from lambdas.local.meter import Meter
 from lambdas.local.runtime import INIT_TIMEOUT, Environment, InitFailed, Outcome, RuntimeApi
 from lambdas.local.template import Function
 from lambdas.local.zygote import Zygote, ZygoteGone
@@ -93,8 +95,10 @@ class FunctionPool:
         warm_wait: float = 0.2,
         preload: tuple[str, ...] | None = None,
         runtime_dir: Path | None = None,
+        meter: Meter | None = None,
     ) -> None:
         self.function, self.api, self.limit, self.python = function, api, limit, python
+        self.meter = meter  # each invocation's duration, as Lambda bills it
         # A function with ReservedConcurrentExecutions is throttled beyond it, as on AWS. One
         # without draws on the account's pool (1,000 by default), which a local burst never
         # exhausts: locally its environments are capped to spare the machine, and invocations
@@ -148,6 +152,7 @@ class FunctionPool:
             except InitFailed as failed:
                 logger.error("%s: init failed: %s", self.function.logical_id, failed.error_type)
                 return failed.outcome(request_id)
+            started = time.monotonic()
             try:
                 return await environment.invoke(
                     payload, request_id=request_id, timeout=self.function.timeout, arn=self.arn
@@ -157,6 +162,13 @@ class FunctionPool:
                 raise
             finally:
                 self._release(environment)
+                if self.meter is not None:
+                    self.meter.invoked(
+                        self.function.logical_id,
+                        memory_mb=self.function.memory_size,
+                        architecture=self.function.architecture,
+                        duration_ms=(time.monotonic() - started) * 1000,
+                    )
         finally:
             self._in_flight -= 1
             while self._queued:

@@ -57,6 +57,7 @@ class Function:
     environment: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
     timeout: float = 3.0  # seconds (Lambda's default)
     memory_size: int = 128  # MB (Lambda's default)
+    architecture: str = "x86_64"  # Architectures[0]: what its GB-seconds are priced as
     reserved_concurrency: int | None = None
 
     def answers_to(self, name: str) -> bool:
@@ -195,6 +196,7 @@ def _function(stack: Stack, rid: str, resource: dict, template_dir: Path, code_d
         environment=environment,
         timeout=float(stack.resolve(props.get("Timeout", 3))),
         memory_size=int(stack.resolve(props.get("MemorySize", 128))),
+        architecture=str(stack.resolve((props.get("Architectures") or ["x86_64"])[0])),
         reserved_concurrency=int(reserved) if isinstance(reserved, (int, str)) else None,
     )
 

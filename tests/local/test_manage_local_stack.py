@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -164,6 +165,10 @@ def running_stack(work: Path, env: dict[str, str]) -> Iterator[tuple[int, int]]:
         os.killpg(stack.pid, signal.SIGINT)
         assert stack.wait(timeout=90) == 0
         assert not (work / "data" / STATE_FILE).exists()
+        # The gateway's meter: its address when it starts, what it counted when it stops.
+        printed = (work / "runstack.log").read_text()
+        assert f"127.0.0.1:{gateway_port}/@meter" in printed
+        assert re.search(r"gateway +metered: [\d,]+ API Gateway messages", printed), printed
     finally:
         kill_session(stack.pid)
         stack.wait()

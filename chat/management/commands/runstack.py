@@ -78,6 +78,8 @@ class Command(BaseCommand):
         from lambdas.local.processes import shielded, terminate
         from lambdas.local.terminal import TerminalFilter
 
+        self._pumps = {}  # source -> the thread printing its output
+
         private_key, public_key = dev_keypair_ensure(folder=settings.DEV_KEYS_DIR)
         # Both signals explicitly: a shell starting us in the background ignores SIGINT, and
         # Python keeps an inherited "ignore".
@@ -235,6 +237,8 @@ class Command(BaseCommand):
                 if name in children:
                     timeout = GATEWAY_STOP_SECONDS if name == "gateway" else 5
                     terminate(children[name], timeout=timeout)
+                    if name in self._pumps:  # its last words: the gateway's meter
+                        self._pumps[name].join(timeout=2)
             if dynalite is not None:
                 dynalite.stop()
             if state_written:
@@ -244,7 +248,7 @@ class Command(BaseCommand):
 
     def _pump(self, source: str, stream, make_filter, verbose: bool) -> None:
         """Print what `make_filter` keeps of a child's output, from a daemon thread that ends
-        with the stream (the child's exit)."""
+        with the stream (the child's exit); `self._pumps[source]` is that thread."""
 
         def pump() -> None:
             terminal = make_filter(source, verbose=verbose)
@@ -253,7 +257,9 @@ class Command(BaseCommand):
                 self._print(terminal.feed(line))
             self._print(terminal.close())
 
-        threading.Thread(target=pump, name=f"output-{source}", daemon=True).start()
+        thread = threading.Thread(target=pump, name=f"output-{source}", daemon=True)
+        self._pumps[source] = thread
+        thread.start()
 
     _print_lock = threading.Lock()
 
