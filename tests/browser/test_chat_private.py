@@ -28,7 +28,7 @@ def test_a_member_added_then_removed_loses_the_room_at_once(private_room, open_c
     alice.locator("#member-list .member", has_text="carol").wait_for()
 
     carol = open_chat(name, "carol")
-    alice.click("#members-heading a")  # back to the chat page
+    alice.get_by_role("link", name=f"Back to #{name}").click()  # back to the chat page
     alice.wait_for_selector("#status[data-state=live]")
     send(carol, "hello, members")
     alice.locator("#messages li.message", has_text="hello, members").wait_for()
