@@ -162,6 +162,12 @@ def main(argv: list[str] | None = None) -> None:
         help="do not enforce the functions' roles on @connections and Invoke (see iam.py)",
     )
     parser.add_argument(
+        "--meter-dynamodb",
+        action="store_true",
+        help="meter the functions' DynamoDB units too (GET /@meter): each call asks for its "
+        "consumed capacity and each single-item write reads the item before and after it",
+    )
+    parser.add_argument(
         "--fresh-interpreters",
         action="store_true",
         help="start every environment as a new interpreter instead of forking it from a zygote",
@@ -199,5 +205,6 @@ def main(argv: list[str] | None = None) -> None:
         prewarm=args.mode == "process" and not args.fresh_interpreters and not args.no_prewarm,
         iam=not args.no_iam,
         throttle=args.throttle,
+        meter_dynamodb=args.meter_dynamodb,
     )
     asyncio.run(serve(args.host, args.port, settings, api))

@@ -13,6 +13,11 @@ its CRC32).
 The relay is plain HTTP/1.1 over asyncio streams, one upstream connection per client connection,
 both kept alive: every DynamoDB call of every function passes through it, and a full HTTP server
 and client (aiohttp's) cost the local stack a third more CPU per message.
+
+With `Settings.meter_dynamodb` it also meters each call (lambdas/local/meter.py): the request
+asks for `ReturnConsumedCapacity` (the answer then carries it, which botocore ignores), and a
+single-item write is framed by reads of the item before and after it, on a connection of the
+meter's own, for what DynamoDB adds (lambdas/local/dynamodb_meter.py).
 """
 
 from __future__ import annotations
@@ -22,13 +27,22 @@ import contextlib
 import json
 import logging
 import socket
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from lambdas.local.dynamodb_meter import (
+    Index,
+    indexes_of,
+    item_size,
+    table_keys_of,
+    write_units,
+)
 from lambdas.local.iam import ACCOUNT_ID
 
 if TYPE_CHECKING:
     from lambdas.local.iam import Iam
+    from lambdas.local.meter import Meter
     from lambdas.local.settings import Settings
 
 logger = logging.getLogger("dynamowave.gateway")
@@ -43,6 +57,9 @@ TRANSACT_ACTIONS = {
     "ConditionCheck": "ConditionCheckItem",
 }
 MAX_HEAD = 64 * 1024
+SINGLE_WRITES = ("PutItem", "UpdateItem", "DeleteItem")
+# The calls DynamoDB bills (by request and capacity); DescribeTable and the like are free.
+METERED = {*SINGLE_WRITES, "GetItem", "Query", "Scan", "BatchGetItem", "BatchWriteItem"}
 
 
 def authorizations(operation: str, body: dict, *, region: str) -> list[tuple[str, str]]:
@@ -116,16 +133,38 @@ def _response(status: int, reason: str, body: bytes, *, close: bool = False) -> 
     return head.encode() + body
 
 
+def _with_body(head: bytes, body: bytes) -> bytes:
+    """The request head with its Content-Length set for a new body."""
+    lines = [
+        line for line in head[:-4].split(b"\r\n") if not line.lower().startswith(b"content-length:")
+    ]
+    return b"\r\n".join([*lines, b"Content-Length: " + str(len(body)).encode()]) + b"\r\n\r\n"
+
+
+@dataclass
+class _Metered:
+    """One function call being metered: what it is, and the item before a single write."""
+
+    operation: str
+    table: str
+    index: str | None
+    indexes: tuple[Index, ...] = ()
+    key: dict | None = None
+    before: dict | None = None
+
+
 class DynamoDbProxy:
     """A listener per DynamoDB endpoint the functions use, for LocalGateway."""
 
     iam: Iam | None
     settings: Settings
+    meter: Meter
     host: str
     loop: asyncio.AbstractEventLoop
     _dynamodb_listeners: dict[str, socket.socket]
     _dynamodb_servers: list[asyncio.Server]
     _dynamodb_connections: set[asyncio.Task]
+    _dynamodb_tables: dict[str, dict | None]  # the meter's DescribeTable answers
 
     def dynamodb_endpoint(self, upstream: str) -> str:
         """The URL of the gateway's listener standing for the DynamoDB endpoint `upstream`
@@ -167,6 +206,9 @@ class DynamoDbProxy:
                     writer.write(denied)
                     await writer.drain()
                     continue
+                metered = None
+                if self.settings.meter_dynamodb:
+                    metered, head, body = await self._meter_before(address, headers, head, body)
                 for attempt in (1, 2):
                     reused = upstream is not None
                     try:
@@ -189,6 +231,8 @@ class DynamoDbProxy:
                         # would without us in between (botocore retries, then raises).
                         logger.warning("DynamoDB at %s:%s: %s", *address, error or type(error))
                         return
+                if metered is not None:
+                    await self._meter_after(address, metered, answer_body)
                 writer.write(answer_head + answer_body)
                 await writer.drain()
                 if answer_headers.get(b"connection", b"").lower() == b"close":
@@ -222,6 +266,92 @@ class DynamoDbProxy:
                 return _response(400, "Bad Request", json.dumps(error).encode())
         return None
 
+    # -- the meter (Settings.meter_dynamodb) ---------------------------------------------------
+
+    async def _meter_before(
+        self, address: tuple[str, int], headers: dict, head: bytes, body: bytes
+    ) -> tuple[_Metered | None, bytes, bytes]:
+        """Ask for the call's consumed capacity, and read the item a single write changes."""
+        target = headers.get(b"x-amz-target", b"").decode("latin-1")
+        if not target.startswith(TARGET) or b"transfer-encoding" in headers:
+            return None, head, body
+        try:
+            document = json.loads(body or b"{}")
+        except ValueError:
+            return None, head, body
+        if not isinstance(document, dict):
+            return None, head, body
+        operation = target.removeprefix(TARGET)
+        if operation not in METERED:
+            return None, head, body
+        table = document.get("TableName")
+        metered = _Metered(
+            operation, table if isinstance(table, str) else "", document.get("IndexName")
+        )
+        if "ReturnConsumedCapacity" not in document or document["ReturnConsumedCapacity"] == "NONE":
+            document["ReturnConsumedCapacity"] = "TOTAL"
+            body = json.dumps(document).encode()
+            head = _with_body(head, body)
+        if operation in SINGLE_WRITES and metered.table:
+            description = await self._table_description(address, metered.table)
+            if description is not None:
+                keys = table_keys_of(description)
+                source = document.get("Item" if operation == "PutItem" else "Key") or {}
+                if isinstance(source, dict) and all(k in source for k in keys):
+                    metered.key = {k: source[k] for k in keys}
+                    metered.indexes = indexes_of(description)
+                    metered.before = await self._item(address, metered.table, metered.key)
+        return metered, head, body
+
+    async def _meter_after(
+        self, address: tuple[str, int], metered: _Metered, answer: bytes
+    ) -> None:
+        try:
+            document = json.loads(answer or b"{}")
+        except ValueError:
+            return
+        if not isinstance(document, dict):
+            return
+        meter = self.meter
+        consumed = document.get("ConsumedCapacity")
+        if consumed is not None:
+            writing = metered.operation in (*SINGLE_WRITES, "BatchWriteItem")
+            for entry in consumed if isinstance(consumed, list) else [consumed]:
+                table = entry.get("TableName") or metered.table
+                name = f"{table}/index/{metered.index}" if metered.index else table
+                units = float(entry.get("CapacityUnits") or 0)
+                meter.dynamodb(
+                    name,
+                    requests=1,
+                    read_units=0.0 if writing else units,
+                    write_units=units if writing else 0.0,
+                )
+        elif "ConditionalCheckFailed" in str(document.get("__type", "")):
+            # Refused by its condition, and billed all the same: the item's size as it is.
+            size = 0 if metered.before is None else item_size(metered.before)
+            meter.dynamodb(metered.table, requests=1, write_units=write_units(size))
+            return
+        elif metered.table:
+            meter.dynamodb(metered.table, requests=1)  # another error: a request, no units
+        if metered.key is not None and consumed is not None:
+            after = await self._item(address, metered.table, metered.key)
+            for index in metered.indexes:
+                if units := index.write_units(metered.before, after):
+                    meter.dynamodb(f"{metered.table}/index/{index.name}", write_units=units)
+
+    async def _table_description(self, address: tuple[str, int], table: str) -> dict | None:
+        """The table's DescribeTable `Table` (asked once: its keys and indexes never change)."""
+        descriptions = self._dynamodb_tables
+        if table not in descriptions:
+            answer = await _dynamodb_call(address, "DescribeTable", {"TableName": table})
+            descriptions[table] = (answer or {}).get("Table")
+        return descriptions[table]
+
+    async def _item(self, address: tuple[str, int], table: str, key: dict) -> dict | None:
+        document = {"TableName": table, "Key": key, "ConsistentRead": True}
+        answer = await _dynamodb_call(address, "GetItem", document)
+        return (answer or {}).get("Item")
+
     async def dynamodb_close(self) -> None:
         for server in self._dynamodb_servers:
             server.close()
@@ -231,3 +361,33 @@ class DynamoDbProxy:
             task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.gather(*self._dynamodb_connections, return_exceptions=True)
+
+
+async def _dynamodb_call(address: tuple[str, int], operation: str, document: dict) -> dict | None:
+    """A call of the meter's own to DynamoDB (dynalite checks no signature), on a connection
+    of its own; None if it fails."""
+    body = json.dumps(document).encode()
+    head = (
+        f"POST / HTTP/1.1\r\nHost: {address[0]}:{address[1]}\r\n"
+        "Content-Type: application/x-amz-json-1.0\r\n"
+        f"X-Amz-Target: {TARGET}{operation}\r\n"
+        "X-Amz-Date: 20260101T000000Z\r\n"
+        "Authorization: AWS4-HMAC-SHA256 Credential=meter/20260101/us-east-1/dynamodb/"
+        "aws4_request, SignedHeaders=host;x-amz-date, Signature=0\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    )
+    try:
+        reader, writer = await asyncio.open_connection(*address, limit=MAX_HEAD)
+    except OSError:
+        return None
+    try:
+        writer.write(head.encode() + body)
+        answer_head, _, answer = await _read_message(reader)
+        if not answer_head.startswith(b"HTTP/1.1 200"):
+            return None
+        found = json.loads(answer or b"{}")
+        return found if isinstance(found, dict) else None
+    except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
+        return None
+    finally:
+        writer.close()

@@ -96,6 +96,7 @@ class LocalGateway(LambdaService, ConnectionsApi, DynamoDbProxy):
         self._dynamodb_listeners: dict = {}
         self._dynamodb_servers: list = []
         self._dynamodb_connections: set[asyncio.Task] = set()
+        self._dynamodb_tables: dict[str, dict | None] = {}
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
         self.port: int | None = None

@@ -9,6 +9,10 @@
   next millisecond, in GB-seconds (`MemorySize` / 1,024 × seconds) for its architecture
   (`Architectures` in the template: x86_64 or arm64 price differently). Invocations the service
   refuses (throttled) are not billed; failed ones are.
+- **DynamoDB** (with `Settings.meter_dynamodb`, which `make run` sets): requests, read and write
+  units per table and per index, for every call a function makes through the gateway's relay
+  (dynamodb_proxy.py; lambdas/local/dynamodb_meter.py says how units are counted). The site's
+  own calls do not pass through it and are not counted.
 
 The gateway holds one Meter; `GET /@meter` on the gateway answers `snapshot()` as JSON and the
 stack prints `summary()` when it stops. Prices are not here: `make cost` applies them.
@@ -42,6 +46,13 @@ class FunctionUsage:
 
 
 @dataclass
+class TableUsage:
+    requests: int = 0
+    read_units: float = 0.0
+    write_units: float = 0.0
+
+
+@dataclass
 class Meter:
     """Counters of billable units, safe to update from the gateway's loop and from threads."""
 
@@ -50,6 +61,7 @@ class Meter:
     connections: int = 0  # opened, ever
     closed_seconds: float = 0.0  # connection time of the connections already closed
     functions: dict[str, FunctionUsage] = field(default_factory=dict)
+    tables: dict[str, TableUsage] = field(default_factory=dict)  # "table" or "table/index/I"
     _open: dict[str, float] = field(default_factory=dict, repr=False)  # id -> opened (monotonic)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     started: float = field(default_factory=time.monotonic, repr=False)
@@ -87,6 +99,16 @@ class Meter:
             usage.requests += 1
             usage.billed_ms += billed
 
+    def dynamodb(
+        self, name: str, *, requests: int = 0, read_units: float = 0.0, write_units: float = 0.0
+    ) -> None:
+        """Units a table (or "table/index/name") consumed, and the requests that named it."""
+        with self._lock:
+            usage = self.tables.setdefault(name, TableUsage())
+            usage.requests += requests
+            usage.read_units += read_units
+            usage.write_units += write_units
+
     def connection_minutes(self, now: float | None = None) -> float:
         now = time.monotonic() if now is None else now
         with self._lock:
@@ -122,16 +144,35 @@ class Meter:
                     "gb_seconds": round(sum(f["gb_seconds"] for f in functions.values()), 6),
                     "functions": functions,
                 },
+                "dynamodb": {
+                    "requests": sum(t.requests for t in self.tables.values()),
+                    "read_units": sum(t.read_units for t in self.tables.values()),
+                    "write_units": sum(t.write_units for t in self.tables.values()),
+                    "tables": {
+                        name: {
+                            "requests": t.requests,
+                            "read_units": t.read_units,
+                            "write_units": t.write_units,
+                        }
+                        for name, t in sorted(self.tables.items())
+                    },
+                },
             }
 
     def summary(self) -> str:
         """One line for the terminal when the stack stops."""
         counted = self.snapshot()
-        api, functions = counted["apigateway"], counted["lambda"]
-        return (
+        api, functions, dynamodb = counted["apigateway"], counted["lambda"], counted["dynamodb"]
+        line = (
             f"metered: {api['messages']:,} API Gateway messages "
             f"({api['messages_in']:,} in, {api['messages_out']:,} out), "
             f"{api['connection_minutes']:,.1f} connection minutes, "
             f"{functions['requests']:,} Lambda requests, "
             f"{functions['gb_seconds']:,.3f} GB-s"
         )
+        if dynamodb["requests"]:
+            line += (
+                f", {dynamodb['requests']:,} DynamoDB requests "
+                f"({dynamodb['read_units']:,.1f} read, {dynamodb['write_units']:,.1f} write units)"
+            )
+        return line

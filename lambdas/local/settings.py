@@ -108,6 +108,9 @@ class Settings:
     # Process mode: each function signs with credentials of its own role, whose policies (from
     # the template) its DynamoDB, @connections and Invoke calls must satisfy (iam.py).
     iam: bool = True
+    # Meter DynamoDB's units as functions call it through the relay (IAM on): each call asks
+    # for its consumed capacity, each single-item write reads the item before and after.
+    meter_dynamodb: bool = False
     # Appended to with each grant the first time it allows a call (many gateways may share it),
     # for `make iam-report`: the grants no test exercised. Default: $DYNAMOWAVE_IAM_USAGE.
     iam_usage: Path | None = field(default_factory=lambda: _environ_path("DYNAMOWAVE_IAM_USAGE"))

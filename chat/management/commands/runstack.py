@@ -188,6 +188,9 @@ class Command(BaseCommand):
                     # integration's status and duration (lambdas/local/gateway.py `_access`).
                     "--log-level",
                     "INFO",
+                    # What AWS would bill, DynamoDB's units included (GET /@meter, and a line
+                    # when the stack stops).
+                    "--meter-dynamodb",
                 ],
                 cwd=settings.BASE_DIR,
                 env=piped,
