@@ -192,6 +192,7 @@ def room(request: HttpRequest, room: str) -> HttpResponse:
                 user_id=str(request.user.pk),
                 username=request.user.get_username(),
                 current=found,
+                positions=positions,  # read once for the details and the sidebar
             )
         ],
         "max_message_chars": get_config().max_message_chars,

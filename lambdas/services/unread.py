@@ -240,11 +240,16 @@ def _read_to(*, room: str, user_id: str, n: int, message_id: str) -> Member | No
     return None
 
 
-def sidebar_counts(*, user_id: str, username: str) -> list[tuple[Member, Room, Counts]]:
+def sidebar_counts(
+    *, user_id: str, username: str, positions: dict[str, Member] | None = None
+) -> list[tuple[Member, Room, Counts]]:
     """Every room the user reads, with counts: one Query of their items (by-user projects
-    them whole) and one BatchGetItem of those rooms (per 100). Archived rooms and public joins
-    of rooms made private since are left out."""
-    members = {m.room: m for m in Member.user_index.query(user_id)}
+    them whole; none if the caller has `positions`, member_positions' answer) and one
+    BatchGetItem of those rooms (per 100). Archived rooms and public joins of rooms made
+    private since are left out."""
+    if positions is None:
+        positions = {m.room: m for m in Member.user_index.query(user_id)}
+    members = positions
     if not members:
         return []
     found = []
@@ -284,7 +289,13 @@ class SidebarEntry:
 KIND_ORDER = {PUBLIC: 0, PRIVATE: 1, DIRECT: 2}
 
 
-def sidebar_list(*, user_id: str, username: str, current: Room | None = None) -> list[SidebarEntry]:
+def sidebar_list(
+    *,
+    user_id: str,
+    username: str,
+    current: Room | None = None,
+    positions: dict[str, Member] | None = None,
+) -> list[SidebarEntry]:
     """The user's rooms for the sidebar: joined public rooms, private rooms, conversations
     (none archived), and `current` (the room being opened) even if not joined yet; public,
     private, then direct, each by name. Costs what sidebar_counts does."""
@@ -297,7 +308,9 @@ def sidebar_list(*, user_id: str, username: str, current: Room | None = None) ->
             muted=bool(member.muted),
             joined=True,
         )
-        for member, room, counts in sidebar_counts(user_id=user_id, username=username)
+        for member, room, counts in sidebar_counts(
+            user_id=user_id, username=username, positions=positions
+        )
     }
     if current is not None and current.name not in entries and not current.archived:
         entries[current.name] = SidebarEntry(

@@ -111,6 +111,26 @@ def test_the_chat_page_has_a_sidebar_with_the_room_being_opened(client, users, r
     assert page.context["member_names"] == ["alice"]  # a public room's readers
 
 
+def test_the_chat_page_reads_the_users_items_once(client, users, rooms):
+    """The room's details and the sidebar share one Query of the user's items (by-user)."""
+    from lambdas.models import Member
+
+    queried: list[str | None] = []
+    events = Member._get_connection().connection.client.meta.events
+
+    def record(params, model, **kwargs) -> None:
+        if model.name == "Query":
+            queried.append(params.get("IndexName"))
+
+    events.register("before-parameter-build.dynamodb", record, unique_id="test-room-page-queries")
+    try:
+        client.force_login(users["alice"])
+        assert client.get(f"/rooms/{rooms['town']}/").status_code == 200
+    finally:
+        events.unregister("before-parameter-build.dynamodb", unique_id="test-room-page-queries")
+    assert queried.count("by-user") == 1, queried
+
+
 def test_the_room_api_describes_a_room_to_switch_to(client, users, rooms):
     client.force_login(users["alice"])
     answer = client.get(f"/api/rooms/{rooms['team']}/").json()
