@@ -6,6 +6,7 @@ import logging
 import re
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from itertools import islice
 
 from pynamodb.exceptions import PutError, UpdateError
 
@@ -34,7 +35,12 @@ from lambdas.models import (
     utcnow,
 )
 from lambdas.protocol import message_deleted_frame, message_frame, typing_frame
-from lambdas.services.broadcast import BroadcastResult, broadcast
+from lambdas.services.broadcast import (
+    BroadcastResult,
+    broadcast,
+    broadcast_shard,
+    room_connection_ids,
+)
 from lambdas.services.changes import (
     Changes,
     change_number,
@@ -368,12 +374,24 @@ def message_remove(*, api: ManagementApi, room: str, message_id: str, deleter: U
     broadcast(api=api, room=room, payload=message_deleted_frame(message))
 
 
+# Rooms with more open connections than this hear no typing notices (Zulip stops at 100
+# recipients): each notice would be that many API Gateway messages, for a line nobody in a crowd
+# reads. The page does not send them there either (static/chat/typing.js).
+TYPING_MAX_RECIPIENTS = 100
+
+
 def typing_send(*, api: ManagementApi, connection_id: str, typist: User) -> None:
-    """Tell the room, except the typist's own connection, that someone is typing."""
+    """Tell the room, except the typist's own connection, that someone is typing; nothing in a
+    room of more than TYPING_MAX_RECIPIENTS other connections (one Query, of at most that
+    many ids, decides it)."""
     rate_check(user_id=typist.user_id, bucket="typing")  # each one is a post to the whole room
     room = connection_get(connection_id=connection_id, user=typist).room
-    broadcast(
-        api=api, room=room, payload=typing_frame(room=room, typist=typist), exclude=connection_id
+    others = (c for c in room_connection_ids(room=room) if c != connection_id)
+    recipients = list(islice(others, TYPING_MAX_RECIPIENTS + 1))
+    if len(recipients) > TYPING_MAX_RECIPIENTS:
+        return
+    broadcast_shard(
+        api=api, connection_ids=recipients, payload=typing_frame(room=room, typist=typist)
     )
 
 

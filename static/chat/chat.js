@@ -19,9 +19,9 @@ import { Outbox } from "./outbox.js";
 import { QuickSwitcher } from "./quickswitch.js";
 import { MENTION_RE, MessageList } from "./render.js";
 import { Sidebar } from "./sidebar.js";
+import { TypingNotices } from "./typing.js";
 import { fetchToken, fetchUnread } from "./site.js";
 
-const TYPING_EVERY_MS = 3000; // at most one `typing` frame per this interval
 const NEAR_TOP_PX = 200; // scrolled this close to the top: fetch the older page
 const NEAR_BOTTOM_PX = 80; // this close to the bottom counts as "reading the newest"
 const NOTICE_MS = 8000;
@@ -48,7 +48,6 @@ const sendButton = document.getElementById("send");
 const counter = document.getElementById("char-count");
 const announcer = document.getElementById("announcer");
 
-let lastTypingSent = 0;
 let noticeTimer = null;
 let ended = false; // session over or room gone: nothing more to do on this page
 let unreadTimer = null;
@@ -56,6 +55,8 @@ let unreadTimer = null;
 const storage = localStore();
 const presence = new Presence(document.getElementById("presence"), viewer);
 const typing = new TypingIndicator(document.getElementById("typing"), viewer);
+const typingNotices = new TypingNotices(); // when this page says its user is typing (typing.js)
+const presenceList = document.getElementById("presence");
 const notifier = new Notifier(document.getElementById("notify-toggle"), {
   open: (url) => {
     const name = roomFromPath(url);
@@ -201,6 +202,7 @@ function leave(state) {
   state.list.removeAttribute("id");
   clearTimeout(syncTimer);
   typing.clear();
+  typingNotices.reset();
   presence.show([]);
   completer.close?.();
 }
@@ -651,8 +653,7 @@ function send() {
   current.outbox.add(text); // out now, or when the socket is live, in order (showSend renders it)
   input.value = "";
   draftSave();
-  // The typing timer is not reset: at most one `typing` frame per TYPING_EVERY_MS, however
-  // many messages are sent (each frame is a post to every member of the room).
+  // The typing burst goes on: a flurry of messages is told once (typing.js).
   updateComposer();
   input.focus();
 }
@@ -751,9 +752,9 @@ function draftRestore() {
 function typed() {
   draftSave();
   updateComposer();
-  const now = Date.now();
-  if (!input.value.trim() || now - lastTypingSent < TYPING_EVERY_MS) return;
-  if (connection.send({ action: "typing" })) lastTypingSent = now;
+  const online = Number(presenceList.dataset.count || 0);
+  if (!typingNotices.input({ hasText: Boolean(input.value.trim()), online })) return;
+  if (connection.send({ action: "typing" })) typingNotices.sent();
 }
 
 function editMessage(id, text) {

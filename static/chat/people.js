@@ -1,6 +1,8 @@
 // Who else is here: the presence list and the "alice is typing…" line.
 
-const TYPING_SHOWN_MS = 5000;
+// How long "… is typing" shows without their message: a page says it once per composing burst
+// (typing.js), so this is the indicator's whole life unless the message comes first.
+const TYPING_SHOWN_MS = 15_000;
 const names = new Intl.ListFormat("en", { style: "long", type: "conjunction" });
 
 export class Presence {

@@ -33,25 +33,27 @@ def test_presence_shows_each_person_once_and_follows_joins_and_leaves(open_chat,
 
 
 def test_typing_shows_on_the_other_pages_until_the_message_arrives(open_chat, room):
-    """Typing sends one throttled frame; others see "alice is typing…", cleared by her message."""
+    """Typing for more than a second sends one frame for the whole burst; others see "alice is
+    typing…", cleared by her message (the policy's timings: tests/js/typing.test.mjs)."""
     sent = []
     alice = open_chat(room, "alice", setup=record_frames(sent))
     bob = open_chat(room, "bob")
     carol = open_chat(room, "carol")
 
-    alice.type("#message-input", "hello there", delay=20)
+    alice.type("#message-input", "hello there", delay=150)  # 11 keystrokes over 1.5 s or more
     bob.wait_for_selector("#typing:has-text('alice is typing…')")
     assert alice.locator("#typing").text_content() == ""  # never told about herself
-    # Eleven keystrokes within 3 s: one typing frame, not eleven.
+    alice.type("#message-input", " and more", delay=20)
+    # One burst, one typing frame: not one per keystroke, nor one every few seconds.
     assert sent.count('{"action":"typing"}') == 1
 
-    carol.type("#message-input", "me too", delay=20)
+    carol.type("#message-input", "me too", delay=250)
     bob.wait_for_selector("#typing:has-text('alice and carol are typing…')")
     alice.wait_for_selector("#typing:has-text('carol is typing…')")
 
     alice.press("#message-input", "Enter")
-    bob.locator("#messages li.message", has_text="hello there").wait_for()
-    # At once, not after the 5 s an indicator otherwise lasts.
+    bob.locator("#messages li.message", has_text="hello there and more").wait_for()
+    # At once, not after the 15 s an indicator otherwise lasts.
     assert bob.locator("#typing").text_content() == "carol is typing…"
     carol.press("#message-input", "Enter")
     bob.locator("#messages li.message", has_text="me too").wait_for()
