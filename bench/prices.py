@@ -1,0 +1,103 @@
+"""AWS list prices for what the local meter counts (lambdas/local/meter.py), and the bill they make.
+
+us-east-1, on-demand, without free tiers or discounts, as published on the pricing pages below
+on PRICED_ON (no AWS account or network is reachable here: re-read the pages before relying on
+a figure, and change the date with the prices). `bill()` turns a meter reading, scaled to a
+month, into dollars per line item.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PRICED_ON = "2026-12-06"
+REGION = "us-east-1"
+
+
+@dataclass(frozen=True)
+class Price:
+    dollars: float
+    per: float  # units the price is for
+    unit: str
+    source: str
+
+    def of(self, amount: float) -> float:
+        return amount / self.per * self.dollars
+
+
+API_GATEWAY = "https://aws.amazon.com/api-gateway/pricing/"
+LAMBDA = "https://aws.amazon.com/lambda/pricing/"
+DYNAMODB = "https://aws.amazon.com/dynamodb/pricing/on-demand/"
+
+PRICES = {
+    # WebSocket APIs: the first billion messages a month (32 KB units); $0.80 after that.
+    "apigateway_messages": Price(1.00, 1e6, "messages", API_GATEWAY),
+    "apigateway_messages_after_1b": Price(0.80, 1e6, "messages", API_GATEWAY),
+    "apigateway_connection_minutes": Price(0.25, 1e6, "connection minutes", API_GATEWAY),
+    "lambda_requests": Price(0.20, 1e6, "requests", LAMBDA),
+    # Duration, first tier (6 billion GB-seconds a month x86_64, 7.5 billion arm64).
+    "lambda_gb_seconds_x86_64": Price(0.0000166667, 1, "GB-seconds", LAMBDA),
+    "lambda_gb_seconds_arm64": Price(0.0000133334, 1, "GB-seconds", LAMBDA),
+    "dynamodb_write_units": Price(0.625, 1e6, "write request units", DYNAMODB),
+    "dynamodb_read_units": Price(0.125, 1e6, "read request units", DYNAMODB),
+}
+BILLION = 1e9
+
+
+@dataclass(frozen=True)
+class LineItem:
+    name: str
+    amount: float
+    unit: str
+    dollars: float
+
+
+def bill(reading: dict, *, scale: float = 1.0) -> list[LineItem]:
+    """Line items for a meter reading (`GET /@meter`, or the difference of two) multiplied by
+    `scale` (e.g. a month over the metered time)."""
+    api, functions, dynamodb = reading["apigateway"], reading["lambda"], reading["dynamodb"]
+    messages = api["messages"] * scale
+    first = min(messages, BILLION)
+    items = [
+        LineItem(
+            "API Gateway messages",
+            messages,
+            "messages",
+            PRICES["apigateway_messages"].of(first)
+            + PRICES["apigateway_messages_after_1b"].of(messages - first),
+        ),
+        _item(
+            "API Gateway connection minutes",
+            api["connection_minutes"] * scale,
+            "apigateway_connection_minutes",
+        ),
+        _item("Lambda requests", functions["requests"] * scale, "lambda_requests"),
+    ]
+    for architecture in ("x86_64", "arm64"):
+        seconds = scale * sum(
+            f["gb_seconds"]
+            for f in functions["functions"].values()
+            if f["architecture"] == architecture
+        )
+        if seconds:
+            items.append(
+                _item(
+                    f"Lambda duration ({architecture})",
+                    seconds,
+                    f"lambda_gb_seconds_{architecture}",
+                )
+            )
+    items += [
+        _item("DynamoDB writes", dynamodb["write_units"] * scale, "dynamodb_write_units"),
+        _item("DynamoDB reads", dynamodb["read_units"] * scale, "dynamodb_read_units"),
+    ]
+    return items
+
+
+def _item(name: str, amount: float, price: str) -> LineItem:
+    chosen = PRICES[price]
+    return LineItem(name, amount, chosen.unit, chosen.of(amount))
+
+
+def total(items: list[LineItem]) -> float:
+    return sum(item.dollars for item in items)
