@@ -15,7 +15,7 @@ PY_STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
 NODE_STAMP := node_modules/.installed
 
-.PHONY: screenshots deps run test iam-report lint format chromium clean check package deploy bench load
+.PHONY: screenshots deps run test iam-report lint format chromium clean check package deploy bench load cost
 
 deps: $(PY_STAMP) $(NODE_STAMP)
 
@@ -75,6 +75,10 @@ bench: deps $(BENCH_STAMP)
 
 load: deps
 	$(PY) -m bench.run load
+
+# What a deployment costs on AWS, metered on the local stack and priced: writes bench/COST.md.
+cost: deps
+	$(PY) -m bench.cost
 
 lint: deps
 	$(VENV)/bin/ruff check .

@@ -136,9 +136,12 @@ class Process:
         terminate(self.popen)
 
 
-def start_gateway(port: int, *, post_delay_ms: float = 0.0, post_faults: str = "") -> Process:
+def start_gateway(
+    port: int, *, post_delay_ms: float = 0.0, post_faults: str = "", meter_dynamodb: bool = False
+) -> Process:
     """The real local gateway (`python -m lambdas.local.gateway`) in its own process, running
-    each function in execution environments of its own (as `make run` does)."""
+    each function in execution environments of its own (as `make run` does); its meter at
+    `/@meter`, DynamoDB's units included with `meter_dynamodb`."""
     from lambdas.config import LOCAL_SETTINGS
     from lambdas.local.functions import DYNAMOWAVE_PRELOAD
 
@@ -148,6 +151,8 @@ def start_gateway(port: int, *, post_delay_ms: float = 0.0, post_faults: str = "
     args += [f"--env={name}" for name in LOCAL_SETTINGS if os.environ.get(name)]
     if post_faults:
         args += ["--post-faults", post_faults]
+    if meter_dynamodb:
+        args.append("--meter-dynamodb")
     return Process(
         [*args, "--post-delay-ms", str(post_delay_ms)], ready="Zygotes ready", drain=True
     )

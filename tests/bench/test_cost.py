@@ -1,0 +1,60 @@
+"""`make cost`'s arithmetic (bench/cost.py): a month from a metered run, by hand."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.cost import Run, Scenario, difference, month
+
+
+def reading(messages=0.0, requests=0.0, gb_seconds=0.0, writes=0.0, reads=0.0) -> dict:
+    return {
+        "apigateway": {
+            "messages": messages,
+            "messages_in": 0.0,
+            "messages_out": messages,
+            "connection_minutes": 0.0,
+        },
+        "lambda": {
+            "requests": requests,
+            "functions": {
+                "F": {"requests": requests, "gb_seconds": gb_seconds, "architecture": "x86_64"}
+            },
+        },
+        "dynamodb": {"requests": 0.0, "read_units": reads, "write_units": writes},
+    }
+
+
+def test_a_difference_of_two_readings_keeps_each_functions_architecture():
+    before, after = reading(messages=10, requests=2, gb_seconds=1.0), reading(30, 5, 4.0, 6, 2)
+    got = difference(after, before)
+    assert got["apigateway"]["messages"] == 20
+    assert got["lambda"]["functions"]["F"] == {
+        "requests": 3,
+        "gb_seconds": 3.0,
+        "architecture": "x86_64",
+    }
+    assert got["dynamodb"] == {"requests": 0.0, "read_units": 2, "write_units": 6}
+
+
+def test_a_month_is_room_hours_plus_openings_plus_minutes_by_the_clock():
+    """2 rooms metered for half an hour: 1,000 messages; each opening 3 and each closing 2.
+    A scenario of 100 people in rooms of 50 online 8 hours for 30 days: 2 rooms × 240 hours
+    at 1,000 per room-hour, and 100 people × 30 days × 4 openings (one per 2 hours)."""
+    run = Run(
+        rooms=2,
+        room_size=50,
+        page_hours=0.5,
+        per_open=reading(messages=3),
+        per_close=reading(messages=2),
+        steady=reading(messages=1_000, writes=40),
+        sent=0,
+        errors=0,
+    )
+    scenario = Scenario("test", daily_users=100, room_size=50)
+    got = month(run, scenario)
+    opens = 100 * 30 * 4
+    assert got["apigateway"]["messages"] == pytest.approx(2 * 240 * 1_000 + opens * (3 + 2))
+    assert got["dynamodb"]["write_units"] == pytest.approx(2 * 240 * 40)
+    assert got["apigateway"]["connection_minutes"] == 100 * 8 * 60 * 30
+    assert got["lambda"]["functions"]["F"]["architecture"] == "x86_64"
