@@ -32,7 +32,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from bench import stack
-from bench.page_model import TypingNotices
+from bench.page_model import TypingNotices, sync_waits
 from bench.prices import PRICED_ON, PRICES, REGION, LineItem, bill, total
 
 OUTPUT = stack.ROOT / "bench" / "COST.md"
@@ -40,7 +40,7 @@ SPEEDUP = 4.0
 PAGE_MINUTES = 12.0  # of each room, metered
 # The page's timers (static/chat/), in page seconds.
 KEEPALIVE_S = 240.0  # connection.js pingIntervalMs
-SYNC_FIRST_S = 1.0  # chat.js SYNC_FIRST_MS: then 2, 4, 8 … s apart while below the keep-alive
+SYNC_WAITS_S = [w / 1000 for w in sync_waits(KEEPALIVE_S * 1000)]  # changes.js syncWaits
 MARK_EVERY_S, MARK_FIRST_S = 30.0, 0.3  # chat.js MARK_EVERY_MS, MARK_FIRST_MS
 COMPOSE_S = 10.0  # a message is typed for this long before it is sent (an assumption)
 CHANGES = {"message", "message_updated", "message_deleted"}
@@ -141,19 +141,20 @@ class Person:
         # chat.js changed(): the sync pings start again, 1 s after this change, then doubling.
         if self.sync is not None:
             self.sync.cancel()
-        self._sync_after(SYNC_FIRST_S)
+        self._sync_after(0)
         # chat.js markRead(): soon the first time, then at most once per MARK_EVERY_S.
         if self.mark is None:
             now = self.clock.now() / 1000
             wait = max(MARK_FIRST_S, self.last_mark + MARK_EVERY_S - now)
             self.mark = asyncio.get_running_loop().call_later(Clock.real(wait), self._mark_due)
 
-    def _sync_after(self, wait: float) -> None:
+    def _sync_after(self, index: int) -> None:
         def fire() -> None:
             asyncio.ensure_future(self._quiet_send({"action": "ping"}))
-            if wait * 2 < KEEPALIVE_S:
-                self._sync_after(wait * 2)
+            if index + 1 < len(SYNC_WAITS_S):
+                self._sync_after(index + 1)
 
+        wait = SYNC_WAITS_S[index]
         self.sync = asyncio.get_running_loop().call_later(Clock.real(wait), fire)
 
     def _mark_due(self) -> None:
@@ -385,9 +386,9 @@ def report(runs: list[Run], seconds: float) -> str:
         "",
         "The site (Django on Lambda through Zappa: pages, the token endpoint, `/api/unread/`) "
         "and its database; CloudWatch Logs; SQS; DynamoDB storage; data transfer. Lambda "
-        "durations are this machine's, under load, not AWS's. The sync-ping schedule and the "
-        "read marks are written here from `static/chat/chat.js`; only the typing policy is "
-        "proven to match the page (tests/bench/test_page_model.py).",
+        "durations are this machine's, under load, not AWS's. The typing policy and the sync "
+        "pings' waits are the page's (tests/bench/test_page_model.py runs both on the same "
+        "inputs); when the read marks go is written here from `static/chat/chat.js`.",
     ]
     return "\n".join(lines) + "\n"
 

@@ -3,6 +3,7 @@ what the page costs (`make cost`, issue 24). Each mirrors a module of `static/ch
 tests/bench/test_page_model.py runs both on the same inputs and requires the same answers.
 
 - TypingNotices: static/chat/typing.js (one `typing` frame per composing burst).
+- sync_waits: static/chat/changes.js syncWaits (the pings after each change heard).
 """
 
 from __future__ import annotations
@@ -42,3 +43,13 @@ class TypingNotices:
         self.burst_start = None
         self.told = False
         self.last_input = -math.inf
+
+
+# static/chat/changes.js
+def sync_waits(ping_interval_ms: float, first_ms: float = 1000) -> list[float]:
+    waits, wait = [], first_ms
+    while True:
+        waits.append(wait)
+        if wait * 2 >= ping_interval_ms:
+            return waits
+        wait *= 2

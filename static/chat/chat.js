@@ -9,7 +9,7 @@
 
 import { Panels } from "./app-panels.js";
 import { beginningText, roomMetaFetch, roomMetaFromPage, roomShow } from "./app-room.js";
-import { ChangeLog } from "./changes.js";
+import { ChangeLog, syncWaits } from "./changes.js";
 import { Connection, timingsFrom } from "./connection.js";
 import { HistoryPager } from "./history.js";
 import { Presence, TypingIndicator } from "./people.js";
@@ -420,21 +420,20 @@ function changesArrived(frame) {
 }
 
 // A lost last change is found by a ping's answer: one a second after each change heard, then
-// after twice as long, and so on up to the keep-alive's interval.
-const SYNC_FIRST_MS = 1000;
+// after twice as long, and so on up to the keep-alive's interval (changes.js syncWaits).
 let syncTimer = null;
 
 function changed(rev) {
   current.changes.note(rev);
   clearTimeout(syncTimer);
-  syncAfter(SYNC_FIRST_MS);
+  syncAfter(syncWaits(connection.timings.pingIntervalMs));
 }
 
-function syncAfter(wait) {
+function syncAfter(waits, index = 0) {
   syncTimer = setTimeout(() => {
     connection.ping();
-    if (wait * 2 < connection.timings.pingIntervalMs) syncAfter(wait * 2);
-  }, wait);
+    if (index + 1 < waits.length) syncAfter(waits, index + 1);
+  }, waits[index]);
 }
 
 function receiveMessage(message) {

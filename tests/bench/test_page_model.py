@@ -8,7 +8,7 @@ import random
 import subprocess
 from pathlib import Path
 
-from bench.page_model import TypingNotices
+from bench.page_model import TypingNotices, sync_waits
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -81,3 +81,26 @@ def test_typing_notices_agree_with_the_page():
     assert ours == page
     decided = [a for answers in ours for a in answers if a is not None]
     assert any(decided) and not all(decided)  # the inputs reach both answers
+
+
+def test_sync_pings_wait_as_the_page_does():
+    cases = [(240_000, 1000), (1000, 1000), (2000, 1000), (2001, 1000), (60_000, 250), (4000, 3000)]
+    driver = """
+    import { syncWaits } from "./static/chat/changes.js";
+    let text = "";
+    for await (const chunk of process.stdin) text += chunk;
+    const answers = JSON.parse(text).map(([interval, first]) => syncWaits(interval, first));
+    process.stdout.write(JSON.stringify(answers));
+    """
+    js = subprocess.run(
+        ["node", "--input-type=module", "-e", driver],
+        input=json.dumps(cases),
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+        timeout=60,
+    )
+    assert [sync_waits(*case) for case in cases] == json.loads(js.stdout)
+    # The page's own: pings 1, 3, 7 … 255 s after a change heard.
+    assert sync_waits(240_000) == [1000, 2000, 4000, 8000, 16_000, 32_000, 64_000, 128_000]
