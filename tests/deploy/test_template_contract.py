@@ -58,9 +58,10 @@ def test_functions_that_are_not_routes_are_documented_exceptions(template):
         assert handlers[f"lambdas.handlers.{module}.handler"] == logical_id
 
 
-# Functions that POST only to the caller's own connections (at most MAX_CONNECTIONS_PER_USER):
-# never a room's, so never in shards.
-OWN_CONNECTIONS_ONLY = {"MarkReadFunction"}
+# Functions that POST to at most a bounded number of connections, never in shards: the caller's
+# own (at most MAX_CONNECTIONS_PER_USER), or a room's only when it has at most
+# TYPING_MAX_RECIPIENTS others (lambdas/services/messages.py typing_send).
+BOUNDED_POSTS = {"MarkReadFunction", "TypingFunction"}
 
 
 def test_broadcasting_functions_may_invoke_the_fanout_function_only(translated):
@@ -71,7 +72,7 @@ def test_broadcasting_functions_may_invoke_the_fanout_function_only(translated):
     for logical_id, resource in resources.items():
         if resource["Type"] != "AWS::Lambda::Function" or logical_id == "FanoutFunction":
             continue
-        if logical_id in OWN_CONNECTIONS_ONLY:
+        if logical_id in BOUNDED_POSTS:
             continue
         role = resources[resource["Properties"]["Role"]["Fn::GetAtt"][0]]["Properties"]
         statements = [s for p in role.get("Policies", []) for s in p["PolicyDocument"]["Statement"]]
