@@ -303,7 +303,8 @@ async def simulate(port: int, keys, *, rooms: int, room_size: int, seed: int) ->
     return Run(
         rooms=rooms,
         room_size=room_size,
-        page_hours=(until + TAIL_S) / 3600,
+        # The messages' window: the tail after it is the last messages' (their pings, marks).
+        page_hours=until / 3600,
         per_open=scaled(difference(opened, start), 1 / len(people)),
         per_close=scaled(difference(end, steady_end), 1 / len(people)),
         steady=difference(steady_end, opened),
@@ -367,7 +368,9 @@ def report(runs: list[Run], seconds: float) -> str:
         f"Metered on the local stack: {alone.rooms} room, then {paired.rooms} rooms, of "
         f"{alone.room_size} simulated people each for {PAGE_MINUTES:.0f} minutes of page time "
         f"at {SPEEDUP:.0f}× speed (module docstring); {alone.sent + paired.sent} messages sent, "
-        f"{alone.errors + paired.errors} error frames.",
+        f"{alone.errors + paired.errors} error frames. The room alone sent "
+        f"{alone.sent / alone.page_hours:,.0f} messages a room-hour (the scenarios' rate: "
+        f"{50 * 50 / 8:,.1f}); each month below is that room's hour, scaled.",
         "",
     ]
     for scenario in SCENARIOS:
@@ -412,13 +415,26 @@ def _scenario_lines(scenario: Scenario, items: list[LineItem], reading: dict, ar
         share = item.dollars / dollars * 100 if dollars else 0.0
         amount = f"{item.amount:,.0f} {item.unit}"
         lines.append(f"| {item.name} | {amount} | ${item.dollars:,.2f} | {share:.0f} % |")
+    functions = reading["lambda"]["functions"]
+    pings = functions.get("PingFunction", {}).get("requests", 0) * 2  # each ping and its pong
+    fanout = scenario.messages_per_month * scenario.room_size  # each message to every reader
     lines += [
         f"| **total** | | **${dollars:,.2f}** | |",
         "",
         f"**${per_user:.3f} per daily user a month; ${per_million:,.2f} per million messages "
         f"sent.** API Gateway messages in / out: {api['messages_in']:,.0f} / "
-        f"{api['messages_out']:,.0f}. On arm64 (the same durations) the Lambda duration line "
-        f"would change by ${arm_delta:,.2f}.",
+        f"{api['messages_out']:,.0f}; of them pings and their pongs "
+        f"{pings / api['messages'] * 100:.0f} %, the chat messages' own fan-out "
+        f"{fanout / api['messages'] * 100:.0f} %. On arm64 (the same durations) the Lambda "
+        f"duration line would change by ${arm_delta:,.2f}.",
+        "",
+        "| function | requests a month | GB-seconds |",
+        "|---|---:|---:|",
+        *(
+            f"| {name} | {f['requests']:,.0f} | {f['gb_seconds']:,.0f} |"
+            for name, f in sorted(functions.items(), key=lambda kv: -kv[1]["requests"])
+            if f["requests"] >= 0.5
+        ),
         "",
     ]
     return lines
