@@ -231,15 +231,6 @@ def _scale(d: dict, factor: float) -> dict:
     return {k: v * factor if isinstance(v, (int, float)) else v for k, v in d.items()}
 
 
-async def wait_for(predicate, timeout: float = 120.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        await asyncio.sleep(0.05)
-    return True
-
-
 @dataclass
 class Run:
     rooms: int
@@ -293,7 +284,7 @@ async def simulate(port: int, keys, *, rooms: int, room_size: int, seed: int) ->
     for person in people:
         await person.close()
     closed_requests = opened["lambda"]["functions"].get("DisconnectFunction", {}).get("requests", 0)
-    await wait_for(
+    await stack.until(
         lambda: (
             meter(port)["lambda"]["functions"].get("DisconnectFunction", {}).get("requests", 0)
             >= closed_requests + len(people)

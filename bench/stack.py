@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import platform
 import resource
@@ -174,6 +175,16 @@ def machine() -> str:
         f"{os.cpu_count()} CPUs ({cpu}), {int(mem) // 1024} MB RAM, "
         f"{platform.system()} {platform.release()}, Python {platform.python_version()}"
     )
+
+
+async def until(predicate, timeout: float = 60.0) -> bool:
+    """Poll until predicate() is truthy; False if `timeout` seconds pass first (a hang)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.05)
+    return True
 
 
 def percentile(values: list[float], q: float) -> float:

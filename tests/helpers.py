@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
@@ -10,8 +11,9 @@ import subprocess
 import sys
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import urlencode
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -161,6 +163,25 @@ def wait_for(predicate: Callable[[], object], timeout: float = DEADLINE, interva
         if value or time.monotonic() > deadline:
             return value
         time.sleep(interval)
+
+
+@contextlib.contextmanager
+def room_clients(gateway, keys, room: str, names: tuple[str, ...]) -> Iterator[list]:
+    """WebSocket clients of `gateway` (any, not only the session's) in `room`, one per name
+    (user ids 1, 2 …), open while the `with` lasts."""
+    from websockets.sync.client import connect
+
+    with contextlib.ExitStack() as stack:
+        yield [
+            stack.enter_context(
+                connect(
+                    f"{gateway.websocket_url}?"
+                    + urlencode({"room": room, "token": keys.token(user_id=str(n), username=name)}),
+                    open_timeout=DEADLINE,
+                )
+            )
+            for n, name in enumerate(names, start=1)
+        ]
 
 
 class RestartableGateway:

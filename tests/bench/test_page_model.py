@@ -33,6 +33,20 @@ process.stdout.write(JSON.stringify(answers));
 """
 
 
+def page_answers(driver: str, cases: list) -> list:
+    """What a node module script (reading JSON `cases` on stdin, writing JSON) answers."""
+    js = subprocess.run(
+        ["node", "--input-type=module", "-e", driver],
+        input=json.dumps(cases),
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+        timeout=60,
+    )
+    return json.loads(js.stdout)
+
+
 def sequences(count: int, seed: int = 24) -> list[list[dict]]:
     """Keystrokes at human and machine speeds, pauses around the policy's thresholds, sends
     that go or fail, an empty composer, crowded rooms and room changes."""
@@ -67,16 +81,7 @@ def python_answers(events: list[dict]) -> list[bool | None]:
 
 def test_typing_notices_agree_with_the_page():
     cases = sequences(300)
-    js = subprocess.run(
-        ["node", "--input-type=module", "-e", TYPING_DRIVER],
-        input=json.dumps(cases),
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        check=True,
-        timeout=60,
-    )
-    page = json.loads(js.stdout)
+    page = page_answers(TYPING_DRIVER, cases)
     ours = [python_answers(events) for events in cases]
     assert ours == page
     decided = [a for answers in ours for a in answers if a is not None]
@@ -92,15 +97,6 @@ def test_sync_pings_wait_as_the_page_does():
     const answers = JSON.parse(text).map(([interval, first]) => syncWaits(interval, first));
     process.stdout.write(JSON.stringify(answers));
     """
-    js = subprocess.run(
-        ["node", "--input-type=module", "-e", driver],
-        input=json.dumps(cases),
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        check=True,
-        timeout=60,
-    )
-    assert [sync_waits(*case) for case in cases] == json.loads(js.stdout)
+    assert [sync_waits(*case) for case in cases] == page_answers(driver, cases)
     # The page's own: pings 1, 3, 7 … 255 s after a change heard.
     assert sync_waits(240_000) == [1000, 2000, 4000, 8000, 16_000, 32_000, 64_000, 128_000]

@@ -6,14 +6,13 @@ import asyncio
 import contextlib
 import json
 import random
-import time
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidHandshake, WebSocketException
 
-from tests.helpers import DEADLINE
+from bench.stack import until  # noqa: F401 (polls up to 60 s, the tests' DEADLINE)
 
 FIRST = "0" * 26  # sorts before every message id: "after FIRST" is the whole history
 
@@ -116,13 +115,3 @@ class Member:
             if not stop.is_set():
                 await asyncio.sleep(delay * random.uniform(0.5, 1.5))
                 delay = min(delay * 2, 1.0)
-
-
-async def until(predicate, timeout: float = DEADLINE) -> bool:
-    """Poll until predicate() is truthy; False if `timeout` seconds pass first (a hang)."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        await asyncio.sleep(0.05)
-    return True

@@ -3,15 +3,12 @@ then one chat message through the gateway, computed by hand first."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-from urllib.parse import urlencode
 
 import pytest
-from websockets.sync.client import connect as ws_connect
 
 from lambdas.local.dynamodb_meter import Index, item_size, value_size, write_units
-from tests.helpers import DEADLINE, gateway_thread, recv_json, wait_for
+from tests.helpers import gateway_thread, recv_json, room_clients, wait_for
 
 
 @pytest.mark.parametrize(
@@ -98,17 +95,7 @@ def test_one_message_costs_six_write_units(metered_gateway, keys, room):
     PutItem: 1, and its by-rev entry: 1), her read position (members, UpdateItem: 1, and its
     by-user entry, ALL: 1; by-name, KEYS_ONLY: 0): 4 write requests, 6 write units."""
     meter = metered_gateway.meter
-    with contextlib.ExitStack() as stack:
-        clients = [
-            stack.enter_context(
-                ws_connect(
-                    f"{metered_gateway.websocket_url}?"
-                    + urlencode({"room": room, "token": keys.token(user_id=str(n), username=name)}),
-                    open_timeout=DEADLINE,
-                )
-            )
-            for n, name in enumerate(("alice", "bob", "carol"), start=1)
-        ]
+    with room_clients(metered_gateway, keys, room, ("alice", "bob", "carol")) as clients:
         before = meter.snapshot()
         clients[0].send(json.dumps({"action": "sendmessage", "message": "hello"}))
         for client in clients:

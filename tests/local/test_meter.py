@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import urllib.request
-from urllib.parse import urlencode
 
 import pytest
-from websockets.sync.client import connect as ws_connect
 
 from lambdas.local.meter import MESSAGE_UNIT, Meter, message_units
-from tests.helpers import DEADLINE, RestartableGateway, recv_json, wait_for
+from tests.helpers import RestartableGateway, recv_json, room_clients, wait_for
 
 
 @pytest.mark.parametrize(
@@ -75,17 +72,8 @@ def test_one_message_to_a_room_of_three(own_gateway, keys, room):
     (her frame) and 3 out (one @connections POST each, hers included: the echo is her
     acknowledgement); Lambda: one SendMessageFunction request and nothing else; the
     connections' minutes run on. `GET /@meter` answers what the gateway counted."""
-    with contextlib.ExitStack() as stack:
-        alice, bob, carol = (
-            stack.enter_context(
-                ws_connect(
-                    f"{own_gateway.websocket_url}?"
-                    + urlencode({"room": room, "token": keys.token(user_id=str(n), username=name)}),
-                    open_timeout=DEADLINE,
-                )
-            )
-            for n, name in enumerate(("alice", "bob", "carol"), start=1)
-        )
+    with room_clients(own_gateway, keys, room, ("alice", "bob", "carol")) as clients:
+        alice, bob, carol = clients
         before = usage(own_gateway.meter_url)
         assert before["apigateway"]["connections"] == before["apigateway"]["open_connections"] == 3
         assert requests_by_function({"lambda": {"functions": {}}}, before) == {
