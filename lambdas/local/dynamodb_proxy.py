@@ -342,7 +342,7 @@ class DynamoDbProxy:
     async def _table_description(self, address: tuple[str, int], table: str) -> dict | None:
         """The table's DescribeTable `Table` (asked once: its keys and indexes never change)."""
         descriptions = self._dynamodb_tables
-        if table not in descriptions:
+        if descriptions.get(table) is None:  # a failed DescribeTable is asked again next time
             answer = await _dynamodb_call(address, "DescribeTable", {"TableName": table})
             descriptions[table] = (answer or {}).get("Table")
         return descriptions[table]
