@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from websockets.asyncio.client import connect
 from websockets.exceptions import WebSocketException
 
+from bench.page_model import KEEPALIVE_MS
+
 CHANGE_FRAMES = ("message", "message_updated", "message_deleted")
 
 
@@ -147,17 +149,16 @@ class RoomLog:
 
 class OrderedClient:
     """One WebSocket in a room driving a RoomLog: loads the newest page, repairs gaps, and
-    pings `sync_after` seconds after the last change it heard, then after twice as long, and so
-    on up to `sync_max`: a lost last message is found by a pong, sooner the busier the room."""
+    pings every `keepalive` seconds as the page does (every 7 minutes: bench/page_model.py), so
+    a lost last message is found by a pong within that interval."""
 
-    def __init__(self, url: str, *, sync_after: float = 1.0, sync_max: float = 240.0) -> None:
-        self.url, self.sync_after, self.sync_max = url, sync_after, sync_max
+    def __init__(self, url: str, *, keepalive: float = KEEPALIVE_MS / 1000) -> None:
+        self.url, self.keepalive = url, keepalive
         self.log = RoomLog()
         self.ws = None
         self.errors: list[dict] = []
         self.arrivals: dict[str, float] = {}  # id -> when first held (time.monotonic)
-        self.last_change = time.monotonic()
-        self.next_sync = self.last_change + sync_after
+        self.next_ping = time.monotonic() + keepalive
         self.loaded = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
 
@@ -178,9 +179,6 @@ class OrderedClient:
                 if frame.get("type") == "error":
                     self.errors.append(frame)
                     continue
-                if frame.get("type") in CHANGE_FRAMES:
-                    self.last_change = time.monotonic()
-                    self.next_sync = self.last_change + self.sync_after
                 if frame.get("type") == "history" and "since" not in frame:
                     self.loaded.set()
                 held = len(self.log.messages)
@@ -198,15 +196,8 @@ class OrderedClient:
             for reply in self.log.due():
                 await self.send(reply)
             now = time.monotonic()
-            if now >= self.next_sync:
-                # The page's schedule (1, 2, 4 … s after the last change heard, up to sync_max):
-                # after a stall of the loop, the next wait past now, not a jump to sync_max.
-                waited = self.next_sync - self.last_change
-                while self.next_sync <= now:
-                    waited = min(max(waited, 0.05) * 2, self.sync_max)
-                    self.next_sync = self.last_change + waited
-                    if waited == self.sync_max:
-                        self.next_sync = max(self.next_sync, now + self.sync_max)
+            if now >= self.next_ping:
+                self.next_ping = now + self.keepalive  # a stalled loop pings once, not many
                 await self.send({"action": "ping"})
 
     async def close(self) -> None:

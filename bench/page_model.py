@@ -3,17 +3,25 @@ what the page costs (`make cost`, issue 24). Each mirrors a module of `static/ch
 tests/bench/test_page_model.py runs both on the same inputs and requires the same answers.
 
 - TypingNotices: static/chat/typing.js (one `typing` frame per composing burst).
-- sync_waits: static/chat/changes.js syncWaits (the pings after each change heard).
+- KEEPALIVE_MS, ANSWERED_ACTIONS: static/chat/connection.js (the only pings: one after
+  KEEPALIVE_MS without a frame of those actions sent; each carries what was read since the last
+  mark).
+- MARK_FIRST_MS: static/chat/chat.js (the `markread` soon after a room is shown).
 """
 
 from __future__ import annotations
 
 import math
 
+# static/chat/connection.js, chat.js
+KEEPALIVE_MS = 7 * 60_000
+ANSWERED_ACTIONS = ("ping", "sendmessage")
+MARK_FIRST_MS = 300
+
 # static/chat/typing.js
 TYPING_IDLE_MS = 10_000
 TYPING_DELAY_MS = 1_000
-TYPING_MAX_ONLINE = 100
+TYPING_MAX_ONLINE = 20
 
 
 class TypingNotices:
@@ -43,13 +51,3 @@ class TypingNotices:
         self.burst_start = None
         self.told = False
         self.last_input = -math.inf
-
-
-# static/chat/changes.js
-def sync_waits(ping_interval_ms: float, first_ms: float = 1000) -> list[float]:
-    waits, wait = [], first_ms
-    while True:
-        waits.append(wait)
-        if wait * 2 >= ping_interval_ms:
-            return waits
-        wait *= 2

@@ -43,6 +43,29 @@ PRICES = {
 }
 BILLION = 1e9
 
+DYNAMODB_PROVISIONED = "https://aws.amazon.com/dynamodb/pricing/provisioned/"
+EC2 = "https://aws.amazon.com/ec2/pricing/on-demand/"
+ELB = "https://aws.amazon.com/elasticloadbalancing/pricing/"
+ELASTICACHE = "https://aws.amazon.com/elasticache/pricing/"
+EBS = "https://aws.amazon.com/ebs/pricing/"
+HOURS_A_MONTH = 730  # as AWS's pricing pages count a month
+
+# Provisioned capacity, for the comparison with on-demand (COST.md).
+PROVISIONED = {
+    "write_capacity_unit_hour": Price(0.00065, 1, "WCU-hours", DYNAMODB_PROVISIONED),
+    "read_capacity_unit_hour": Price(0.00013, 1, "RCU-hours", DYNAMODB_PROVISIONED),
+}
+
+# The always-on alternative (issue 24): Django Channels on a pair of small instances behind a
+# load balancer, with Redis as the channel layer. The site's database is left out, as it is
+# from the serverless bill: both designs need it.
+ALWAYS_ON = (
+    ("2 × EC2 t4g.small (2 vCPU, 2 GiB), all month", 2 * 0.0168 * HOURS_A_MONTH, EC2),
+    ("2 × 8 GB gp3 volumes", 2 * 8 * 0.08, EBS),
+    ("Application Load Balancer: the hour and 1 LCU", (0.0225 + 0.008) * HOURS_A_MONTH, ELB),
+    ("ElastiCache cache.t4g.micro (Redis channel layer)", 0.016 * HOURS_A_MONTH, ELASTICACHE),
+)
+
 
 @dataclass(frozen=True)
 class LineItem:

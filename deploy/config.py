@@ -30,19 +30,28 @@ ZAPPA_TMP = Path(tempfile.gettempdir()) / "dynamowave-zappa"
 STATIC_ROOT = ROOT / "build" / "static"  # settings.STATIC_ROOT: collectstatic output, packaged
 CHECKOV_VENV = ROOT / ".venv-checkov"
 
-# Both packages target the python3.13 Lambda runtime on x86_64 (python3.11, the build Python, can
-# no longer be chosen for new functions). Wheels are fetched for that platform, never built here.
+# Both packages target the python3.13 Lambda runtime (python3.11, the build Python, can no longer
+# be chosen for new functions): the functions on the architecture template.yaml gives them, the
+# site (Zappa) on x86_64. Wheels are fetched for that platform, never built here.
 RUNTIME = "python3.13"
 RUNTIME_VERSION = "3.13"
-PLATFORM_ARGS = (
-    "--platform",
-    "manylinux2014_x86_64",
-    "--python-version",
-    RUNTIME_VERSION,
-    "--implementation",
-    "cp",
-    "--only-binary=:all:",
-)
+MACHINES = {"x86_64": "x86_64", "arm64": "aarch64"}  # Lambda's names, and the wheels'
+
+
+def platform_args(architecture: str = "x86_64") -> tuple[str, ...]:
+    """pip's options for CPython 3.13 manylinux wheels of a Lambda architecture."""
+    return (
+        "--platform",
+        f"manylinux2014_{MACHINES[architecture]}",
+        "--python-version",
+        RUNTIME_VERSION,
+        "--implementation",
+        "cp",
+        "--only-binary=:all:",
+    )
+
+
+PLATFORM_ARGS = platform_args("x86_64")  # the site's (zappa_settings.json "architecture")
 # Our own budget (AWS allows 250 MB): cold starts. botocore is 30 MB of it; aiohttp's compiled
 # parsers (7 MB, fan-out's @connections client) took the package past the earlier 50 MB.
 LAMBDA_MAX_UNZIPPED = 60 * 1024 * 1024

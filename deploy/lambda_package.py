@@ -14,8 +14,8 @@ from deploy.config import (
     LAMBDA_DIR,
     LAMBDA_MAX_UNZIPPED,
     LAMBDA_ZIP,
-    PLATFORM_ARGS,
     ROOT,
+    platform_args,
     requirements,
 )
 
@@ -36,6 +36,25 @@ class LambdaPackage:
     unzipped_bytes: int
     zipped_bytes: int
     sha256: str
+    architecture: str
+
+
+def lambda_architecture(template: dict | None = None) -> str:
+    """The functions' architecture, as template.yaml's Globals give it: one zip serves every
+    function, so none may name another."""
+    from deploy.template import template_load
+
+    template = template_load() if template is None else template
+    found = {
+        str((resource["Properties"].get("Architectures") or [None])[0])
+        for resource in template["Resources"].values()
+        if resource["Type"] == "AWS::Serverless::Function"
+        and "Architectures" in resource.get("Properties", {})
+    }
+    shared = template["Globals"]["Function"].get("Architectures", ["x86_64"])[0]
+    if found - {shared}:
+        raise ValueError(f"functions name architectures {sorted(found)}; the package is {shared}")
+    return shared
 
 
 def _copy_lambdas(target: Path) -> None:
@@ -63,9 +82,15 @@ def folder_size(folder: Path) -> int:
 
 
 def lambda_package_build(
-    *, folder: Path = LAMBDA_DIR, zip_path: Path = LAMBDA_ZIP, quiet: bool = True
+    *,
+    folder: Path = LAMBDA_DIR,
+    zip_path: Path = LAMBDA_ZIP,
+    quiet: bool = True,
+    architecture: str | None = None,
 ) -> LambdaPackage:
-    """Install the pinned dependencies as CPython 3.13 manylinux wheels, add lambdas/, zip it."""
+    """Install the pinned dependencies as CPython 3.13 manylinux wheels of the functions'
+    architecture (template.yaml's, unless given), add lambdas/, zip it."""
+    architecture = architecture or lambda_architecture()
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     subprocess.run(
@@ -79,7 +104,7 @@ def lambda_package_build(
             "--no-compile",  # .pyc for 3.11 would be useless on 3.13
             "--target",
             str(folder),
-            *PLATFORM_ARGS,
+            *platform_args(architecture),
             *requirements(),
         ],
         check=True,
@@ -102,4 +127,5 @@ def lambda_package_build(
         unzipped_bytes=unzipped,
         zipped_bytes=zip_path.stat().st_size,
         sha256=hashlib.sha256(zip_path.read_bytes()).hexdigest(),
+        architecture=architecture,
     )

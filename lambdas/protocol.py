@@ -182,6 +182,19 @@ class MarkRead:
 
 
 @dataclass(frozen=True)
+class Ping:
+    """`{"action": "ping", "read"?}`: the keep-alive; `read` (a message id) carries the caller's
+    read position in their room, so a page reading along sends no `markread` of its own."""
+
+    read: str | None
+
+    @classmethod
+    def parse(cls, frame: dict) -> Ping:
+        read = frame.get("read")
+        return cls(read=None if read is None else message_id_check(read, "read"))
+
+
+@dataclass(frozen=True)
 class Typing:
     """`{"action": "typing"}`: nothing else, so a typing frame cannot carry a payload."""
 

@@ -19,7 +19,9 @@ def handler(request: RouteRequest) -> dict | None:
         # A retry of a stored send: only the sender hears of it again, so it can stop waiting.
         logger.info("duplicate send", extra={"message_id": sent.message.message_id})
         return message_frame(sent.message)
-    logger.info(
+    # DEBUG: one line per message is log volume paid per message (CloudWatch Logs bills each
+    # byte ingested), and the metrics already count them (MessagesStored).
+    logger.debug(
         "message sent",
         extra={
             "message_id": sent.message.message_id,

@@ -374,10 +374,12 @@ def message_remove(*, api: ManagementApi, room: str, message_id: str, deleter: U
     broadcast(api=api, room=room, payload=message_deleted_frame(message))
 
 
-# Rooms with more open connections than this hear no typing notices (Zulip stops at 100
-# recipients): each notice would be that many API Gateway messages, for a line nobody in a crowd
-# reads. The page does not send them there either (static/chat/typing.js).
-TYPING_MAX_RECIPIENTS = 100
+# Rooms with more open connections than this hear no typing notices: each notice is one API
+# Gateway message to every other connection, as much as the message it announces, so it would
+# double the cost of every room it is shown in (bench/COST.md: $77 a month of the team
+# scenario's $179 with notices in its rooms of 50). Conversations and small groups keep them.
+# The page does not send them there either (static/chat/typing.js).
+TYPING_MAX_RECIPIENTS = 20
 
 
 def typing_send(*, api: ManagementApi, connection_id: str, typist: User) -> None:

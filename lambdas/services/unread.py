@@ -187,10 +187,13 @@ def _here(*, room: Room, n: int) -> None:
     room.here_n = max(int(room.here_n or 0), n)
 
 
-def unread_read(*, api: ManagementApi, room: str, user_id: str, message_id: str) -> Member | None:
+def unread_read(
+    *, api: ManagementApi, room: str, user_id: str, message_id: str, outside: str | None = None
+) -> Member | None:
     """Move the user's read position in the room forward to `message_id` (its ordinal: one
     GetItem of the message, one conditional UpdateItem, never back): mentions up to it are
-    seen. Every one of the user's connections is told, so each tab's badge agrees. None if
+    seen. Every one of the user's connections is told (those in room `outside` excepted), so
+    each tab's badge agrees. None if
     the user has no item in the room (not joined) or the position would move back.
 
     A message from before ordinals reads as ordinal 0: reading it clears the old count."""
@@ -214,7 +217,7 @@ def unread_read(*, api: ManagementApi, room: str, user_id: str, message_id: str)
             label=room_label(item, member.username),
             muted=bool(member.muted),
         )
-        _tell(api=api, user_id=user_id, frame=frame, outside=None)
+        _tell(api=api, user_id=user_id, frame=frame, outside=outside)
     return member
 
 

@@ -13,17 +13,6 @@ const RETRY_MAX_MS = 8000;
 // carry no request id): the next gap asks again.
 const ANSWER_TIMEOUT_MS = 10_000;
 
-/** The waits between the pings that find a lost last change (chat.js): the first `firstMs`
- * after a change heard, then twice as long each time while below the keep-alive's interval.
- * With the page's timings: 1, 2, 4 … 128 s, pings at 1, 3, 7 … 255 s after the change. */
-export function syncWaits(pingIntervalMs, firstMs = 1000) {
-  const waits = [];
-  for (let wait = firstMs; ; wait *= 2) {
-    waits.push(wait);
-    if (wait * 2 >= pingIntervalMs) return waits;
-  }
-}
-
 export class ChangeLog {
   /** @param {(frame: object) => boolean} send sends on the live socket; false when none */
   constructor(send) {

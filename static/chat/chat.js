@@ -9,7 +9,7 @@
 
 import { Panels } from "./app-panels.js";
 import { beginningText, roomMetaFetch, roomMetaFromPage, roomShow } from "./app-room.js";
-import { ChangeLog, syncWaits } from "./changes.js";
+import { ChangeLog } from "./changes.js";
 import { Connection, timingsFrom } from "./connection.js";
 import { HistoryPager } from "./history.js";
 import { Presence, TypingIndicator } from "./people.js";
@@ -25,9 +25,9 @@ import { fetchToken, fetchUnread } from "./site.js";
 const NEAR_TOP_PX = 200; // scrolled this close to the top: fetch the older page
 const NEAR_BOTTOM_PX = 80; // this close to the bottom counts as "reading the newest"
 const NOTICE_MS = 8000;
-// A `markread` is an API Gateway message, a Lambda invocation and a write, per reader: while
-// reading, at most one per this interval; at once when leaving the room or hiding the page.
-const MARK_EVERY_MS = 30_000;
+// A `markread` is an API Gateway message, a Lambda invocation and a write, per reader: one this
+// soon after a room is shown, then none while reading (the keep-alive's ping carries the read
+// position), and one when leaving the room or hiding the page.
 const MARK_FIRST_MS = 300;
 // Big rooms send no live `unread` frames: their counts are read again this often (and on
 // reconnect, and when the tab is shown).
@@ -95,6 +95,11 @@ const connection = new Connection({
   onState: setStatus,
   onSessionEnded: sessionEnded,
   onRefused: roomCheck,
+  // A page reading along marks what it read on its keep-alive, not with frames of its own.
+  pingFields: () => (markable(current) ? { read: current.messages.newestId } : {}),
+  onPinged: ({ read }) => {
+    if (read) current.markedRead = read;
+  },
 });
 
 /**
@@ -109,7 +114,7 @@ function roomState(meta, list) {
     list,
     newLineShown: false,
     markedRead: meta.lastRead, // what the server holds as read (as far as this page knows)
-    lastMarkAt: 0,
+    markedSinceShown: false, // later reads ride on the keep-alive's pings
     markTimer: null,
     scrollTop: null, // where the reader was when they left the room; null: the newest
     unseen: 0, // new messages below the reader's view
@@ -200,7 +205,6 @@ function leave(state) {
   state.outbox.closed(); // its sends wait until the room is shown (and live) again
   state.list.hidden = true;
   state.list.removeAttribute("id");
-  clearTimeout(syncTimer);
   typing.clear();
   typingNotices.reset();
   presence.show([]);
@@ -209,6 +213,7 @@ function leave(state) {
 
 function show(state) {
   current = state;
+  state.markedSinceShown = false;
   const { meta } = state;
   state.list.id = "messages";
   state.list.hidden = false;
@@ -419,21 +424,11 @@ function changesArrived(frame) {
   markRead();
 }
 
-// A lost last change is found by a ping's answer: one a second after each change heard, then
-// after twice as long, and so on up to the keep-alive's interval (changes.js syncWaits).
-let syncTimer = null;
-
+// A lost last change is found by the answer to the next ping (the keep-alive, or the page
+// shown again): no frame is sent per change heard. A lost change followed by another is found
+// by that one's number at once.
 function changed(rev) {
   current.changes.note(rev);
-  clearTimeout(syncTimer);
-  syncAfter(syncWaits(connection.timings.pingIntervalMs));
-}
-
-function syncAfter(waits, index = 0) {
-  syncTimer = setTimeout(() => {
-    connection.ping();
-    if (index + 1 < waits.length) syncAfter(waits, index + 1);
-  }, waits[index]);
 }
 
 function receiveMessage(message) {
@@ -511,16 +506,16 @@ function atBottom(state) {
   return list.scrollHeight - list.scrollTop - list.clientHeight < NEAR_BOTTOM_PX;
 }
 
-/** Tell the server how far the reader has read (the room shown, visible, read to the bottom),
- * lazily: soon the first time, then at most once per MARK_EVERY_MS. */
+/** Tell the server how far the reader has read (the room shown, visible, read to the bottom):
+ * soon after the room is shown; after that each keep-alive ping carries it (pingFields), and
+ * leaving the room or hiding the page sends what is left (markFlush). */
 function markRead() {
   const state = current;
-  if (document.visibilityState !== "visible" || !unmarked(state) || state.markTimer) return;
-  const wait = Math.max(MARK_FIRST_MS, state.lastMarkAt + MARK_EVERY_MS - Date.now());
+  if (state.markedSinceShown || !markable(state) || state.markTimer) return;
   state.markTimer = setTimeout(() => {
     state.markTimer = null;
     if (state === current && document.visibilityState === "visible") markSend(state);
-  }, wait);
+  }, MARK_FIRST_MS);
 }
 
 /** At once, what was read and not marked yet (leaving the room, hiding the page). */
@@ -528,6 +523,16 @@ function markFlush(state) {
   clearTimeout(state.markTimer);
   state.markTimer = null;
   markSend(state);
+}
+
+/** Read to its newest message, not marked yet, and seen: the room shown, the page visible. */
+function markable(state) {
+  return (
+    state === current &&
+    document.visibilityState === "visible" &&
+    connection.room === state.room &&
+    unmarked(state)
+  );
 }
 
 function unmarked(state) {
@@ -540,7 +545,7 @@ function markSend(state) {
   const newest = state.messages.newestId;
   if (connection.send({ action: "markread", id: newest })) {
     state.markedRead = newest;
-    state.lastMarkAt = Date.now();
+    state.markedSinceShown = true;
   }
 }
 
@@ -822,7 +827,8 @@ document.addEventListener("visibilitychange", () => {
   if (document.visibilityState === "visible") {
     connection.resume(); // skip a long backoff wait
     refreshUnread();
-    markRead();
+    // What changed while hidden, a lost last message included, and what is now read: one ping.
+    connection.ping();
   } else {
     markFlush(current); // what was read before the page was hidden
   }

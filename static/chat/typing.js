@@ -6,8 +6,11 @@
 //   it (a flurry of short messages is one burst, told once).
 // - The frame goes at the first keystroke at least TYPING_DELAY_MS into the burst, with text in
 //   the composer: a quick "ok" sent at once tells nobody that it was being typed.
-// - Not with more than TYPING_MAX_ONLINE people in the room (Zulip stops at 100 recipients);
-//   the server enforces it too (lambdas/services/messages.py).
+// - Not with more than TYPING_MAX_ONLINE people in the room: a notice costs as much as the
+//   message it announces (one API Gateway message to each person), so it doubles the cost of
+//   every room it is shown in (bench/COST.md); it is kept for conversations and small groups,
+//   where it is read (Zulip stops at 100 recipients, for noise). The server enforces it too
+//   (lambdas/services/messages.py).
 //
 // The receiving pages show "… is typing" until that person's message arrives or for
 // TYPING_SHOWN_MS (static/chat/people.js), whichever is first. The clock is an argument, so
@@ -15,7 +18,7 @@
 
 export const TYPING_IDLE_MS = 10_000;
 export const TYPING_DELAY_MS = 1_000;
-export const TYPING_MAX_ONLINE = 100;
+export const TYPING_MAX_ONLINE = 20;
 
 export class TypingNotices {
   constructor({ now = () => Date.now() } = {}) {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.cost import Run, Scenario, difference, month
+from bench.cost import Run, Scenario, difference, month, provisioned
 
 
 def reading(messages=0.0, requests=0.0, gb_seconds=0.0, writes=0.0, reads=0.0) -> dict:
@@ -50,6 +50,7 @@ def test_a_month_is_room_hours_plus_openings_plus_minutes_by_the_clock():
         steady=reading(messages=1_000, writes=40),
         sent=0,
         errors=0,
+        tables=3,
     )
     scenario = Scenario("test", daily_users=100, room_size=50)
     got = month(run, scenario)
@@ -58,3 +59,13 @@ def test_a_month_is_room_hours_plus_openings_plus_minutes_by_the_clock():
     assert got["dynamodb"]["write_units"] == pytest.approx(2 * 240 * 40)
     assert got["apigateway"]["connection_minutes"] == 100 * 8 * 60 * 30
     assert got["lambda"]["functions"]["F"]["architecture"] == "x86_64"
+
+
+def test_provisioned_capacity_follows_the_online_hours_and_keeps_a_floor():
+    """72,000,000 write units in 8 × 30 online hours are 83.3 a second: 119.0 WCU at 70 %
+    for 240 hours, the floor of 3 units the other 490 hours. Reads below the floor take it."""
+    scenario = Scenario("test", daily_users=1, room_size=1)
+    month_reading = reading(writes=72_000_000, reads=1_000)
+    writes = (72_000_000 / (240 * 3600) / 0.7 * 240 + 3 * 490) * 0.00065
+    reads = 3 * 730 * 0.00013
+    assert provisioned(month_reading, scenario, tables=3) == pytest.approx(writes + reads)

@@ -5,10 +5,17 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import subprocess
 from pathlib import Path
 
-from bench.page_model import TypingNotices, sync_waits
+from bench.page_model import (
+    ANSWERED_ACTIONS,
+    KEEPALIVE_MS,
+    MARK_FIRST_MS,
+    TYPING_MAX_ONLINE,
+    TypingNotices,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -59,7 +66,7 @@ def sequences(count: int, seed: int = 24) -> list[list[dict]]:
             kind = rng.choices(["input", "sent", "reset"], weights=[10, 3, 1])[0]
             event = {"t": t, "kind": kind}
             if kind == "input":
-                event |= {"hasText": rng.random() < 0.85, "online": rng.choice([0, 5, 100, 101])}
+                event |= {"hasText": rng.random() < 0.85, "online": rng.choice([0, 5, 20, 21, 100])}
             events.append(event)
         found.append(events)
     return found
@@ -88,15 +95,27 @@ def test_typing_notices_agree_with_the_page():
     assert any(decided) and not all(decided)  # the inputs reach both answers
 
 
-def test_sync_pings_wait_as_the_page_does():
-    cases = [(240_000, 1000), (1000, 1000), (2000, 1000), (2001, 1000), (60_000, 250), (4000, 3000)]
+def test_the_keep_alive_and_the_first_read_mark_are_the_pages():
+    """The model pings when the page does (connection.js's interval, counted from the last
+    frame the server answers) and marks a room
+    read as soon after it is shown (chat.js), and chat.js sends no ping per change heard."""
     driver = """
-    import { syncWaits } from "./static/chat/changes.js";
-    let text = "";
-    for await (const chunk of process.stdin) text += chunk;
-    const answers = JSON.parse(text).map(([interval, first]) => syncWaits(interval, first));
-    process.stdout.write(JSON.stringify(answers));
+    import { ANSWERED_ACTIONS, DEFAULT_TIMINGS } from "./static/chat/connection.js";
+    process.stdout.write(JSON.stringify([DEFAULT_TIMINGS.pingIntervalMs, ANSWERED_ACTIONS]));
     """
-    assert [sync_waits(*case) for case in cases] == page_answers(driver, cases)
-    # The page's own: pings 1, 3, 7 … 255 s after a change heard.
-    assert sync_waits(240_000) == [1000, 2000, 4000, 8000, 16_000, 32_000, 64_000, 128_000]
+    assert page_answers(driver, []) == [KEEPALIVE_MS, list(ANSWERED_ACTIONS)]
+    chat = (ROOT / "static" / "chat" / "chat.js").read_text()
+    assert re.search(r"^const MARK_FIRST_MS = (\d+);$", chat, re.M).group(1) == str(MARK_FIRST_MS)
+    # The pings the page sends: the keep-alive's, a repair's after a reconnect, and one when it
+    # is shown again: never one for each change it hears.
+    assert chat.count("connection.ping()") == 2
+
+
+def test_the_page_and_the_server_stop_typing_notices_at_the_same_size():
+    from lambdas.services.messages import TYPING_MAX_RECIPIENTS
+
+    driver = """
+    import { TYPING_MAX_ONLINE } from "./static/chat/typing.js";
+    process.stdout.write(JSON.stringify(TYPING_MAX_ONLINE));
+    """
+    assert page_answers(driver, []) == TYPING_MAX_ONLINE == TYPING_MAX_RECIPIENTS

@@ -258,21 +258,25 @@ def test_a_mention_in_the_public_room_shown_notifies_when_hidden(app_rooms, open
     assert bob.evaluate("window.__notes")[0]["title"] == f"alice mentioned you in #{public}"
 
 
-# Every `markread` the page sends, recorded in the page (so waits can poll it there).
+# Every `markread` and `ping` the page sends, recorded in the page (so waits can poll it there).
 MARKS = """
 window.__marks = [];
+window.__pings = [];
 const originalSend = WebSocket.prototype.send;
 WebSocket.prototype.send = function (data) {
   const frame = JSON.parse(data);
   if (frame.action === "markread") window.__marks.push(frame.id);
+  if (frame.action === "ping") window.__pings.push(frame.read ?? null);
   return originalSend.call(this, data);
 };
 """
 
 
-def test_markread_is_sent_lazily(app_rooms, open_chat):
-    """A reader at the bottom marks the room read soon after a message, then not again for
-    every message (at most once per 30 s); leaving the room sends what was read at once."""
+def test_read_marks_ride_on_the_keep_alive(app_rooms, open_chat):
+    """A reader at the bottom marks the room read soon after it is shown, then sends nothing per
+    message: no `markread`, no ping (the keep-alive's ping carries the read position; the
+    page's timings keep it minutes away, so here the page being shown again sends it); leaving
+    the room sends what was read since at once."""
     public, direct = app_rooms["public"], app_rooms["direct"]
     bob = open_chat(public, "bob", setup=lambda page: page.add_init_script(MARKS))
     alice = open_chat(public, "alice")
@@ -282,13 +286,23 @@ def test_markread_is_sent_lazily(app_rooms, open_chat):
     for n in range(3):
         send(alice, f"more {n}")
     bob.locator("#messages li.message", has_text="more 2").wait_for()
-    assert bob.evaluate("window.__marks.length") == 1  # the next one waits for the interval
-    newest = bob.evaluate(
-        "[...document.querySelectorAll('#messages li.message')].at(-1).dataset.id"
-    )
+
+    def newest() -> str:
+        return bob.evaluate(
+            "[...document.querySelectorAll('#messages li.message')].at(-1).dataset.id"
+        )
+
+    read = newest()
+    bob.evaluate("document.dispatchEvent(new Event('visibilitychange'))")  # shown again
+    wait_until(bob, "(id) => window.__pings.includes(id)", read)
+    assert bob.evaluate("window.__marks.length") == 1
+    assert bob.evaluate("window.__pings") == [read]  # none for the four changes heard
+    send(alice, "after the ping")
+    bob.locator("#messages li.message", has_text="after the ping").wait_for()
+    last = newest()
     entry(bob, direct).locator("a").click()
-    wait_until(bob, "(id) => window.__marks.at(-1) === id", newest)
-    assert bob.evaluate("window.__marks.length") == 2
+    wait_until(bob, "(id) => window.__marks.at(-1) === id", last)
+    assert bob.evaluate("window.__marks.length") == 2 and last != read
 
 
 def test_the_phone_layout_opens_and_closes_its_panels_by_keyboard(app_rooms, open_chat):

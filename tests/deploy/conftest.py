@@ -35,9 +35,27 @@ def translated(template: dict) -> dict:
 
 @pytest.fixture(scope="session")
 def lambda_package():
+    """The package as deployed: for the architecture template.yaml gives the functions."""
     from deploy.lambda_package import lambda_package_build
 
     return lambda_package_build()
+
+
+@pytest.fixture(scope="session")
+def lambda_package_here(lambda_package):
+    """The same package built for this machine, to run here (its compiled modules are this
+    machine's): the deployed one itself when the architectures agree."""
+    import platform
+
+    from deploy.config import BUILD
+    from deploy.lambda_package import lambda_package_build
+
+    here = {"x86_64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}[platform.machine()]
+    if here == lambda_package.architecture:
+        return lambda_package
+    return lambda_package_build(
+        architecture=here, folder=BUILD / f"lambda-{here}", zip_path=BUILD / f"lambda-{here}.zip"
+    )
 
 
 # The host of the captured API Gateway events (tests/deploy/events/): the site's own.

@@ -122,7 +122,7 @@ def world(monkeypatch, tmp_path):
             log.append(Call("build", "lambda"))
             path = tmp_path / "lambda.zip"
             path.write_bytes(b"PK reproducible functions package")
-            return LambdaPackage(tmp_path, path, 100, path.stat().st_size, "0" * 64)
+            return LambdaPackage(tmp_path, path, 100, path.stat().st_size, "0" * 64, "arm64")
 
         def site_build(*, stage: str, output: Path, settings_file: Path) -> Path:
             log.append(Call("build", "site", (stage,)))

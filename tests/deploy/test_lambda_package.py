@@ -7,6 +7,8 @@ import zipfile
 
 from deploy.config import LAMBDA_MAX_UNZIPPED
 
+ELF_MACHINE_AARCH64 = 183  # e_machine (x86_64 is 62)
+
 
 def test_package_is_small_and_has_no_django(lambda_package):
     """Under our 60 MB budget unzipped, and neither Django nor the site nor the local stack."""
@@ -28,12 +30,19 @@ def test_every_handler_of_the_template_is_packaged(lambda_package, template):
             assert module.replace(".", "/") + ".py" in names
 
 
-def test_compiled_extensions_target_python_313(lambda_package):
-    """Every extension module is built for CPython 3.13 (or the stable ABI), x86_64 Linux."""
-    extensions = [n for n in zipfile.ZipFile(lambda_package.zip_path).namelist() if ".so" in n]
-    assert extensions  # cryptography and cffi at least
+def test_compiled_extensions_target_python_313_on_the_functions_architecture(lambda_package):
+    """Every extension module is built for CPython 3.13 (or the stable ABI) and is an ELF file
+    for the architecture template.yaml gives the functions (arm64: AArch64)."""
+    assert lambda_package.architecture == "arm64"
+    archive = zipfile.ZipFile(lambda_package.zip_path)
+    extensions = [n for n in archive.namelist() if re.search(r"\.so(\.\d+)*$", n)]
+    assert extensions  # cryptography, cffi and aiohttp's parsers at least
     for name in extensions:
-        assert re.search(r"\.(cpython-313-x86_64-linux-gnu|abi3)\.so$", name) or ".libs/" in name
+        data = archive.read(name)[:20]
+        assert data[:4] == b"\x7fELF", name
+        assert int.from_bytes(data[18:20], "little") == ELF_MACHINE_AARCH64, name
+        if ".libs/" not in name:  # vendored C libraries carry no Python tag
+            assert re.search(r"\.(cpython-313-aarch64-linux-gnu|abi3)\.so$", name), name
 
 
 def test_the_zip_is_reproducible(lambda_package, tmp_path):

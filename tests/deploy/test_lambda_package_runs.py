@@ -1,6 +1,8 @@
 """The Lambda package, run as Lambda runs it: `lambda.zip` unpacked as the code (/var/task), every
 function under CPython 3.13 with awslambdaric (as /var/runtime holds it), through the local
-gateway's execution environments, against dynalite."""
+gateway's execution environments, against dynalite. Built for this machine's architecture (the
+same pins and code as the deployed arm64 zip, whose compiled modules test_lambda_package.py
+checks), since only those modules can load here."""
 
 from __future__ import annotations
 
@@ -55,14 +57,14 @@ def runtime_dir(python: str) -> Path:
 
 
 @pytest.fixture(scope="module")
-def package_gateway(lambda_package, dynamodb, tmp_path_factory):
+def package_gateway(lambda_package_here, dynamodb, tmp_path_factory):
     python = python_313()
     if python is None:
         pytest.skip(
             "no CPython 3.13 here: install one (`pyenv install 3.13`) or set PYTHON313 to one"
         )
     task = tmp_path_factory.mktemp("var-task")
-    with zipfile.ZipFile(lambda_package.zip_path) as archive:
+    with zipfile.ZipFile(lambda_package_here.zip_path) as archive:
         archive.extractall(task)
     api = read_api(load_template(), code_dir=task, parameters={"StageName": stage_name()})
     settings = Settings(

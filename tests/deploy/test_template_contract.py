@@ -59,9 +59,9 @@ def test_functions_that_are_not_routes_are_documented_exceptions(template):
 
 
 # Functions that POST to at most a bounded number of connections, never in shards: the caller's
-# own (at most MAX_CONNECTIONS_PER_USER), or a room's only when it has at most
-# TYPING_MAX_RECIPIENTS others (lambdas/services/messages.py typing_send).
-BOUNDED_POSTS = {"MarkReadFunction", "TypingFunction"}
+# own (at most MAX_CONNECTIONS_PER_USER: markread, and a ping carrying a read position), or a
+# room's only when it has at most TYPING_MAX_RECIPIENTS others (messages.py typing_send).
+BOUNDED_POSTS = {"MarkReadFunction", "PingFunction", "TypingFunction"}
 
 
 def test_broadcasting_functions_may_invoke_the_fanout_function_only(translated):

@@ -1,7 +1,7 @@
 """Delivery you can count on: with @connections POSTs lost after answering 200 (the gateway's
 fault injection), every client of a room ends with every message exactly once and in order,
 without reconnecting: a change number beyond the next reveals a gap, which `history` `since`
-fills; a lost last message is found by the `pong` of a ping sent once the room is quiet; a
+fills; a lost last message is found by the `pong` of the next keep-alive ping; a
 number taken by a write that never happened is reported empty and passed over.
 
 Each test waits for its outcome (up to DEADLINE, which only a hang reaches) and asserts what
@@ -53,9 +53,9 @@ async def _clients(gateway, keys, room: str, count: int, tag: str) -> list[Order
     for n in range(count):
         token = keys.token(user_id=f"{tag}{n}", username=f"{tag}{n}")
         url = f"{gateway.websocket_url}?{urlencode({'token': token, 'room': room})}"
-        # Pings at most 4 s apart once the room is quiet (not the page's minutes): a lost last
-        # change is found as soon as the machine's speed allows, however late it was stored.
-        clients.append(OrderedClient(url, sync_after=1.0, sync_max=4.0))
+        # A keep-alive every second (not the page's 7 minutes): a lost last change is found as
+        # soon as the machine's speed allows, however late it was stored.
+        clients.append(OrderedClient(url, keepalive=1.0))
     await asyncio.gather(*(client.start() for client in clients))
     assert await until(lambda: all(c.loaded.is_set() for c in clients)), clients[0].errors
     return clients

@@ -92,7 +92,7 @@ def test_one_message_to_a_room_of_three(own_gateway, keys, room):
     assert api_after["connections"] == 3
     assert requests_by_function(before, after) == {"SendMessageFunction": 1}
     send = after["lambda"]["functions"]["SendMessageFunction"]
-    assert (send["memory_mb"], send["architecture"]) == (512, "x86_64")  # template.yaml's
+    assert (send["memory_mb"], send["architecture"]) == (512, "arm64")  # template.yaml's
     assert send["gb_seconds"] == pytest.approx(0.5 * send["billed_ms"] / 1000)
     assert api_after["connection_minutes"] > api_before["connection_minutes"] > 0
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import uuid
 
 from lambdas.models import JOINED, Member, Message, Room
+from tests.helpers import recv_json
 from tests.local.test_private_rooms import recv_type, send
 
 
@@ -43,6 +44,41 @@ def test_a_public_room_counts_for_its_readers_and_mentions_reach_them(connect, m
         cleared = recv_type(socket, "unread")
         assert (cleared["room"], cleared["unread"], cleared["mentions"]) == (room, 0, 0)
     assert Member.get(room, bob).read_n == 2 and Room.get(room).posted == 2
+
+
+def test_the_keep_alive_carries_the_read_position(connect, make_room):
+    """A page reading along sends no `markread`: its keep-alive `ping` carries `read`, answered
+    by the pong; the reader's pages in other rooms are told, the one that pinged is not."""
+    room = make_room(created_by="ada")
+    ada, bob = uid(), uid()
+    ada_socket = connect(room, user_id=ada, username="ada")
+    bob_here = connect(room, user_id=bob, username="bob")
+    bob_lobby = connect(lobby=True, user_id=bob, username="bob")
+    for text in ("one", "two"):
+        send(ada_socket, action="sendmessage", message=text)
+    sent = [recv_type(bob_here, "message") for _ in range(2)]
+    assert recv_type(bob_lobby, "unread")["unread"] == 1
+    assert recv_type(bob_lobby, "unread")["unread"] == 2
+    send(bob_here, action="ping", read=sent[0]["id"])
+    assert recv_type(bob_here, "pong")["rev"] == sent[1]["rev"]
+    told = recv_type(bob_lobby, "unread")
+    assert (told["room"], told["unread"], told["mentions"]) == (room, 1, 0)
+    assert Member.get(room, bob).read_n == 1
+    # Bad input changes nothing: a read that is no message id is refused with a code.
+    send(bob_here, action="ping", read="../etc")
+    refused = recv_type(bob_here, "error")
+    assert (refused["code"], refused["action"]) == ("invalid_request", "ping")
+    send(bob_here, action="ping")  # a plain keep-alive moves nothing
+    recv_type(bob_here, "pong")
+    assert Member.get(room, bob).read_n == 1
+    send(bob_here, action="ping", read=sent[1]["id"])
+    # The others are told before the pong is answered: what this page got until then shows
+    # whether it was told too.
+    before_pong = []
+    while (frame := recv_json(bob_here, skip=()))["type"] != "pong":
+        before_pong.append(frame["type"])
+    assert "unread" not in before_pong, before_pong
+    assert recv_type(bob_lobby, "unread")["unread"] == 0
 
 
 def test_here_from_someone_else_is_refused_and_stores_nothing(connect, make_room):
