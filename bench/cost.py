@@ -4,8 +4,10 @@ Simulated people use the chat as the page does (bench/page_model.py and the time
 static/chat/): they open a room (connect, `presence`, the newest page of `history`, a
 `markread` of it), write messages at the scenario's rate (typing for COMPOSE_S first, so the
 typing policy decides its frames), ping to keep the socket alive once 7 minutes pass without
-sending a message or a ping, each ping carrying what they read since, and mark what is left when
-they leave. The stack's gateway
+sending a message or a ping, each ping carrying what they read since, hand over to a new socket
+as the page does before API Gateway's 2-hour limit, and mark what is left when they leave. A
+day is one session of the scenario's online hours: one opening, a hand-over every 110 minutes,
+one closing. The stack's gateway
 meters it all (lambdas/local/meter.py, DynamoDB included). Time runs SPEEDUP times faster than
 the page's clock (every timer and the message rate alike), so an hour of a room takes minutes;
 what the meter counted per room-hour is then scaled to the scenario's month and priced
@@ -23,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import random
 import sys
 import tempfile
@@ -58,7 +61,9 @@ MARK_FIRST_S = MARK_FIRST_MS / 1000  # chat.js
 COMPOSE_S = 10.0  # a message is typed for this long before it is sent (an assumption)
 CHANGES = {"message", "message_updated", "message_deleted"}
 TAIL_S = 8.0  # page seconds metered after the last message: its fan-out
-RECONNECTS_PER_HOUR = 0.5  # API Gateway closes a connection after 2 hours: a new one each time
+# API Gateway closes a connection after 2 hours: the page hands over to a new socket before
+# that (connection.js refreshAfterMs, 110 minutes). One continuous session a day per person.
+SOCKET_HOURS = 110 / 60
 
 
 @dataclass(frozen=True)
@@ -186,6 +191,21 @@ class Person:
             self.answered_at = at
             await self._quiet_send(frame)
 
+    async def hand_over(self) -> None:
+        """connection.js: a new socket before API Gateway's 2-hour limit, then the old one
+        closed ("replaced"); chat.js opened(): `presence`, and a ping (a repair's: it carries
+        what was read)."""
+        old, old_reader = self.ws, self.reader
+        self.ws = await connect(self.url, open_timeout=60, max_queue=None)
+        self.reader = asyncio.create_task(self._read())
+        await self.send({"action": "presence"})
+        frame = {"action": "ping"}
+        if self.newest > self.marked:
+            frame["read"] = self.marked = self.newest
+        await self.send(frame)
+        await old.close(1000, "replaced")
+        old_reader.cancel()
+
     async def close(self) -> None:
         """Leaving (chat.js leave / the page hidden): what was read and not marked goes."""
         if self.mark is not None:
@@ -259,6 +279,7 @@ class Run:
     room_size: int
     page_hours: float
     per_open: dict  # what one page opening costs (connect, presence, history)
+    per_hand_over: dict  # a new socket for an open page, the old one closed
     per_close: dict  # and one closing ($disconnect, the presence it announces)
     steady: dict  # everything else over the run, all rooms
     sent: int
@@ -309,6 +330,12 @@ async def simulate(port: int, keys, *, rooms: int, room_size: int, seed: int) ->
     await asyncio.gather(*tasks)
     await asyncio.sleep(Clock.real(TAIL_S))  # the last messages' fan-out
     steady_end = meter(port)
+    gone = _disconnects(port)
+    for batch in range(0, len(people), 10):
+        await asyncio.gather(*(p.hand_over() for p in people[batch : batch + 10]))
+    await stack.until(lambda: _disconnects(port) >= gone + len(people))
+    await asyncio.sleep(Clock.real(5))  # any presence announcement they make
+    handed_over = meter(port)
     for person in people:
         await person.close()
     closed_requests = _disconnects(port)
@@ -320,7 +347,8 @@ async def simulate(port: int, keys, *, rooms: int, room_size: int, seed: int) ->
         # The messages' window: the tail after it is the last messages' (their pings, marks).
         page_hours=until / 3600,
         per_open=scaled(difference(opened, start), 1 / len(people)),
-        per_close=scaled(difference(end, steady_end), 1 / len(people)),
+        per_hand_over=scaled(difference(handed_over, steady_end), 1 / len(people)),
+        per_close=scaled(difference(end, handed_over), 1 / len(people)),
         steady=difference(steady_end, opened),
         sent=sum(p.sent for p in people),
         errors=sum(len(p.errors) for p in people),
@@ -340,12 +368,16 @@ async def _writer(person: Person, phase: float, every: float, until: float, n: i
 
 def month(run: Run, scenario: Scenario) -> dict:
     """The scenario's month from what the run metered: the rooms' hours, each person opening
-    the page once per online stretch of 2 hours, and connection minutes by the clock."""
+    the page once a day and keeping it open for their online hours (a hand-over to a new
+    socket every SOCKET_HOURS), and connection minutes by the clock."""
     hours = scenario.rooms * scenario.online_hours * scenario.days
-    stretches = max(1.0, scenario.online_hours * RECONNECTS_PER_HOUR)
-    opens = scenario.daily_users * scenario.days * stretches
+    opens = scenario.daily_users * scenario.days
+    hand_overs = opens * max(0, math.ceil(scenario.online_hours / SOCKET_HOURS) - 1)
     total_reading = _sum(
-        scaled(run.per_room_hour, hours), scaled(run.per_open, opens), scaled(run.per_close, opens)
+        scaled(run.per_room_hour, hours),
+        scaled(run.per_open, opens),
+        scaled(run.per_hand_over, hand_overs),
+        scaled(run.per_close, opens),
     )
     # Connection minutes are not compressed: every daily user's online hours, by definition.
     total_reading["apigateway"]["connection_minutes"] = (

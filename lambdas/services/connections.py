@@ -103,7 +103,12 @@ def connection_close(*, api: ManagementApi, connection_id: str) -> None:
         return
     connection.delete()
     metric_count("ConnectionsClosed")
-    if connection.room is not None:  # a lobby connection was in no room
+    if connection.room is None:  # a lobby connection was in no room
+        return
+    # A newer connection of theirs in the room (the socket a page handed over to, another tab)
+    # keeps them on everyone's list. The newest one always announces its closing, so tabs
+    # closing together still leave the list right.
+    if not any(_order(c) > _order(connection) for c in _same_user_in_room(connection)):
         presence_announce(api=api, room=connection.room)
 
 
@@ -179,10 +184,32 @@ def connection_get(*, connection_id: str, user: User) -> Connection:
 
 
 def presence_join(*, api: ManagementApi, connection_id: str, user: User) -> Presence:
-    """Who is in the caller's room; the others are told, as this is how a newcomer arrives."""
-    room = connection_get(connection_id=connection_id, user=user).room
+    """Who is in the caller's room; the others are told, as this is how a newcomer arrives,
+    unless an older connection of theirs is in the room (a page's hand-over before API
+    Gateway's 2-hour limit, another tab): then nobody's list changes, and each announcement
+    would cost an API Gateway message per person in the room. The oldest of tabs opening
+    together announces."""
+    connection = connection_get(connection_id=connection_id, user=user)
+    room = connection.room
+    if any(_order(c) < _order(connection) for c in _same_user_in_room(connection)):
+        return room_presence(room=room)
     gone = presence_announce(api=api, room=room, exclude=connection_id)
     return room_presence(room=room, without=gone)
+
+
+def _same_user_in_room(connection: Connection) -> list[Connection]:
+    """The user's other live connections in the connection's room (by-user: a few items)."""
+    live = Connection.user_index.query(
+        connection.user_id, filter_condition=Connection.expires_at > utcnow()
+    )
+    return [
+        c for c in live if c.room == connection.room and c.connection_id != connection.connection_id
+    ]
+
+
+def _order(connection: Connection) -> tuple:
+    """Older first: expiry follows the connecting time (connection_expiry), the id breaks ties."""
+    return (connection.expires_at, connection.connection_id)
 
 
 def presence_announce(*, api: ManagementApi, room: str, exclude: str | None = None) -> set[str]:

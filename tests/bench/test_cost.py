@@ -37,15 +37,17 @@ def test_a_difference_of_two_readings_keeps_each_functions_architecture():
     assert got["dynamodb"] == {"requests": 0.0, "read_units": 2, "write_units": 6}
 
 
-def test_a_month_is_room_hours_plus_openings_plus_minutes_by_the_clock():
-    """2 rooms metered for half an hour: 1,000 messages; each opening 3 and each closing 2.
-    A scenario of 100 people in rooms of 50 online 8 hours for 30 days: 2 rooms × 240 hours
-    at 1,000 per room-hour, and 100 people × 30 days × 4 openings (one per 2 hours)."""
+def test_a_month_is_room_hours_plus_openings_hand_overs_and_minutes_by_the_clock():
+    """2 rooms metered for half an hour: 1,000 messages; each opening 3, each hand-over 1 and
+    each closing 2. A scenario of 100 people in rooms of 50 online 8 hours for 30 days: 2 rooms
+    × 240 hours at 1,000 per room-hour, 100 people × 30 days opening once a day, and each
+    day's 8 hours on 5 sockets of 110 minutes at most: 4 hand-overs."""
     run = Run(
         rooms=2,
         room_size=50,
         page_hours=0.5,
         per_open=reading(messages=3),
+        per_hand_over=reading(messages=1),
         per_close=reading(messages=2),
         steady=reading(messages=1_000, writes=40),
         sent=0,
@@ -54,8 +56,9 @@ def test_a_month_is_room_hours_plus_openings_plus_minutes_by_the_clock():
     )
     scenario = Scenario("test", daily_users=100, room_size=50)
     got = month(run, scenario)
-    opens = 100 * 30 * 4
-    assert got["apigateway"]["messages"] == pytest.approx(2 * 240 * 1_000 + opens * (3 + 2))
+    opens = 100 * 30
+    expected = 2 * 240 * 1_000 + opens * (3 + 2) + opens * 4 * 1
+    assert got["apigateway"]["messages"] == pytest.approx(expected)
     assert got["dynamodb"]["write_units"] == pytest.approx(2 * 240 * 40)
     assert got["apigateway"]["connection_minutes"] == 100 * 8 * 60 * 30
     assert got["lambda"]["functions"]["F"]["architecture"] == "x86_64"

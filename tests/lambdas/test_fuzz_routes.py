@@ -150,9 +150,14 @@ def test_presence_frames(scene):
 
 
 def test_ping_frames(scene):
-    """`ping` never reads the frame either: any body gets a pong."""
-    outcomes = read_only_suite(scene, ping.handler, bodies("ping", {}), 700)
-    assert set(outcomes) == {"ok"}
+    """`ping`: a pong, and a `read` that is a message id moves the read position (not a
+    message, not the connection's room's: nothing); any other `read` is refused cleanly, the
+    messages and the room untouched, and the pinging page is never told its own read."""
+    fields = {"read": scene.ids() | json_values}
+    outcomes = read_only_suite(scene, ping.handler, bodies("ping", fields), 700)
+    assert outcomes["ok"] and outcomes["invalid_request"]
+    assert set(outcomes) <= {"ok", "invalid_request", "invalid_json"}
+    assert scene.connection_id not in scene.api.posts
 
 
 def test_default_frames(scene):
