@@ -403,12 +403,13 @@ def _sum(*readings: dict) -> dict:
     return out
 
 
-def report(runs: list[Run], seconds: float) -> str:
+def report(runs: list[Run], seconds: float, written: datetime | None = None) -> str:
     alone, paired = runs
+    written = written or datetime.now(UTC)
     lines = [
         "# What DynamoWave costs on AWS",
         "",
-        f"Written by `make cost` (`bench/cost.py`) on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC in "
+        f"Written by `make cost` (`bench/cost.py`) on {written:%Y-%m-%d %H:%M} UTC in "
         f"{seconds:.0f} s, {stack.machine()}. Prices: {REGION} list prices of {PRICED_ON}, "
         "no free tier (bench/prices.py, with the pricing pages they come from).",
         "",
@@ -654,7 +655,8 @@ RUNS = stack.ROOT / "build" / "cost-runs.json"  # what the last run metered (--r
 def main() -> None:
     if sys.argv[1:] == ["--report"]:  # the report again, from the last run's readings
         saved = json.loads(RUNS.read_text())
-        text = report([Run(**run) for run in saved["runs"]], saved["seconds"])
+        written = datetime.fromisoformat(saved["written"])
+        text = report([Run(**run) for run in saved["runs"]], saved["seconds"], written)
         OUTPUT.write_text(text)
         print(text)
         return
@@ -674,8 +676,13 @@ def main() -> None:
             dynalite.stop()
     seconds = time.monotonic() - started
     RUNS.parent.mkdir(parents=True, exist_ok=True)
-    RUNS.write_text(json.dumps({"seconds": seconds, "runs": [asdict(run) for run in runs]}))
-    text = report(runs, seconds)
+    written = datetime.now(UTC)
+    RUNS.write_text(
+        json.dumps(
+            {"seconds": seconds, "written": written.isoformat(), "runs": [asdict(r) for r in runs]}
+        )
+    )
+    text = report(runs, seconds, written)
     OUTPUT.write_text(text)
     print(text)
 
