@@ -1,0 +1,145 @@
+// The connection's keep-alive (static/chat/connection.js), on mocked timers and a fake socket:
+// a ping only after pingIntervalMs without a frame the server answers (a ping, a message sent),
+// each such frame a liveness check of its own, and what the page puts on its pings.
+import assert from "node:assert/strict";
+import { afterEach, beforeEach, mock, test } from "node:test";
+
+import { Connection } from "../../static/chat/connection.js";
+
+class FakeSocket {
+  static OPEN = 1;
+  static sockets = [];
+
+  constructor(url) {
+    this.url = url;
+    this.readyState = 0;
+    this.sent = [];
+    this.closedWith = null;
+    this.listeners = {};
+    FakeSocket.sockets.push(this);
+  }
+
+  addEventListener(type, listener) {
+    (this.listeners[type] ??= []).push(listener);
+  }
+
+  removeEventListener(type, listener) {
+    this.listeners[type] = (this.listeners[type] ?? []).filter((l) => l !== listener);
+  }
+
+  emit(type, event = {}) {
+    for (const listener of [...(this.listeners[type] ?? [])]) listener(event);
+  }
+
+  send(data) {
+    this.sent.push(JSON.parse(data));
+  }
+
+  close(code, reason) {
+    this.closedWith = [code, reason];
+    this.readyState = 3;
+    this.emit("close", {});
+  }
+
+  actions() {
+    return this.sent.map((frame) => frame.action);
+  }
+}
+
+const INTERVAL = 7 * 60_000;
+const PONG_TIMEOUT = 20_000;
+
+async function live({ pingFields } = {}) {
+  FakeSocket.sockets = [];
+  const pinged = [];
+  const connection = new Connection({
+    fetchToken: async () => ({ token: "t", websocket_url: "wss://example.test" }),
+    room: "general",
+    onFrame: () => {},
+    onOpen: () => {},
+    onState: () => {},
+    onSessionEnded: () => {},
+    pingFields,
+    onPinged: (fields) => pinged.push(fields),
+  });
+  connection.start();
+  await new Promise((resolve) => setImmediate(resolve)); // the token, then `new WebSocket`
+  const [ws] = FakeSocket.sockets;
+  ws.readyState = FakeSocket.OPEN;
+  ws.emit("open");
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(connection.socket, ws);
+  return { connection, ws, pinged };
+}
+
+const hadNavigator = "navigator" in globalThis;
+
+beforeEach(() => {
+  globalThis.WebSocket = FakeSocket;
+  if (!hadNavigator) globalThis.navigator = { onLine: true }; // node 20 has none
+  mock.timers.enable({ apis: ["setTimeout", "setInterval"] });
+});
+
+afterEach(() => {
+  mock.timers.reset();
+  delete globalThis.WebSocket;
+  if (!hadNavigator) delete globalThis.navigator;
+});
+
+test("an idle socket is pinged once per interval, no sooner", async () => {
+  const { connection, ws } = await live();
+  mock.timers.tick(INTERVAL - 1);
+  assert.deepEqual(ws.actions(), []);
+  mock.timers.tick(1);
+  assert.deepEqual(ws.actions(), ["ping"]);
+  ws.emit("message", { data: JSON.stringify({ type: "pong", rev: 3 }) });
+  mock.timers.tick(INTERVAL);
+  assert.deepEqual(ws.actions(), ["ping", "ping"]);
+  connection.stop();
+});
+
+test("frames heard do not ping; a message sent puts the next ping an interval after it", async () => {
+  const { connection, ws } = await live();
+  mock.timers.tick(INTERVAL / 2);
+  for (let n = 0; n < 10; n += 1) {
+    ws.emit("message", { data: JSON.stringify({ type: "message", id: `m${n}`, rev: n + 1 }) });
+  }
+  assert.deepEqual(ws.actions(), []); // nothing per change heard
+  connection.send({ action: "sendmessage", message: "hi", clientMessageId: "c1" });
+  ws.emit("message", { data: JSON.stringify({ type: "message", id: "m10", rev: 11 }) }); // echo
+  mock.timers.tick(INTERVAL - 1);
+  assert.deepEqual(ws.actions(), ["sendmessage"]);
+  mock.timers.tick(1);
+  assert.deepEqual(ws.actions(), ["sendmessage", "ping"]);
+  ws.emit("message", { data: JSON.stringify({ type: "pong", rev: 11 }) });
+  // Frames the server does not answer (typing, markread) leave the keep-alive as it was.
+  connection.send({ action: "typing" });
+  mock.timers.tick(INTERVAL);
+  assert.deepEqual(ws.actions(), ["sendmessage", "ping", "typing", "ping"]);
+  connection.stop();
+});
+
+test("a message sent that nothing answers is a dead socket, as an unanswered ping is", async () => {
+  const { connection, ws } = await live();
+  connection.send({ action: "sendmessage", message: "hi", clientMessageId: "c1" });
+  mock.timers.tick(PONG_TIMEOUT - 1);
+  assert.equal(ws.closedWith, null);
+  mock.timers.tick(1);
+  assert.deepEqual(ws.closedWith, [4000, "no pong"]);
+  assert.equal(connection.socket, null);
+  connection.stop();
+});
+
+test("each ping carries what the page gives it, and the page hears what went", async () => {
+  let read = "01JREAD";
+  const { connection, ws, pinged } = await live({
+    pingFields: () => (read ? { read } : {}),
+  });
+  mock.timers.tick(INTERVAL);
+  read = null;
+  ws.emit("message", { data: JSON.stringify({ type: "pong", rev: 1 }) });
+  mock.timers.tick(INTERVAL);
+  assert.deepEqual(ws.sent, [{ read: "01JREAD", action: "ping" }, { action: "ping" }]);
+  assert.deepEqual(pinged, [{ read: "01JREAD" }, {}]);
+  connection.stop();
+});
