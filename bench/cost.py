@@ -262,6 +262,10 @@ def difference(after: dict, before: dict) -> dict:
             key: after["dynamodb"][key] - before["dynamodb"][key]
             for key in ("requests", "read_units", "write_units")
         },
+        "cloudwatch_logs": {
+            key: after["cloudwatch_logs"][key] - before["cloudwatch_logs"][key]
+            for key in ("events", "bytes")
+        },
     }
 
 
@@ -434,7 +438,8 @@ def report(runs: list[Run], seconds: float, written: datetime | None = None) -> 
         "## Not counted yet",
         "",
         "The site (Django on Lambda through Zappa: pages, the token endpoint, `/api/unread/`) "
-        "and its database; CloudWatch Logs; SQS; DynamoDB storage; data transfer. Lambda "
+        "and its database; CloudWatch Logs' storage (ingestion is counted: each line a "
+        "function prints) and metrics; SQS; DynamoDB storage; data transfer. Lambda "
         "durations are this machine's, under load, not AWS's. The typing policy, the "
         "keep-alive's interval and the first read mark's delay are the page's "
         "(tests/bench/test_page_model.py checks them against `static/chat/`); that pings carry "

@@ -28,6 +28,7 @@ class Price:
 API_GATEWAY = "https://aws.amazon.com/api-gateway/pricing/"
 LAMBDA = "https://aws.amazon.com/lambda/pricing/"
 DYNAMODB = "https://aws.amazon.com/dynamodb/pricing/on-demand/"
+CLOUDWATCH = "https://aws.amazon.com/cloudwatch/pricing/"
 
 PRICES = {
     # WebSocket APIs: the first billion messages a month (32 KB units); $0.80 after that.
@@ -40,6 +41,8 @@ PRICES = {
     "lambda_gb_seconds_arm64": Price(0.0000133334, 1, "GB-seconds", LAMBDA),
     "dynamodb_write_units": Price(0.625, 1e6, "write request units", DYNAMODB),
     "dynamodb_read_units": Price(0.125, 1e6, "read request units", DYNAMODB),
+    # Logs ingested, Standard log class (vended Lambda logs are tiered past 10 TB a month).
+    "cloudwatch_logs_gb": Price(0.50, 2**30, "bytes of log events", CLOUDWATCH),
 }
 BILLION = 1e9
 
@@ -114,6 +117,9 @@ def bill(reading: dict, *, scale: float = 1.0) -> list[LineItem]:
         _item("DynamoDB writes", dynamodb["write_units"] * scale, "dynamodb_write_units"),
         _item("DynamoDB reads", dynamodb["read_units"] * scale, "dynamodb_read_units"),
     ]
+    logs = reading.get("cloudwatch_logs")  # readings from before the meter counted logs: none
+    if logs is not None:
+        items.append(_item("CloudWatch Logs ingested", logs["bytes"] * scale, "cloudwatch_logs_gb"))
     return items
 
 

@@ -9,6 +9,9 @@
   next millisecond, in GB-seconds (`MemorySize` / 1,024 × seconds) for its architecture
   (`Architectures` in the template: x86_64 or arm64 price differently). Invocations the service
   refuses (throttled) are not billed; failed ones are.
+- **CloudWatch Logs**: what the functions' processes print (stdout and stderr, process mode),
+  each line one log event of its bytes plus 26, as CloudWatch Logs bills ingestion (output.py).
+  Thread mode's functions print into the gateway's own streams, which are not counted.
 - **DynamoDB** (with `Settings.meter_dynamodb`, which `make run` sets): requests, read and write
   units per table and per index, for every call a function makes through the gateway's relay
   (dynamodb_proxy.py; lambdas/local/dynamodb_meter.py says how units are counted). The site's
@@ -53,6 +56,12 @@ class TableUsage:
 
 
 @dataclass
+class LogUsage:
+    events: int = 0
+    bytes: int = 0
+
+
+@dataclass
 class Meter:
     """Counters of billable units, safe to update from the gateway's loop and from threads."""
 
@@ -62,6 +71,7 @@ class Meter:
     closed_seconds: float = 0.0  # connection time of the connections already closed
     functions: dict[str, FunctionUsage] = field(default_factory=dict)
     tables: dict[str, TableUsage] = field(default_factory=dict)  # "table" or "table/index/I"
+    logs: dict[str, LogUsage] = field(default_factory=dict)  # per function
     _open: dict[str, float] = field(default_factory=dict, repr=False)  # id -> opened (monotonic)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     started: float = field(default_factory=time.monotonic, repr=False)
@@ -98,6 +108,13 @@ class Meter:
                 usage = self.functions[function_id] = FunctionUsage(memory_mb, architecture)
             usage.requests += 1
             usage.billed_ms += billed
+
+    def logged(self, function_id: str, *, events: int, size: int) -> None:
+        """`events` log lines of `size` billed bytes (message + overhead) from a function."""
+        with self._lock:
+            usage = self.logs.setdefault(function_id, LogUsage())
+            usage.events += events
+            usage.bytes += size
 
     def dynamodb(
         self, name: str, *, requests: int = 0, read_units: float = 0.0, write_units: float = 0.0
@@ -144,6 +161,14 @@ class Meter:
                     "gb_seconds": round(sum(f["gb_seconds"] for f in functions.values()), 6),
                     "functions": functions,
                 },
+                "cloudwatch_logs": {
+                    "events": sum(u.events for u in self.logs.values()),
+                    "bytes": sum(u.bytes for u in self.logs.values()),
+                    "functions": {
+                        name: {"events": u.events, "bytes": u.bytes}
+                        for name, u in sorted(self.logs.items())
+                    },
+                },
                 "dynamodb": {
                     "requests": sum(t.requests for t in self.tables.values()),
                     "read_units": sum(t.read_units for t in self.tables.values()),
@@ -175,4 +200,7 @@ class Meter:
                 f", {dynamodb['requests']:,} DynamoDB requests "
                 f"({dynamodb['read_units']:,.1f} read, {dynamodb['write_units']:,.1f} write units)"
             )
+        logs = counted["cloudwatch_logs"]
+        if logs["events"]:
+            line += f", {logs['events']:,} log events ({logs['bytes'] / 1024:,.1f} KiB)"
         return line

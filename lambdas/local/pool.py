@@ -142,6 +142,11 @@ class FunctionPool:
         self._zygote_lock = asyncio.Lock()
         self._retiring = False  # replaced: what was accepted runs, then its environments go
 
+    def _count_output(self, events: int, size: int) -> None:
+        """Log lines the function's processes printed: CloudWatch Logs ingestion."""
+        if self.meter is not None:
+            self.meter.logged(self.function.logical_id, events=events, size=size)
+
     async def invoke(self, payload: bytes, *, asynchronous: bool = False) -> Outcome:
         """One invocation in an environment of this function; raises Throttled over the limit."""
         request_id = str(uuid.uuid4())
@@ -214,6 +219,7 @@ class FunctionPool:
                     code_dir=self.code_dir,
                     variables=self.variables,
                     preload=self.preload or (),
+                    count_output=self._count_output,
                 )
                 try:
                     await zygote.start(INIT_TIMEOUT)
@@ -276,6 +282,7 @@ class FunctionPool:
                 variables=self.variables,
                 python=self.python,
                 on_exit=self._lost,
+                count_output=self._count_output,
             )
             self.environments.add(environment)
             self._starting += 1

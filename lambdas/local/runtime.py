@@ -22,6 +22,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from lambdas.local.output import Counter, start_forwarding, stop_forwarding
 from lambdas.local.zygote import ForkedProcess, Zygote, ZygoteGone
 
 logger = logging.getLogger("dynamowave.lambda")
@@ -120,9 +121,12 @@ class Environment:
         variables: dict[str, str],
         python: str,
         on_exit: Callable[[Environment], None] = lambda environment: None,
+        count_output: Counter | None = None,
     ) -> None:
         self.api, self.handler, self.code_dir = api, handler, code_dir
         self.variables, self.python, self.on_exit = variables, python, on_exit
+        self.count_output = count_output  # a spawned worker's log lines (a zygote's count its own)
+        self._output: list[asyncio.Task] = []
         self.zygote: Zygote | None = None  # forks the worker when set (zygote.py); else spawned
         loop = asyncio.get_running_loop()
         self.ready: asyncio.Future[None] = loop.create_future()  # its first GET /next
@@ -149,6 +153,7 @@ class Environment:
                 self.process = await self.zygote.spawn(self.handler, variables)
             else:
                 self.process = await self._spawn(variables)
+                self._output = start_forwarding(self.process, self.count_output)
         except OSError as error:
             await self.api.close(self)
             raise InitFailed("Runtime.InvalidEntrypoint", str(error)) from None
@@ -178,6 +183,8 @@ class Environment:
             cwd=self.code_dir,
             env={**variables, "_GATEWAY_PID": str(os.getpid()), "_BOOTSTRAP": BOOTSTRAP},
             stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,  # its log (output.py), passed on to ours
+            stderr=asyncio.subprocess.PIPE,
             # Its own process group: killed as a whole, never by the terminal's Ctrl-C. (No
             # preexec_fn: that path runs this process's at-fork hooks in the child, where
             # objects they drop can unregister sockets from an epoll shared with us.)
@@ -229,6 +236,7 @@ class Environment:
 
     async def _watch(self) -> int:
         returncode = await self.process.wait()
+        await stop_forwarding(self._output)
         await self.api.close(self)
         if self.current is not None:
             reason = exit_reason(returncode)

@@ -30,6 +30,8 @@ import signal
 import socket
 from pathlib import Path
 
+from lambdas.local.output import Counter, start_forwarding, stop_forwarding
+
 SOURCE = r"""# zygote of the local gateway (lambdas/local/zygote.py)
 import importlib, json, os, selectors, signal, socket, sys, traceback
 os.environ.pop("_ZYGOTE_SOURCE")
@@ -187,9 +189,13 @@ class Zygote:
         code_dir: Path,
         variables: dict[str, str],
         preload: tuple[str, ...],
+        count_output: Counter | None = None,
     ) -> None:
         self.name, self.python, self.code_dir = name, python, code_dir
         self.variables, self.preload = variables, preload
+        # Its environments inherit its stdout and stderr: what they print is the function's log.
+        self.count_output = count_output
+        self._output: list[asyncio.Task] = []
         self.process: asyncio.subprocess.Process | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._reader_task: asyncio.Task | None = None
@@ -214,6 +220,8 @@ class Zygote:
                 },
                 pass_fds=(theirs.fileno(),),
                 stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
                 process_group=0,  # never reached by the terminal's Ctrl-C
             )
         except BaseException:
@@ -221,6 +229,7 @@ class Zygote:
             raise
         finally:
             theirs.close()
+        self._output = start_forwarding(self.process, self.count_output)
         reader, self._writer = await asyncio.open_unix_connection(sock=ours)
         try:
             first = await asyncio.wait_for(reader.readline(), timeout)
@@ -291,3 +300,4 @@ class Zygote:
             self._writer.close()
         if self._reader_task is not None:
             await asyncio.gather(self._reader_task, return_exceptions=True)
+        await stop_forwarding(self._output)

@@ -7,7 +7,9 @@ import pytest
 from bench.cost import Run, Scenario, difference, month, provisioned
 
 
-def reading(messages=0.0, requests=0.0, gb_seconds=0.0, writes=0.0, reads=0.0) -> dict:
+def reading(
+    messages=0.0, requests=0.0, gb_seconds=0.0, writes=0.0, reads=0.0, log_bytes=0.0
+) -> dict:
     return {
         "apigateway": {
             "messages": messages,
@@ -22,6 +24,7 @@ def reading(messages=0.0, requests=0.0, gb_seconds=0.0, writes=0.0, reads=0.0) -
             },
         },
         "dynamodb": {"requests": 0.0, "read_units": reads, "write_units": writes},
+        "cloudwatch_logs": {"events": 0.0, "bytes": log_bytes},
     }
 
 

@@ -40,3 +40,10 @@ def test_messages_past_a_billion_a_month_cost_less():
     over = reading(apigateway={"messages": 1.5e9, "connection_minutes": 0.0})
     messages = next(item for item in bill(over) if item.name == "API Gateway messages")
     assert messages.dollars == pytest.approx(1_000 + 400)  # 1 B at $1/M, 0.5 B at $0.80/M
+
+
+def test_log_lines_are_billed_by_the_gibibyte_ingested():
+    logged = reading(cloudwatch_logs={"events": 10, "bytes": 1024})  # 1 KiB, a million times
+    items = {item.name: item for item in bill(logged, scale=2**20)}
+    assert items["CloudWatch Logs ingested"].dollars == pytest.approx(0.50)  # 1 GiB × $0.50
+    assert "CloudWatch Logs ingested" not in {item.name for item in bill(reading())}

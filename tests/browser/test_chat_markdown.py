@@ -177,15 +177,21 @@ NASTY = {
 def test_the_worst_inputs_render_within_50_ms(md):
     """The issue's bound, as measured on the page: each 4,000-character bomb, rendered into the
     DOM, in under 50 ms. (The first render of all warms the engine up; on this machine they take
-    0.1-15 ms, a margin of more than 3x, so a busy CI box stays under it.)"""
+    0.1-15 ms. Each is timed 5 times and the fastest counts: another process taking the CPU
+    only ever adds time, so a busy CI box does not fail it, and a real blow-up, which is slow
+    every time, still does.)"""
     render(md, "warm **up** `x` > q\n- l")
     times = md.evaluate(
         """(inputs) => Object.fromEntries(Object.entries(inputs).map(([name, text]) => {
             const box = document.getElementById("out");
-            const start = performance.now();
-            box.replaceChildren(window.md.renderMarkdown(text, { viewer: {} }));
-            box.getBoundingClientRect(); // laid out, as on the page
-            return [name, performance.now() - start];
+            let fastest = Infinity;
+            for (let run = 0; run < 5; run += 1) {
+              const start = performance.now();
+              box.replaceChildren(window.md.renderMarkdown(text, { viewer: {} }));
+              box.getBoundingClientRect(); // laid out, as on the page
+              fastest = Math.min(fastest, performance.now() - start);
+            }
+            return [name, fastest];
         }))""",
         NASTY,
     )

@@ -1,6 +1,7 @@
 """Rooms, presence, typing, edit/delete and idempotent sends, through the real gateway."""
 
 import json
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -70,15 +71,16 @@ def test_presence_lists_each_user_once_and_follows_joins_and_leaves(connect, roo
 
     A newcomer arrives by asking for presence once open (as the page does): $connect stays quick.
     """
+    alice = f"a{uuid.uuid4().hex[:8]}"  # her connections in this test only
     bob = connect(room, user_id="2", username="bob")
     assert ask_presence(bob) == ["bob"]
-    alice_1 = connect(room, user_id="1", username="alice")
+    alice_1 = connect(room, user_id=alice, username="alice")
     assert ask_presence(alice_1) == ["alice", "bob"]
     assert presence_names(recv_json(bob, skip=())) == ["alice", "bob"]
-    alice_2 = connect(room, user_id="1", username="alice")  # her second tab, or a hand-over
+    alice_2 = connect(room, user_id=alice, username="alice")  # her second tab, or a hand-over
     assert ask_presence(alice_2) == ["alice", "bob"]
     alice_1.close()  # the first one goes: she is still here
-    assert wait_for(lambda: len(list(Connection.user_index.query("1"))) == 1)
+    assert wait_for(lambda: len(list(Connection.user_index.query(alice))) == 1)
     carol = connect(room, user_id="3", username="carol")
     assert ask_presence(carol) == ["alice", "bob", "carol"]
     # The next list bob hears is carol's arrival: none came for alice's tabs in between.

@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import threading
+import urllib.request
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -114,6 +115,7 @@ def template(record_dir: Path) -> dict:
             "Never": function("handlers.sleep", ReservedConcurrentExecutions=0),
             "Failing": function("handlers.fail"),
             "Chatty": function("handlers.chatter"),
+            "Logs": function("handlers.log_lines"),
             "Broken": function("broken.handler"),
             **route("$connect", "Record", two_way=False, authorized=True),
             **route("$disconnect", "Record", two_way=False),
@@ -399,6 +401,25 @@ def test_a_worker_that_prints_garbage_disturbs_nothing(lam):
     """Bytes that are not UTF-8 on stdout, stderr and the Runtime API: the answer is whole."""
     for _ in range(2):
         assert invoke(lam, "Chatty") == ({"ok": True}, None)
+
+
+def test_what_a_function_prints_is_metered_as_cloudwatch_logs_would_bill_it(lam, gateway):
+    """Each line on stdout or stderr is one log event of its UTF-8 bytes plus 26: 3 lines of
+    10, 0 and 5 bytes (é is two) are 3 events of 36 + 26 + 31 = 93 bytes."""
+
+    def logs() -> dict:
+        with urllib.request.urlopen(gateway.meter_url, timeout=DEADLINE) as answer:
+            usage = json.load(answer)["cloudwatch_logs"]["functions"]
+        return usage.get("Logs", {"events": 0, "bytes": 0})
+
+    before = logs()
+    assert invoke(lam, "Logs", {"out": ["0123456789", ""], "err": ["café"]}) == ({"ok": True}, None)
+
+    def counted() -> dict:
+        now = logs()
+        return {key: now[key] - before[key] for key in ("events", "bytes")}
+
+    assert wait_for(lambda: counted() == {"events": 3, "bytes": 93}), counted()
 
 
 # -- through API Gateway -------------------------------------------------------------------------

@@ -116,3 +116,12 @@ def unauthorized(event: dict, context) -> dict:
 def nested_context(event: dict, context) -> dict:
     """An authorizer whose context holds an object, which API Gateway does not accept."""
     return {**allow(event, context), "context": {"user": {"id": 1}}}
+
+
+def log_lines(event: dict, context) -> dict:
+    """Print the event's `out` lines to stdout and `err` lines to stderr: the function's log."""
+    for line in event.get("out", []):
+        print(line, flush=True)
+    for line in event.get("err", []):
+        print(line, file=sys.stderr, flush=True)
+    return {"ok": True}
