@@ -108,7 +108,7 @@ def connection_close(*, api: ManagementApi, connection_id: str) -> None:
     # A newer connection of theirs in the room (the socket a page handed over to, another tab)
     # keeps them on everyone's list. The newest one always announces its closing, so tabs
     # closing together still leave the list right.
-    if not any(_order(c) > _order(connection) for c in _same_user_in_room(connection)):
+    if not any(_older(connection, c) for c in _same_user_in_room(connection)):
         presence_announce(api=api, room=connection.room)
 
 
@@ -191,7 +191,7 @@ def presence_join(*, api: ManagementApi, connection_id: str, user: User) -> Pres
     together announces."""
     connection = connection_get(connection_id=connection_id, user=user)
     room = connection.room
-    if any(_order(c) < _order(connection) for c in _same_user_in_room(connection)):
+    if any(_older(c, connection) for c in _same_user_in_room(connection)):
         return room_presence(room=room)
     gone = presence_announce(api=api, room=room, exclude=connection_id)
     return room_presence(room=room, without=gone)
@@ -207,9 +207,27 @@ def _same_user_in_room(connection: Connection) -> list[Connection]:
     ]
 
 
-def _order(connection: Connection) -> tuple:
-    """Older first: expiry follows the connecting time (connection_expiry), the id breaks ties."""
-    return (connection.expires_at, connection.connection_id)
+def _older(first: Connection, second: Connection) -> bool:
+    """Whether `first` connected before `second`: a total order, so exactly one of a user's
+    connections is the oldest and one the newest. Expiry follows the connecting time to the
+    second (connection_expiry); within one second the connecting time itself decides (by-user
+    does not project it: the whole items are read, rarely), then the id. A connection gone
+    meanwhile is neither older nor newer."""
+    if first.expires_at != second.expires_at:
+        return first.expires_at < second.expires_at
+    firsts, seconds = _connected_at(first), _connected_at(second)
+    if firsts is None or seconds is None:
+        return False
+    return (firsts, first.connection_id) < (seconds, second.connection_id)
+
+
+def _connected_at(connection: Connection) -> datetime | None:
+    if connection.connected_at is not None:
+        return connection.connected_at
+    try:
+        return Connection.get(connection.connection_id, consistent_read=True).connected_at
+    except Connection.DoesNotExist:
+        return None
 
 
 def presence_announce(*, api: ManagementApi, room: str, exclude: str | None = None) -> set[str]:
