@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from websockets.asyncio.client import connect
 from websockets.exceptions import WebSocketException
 
-from bench.page_model import KEEPALIVE_MS
+from bench.page_model import ANSWERED_ACTIONS, KEEPALIVE_MS
 
 CHANGE_FRAMES = ("message", "message_updated", "message_deleted")
 
@@ -149,8 +149,9 @@ class RoomLog:
 
 class OrderedClient:
     """One WebSocket in a room driving a RoomLog: loads the newest page, repairs gaps, and
-    pings every `keepalive` seconds as the page does (every 7 minutes: bench/page_model.py), so
-    a lost last message is found by a pong within that interval."""
+    pings as the page does: once `keepalive` seconds pass without it sending a message or a
+    ping (7 minutes on the page: bench/page_model.py), so a lost last message is found by a
+    pong within that interval."""
 
     def __init__(self, url: str, *, keepalive: float = KEEPALIVE_MS / 1000) -> None:
         self.url, self.keepalive = url, keepalive
@@ -171,6 +172,8 @@ class OrderedClient:
     async def send(self, frame: dict) -> None:
         with contextlib.suppress(WebSocketException):
             await self.ws.send(json.dumps(frame))
+        if frame.get("action") in ANSWERED_ACTIONS:  # as the page's keep-alive counts
+            self.next_ping = time.monotonic() + self.keepalive
 
     async def _read(self) -> None:
         with contextlib.suppress(WebSocketException):
