@@ -55,10 +55,10 @@ RATE_DEFAULTS = {
     "deletes": (2, 10),
     "reactions": (2, 10),
     "reads": (5, 20),
-    # The page pings every 4 minutes, and at 1, 3, 7, 15 ... s after each change it hears:
-    # never more than one a second per tab. Checked in each container's memory first, a quarter
-    # of it there (limits.LOCAL_FIRST), so ten tabs (MAX_CONNECTIONS_PER_USER) in one busy room
-    # fit in the shared bucket and the local lines together.
+    # The page pings after 7 minutes without sending, and each time it is shown again: far
+    # below one a second per tab. Checked in each container's memory first, a quarter of it
+    # there (limits.LOCAL_FIRST), so ten tabs (MAX_CONNECTIONS_PER_USER) in one busy room fit
+    # in the shared bucket and the local lines together.
     "ping": (5, 20),
     # Frames no route matched: the page sends none; a client asking for help or its own
     # connection's details needs a few. In memory first too.

@@ -50,8 +50,8 @@ EXPECTED_DISCONNECTS = re.compile(
     r"^(?:[\w.]+\.)?(?:BrokenPipeError|ConnectionResetError|ConnectionAbortedError|"
     r"ConnectionClosed\w*|ClientConnectionResetError|CancelledError|IncompleteRead)\b"
 )
-# Frames a page sends by itself, often: its keep-alive and sync pings, typing notices (one every
-# few seconds while someone writes), read positions. Seen only if they fail.
+# Frames a page sends by itself: its keep-alive pings, typing notices (one per composing burst),
+# read positions. Seen only if they fail.
 BACKGROUND = re.compile(r"^(?:ping|typing|markread) \S+ → 200 ")
 CHAIN_HEADERS = ("During handling of the above exception", "The above exception was the direct")
 WIDTH = 8  # the source column

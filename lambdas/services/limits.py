@@ -132,16 +132,15 @@ ROUTE_BUCKETS = {
     "$default": "default",
 }
 
-# Buckets checked in this container's memory first, DynamoDB's only beyond it: the routes that
-# write nothing. ping is ~95 % of all invocations: a DynamoDB bucket would add a read and a write
-# unit and two round trips to each (a conditional put costs 1 WRU, 5x a read unit's price),
-# several times the ping's own reads; $default is rare, and a client asking for help should not
-# cost a write either. In memory, a client within 1/LOCAL_SHARE of its bucket (rate and burst)
-# costs nothing; past that in a container it goes on to the shared bucket, whose refusals count
-# as strikes like any other. A quarter of ping's is still more than one tab's pings at their
-# fastest (the page's sync pings are a second apart at least), and a flooder whose frames land
-# in n warm containers gets at most n quarters on top of the shared bucket's share before it is
-# cut off.
+# Buckets checked in this container's memory first, DynamoDB's only beyond it. ping is the
+# keep-alive of every open page: a DynamoDB bucket would add a read and a write unit and two round
+# trips to each (a conditional put costs 1 WRU, 5x a read unit's price), more than the ping's own
+# reads; $default is rare, and a client asking for help should not cost a write either. In
+# memory, a client within 1/LOCAL_SHARE of its bucket (rate and burst) costs nothing; past that
+# in a container it goes on to the shared bucket, whose refusals count as strikes like any other.
+# A quarter of ping's is still far more than one tab's pings (one after 7 minutes without
+# sending, one each time the page is shown again), and a flooder whose frames land in n warm
+# containers gets at most n quarters on top of the shared bucket's share before it is cut off.
 LOCAL_FIRST = frozenset({"ping", "default"})
 LOCAL_SHARE = 4
 LOCAL_KEYS = 10_000  # users remembered per container; full buckets are forgotten first
