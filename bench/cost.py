@@ -48,6 +48,7 @@ from bench.prices import (
     PROVISIONED,
     REGION,
     LineItem,
+    api_messages_dollars,
     bill,
     total,
 )
@@ -116,6 +117,8 @@ class Person:
     marked: str = ""  # the newest the server was told was read
     answered_at: float = 0.0  # page seconds: the last frame sent that the server answers
     errors: list[dict] = field(default_factory=list)
+    # clientMessageId -> when first held (time.monotonic): the large room's delivery times
+    arrivals: dict[str, float] = field(default_factory=dict)
 
     async def open(self) -> None:
         self.ws = await connect(self.url, open_timeout=60, max_queue=None)
@@ -147,8 +150,18 @@ class Person:
                     self.loaded.set()
                 elif kind == "message":
                     self._heard(str(frame.get("id", "")))
+                    self._arrived(frame)
+                elif kind == "changes":  # a large room's batch
+                    for message in frame.get("messages", []):
+                        self._heard(str(message.get("id", "")))
+                        self._arrived(message)
         except Exception:
             return
+
+    def _arrived(self, message: dict) -> None:
+        key = message.get("client_message_id")
+        if key is not None and key not in self.arrivals:
+            self.arrivals[key] = time.monotonic()
 
     def _heard(self, message_id: str) -> None:
         self.newest = max(self.newest, message_id)
@@ -370,6 +383,179 @@ async def _writer(person: Person, phase: float, every: float, until: float, n: i
         at += every
 
 
+# -- the community's large room ---------------------------------------------------------------
+
+LARGE_ROOM = 2_000  # the community's room
+LARGE_RATE = 5.0  # its messages a second while people are online (issue 24's target)
+LARGE_SECONDS = 60.0  # metered in real time: batching's window is the server's clock
+LARGE_SIZES = (150, 300)  # readers metered; the room of 2,000 is extrapolated from both
+
+
+@dataclass
+class LargeRun:
+    """One large room metered at `readers` people for LARGE_SECONDS of real time."""
+
+    readers: int
+    sent: int
+    per_open: dict
+    per_message: dict  # everything in the messages' window, per message sent
+    per_ping: dict  # a keep-alive ping (carrying a read mark)
+    per_hand_over: dict
+    per_close: dict
+    posts_per_reader_message: float  # API Gateway messages out per message and reader
+    latency_ms: dict  # sent → held by another reader: p50, p99, max
+    lost: int  # (reader, message) pairs never held
+    errors: int
+
+
+async def simulate_large(port: int, keys, *, readers: int, seed: int) -> LargeRun:
+    """One room of `readers` pages; messages from random people at LARGE_RATE a second
+    (Poisson) for LARGE_SECONDS; then a ping each, a hand-over each, a close each."""
+    from lambdas.services.rooms import room_create
+
+    rng = random.Random(seed)
+    clock = Clock()
+    room = f"large-{seed}-{readers}"
+    room_create(name=room, title="", description="", created_by="cost")
+    people = [
+        Person(stack.websocket_url(port, keys, user_id=f"l{n}-{seed}", room=room), clock, readers)
+        for n in range(readers)
+    ]
+    gone = _disconnects(port)
+    await seed_room(port, keys, room)
+    await stack.until(lambda: _disconnects(port) >= gone + 1)
+    start = meter(port)
+    for batch in range(0, len(people), 10):
+        await asyncio.gather(*(p.open() for p in people[batch : batch + 10]))
+    await asyncio.gather(*(p.loaded.wait() for p in people))
+    await asyncio.sleep(2)  # the last arrivals' presence counting
+    opened = meter(port)
+    sent_at: dict[str, float] = {}
+    senders: dict[str, Person] = {}
+    at = time.monotonic()
+    end = at + LARGE_SECONDS
+    n = 0
+    while True:
+        at += rng.expovariate(LARGE_RATE)
+        if at >= end:
+            break
+        await asyncio.sleep(max(0.0, at - time.monotonic()))
+        sender = rng.choice(people)
+        key = f"{seed}-{readers}-{n}"
+        sent_at[key], senders[key] = time.monotonic(), sender
+        await sender.send({"action": "sendmessage", "message": f"m{n}", "clientMessageId": key})
+        n += 1
+    await stack.until(lambda: all(len(p.arrivals) >= len(sent_at) for p in people), timeout=30.0)
+    await asyncio.sleep(1.0)  # a batch still running sends nothing more, but let it end
+    window_end = meter(port)
+    latencies = sorted(
+        (person.arrivals[key] - sent) * 1000
+        for key, sent in sent_at.items()
+        for person in people
+        if person is not senders[key] and key in person.arrivals
+    )
+    lost = sum(key not in p.arrivals for key in sent_at for p in people)
+    for person in people:  # each keep-alive ping once, carrying a read mark
+        frame = {"action": "ping"}
+        if person.newest > person.marked:
+            frame["read"] = person.marked = person.newest
+        await person.send(frame)
+    pinged_before = _requests(window_end, "PingFunction")
+    await stack.until(lambda: _requests(meter(port), "PingFunction") >= pinged_before + readers)
+    await asyncio.sleep(2)  # the `unread` frames their read marks send
+    pinged = meter(port)
+    gone = _disconnects(port)
+    for batch in range(0, len(people), 10):
+        await asyncio.gather(*(p.hand_over() for p in people[batch : batch + 10]))
+    await stack.until(lambda: _disconnects(port) >= gone + len(people))
+    await asyncio.sleep(2)
+    handed_over = meter(port)
+    for person in people:
+        await person.close()
+    closed = _disconnects(port)
+    await stack.until(lambda: _disconnects(port) >= closed + len(people))
+    finished = meter(port)
+    window = difference(window_end, opened)
+    acks = len(sent_at)  # each sender's own copy, at once
+    posts = (window["apigateway"]["messages_out"] - acks) / (len(sent_at) * readers)
+    return LargeRun(
+        readers=readers,
+        sent=len(sent_at),
+        per_open=scaled(difference(opened, start), 1 / readers),
+        per_message=scaled(window, 1 / len(sent_at)),
+        per_ping=scaled(difference(pinged, window_end), 1 / readers),
+        per_hand_over=scaled(difference(handed_over, pinged), 1 / readers),
+        per_close=scaled(difference(finished, handed_over), 1 / readers),
+        posts_per_reader_message=posts,
+        latency_ms={
+            "p50": stack.percentile(latencies, 50),
+            "p99": stack.percentile(latencies, 99),
+            "max": latencies[-1] if latencies else float("nan"),
+        },
+        lost=lost,
+        errors=sum(len(p.errors) for p in people),
+    )
+
+
+def _requests(reading: dict, function: str) -> float:
+    return reading["lambda"]["functions"].get(function, {}).get("requests", 0)
+
+
+def extrapolated(small: dict, large: dict, n_small: int, n_large: int, n: int) -> dict:
+    """Each count as a straight line through its two readings, at `n` readers."""
+
+    def at(a, b):
+        if isinstance(a, dict) or isinstance(b, dict):
+            a, b = a or {}, b or {}
+            return {k: at(a.get(k), b.get(k)) for k in a.keys() | b.keys()}
+        if isinstance(a, str) or isinstance(b, str):
+            return a or b
+        a, b = a or 0, b or 0
+        return max(0.0, b + (b - a) / (n_large - n_small) * (n - n_large))
+
+    return at(small, large)
+
+
+def pings_a_minute(sends_a_minute: float) -> float:
+    """Keep-alive pings a minute of a page that sends at this (Poisson) rate: it pings when
+    KEEPALIVE_S pass without sending (a renewal process: each wait ends in a send or a ping)."""
+    minutes = KEEPALIVE_S / 60
+    if sends_a_minute <= 0:
+        return 1 / minutes
+    quiet = math.exp(-sends_a_minute * minutes)  # no send in a whole interval
+    return sends_a_minute * quiet / (1 - quiet)
+
+
+COMMUNITY_SMALL = Scenario("community's small rooms: 8,000 daily users in rooms of 50", 8_000, 50)
+
+
+def large_month(runs: list[LargeRun], online_hours: float = 8.0, days: float = 30.0) -> dict:
+    """The community's room of LARGE_ROOM people for a month: LARGE_RATE messages a second
+    through its online hours, each person opening it once a day, handing over every
+    SOCKET_HOURS, pinging as a page that sends its share of the messages does."""
+    small, large = sorted(runs, key=lambda r: r.readers)[:2]
+
+    def fit(name: str) -> dict:
+        return extrapolated(
+            getattr(small, name), getattr(large, name), small.readers, large.readers, LARGE_ROOM
+        )
+
+    messages = LARGE_RATE * 3600 * online_hours * days
+    opens = LARGE_ROOM * days
+    hand_overs = opens * max(0, math.ceil(online_hours / SOCKET_HOURS) - 1)
+    share = LARGE_RATE * 60 / LARGE_ROOM  # one person's messages a minute
+    pings = LARGE_ROOM * pings_a_minute(share) * online_hours * 60 * days
+    reading = _sum(
+        scaled(fit("per_message"), messages),
+        scaled(fit("per_open"), opens),
+        scaled(fit("per_hand_over"), hand_overs),
+        scaled(fit("per_close"), opens),
+        scaled(fit("per_ping"), pings),
+    )
+    reading["apigateway"]["connection_minutes"] = LARGE_ROOM * online_hours * 60 * days
+    return reading
+
+
 def month(run: Run, scenario: Scenario) -> dict:
     """The scenario's month from what the run metered: the rooms' hours, each person opening
     the page once a day and keeping it open for their online hours (a hand-over to a new
@@ -407,7 +593,9 @@ def _sum(*readings: dict) -> dict:
     return out
 
 
-def report(runs: list[Run], seconds: float, written: datetime | None = None) -> str:
+def report(
+    runs: list[Run], large: list[LargeRun], seconds: float, written: datetime | None = None
+) -> str:
     alone, paired = runs
     written = written or datetime.now(UTC)
     lines = [
@@ -425,11 +613,12 @@ def report(runs: list[Run], seconds: float, written: datetime | None = None) -> 
         f"{50 * 50 / 8:,.1f}); each month below is that room's hour, scaled.",
         "",
     ]
-    lines += _target_lines(alone)
+    lines += _target_lines(alone, large)
     for scenario in SCENARIOS:
         reading = month(alone, scenario)
         items = bill(reading)
         lines += _scenario_lines(scenario, items, reading)
+    lines += _community_lines(alone, large)
     lines += _provisioned_lines(alone)
     lines += _always_on_lines(alone)
     lines += _check_lines(alone, paired)
@@ -456,8 +645,15 @@ def shares(reading: dict, scenario: Scenario) -> tuple[float, float]:
     return pings / messages, scenario.messages_per_month * scenario.room_size / messages
 
 
-def _target_lines(run: Run) -> list[str]:
+def _target_lines(run: Run, large: list[LargeRun]) -> list[str]:
     team = SCENARIOS[0]
+    biggest = max(large, key=lambda r: r.readers)
+    ratio, p99 = biggest.posts_per_reader_message, biggest.latency_ms["p99"]
+    batching = (
+        f"{ratio:.2f}× (metered with {biggest.readers} readers: the ratio does not depend on "
+        f"the room's size, {', '.join(f'{r.posts_per_reader_message:.2f}' for r in large)} "
+        f"at {', '.join(str(r.readers) for r in large)}); p99 {p99:,.0f} ms on this machine"
+    )
     reading = month(run, team)
     items = bill(reading)
     month_total = total(items)
@@ -479,15 +675,13 @@ def _target_lines(run: Run) -> list[str]:
         f"| {verdict(fanout >= 0.6)} |",
         f"| team: pings and pongs ≤ 5 % | {pings:.1%} | {verdict(pings <= 0.05)} |",
         "| community: a 2,000-member room at 5 messages/s ≤ 0.5× the one-post-per-message "
-        "floor, p99 < 1 s | not metered: no batched delivery yet, so it costs the floor (1×) "
-        "| **missed** |",
+        f"floor, p99 < 1 s | {batching} | {verdict(ratio <= 0.5 and p99 < 1000)} |",
         "| ≤ 3 write units and ≤ 3 sequential DynamoDB round trips before the first delivery, "
         "per public-room message | 7 write units (rate bucket 1, receipt 1, room change "
         "number 1, message 1 and its by-rev index 1, the sender's read position 1 and its "
         "by-user index 1) and 8 round trips | **missed** |",
         "",
-        "What the misses would take: batched delivery (in rooms above a size, one POST per "
-        "reader carrying the messages of a short window: issue 24's last part, not built); for "
+        "What the misses would take: for "
         "the writes, the receipt folded into the message item and the sender's read position "
         f"left to the page's next ping: 3 of the 7 units, ${saved:,.2f} of the team's month "
         f"(all DynamoDB writes are ${writes:,.2f} of ${month_total:,.2f}). The round trips: "
@@ -537,6 +731,73 @@ def _scenario_lines(scenario: Scenario, items: list[LineItem], reading: dict):
         "",
     ]
     return lines
+
+
+def _community_lines(run: Run, large: list[LargeRun]) -> list[str]:
+    """10,000 daily users: COMMUNITY_SMALL (the team's rooms, metered) and one room of
+    LARGE_ROOM (batched, extrapolated from the large rooms metered)."""
+    small = month(run, COMMUNITY_SMALL)
+    room = large_month(large)
+    reading = _sum(small, room)
+    items = bill(reading)
+    dollars = total(items)
+    room_dollars = total(bill(room))
+    online_hours, days = COMMUNITY_SMALL.online_hours, COMMUNITY_SMALL.days
+    room_messages = LARGE_RATE * 3600 * online_hours * days
+    messages = COMMUNITY_SMALL.messages_per_month + room_messages
+    floor = api_messages_dollars(room_messages * LARGE_ROOM)
+    room_api = api_messages_dollars(room["apigateway"]["messages"])
+    lines = [
+        f"## community: 10,000 daily users, one room of {LARGE_ROOM:,} and rooms of 50",
+        "",
+        f"{COMMUNITY_SMALL.daily_users:,} people in rooms of 50 with the team's habits, and "
+        f"{LARGE_ROOM:,} in one room that talks at {LARGE_RATE:.0f} messages a second through "
+        f"its {online_hours:.0f} online hours ({room_messages / days / LARGE_ROOM:.0f} messages "
+        f"a member a day): {messages:,.0f} messages a month. The large room is batched "
+        "(`lambdas/services/batches.py`) and sent no presence lists; it was metered in real "
+        f"time ({LARGE_SECONDS:.0f} s at {LARGE_RATE:.0f} messages/s) with "
+        f"{' and '.join(str(r.readers) for r in large)} readers, and each count is the "
+        f"straight line through the two, at {LARGE_ROOM:,}; its pages' keep-alive pings are "
+        "counted as a page that sends its share of the messages pings (a ping once 7 "
+        "minutes pass without sending).",
+        "",
+        "| line item | amount a month | dollars | share |",
+        "|---|---:|---:|---:|",
+    ]
+    for item in items:
+        share = item.dollars / dollars * 100 if dollars else 0.0
+        amount = f"{item.amount:,.0f} {item.unit}"
+        lines.append(f"| {item.name} | {amount} | ${item.dollars:,.2f} | {share:.0f} % |")
+    lines += [
+        f"| **total** | | **${dollars:,.2f}** | |",
+        "",
+        f"**${dollars / 10_000:.3f} per daily user a month; ${dollars / messages * 1e6:,.2f} per "
+        f"million messages sent.** The large room alone: ${room_dollars:,.2f} a month, of "
+        f"which API Gateway ${room_api:,.2f}; delivered one POST per message and reader (the "
+        f"floor without batching) its messages alone would be ${floor:,.2f}.",
+        "",
+        "| large room metered | messages | lost | error frames | posts per message and reader "
+        "| latency p50 | p99 | max |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+        *(
+            f"| {r.readers} | {r.sent} | {r.lost} | {r.errors} | "
+            f"{r.posts_per_reader_message:.2f} | {r.latency_ms['p50']:,.0f} ms | "
+            f"{r.latency_ms['p99']:,.0f} ms | {r.latency_ms['max']:,.0f} ms |"
+            for r in large
+        ),
+        "",
+        "Latency is from a sender's frame to another reader holding the message, on this "
+        "machine (2 shared CPUs running the gateway, its functions, dynalite and every "
+        f"client): it includes the batch's {_batch_window_ms()} ms window.",
+        "",
+    ]
+    return lines
+
+
+def _batch_window_ms() -> int:
+    from lambdas.config import get_config
+
+    return get_config().batch_window_ms
 
 
 def _architectures(reading: dict) -> str:
@@ -641,7 +902,17 @@ def _check_lines(alone: Run, paired: Run) -> list[str]:
     return lines
 
 
-async def _main(port: int, keys) -> list[Run]:
+async def _main(port: int, keys) -> tuple[list[Run], list[LargeRun]]:
+    large = []
+    for seed, readers in enumerate(LARGE_SIZES, start=10):
+        run = await simulate_large(port, keys, readers=readers, seed=seed)
+        print(
+            f"large room of {readers}: {run.sent} sent, {run.lost} lost, {run.errors} errors, "
+            f"{run.posts_per_reader_message:.2f} posts per message and reader, latency "
+            f"p50 {run.latency_ms['p50']:.0f} ms p99 {run.latency_ms['p99']:.0f} ms",
+            flush=True,
+        )
+        large.append(run)
     runs = []
     for seed, rooms in ((1, 1), (2, 2)):
         run = await simulate(port, keys, rooms=rooms, room_size=50, seed=seed)
@@ -651,7 +922,7 @@ async def _main(port: int, keys) -> list[Run]:
             flush=True,
         )
         runs.append(run)
-    return runs
+    return runs, large
 
 
 RUNS = stack.ROOT / "build" / "cost-runs.json"  # what the last run metered (--report re-reads it)
@@ -661,7 +932,12 @@ def main() -> None:
     if sys.argv[1:] == ["--report"]:  # the report again, from the last run's readings
         saved = json.loads(RUNS.read_text())
         written = datetime.fromisoformat(saved["written"])
-        text = report([Run(**run) for run in saved["runs"]], saved["seconds"], written)
+        text = report(
+            [Run(**run) for run in saved["runs"]],
+            [LargeRun(**run) for run in saved["large"]],
+            saved["seconds"],
+            written,
+        )
         OUTPUT.write_text(text)
         print(text)
         return
@@ -675,7 +951,7 @@ def main() -> None:
         port = free_port()
         gateway = stack.start_gateway(port, meter_dynamodb=True)
         try:
-            runs = asyncio.run(_main(port, keys))
+            runs, large = asyncio.run(_main(port, keys))
         finally:
             gateway.stop()
             dynalite.stop()
@@ -684,10 +960,15 @@ def main() -> None:
     written = datetime.now(UTC)
     RUNS.write_text(
         json.dumps(
-            {"seconds": seconds, "written": written.isoformat(), "runs": [asdict(r) for r in runs]}
+            {
+                "seconds": seconds,
+                "written": written.isoformat(),
+                "runs": [asdict(r) for r in runs],
+                "large": [asdict(r) for r in large],
+            }
         )
     )
-    text = report(runs, seconds, written)
+    text = report(runs, large, seconds, written)
     OUTPUT.write_text(text)
     print(text)
 

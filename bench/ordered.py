@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 
 from websockets.asyncio.client import connect
@@ -55,6 +56,13 @@ class RoomLog:
             self._note(frame.get("rev"))
         elif kind == "history" and "since" in frame:
             return self._answered(frame, now)
+        elif kind == "changes":  # a large room's batch: several changes, each as it is now
+            for message in frame.get("messages", []):
+                self._apply(message)
+                self._note(message.get("rev"))
+            for first, last in frame.get("empty", []):
+                for number in range(first, last + 1):
+                    self._note(number)
         elif kind == "history":
             for message in frame.get("messages", []):
                 self._apply(message)
@@ -159,6 +167,7 @@ class OrderedClient:
         self.ws = None
         self.errors: list[dict] = []
         self.arrivals: dict[str, float] = {}  # id -> when first held (time.monotonic)
+        self.frames: Counter[str] = Counter()  # frames received, by type
         self.next_ping = time.monotonic() + keepalive
         self.loaded = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
@@ -179,6 +188,7 @@ class OrderedClient:
         with contextlib.suppress(WebSocketException):
             async for raw in self.ws:
                 frame = json.loads(raw)
+                self.frames[frame.get("type")] += 1
                 if frame.get("type") == "error":
                     self.errors.append(frame)
                     continue

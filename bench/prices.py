@@ -78,20 +78,21 @@ class LineItem:
     dollars: float
 
 
+def api_messages_dollars(messages: float) -> float:
+    """API Gateway's WebSocket messages, tiered: the first billion a month, then the rest."""
+    first = min(messages, BILLION)
+    return PRICES["apigateway_messages"].of(first) + PRICES["apigateway_messages_after_1b"].of(
+        messages - first
+    )
+
+
 def bill(reading: dict, *, scale: float = 1.0) -> list[LineItem]:
     """Line items for a meter reading (`GET /@meter`, or the difference of two) multiplied by
     `scale` (e.g. a month over the metered time)."""
     api, functions, dynamodb = reading["apigateway"], reading["lambda"], reading["dynamodb"]
     messages = api["messages"] * scale
-    first = min(messages, BILLION)
     items = [
-        LineItem(
-            "API Gateway messages",
-            messages,
-            "messages",
-            PRICES["apigateway_messages"].of(first)
-            + PRICES["apigateway_messages_after_1b"].of(messages - first),
-        ),
+        LineItem("API Gateway messages", messages, "messages", api_messages_dollars(messages)),
         _item(
             "API Gateway connection minutes",
             api["connection_minutes"] * scale,

@@ -36,6 +36,9 @@ LOCAL_SETTINGS = (
     "LOGIN_FAILURE_WINDOW_SECONDS",
     "POWERTOOLS_METRICS_DISABLED",
     "CHANGE_SETTLE_SECONDS",
+    "BATCH_ROOM_SIZE",
+    "BATCH_WINDOW_MS",
+    "PRESENCE_BROADCAST_MAX",
 )
 
 
@@ -108,6 +111,15 @@ class Config:
     token_max_lifetime_seconds: int
     # Presence announcements of one room within this long become one broadcast (0: each its own).
     presence_coalesce_ms: int
+    # Rooms with more people online than this hear no presence lists: each would be an API
+    # Gateway message (of up to 4 units) to every one of them per arrival or departure. Their
+    # pages ask for the list (`presence`, answered to the asker) and show the room's count.
+    presence_broadcast_max: int
+    # Rooms with more people online than this get their changes in batches
+    # (lambdas/services/batches.py): one POST per connection per batch_window_ms carries every
+    # change of the window, not one per change (0: never).
+    batch_room_size: int
+    batch_window_ms: int
     login_failure_window_seconds: int
     metrics_namespace: str
 
@@ -206,6 +218,9 @@ def load_config(env: dict[str, str] | None = None) -> Config:
         login_failures_allowed=_int(env, "LOGIN_FAILURES_ALLOWED", 5),
         token_max_lifetime_seconds=_int(env, "TOKEN_MAX_LIFETIME_SECONDS", 600),
         presence_coalesce_ms=_int(env, "PRESENCE_COALESCE_MS", 250, minimum=0, maximum=5000),
+        presence_broadcast_max=_int(env, "PRESENCE_BROADCAST_MAX", 100, minimum=0),
+        batch_room_size=_int(env, "BATCH_ROOM_SIZE", 100, minimum=0),
+        batch_window_ms=_int(env, "BATCH_WINDOW_MS", 300, minimum=0, maximum=5000),
         login_failure_window_seconds=_int(env, "LOGIN_FAILURE_WINDOW_SECONDS", 300),
         metrics_namespace=env.get("POWERTOOLS_METRICS_NAMESPACE") or "DynamoWave",
     )

@@ -130,6 +130,13 @@ class Room(Model):
     # is `posted` less the ordinal they have read to. Rooms from before count from 0.
     posted = NumberAttribute(null=True)
     here_n = NumberAttribute(null=True)  # the ordinal of the room's last @here message
+    # Batched delivery in large rooms (lambdas/services/batches.py): the running batch's lease
+    # (who holds it, renewed at `flush_at`, epoch ms) and the number every change up to which
+    # has been sent in a batch (`flushed`, at `flushed_at`).
+    flush_by = UnicodeAttribute(null=True)
+    flush_at = NumberAttribute(null=True)
+    flushed = NumberAttribute(null=True)
+    flushed_at = NumberAttribute(null=True)
 
     status_index = RoomStatusIndex()
 

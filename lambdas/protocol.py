@@ -300,9 +300,19 @@ def typing_frame(*, room: str, typist: User) -> dict:
     return {"type": "typing", "room": room, "user": user_frame(typist.user_id, typist.username)}
 
 
+PRESENCE_LIST_MAX = 500  # people named in one list (≈ 30 KB, one API Gateway unit)
+
+
 def presence_frame(*, room: str, users: Iterable[tuple[str, str]]) -> dict:
-    """Who is online: (user id, username) pairs, each person once."""
-    return {"type": "presence", "room": room, "users": [user_frame(*user) for user in users]}
+    """Who is online: (user id, username) pairs, each person once; `online` counts them all,
+    `users` names the first PRESENCE_LIST_MAX (a route's answer is at most 128 KB)."""
+    listed = list(users)
+    return {
+        "type": "presence",
+        "room": room,
+        "online": len(listed),
+        "users": [user_frame(*user) for user in listed[:PRESENCE_LIST_MAX]],
+    }
 
 
 def history_frame(

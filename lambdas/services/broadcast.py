@@ -81,6 +81,7 @@ def broadcast(
     payload: dict | bytes,
     exclude: str | None = None,
     first: str | None = None,
+    fanout_function: str | None = None,
 ) -> BroadcastResult:
     """Post `payload` to every live connection of `room`; forget the ones gone.
 
@@ -90,8 +91,9 @@ def broadcast(
     FANOUT_SHARD_SIZE others is posted from here, concurrently; a larger one, when
     FANOUT_FUNCTION_NAME is set, is split into shards posted by asynchronous invocations of the
     fan-out function, invoked while later pages are still being read, and this returns as soon
-    as they are accepted. A 410 deletes exactly the connection that answered it, never the
-    sender's.
+    as they are accepted (`fanout_function` names it for the fan-out function itself, which
+    cannot be given its own name). A 410 deletes exactly the connection that answered it, never
+    the sender's.
     """
     started = time.perf_counter()
     config = get_config()
@@ -107,8 +109,10 @@ def broadcast(
         )
     members = (c for c in room_connection_ids(room=room) if c not in (exclude, first))
     head = list(islice(members, config.fanout_shard_size + 1))
-    if len(head) > config.fanout_shard_size and config.fanout_function_name:
+    fanout_function = fanout_function or config.fanout_function_name
+    if len(head) > config.fanout_shard_size and fanout_function:
         result.shards = _dispatch_shards(
+            fanout_function=fanout_function,
             api=api,
             room=room,
             connection_ids=chain(head, members),
@@ -238,6 +242,7 @@ def _compact(value: object) -> bytes:
 
 def _dispatch_shards(
     *,
+    fanout_function: str,
     api: ManagementApi,
     room: str,
     connection_ids: Iterable[str],
@@ -260,7 +265,7 @@ def _dispatch_shards(
     def invoke(shard: dict) -> None:
         try:
             client.invoke(
-                FunctionName=config.fanout_function_name,
+                FunctionName=fanout_function,
                 InvocationType="Event",
                 Payload=_compact(shard),
             )

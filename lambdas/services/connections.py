@@ -236,7 +236,9 @@ def presence_announce(*, api: ManagementApi, room: str, exclude: str | None = No
     Coalesced per room: the first announcement of a burst of arrivals and departures waits
     PRESENCE_COALESCE_MS, then sends the list as it is by then, to everyone if others joined
     it meanwhile (they send nothing): N people arriving at once cost one broadcast, not N.
-    Each list sent is also the room's online count on the rooms page (room_online_record).
+    Each list sent is also the room's online count on the rooms page (room_online_record). A
+    room with more people online than PRESENCE_BROADCAST_MAX is only counted: a list to each of
+    them per arrival would cost more than their messages.
     Best effort: a failure here must not refuse a connection or a disconnect. If fan-out found
     ghosts, the list is sent once more without them (a ghost inside the 30 s grace is still
     stored, so it is left out by id rather than by reading again).
@@ -255,6 +257,8 @@ def presence_announce(*, api: ManagementApi, room: str, exclude: str | None = No
             presence = room_presence(room=room, without=gone)
             # Stored before it is sent: a page that saw this list finds the rooms list agree.
             room_online_record(room=room, presence=presence, read_at=read_at)
+            if len(presence.users) > get_config().presence_broadcast_max:
+                break  # a large room: its pages ask (lambdas/config.py, presence_broadcast_max)
             payload = presence_frame(room=room, users=presence.users)
             found = set(broadcast(api=api, room=room, payload=payload, exclude=exclude).gone)
             if found <= gone:

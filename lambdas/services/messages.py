@@ -35,13 +35,14 @@ from lambdas.models import (
     utcnow,
 )
 from lambdas.protocol import message_deleted_frame, message_frame, typing_frame
+from lambdas.services.batches import publish
 from lambdas.services.broadcast import (
     BroadcastResult,
-    broadcast,
     broadcast_shard,
     room_connection_ids,
 )
 from lambdas.services.changes import (
+    Change,
     Changes,
     change_number,
     changes_since,
@@ -151,7 +152,7 @@ def message_send(
     metric_count("MessagesStored")
     # The sender's own copy, posted first, is its acknowledgement: it never waits behind a
     # large room's shards.
-    delivery = broadcast(api=api, room=room, payload=message_frame(message), first=connection_id)
+    delivery = publish(api=api, change=change, payload=message_frame(message), first=connection_id)
     try:
         # The room as the update left it (ALL_NEW): its `posted` and `here_n` are current.
         counted = change.room or found
@@ -219,18 +220,19 @@ def message_edit(
         message = _own_message(room=room, message_id=message_id)
         if message.user_id != editor.user_id:
             raise Forbidden("you can only edit your own messages")
-        if _edited(message, text):
+        change = _edited(message, text)
+        if change:
             break
     else:
         raise MessageNotFound("that message keeps changing; try again")
-    broadcast(api=api, room=room, payload=message_frame(message, "message_updated"))
+    publish(api=api, change=change, payload=message_frame(message, "message_updated"))
     return message
 
 
-def _edited(message: Message, text: str) -> bool:
+def _edited(message: Message, text: str) -> Change | None:
     """Store the new text, keeping the last MAX_EDIT_VERSIONS earlier ones (fewer if the item
     would pass its budget; MessageTooLarge if even the text alone would); False if someone else
-    changed the message since it was read."""
+    changed the message since it was read (None)."""
     now, read_edited_at = utcnow(), message.edited_at
     versions = [*(message.edits or []), Edit(text=message.text, replaced_at=now)]
     versions = versions[-MAX_EDIT_VERSIONS:]
@@ -243,7 +245,8 @@ def _edited(message: Message, text: str) -> bool:
         if read_edited_at is not None
         else Message.edited_at.does_not_exist()
     )
-    numbering, newer = numbered(change_number(room=message.room))
+    change = change_number(room=message.room)
+    numbering, newer = numbered(change)
     try:
         message.update(
             actions=[
@@ -260,9 +263,9 @@ def _edited(message: Message, text: str) -> bool:
         )
     except UpdateError as error:
         if condition_failed(error):
-            return False
+            return None
         raise
-    return True
+    return change
 
 
 MAX_REACTION_EMOJI = 20  # distinct emoji on one message
@@ -302,16 +305,18 @@ def message_react(
                     f"you can put at most {MAX_REACTIONS_PER_USER} emoji on one message"
                 )
             people[reactor.user_id] = reactor.username
-        if _reacted(message, reactions):
+        change = _reacted(message, reactions)
+        if change:
             break
     else:
         raise MessageNotFound("that message keeps changing; try again")
-    broadcast(api=api, room=room, payload=message_frame(message, "message_updated"))
+    publish(api=api, change=change, payload=message_frame(message, "message_updated"))
     return message
 
 
-def _reacted(message: Message, reactions: dict[str, dict[str, str]]) -> bool:
-    """Store the reactions if nobody else changed them (or deleted the message) since read."""
+def _reacted(message: Message, reactions: dict[str, dict[str, str]]) -> Change | None:
+    """Store the reactions if nobody else changed them (or deleted the message) since read:
+    the change, or None."""
     version = message.reactions_version
     message.reactions = reactions or None
     _fits(message)
@@ -322,7 +327,8 @@ def _reacted(message: Message, reactions: dict[str, dict[str, str]]) -> bool:
     )
     actions = [Message.reactions_version.set((version or 0) + 1)]
     actions.append(Message.reactions.set(reactions) if reactions else Message.reactions.remove())
-    numbering, newer = numbered(change_number(room=message.room))
+    change = change_number(room=message.room)
+    numbering, newer = numbered(change)
     try:
         message.update(
             actions=[*actions, *numbering],
@@ -330,9 +336,9 @@ def _reacted(message: Message, reactions: dict[str, dict[str, str]]) -> bool:
         )
     except UpdateError as error:
         if condition_failed(error):
-            return False
+            return None
         raise
-    return True
+    return change
 
 
 def message_delete(
@@ -353,7 +359,8 @@ def message_remove(*, api: ManagementApi, room: str, message_id: str, deleter: U
         message = _own_message(room=room, message_id=message_id)
         if message.user_id != deleter.user_id and not deleter.is_staff:
             raise Forbidden("you can only delete your own messages")
-        numbering, newer = numbered(change_number(room=room))
+        change = change_number(room=room)
+        numbering, newer = numbered(change)
         try:
             message.update(
                 actions=[
@@ -371,7 +378,7 @@ def message_remove(*, api: ManagementApi, room: str, message_id: str, deleter: U
             # Deleted meanwhile (the next read says so), or changed under a later number.
     else:
         raise MessageNotFound("that message keeps changing; try again")
-    broadcast(api=api, room=room, payload=message_deleted_frame(message))
+    publish(api=api, change=change, payload=message_deleted_frame(message))
 
 
 # Rooms with more open connections than this hear no typing notices: each notice is one API

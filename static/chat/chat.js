@@ -358,6 +358,9 @@ function handleFrame(frame, { current: live = true, room: from } = {}) {
       markRead();
       notifyOf(frame);
       break;
+    case "changes":
+      if (Array.isArray(frame.messages)) batchArrived(frame);
+      break;
     case "history":
       if (!Array.isArray(frame.messages)) return;
       if (frame.since !== undefined) changesArrived(frame);
@@ -381,7 +384,7 @@ function handleFrame(frame, { current: live = true, room: from } = {}) {
       changes.pong(frame.rev);
       break;
     case "presence":
-      if (Array.isArray(frame.users)) presence.show(frame.users);
+      if (Array.isArray(frame.users)) presence.show(frame.users, frame.online);
       break;
     case "typing":
       typing.started(frame.user);
@@ -422,6 +425,36 @@ function changesArrived(frame) {
   for (const message of page) changes.note(message.rev);
   changes.answered(frame);
   markRead();
+}
+
+/** A large room's batch: the changes of a short window, each message as it is now (its
+ * sender's own copy came at once, without its number). */
+function batchArrived(frame) {
+  const { messages, outbox, changes } = current;
+  const page = frame.messages.filter(validMessage);
+  const fresh = page.filter((message) => !messages.has(message.id));
+  for (const message of fresh) {
+    typing.stopped(message.user);
+    announce(message);
+    noteUnseen(message);
+  }
+  const own = fresh.some((message) => outbox.has(message.client_message_id));
+  changeMessages(
+    current,
+    () => {
+      for (const message of page) {
+        if (messages.has(message.id)) messages.update({ reactions: [], ...message });
+        else receiveMessage(message);
+      }
+    },
+    { own },
+  );
+  for (const message of page) changes.note(message.rev);
+  for (const [first, last] of Array.isArray(frame.empty) ? frame.empty : []) {
+    for (let n = first; n <= last; n += 1) changes.note(n);
+  }
+  markRead();
+  for (const message of fresh) notifyOf(message);
 }
 
 // A lost last change is found by the answer to the next ping (the keep-alive, or the page

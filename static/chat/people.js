@@ -12,7 +12,8 @@ export class Presence {
   }
 
   /** Show the server's list as given: it is already sorted and has each user once. */
-  show(users) {
+  /** @param {number} [online] everyone online, when a large room's list names only some */
+  show(users, online) {
     const items = [];
     const seen = new Set();
     for (const user of users) {
@@ -25,8 +26,15 @@ export class Presence {
       if (id === this.viewer.userId) item.classList.add("self");
       items.push(item);
     }
+    const count = Number.isInteger(online) && online > items.length ? online : items.length;
+    if (count > items.length) {
+      const more = document.createElement("li");
+      more.className = "more";
+      more.textContent = `and ${(count - items.length).toLocaleString()} more`;
+      items.push(more);
+    }
     this.list.replaceChildren(...items);
-    this.list.dataset.count = String(items.length);
+    this.list.dataset.count = String(count);
   }
 }
 

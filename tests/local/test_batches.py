@@ -1,0 +1,205 @@
+"""Batched delivery in large rooms (lambdas/services/batches.py), through the real gateway and
+dynalite: with BATCH_ROOM_SIZE lowered to 2, a room of 4 online is large. Every client ends with
+every change exactly once and in order, in fewer frames than changes; the sender hears its own
+message at once; edits, reactions and deletions go in batches too."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import timedelta
+from urllib.parse import urlencode
+
+import pytest
+
+from bench.ordered import OrderedClient
+from lambdas.models import Message, Room, utcnow
+from lambdas.services.batches import FRAME_UNIT, _position, batch_frames
+from lambdas.services.changes import Changes
+from tests.faults.members import until
+
+ONLINE = 4
+
+
+@pytest.fixture
+def large(configure):
+    """Rooms of more than 2 online are large; presence lists still go to rooms of 4."""
+    configure(BATCH_ROOM_SIZE=2, BATCH_WINDOW_MS=300)
+
+
+async def _room_of(gateway, keys, room: str, count: int, tag: str) -> list[OrderedClient]:
+    clients = []
+    for n in range(count):
+        token = keys.token(user_id=f"{tag}{n}", username=f"{tag}{n}")
+        url = f"{gateway.websocket_url}?{urlencode({'token': token, 'room': room})}"
+        clients.append(OrderedClient(url, keepalive=30.0))
+    await asyncio.gather(*(client.start() for client in clients))
+    assert await until(lambda: all(c.loaded.is_set() for c in clients)), clients[0].errors
+    # The room's online count, which makes it large, is stored with each presence list.
+    await clients[-1].send({"action": "presence"})
+    assert await until(lambda: (Room.get(room).online or 0) == count)
+    return clients
+
+
+def test_a_burst_reaches_everyone_in_order_once_in_fewer_frames(gateway, keys, room, large):
+    async def scenario():
+        clients = await _room_of(gateway, keys, room, ONLINE, "batch")
+        try:
+            for n in range(12):
+                sender = clients[n % ONLINE]
+                frame = {"action": "sendmessage", "message": f"b{n}", "clientMessageId": f"b{n}"}
+                await sender.send(frame)
+                await asyncio.sleep(0.05)
+            assert await until(lambda: all(c.log.position == 12 for c in clients)), [
+                (c.log.position, c.errors) for c in clients
+            ]
+            stored = [m.message_id for m in sorted(Message.query(room), key=lambda m: m.seq)]
+            for client in clients:
+                assert [m["id"] for m in client.log.ordered()] == stored
+                assert client.frames["message_updated"] == 0
+                # One message each was its own acknowledgement; the rest came in batches.
+                assert client.frames["message"] == 3
+                assert client.frames["changes"] < 12 / 2, client.frames
+                assert client.log.repairs == 0  # nothing was missed, so nothing was asked
+        finally:
+            await asyncio.gather(*(c.close() for c in clients))
+
+    asyncio.run(scenario())
+    assert Room.get(room).flush_by is None  # the batch ended: the next change starts one
+
+
+def test_the_sender_hears_its_message_at_once_without_its_number(gateway, keys, room, large):
+    async def scenario():
+        clients = await _room_of(gateway, keys, room, ONLINE, "ack")
+        sender = clients[0]
+        raw: list[dict] = []
+        original = sender.log.receive
+
+        def receive(frame, now=None):
+            raw.append(frame)
+            return original(frame, now)
+
+        sender.log.receive = receive
+        try:
+            await sender.send({"action": "sendmessage", "message": "hi", "clientMessageId": "a"})
+            assert await until(lambda: sender.log.position == 1)
+            kinds = [f["type"] for f in raw if f["type"] in ("message", "changes")]
+            assert kinds == ["message", "changes"]
+            assert "rev" not in raw[0] and raw[0]["client_message_id"] == "a"
+        finally:
+            await asyncio.gather(*(c.close() for c in clients))
+
+    asyncio.run(scenario())
+
+
+def test_edits_reactions_and_deletions_go_in_batches(gateway, keys, room, large):
+    async def scenario():
+        clients = await _room_of(gateway, keys, room, ONLINE, "change")
+        author, other = clients[0], clients[1]
+        try:
+            await author.send({"action": "sendmessage", "message": "one", "clientMessageId": "1"})
+            await author.send({"action": "sendmessage", "message": "two", "clientMessageId": "2"})
+            assert await until(lambda: all(c.log.position == 2 for c in clients))
+            first, second = (m["id"] for m in author.log.ordered())
+            await author.send({"action": "editmessage", "id": first, "message": "one, edited"})
+            assert await until(lambda: author.log.position == 3)
+            await other.send({"action": "react", "id": first, "emoji": "🎉"})
+            assert await until(lambda: author.log.position == 4)
+            await author.send({"action": "deletemessage", "id": second})
+            assert await until(lambda: all(c.log.position == 5 for c in clients))
+            for client in clients:
+                held = {m["id"]: m for m in client.log.ordered()}
+                assert held[first]["text"] == "one, edited"
+                assert [r["emoji"] for r in held[first]["reactions"]] == ["🎉"]
+                assert held[second]["deleted"] is True and held[second]["text"] == ""
+                assert client.frames["message_updated"] == client.frames["message_deleted"] == 0
+        finally:
+            await asyncio.gather(*(c.close() for c in clients))
+
+    asyncio.run(scenario())
+
+
+def test_a_dead_batchs_lease_is_taken_over(gateway, keys, room, large):
+    """A batch that died holding the lease: after LEASE_MS the next change takes it over."""
+
+    async def scenario():
+        clients = await _room_of(gateway, keys, room, ONLINE, "dead")
+        long_ago = int((utcnow() - timedelta(seconds=60)).timestamp() * 1000)
+        Room(room).update(actions=[Room.flush_by.set("dead"), Room.flush_at.set(long_ago)])
+        try:
+            await clients[0].send({"action": "sendmessage", "message": "x", "clientMessageId": "x"})
+            assert await until(lambda: all(c.log.position == 1 for c in clients))
+            assert all(c.frames["changes"] == 1 for c in clients)
+        finally:
+            await asyncio.gather(*(c.close() for c in clients))
+
+    asyncio.run(scenario())
+
+
+def test_small_rooms_are_not_batched(gateway, keys, room, configure):
+    configure(BATCH_ROOM_SIZE=100)
+
+    async def scenario():
+        clients = await _room_of(gateway, keys, room, 3, "small")
+        try:
+            await clients[0].send({"action": "sendmessage", "message": "x", "clientMessageId": "x"})
+            assert await until(lambda: all(c.log.position == 1 for c in clients))
+            assert all(c.frames["changes"] == 0 and c.frames["message"] == 1 for c in clients)
+        finally:
+            await asyncio.gather(*(c.close() for c in clients))
+
+    asyncio.run(scenario())
+
+
+# -- the batch's arithmetic, without a server ------------------------------------------------
+
+
+def _message(n: int, text: str = "x", taken_at: int = 0) -> Message:
+    return Message(
+        "r",
+        f"m{n:04}",
+        user_id="u",
+        username="u",
+        text=text,
+        sent_at=utcnow(),
+        seq=n,
+        rev=n,
+        rev_at=taken_at,
+    )
+
+
+def test_frames_stay_within_one_unit_and_carry_every_message_once():
+    messages = [_message(n, "é" * 3000) for n in range(1, 30)]
+    changes = Changes(room="r", since=0, to=29, latest=29, messages=messages, empty=[(30, 30)])
+    frames = batch_frames(changes)
+    assert len(frames) > 1
+    assert all(len(json.dumps(f).encode()) <= FRAME_UNIT for f in frames)
+    assert [m["rev"] for f in frames for m in f["messages"]] == list(range(1, 30))
+    assert frames[-1]["empty"] == [[30, 30]] and all("empty" not in f for f in frames[:-1])
+
+
+def test_a_number_pending_a_moment_is_waited_for_and_an_old_one_passed_over():
+    import time
+
+    now = int(time.time() * 1000)
+    # 2 is not stored: taken before 3, which was taken just now: its write may land.
+    recent = Changes(
+        room="r",
+        since=0,
+        to=3,
+        latest=3,
+        messages=[_message(1, taken_at=now), _message(3, taken_at=now)],
+    )
+    assert _position(recent) == 1
+    # The same hole under a number taken 10 s ago: its writer is gone.
+    old = Changes(
+        room="r",
+        since=0,
+        to=3,
+        latest=3,
+        messages=[_message(1, taken_at=now - 10_000), _message(3, taken_at=now - 10_000)],
+    )
+    assert _position(old) == 3
+    # Empty numbers are settled.
+    settled = Changes(room="r", since=0, to=3, latest=3, messages=[_message(1)], empty=[(2, 3)])
+    assert _position(settled) == 3
