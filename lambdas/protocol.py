@@ -342,6 +342,33 @@ def changes_frame(changes: Changes) -> dict:
     }
 
 
+FRAME_UNIT = 32 * 1024  # API Gateway bills messages per 32 KB: a batch frame stays within one
+
+
+def batch_frames(changes: Changes) -> list[dict]:
+    """`changes` frames carrying the answer's messages (each as it is now, with its `rev`) and
+    its empty numbers, each frame within FRAME_UNIT bytes unless one message alone is larger."""
+    frames: list[dict] = []
+    base = {"type": "changes", "room": changes.room, "messages": []}
+    size = len(json.dumps(base)) + 40
+    current: list[dict] = []
+    used = size
+    for message in changes.messages:
+        item = message_frame(message)
+        length = len(json.dumps(item)) + 2
+        if current and used + length > FRAME_UNIT:
+            frames.append({**base, "messages": current})
+            current, used = [], size
+        current.append(item)
+        used += length
+    last = {**base, "messages": current}
+    if changes.empty:
+        last["empty"] = [list(span) for span in changes.empty]
+    if current or changes.empty:
+        frames.append(last)
+    return frames
+
+
 def unread_frame(
     *,
     room: str,

@@ -38,7 +38,7 @@ from lambdas.config import get_config
 from lambdas.management import ManagementApi
 from lambdas.metrics import metric_count
 from lambdas.models import Room, condition_failed, utcnow
-from lambdas.protocol import message_frame
+from lambdas.protocol import batch_frames
 from lambdas.services.broadcast import (
     BroadcastResult,
     broadcast,
@@ -50,7 +50,6 @@ from lambdas.services.changes import Change, Changes, changes_since
 logger = logging.getLogger(__name__)
 
 LEASE_MS = 10_000  # a batch's lease, renewed each round: a dead batch is taken over after this
-FRAME_UNIT = 32 * 1024  # API Gateway bills messages per 32 KB: a batch frame stays within one
 # A number taken this recently whose write is not stored yet is waited for (its writer is
 # between the two calls); an older one is passed over, and clients repair it if it ever lands.
 PENDING_WAIT_MS = 2_000
@@ -176,30 +175,6 @@ def _position(changes: Changes) -> int:
         if above >= recent:
             return n - 1
     return changes.to
-
-
-def batch_frames(changes: Changes) -> list[dict]:
-    """`changes` frames carrying the answer's messages (each as it is now, with its `rev`) and
-    its empty numbers, each frame within FRAME_UNIT bytes unless one message alone is larger."""
-    frames: list[dict] = []
-    base = {"type": "changes", "room": changes.room, "messages": []}
-    size = len(json.dumps(base)) + 40
-    current: list[dict] = []
-    used = size
-    for message in changes.messages:
-        item = message_frame(message)
-        length = len(json.dumps(item)) + 2
-        if current and used + length > FRAME_UNIT:
-            frames.append({**base, "messages": current})
-            current, used = [], size
-        current.append(item)
-        used += length
-    last = {**base, "messages": current}
-    if changes.empty:
-        last["empty"] = [list(span) for span in changes.empty]
-    if current or changes.empty:
-        frames.append(last)
-    return frames
 
 
 def _release(*, room: str, token: str, position: int) -> bool:

@@ -12,6 +12,7 @@ import pytest
 from lambdas.errors import EmptyMessage, InvalidJson, InvalidRequest, MessageTooLong, RateLimited
 from lambdas.models import Message
 from lambdas.protocol import (
+    PRESENCE_LIST_MAX,
     DeleteMessage,
     EditMessage,
     History,
@@ -115,8 +116,13 @@ def test_server_frames_keep_their_documented_shapes():
     assert presence_frame(room="lobby", users=[("1", "alice")]) == {
         "type": "presence",
         "room": "lobby",
+        "online": 1,
         "users": [{"id": "1", "username": "alice"}],
     }
+    # A large room's list names the first PRESENCE_LIST_MAX and counts everyone.
+    crowd = presence_frame(room="lobby", users=[(str(n), f"u{n:04}") for n in range(1200)])
+    assert crowd["online"] == 1200 and len(crowd["users"]) == PRESENCE_LIST_MAX
+    assert crowd["users"][0] == {"id": "0", "username": "u0000"}
     assert history_frame(room="lobby", messages=[], has_more=False) == {
         "type": "history",
         "room": "lobby",

@@ -14,7 +14,8 @@ import pytest
 
 from bench.ordered import OrderedClient
 from lambdas.models import Message, Room, utcnow
-from lambdas.services.batches import FRAME_UNIT, _position, batch_frames
+from lambdas.protocol import FRAME_UNIT, batch_frames
+from lambdas.services.batches import _position
 from lambdas.services.changes import Changes
 from tests.faults.members import until
 
@@ -83,9 +84,11 @@ def test_the_sender_hears_its_message_at_once_without_its_number(gateway, keys, 
         try:
             await sender.send({"action": "sendmessage", "message": "hi", "clientMessageId": "a"})
             assert await until(lambda: sender.log.position == 1)
-            kinds = [f["type"] for f in raw if f["type"] in ("message", "changes")]
-            assert kinds == ["message", "changes"]
-            assert "rev" not in raw[0] and raw[0]["client_message_id"] == "a"
+            frames = [f for f in raw if f["type"] in ("message", "changes")]
+            assert [f["type"] for f in frames] == ["message", "changes"]
+            ack, batch = frames
+            assert "rev" not in ack and ack["client_message_id"] == "a"
+            assert [m["client_message_id"] for m in batch["messages"]] == ["a"]
         finally:
             await asyncio.gather(*(c.close() for c in clients))
 
