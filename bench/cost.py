@@ -185,7 +185,9 @@ class Person:
             if self.typing.input(has_text=True, online=self.online):
                 await self.send({"action": "typing"})
                 self.typing.sent()
-        await self.send({"action": "sendmessage", "message": text})
+        # The page's outbox names every send (a retry is stored once): a receipt is written.
+        frame = {"action": "sendmessage", "message": text, "clientMessageId": f"c{self.sent}"}
+        await self.send(frame)
         self.answered_at = self.clock.now() / 1000  # connection.js ANSWERED_ACTIONS
         self.sent += 1
 
@@ -594,7 +596,11 @@ def _sum(*readings: dict) -> dict:
 
 
 def report(
-    runs: list[Run], large: list[LargeRun], seconds: float, written: datetime | None = None
+    runs: list[Run],
+    large: list[LargeRun],
+    stored: dict,
+    seconds: float,
+    written: datetime | None = None,
 ) -> str:
     alone, paired = runs
     written = written or datetime.now(UTC)
@@ -619,7 +625,8 @@ def report(
         items = bill(reading)
         lines += _scenario_lines(scenario, items, reading)
     lines += _community_lines(alone, large)
-    lines += _provisioned_lines(alone)
+    lines += _storage_lines(stored)
+    lines += _provisioned_lines(alone, large)
     lines += _always_on_lines(alone)
     lines += _check_lines(alone, paired)
     lines += [
@@ -774,7 +781,8 @@ def _community_lines(run: Run, large: list[LargeRun]) -> list[str]:
         f"**${dollars / 10_000:.3f} per daily user a month; ${dollars / messages * 1e6:,.2f} per "
         f"million messages sent.** The large room alone: ${room_dollars:,.2f} a month, of "
         f"which API Gateway ${room_api:,.2f}; delivered one POST per message and reader (the "
-        f"floor without batching) its messages alone would be ${floor:,.2f}.",
+        f"floor without batching) its messages alone would be ${floor:,.2f}. "
+        + _architectures(reading),
         "",
         "| large room metered | messages | lost | error frames | posts per message and reader "
         "| latency p50 | p99 | max |",
@@ -831,7 +839,43 @@ def provisioned(reading: dict, scenario: Scenario, tables: int) -> float:
     return dollars
 
 
-def _provisioned_lines(run: Run) -> list[str]:
+def _storage_lines(stored: dict) -> list[str]:
+    """DynamoDB storage: what the run left in the tables, per message stored."""
+    if not stored.get("messages"):
+        return []
+    sizes, count = stored["bytes"], stored["messages"]
+    per_message = sum(size for name, size in sizes.items() if name.startswith("messages")) / count
+    price = PRICES["dynamodb_storage_gb_month"]
+    rows = [
+        (scenario.name, scenario.messages_per_month) for scenario in (*SCENARIOS, COMMUNITY_SMALL)
+    ]
+    rows[-1] = (
+        "community (its small rooms and the large room)",
+        COMMUNITY_SMALL.messages_per_month + LARGE_RATE * 3600 * 8 * 30,
+    )
+    return [
+        "## DynamoDB storage",
+        "",
+        f"What the runs left in the tables ({count:,} messages), as DynamoDB bills storage "
+        "(each item and each index entry, plus 100 bytes): "
+        + ", ".join(f"{name} {size / 1024:,.0f} KB" for name, size in sorted(sizes.items()))
+        + f". A message takes **{per_message:,.0f} bytes** (its item and its by-rev entry; "
+        "its receipt in `client-messages` expires after a day). Storage is the one line that "
+        "grows: each month's messages add to every later month's bill for as long as they "
+        "are kept (no TTL on messages; connections and rate buckets expire).",
+        "",
+        "| scenario | messages a month | added each month | its price a month, every month after |",
+        "|---|---:|---:|---:|",
+        *(
+            f"| {name} | {messages:,.0f} | {messages * per_message / 2**30:,.2f} GB "
+            f"| ${price.of(messages * per_message):,.2f} |"
+            for name, messages in rows
+        ),
+        "",
+    ]
+
+
+def _provisioned_lines(run: Run, large: list[LargeRun]) -> list[str]:
     lines = [
         "## On-demand or provisioned DynamoDB",
         "",
@@ -842,11 +886,14 @@ def _provisioned_lines(run: Run) -> list[str]:
         "| scenario | on-demand | provisioned |",
         "|---|---:|---:|",
     ]
-    for scenario in SCENARIOS:
-        reading = month(run, scenario)
+    readings = [(scenario.name, month(run, scenario), scenario) for scenario in SCENARIOS]
+    if large:
+        community = _sum(month(run, COMMUNITY_SMALL), large_month(large))
+        readings.append(("community: 10,000 daily users", community, COMMUNITY_SMALL))
+    for name, reading, scenario in readings:
         items = [i for i in bill(reading) if i.name.startswith("DynamoDB")]
         lines.append(
-            f"| {scenario.name} | ${total(items):,.2f} "
+            f"| {name} | ${total(items):,.2f} "
             f"| ${provisioned(reading, scenario, run.tables):,.2f} |"
         )
     return [*lines, ""]
@@ -902,6 +949,35 @@ def _check_lines(alone: Run, paired: Run) -> list[str]:
     return lines
 
 
+def storage() -> dict:
+    """What the tables hold now, as DynamoDB bills storage (item and index entries, each plus
+    100 bytes), by table and index; and how many messages are stored."""
+    import boto3
+
+    from lambdas.config import get_config
+    from lambdas.local.dynamodb_meter import stored_bytes
+
+    config = get_config()
+    client = boto3.client(
+        "dynamodb", endpoint_url=config.dynamodb_endpoint_url, region_name=config.region
+    )
+    found: dict[str, int] = {}
+    messages = 0
+    for name in client.list_tables()["TableNames"]:
+        description = client.describe_table(TableName=name)["Table"]
+        items = [
+            item
+            for page in client.get_paginator("scan").paginate(TableName=name)
+            for item in page["Items"]
+        ]
+        base = name.removeprefix(config.table_prefix)
+        for key, size in stored_bytes(description, items).items():
+            found[key.removeprefix(config.table_prefix)] = size
+        if base == "messages":
+            messages = len(items)
+    return {"bytes": found, "messages": messages}
+
+
 async def _main(port: int, keys) -> tuple[list[Run], list[LargeRun]]:
     large = []
     for seed, readers in enumerate(LARGE_SIZES, start=10):
@@ -935,6 +1011,7 @@ def main() -> None:
         text = report(
             [Run(**run) for run in saved["runs"]],
             [LargeRun(**run) for run in saved["large"]],
+            saved.get("storage", {}),
             saved["seconds"],
             written,
         )
@@ -952,6 +1029,7 @@ def main() -> None:
         gateway = stack.start_gateway(port, meter_dynamodb=True)
         try:
             runs, large = asyncio.run(_main(port, keys))
+            stored = storage()
         finally:
             gateway.stop()
             dynalite.stop()
@@ -965,10 +1043,11 @@ def main() -> None:
                 "written": written.isoformat(),
                 "runs": [asdict(r) for r in runs],
                 "large": [asdict(r) for r in large],
+                "storage": stored,
             }
         )
     )
-    text = report(runs, large, seconds, written)
+    text = report(runs, large, stored, seconds, written)
     OUTPUT.write_text(text)
     print(text)
 

@@ -41,6 +41,8 @@ PRICES = {
     "lambda_gb_seconds_arm64": Price(0.0000133334, 1, "GB-seconds", LAMBDA),
     "dynamodb_write_units": Price(0.625, 1e6, "write request units", DYNAMODB),
     "dynamodb_read_units": Price(0.125, 1e6, "read request units", DYNAMODB),
+    # Storage, Standard table class (the first 25 GB a month are free: no free tier here).
+    "dynamodb_storage_gb_month": Price(0.25, 2**30, "byte-months", DYNAMODB),
     # Logs ingested, Standard log class (vended Lambda logs are tiered past 10 TB a month).
     "cloudwatch_logs_gb": Price(0.50, 2**30, "bytes of log events", CLOUDWATCH),
 }

@@ -122,3 +122,20 @@ def indexes_of(description: dict) -> tuple[Index, ...]:
     """A DescribeTable answer's `Table`: its global secondary indexes."""
     keys = table_keys_of(description)
     return tuple(Index.of(d, keys) for d in description.get("GlobalSecondaryIndexes") or ())
+
+
+# DynamoDB bills storage as each item's size plus 100 bytes, and each index entry's likewise
+# (dynalite's TableSizeBytes is always 0, so the local stack counts it from the items).
+ITEM_OVERHEAD = 100
+
+
+def stored_bytes(description: dict, items: list[dict]) -> dict[str, int]:
+    """What a table's items occupy as DynamoDB bills it: the table's own entry and each
+    global secondary index's, by name (`description`: DescribeTable's `Table`)."""
+    stored = {description["TableName"]: sum(item_size(i) + ITEM_OVERHEAD for i in items)}
+    for index in indexes_of(description):
+        entries = (index.entry(item) for item in items)
+        stored[f"{description['TableName']}/{index.name}"] = sum(
+            item_size(e) + ITEM_OVERHEAD for e in entries if e is not None
+        )
+    return stored

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from lambdas.local.dynamodb_meter import Index, item_size, value_size, write_units
+from lambdas.local.dynamodb_meter import Index, item_size, stored_bytes, value_size, write_units
 from tests.helpers import gateway_thread, recv_json, room_clients, wait_for
 
 
@@ -76,6 +76,26 @@ def test_a_changed_index_key_is_a_delete_and_a_put():
 def test_a_deleted_item_leaves_its_indexes():
     assert BY_USER.write_units(member(), None) == 1
     assert BY_REV.write_units(member(), None) == 0
+
+
+def test_storage_is_each_item_and_index_entry_plus_100_bytes():
+    description = {
+        "TableName": "members",
+        "KeySchema": [{"AttributeName": "room"}, {"AttributeName": "user_id"}],
+        "GlobalSecondaryIndexes": [
+            {
+                "IndexName": "by-name",
+                "KeySchema": [{"AttributeName": "room"}, {"AttributeName": "username"}],
+                "Projection": {"ProjectionType": "KEYS_ONLY"},
+            }
+        ],
+    }
+    named, nameless = member(), {"room": {"S": "r"}, "user_id": {"S": "u2"}}
+    # room 4+1, user_id 7+2, username 8+3 = 25 bytes; the index keeps all three keys too.
+    assert stored_bytes(description, [named, nameless]) == {
+        "members": (25 + 100) + (4 + 1 + 7 + 2 + 100),
+        "members/by-name": 25 + 100,  # the item without a username has no entry
+    }
 
 
 @pytest.fixture
