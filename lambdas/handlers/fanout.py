@@ -31,7 +31,6 @@ def handler(event: dict, context: object) -> dict:
             room=event["batch"],
             token=event["token"],
             since=int(event["since"]),
-            fanout_function=getattr(context, "invoked_function_arn", None),
         )
         logger.debug("batch posted", extra={"rounds": rounds})
         return {"rounds": rounds}

@@ -107,16 +107,7 @@ def role_policies(
         role_id = role.get("Fn::GetAtt", [None])[0] if isinstance(role, dict) else None
         documents = []
         if role_id in resources:
-            attached = [
-                resource.get("Properties", {})
-                for resource in resources.values()
-                if resource.get("Type") == "AWS::IAM::Policy"
-                and {"Ref": role_id} in (resource.get("Properties", {}).get("Roles") or [])
-            ]  # policies of their own that name the role (one naming its own function)
-            for policy in [
-                *(resources[role_id].get("Properties", {}).get("Policies", []) or []),
-                *attached,
-            ]:
+            for policy in resources[role_id].get("Properties", {}).get("Policies", []) or []:
                 try:
                     documents.append(stack.resolve(policy["PolicyDocument"]))
                 except (Unresolvable, KeyError, TypeError) as error:

@@ -114,14 +114,13 @@ def batch_start(*, api: ManagementApi, room: Room, rev: int) -> None:
     _start(api=api, event=event)
 
 
-def _start(*, api: ManagementApi, event: dict, fanout_function: str | None = None) -> None:
+def _start(*, api: ManagementApi, event: dict) -> None:
     """Run a batch in the fan-out function, asynchronously; here if that cannot be invoked."""
     config = get_config()
-    fanout_function = fanout_function or config.fanout_function_name
-    if fanout_function:
+    if config.fanout_function_name:
         try:
             lambda_client(config.lambda_endpoint_url).invoke(
-                FunctionName=fanout_function,
+                FunctionName=config.fanout_function_name,
                 InvocationType="Event",
                 Payload=json.dumps(event).encode(),
             )
@@ -131,12 +130,9 @@ def _start(*, api: ManagementApi, event: dict, fanout_function: str | None = Non
     batch_run(api=api, room=event["batch"], token=event["token"], since=event["since"])
 
 
-def batch_run(
-    *, api: ManagementApi, room: str, token: str, since: int, fanout_function: str | None = None
-) -> int:
+def batch_run(*, api: ManagementApi, room: str, token: str, since: int) -> int:
     """Post the room's changes after `since` in rounds, one per BATCH_WINDOW_MS, while the
-    room keeps changing and the lease is ours; return how many rounds posted something.
-    `fanout_function`: the fan-out function's own name, when it runs the batch."""
+    room keeps changing and the lease is ours; return how many rounds posted something."""
     window = get_config().batch_window_ms / 1000
     started = time.monotonic()
     rounds = 0
@@ -146,7 +142,7 @@ def batch_run(
         position = _position(changes)
         if changes.messages or changes.empty:
             for frame in batch_frames(changes):
-                broadcast(api=api, room=room, payload=frame, fanout_function=fanout_function)
+                broadcast(api=api, room=room, payload=frame)
             rounds += 1
             metric_count("Batches")
         done = not changes.has_more and changes.latest <= position
@@ -157,7 +153,7 @@ def batch_run(
         since = position
         if time.monotonic() - started > RUN_SECONDS:
             event = {"batch": room, "token": token, "since": since, "endpoint": api.endpoint_url}
-            _start(api=api, event=event, fanout_function=fanout_function)
+            _start(api=api, event=event)
             return rounds
 
 

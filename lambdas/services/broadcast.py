@@ -81,7 +81,6 @@ def broadcast(
     payload: dict | bytes,
     exclude: str | None = None,
     first: str | None = None,
-    fanout_function: str | None = None,
 ) -> BroadcastResult:
     """Post `payload` to every live connection of `room`; forget the ones gone.
 
@@ -91,9 +90,8 @@ def broadcast(
     FANOUT_SHARD_SIZE others is posted from here, concurrently; a larger one, when
     FANOUT_FUNCTION_NAME is set, is split into shards posted by asynchronous invocations of the
     fan-out function, invoked while later pages are still being read, and this returns as soon
-    as they are accepted (`fanout_function` names it for the fan-out function itself, which
-    cannot be given its own name). A 410 deletes exactly the connection that answered it, never
-    the sender's.
+    as they are accepted. A 410 deletes exactly the connection that answered it, never the
+    sender's.
     """
     started = time.perf_counter()
     config = get_config()
@@ -109,10 +107,8 @@ def broadcast(
         )
     members = (c for c in room_connection_ids(room=room) if c not in (exclude, first))
     head = list(islice(members, config.fanout_shard_size + 1))
-    fanout_function = fanout_function or config.fanout_function_name
-    if len(head) > config.fanout_shard_size and fanout_function:
+    if len(head) > config.fanout_shard_size and config.fanout_function_name:
         result.shards = _dispatch_shards(
-            fanout_function=fanout_function,
             api=api,
             room=room,
             connection_ids=chain(head, members),
@@ -242,7 +238,6 @@ def _compact(value: object) -> bytes:
 
 def _dispatch_shards(
     *,
-    fanout_function: str,
     api: ManagementApi,
     room: str,
     connection_ids: Iterable[str],
@@ -265,7 +260,7 @@ def _dispatch_shards(
     def invoke(shard: dict) -> None:
         try:
             client.invoke(
-                FunctionName=fanout_function,
+                FunctionName=config.fanout_function_name,
                 InvocationType="Event",
                 Payload=_compact(shard),
             )

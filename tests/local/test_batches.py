@@ -139,6 +139,29 @@ def test_a_dead_batchs_lease_is_taken_over(gateway, keys, room, large):
     asyncio.run(scenario())
 
 
+def test_a_batch_shards_a_room_through_the_fan_out_functions_own_alias(
+    gateway, keys, room, configure
+):
+    """With FANOUT_SHARD_SIZE=2 a batch to 4 connections is posted by shards: asynchronous
+    invocations of the fan-out function by the fan-out function (its role allows its alias)."""
+    configure(BATCH_ROOM_SIZE=2, FANOUT_SHARD_SIZE=2)
+
+    async def scenario():
+        clients = await _room_of(gateway, keys, room, ONLINE, "shard")
+        try:
+            for n in range(4):
+                frame = {"action": "sendmessage", "message": f"s{n}", "clientMessageId": f"s{n}"}
+                await clients[n].send(frame)
+            assert await until(lambda: all(c.log.position == 4 for c in clients)), [
+                (c.log.position, c.errors) for c in clients
+            ]
+            assert all(c.frames["changes"] >= 1 and c.log.repairs == 0 for c in clients)
+        finally:
+            await asyncio.gather(*(c.close() for c in clients))
+
+    asyncio.run(scenario())
+
+
 def test_small_rooms_are_not_batched(gateway, keys, room, configure):
     configure(BATCH_ROOM_SIZE=100)
 

@@ -72,10 +72,12 @@ def test_functions_that_are_not_routes_are_found_by_name_or_arn():
     api = read_api(load_template())
     fanout = api.functions["FanoutFunction"]
     assert fanout.handler == "lambdas.handlers.fanout.handler"
-    # `!Ref FanoutFunction.Alias`: the alias, as Invoke names it (its ARN is what IAM grants).
-    assert api.function_variables == {"FANOUT_FUNCTION_NAME": "FanoutFunction:live"}
+    # `!Ref FanoutFunction.Alias`: the alias, as Invoke names it (its ARN is what IAM grants);
+    # the function is named (`${AWS::StackName}-fanout`) so that it can name itself.
+    assert fanout.name == "local-fanout"
+    assert api.function_variables == {"FANOUT_FUNCTION_NAME": "local-fanout:live"}
     assert fanout.answers_to("FanoutFunction") and fanout.answers_to("FanoutFunction:live")
-    assert fanout.answers_to("FanoutFunction:live")
+    assert fanout.answers_to("local-fanout:live")
     assert fanout.answers_to("arn:aws:lambda:us-east-1:000000000000:function:FanoutFunction:live")
     assert not fanout.answers_to("SendMessageFunction")
     assert not fanout.answers_to("arn:aws:lambda:us-east-1:000000000000:function:Other")
@@ -147,6 +149,9 @@ def test_our_template_resolves_for_the_local_stage():
     send = api.functions["SendMessageFunction"]
     assert send.code_uri == root
     assert send.environment["TABLE_PREFIX"] == "dynamowave-local-"
-    assert send.environment["FANOUT_FUNCTION_NAME"] == "FanoutFunction:live"
+    assert send.environment["FANOUT_FUNCTION_NAME"] == "local-fanout:live"
+    assert api.functions["FanoutFunction"].environment["FANOUT_FUNCTION_NAME"] == (
+        "local-fanout:live"
+    )
     assert send.timeout == 29
     assert "FANOUT_FUNCTION_NAME" not in api.functions["ConnectFunction"].environment
