@@ -67,9 +67,15 @@ def _now_ms() -> int:
 
 
 def batched(room: Room | None) -> bool:
-    """Whether a room's changes go out in batches: more people online than BATCH_ROOM_SIZE."""
-    size = get_config().batch_room_size
-    return bool(size) and room is not None and room.online_now(utcnow()) > size
+    """Whether a room's changes go out in batches: more people online than BATCH_ROOM_SIZE, and
+    a fan-out function to run them (the site has none: its rare changes go out at once)."""
+    config = get_config()
+    size = config.batch_room_size
+    return (
+        bool(size and config.fanout_function_name)
+        and room is not None
+        and room.online_now(utcnow()) > size
+    )
 
 
 def publish(
@@ -111,23 +117,23 @@ def batch_start(*, api: ManagementApi, room: Room, rev: int) -> None:
     flushed = int(room.flushed) if room.flushed is not None else None
     since = flushed if flushed is not None and 0 <= rev - 1 - flushed <= CATCH_UP else rev - 1
     event = {"batch": room.name, "token": token, "since": since, "endpoint": api.endpoint_url}
-    _start(api=api, event=event)
+    if not _invoke(event):  # then here, in the changing function, for one invocation's rounds
+        batch_run(api=api, room=room.name, token=token, since=since)
 
 
-def _start(*, api: ManagementApi, event: dict) -> None:
-    """Run a batch in the fan-out function, asynchronously; here if that cannot be invoked."""
+def _invoke(event: dict) -> bool:
+    """Run a batch in the fan-out function, asynchronously; False if it cannot be invoked."""
     config = get_config()
-    if config.fanout_function_name:
-        try:
-            lambda_client(config.lambda_endpoint_url).invoke(
-                FunctionName=config.fanout_function_name,
-                InvocationType="Event",
-                Payload=json.dumps(event).encode(),
-            )
-            return
-        except Exception:
-            logger.exception("batch invocation failed; running it here", extra=event)
-    batch_run(api=api, room=event["batch"], token=event["token"], since=event["since"])
+    try:
+        lambda_client(config.lambda_endpoint_url).invoke(
+            FunctionName=config.fanout_function_name,
+            InvocationType="Event",
+            Payload=json.dumps(event).encode(),
+        )
+    except Exception:
+        logger.exception("batch invocation failed", extra={"room": event["batch"]})
+        return False
+    return True
 
 
 def batch_run(*, api: ManagementApi, room: str, token: str, since: int) -> int:
@@ -152,8 +158,9 @@ def batch_run(*, api: ManagementApi, room: str, token: str, since: int) -> int:
             return rounds  # taken over (this batch was too slow): the new one goes on
         since = position
         if time.monotonic() - started > RUN_SECONDS:
-            event = {"batch": room, "token": token, "since": since, "endpoint": api.endpoint_url}
-            _start(api=api, event=event)
+            # Handed over with the lease; if that fails, the lease lapses (LEASE_MS) and the
+            # room's next change starts a batch from what this one recorded as sent.
+            _invoke({"batch": room, "token": token, "since": since, "endpoint": api.endpoint_url})
             return rounds
 
 
