@@ -14,7 +14,10 @@ what the meter counted per room-hour is then scaled to the scenario's month and 
 (bench/prices.py).
 
 The extrapolation is checked: the same room metered alone and as one of two must cost the same
-per room-hour. Writes bench/COST.md.
+per room-hour. The community's room of 2,000 is batched (lambdas/services/batches.py), whose
+window is the server's clock: it is metered in real time, at LARGE_SIZES readers, and each count
+extrapolated along the straight line through the two. DynamoDB storage is counted from what the
+runs left in the tables. Writes bench/COST.md.
 
     .venv/bin/python -m bench.cost            # meter, then write COST.md
     .venv/bin/python -m bench.cost --report   # COST.md again from the last run's readings
