@@ -59,11 +59,11 @@ test: deps chromium
 	$(VENV)/bin/ruff check .
 	node --test tests/js/
 	$(PY) -m pytest
-	$(PY) -m lambdas.local.iam_report
+	$(PY) -m emulator.iam_report
 
-# The functions' grants that the last whole test run never exercised (lambdas/local/iam_report.py).
+# The functions' grants that the last whole test run never exercised (emulator/iam_report.py).
 iam-report: deps
-	$(PY) -m lambdas.local.iam_report
+	$(PY) -m emulator.iam_report
 
 # The README's screenshots (docs/), taken from the live page by a browser test.
 screenshots: deps chromium

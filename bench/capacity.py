@@ -74,7 +74,7 @@ def run(*, log) -> dict:
 
 
 def _measure(log) -> dict:
-    from lambdas.local.dynamodb import ensure_tables
+    from devstack.dynamodb import ensure_tables
     from lambdas.models import Connection, utcnow
 
     ensure_tables([Connection])

@@ -8,7 +8,7 @@ sending a message or a ping, each ping carrying what they read since, hand over 
 as the page does before API Gateway's 2-hour limit, and mark what is left when they leave. A
 day is one session of the scenario's online hours: one opening, a hand-over every 110 minutes,
 one closing. The stack's gateway
-meters it all (lambdas/local/meter.py, DynamoDB included). Time runs SPEEDUP times faster than
+meters it all (emulator/meter.py, DynamoDB included). Time runs SPEEDUP times faster than
 the page's clock (every timer and the message rate alike), so an hour of a room takes minutes;
 what the meter counted per room-hour is then scaled to the scenario's month and priced
 (bench/prices.py).
@@ -959,8 +959,8 @@ def storage() -> dict:
     100 bytes), by table and index; and how many messages are stored."""
     import boto3
 
+    from emulator.dynamodb_meter import stored_bytes
     from lambdas.config import get_config
-    from lambdas.local.dynamodb_meter import stored_bytes
 
     config = get_config()
     client = boto3.client(
@@ -1049,7 +1049,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as work:
         keys = stack.configure(Path(work))
         dynalite = stack.start_dynalite()
-        from lambdas.local.dynamodb import free_port
+        from devstack.dynamodb import free_port
 
         port = free_port()
         gateway = stack.start_gateway(port, meter_dynamodb=True)

@@ -204,7 +204,7 @@ async def _measure(target: Target, port: int, server, log, profile: bool) -> dic
 
 def run(*, keys, log, profile: bool = False) -> dict:
     """Measure each target in turn, baselines first, each on a fresh free port."""
-    from lambdas.local.dynamodb import free_port
+    from devstack.dynamodb import free_port
 
     results = []
     for target in _targets(keys):
@@ -261,7 +261,7 @@ def report(data: dict) -> str:
         "`bench/baselines/websockets_server.py` (`websockets.broadcast` to the path's room); "
         "*Channels* = the Channels tutorial's async `ChatConsumer` on Daphne with "
         "`InMemoryChannelLayer` (`bench/baselines/channels_chat/`); *DynamoWave* = "
-        "`python -m lambdas.local.gateway` + dynalite (authorizer and `$connect` on join, "
+        "`python -m emulator.gateway` + dynalite (authorizer and `$connect` on join, "
         "`sendmessage` Lambda, message stored, one @connections POST per delivery).",
         "",
         "| server | connect 100 clients | handshake p50 / p99 | burst deliveries/s "

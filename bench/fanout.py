@@ -157,7 +157,7 @@ def _cpu_per_post(url: str, ids: list[str], swarm: Swarm, seq: Callable[[], int]
 
 
 def _configure(port: int, concurrency: int, sharded: bool) -> None:
-    from lambdas.local.template import load_template, read_api
+    from emulator.template import load_template, read_api
 
     os.environ["FANOUT_CONCURRENCY"] = str(concurrency)
     for name in ("FANOUT_FUNCTION_NAME", "LAMBDA_ENDPOINT_URL"):
@@ -273,7 +273,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--posts", type=int, default=CPU_POSTS)
     args = parser.parse_args()
-    from lambdas.local.dynamodb import free_port
+    from devstack.dynamodb import free_port
 
     stack.raise_nofile()
     with tempfile.TemporaryDirectory() as work:

@@ -17,10 +17,10 @@ from pathlib import Path
 
 from aiohttp import web
 
+from devstack import PRELOAD
+from emulator.gateway import LocalGateway, Settings
+from emulator.template import load_template, read_api
 from lambdas.config import LOCAL_SETTINGS
-from lambdas.local.functions import DYNAMOWAVE_PRELOAD
-from lambdas.local.gateway import LocalGateway, Settings
-from lambdas.local.template import load_template, read_api
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -43,7 +43,7 @@ async def serve(port: int, post_delay: float) -> None:
     settings = Settings(
         post_delay=post_delay,
         mode="process",
-        preload=DYNAMOWAVE_PRELOAD,
+        preload=PRELOAD,
         prewarm=True,
         environment_overrides={name: os.environ[name] for name in local if os.environ.get(name)},
     )

@@ -1,4 +1,4 @@
-"""AWS list prices for what the local meter counts (lambdas/local/meter.py), and the bill they make.
+"""AWS list prices for what the local meter counts (emulator/meter.py), and the bill they make.
 
 us-east-1, on-demand, without free tiers or discounts, as published on the pricing pages below
 on PRICED_ON (no AWS account or network is reachable here: re-read the pages before relying on

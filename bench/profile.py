@@ -89,7 +89,7 @@ def _process_name(frame: str) -> str:
     for word in command.split():
         if word.startswith("zygote:"):
             return word.removeprefix("zygote:")
-    if "lambdas.local.gateway" in command:
+    if "emulator.gateway" in command:
         return "gateway"
     return command.split(" ")[-1][:40] or "?"
 

@@ -72,7 +72,7 @@ async def _measure(port: int, keys, room: str, loss: float) -> dict:
 
 
 def run(*, keys, log) -> dict:
-    from lambdas.local.dynamodb import free_port
+    from devstack.dynamodb import free_port
     from lambdas.services.rooms import room_create
 
     rows = []

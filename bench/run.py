@@ -54,7 +54,7 @@ def bench(command: str, *, only: list[str], results: Path, profile: bool) -> Non
     if "imports" in only:
         sections["imports"] = imports.report(imports.run(log=_log))
     if set(only) & {"fanout", "e2e", "repair", "capacity"}:
-        from lambdas.local.dynamodb import free_port
+        from devstack.dynamodb import free_port
 
         runs = {
             "fanout": lambda keys: fanout_report.report(fanout.run(port=free_port(), log=_log)),
@@ -90,7 +90,7 @@ def _load_section(results: Path) -> str:
 
 def load(command: str, *, results: Path) -> None:
     from bench import load as load_test
-    from lambdas.local.dynamodb import free_port
+    from devstack.dynamodb import free_port
 
     started, load_before = time.monotonic(), _load()
     with tempfile.TemporaryDirectory() as work:

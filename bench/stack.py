@@ -17,7 +17,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from lambdas.local.processes import terminate
+from emulator.processes import terminate
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "RESULTS.md"
@@ -85,7 +85,7 @@ def reconfigure() -> None:
 
 def start_dynalite():
     """An in-memory dynalite with the tables created; the caller stops it."""
-    from lambdas.local.dynamodb import Dynalite, ensure_tables
+    from devstack.dynamodb import Dynalite, ensure_tables
 
     server = Dynalite().start()
     os.environ["DYNAMODB_ENDPOINT_URL"] = server.endpoint_url
@@ -140,15 +140,15 @@ class Process:
 def start_gateway(
     port: int, *, post_delay_ms: float = 0.0, post_faults: str = "", meter_dynamodb: bool = False
 ) -> Process:
-    """The real local gateway (`python -m lambdas.local.gateway`) in its own process, running
+    """The real local gateway (`python -m emulator.gateway`) in its own process, running
     each function in execution environments of its own (as `make run` does); its meter at
     `/@meter`, DynamoDB's units included with `meter_dynamodb`."""
+    from devstack import PRELOAD
     from lambdas.config import LOCAL_SETTINGS
-    from lambdas.local.functions import DYNAMOWAVE_PRELOAD
 
-    args = ["-m", "lambdas.local.gateway", "--port", str(port), "--code-dir", str(ROOT)]
+    args = ["-m", "emulator.gateway", "--port", str(port), "--code-dir", str(ROOT)]
     args += ["--parameter-overrides", "StageName=bench", "--stage", "local"]
-    args += ["--preload", ",".join(DYNAMOWAVE_PRELOAD)]  # as `make run`
+    args += ["--preload", ",".join(PRELOAD)]  # as `make run`
     args += [f"--env={name}" for name in LOCAL_SETTINGS if os.environ.get(name)]
     if post_faults:
         args += ["--post-faults", post_faults]

@@ -43,7 +43,7 @@ SHARED = (
 # STAGE of its own with the stack's TABLE_PREFIX would name tables of neither).
 TOGETHER = (("STAGE", "TABLE_PREFIX"), ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"))
 
-# The fallbacks of lambdas.local.dynamodb.local_aws_environment(), which the stack runs with:
+# The fallbacks of devstack.dynamodb.local_aws_environment(), which the stack runs with:
 # local endpoints check no signature, but boto3 signs nothing without credentials ("Unable to
 # locate credentials"). Not written into the state file, so real keys never land on disk.
 LOCAL_CREDENTIALS = {

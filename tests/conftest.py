@@ -14,7 +14,7 @@ from lambdas.config import RATE_DEFAULTS  # reads no environment at import
 
 # Every test runs against local endpoints with throwaway credentials; no real AWS account is
 # reachable or wanted. The session's stack is template.yaml's with StageName "test": its tables
-# are the ones the functions' roles grant (IAM is enforced locally, lambdas/local/iam.py).
+# are the ones the functions' roles grant (IAM is enforced locally, emulator/iam.py).
 os.environ.update(
     AWS_ACCESS_KEY_ID="test",
     AWS_SECRET_ACCESS_KEY="test",
@@ -61,7 +61,7 @@ from tests.helpers import AUDIENCE, DEADLINE, ISSUER, ROOT, Keys, reconfigure  #
 
 # Every grant of the functions' roles that allowed a call, from every gateway the session starts
 # (in this process or not): `make test` then reports the grants no test exercised
-# (lambdas/local/iam_report.py).
+# (emulator/iam_report.py).
 IAM_USAGE = ROOT / "test-artifacts" / "iam-usage.jsonl"
 
 
@@ -85,7 +85,7 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> Keys:
 @pytest.fixture(scope="session")
 def dynamodb(keys: Keys) -> Iterator[str]:
     """A real dynalite server (in memory) with the tables created; yields its endpoint."""
-    from lambdas.local.dynamodb import Dynalite, ensure_tables
+    from devstack.dynamodb import Dynalite, ensure_tables
 
     with Dynalite() as server:
         os.environ["DYNAMODB_ENDPOINT_URL"] = server.endpoint_url

@@ -19,8 +19,8 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from emulator.processes import terminate
 from lambdas.config import LOCAL_SETTINGS
-from lambdas.local.processes import terminate
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = Path(__file__).parent / "events"
@@ -68,9 +68,9 @@ def stage_name(env: dict[str, str] | None = None) -> str:
 def gateway_thread(template: dict | None = None, **settings: object):
     """template.yaml's gateway (or `template`'s, run from this checkout) on a loop of its own,
     not started, functions in GATEWAY_MODE."""
-    from lambdas.local.functions import DYNAMOWAVE_PRELOAD
-    from lambdas.local.gateway import GatewayThread, Settings
-    from lambdas.local.template import load_template, read_api
+    from devstack import PRELOAD
+    from emulator.gateway import GatewayThread, Settings
+    from emulator.template import load_template, read_api
 
     if settings.get("mode", GATEWAY_MODE) == "process":
         # An account's default is 1,000 concurrent executions: the suite's bursts (50 clients
@@ -80,7 +80,7 @@ def gateway_thread(template: dict | None = None, **settings: object):
             "mode": "process",
             "concurrency": 100,
             "environment_overrides": function_settings(),
-            "preload": DYNAMOWAVE_PRELOAD,  # as `make run`
+            "preload": PRELOAD,  # as `make run`
             **settings,
         }
     # template.yaml's CodeUri is the package build: locally the functions run from the source.
@@ -193,7 +193,7 @@ class RestartableGateway:
 
     def __init__(self, **settings: object) -> None:
         """`settings` as gateway_thread's (mode="thread": functions a test can patch)."""
-        from lambdas.local.dynamodb import free_port
+        from devstack.dynamodb import free_port
 
         self.port = free_port()
         self.runner = None
@@ -231,7 +231,7 @@ def wait_listening(port: int, process: subprocess.Popen, timeout: float = 30.0) 
 
 
 class GatewayProcess:
-    """`python -m lambdas.local.gateway` in a process of its own, as `make run` starts it.
+    """`python -m emulator.gateway` in a process of its own, as `make run` starts it.
 
     Its functions (in execution environments of their own) get the FUNCTION_SETTINGS of `env`
     (this process's environment otherwise) through `--env-vars`; its output goes to `log`, since
@@ -245,7 +245,7 @@ class GatewayProcess:
     def start(self) -> GatewayProcess:
         env_vars = self.log.with_suffix(".env.json")
         env_vars.write_text(json.dumps({"Parameters": function_settings(self.env)}))
-        command = [sys.executable, "-m", "lambdas.local.gateway", "--port", str(self.port)]
+        command = [sys.executable, "-m", "emulator.gateway", "--port", str(self.port)]
         command += ["--code-dir", str(ROOT), "--env-vars", str(env_vars)]
         # The template's stage is the session's (its tables); clients connect to /local.
         command += ["--parameter-overrides", f"StageName={stage_name(self.env)}"]

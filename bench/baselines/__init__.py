@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from lambdas.local.processes import terminate
+from emulator.processes import terminate
 
 ROOT = Path(__file__).resolve().parents[2]
 LOGS = ROOT / "test-artifacts" / "bench"  # git-ignored, as bench/stack.py's child logs

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth import get_user_model
 
-from lambdas.local.settings import PostFaults
+from emulator.settings import PostFaults
 from lambdas.models import Message
 from tests.browser.chatpage import send, shown
 from tests.browser.conftest import FAST_CLIENT

@@ -9,7 +9,7 @@ import time
 import pytest
 from django.contrib.auth import get_user_model
 
-from lambdas.local.settings import PostFaults
+from emulator.settings import PostFaults
 from lambdas.models import Message
 from tests.browser.chatpage import (
     axe_violations,

@@ -17,7 +17,7 @@ def test_package_is_small_and_has_no_django(lambda_package):
     tops = {name.split("/")[0] for name in names}
     assert not {"django", "chat", "dynamowave_site", "yaml", "awslambdaric"} & tops
     assert "aiohttp" in tops  # fan-out's @connections client
-    assert not any(name.startswith("lambdas/local/") for name in names)
+    assert not any(name.startswith("emulator/") for name in names)
     assert not any(name.endswith(".pyc") for name in names)
 
 

@@ -19,9 +19,9 @@ import pytest
 from websockets.sync.client import connect as ws_connect
 
 from deploy.config import BUILD
-from lambdas.local.functions import DYNAMOWAVE_PRELOAD
-from lambdas.local.gateway import GatewayThread, Settings
-from lambdas.local.template import load_template, read_api
+from devstack import PRELOAD
+from emulator.gateway import GatewayThread, Settings
+from emulator.template import load_template, read_api
 from tests.helpers import (
     DEADLINE,
     function_settings,
@@ -71,7 +71,7 @@ def package_gateway(lambda_package_here, dynamodb, tmp_path_factory):
         mode="process",
         python=python,
         runtime_dir=runtime_dir(python),
-        preload=DYNAMOWAVE_PRELOAD,
+        preload=PRELOAD,
         concurrency=20,
         environment_overrides={**function_settings(), "FANOUT_SHARD_SIZE": str(SHARD_SIZE)},
     )

@@ -137,7 +137,7 @@ def _post_json(path: str, body: dict) -> dict:
 @pytest.fixture
 def stage_tables(dynamodb, monkeypatch):
     """The dev stage's tables (its TABLE_PREFIX, which the package's settings set) in dynalite."""
-    from lambdas.local.dynamodb import ensure_tables
+    from devstack.dynamodb import ensure_tables
     from tests.helpers import reconfigure
 
     prefix = zappa_stage("dev")["environment_variables"]["TABLE_PREFIX"]
@@ -209,7 +209,7 @@ def test_package_holds_no_secrets_and_nothing_dev_only(site_zip):
     tops = {name.split("/")[0] for name in names}
     assert not {".dev-keys", ".data", ".env", "tests", "node_modules", "bench", "deploy"} & tops
     assert not {*RUNTIME_PROVIDED, "troposphere", "setuptools", "pip"} & tops
-    assert not any(name.startswith(("lambdas/local/", "build/deploy/")) for name in names)
+    assert not any(name.startswith(("emulator/", "build/deploy/")) for name in names)
     assert {"handler.py", "zappa_settings.py", "manage.py", "lambdas", "chat", "static"} <= tops
     assert any(name.startswith("build/static/") for name in names)
 

@@ -10,7 +10,7 @@ import pytest
 
 from deploy.config import PARAMETERS_DIR, ROOT, SITE_FUNCTION
 from deploy.template import cfn_lint, template_load, template_with_code, template_write
-from lambdas.local.template import load_template, read_api
+from emulator.template import load_template, read_api
 
 NO_VALUE = {"Ref": "AWS::NoValue"}
 ALARM = "AWS::CloudWatch::Alarm"

@@ -8,8 +8,8 @@ import pkgutil
 import re
 
 import lambdas.handlers
-from lambdas.local.gateway import LocalGateway
-from lambdas.local.template import load_template, read_api
+from emulator.gateway import LocalGateway
+from emulator.template import load_template, read_api
 
 # Functions that are not WebSocket routes: the $connect authorizer, and the fan-out shards that
 # broadcast() invokes through the Lambda API.

@@ -11,7 +11,7 @@ import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-from lambdas.local.dynamodb import free_port
+from devstack.dynamodb import free_port
 from lambdas.models import Connection
 from tests.helpers import DEADLINE, GatewayProcess
 

@@ -2,7 +2,7 @@
 
 import json
 
-from lambdas.local.gateway import LocalGateway
+from emulator.gateway import LocalGateway
 from lambdas.models import Connection
 from tests.helpers import recv_json, wait_for
 

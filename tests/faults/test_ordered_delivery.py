@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 import pytest
 
 from bench.ordered import OrderedClient
-from lambdas.local.settings import PostFaults
+from emulator.settings import PostFaults
 from lambdas.models import Message, Room
 from lambdas.services.changes import change_number
 from tests.faults.members import until

@@ -16,7 +16,7 @@ import pytest
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from websockets.sync.client import connect
 
-from lambdas.local.dynamodb import Dynalite, free_port
+from devstack.dynamodb import Dynalite, free_port
 from tests.helpers import DEADLINE, ROOT, Keys, wait_listening
 
 TABS = 10

@@ -3,7 +3,7 @@
 import asyncio
 import json
 
-from lambdas.local.dynamodb import Dynalite, ensure_tables
+from devstack.dynamodb import Dynalite, ensure_tables
 from lambdas.models import Message
 from lambdas.services.rooms import room_create
 from tests.faults.members import Member, until

@@ -11,11 +11,11 @@ from datetime import UTC, datetime
 
 import pytest
 
+from emulator.events import LambdaContext
+from emulator.template import load_template, read_api
 from lambdas.config import RATE_DEFAULTS
 from lambdas.errors import RateLimited
 from lambdas.handlers import connect, default, ping, sendmessage
-from lambdas.local.events import LambdaContext
-from lambdas.local.template import load_template, read_api
 from lambdas.models import Connection, Limit, Message, Revocation
 from lambdas.services import limits
 from lambdas.services.limits import ROUTE_BUCKETS, WHAT, Flooding, rate_check

@@ -18,8 +18,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given
 from hypothesis import strategies as st
 
+from emulator.events import LambdaContext
 from lambdas.handlers import authorizer
-from lambdas.local.events import LambdaContext
 from lambdas.tokens import LEEWAY_SECONDS, MAX_TOKEN_LENGTH
 from tests.fuzzing import fuzz_settings, json_values, scaled
 from tests.helpers import AUDIENCE, ISSUER, load_event

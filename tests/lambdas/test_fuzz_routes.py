@@ -18,6 +18,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from emulator.events import LambdaContext
 from lambdas.handlers import (
     default,
     deletemessage,
@@ -29,7 +30,6 @@ from lambdas.handlers import (
     sendmessage,
     typing,
 )
-from lambdas.local.events import LambdaContext
 from lambdas.models import ClientMessage, Connection, Message
 from lambdas.services.broadcast import room_connection_ids
 from lambdas.services.messages import MAX_EDIT_VERSIONS, message_send

@@ -5,8 +5,8 @@ from datetime import timedelta
 
 import pytest
 
+from emulator.events import LambdaContext
 from lambdas.handlers import connect, default, disconnect, history, ping, sendmessage
-from lambdas.local.events import LambdaContext
 from lambdas.models import Connection, Message, utcnow
 from lambdas.protocol import message_frame
 from lambdas.services.connections import connection_open

@@ -8,8 +8,8 @@ import uuid
 import boto3
 import pytest
 
+from emulator.events import LambdaContext
 from lambdas.handlers import editmessage, sendmessage
-from lambdas.local.events import LambdaContext
 from lambdas.models import ITEM_BUDGET_BYTES, ClientMessage, Message, item_bytes
 from lambdas.services.messages import MAX_EDIT_VERSIONS
 from lambdas.tokens import User

@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from emulator.events import LambdaContext
 from lambdas.errors import RateLimited
 from lambdas.handlers import connect, editmessage, sendmessage
-from lambdas.local.events import LambdaContext
 from lambdas.models import ClientMessage, Connection, Limit, Message
 from lambdas.protocol import error_frame
 from lambdas.services.limits import login_check, login_failure_record, message_rate_check

@@ -7,8 +7,8 @@ import uuid
 
 import pytest
 
+from emulator.events import LambdaContext
 from lambdas.handlers import authorizer, connect, disconnect, ping, sendmessage
-from lambdas.local.events import LambdaContext
 from lambdas.metrics import metric_count
 from lambdas.tokens import User
 from tests.helpers import load_event, reconfigure, with_user

@@ -7,9 +7,9 @@ from collections import Counter
 
 import pytest
 
+from emulator.events import LambdaContext
 from lambdas.errors import TokenRevoked
 from lambdas.handlers import connect
-from lambdas.local.events import LambdaContext
 from lambdas.models import Connection, Revocation, item_bytes
 from lambdas.services.sessions import (
     MAX_ENDED,

@@ -2,10 +2,10 @@
 
 import json
 
+from devstack.dynamodb import free_port
+from emulator.events import LambdaContext
 from lambdas import models
 from lambdas.handlers import history, sendmessage
-from lambdas.local.dynamodb import free_port
-from lambdas.local.events import LambdaContext
 from tests.helpers import load_event, reconfigure, with_user
 
 

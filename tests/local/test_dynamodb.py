@@ -3,7 +3,7 @@
 import os
 from datetime import timedelta
 
-from lambdas.local.dynamodb import Dynalite, ensure_tables
+from devstack.dynamodb import Dynalite, ensure_tables
 from lambdas.models import TABLES, Connection, Message, Room, utcnow
 from tests.helpers import reconfigure
 

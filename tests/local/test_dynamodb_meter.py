@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from lambdas.local.dynamodb_meter import Index, item_size, stored_bytes, value_size, write_units
+from emulator.dynamodb_meter import Index, item_size, stored_bytes, value_size, write_units
 from tests.helpers import gateway_thread, recv_json, room_clients, wait_for
 
 

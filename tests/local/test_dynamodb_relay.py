@@ -1,4 +1,4 @@
-"""The gateway's DynamoDB relay (lambdas/local/dynamodb_proxy.py) as an HTTP client must be."""
+"""The gateway's DynamoDB relay (emulator/dynamodb_proxy.py) as an HTTP client must be."""
 
 from __future__ import annotations
 

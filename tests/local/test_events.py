@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from lambdas.local.gateway import LocalGateway
+from emulator.gateway import LocalGateway
 from tests.helpers import load_event, recv_json, wait_for
 
 # Keys API Gateway adds beyond the captured samples in situations they do not show: a query

@@ -15,7 +15,7 @@ import pytest
 from botocore.exceptions import ClientError
 from websockets.sync.client import connect as ws_connect
 
-from lambdas.local.gateway import LocalGateway, _json
+from emulator.gateway import LocalGateway, _json
 from lambdas.models import Connection, utcnow
 from tests.helpers import DEADLINE, reconfigure, wait_for
 

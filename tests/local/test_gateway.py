@@ -290,7 +290,7 @@ def test_handler_exception_gives_aws_internal_server_error(gateway, connect, roo
     """If a function raises, the caller gets API Gateway's Internal server error frame."""
     import dataclasses
 
-    from lambdas.local.gateway import LocalGateway
+    from emulator.gateway import LocalGateway
 
     original = LocalGateway.function
 

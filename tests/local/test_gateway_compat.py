@@ -14,8 +14,8 @@ import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect as ws_connect
 
-from lambdas.local.gateway import GatewayThread, Settings
-from lambdas.local.template import read_api
+from emulator.gateway import GatewayThread, Settings
+from emulator.template import read_api
 from tests.helpers import DEADLINE
 from tests.local.test_runtime import function, route, websocket_api
 
@@ -83,12 +83,12 @@ def test_a_sam_project_runs_unchanged_from_the_command_line(tmp_path):
     """Two functions both `app.handler`, each from its CodeUri; the Stage and variables hold;
     `sendmessage` answers through `https://{domainName}/{stage}` (the gateway's TLS listener,
     its development CA trusted by the environments), with no credentials on this machine."""
-    from lambdas.local.dynamodb import free_port
+    from devstack.dynamodb import free_port
     from tests.helpers import ROOT, wait_for, wait_listening
 
     project = HERE / "projects" / "chat-sample"
     port = free_port()
-    command = [sys.executable, "-m", "lambdas.local.gateway", "--port", str(port)]
+    command = [sys.executable, "-m", "emulator.gateway", "--port", str(port)]
     command += ["--template", str(project / "template.yaml"), "--env", f"RECORD_DIR={tmp_path}"]
     tls_port = free_port()
     command += ["--tls-dir", str(tmp_path / "tls"), "--tls-port", str(tls_port)]

@@ -11,9 +11,9 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from lambdas.local.gateway import GatewayThread, Settings
-from lambdas.local.iam import PolicyError, role_credentials
-from lambdas.local.template import read_api
+from emulator.gateway import GatewayThread, Settings
+from emulator.iam import PolicyError, role_credentials
+from emulator.template import read_api
 from tests.helpers import DEADLINE, GATEWAY_MODE, recv_json, wait_for
 from tests.local.test_runtime import HERE, function
 
@@ -177,7 +177,7 @@ def test_a_missing_grant_fails_only_that_call_cleanly(dynamodb, keys, room):
     refusal leads to (nothing stored, nothing sent), and the room goes on for other routes."""
     from websockets.sync.client import connect as ws_connect
 
-    from lambdas.local.template import load_template
+    from emulator.template import load_template
     from lambdas.models import Message
     from tests.helpers import gateway_thread
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from lambdas.local.iam_report import main
-from lambdas.local.template import load_template
+from emulator.iam_report import main
+from emulator.template import load_template
 
 TEMPLATE = """\
 Transform: AWS::Serverless-2016-10-31
@@ -38,7 +38,7 @@ Resources:
 
 
 def run(tmp_path: Path, used: list[tuple[str, str, str]], capsys) -> tuple[int, str]:
-    from lambdas.local.iam import template_digest
+    from emulator.iam import template_digest
 
     template = tmp_path / "template.yaml"
     template.write_text(TEMPLATE)
@@ -91,7 +91,7 @@ def test_without_a_usage_file_the_report_says_to_run_the_tests(tmp_path, capsys)
 def test_statements_without_a_sid_are_named_alike_by_the_gateway_and_the_report(tmp_path, capsys):
     """The gateway records, and the report reads, a Sid-less statement as "#n", its place in the
     role: the third statement's use counts for the third one, whatever the others hold."""
-    from lambdas.local.iam import Iam
+    from emulator.iam import Iam
 
     documents = [
         {

@@ -21,6 +21,7 @@ from django.conf import settings
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
+from devstack.dynamodb import free_port
 from dynamowave_site.local_stack import (
     STATE_FILE,
     data_dir,
@@ -28,7 +29,6 @@ from dynamowave_site.local_stack import (
     stack_defaults_apply,
     stack_state_write,
 )
-from lambdas.local.dynamodb import free_port
 from tests.faults.test_stack_stop import kill_session
 from tests.helpers import DEADLINE, ROOT, wait_listening
 

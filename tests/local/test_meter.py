@@ -7,7 +7,7 @@ import urllib.request
 
 import pytest
 
-from lambdas.local.meter import MESSAGE_UNIT, Meter, message_units
+from emulator.meter import MESSAGE_UNIT, Meter, message_units
 from tests.helpers import RestartableGateway, recv_json, room_clients, wait_for
 
 

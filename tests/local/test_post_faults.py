@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from lambdas.local.settings import PostFaults
+from emulator.settings import PostFaults
 from lambdas.management import management_api
 from lambdas.models import Connection
 from tests.helpers import recv_json

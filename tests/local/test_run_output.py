@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lambdas.local.terminal import TerminalFilter, filter_lines
+from devstack.terminal import TerminalFilter, filter_lines
 
 SAMPLE = Path(__file__).parent / "samples" / "run_output.txt"
 KEEP = "  # keep"
@@ -108,7 +108,7 @@ def test_the_gateway_access_line_never_carries_a_query_string():
     """What the gateway logs of a connect is the room, whatever a client sends as one."""
     import logging
 
-    from lambdas.local import gateway
+    from emulator import gateway
 
     records = []
     handler = logging.Handler()

@@ -19,10 +19,10 @@ from botocore.config import Config
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect as ws_connect
 
-from lambdas.local.cli import main, read_env_vars
-from lambdas.local.gateway import GatewayThread, Settings
-from lambdas.local.iam import role_credentials
-from lambdas.local.template import read_api
+from emulator.cli import main, read_env_vars
+from emulator.gateway import GatewayThread, Settings
+from emulator.iam import role_credentials
+from emulator.template import read_api
 from tests.helpers import DEADLINE, load_event, wait_for
 from tests.local.test_events import assert_same_shape
 
@@ -225,7 +225,7 @@ def test_each_environment_has_its_own_functions_variables_and_lambdas(lam, gatew
         "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
         "LAMBDA_TASK_ROOT": str(HERE / "functions"),
         "_HANDLER": "handlers.environment",
-        # Its role's session, never this machine's keys (lambdas/local/iam.py).
+        # Its role's session, never this machine's keys (emulator/iam.py).
         **role_credentials("EnvA"),
     }
     assert {name: a.get(name) for name in expected} == expected
@@ -490,10 +490,8 @@ def test_env_vars_are_read_in_sam_locals_format(tmp_path, monkeypatch):
     path.write_text(json.dumps({"Parameters": {"A": "1", "N": 2}, "EnvB": {"B": "b"}}))
     assert read_env_vars(path) == ({"A": "1", "N": "2"}, {"EnvB": {"B": "b"}})
     started: list[Settings] = []
-    monkeypatch.setattr(
-        "lambdas.local.cli.serve", lambda h, p, settings, api: started.append(settings)
-    )
-    monkeypatch.setattr("lambdas.local.cli.asyncio.run", lambda serving: None)
+    monkeypatch.setattr("emulator.cli.serve", lambda h, p, settings, api: started.append(settings))
+    monkeypatch.setattr("emulator.cli.asyncio.run", lambda serving: None)
     monkeypatch.setenv("FROM_HERE", "here")
     main(
         ["--env-vars", str(path), "--env", "A=override", "--env", "FROM_HERE", "--concurrency", "4"]

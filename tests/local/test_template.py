@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from lambdas.local.gateway import LocalGateway
-from lambdas.local.template import TemplateError, load_template, read_api
+from emulator.gateway import LocalGateway
+from emulator.template import TemplateError, load_template, read_api
 
 
 def test_template_routes_resolve_to_handlers():
@@ -141,7 +141,7 @@ def test_an_unsupported_selection_expression_fails_at_load(foreign, expression):
 
 def test_our_template_resolves_for_the_local_stage():
     """Our functions run from the source tree, with the local stage's table names."""
-    from lambdas.local.template import DEFAULT_TEMPLATE
+    from emulator.template import DEFAULT_TEMPLATE
 
     root = DEFAULT_TEMPLATE.parent
     api = read_api(load_template(), code_dir=root, parameters={"StageName": "local"})

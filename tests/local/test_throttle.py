@@ -16,10 +16,10 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect as ws_connect
 
+from emulator.gateway import LocalGateway, Settings
+from emulator.template import load_template, read_api
+from emulator.throttles import StageThrottles, Throttle
 from lambdas.config import RATE_DEFAULTS
-from lambdas.local.gateway import LocalGateway, Settings
-from lambdas.local.template import load_template, read_api
-from lambdas.local.throttles import StageThrottles, Throttle
 from lambdas.models import Connection, Message
 from lambdas.services.limits import ROUTE_BUCKETS
 from tests.helpers import DEADLINE, GATEWAY_MODE, ROOT, gateway_thread, reconfigure, wait_for

@@ -6,7 +6,7 @@ import ssl
 import aiohttp
 from aiohttp import web
 
-from lambdas.local.tls import dev_certificates_ensure
+from emulator.tls import dev_certificates_ensure
 
 
 async def _ok(request: web.Request) -> web.Response:

@@ -24,7 +24,7 @@ from chat.revocations import (
     revocations_retry_event,
 )
 from deploy.site_package import zappa_stage
-from lambdas.local.dynamodb import ensure_tables
+from devstack.dynamodb import ensure_tables
 from lambdas.models import Revocation
 from tests.helpers import ROOT, reconfigure
 
@@ -216,7 +216,7 @@ def test_a_shell_deactivation_the_chat_cannot_take_exits_non_zero(dynamodb, tmp_
 
     # When the stage's tables exist, the retry ends the sessions and exits 0.
     created = manage(
-        "shell", "-c", "from lambdas.local.dynamodb import ensure_tables\nensure_tables()", env=env
+        "shell", "-c", "from devstack.dynamodb import ensure_tables\nensure_tables()", env=env
     )
     assert created.returncode == 0, created.stderr
     retry = manage("revocations_retry", env=env)

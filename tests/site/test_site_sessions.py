@@ -16,7 +16,7 @@ from django.urls import reverse
 from websockets.exceptions import ConnectionClosed
 
 from chat.sessions import browser_session_id, user_browser_sessions_delete
-from lambdas.local.dynamodb import free_port
+from devstack.dynamodb import free_port
 from lambdas.models import Revocation
 from tests.helpers import DEADLINE, reconfigure, recv_json
 from tests.local.test_gateway import handshake_status

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from lambdas.local.intrinsics import Stack, Unresolvable
+from emulator.intrinsics import Stack, Unresolvable
 
 TOO_MANY_REQUESTS = "Too Many Requests"
 

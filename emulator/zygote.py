@@ -30,9 +30,9 @@ import signal
 import socket
 from pathlib import Path
 
-from lambdas.local.output import Counter, start_forwarding, stop_forwarding
+from emulator.output import Counter, start_forwarding, stop_forwarding
 
-SOURCE = r"""# zygote of the local gateway (lambdas/local/zygote.py)
+SOURCE = r"""# zygote of the local gateway (emulator/zygote.py)
 import importlib, json, os, selectors, signal, socket, sys, traceback
 os.environ.pop("_ZYGOTE_SOURCE")
 gateway = int(os.environ.pop("_GATEWAY_PID"))

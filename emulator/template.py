@@ -4,7 +4,7 @@ and the functions that are not routes (invoked through the Lambda API, e.g. fan-
 Any SAM or CloudFormation template with one WebSocket API works: functions may be
 AWS::Serverless::Function (with Globals) or AWS::Lambda::Function, each with its own code
 folder, runtime, environment, timeout, memory and reserved concurrency, resolved as a stack
-would resolve them (lambdas/local/intrinsics.py).
+would resolve them (emulator/intrinsics.py).
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ from pathlib import Path
 
 import yaml
 
-from lambdas.local.intrinsics import Stack, Unresolvable
-from lambdas.local.throttles import StageThrottles, stage_throttles
+from emulator.intrinsics import Stack, Unresolvable
+from emulator.throttles import StageThrottles, stage_throttles
 
 logger = logging.getLogger(__name__)
 FUNCTION_TYPES = ("AWS::Serverless::Function", "AWS::Lambda::Function")
 
-DEFAULT_TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
+DEFAULT_TEMPLATE = Path(__file__).resolve().parents[1] / "template.yaml"
 
 
 class TemplateError(ValueError):
@@ -82,7 +82,7 @@ class WebSocketApi:
     # The route selection expression as a path into the frame: ("action",) for
     # `$request.body.action` or `${request.body.action}`.
     selection_path: tuple[str, ...] = ("action",)
-    # What it was read from, for the roles (lambdas/local/iam.py).
+    # What it was read from, for the roles (emulator/iam.py).
     template: dict = field(default_factory=dict, compare=False, repr=False)
     parameters: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 

@@ -1,6 +1,6 @@
 """The Lambda side of the local gateway: the Invoke API, and running a template's functions.
 
-Mixed into LocalGateway (lambdas/local/gateway.py), whose routes invoke functions through it.
+Mixed into LocalGateway (emulator/gateway.py), whose routes invoke functions through it.
 In process mode a function runs in execution environments of its own (pool.py, runtime.py); in
 thread mode every handler runs in the gateway's process, in its thread pool, where tests can
 patch them (`LocalGateway._function`).
@@ -23,33 +23,20 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from lambdas.local import events
-from lambdas.local.iam import Iam, function_arn, role_credentials
-from lambdas.local.meter import Meter
-from lambdas.local.pool import FunctionPool, Throttled
-from lambdas.local.runtime import InitFailed, Outcome, RuntimeApi
-from lambdas.local.template import Function, WebSocketApi
+from emulator import events
+from emulator.iam import Iam, function_arn, role_credentials
+from emulator.meter import Meter
+from emulator.pool import FunctionPool, Throttled
+from emulator.runtime import InitFailed, Outcome, RuntimeApi
+from emulator.template import Function, WebSocketApi
 
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
 
-    from lambdas.local.settings import Settings
-    from lambdas.local.tls import DevCertificates
+    from emulator.settings import Settings
+    from emulator.tls import DevCertificates
 
 logger = logging.getLogger("dynamowave.gateway")
-
-# The libraries DynamoWave's own functions import, for their zygotes to preload (zygote.py):
-# `make run`, the tests and the benchmarks pass them (`--preload`); other projects name theirs.
-DYNAMOWAVE_PRELOAD = (
-    "boto3",
-    "pynamodb.models",
-    "aiohttp",
-    "aws_lambda_powertools.logging",
-    "aws_lambda_powertools.metrics",
-    "jwt",
-    "cryptography.hazmat.primitives.asymmetric.ed25519",
-    "botocore:dynamodb",  # its data files parsed once per zygote (zygote.py)
-)
 
 
 def aws_json(

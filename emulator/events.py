@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from email.utils import formatdate
 
-from lambdas.local.intrinsics import ACCOUNT_ID
+from emulator.intrinsics import ACCOUNT_ID
 
 
 def new_id(size: int = 11) -> str:

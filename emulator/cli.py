@@ -1,4 +1,4 @@
-"""`python -m lambdas.local.gateway`: the local gateway on a port, until SIGINT or SIGTERM.
+"""`python -m emulator.gateway`: the local gateway on a port, until SIGINT or SIGTERM.
 
 Functions run in process mode unless `--mode thread`; their variables are template.yaml's plus
 `--env-vars FILE.json` (sam local's format) and `--env NAME[=VALUE]`.
@@ -15,9 +15,9 @@ import signal
 import time
 from pathlib import Path
 
-from lambdas.local.gateway import IDLE_TIMEOUT, MAX_LIFETIME, LocalGateway, Settings
-from lambdas.local.settings import PostFaults
-from lambdas.local.template import DEFAULT_TEMPLATE, WebSocketApi, load_template, read_api
+from emulator.gateway import IDLE_TIMEOUT, MAX_LIFETIME, LocalGateway, Settings
+from emulator.settings import PostFaults
+from emulator.template import DEFAULT_TEMPLATE, WebSocketApi, load_template, read_api
 
 
 async def serve(host: str, port: int, settings: Settings, api: WebSocketApi) -> None:
@@ -70,7 +70,7 @@ def _assignment(text: str) -> tuple[str, str]:
 
 def default_tls_dir() -> Path:
     """LOCAL_KEYS_DIR's tls/ (as the site's keys), else this checkout's git-ignored .dev-keys/."""
-    keys = os.environ.get("LOCAL_KEYS_DIR") or Path(__file__).resolve().parents[2] / ".dev-keys"
+    keys = os.environ.get("LOCAL_KEYS_DIR") or Path(__file__).resolve().parents[1] / ".dev-keys"
     return Path(keys) / "tls"
 
 

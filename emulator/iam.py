@@ -25,10 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lambdas.local.intrinsics import ACCOUNT_ID, Stack, Unresolvable
+from emulator.intrinsics import ACCOUNT_ID, Stack, Unresolvable
 
 if TYPE_CHECKING:
-    from lambdas.local.template import Function
+    from emulator.template import Function
 
 logger = logging.getLogger("dynamowave.iam")
 
@@ -175,7 +175,7 @@ class Iam:
 
     `usage`: a file each grant that allows a call is appended to the first time it does (one
     JSON line, naming the template by its digest; many gateways may share the file), for the
-    report of grants never exercised (lambdas/local/iam_report.py).
+    report of grants never exercised (emulator/iam_report.py).
     """
 
     policies: dict[str, list[dict]]

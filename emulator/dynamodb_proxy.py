@@ -3,7 +3,7 @@
 With IAM enforced (process mode), a function whose environment names a DynamoDB endpoint gets a
 listener of the gateway's instead (one per endpoint), which stands for that endpoint. A call
 signed with a function's credentials is authorized against the function's role first
-(lambdas/local/iam.py): the operation's action on every table or index it names, as IAM
+(emulator/iam.py): the operation's action on every table or index it names, as IAM
 authorizes it (a Query of an index is `dynamodb:Query` on `…:table/T/index/I`; a BatchWriteItem
 is `dynamodb:BatchWriteItem` on each table of its RequestItems; a TransactWriteItems is each
 item's own action). A call the role does not allow gets DynamoDB's answer, 400
@@ -14,10 +14,10 @@ The relay is plain HTTP/1.1 over asyncio streams, one upstream connection per cl
 both kept alive: every DynamoDB call of every function passes through it, and a full HTTP server
 and client (aiohttp's) cost the local stack a third more CPU per message.
 
-With `Settings.meter_dynamodb` it also meters each call (lambdas/local/meter.py): the request
+With `Settings.meter_dynamodb` it also meters each call (emulator/meter.py): the request
 asks for `ReturnConsumedCapacity` (the answer then carries it, which botocore ignores), and a
 single-item write is framed by reads of the item before and after it, on a connection of the
-meter's own, for what DynamoDB adds (lambdas/local/dynamodb_meter.py).
+meter's own, for what DynamoDB adds (emulator/dynamodb_meter.py).
 """
 
 from __future__ import annotations
@@ -31,19 +31,19 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from lambdas.local.dynamodb_meter import (
+from emulator.dynamodb_meter import (
     Index,
     indexes_of,
     item_size,
     table_keys_of,
     write_units,
 )
-from lambdas.local.iam import ACCOUNT_ID
+from emulator.iam import ACCOUNT_ID
 
 if TYPE_CHECKING:
-    from lambdas.local.iam import Iam
-    from lambdas.local.meter import Meter
-    from lambdas.local.settings import Settings
+    from emulator.iam import Iam
+    from emulator.meter import Meter
+    from emulator.settings import Settings
 
 logger = logging.getLogger("dynamowave.gateway")
 

@@ -9,12 +9,12 @@ from datetime import UTC, datetime
 
 from aiohttp import WSCloseCode, web
 
-from lambdas.local import events
-from lambdas.local.functions import aws_json as _json
-from lambdas.local.iam import ACCOUNT_ID, Iam
-from lambdas.local.meter import Meter
-from lambdas.local.settings import Settings
-from lambdas.local.template import WebSocketApi
+from emulator import events
+from emulator.functions import aws_json as _json
+from emulator.iam import ACCOUNT_ID, Iam
+from emulator.meter import Meter
+from emulator.settings import Settings
+from emulator.template import WebSocketApi
 
 
 @dataclass
@@ -71,7 +71,7 @@ class ConnectionsApi:
         return _json(410, {"message": None}, error_type="GoneException")
 
     def _forbidden(self, request: web.Request) -> web.Response | None:
-        """403 when a function's role does not allow this call (lambdas/local/iam.py)."""
+        """403 when a function's role does not allow this call (emulator/iam.py)."""
         iam = self.iam
         function = iam.caller(request.headers.get("Authorization")) if iam else None
         if function is None:

@@ -20,11 +20,11 @@ from collections import deque
 from datetime import UTC, datetime
 from pathlib import Path
 
-from lambdas.local.iam import function_arn
-from lambdas.local.meter import Meter
-from lambdas.local.runtime import INIT_TIMEOUT, Environment, InitFailed, Outcome, RuntimeApi
-from lambdas.local.template import Function
-from lambdas.local.zygote import Zygote, ZygoteGone
+from emulator.iam import function_arn
+from emulator.meter import Meter
+from emulator.runtime import INIT_TIMEOUT, Environment, InitFailed, Outcome, RuntimeApi
+from emulator.template import Function
+from emulator.zygote import Zygote, ZygoteGone
 
 logger = logging.getLogger("dynamowave.lambda")
 

@@ -1,12 +1,12 @@
 """The grants of the template's roles that no test exercised; `make test` runs it after the suite.
 
 Every gateway of a test session appends the grants that allowed a call to one usage file
-(tests/conftest.py sets DYNAMOWAVE_IAM_USAGE; lambdas/local/iam.py writes it). A grant that no
+(tests/conftest.py sets DYNAMOWAVE_IAM_USAGE; emulator/iam.py writes it). A grant that no
 test used is drift, to be removed, or needed where the local stack does not reach: then the
 template says why in a comment above the statement, starting `# Not exercised locally:`. The
 report lists both kinds, and fails while any unexercised grant has no reason.
 
-    python -m lambdas.local.iam_report [--template template.yaml] [--usage FILE]
+    python -m emulator.iam_report [--template template.yaml] [--usage FILE]
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ import re
 import sys
 from pathlib import Path
 
-from lambdas.local.iam import Grant, PolicyError, grants, role_policies, template_digest
-from lambdas.local.template import DEFAULT_TEMPLATE, load_template, read_functions
+from emulator.iam import Grant, PolicyError, grants, role_policies, template_digest
+from emulator.template import DEFAULT_TEMPLATE, load_template, read_functions
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 USAGE = ROOT / "test-artifacts" / "iam-usage.jsonl"
 REASON = "Not exercised locally:"
 

@@ -14,7 +14,7 @@
   Thread mode's functions print into the gateway's own streams, which are not counted.
 - **DynamoDB** (with `Settings.meter_dynamodb`, which `make run` sets): requests, read and write
   units per table and per index, for every call a function makes through the gateway's relay
-  (dynamodb_proxy.py; lambdas/local/dynamodb_meter.py says how units are counted). The site's
+  (dynamodb_proxy.py; emulator/dynamodb_meter.py says how units are counted). The site's
   own calls do not pass through it and are not counted.
 
 The gateway holds one Meter; `GET /@meter` on the gateway answers `snapshot()` as JSON and the

@@ -22,8 +22,8 @@ from pathlib import Path
 
 from aiohttp import web
 
-from lambdas.local.output import Counter, start_forwarding, stop_forwarding
-from lambdas.local.zygote import ForkedProcess, Zygote, ZygoteGone
+from emulator.output import Counter, start_forwarding, stop_forwarding
+from emulator.zygote import ForkedProcess, Zygote, ZygoteGone
 
 logger = logging.getLogger("dynamowave.lambda")
 
@@ -33,7 +33,7 @@ MAX_RESPONSE_BYTES = 6 * 1024 * 1024  # a synchronous invocation's response payl
 TRACE_ID = "Root=1-00000000-000000000000000000000000;Sampled=0"
 # `python -m awslambdaric <handler>`, but dying with the gateway (Linux): a worker stuck in its
 # handler would otherwise outlive a gateway that was killed.
-BOOTSTRAP = """# awslambdaric worker of the local gateway (lambdas/local/runtime.py)
+BOOTSTRAP = """# awslambdaric worker of the local gateway (emulator/runtime.py)
 import os, signal, sys
 os.environ.pop("_BOOTSTRAP")
 gateway = int(os.environ.pop("_GATEWAY_PID"))

@@ -52,7 +52,7 @@ class Command(BaseCommand):
             "--verbose",
             action="store_true",
             help="print every line of every process (by default: one line per request or "
-            "event worth seeing, warnings and errors; lambdas/local/terminal.py)",
+            "event worth seeing, warnings and errors; devstack/terminal.py)",
         )
 
     def handle(
@@ -66,17 +66,17 @@ class Command(BaseCommand):
         **options,
     ) -> None:
         # Imported here: they load PynamoDB and boto3, which no other site command needs.
-        from lambdas import models
-        from lambdas.config import LOCAL_SETTINGS, get_config
-        from lambdas.local.dynamodb import (
+        from devstack import PRELOAD
+        from devstack.dynamodb import (
             Dynalite,
             connections_forget_all,
             ensure_tables,
             local_aws_environment,
         )
-        from lambdas.local.functions import DYNAMOWAVE_PRELOAD
-        from lambdas.local.processes import shielded, terminate
-        from lambdas.local.terminal import TerminalFilter
+        from devstack.terminal import TerminalFilter
+        from emulator.processes import shielded, terminate
+        from lambdas import models
+        from lambdas.config import LOCAL_SETTINGS, get_config
 
         self._pumps = {}  # source -> the thread printing its output
 
@@ -156,7 +156,7 @@ class Command(BaseCommand):
                 [
                     sys.executable,
                     "-m",
-                    "lambdas.local.gateway",
+                    "emulator.gateway",
                     "--host",
                     HOST,
                     "--port",
@@ -180,12 +180,12 @@ class Command(BaseCommand):
                     str(gateway_tls_port),
                     # Environments forked from a zygote per function that imported these first.
                     "--preload",
-                    ",".join(DYNAMOWAVE_PRELOAD),
+                    ",".join(PRELOAD),
                     # Handed over by name (`--env NAME`: the gateway's own value, never written
                     # down or shown in `ps`).
                     *(f"--env={name}" for name in LOCAL_SETTINGS if env.get(name)),
                     # Its access lines: a connect, a frame's route, a disconnect, each with the
-                    # integration's status and duration (lambdas/local/gateway.py `_access`).
+                    # integration's status and duration (emulator/gateway.py `_access`).
                     "--log-level",
                     "INFO",
                     # What AWS would bill, DynamoDB's units included (GET /@meter, and a line

@@ -9,7 +9,7 @@ stage's throttles (throttles.py).
 It also answers the Lambda Invoke API (POST /2015-03-31/functions/{name}/invocations) for the
 template's functions, so asynchronous fan-out shards take the same code path as in AWS.
 
-Functions run in one of two modes (lambdas/local/functions.py). `process` (the CLI's default):
+Functions run in one of two modes (emulator/functions.py). `process` (the CLI's default):
 Lambda-like execution environments, worker processes speaking the Runtime API (runtime.py,
 pool.py), each with its own function's environment, Timeout and concurrency limit. `thread`
 (tests that patch handlers in this process): every handler in this process, in a bounded thread
@@ -30,20 +30,20 @@ from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from lambdas.local import events
-from lambdas.local.authorizers import authorizer_context, identity_value, policy_allows
-from lambdas.local.connections import Client, ConnectionsApi
-from lambdas.local.dynamodb_proxy import DynamoDbProxy
-from lambdas.local.functions import FunctionError, LambdaService
-from lambdas.local.functions import aws_json as _json
-from lambdas.local.iam import Iam, role_policies, template_digest
-from lambdas.local.meter import Meter
-from lambdas.local.pool import FunctionPool, Throttled
-from lambdas.local.runtime import RuntimeApi
-from lambdas.local.settings import IDLE_TIMEOUT, MAX_LIFETIME, MAX_MESSAGE_BYTES, Settings
-from lambdas.local.template import WebSocketApi
-from lambdas.local.throttles import TOO_MANY_REQUESTS, StageThrottles, Throttling
-from lambdas.local.tls import DevCertificates, dev_certificates_ensure
+from emulator import events
+from emulator.authorizers import authorizer_context, identity_value, policy_allows
+from emulator.connections import Client, ConnectionsApi
+from emulator.dynamodb_proxy import DynamoDbProxy
+from emulator.functions import FunctionError, LambdaService
+from emulator.functions import aws_json as _json
+from emulator.iam import Iam, role_policies, template_digest
+from emulator.meter import Meter
+from emulator.pool import FunctionPool, Throttled
+from emulator.runtime import RuntimeApi
+from emulator.settings import IDLE_TIMEOUT, MAX_LIFETIME, MAX_MESSAGE_BYTES, Settings
+from emulator.template import WebSocketApi
+from emulator.throttles import TOO_MANY_REQUESTS, StageThrottles, Throttling
+from emulator.tls import DevCertificates, dev_certificates_ensure
 
 logger = logging.getLogger("dynamowave.gateway")
 
@@ -465,6 +465,6 @@ class GatewayThread:
 
 
 if __name__ == "__main__":
-    from lambdas.local.cli import main
+    from emulator.cli import main
 
     main()

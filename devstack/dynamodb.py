@@ -11,10 +11,10 @@ from pathlib import Path
 
 from pynamodb.models import Model
 
-from lambdas.local import processes
+from emulator import processes
 from lambdas.models import TABLES, Connection
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 DYNALITE = ROOT / "node_modules" / "dynalite" / "cli.js"
 
 

@@ -8,7 +8,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lambdas.local.throttles import StageThrottles
+from emulator.throttles import StageThrottles
 
 MAX_MESSAGE_BYTES = 128 * 1024  # API Gateway's WebSocket message limit (131,072 bytes)
 IDLE_TIMEOUT = 10 * 60
@@ -96,12 +96,12 @@ class Settings:
     # Lambda's /var/runtime: a folder holding awslambdaric for `python`, first on the workers'
     # PYTHONPATH (the package under test brings everything else); None: `python`'s own.
     runtime_dir: Path | None = None
-    # Scale-up on this machine's few CPUs (lambdas/local/pool.py): environments of one function
+    # Scale-up on this machine's few CPUs (emulator/pool.py): environments of one function
     # initialising at once, and how long an invocation waits for a busy one to free up first.
     cold_starts: int = 1
     warm_wait: float = 0.2
     # Process mode: libraries each function's zygote imports before forking its environments
-    # (lambdas/local/zygote.py); None starts every environment as a fresh interpreter.
+    # (emulator/zygote.py); None starts every environment as a fresh interpreter.
     preload: tuple[str, ...] | None = ("boto3",)
     # Start every function's zygote when the gateway starts (the CLI does), not on first use.
     prewarm: bool = False
@@ -115,10 +115,10 @@ class Settings:
     # for `make iam-report`: the grants no test exercised. Default: $DYNAMOWAVE_IAM_USAGE.
     iam_usage: Path | None = field(default_factory=lambda: _environ_path("DYNAMOWAVE_IAM_USAGE"))
     # The HTTPS (and wss://) listener, with certificates of a development CA made in this folder
-    # on first use (lambdas/local/tls.py); None: plain HTTP only, and `domainName` is its host.
+    # on first use (emulator/tls.py); None: plain HTTP only, and `domainName` is its host.
     tls_dir: Path | None = None
     tls_port: int = 0
-    # API Gateway's stage and route throttles (lambdas/local/throttles.py): the template's
+    # API Gateway's stage and route throttles (emulator/throttles.py): the template's
     # (DefaultRouteSettings, RouteSettings) with `throttle`, or `throttles` if given. Off by
     # default: the suite and the benchmarks drive one stack harder than a stage's throttles
     # allow, on purpose; `--throttle` turns them on, and tests set their own (gateway.throttle).
