@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 
 from deploy.config import (
+    BUILD,
     PLATFORM_ARGS,
     ROOT,
     RUNTIME_VERSION,
@@ -35,6 +36,12 @@ from deploy.config import (
 )
 
 SITE_EXTRAS = ("site", "postgres", "zappa")
+
+# What the site's zip holds of this repository, besides the collected static files: Zappa packages
+# the folder it runs in, so it runs in one holding only these (site_sources_stage), never in the
+# checkout, where anything new (a cache, a data folder, a dev-only package) would ride along.
+SITE_SOURCES = ("manage.py", "dynamowave_site", "chat", "lambdas", "templates")
+SITE_STAGING = BUILD / "site-sources"
 
 # Placeholders that let Zappa's `package` run offline: it creates boto3 clients (never calls them).
 OFFLINE_AWS_ENV = {
@@ -108,6 +115,21 @@ def collectstatic() -> Path:
     return STATIC_ROOT
 
 
+def site_sources_stage(target: Path = SITE_STAGING) -> Path:
+    """A folder with SITE_SOURCES and STATIC_ROOT (at the same path under it), for Zappa."""
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    skip = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for name in SITE_SOURCES:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, target / name, ignore=skip)
+        else:
+            shutil.copy2(source, target / name)
+    shutil.copytree(STATIC_ROOT, target / STATIC_ROOT.relative_to(ROOT), ignore=skip)
+    return target
+
+
 def zappa_package(
     *,
     stage: str,
@@ -116,7 +138,9 @@ def zappa_package(
     venv: Path = ZAPPA_VENV,
     tmp: Path = ZAPPA_TMP,
 ) -> Path:
-    """`zappa package <stage>`: the zip Zappa would upload, built offline."""
+    """`zappa package <stage>`: the zip Zappa would upload, built offline from SITE_SOURCES."""
+    sources = site_sources_stage()
+    output = output.resolve()
     output.parent.mkdir(parents=True, exist_ok=True)
     output.unlink(missing_ok=True)
     env = {
@@ -129,7 +153,7 @@ def zappa_package(
     result = subprocess.run(
         [str(venv / "bin" / "zappa"), "package", stage]
         + ["-s", str(settings_file), "-o", str(output)],
-        cwd=ROOT,
+        cwd=sources,
         env=env,
         capture_output=True,
         text=True,

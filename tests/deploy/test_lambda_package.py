@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import zipfile
 
-from deploy.config import LAMBDA_MAX_UNZIPPED
+from deploy.config import LAMBDA_MAX_UNZIPPED, ROOT
 
 ELF_MACHINE_AARCH64 = 183  # e_machine (x86_64 is 62)
 
@@ -19,6 +19,14 @@ def test_package_is_small_and_has_no_django(lambda_package):
     assert "aiohttp" in tops  # fan-out's @connections client
     assert not any(name.startswith("emulator/") for name in names)
     assert not any(name.endswith(".pyc") for name in names)
+
+
+def test_of_this_repository_the_zip_holds_lambdas_alone(lambda_package):
+    """The zip is lambdas/ and its dependencies: no other top-level entry of the checkout (the
+    emulator, the local stack, the site, tests, caches) is in it, whatever appears there."""
+    tops = {name.split("/")[0] for name in zipfile.ZipFile(lambda_package.zip_path).namelist()}
+    ours = {path.name for path in ROOT.iterdir()}
+    assert tops & ours == {"lambdas"}
 
 
 def test_every_handler_of_the_template_is_packaged(lambda_package, template):

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from deploy.config import RUNTIME, ZAPPA_VENV
-from deploy.site_package import zappa_stage
+from deploy.config import ROOT, RUNTIME, ZAPPA_VENV
+from deploy.site_package import SITE_SOURCES, zappa_stage
 from tests.helpers import python_313
 
 HERE = Path(__file__).parent
@@ -210,8 +210,17 @@ def test_package_holds_no_secrets_and_nothing_dev_only(site_zip):
     assert not {".dev-keys", ".data", ".env", "tests", "node_modules", "bench", "deploy"} & tops
     assert not {*RUNTIME_PROVIDED, "troposphere", "setuptools", "pip"} & tops
     assert not any(name.startswith(("emulator/", "build/deploy/")) for name in names)
-    assert {"handler.py", "zappa_settings.py", "manage.py", "lambdas", "chat", "static"} <= tops
+    assert {"handler.py", "zappa_settings.py", "manage.py", "lambdas", "chat"} <= tops
     assert any(name.startswith("build/static/") for name in names)
+
+
+def test_of_this_repository_the_zip_holds_the_site_alone(site_zip):
+    """Exactly the site's sources and its collected static files, whatever else the checkout
+    holds (the emulator, the local stack, docs, caches such as .hypothesis, bench's results)."""
+    names = zipfile.ZipFile(site_zip).namelist()
+    ours = {path.name for path in ROOT.iterdir()}
+    assert {name.split("/")[0] for name in names} & ours == {*SITE_SOURCES, "build"}
+    assert {name.split("/")[1] for name in names if name.startswith("build/")} == {"static"}
 
 
 def test_package_targets_the_python313_runtime(site_zip):
