@@ -48,14 +48,19 @@ def settle(monkeypatch):
     reconfigure()
 
 
-async def _clients(gateway, keys, room: str, count: int, tag: str) -> list[OrderedClient]:
+async def ordered_clients(
+    gateway, keys, room: str, count: int, tag: str, *, keepalive: float = 1.0
+) -> list[OrderedClient]:
+    """`count` clients in `room` (users `<tag>0` …), each with its history loaded.
+
+    A keep-alive every second by default (not the page's 7 minutes): a lost last change is found
+    as soon as the machine's speed allows, however late it was stored.
+    """
     clients = []
     for n in range(count):
         token = keys.token(user_id=f"{tag}{n}", username=f"{tag}{n}")
         url = f"{gateway.websocket_url}?{urlencode({'token': token, 'room': room})}"
-        # A keep-alive every second (not the page's 7 minutes): a lost last change is found as
-        # soon as the machine's speed allows, however late it was stored.
-        clients.append(OrderedClient(url, keepalive=1.0))
+        clients.append(OrderedClient(url, keepalive=keepalive))
     await asyncio.gather(*(client.start() for client in clients))
     assert await until(lambda: all(c.loaded.is_set() for c in clients)), clients[0].errors
     return clients
@@ -86,7 +91,7 @@ def test_with_a_tenth_of_posts_lost_every_client_ends_with_every_message_in_orde
     """50 clients, 200 messages from rotating senders, 10 % of posts answered 200 and dropped."""
 
     async def scenario():
-        clients = await _clients(gateway, keys, room, 50, "lossy")
+        clients = await ordered_clients(gateway, keys, room, 50, "lossy")
         faults(drop=0.1, seed=13)
         await _send(clients, 200, 0.1, "m")
         whole = await until(lambda: all(len(c.log.messages) == 200 for c in clients))
@@ -110,7 +115,7 @@ def test_clients_that_lost_the_last_message_learn_of_it_from_the_pong(gateway, k
     sends once the room is quiet answers the room's last change number, and they fetch it."""
 
     async def scenario():
-        clients = await _clients(gateway, keys, room, 20, "quiet")
+        clients = await ordered_clients(gateway, keys, room, 20, "quiet")
         await _send(clients, 19, 0.05, "q")
         assert await until(lambda: all(len(c.log.messages) == 19 for c in clients))
         unlucky = clients[::2]
@@ -143,7 +148,7 @@ def test_a_number_taken_by_a_write_that_never_came_is_passed_over(gateway, keys,
     settle(900)
 
     async def scenario():
-        clients = await _clients(gateway, keys, room, 5, "gap")
+        clients = await ordered_clients(gateway, keys, room, 5, "gap")
         await _send(clients, 2, 0.05, "g")
         assert await until(lambda: all(len(c.log.messages) == 2 for c in clients))
         dead = change_number(room=room).rev  # the send that died
@@ -168,7 +173,7 @@ def test_edits_reactions_and_deletions_lost_live_arrive_by_repair(gateway, keys,
     messages as they are (its pong reveals the changes; `since` brings each one's state now)."""
 
     async def scenario():
-        clients = await _clients(gateway, keys, room, 3, "edit")
+        clients = await ordered_clients(gateway, keys, room, 3, "edit")
         await _send(clients, 2, 0.05, "e")
         assert await until(lambda: all(len(c.log.messages) == 2 for c in clients))
         by_text = {m["text"]: m["id"] for m in clients[0].log.ordered()}

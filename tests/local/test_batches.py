@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import timedelta
-from urllib.parse import urlencode
 
 import pytest
 
@@ -18,6 +17,7 @@ from lambdas.protocol import FRAME_UNIT, batch_frames
 from lambdas.services.batches import _position
 from lambdas.services.changes import Changes
 from tests.faults.members import until
+from tests.faults.test_ordered_delivery import ordered_clients
 
 ONLINE = 4
 
@@ -29,13 +29,7 @@ def large(configure):
 
 
 async def _room_of(gateway, keys, room: str, count: int, tag: str) -> list[OrderedClient]:
-    clients = []
-    for n in range(count):
-        token = keys.token(user_id=f"{tag}{n}", username=f"{tag}{n}")
-        url = f"{gateway.websocket_url}?{urlencode({'token': token, 'room': room})}"
-        clients.append(OrderedClient(url, keepalive=30.0))
-    await asyncio.gather(*(client.start() for client in clients))
-    assert await until(lambda: all(c.loaded.is_set() for c in clients)), clients[0].errors
+    clients = await ordered_clients(gateway, keys, room, count, tag, keepalive=30.0)
     # The room's online count, which makes it large, is stored with each presence list.
     await clients[-1].send({"action": "presence"})
     assert await until(lambda: (Room.get(room).online or 0) == count)
