@@ -704,6 +704,16 @@ def _target_lines(run: Run, large: list[LargeRun]) -> list[str]:
     ]
 
 
+def _items_table(items: list[LineItem], dollars: float) -> list[str]:
+    """The bill's line items with their shares of `dollars`, and its total."""
+    lines = ["| line item | amount a month | dollars | share |", "|---|---:|---:|---:|"]
+    for item in items:
+        share = item.dollars / dollars * 100 if dollars else 0.0
+        amount = f"{item.amount:,.0f} {item.unit}"
+        lines.append(f"| {item.name} | {amount} | ${item.dollars:,.2f} | {share:.0f} % |")
+    return [*lines, f"| **total** | | **${dollars:,.2f}** | |"]
+
+
 def _scenario_lines(scenario: Scenario, items: list[LineItem], reading: dict):
     dollars = total(items)
     per_user = dollars / scenario.daily_users
@@ -716,17 +726,11 @@ def _scenario_lines(scenario: Scenario, items: list[LineItem], reading: dict):
         f"{scenario.online_hours:.0f} hours a day, {scenario.days:.0f} days: "
         f"{scenario.messages_per_month:,.0f} messages a month.",
         "",
-        "| line item | amount a month | dollars | share |",
-        "|---|---:|---:|---:|",
     ]
-    for item in items:
-        share = item.dollars / dollars * 100 if dollars else 0.0
-        amount = f"{item.amount:,.0f} {item.unit}"
-        lines.append(f"| {item.name} | {amount} | ${item.dollars:,.2f} | {share:.0f} % |")
+    lines += _items_table(items, dollars)
     functions = reading["lambda"]["functions"]
     pings, fanout = shares(reading, scenario)
     lines += [
-        f"| **total** | | **${dollars:,.2f}** | |",
         "",
         f"**${per_user:.3f} per daily user a month; ${per_million:,.2f} per million messages "
         f"sent.** API Gateway messages in / out: {api['messages_in']:,.0f} / "
@@ -737,7 +741,7 @@ def _scenario_lines(scenario: Scenario, items: list[LineItem], reading: dict):
         "|---|---:|---:|",
         *(
             f"| {name} | {f['requests']:,.0f} | {f['gb_seconds']:,.0f} |"
-            for name, f in sorted(functions.items(), key=lambda kv: -kv[1]["requests"])
+            for name, f in sorted(functions.items(), key=lambda kv: (-kv[1]["requests"], kv[0]))
             if f["requests"] >= 0.5
         ),
         "",
@@ -773,15 +777,9 @@ def _community_lines(run: Run, large: list[LargeRun]) -> list[str]:
         "counted as a page that sends its share of the messages pings (a ping once 7 "
         "minutes pass without sending).",
         "",
-        "| line item | amount a month | dollars | share |",
-        "|---|---:|---:|---:|",
     ]
-    for item in items:
-        share = item.dollars / dollars * 100 if dollars else 0.0
-        amount = f"{item.amount:,.0f} {item.unit}"
-        lines.append(f"| {item.name} | {amount} | ${item.dollars:,.2f} | {share:.0f} % |")
+    lines += _items_table(items, dollars)
     lines += [
-        f"| **total** | | **${dollars:,.2f}** | |",
         "",
         f"**${dollars / 10_000:.3f} per daily user a month; ${dollars / messages * 1e6:,.2f} per "
         f"million messages sent.** The large room alone: ${room_dollars:,.2f} a month, of "
