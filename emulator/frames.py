@@ -33,11 +33,14 @@ def handshake_refusal(request: web.Request) -> web.Response | None:
 
 
 class _FrameLimitedReader(WebSocketReader):
-    """aiohttp's reader, refusing any data frame whose payload exceeds `max_frame` bytes."""
+    """aiohttp's reader, refusing a data frame over `max_frame` bytes and a message over
+    `max_message` bytes (inflated, if compressed)."""
 
-    def __init__(self, *args: object, max_frame: int, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self._max_frame = max_frame
+    def __init__(self, queue, *, max_frame: int, max_message: int, **kwargs: object) -> None:
+        # aiohttp refuses a message as large as its limit as it reads its frames' headers, and
+        # one larger than it once inflated: one byte more for the first, the limit for the second.
+        super().__init__(queue, max_message + 1, **kwargs)  # type: ignore[arg-type]
+        self._max_frame, self._max_message = max_frame, max_message
 
     def _handle_frame(self, fin, opcode, payload, compressed) -> None:  # type: ignore[override]
         # The payload as it crossed the wire (compressed, when the client negotiated
@@ -47,16 +50,21 @@ class _FrameLimitedReader(WebSocketReader):
                 WSCloseCode.MESSAGE_TOO_BIG,
                 f"Frame size {len(payload)} exceeds limit {self._max_frame}",
             )
-        super()._handle_frame(fin, opcode, payload, compressed)
+        if not compressed:
+            super()._handle_frame(fin, opcode, payload, compressed)
+            return
+        self._max_msg_size = self._max_message
+        try:
+            super()._handle_frame(fin, opcode, payload, compressed)
+        finally:
+            self._max_msg_size = self._max_message + 1
 
 
 class LimitedWebSocketResponse(web.WebSocketResponse):
     """A WebSocket that closes with 1009 past API Gateway's frame and message sizes."""
 
     def __init__(self, *, max_frame_bytes: int, max_message_bytes: int, **kwargs: object) -> None:
-        # aiohttp refuses a message as large as its limit; API Gateway takes 128 KB itself.
-        # (A compressed message is measured inflated, by aiohttp, one byte more leniently.)
-        super().__init__(max_msg_size=max_message_bytes + 1, **kwargs)  # type: ignore[arg-type]
+        super().__init__(max_msg_size=max_message_bytes, **kwargs)  # type: ignore[arg-type]
         self._max_frame_bytes = max_frame_bytes
 
     def _post_start(self, request, protocol, writer) -> None:  # type: ignore[override]
@@ -68,10 +76,10 @@ class LimitedWebSocketResponse(web.WebSocketResponse):
         self._reader = WebSocketDataQueue(request._protocol, DEFAULT_CHUNK_SIZE, loop=self._loop)
         self._parser = _FrameLimitedReader(
             self._reader,
-            self._max_msg_size,
+            max_frame=self._max_frame_bytes,
+            max_message=self._max_msg_size,
             compress=bool(self._compress),
             decode_text=self._decode_text,
-            max_frame=self._max_frame_bytes,
         )
         callback = None if self._heartbeat is None else self._on_data_received
         request.protocol.set_parser(self._parser, data_received_cb=callback)

@@ -205,6 +205,16 @@ def test_a_message_of_several_frames_may_hold_128_kb_and_no_more(gateway):
         assert close_code(client) == 1009
 
 
+def test_a_compressed_message_is_measured_inflated(gateway):
+    """With permessage-deflate (API Gateway negotiates it), 128 KB of text in a few compressed
+    bytes passes, and a byte more closes the connection with 1009."""
+    with connect(gateway, max_size=None) as client:
+        client.send("e" * (128 * KB))
+        assert client.recv(timeout=DEADLINE) == "e" * (128 * KB)
+        client.send("f" * (128 * KB + 1))
+        assert close_code(client) == 1009
+
+
 # -- events --------------------------------------------------------------------------------------
 
 
