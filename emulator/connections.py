@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
+import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -54,6 +57,23 @@ def _iso(epoch_ms: int) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def request_id(answer: web.StreamResponse) -> web.StreamResponse:
+    """The answer with the x-amzn-RequestId header every Management API answer carries (SDKs
+    report it with each error)."""
+    answer.headers["x-amzn-RequestId"] = str(uuid.uuid4())
+    return answer
+
+
+def _identified(
+    handler: Callable[..., Awaitable[web.Response]],
+) -> Callable[..., Awaitable[web.Response]]:
+    @functools.wraps(handler)
+    async def answer(self: ConnectionsApi, request: web.Request) -> web.Response:
+        return request_id(await handler(self, request))  # type: ignore[return-value]
+
+    return answer
+
+
 class ConnectionsApi:
     """POST, GET and DELETE @connections/{id}, for LocalGateway."""
 
@@ -68,7 +88,10 @@ class ConnectionsApi:
 
     @staticmethod
     def _gone() -> web.Response:
-        return _json(410, {"message": None}, error_type="GoneException")
+        # No body: AWS's 410 has none (SDKs report it as such: aws-sdk-php cannot parse it as
+        # JSON, laravel-echo-api-gateway#9; aws-sdk-js v2 names it by its status, "410",
+        # aws-sdk-js-v3#2763), only the error type in x-amzn-ErrorType.
+        return _json(410, None, error_type="GoneException")
 
     def _forbidden(self, request: web.Request) -> web.Response | None:
         """403 when a function's role does not allow this call (emulator/iam.py)."""
@@ -87,6 +110,7 @@ class ConnectionsApi:
         message = iam.denial(function, "execute-api:ManageConnections", arn)
         return _json(403, {"message": message}, error_type="ForbiddenException")
 
+    @_identified
     async def post_to_connection(self, request: web.Request) -> web.Response:
         if forbidden := self._forbidden(request):
             return forbidden
@@ -117,6 +141,7 @@ class ConnectionsApi:
             return self._gone()
         return web.Response(status=200)
 
+    @_identified
     async def get_connection(self, request: web.Request) -> web.Response:
         if forbidden := self._forbidden(request):
             return forbidden
@@ -135,6 +160,7 @@ class ConnectionsApi:
             },
         )
 
+    @_identified
     async def delete_connection(self, request: web.Request) -> web.Response:
         if forbidden := self._forbidden(request):
             return forbidden

@@ -23,6 +23,11 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
+def trace_id() -> str:
+    """An X-Ray trace header as API Gateway adds it: 'Root=1-{epoch seconds, hex}-{24 hex}'."""
+    return f"Root=1-{int(time.time()):08x}-{os.urandom(12).hex()}"
+
+
 def request_time(epoch_ms: int) -> str:
     """'11/Nov/2024:11:35:24 +0000', API Gateway's requestTime format."""
     stamp = formatdate(epoch_ms / 1000, usegmt=True)  # 'Mon, 11 Nov 2024 11:35:24 GMT'
@@ -39,6 +44,8 @@ class Caller:
     source_ip: str
     user_agent: str
     authorizer: dict[str, str] = field(default_factory=dict)  # principalId and stringified context
+    # How long the Lambda authorizer took (ms): API Gateway adds it to $connect's authorizer.
+    authorizer_latency: int | None = None
 
 
 @dataclass(frozen=True)
@@ -81,11 +88,14 @@ def request_context(
     )
     if disconnect is not None:
         context["disconnectReason"] = disconnect[1]
+    identity = {"sourceIp": caller.source_ip}
+    if caller.user_agent:  # absent when the client sent none (as in tests/events/)
+        identity["userAgent"] = caller.user_agent
     context.update(
         stage=api.stage,
         connectedAt=caller.connected_at,
         requestTimeEpoch=epoch,
-        identity={"sourceIp": caller.source_ip},
+        identity=identity,
         requestId=request_id,
         domainName=api.domain_name,
         connectionId=caller.connection_id,
@@ -93,6 +103,8 @@ def request_context(
     )
     if with_authorizer and caller.authorizer:
         context["authorizer"] = dict(caller.authorizer)
+        if event_type == "CONNECT" and caller.authorizer_latency is not None:
+            context["authorizer"]["integrationLatency"] = caller.authorizer_latency
     return context
 
 
@@ -131,10 +143,15 @@ def authorizer_event(
     }
 
 
+# Hop-by-hop headers of the upgrade that API Gateway keeps from $connect (its authorizer sees
+# them; the captured events in tests/events/ show both).
+_NOT_PASSED = frozenset({"connection", "upgrade"})
+
+
 def connect_event(
     api: Api, caller: Caller, *, headers: list[tuple[str, str]], query: list[tuple[str, str]]
 ) -> dict:
-    single, multi = _multi(headers)
+    single, multi = _multi([(k, v) for k, v in headers if k.lower() not in _NOT_PASSED])
     event = {"headers": single, "multiValueHeaders": multi}
     _with_query(event, query)
     event["requestContext"] = request_context(

@@ -25,6 +25,7 @@ from aiohttp import web
 
 from emulator import events
 from emulator.iam import Iam, function_arn, role_credentials
+from emulator.intrinsics import Stack, Unresolvable, declared_variables, reads_attribute
 from emulator.meter import Meter
 from emulator.pool import FunctionPool, Throttled
 from emulator.runtime import InitFailed, Outcome, RuntimeApi
@@ -79,6 +80,7 @@ class LambdaService:
     certificates: DevCertificates | None
     iam: Iam | None
     lambda_url: str
+    api_endpoint: str
     dynamodb_endpoint: Callable[[str], str]
 
     async def reconfigure(self, environment_overrides: dict[str, str]) -> None:
@@ -92,10 +94,13 @@ class LambdaService:
     def local_variables(self, logical_id: str) -> dict[str, str]:
         """What a function's environment gets on top of the template's, on this machine."""
         variables = {
+            # The template's variables that read the API's endpoint, which only now is known.
+            **self.api_endpoint_variables(logical_id),
             # Where the Management API lives (API Gateway's https://{domainName}/{stage} is not
             # us) and the Lambda API that runs the functions they invoke (FANOUT_FUNCTION_NAME).
             "MANAGEMENT_ENDPOINT_URL": self.management_url,
             "LAMBDA_ENDPOINT_URL": self.lambda_url,
+            **self.service_endpoints(),
             **self.trust_variables(),
             **self.settings.environment_overrides,
             **self.settings.function_overrides.get(logical_id, {}),
@@ -104,9 +109,49 @@ class LambdaService:
         }
         function = self.api.functions.get(logical_id)
         declared = function.environment if function is not None else {}
-        endpoint = variables.get("DYNAMODB_ENDPOINT_URL") or declared.get("DYNAMODB_ENDPOINT_URL")
+        named = ("DYNAMODB_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB")
+        endpoint = next(
+            (
+                value
+                for name in named
+                for value in (variables.get(name), declared.get(name))
+                if value
+            ),
+            None,
+        )
         if self.iam is not None and endpoint:  # its calls authorized first (dynamodb_proxy.py)
-            variables["DYNAMODB_ENDPOINT_URL"] = self.dynamodb_endpoint(endpoint)
+            relay = self.dynamodb_endpoint(endpoint)
+            if "DYNAMODB_ENDPOINT_URL" in variables or "DYNAMODB_ENDPOINT_URL" in declared:
+                variables["DYNAMODB_ENDPOINT_URL"] = relay
+            # And for SDK clients made without an endpoint_url: the relay, never AWS.
+            variables["AWS_ENDPOINT_URL_DYNAMODB"] = relay
+        return variables
+
+    def service_endpoints(self) -> dict[str, str]:
+        """The SDKs' per-service endpoint variables (AWS_ENDPOINT_URL_<SERVICE ID>, read by
+        boto3 and the other AWS SDKs) for the services this gateway serves, so a handler's
+        client made without an endpoint_url reaches the gateway rather than AWS. (DynamoDB's
+        is the relay's, when it relays: local_variables.)"""
+        return {
+            "AWS_ENDPOINT_URL_LAMBDA": self.lambda_url,
+            "AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI": self.management_url,
+        }
+
+    def api_endpoint_variables(self, logical_id: str) -> dict[str, str]:
+        """The function's template variables that read `Fn::GetAtt <Api>.ApiEndpoint`,
+        resolved with this gateway's endpoint (read_api resolved them with AWS's form)."""
+        variables: dict[str, str] = {}
+        stack = Stack(
+            self.api.template,
+            parameters=dict(self.api.parameters),
+            region=self.settings.region,
+            api_id=self.settings.api_id,
+            api_endpoint=self.api_endpoint,
+        )
+        for name, value in declared_variables(self.api.template, logical_id).items():
+            if reads_attribute(value, "ApiEndpoint"):
+                with contextlib.suppress(Unresolvable):
+                    variables[name] = stack.text(value)
         return variables
 
     def trust_variables(self) -> dict[str, str]:

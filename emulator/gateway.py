@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import re
@@ -32,8 +33,9 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from emulator import events
 from emulator.authorizers import authorizer_context, identity_value, policy_allows
-from emulator.connections import Client, ConnectionsApi
+from emulator.connections import Client, ConnectionsApi, request_id
 from emulator.dynamodb_proxy import DynamoDbProxy
+from emulator.frames import LimitedWebSocketResponse, handshake_refusal
 from emulator.functions import FunctionError, LambdaService
 from emulator.functions import aws_json as _json
 from emulator.iam import Iam, role_policies, template_digest
@@ -41,11 +43,21 @@ from emulator.meter import Meter
 from emulator.pool import FunctionPool, Throttled
 from emulator.runtime import RuntimeApi
 from emulator.settings import IDLE_TIMEOUT, MAX_LIFETIME, MAX_MESSAGE_BYTES, Settings
-from emulator.template import WebSocketApi
+from emulator.template import Function, WebSocketApi
 from emulator.throttles import TOO_MANY_REQUESTS, StageThrottles, Throttling
 from emulator.tls import DevCertificates, dev_certificates_ensure
 
 logger = logging.getLogger("dynamowave.gateway")
+
+# What API Gateway answers when an integration runs past its timeout: recorded for message routes
+# (the frame: mangum#128, chalice#1406); for $connect undocumented, so the same message with the
+# status REST APIs give it, 504.
+TIMED_OUT = "Endpoint request timed out"
+
+
+class IntegrationTimeout(Exception):
+    """The integration ran past Settings.integration_timeout (its function runs on)."""
+
 
 # Settings and API Gateway's limits are defined in settings.py; callers import them from here.
 __all__ = ["GatewayThread", "LocalGateway", "Settings"]
@@ -120,6 +132,8 @@ class LocalGateway(LambdaService, ConnectionsApi, DynamoDbProxy):
             "/2015-03-31/functions/{function_name}/invocations", self.invoke_function
         )
         self.app.router.add_get("/@meter", self.meter_read)  # local only: no AWS API has it
+        # Last: any other stage (a handshake, or @connections) is API Gateway's 403, not a 404.
+        self.app.router.add_route("*", "/{path:.*}", self.unknown_path)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -177,6 +191,14 @@ class LocalGateway(LambdaService, ConnectionsApi, DynamoDbProxy):
         return None if self.tls_port is None else f"localhost:{self.tls_port}"
 
     @property
+    def api_endpoint(self) -> str:
+        """`Fn::GetAtt <Api>.ApiEndpoint` here: AWS's is wss://{api-id}.execute-api.{region}.
+        amazonaws.com (no stage); locally this gateway's wss:// listener, else its ws:// one."""
+        if self.tls_port is not None:
+            return f"wss://localhost:{self.tls_port}"
+        return f"ws://{self.host}:{self.port}"
+
+    @property
     def lambda_url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
@@ -232,6 +254,8 @@ class LocalGateway(LambdaService, ConnectionsApi, DynamoDbProxy):
         """Handshake ($connect with its authorizer), then one route invocation per frame."""
         if not self.accepting:
             return _json(503, {"message": "Service Unavailable"})
+        if refusal := handshake_refusal(request):  # not an upgrade: nothing is invoked
+            return refusal
         throttling = self.throttling
         if throttling is not None and not throttling.take("$connect"):
             return _json(429, {"message": TOO_MANY_REQUESTS})
@@ -249,6 +273,8 @@ class LocalGateway(LambdaService, ConnectionsApi, DynamoDbProxy):
             ("X-Forwarded-Port", str(self.port)),
             ("X-Forwarded-Proto", request.scheme),
         ]
+        if "X-Amzn-Trace-Id" not in request.headers:  # API Gateway starts the request's trace
+            headers.append(("X-Amzn-Trace-Id", events.trace_id()))
         query = list(request.query.items())
         started = time.monotonic()
         # The room (or the rooms page's `lobby`), never the query string: it carries the token.
@@ -262,7 +288,12 @@ class LocalGateway(LambdaService, ConnectionsApi, DynamoDbProxy):
         if connect is not None:
             event = events.connect_event(api, caller, headers=headers, query=query)
             try:
-                result = await self.invoke(self.function(connect.function, connect.handler), event)
+                result = await self.integrate(
+                    self.function(connect.function, connect.handler), event
+                )
+            except IntegrationTimeout:
+                _access("connect", caller.connection_id, where, 504, started)
+                return _json(504, {"message": TIMED_OUT})
             except Exception as error:
                 _failed("$connect", error)
                 _access("connect", caller.connection_id, where, 500, started)
@@ -274,7 +305,11 @@ class LocalGateway(LambdaService, ConnectionsApi, DynamoDbProxy):
                 return web.Response(status=int(status), text=body or "")
         _access("connect", caller.connection_id, where, 200, started)
 
-        ws = web.WebSocketResponse(max_msg_size=self.settings.max_message_bytes, autoping=True)
+        ws = LimitedWebSocketResponse(
+            max_frame_bytes=self.settings.max_frame_bytes,
+            max_message_bytes=self.settings.max_message_bytes,
+            autoping=True,
+        )
         client = Client(caller=caller, ws=ws, last_active_at=caller.connected_at, meter=self.meter)
         self.meter.opened(caller.connection_id)
         try:
@@ -314,6 +349,7 @@ class LocalGateway(LambdaService, ConnectionsApi, DynamoDbProxy):
                 return _json(401, {"message": "Unauthorized"})
         event = events.authorizer_event(api, caller, headers=headers, query=query)
         function = self.function(authorizer.function, authorizer.handler)
+        started = time.monotonic()
         try:
             response = await self.invoke(function, event)
             allowed = policy_allows(response, event["methodArn"])
@@ -330,6 +366,7 @@ class LocalGateway(LambdaService, ConnectionsApi, DynamoDbProxy):
         if not allowed:
             return _json(403, {"message": "Forbidden"})
         caller.authorizer = {"principalId": str(response["principalId"]), **context}
+        caller.authorizer_latency = round((time.monotonic() - started) * 1000)
         return None
 
     async def _serve(self, api: events.Api, client: Client) -> None:
@@ -383,7 +420,17 @@ class LocalGateway(LambdaService, ConnectionsApi, DynamoDbProxy):
             return
         started = time.monotonic()
         try:
-            result = await self.invoke(self.function(route.function, route.handler), event)
+            result = await self.integrate(self.function(route.function, route.handler), event)
+        except IntegrationTimeout:
+            _access(route_key, client.caller.connection_id, "", 504, started)
+            context = event["requestContext"]
+            reply = json.dumps(
+                {
+                    "message": TIMED_OUT,
+                    "connectionId": context["connectionId"],
+                    "requestId": context["requestId"],
+                }
+            )
         except Exception as error:
             _failed(f"route {route_key}", error)
             _access(route_key, client.caller.connection_id, "", 500, started)
@@ -404,6 +451,31 @@ class LocalGateway(LambdaService, ConnectionsApi, DynamoDbProxy):
             # The client may leave while its frame is handled: API Gateway drops the reply then.
             with contextlib.suppress(ConnectionError):
                 await client.send(reply)
+
+    async def integrate(self, function: Function, event: dict) -> object:
+        """Invoke as a route's integration does: IntegrationTimeout past the integration
+        timeout, while the function runs on up to its own Timeout (its late result dropped)."""
+        invocation = asyncio.ensure_future(self.invoke(function, event))
+        try:
+            return await asyncio.wait_for(
+                asyncio.shield(invocation), self.settings.integration_timeout
+            )
+        except TimeoutError:
+            self._events.add(invocation)  # the gateway's stop() waits for it as for events
+            invocation.add_done_callback(functools.partial(self._late, function.logical_id))
+            raise IntegrationTimeout from None
+
+    def _late(self, logical_id: str, invocation: asyncio.Future) -> None:
+        self._events.discard(invocation)
+        error = None if invocation.cancelled() else invocation.exception()
+        if error is not None:  # the client has had its answer: the function's own log tells
+            logger.warning("%s, past the integration timeout, failed: %s", logical_id, error)
+
+    async def unknown_path(self, request: web.Request) -> web.Response:
+        """Another stage than this gateway's (or no stage): API Gateway's 403."""
+        if "/@connections/" in request.path:  # the Management API's typed error
+            return request_id(_json(403, {"message": "Forbidden"}, error_type="ForbiddenException"))
+        return _json(403, {"message": "Forbidden"})
 
     async def _watchdog(self, client: Client) -> None:
         """Close with 1001 after the idle timeout or the maximum connection lifetime."""

@@ -33,6 +33,8 @@ class Stack:
     account: str = ACCOUNT_ID
     stack_name: str = "local"
     api_id: str = "local"  # what Ref of an AWS::ApiGatewayV2::Api is: the gateway's api id
+    # Its ApiEndpoint, once a gateway listens (LocalGateway.api_endpoint); until then AWS's form.
+    api_endpoint: str | None = None
 
     @property
     def resources(self) -> dict:
@@ -100,15 +102,28 @@ class Stack:
         resource = self.resources.get(logical_id)
         if resource is None:
             raise Unresolvable(f"Fn::GetAtt of {logical_id}, which is not a resource")
+        kind = resource.get("Type", "")
+        if kind == "AWS::ApiGatewayV2::Api" and attribute in ("ApiEndpoint", "ApiId"):
+            return self.api_attribute(resource, attribute)
         if attribute != "Arn":
             return f"{logical_id}.{attribute}"
-        kind, name = resource.get("Type", ""), self.physical_name(logical_id)
+        name = self.physical_name(logical_id)
         if kind in ("AWS::Serverless::Function", "AWS::Lambda::Function"):
             return f"arn:aws:lambda:{self.region}:{self.account}:function:{name}"
         if kind == "AWS::DynamoDB::Table":
             return f"arn:aws:dynamodb:{self.region}:{self.account}:table/{name}"
         service = kind.split("::")[1].lower() if kind.count("::") == 2 else "local"
         return f"arn:aws:{service}:{self.region}:{self.account}:{name}"
+
+    def api_attribute(self, resource: dict, attribute: str) -> str:
+        if attribute == "ApiId":
+            return self.api_id
+        if self.api_endpoint is not None:
+            return self.api_endpoint
+        # AWS's: wss:// for a WebSocket API, https:// for an HTTP API; no stage either way.
+        protocol = (resource.get("Properties", {}) or {}).get("ProtocolType")
+        scheme = "wss" if protocol == "WEBSOCKET" else "https"
+        return f"{scheme}://{self.api_id}.execute-api.{self.region}.amazonaws.com"
 
     def condition(self, name: str) -> bool:
         definition = self.template.get("Conditions", {}).get(name)
@@ -141,6 +156,37 @@ class Stack:
         if isinstance(value, (str, int, float)):
             return str(value)
         raise Unresolvable(f"{value!r} is not a string")
+
+
+def declared_variables(template: dict, logical_id: str) -> dict[str, object]:
+    """A function's Environment.Variables as the template writes them, unresolved (for an
+    AWS::Serverless::Function, over those of the Globals)."""
+    resource = template.get("Resources", {}).get(logical_id, {})
+    props = resource.get("Properties", {}) or {}
+    variables = (props.get("Environment", {}) or {}).get("Variables", {}) or {}
+    if resource.get("Type") != "AWS::Serverless::Function":
+        return dict(variables)
+    defaults = template.get("Globals", {}).get("Function", {}) or {}
+    return {**((defaults.get("Environment", {}) or {}).get("Variables", {}) or {}), **variables}
+
+
+def reads_attribute(value: object, attribute: str) -> bool:
+    """Whether a property value reads this attribute of a resource (Fn::GetAtt, or Fn::Sub's
+    ${Resource.Attribute})."""
+    if isinstance(value, list):
+        return any(reads_attribute(item, attribute) for item in value)
+    if not isinstance(value, dict):
+        return False
+    get_att = value.get("Fn::GetAtt")
+    if get_att is not None:
+        name = get_att[1] if isinstance(get_att, list) else str(get_att).partition(".")[2]
+        if name == attribute:
+            return True
+    sub = value.get("Fn::Sub")
+    text = sub[0] if isinstance(sub, list) and sub else sub
+    if isinstance(text, str) and any(name.endswith(f".{attribute}") for name in _SUB.findall(text)):
+        return True
+    return any(reads_attribute(inner, attribute) for inner in value.values())
 
 
 def _sub(stack: Stack, arg: object) -> str:

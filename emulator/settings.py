@@ -10,7 +10,12 @@ from pathlib import Path
 
 from emulator.throttles import StageThrottles
 
-MAX_MESSAGE_BYTES = 128 * 1024  # API Gateway's WebSocket message limit (131,072 bytes)
+# API Gateway's WebSocket quotas ("Quotas for configuring and running a WebSocket API in API
+# Gateway"): a frame holds at most 32 KB, a message of several frames 128 KB (131,072 bytes);
+# either one larger closes the connection with 1009. Integrations time out after 29 seconds.
+MAX_FRAME_BYTES = 32 * 1024
+MAX_MESSAGE_BYTES = 128 * 1024
+INTEGRATION_TIMEOUT = 29.0
 IDLE_TIMEOUT = 10 * 60
 MAX_LIFETIME = 2 * 60 * 60
 
@@ -79,6 +84,10 @@ class Settings:
     idle_timeout: float = IDLE_TIMEOUT
     max_lifetime: float = MAX_LIFETIME
     max_message_bytes: int = MAX_MESSAGE_BYTES
+    max_frame_bytes: int = MAX_FRAME_BYTES
+    # Seconds a route's integration may take before the client gets API Gateway's timeout
+    # answer; the function runs on up to its own Timeout. (Tests make it short.)
+    integration_timeout: float = INTEGRATION_TIMEOUT
     workers: int = 16  # thread mode: the pool every handler runs in
     # Seconds each @connections POST waits before delivering: emulates API Gateway's round trip
     # so fan-out benchmarks measure parallelism rather than loopback speed.

@@ -10,8 +10,9 @@ from emulator.gateway import LocalGateway
 from tests.helpers import load_event, recv_json, wait_for
 
 # Keys API Gateway adds beyond the captured samples in situations they do not show: a query
-# string on $connect, and the authorizer's context once the connection was authorized.
-OPTIONAL = {"queryStringParameters", "multiValueQueryStringParameters", "authorizer"}
+# string on $connect, the authorizer's context once the connection was authorized, and the
+# client's User-Agent (the captured clients sent none: their $connect headers have no User-Agent).
+OPTIONAL = {"queryStringParameters", "multiValueQueryStringParameters", "authorizer", "userAgent"}
 # Maps whose keys are data (header and query names), not part of the event's shape.
 OPEN_MAPS = {
     "headers",
@@ -75,11 +76,14 @@ def test_gateway_events_match_the_captured_events(connect, room, recorded):
     disconnect = events["disconnect"]["requestContext"]
     assert "messageId" not in disconnect and "messageId" not in events["connect"]["requestContext"]
     assert disconnect["disconnectStatusCode"] == 1000
-    # The authorizer's context arrives stringified on every later route, with principalId.
+    # The authorizer's context arrives stringified on every later route, with principalId, and
+    # on $connect with how long the authorizer took (ms, a number).
     expected = {"principalId": "8", "userId": "8", "username": "gus", "isStaff": "true"}
     for name in ("connect", "ping", "default", "disconnect"):
         context = dict(events[name]["requestContext"]["authorizer"])
         assert float(context.pop("issuedAt")) == pytest.approx(time.time(), abs=60)
+        if name == "connect":
+            assert isinstance(context.pop("integrationLatency"), int)
         assert context == expected
     ids = {events[n]["requestContext"]["connectionId"] for n in events}
     assert len(ids) == 1

@@ -239,6 +239,7 @@ def test_each_environment_has_its_own_functions_variables_and_lambdas(lam, gatew
         *("PATH", "LANG", "TZ", "PYTHONPATH"),
     }
     local = {"MANAGEMENT_ENDPOINT_URL", "LAMBDA_ENDPOINT_URL", "LOCAL_OVERRIDE"}
+    local |= {"AWS_ENDPOINT_URL_LAMBDA", "AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI"}  # the SDKs
     template = {"SHARED", "RECORD_DIR", "ONLY_A"}
     # (Python itself adds LC_CTYPE where the C locale is coerced to UTF-8.)
     assert set(a) - {"LC_CTYPE"} == lambdas_own | local | template
