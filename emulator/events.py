@@ -39,6 +39,9 @@ class Caller:
     source_ip: str
     user_agent: str
     authorizer: dict[str, str] = field(default_factory=dict)  # principalId and stringified context
+    # What the handshake proved (authorizers.py): an IAM caller's accountId, caller, user,
+    # userArn and accessKey, the API key's apiKey and apiKeyId; in every event's identity.
+    identity: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,7 @@ def request_context(
         connectionId=caller.connection_id,
         apiId=api.api_id,
     )
+    context["identity"].update(caller.identity)
     if with_authorizer and caller.authorizer:
         context["authorizer"] = dict(caller.authorizer)
     return context
