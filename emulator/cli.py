@@ -17,6 +17,7 @@ from pathlib import Path
 
 from emulator.gateway import IDLE_TIMEOUT, MAX_LIFETIME, LocalGateway, Settings
 from emulator.settings import PostFaults
+from emulator.sigv4 import Credentials
 from emulator.template import DEFAULT_TEMPLATE, WebSocketApi, load_template, read_api
 
 
@@ -30,6 +31,14 @@ async def serve(host: str, port: int, settings: Settings, api: WebSocketApi) -> 
         print(f"  (development CA  {gateway.certificates.ca})", flush=True)
     print(f"Lambda API         {gateway.lambda_url} ({settings.mode} mode)", flush=True)
     print(f"Meter              {gateway.meter_url} (what AWS would bill)", flush=True)
+    access = gateway.access
+    if access.issued is not None:  # AWS_IAM on $connect: sign the handshake with this key
+        issued = access.issued
+        print(f"IAM credentials    {issued.access_key}:{issued.secret_key}", flush=True)
+        print(f"  (signs as        {issued.user_arn}; also --credentials)", flush=True)
+    if access.key_required:
+        for key in access.api_keys.values():
+            print(f"API key            {key.value} ({key.name}, id {key.id})", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -66,6 +75,14 @@ def _assignment(text: str) -> tuple[str, str]:
             raise argparse.ArgumentTypeError(f"{name} is not set here; write {name}=VALUE")
         value = os.environ[name]
     return name, value
+
+
+def environment_credentials() -> tuple[Credentials, ...]:
+    """The standard AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY of the emulator's environment,
+    as a signing key that AWS_IAM routes accept (a developer's own profile keys, say)."""
+    access_key = os.environ.get("AWS_ACCESS_KEY_ID")
+    secret_key = os.environ.get("AWS_SECRET_ACCESS_KEY")
+    return (Credentials(access_key, secret_key),) if access_key and secret_key else ()
 
 
 def default_tls_dir() -> Path:
@@ -157,6 +174,24 @@ def main(argv: list[str] | None = None) -> None:
         "Too Many Requests frame and reach no function",
     )
     parser.add_argument(
+        "--credentials",
+        type=Credentials.parse,
+        action="append",
+        default=[],
+        metavar="ACCESS_KEY:SECRET[:USER_ARN]",
+        help="an access key that may sign the handshake of an AWS_IAM $connect (besides the "
+        "one printed at start, and AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY of this "
+        "environment); events name USER_ARN as the caller",
+    )
+    parser.add_argument(
+        "--api-key",
+        action="append",
+        default=[],
+        metavar="VALUE",
+        help="an API key an ApiKeyRequired $connect accepts in x-api-key (besides the "
+        "template's AWS::ApiGateway::ApiKey resources in a usage plan of the stage)",
+    )
+    parser.add_argument(
         "--no-iam",
         action="store_true",
         help="do not enforce the functions' roles on @connections and Invoke (see iam.py)",
@@ -205,6 +240,8 @@ def main(argv: list[str] | None = None) -> None:
         prewarm=args.mode == "process" and not args.fresh_interpreters and not args.no_prewarm,
         iam=not args.no_iam,
         throttle=args.throttle,
+        credentials=(*args.credentials, *environment_credentials()),
+        api_keys=tuple(args.api_key),
         meter_dynamodb=args.meter_dynamodb,
     )
     asyncio.run(serve(args.host, args.port, settings, api))

@@ -46,6 +46,9 @@ class Caller:
     authorizer: dict[str, str] = field(default_factory=dict)  # principalId and stringified context
     # How long the Lambda authorizer took (ms): API Gateway adds it to $connect's authorizer.
     authorizer_latency: int | None = None
+    # What the handshake proved (authorizers.py): an IAM caller's accountId, caller, user,
+    # userArn and accessKey, the API key's apiKey and apiKeyId; in every event's identity.
+    identity: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,7 @@ def request_context(
         connectionId=caller.connection_id,
         apiId=api.api_id,
     )
+    context["identity"].update(caller.identity)
     if with_authorizer and caller.authorizer:
         context["authorizer"] = dict(caller.authorizer)
         if event_type == "CONNECT" and caller.authorizer_latency is not None:

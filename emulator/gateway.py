@@ -32,7 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from emulator import events
-from emulator.authorizers import authorizer_context, identity_value, policy_allows
+from emulator.authorizers import RouteAccess, authorizer_context, identity_value, policy_allows
 from emulator.connections import Client, ConnectionsApi, request_id
 from emulator.dynamodb_proxy import DynamoDbProxy
 from emulator.frames import LimitedWebSocketResponse, handshake_refusal
@@ -115,6 +115,7 @@ class LocalGateway(LambdaService, ConnectionsApi, DynamoDbProxy):
         self.certificates: DevCertificates | None = None
         self.tls_port: int | None = None
         self.throttling: Throttling | None = None
+        self.access = RouteAccess(api, self.settings)  # AWS_IAM and API keys on $connect
         if self.settings.throttle or self.settings.throttles is not None:
             self.throttle(self.settings.throttles or api.throttles)
         stage = self.settings.stage
@@ -281,6 +282,8 @@ class LocalGateway(LambdaService, ConnectionsApi, DynamoDbProxy):
         where = request.query.get("room") or ("lobby" if request.query.get("lobby") else "-")
         where = where[:64] if _PRINTABLE.fullmatch(where) else "?"  # no line breaks into the log
         rejection = await self._authorize(request, api, caller, headers, query)
+        if rejection is None:  # an AWS_IAM signature, an API key (authorizers.py)
+            rejection = self.access.admit(request, caller)
         if rejection is not None:
             _access("connect", caller.connection_id, where, rejection.status, started)
             return rejection

@@ -8,6 +8,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from emulator.sigv4 import Credentials
 from emulator.throttles import StageThrottles
 
 # API Gateway's WebSocket quotas ("Quotas for configuring and running a WebSocket API in API
@@ -133,3 +134,9 @@ class Settings:
     # allow, on purpose; `--throttle` turns them on, and tests set their own (gateway.throttle).
     throttle: bool = False
     throttles: StageThrottles | None = None
+    # Route authorization (authorizers.py): the access keys a SigV4-signed handshake may use
+    # on an `AWS_IAM` $connect, besides the key the gateway issues when it starts (`issue_key`),
+    # and the API keys an `ApiKeyRequired` $connect accepts besides the template's.
+    credentials: tuple[Credentials, ...] = ()
+    issue_key: bool = True
+    api_keys: tuple[str, ...] = ()

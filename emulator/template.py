@@ -43,6 +43,8 @@ class Route:
     authorizer: Authorizer | None
     two_way: bool  # has a route response: the integration's body is sent back to the caller
     function: str = ""  # the integration's function, by logical id
+    authorization_type: str = "NONE"  # or AWS_IAM (SigV4) or CUSTOM (the authorizer)
+    api_key_required: bool = False  # the handshake must carry a known `x-api-key`
 
 
 @dataclass(frozen=True)
@@ -255,6 +257,33 @@ def _python(function: Function, what: str) -> Function:
     return function
 
 
+def _check_access(key: str, authorization: str, props: dict, api_props: dict) -> None:
+    """Refuse, as API Gateway does at deploy, route authorization it does not accept.
+
+    "You can configure authorization on the $connect route only" (API Gateway Developer Guide,
+    "The $connect route"): AWS_IAM or CUSTOM, or an authorizer, on any other route (on
+    $disconnect above all) is refused. API keys are read from `x-api-key` only.
+    """
+    if authorization not in ("NONE", "AWS_IAM", "CUSTOM"):
+        raise TemplateError(
+            f"route {key}: AuthorizationType {authorization!r} is not one of NONE, AWS_IAM, "
+            "CUSTOM (a WebSocket API's)"
+        )
+    if key != "$connect" and (authorization != "NONE" or props.get("AuthorizerId")):
+        raise TemplateError(
+            f"route {key}: AuthorizationType {authorization}"
+            + (" with an AuthorizerId" if props.get("AuthorizerId") else "")
+            + ": API Gateway refuses authorization on any route but $connect (it authorizes "
+            "a WebSocket connection once, at the handshake); set AuthorizationType: NONE"
+        )
+    selection = api_props.get("ApiKeySelectionExpression", "$request.header.x-api-key")
+    if props.get("ApiKeyRequired") and selection != "$request.header.x-api-key":
+        raise TemplateError(
+            f"route {key} requires an API key from {selection}; the local gateway reads "
+            "API keys from $request.header.x-api-key only"
+        )
+
+
 def read_api(
     template: dict,
     *,
@@ -305,8 +334,10 @@ def read_api(
             ],
             what,
         )
+        authorization = str(props.get("AuthorizationType") or "NONE")
+        _check_access(key, authorization, props, api_props)
         authorizer = None
-        if props.get("AuthorizationType") == "CUSTOM":
+        if authorization == "CUSTOM":
             _, auth = _one(
                 resources,
                 _refs(props.get("AuthorizerId")),
@@ -333,6 +364,8 @@ def read_api(
             authorizer=authorizer,
             two_way=rid in two_way,
             function=function.logical_id,
+            authorization_type=authorization,
+            api_key_required=str(props.get("ApiKeyRequired", False)).lower() == "true",
         )
     return WebSocketApi(
         selection_expression=expression,

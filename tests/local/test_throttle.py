@@ -17,8 +17,9 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect as ws_connect
 
 from emulator.gateway import LocalGateway, Settings
+from emulator.intrinsics import Stack as IntrinsicStack
 from emulator.template import load_template, read_api
-from emulator.throttles import StageThrottles, Throttle
+from emulator.throttles import ACCOUNT, StageThrottles, Throttle, Throttling, stage_throttles
 from lambdas.config import RATE_DEFAULTS
 from lambdas.models import Connection, Message
 from lambdas.services.limits import ROUTE_BUCKETS
@@ -294,3 +295,38 @@ def test_every_route_cuts_off_with_the_grants_it_asks_for(configure, dynamodb, k
             assert any(f.get("code") == "rate_limited" for f in heard), (route, heard)
             assert handshake_status(stack, room, flooder_id) == 429, route
         assert not stack.gateway.iam.denied
+
+
+def test_a_setting_with_one_limit_takes_the_other_from_the_next_level():
+    """RouteSettings giving only a burst take the stage default's rate; a stage default giving
+    only a rate takes the account's burst (5,000); a route with no settings has none of its
+    own, and draws from the account's quota."""
+    stage = {
+        "DefaultRouteSettings": {"ThrottlingRateLimit": 50},
+        "RouteSettings": {
+            "sendmessage": {"ThrottlingBurstLimit": 4},
+            "typing": {"ThrottlingRateLimit": "2", "ThrottlingBurstLimit": "3"},
+            "history": {"DataTraceEnabled": False},
+        },
+    }
+    throttles = stage_throttles(IntrinsicStack({}), stage)
+    assert throttles.default == Throttle(rate=50, burst=ACCOUNT.burst)
+    assert throttles.routes == {
+        "sendmessage": Throttle(rate=50, burst=4),
+        "typing": Throttle(rate=2, burst=3),
+    }
+    assert throttles.of("history") == throttles.default
+    alone = stage_throttles(
+        IntrinsicStack({}), {"RouteSettings": {"ping": {"ThrottlingRateLimit": 1}}}
+    )
+    assert alone.default is None and alone.routes == {"ping": Throttle(rate=1, burst=5_000)}
+
+
+def test_routes_without_settings_share_the_accounts_quota():
+    """With no stage or route settings, every route draws from one bucket, the account's
+    (10,000 a second, bursts of 5,000): its burst is spent across routes, not per route."""
+    throttling = Throttling(StageThrottles(), clock=frozen)
+    taken = [throttling.take("sendmessage" if n % 2 else "$connect") for n in range(ACCOUNT.burst)]
+    assert all(taken)
+    assert not throttling.take("ping")
+    assert throttling.refused == {"ping": 1}
