@@ -14,7 +14,6 @@ environment, timeout, memory and reserved concurrency, resolved as a stack would
 from __future__ import annotations
 
 import copy
-import functools
 import json
 import logging
 import os
@@ -165,18 +164,26 @@ def translate(
     refuses the template, with SAM's reasons."""
     if not has_transform(template):
         return template
-    text = json.dumps(template, sort_keys=True, default=str)
-    values = json.dumps(dict(parameters or {}), sort_keys=True)
-    return copy.deepcopy(_translated(text, values, region))
+    key = (
+        json.dumps(template, sort_keys=True, default=str),
+        json.dumps(dict(parameters or {}), sort_keys=True),
+        region,
+    )
+    if key not in _TRANSLATIONS:  # a test session reads one template for many gateways
+        while len(_TRANSLATIONS) >= 16:
+            _TRANSLATIONS.pop(next(iter(_TRANSLATIONS)))
+        _TRANSLATIONS[key] = _translated(template, dict(parameters or {}), region)
+    return copy.deepcopy(_TRANSLATIONS[key])
 
 
-@functools.lru_cache(maxsize=16)
-def _translated(text: str, parameters: str, region: str) -> dict:
-    # Cached: a test session reads the same template for every gateway and every role check.
+_TRANSLATIONS: dict[tuple[str, str, str], dict] = {}
+
+
+def _translated(template: dict, parameters: dict[str, str], region: str) -> dict:
     from samtranslator.parser.parser import Parser
     from samtranslator.translator.translator import Translator
 
-    sam = json.loads(text)
+    sam = copy.deepcopy(template)  # in the template's order: resources are read in it
     (sam.get("Globals", {}).get("Function", {}) or {}).pop("CodeUri", None)
     for resource in sam.get("Resources", {}).values():
         props = resource.get("Properties") or {}
@@ -185,9 +192,7 @@ def _translated(text: str, parameters: str, region: str) -> dict:
     os.environ.setdefault("AWS_DEFAULT_REGION", region)  # samtranslator picks the partition
     translator = Translator(managed_policy_map={}, sam_parser=Parser())
     try:
-        return translator.translate(
-            sam, parameter_values=json.loads(parameters), get_managed_policy_map=dict
-        )
+        return translator.translate(sam, parameter_values=parameters, get_managed_policy_map=dict)
     except Exception as error:  # samtranslator's InvalidDocumentException lists every reason
         raise TemplateError(f"the SAM transform failed: {error}") from None
 
@@ -372,7 +377,9 @@ def read_api(
     code_dir: Path | None = None,
     parameters: dict[str, str] | None = None,
 ) -> WebSocketApi:
-    """The single WEBSOCKET API of the template, with every route resolved to its function.
+    """The single WEBSOCKET API of the template, with every route resolved to its function:
+    the AWS::ApiGatewayV2 resources of the template as CloudFormation deploys it (translate:
+    what SAM makes of an AWS::Serverless::WebSocketApi, or the resources as written).
 
     `template_dir` is where relative CodeUris start; `code_dir` replaces every CodeUri (our own
     template's CodeUri is a build output; locally its functions run from the source tree).

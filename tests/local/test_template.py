@@ -180,3 +180,14 @@ def test_our_template_resolves_for_the_local_stage():
     )
     assert send.timeout == 29
     assert "FANOUT_FUNCTION_NAME" not in api.functions["ConnectFunction"].environment
+
+
+def test_a_translation_is_the_callers_own():
+    """translate() hands out copies: changing one changes neither the template nor the next."""
+    template = load_template()
+    first = translate(template)
+    assert "Transform" in template and "ChatApi" in template["Resources"]
+    assert first["Resources"]["ChatApi"]["Type"] == "AWS::ApiGatewayV2::Api"
+    del first["Resources"]["ChatApiPingRoute"]
+    assert "ChatApiPingRoute" in translate(template)["Resources"]
+    assert template["Resources"]["ChatApi"]["Type"] == "AWS::Serverless::WebSocketApi"
