@@ -169,9 +169,8 @@ def _plan(args, stage: Stage, parameters: dict) -> list[str]:
         f"CloudFormation: change set on stack {stack_name(name)} in {region} with"
         f" {json.dumps(parameters, sort_keys=True)}, CAPABILITY_IAM + CAPABILITY_AUTO_EXPAND;"
         " execute and wait (nothing executed when the change set is empty)",
-        "CloudFormation: read outputs (WebSocketUrl, ManagementEndpoint, TablePrefix, SiteRoleArn)",
-        f"API Gateway: new deployment of the WebSocket API to stage {name}, unless the stage's"
-        " deployment is newer than the stack's last change",
+        "CloudFormation: read outputs (WebSocketUrl, ManagementEndpoint, TablePrefix, SiteRoleArn)"
+        f"; the API's stage {name} deployed the stack's route changes itself (AutoDeploy)",
         f"Zappa: write {BUILD.relative_to(ROOT)}/zappa_settings.json (stage {name} wired to the"
         " outputs; ALLOWED_HOSTS and CSRF_TRUSTED_ORIGINS: the site's REST API host, read from"
         f" Zappa's stack; and stage {migrate}: the same zip, no API, no schedule) and package;"

@@ -7,7 +7,6 @@ import hashlib
 import json
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 from botocore.exceptions import ClientError
@@ -159,20 +158,6 @@ def artifact_upload(*, s3, bucket: str, path: Path, prefix: str) -> str:
     except ClientError:
         s3.upload_file(str(path), bucket, key)
     return f"s3://{bucket}/{key}"
-
-
-def api_redeploy(*, apigw, api_id: str, stage: str, since: datetime | None = None) -> str | None:
-    """A fresh deployment of the WebSocket API to its stage, so changed routes go live (an
-    AWS::ApiGatewayV2::Deployment never redeploys by itself, and a stack update that touches the
-    stage points it back at that first deployment). None when the stage's deployment is newer
-    than `since`, the stack's last change: nothing new to deploy."""
-    if since is not None:
-        current = apigw.get_stage(ApiId=api_id, StageName=stage).get("DeploymentId")
-        if current:
-            made = apigw.get_deployment(ApiId=api_id, DeploymentId=current)["CreatedDate"]
-            if made >= since:
-                return None
-    return apigw.create_deployment(ApiId=api_id, StageName=stage)["DeploymentId"]
 
 
 @dataclass(frozen=True)

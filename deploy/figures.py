@@ -138,11 +138,16 @@ class Throttle:
     burst_parameter: str | None
 
 
+# What declares a WebSocket stage's throttles: the stage itself, or SAM's WebSocket API (which
+# passes DefaultRouteSettings and RouteSettings to the stage it makes).
+_STAGE_TYPES = ("AWS::ApiGatewayV2::Stage", "AWS::Serverless::WebSocketApi")
+
+
 def api_throttles(template: dict, resolver: Resolver) -> list[Throttle]:
     """The WebSocket stage's default and per-route throttles."""
     found = []
     for resource in template["Resources"].values():
-        if resource["Type"] != "AWS::ApiGatewayV2::Stage" or not resolver.present(resource):
+        if resource["Type"] not in _STAGE_TYPES or not resolver.present(resource):
             continue
         properties = resource["Properties"]
         settings = [("every route", properties.get("DefaultRouteSettings", {}))]

@@ -1,5 +1,5 @@
 """The real deploy, step by step (DEPLOY.md, "What the deploy command does"): preflight, keys,
-artifacts, the stack, its outputs, the API's deployment, the site.
+artifacts, the stack, its outputs, the site.
 
 Each step starts only when the ones before it succeeded; the preflight makes no change at all,
 so a refusal leaves the account exactly as it was.
@@ -96,17 +96,11 @@ def deploy_for_real(args, stage: Stage, template: dict, say: Callable[..., None]
     )
     say(f"stack {name} {result}")
 
-    # 5. Its outputs, and 6. the API's deployment when the stack changed since the last one.
+    # 5. Its outputs. (No API deployment to make: the stage deploys every change to the API
+    # itself, AutoDeploy, as SAM's AWS::Serverless::WebSocketApi declares it.)
     outputs = stack.stack_outputs(cfn=cfn, stack_name=name)
-    deployment = aws.api_redeploy(
-        apigw=session.client("apigatewayv2"),
-        api_id=outputs["WebSocketApiId"],
-        stage=stage.name,
-        since=stack.stack_changed_at(cfn=cfn, stack_name=name),
-    )
-    say("API deployment", deployment or "unchanged since the stack's last change")
 
-    # 7. The site: migrations with the release's code first, then the release.
+    # 6. The site: migrations with the release's code first, then the release.
     site = site_release.site_release(
         cfn=cfn,
         lambda_client=lambda_client,

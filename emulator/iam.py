@@ -13,12 +13,10 @@ recorded, for the report of grants no test exercised (iam_report.py).
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import hashlib
 import json
 import logging
-import os
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -26,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from emulator.intrinsics import ACCOUNT_ID, Stack, Unresolvable
+from emulator.template import TemplateError, translate
 
 if TYPE_CHECKING:
     from emulator.template import Function
@@ -66,26 +65,6 @@ def template_digest(template: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _translated(template: dict, region: str) -> dict:
-    """The template as CloudFormation sees it after the SAM transform (roles made explicit)."""
-    if "AWS::Serverless-2016-10-31" not in str(template.get("Transform", "")):
-        return template
-    from samtranslator.parser.parser import Parser
-    from samtranslator.translator.translator import Translator
-
-    sam = copy.deepcopy(template)
-    (sam.get("Globals", {}).get("Function", {}) or {}).pop("CodeUri", None)
-    for resource in sam.get("Resources", {}).values():
-        if resource.get("Type") == "AWS::Serverless::Function":
-            resource.setdefault("Properties", {})["CodeUri"] = "s3://local/code.zip"
-    os.environ.setdefault("AWS_DEFAULT_REGION", region)  # samtranslator picks the partition
-    translator = Translator(managed_policy_map={}, sam_parser=Parser())
-    try:
-        return translator.translate(sam, parameter_values={}, get_managed_policy_map=dict)
-    except Exception as error:
-        raise PolicyError(f"the SAM transform failed: {error}") from None
-
-
 def role_policies(
     template: dict,
     functions: list[str],
@@ -96,7 +75,10 @@ def role_policies(
 ) -> dict[str, list[dict]]:
     """Each function's inline policy documents, intrinsics resolved (managed policies: none
     of the local services answers to their grants, logs and X-Ray)."""
-    translated = _translated(template, region)
+    try:  # the roles SAM makes of each function's Policies, as CloudFormation gets them
+        translated = translate(template, parameters=parameters, region=region)
+    except TemplateError as error:
+        raise PolicyError(str(error)) from None
     stack = Stack(
         translated, parameters=parameters, region=region, account=ACCOUNT_ID, api_id=api_id
     )

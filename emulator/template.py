@@ -1,15 +1,22 @@
 """Reads the WebSocket API from template.yaml: route selection, routes, authorizer, handlers,
 and the functions that are not routes (invoked through the Lambda API, e.g. fan-out).
 
-Any SAM or CloudFormation template with one WebSocket API works: functions may be
-AWS::Serverless::Function (with Globals) or AWS::Lambda::Function, each with its own code
-folder, runtime, environment, timeout, memory and reserved concurrency, resolved as a stack
-would resolve them (emulator/intrinsics.py).
+Any SAM or CloudFormation template with one WebSocket API works. A template that declares SAM's
+transform is read as CloudFormation deploys it: translated first by samtranslator (the pinned
+one, as `sam deploy` would), so AWS::Serverless::WebSocketApi, AWS::Serverless::Function and
+their Globals are whatever API, routes, integrations, authorizer, stage and functions SAM makes of
+them. A template without the transform is read as written (AWS::Serverless::Function with
+Globals too, as SAM CLI reads a template). Functions have their own code folder, runtime,
+environment, timeout, memory and reserved concurrency, resolved as a stack would resolve them
+(emulator/intrinsics.py).
 """
 
 from __future__ import annotations
 
+import copy
+import json
 import logging
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +28,10 @@ from emulator.throttles import StageThrottles, stage_throttles
 
 logger = logging.getLogger(__name__)
 FUNCTION_TYPES = ("AWS::Serverless::Function", "AWS::Lambda::Function")
+SAM_TRANSFORM = "AWS::Serverless-2016-10-31"
+# What SAM's function code is replaced with for the transform, which wants an S3 object; the
+# local folder is read from the template itself (code_locations).
+PLACEHOLDER_CODE = "s3://local/code.zip"
 
 DEFAULT_TEMPLATE = Path(__file__).resolve().parents[1] / "template.yaml"
 
@@ -84,7 +95,7 @@ class WebSocketApi:
     # The route selection expression as a path into the frame: ("action",) for
     # `$request.body.action` or `${request.body.action}`.
     selection_path: tuple[str, ...] = ("action",)
-    # What it was read from, for the roles (emulator/iam.py).
+    # What it was read from (before any transform), for the roles (emulator/iam.py).
     template: dict = field(default_factory=dict, compare=False, repr=False)
     parameters: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
@@ -139,6 +150,69 @@ def load_template(path: Path | str = DEFAULT_TEMPLATE) -> dict:
         return yaml.load(stream, Loader=_CfnLoader)  # noqa: S506 - a SafeLoader subclass
 
 
+def has_transform(template: dict) -> bool:
+    """Whether the template declares SAM's transform (CloudFormation runs it before anything)."""
+    transform = template.get("Transform", "")
+    return SAM_TRANSFORM in (transform if isinstance(transform, list) else [transform])
+
+
+def translate(
+    template: dict, *, parameters: dict[str, str] | None = None, region: str = "us-east-1"
+) -> dict:
+    """The template as CloudFormation deploys it: SAM's transform applied with the stack's
+    parameter values (the template itself when it declares no transform). Every
+    AWS::Serverless::Function's code is a placeholder S3 object: the transform wants one, and
+    the local folders are read from the template (code_locations). TemplateError if SAM
+    refuses the template, with SAM's reasons."""
+    if not has_transform(template):
+        return template
+    key = (
+        json.dumps(template, sort_keys=True, default=str),
+        json.dumps(dict(parameters or {}), sort_keys=True),
+        region,
+    )
+    if key not in _TRANSLATIONS:  # a test session reads one template for many gateways
+        while len(_TRANSLATIONS) >= 16:
+            _TRANSLATIONS.pop(next(iter(_TRANSLATIONS)))
+        _TRANSLATIONS[key] = _translated(template, dict(parameters or {}), region)
+    return copy.deepcopy(_TRANSLATIONS[key])
+
+
+_TRANSLATIONS: dict[tuple[str, str, str], dict] = {}
+
+
+def _translated(template: dict, parameters: dict[str, str], region: str) -> dict:
+    from samtranslator.parser.parser import Parser
+    from samtranslator.translator.translator import Translator
+
+    sam = copy.deepcopy(template)  # in the template's order: resources are read in it
+    (sam.get("Globals", {}).get("Function", {}) or {}).pop("CodeUri", None)
+    for resource in sam.get("Resources", {}).values():
+        props = resource.get("Properties") or {}
+        if resource.get("Type") == "AWS::Serverless::Function" and "InlineCode" not in props:
+            resource["Properties"] = {**props, "CodeUri": PLACEHOLDER_CODE}
+    os.environ.setdefault("AWS_DEFAULT_REGION", region)  # samtranslator picks the partition
+    translator = Translator(managed_policy_map={}, sam_parser=Parser())
+    try:
+        return translator.translate(sam, parameter_values=parameters, get_managed_policy_map=dict)
+    except Exception as error:  # samtranslator's InvalidDocumentException lists every reason
+        raise TemplateError(f"the SAM transform failed: {error}") from None
+
+
+def code_locations(template: dict) -> dict[str, object]:
+    """Each function's code as the template gives it (CodeUri, with Globals; or Code), by
+    logical id: what the transform replaces with an S3 object."""
+    defaults = template.get("Globals", {}).get("Function", {}) or {}
+    found: dict[str, object] = {}
+    for rid, resource in template.get("Resources", {}).items():
+        props = resource.get("Properties", {}) or {}
+        if resource.get("Type") == "AWS::Serverless::Function":
+            found[rid] = props.get("CodeUri", defaults.get("CodeUri"))
+        elif resource.get("Type") == "AWS::Lambda::Function":
+            found[rid] = props.get("Code")  # SAM CLI accepts a local folder here too
+    return found
+
+
 def _one(resources: dict, refs: set[str], type_: str, what: str) -> tuple[str, dict]:
     matches = [
         (rid, resources[rid]) for rid in sorted(refs) if resources.get(rid, {}).get("Type") == type_
@@ -148,10 +222,22 @@ def _one(resources: dict, refs: set[str], type_: str, what: str) -> tuple[str, d
     return matches[0]
 
 
+def _functions_named(resources: dict, value: object) -> set[str]:
+    """The functions a value refers to: directly, or through an alias or a version of one
+    (what SAM's integrations name: `!Ref Function.Alias` is the AWS::Lambda::Alias it makes)."""
+    found = set()
+    for rid in _refs(value):
+        resource = resources.get(rid, {})
+        if resource.get("Type") in FUNCTION_TYPES:
+            found.add(rid)
+        elif resource.get("Type") in ("AWS::Lambda::Alias", "AWS::Lambda::Version"):
+            found |= _functions_named(resources, resource.get("Properties", {}).get("FunctionName"))
+    return found
+
+
 def _function_of(resources: dict, uri: object, what: str) -> str:
     """The logical id of the one function an integration or authorizer URI refers to."""
-    refs = _refs(uri)
-    matches = sorted(rid for rid in refs if resources.get(rid, {}).get("Type") in FUNCTION_TYPES)
+    matches = sorted(_functions_named(resources, uri))
     if len(matches) != 1:
         raise TemplateError(
             f"{what} must refer to exactly one AWS::Serverless::Function or "
@@ -172,19 +258,23 @@ def _merged(defaults: dict, props: dict) -> dict:
     return merged
 
 
-def _function(stack: Stack, rid: str, resource: dict, template_dir: Path, code_dir: Path | None):
+def _function(
+    stack: Stack,
+    rid: str,
+    resource: dict,
+    template_dir: Path,
+    code_dir: Path | None,
+    code: object,
+) -> Function:
     kind = resource["Type"]
     props = resource.get("Properties", {}) or {}
-    if kind == "AWS::Serverless::Function":
+    if kind == "AWS::Serverless::Function":  # a template read as written (no transform)
         props = _merged(stack.template.get("Globals", {}).get("Function", {}) or {}, props)
-        code = props.get("CodeUri")
-    else:
-        code = props.get("Code")  # SAM CLI accepts a local folder here too
     folder = code_dir or template_dir / (code if isinstance(code, str) else ".")
     environment: dict[str, str] = {}
     for variable, value in (props.get("Environment", {}) or {}).get("Variables", {}).items():
         try:
-            environment[variable] = stack.text(value)
+            environment[variable] = _function_named(stack, value) or stack.text(value)
         except Unresolvable as error:
             logger.warning("%s: %s is left unset (%s)", rid, variable, error)
     reserved = stack.resolve(props.get("ReservedConcurrentExecutions"))
@@ -203,6 +293,23 @@ def _function(stack: Stack, rid: str, resource: dict, template_dir: Path, code_d
     )
 
 
+def _function_named(stack: Stack, value: object) -> str | None:
+    """What a `Ref` to a function or its alias names it as, for Invoke: "name" or "name:alias"
+    (`!Ref Function.Alias` is the AWS::Lambda::Alias SAM makes; Ref gives its ARN on AWS, which
+    names the same alias). None for any other value."""
+    ref = value.get("Ref") if isinstance(value, dict) and len(value) == 1 else None
+    if not isinstance(ref, str):
+        return None
+    resource = stack.resources.get(ref.split(".")[0], {})
+    if resource.get("Type") in FUNCTION_TYPES:
+        return stack.text(value)  # its name, or "name:alias" for SAM's `Function.Alias`
+    if resource.get("Type") == "AWS::Lambda::Alias":
+        props = resource.get("Properties", {})
+        if _functions_named(stack.resources, props.get("FunctionName")):
+            return f"{stack.text(props.get('FunctionName'))}:{stack.text(props.get('Name'))}"
+    return None
+
+
 def read_functions(
     template: dict,
     *,
@@ -211,22 +318,30 @@ def read_functions(
     parameters: dict[str, str] | None = None,
 ) -> tuple[dict[str, Function], dict[str, str]]:
     """Every function, as Lambda would run it, and the variables whose value names a function."""
-    stack = Stack(template, parameters=dict(parameters or {}))
-    resources = stack.resources
-    functions = {
-        rid: _function(stack, rid, resource, template_dir, code_dir)
-        for rid, resource in resources.items()
-        if resource.get("Type") in FUNCTION_TYPES
-    }
+    deployed = translate(template, parameters=parameters)
+    return _read_functions(deployed, template, template_dir, code_dir, parameters)
+
+
+def _read_functions(
+    deployed: dict,
+    template: dict,
+    template_dir: Path,
+    code_dir: Path | None,
+    parameters: dict[str, str] | None,
+) -> tuple[dict[str, Function], dict[str, str]]:
+    stack = Stack(deployed, parameters=dict(parameters or {}))
+    code = code_locations(template)
+    functions: dict[str, Function] = {}
     variables: dict[str, str] = {}
-    for resource in resources.values():
+    for rid, resource in stack.resources.items():
         if resource.get("Type") not in FUNCTION_TYPES:
             continue
+        functions[rid] = _function(stack, rid, resource, template_dir, code_dir, code.get(rid))
         env = (resource.get("Properties", {}).get("Environment", {}) or {}).get("Variables", {})
         for variable, value in env.items():
-            ref = value.get("Ref") if isinstance(value, dict) else None
-            if isinstance(ref, str) and ref.split(".")[0] in functions:
-                variables[variable] = str(stack.ref(ref))  # e.g. "FanoutFunction:live"
+            named = _function_named(stack, value)
+            if named is not None:
+                variables[variable] = named  # e.g. "local-fanout:live"
     return functions, variables
 
 
@@ -291,13 +406,16 @@ def read_api(
     code_dir: Path | None = None,
     parameters: dict[str, str] | None = None,
 ) -> WebSocketApi:
-    """The single WEBSOCKET API of the template, with every route resolved to its function.
+    """The single WEBSOCKET API of the template, with every route resolved to its function:
+    the AWS::ApiGatewayV2 resources of the template as CloudFormation deploys it (translate:
+    what SAM makes of an AWS::Serverless::WebSocketApi, or the resources as written).
 
     `template_dir` is where relative CodeUris start; `code_dir` replaces every CodeUri (our own
     template's CodeUri is a build output; locally its functions run from the source tree).
     `parameters` override the template's parameter defaults.
     """
-    resources = template.get("Resources", {})
+    deployed = translate(template, parameters=parameters)
+    resources = deployed.get("Resources", {})
     apis = [
         rid
         for rid, r in resources.items()
@@ -309,9 +427,7 @@ def read_api(
     api_props = resources[apis[0]]["Properties"]
     expression = api_props.get("RouteSelectionExpression", "$request.body.action")
     path = selection_path(expression)
-    functions, variables = read_functions(
-        template, template_dir=template_dir, code_dir=code_dir, parameters=parameters
-    )
+    functions, variables = _read_functions(deployed, template, template_dir, code_dir, parameters)
     two_way = {
         ref
         for r in resources.values()
@@ -372,8 +488,8 @@ def read_api(
         routes=routes,
         functions=functions,
         function_variables=variables,
-        stage=_stage(template, apis[0], parameters),
-        throttles=_throttles(template, apis[0], parameters),
+        stage=_stage(deployed, apis[0], parameters),
+        throttles=_throttles(deployed, apis[0], parameters),
         selection_path=path,
         template=template,
         parameters=dict(parameters or {}),

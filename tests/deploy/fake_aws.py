@@ -1,11 +1,11 @@
 """Stand-ins for the AWS answers moto cannot give a deploy, and a session that records every call.
 
-moto creates no stack of this template's resource types and implements neither Lambda's
-GetAccountSettings nor API Gateway v2's CreateDeployment, so those answer here, as AWS documents
-them: `FakeCloudFormation` follows CloudFormation's state machine for the calls the deploy
-makes (REVIEW_IN_PROGRESS -> CREATE_IN_PROGRESS -> CREATE_COMPLETE, or ROLLBACK_COMPLETE when a
-create fails; UPDATE_IN_PROGRESS -> UPDATE_COMPLETE or UPDATE_ROLLBACK_COMPLETE; DELETE_IN_PROGRESS
--> gone; an UPDATE change set with nothing new FAILS with CloudFormation's own reason). Everything
+moto creates no stack of this template's resource types and does not implement Lambda's
+GetAccountSettings, so those answer here, as AWS documents them: `FakeCloudFormation` follows
+CloudFormation's state machine for the calls the deploy makes (REVIEW_IN_PROGRESS ->
+CREATE_IN_PROGRESS -> CREATE_COMPLETE, or ROLLBACK_COMPLETE when a create fails;
+UPDATE_IN_PROGRESS -> UPDATE_COMPLETE or UPDATE_ROLLBACK_COMPLETE; DELETE_IN_PROGRESS -> gone; an
+UPDATE change set with nothing new FAILS with CloudFormation's own reason). Everything
 else (SSM, S3, STS, DynamoDB, API Gateway's account, Lambda functions and tags) is moto's.
 """
 
@@ -91,12 +91,11 @@ class _Pages:
 class FakeCloudFormation:
     UPDATABLE = ("CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE")
 
-    def __init__(self, *, clock: Clock, outputs, on_complete=None) -> None:
+    def __init__(self, *, clock: Clock, outputs) -> None:
         self.clock = clock
         self.stacks: dict[str, dict] = {}
         self.change_sets: dict[tuple[str, str], dict] = {}
         self.outputs = outputs  # stack name -> its outputs once created
-        self.on_complete = on_complete or (lambda stack, operation: None)
         self.fail_next: str | None = None  # the next executed change set fails with this reason
         self.change_set_failure: str | None = None  # the next change set FAILS with this reason
         self.delete_fails = False  # delete_stack ends in DELETE_FAILED
@@ -317,7 +316,6 @@ class FakeCloudFormation:
                 stack["Outputs"] = [
                     {"OutputKey": k, "OutputValue": v} for k, v in self.outputs(name).items()
                 ]
-                self.on_complete(stack, operation)
         if stack["StackStatus"] == f"{operation}_COMPLETE":
             return None
         return self.describe_stacks(StackName=name)
@@ -341,37 +339,6 @@ class FakeCloudFormation:
             del self.stacks[StackName]
             return None
         return self.describe_stacks(StackName=StackName)
-
-
-class FakeApiGatewayV2:
-    """The WebSocket API's stage and deployments (moto's apigatewayv2 has no CreateDeployment)."""
-
-    def __init__(self, clock: Clock) -> None:
-        self.clock = clock
-        self.deployments: dict[str, datetime] = {}
-        self.stage_deployment: dict[tuple[str, str], str] = {}
-
-    def deployed_by_stack(self, api_id: str, stage: str, *, first: bool) -> None:
-        """The stack made the template's Deployment (first create) or pointed the stage back at
-        it (an update that touched the stage)."""
-        if first:
-            self.deployments[f"{api_id}-template"] = self.clock.now()
-        self.stage_deployment[api_id, stage] = f"{api_id}-template"
-
-    def create_deployment(self, *, ApiId, StageName):  # noqa: N803
-        deployment = f"{ApiId}-{len(self.deployments)}"
-        self.deployments[deployment] = self.clock.now()
-        self.stage_deployment[ApiId, StageName] = deployment
-        return {"DeploymentId": deployment}
-
-    def get_stage(self, *, ApiId, StageName):  # noqa: N803
-        return {
-            "StageName": StageName,
-            "DeploymentId": self.stage_deployment.get((ApiId, StageName)),
-        }
-
-    def get_deployment(self, *, ApiId, DeploymentId):  # noqa: N803
-        return {"DeploymentId": DeploymentId, "CreatedDate": self.deployments[DeploymentId]}
 
 
 class FakeLambda:
@@ -436,14 +403,12 @@ class FakeSession:
         region: str,
         clock: Clock,
         cfn: FakeCloudFormation,
-        apigw: FakeApiGatewayV2,
         lambda_client: FakeLambda,
         log: list[Call],
     ) -> None:  # noqa: E501
         self.region, self.clock, self.log = region, clock, log
         self.fakes = {
             "cloudformation": cfn,
-            "apigatewayv2": apigw,
             "lambda": lambda_client,
             "service-quotas": FakeServiceQuotas(),
         }

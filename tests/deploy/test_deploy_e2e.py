@@ -28,7 +28,6 @@ from deploy.lambda_package import LambdaPackage
 from tests.deploy.fake_aws import (
     Call,
     Clock,
-    FakeApiGatewayV2,
     FakeCloudFormation,
     FakeLambda,
     FakeSession,
@@ -59,7 +58,6 @@ def _outputs(stack_name: str) -> dict[str, str]:
 class World:
     log: list[Call]
     cfn: FakeCloudFormation
-    apigw: FakeApiGatewayV2
     lambda_client: FakeLambda
     s3: object
     ssm: object
@@ -94,19 +92,12 @@ def world(monkeypatch, tmp_path):
         monkeypatch.setenv(name, "testing")
     with mock_aws():
         clock, log = Clock(), []
-        apigw = FakeApiGatewayV2(clock)
-        cfn = FakeCloudFormation(
-            clock=clock,
-            outputs=_outputs,
-            on_complete=lambda stack, operation: apigw.deployed_by_stack(
-                API_ID, stack["StackName"].removeprefix("dynamowave-"), first=operation == "CREATE"
-            ),
-        )
+        cfn = FakeCloudFormation(clock=clock, outputs=_outputs)
         lambda_client = FakeLambda(
             boto3.client("lambda", region_name=REGION), concurrency=1000, unreserved=1000
         )
         session = FakeSession(
-            region=REGION, clock=clock, cfn=cfn, apigw=apigw, lambda_client=lambda_client, log=log
+            region=REGION, clock=clock, cfn=cfn, lambda_client=lambda_client, log=log
         )
         s3 = boto3.client("s3", region_name=REGION)
         s3.create_bucket(Bucket=BUCKET)
@@ -156,7 +147,7 @@ def world(monkeypatch, tmp_path):
         monkeypatch.setattr(lambda_package, "lambda_package_build", lambda_build)
         monkeypatch.setattr(site_package, "site_package_build", site_build)
         monkeypatch.setattr(site_release, "run_command", zappa)
-        yield World(log, cfn, apigw, lambda_client, s3, ssm, tmp_path)
+        yield World(log, cfn, lambda_client, s3, ssm, tmp_path)
 
 
 def test_first_deploy_runs_every_step_in_order(world, capsys):
@@ -198,8 +189,8 @@ def test_first_deploy_runs_every_step_in_order(world, capsys):
     assert parameters["StageName"] == "dev" and parameters["TokenPublicKeysVersion"] == "1"
     assert parameters["ThrottlingRateLimit"] == "100" and parameters["AlarmEmail"] == ""
     assert len(world.objects()) == 2  # the functions' zip and the packaged template
-    # The template's own deployment is newer than the stack: no second one.
-    assert world.calls("apigatewayv2", "create_deployment") == []
+    # The stage deploys the API itself (AutoDeploy): the deploy never calls API Gateway v2.
+    assert world.calls("apigatewayv2") == []
     settings = json.loads((world.build / "zappa_settings.json").read_text())
     host = f"{SITE_API_ID}.execute-api.{REGION}.amazonaws.com"
     assert settings["dev"]["environment_variables"]["DJANGO_ALLOWED_HOSTS"] == host
@@ -212,7 +203,7 @@ def test_first_deploy_runs_every_step_in_order(world, capsys):
 
 def test_a_second_run_with_nothing_changed_changes_nothing(world, capsys):
     """Same code, same parameters: an empty change set (deleted, never executed), no upload, no
-    API deployment, no Zappa command, no SSM write."""
+    Zappa command, no SSM write."""
     assert cli.main(DEPLOY) == 0
     objects = world.objects()
     world.log.clear()
@@ -222,7 +213,6 @@ def test_a_second_run_with_nothing_changed_changes_nothing(world, capsys):
     assert world.calls("cloudformation", "execute_change_set") == []
     assert len(world.calls("cloudformation", "delete_change_set")) == 1
     assert world.calls("s3", "upload_file") == [] and world.objects() == objects
-    assert world.calls("apigatewayv2", "create_deployment") == []
     assert world.zappa() == []
     assert world.calls("ssm", "put_parameter") == []
     assert world.calls("lambda", "tag_resource") == []
@@ -230,10 +220,10 @@ def test_a_second_run_with_nothing_changed_changes_nothing(world, capsys):
     assert "stack dynamowave-dev unchanged" in out and "site unchanged" in out
 
 
-def test_an_update_redeploys_the_api_and_a_rotation_releases_the_site(world):
-    """A new key version changes the stack's parameters: the update is executed, then the API
-    deployed again (the stage points back at the template's deployment), and the site released
-    again so its fresh instances read the new signing key."""
+def test_a_rotation_updates_the_stack_and_releases_the_site(world):
+    """A new key version changes the stack's parameters: the update is executed, then the site
+    released again so its fresh instances read the new signing key (the API's stage deploys any
+    change to the API itself: no API deployment is made)."""
     assert cli.main(DEPLOY) == 0
     assert cli.main(["rotate-keys", "--stage", "dev", "--region", REGION]) == 0
     world.log.clear()
@@ -246,14 +236,11 @@ def test_an_update_redeploys_the_api_and_a_rotation_releases_the_site(world):
     order = [
         world.index("cloudformation", "execute_change_set"),
         world.index("cloudformation", "get_waiter", "stack_update_complete"),
-        world.index("apigatewayv2", "create_deployment"),
         world.index("zappa", "manage", "dev_migrate", "migrate"),
         world.index("zappa", "update", "dev"),
     ]
     assert order == sorted(order)
-    assert (
-        world.apigw.get_stage(ApiId=API_ID, StageName="dev")["DeploymentId"] != f"{API_ID}-template"
-    )
+    assert world.calls("apigatewayv2") == []
 
 
 def test_a_failed_first_create_stops_until_replaced(world, capsys):

@@ -296,7 +296,7 @@ def test_stage_error_rates_alarm_only_with_traffic(template, metric):
     """The stage's error rate over connects and messages breaches on a busy minute with 20 %
     errors, not on a quiet one where 5 of 10 failed, nor with no errors reported."""
     stage = [
-        {"Name": "ApiId", "Value": {"Ref": "WebSocketApi"}},
+        {"Name": "ApiId", "Value": {"Ref": "ChatApi"}},
         {"Name": "Stage", "Value": {"Ref": "StageName"}},
     ]
     (alarm,) = (

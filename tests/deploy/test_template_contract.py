@@ -17,7 +17,7 @@ NOT_ROUTES = {"authorizer": "AuthorizerFunction", "fanout": "FanoutFunction"}
 
 MANAGE_CONNECTIONS = re.compile(
     r"^arn:\$\{AWS::Partition\}:execute-api:\$\{AWS::Region\}:\$\{AWS::AccountId\}:"
-    r"\$\{WebSocketApi\}/\$\{StageName\}/(POST|GET|DELETE)/@connections/\*$"
+    r"\$\{ChatApi\}/\$\{StageName\}/(POST|GET|DELETE)/@connections/\*$"
 )
 
 
@@ -29,11 +29,12 @@ def _functions(template: dict) -> dict[str, dict]:
     }
 
 
-def test_routes_gateway_and_handler_modules_are_one_set(template):
-    """Route keys in the template = routes the local gateway serves = modules in handlers/."""
+def test_routes_gateway_and_handler_modules_are_one_set(translated):
+    """Route keys in the template (the routes SAM makes of it) = routes the local gateway serves
+    = modules in handlers/."""
     in_template = {
         r["Properties"]["RouteKey"]
-        for r in template["Resources"].values()
+        for r in translated["Resources"].values()
         if r["Type"] == "AWS::ApiGatewayV2::Route"
     }
     served = set(LocalGateway(read_api(load_template())).api.routes)
@@ -111,11 +112,11 @@ def test_every_function_is_bounded_and_logged(template):
     assert hot == {"AuthorizerFunction", "ConnectFunction", "SendMessageFunction"}
 
 
-def test_stage_throttles_sendmessage_harder_and_logs_without_data_trace(template):
+def test_stage_throttles_sendmessage_harder_and_logs_without_data_trace(template, translated):
     """Default route throttling, a tighter sendmessage, access logs, and no full-event logging."""
-    stage = next(
+    (stage,) = (
         r["Properties"]
-        for r in template["Resources"].values()
+        for r in translated["Resources"].values()
         if r["Type"] == "AWS::ApiGatewayV2::Stage"
     )
     parameters = template["Parameters"]

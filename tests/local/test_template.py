@@ -1,4 +1,5 @@
-"""The gateway learns routes, route selection and the authorizer from template.yaml alone."""
+"""The gateway learns routes, route selection and the authorizer from template.yaml alone: as
+CloudFormation deploys it, after SAM's transform."""
 
 import copy
 from pathlib import Path
@@ -6,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from emulator.gateway import LocalGateway
-from emulator.template import TemplateError, load_template, read_api
+from emulator.template import TemplateError, load_template, read_api, translate
 
 
 def test_template_routes_resolve_to_handlers():
@@ -41,7 +42,7 @@ def test_a_route_added_to_the_template_is_served():
     resources["EchoRoute"] = {
         "Type": "AWS::ApiGatewayV2::Route",
         "Properties": {
-            "ApiId": {"Ref": "WebSocketApi"},
+            "ApiId": {"Ref": "ChatApi"},
             "RouteKey": "echo",
             "Target": {"Fn::Sub": "integrations/${EchoIntegration}"},
         },
@@ -61,9 +62,33 @@ def test_a_route_added_to_the_template_is_served():
 
 def test_a_route_without_an_integration_is_an_error():
     """A route whose target names no integration is reported, not silently skipped."""
-    template = copy.deepcopy(load_template())
-    template["Resources"]["PingRoute"]["Properties"]["Target"] = "integrations/nothing"
+    template = translate(load_template())  # what CloudFormation deploys: the routes SAM made
+    template["Resources"]["ChatApiPingRoute"]["Properties"]["Target"] = "integrations/nothing"
     with pytest.raises(TemplateError, match="route ping"):
+        read_api(template)
+
+
+def test_the_routes_are_what_sam_makes_of_the_websocket_api():
+    """A route added to the AWS::Serverless::WebSocketApi's Routes is served, with its function
+    found through the alias SAM's integration names; nothing is read from the SAM resource
+    itself (the local gateway serves what CloudFormation would deploy)."""
+    template = copy.deepcopy(load_template())
+    api = template["Resources"]["ChatApi"]["Properties"]
+    api["Routes"]["echo"] = {"FunctionArn": {"Ref": "PingFunction.Alias"}}
+    read = read_api(template)
+    assert read.routes["echo"].function == "PingFunction"
+    assert not read.routes["echo"].two_way  # no RouteResponse: one-way, as on AWS
+    assert read.routes["echo"].authorizer is None  # SAM's Auth is the $connect route's only
+    api["RouteSettings"]["echo"] = {"ThrottlingRateLimit": 1, "ThrottlingBurstLimit": 2}
+    assert read_api(template).throttles.of("echo").burst == 2
+
+
+def test_a_template_sam_refuses_is_refused_with_sams_reason():
+    """What the transform would refuse at deploy time, the local gateway refuses at load."""
+    template = copy.deepcopy(load_template())
+    routes = template["Resources"]["ChatApi"]["Properties"]["Routes"]
+    routes["send-message"] = routes["sendmessage"]
+    with pytest.raises(TemplateError, match="SAM transform failed.*must be alphanumeric"):
         read_api(template)
 
 
@@ -155,3 +180,14 @@ def test_our_template_resolves_for_the_local_stage():
     )
     assert send.timeout == 29
     assert "FANOUT_FUNCTION_NAME" not in api.functions["ConnectFunction"].environment
+
+
+def test_a_translation_is_the_callers_own():
+    """translate() hands out copies: changing one changes neither the template nor the next."""
+    template = load_template()
+    first = translate(template)
+    assert "Transform" in template and "ChatApi" in template["Resources"]
+    assert first["Resources"]["ChatApi"]["Type"] == "AWS::ApiGatewayV2::Api"
+    del first["Resources"]["ChatApiPingRoute"]
+    assert "ChatApiPingRoute" in translate(template)["Resources"]
+    assert template["Resources"]["ChatApi"]["Type"] == "AWS::Serverless::WebSocketApi"
