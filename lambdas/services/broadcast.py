@@ -41,7 +41,7 @@ def room_connection_ids(*, room: str, page_size: int = 500) -> Iterator[str]:
     """Ids of the room's live connections, read page by page from the room index.
 
     Expired items are filtered here because nothing guarantees TTL has removed them (DynamoDB
-    deletes within days; dynalite never does).
+    deletes them within a few days of their expiry, not at it).
     """
     query = Connection.room_index.query(
         room, filter_condition=Connection.expires_at > utcnow(), page_size=page_size

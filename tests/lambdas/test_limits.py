@@ -9,12 +9,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from chat.services.limits import login_check, login_failure_record
 from emulator.events import LambdaContext
 from lambdas.errors import RateLimited
 from lambdas.handlers import connect, editmessage, sendmessage
 from lambdas.models import ClientMessage, Connection, Limit, Message
 from lambdas.protocol import error_frame
-from lambdas.services.limits import login_check, login_failure_record, message_rate_check
+from lambdas.services.limits import rate_check
 from lambdas.tokens import User
 from tests.helpers import load_event, with_user
 from tests.lambdas.test_handlers import joined, message_event
@@ -34,9 +35,9 @@ def test_bucket_allows_the_burst_then_refuses_with_retry_after(configure, clock)
     configure(RATE_MESSAGES_PER_SECOND=5, RATE_MESSAGES_BURST=10)
     sender = user()
     for _ in range(10):
-        message_rate_check(user_id=sender.user_id)
+        rate_check(user_id=sender.user_id, bucket="messages")
     with pytest.raises(RateLimited) as refused:
-        message_rate_check(user_id=sender.user_id)
+        rate_check(user_id=sender.user_id, bucket="messages")
     assert refused.value.retry_after == pytest.approx(0.2)
     assert error_frame(refused.value) == {
         "type": "error",
@@ -51,12 +52,12 @@ def test_bucket_refills_at_the_rate(configure, clock):
     configure(RATE_MESSAGES_PER_SECOND=5, RATE_MESSAGES_BURST=10)
     sender = user()
     for _ in range(10):
-        message_rate_check(user_id=sender.user_id)
+        rate_check(user_id=sender.user_id, bucket="messages")
     clock[0] += 1.0
     for _ in range(5):
-        message_rate_check(user_id=sender.user_id)
+        rate_check(user_id=sender.user_id, bucket="messages")
     with pytest.raises(RateLimited):
-        message_rate_check(user_id=sender.user_id)
+        rate_check(user_id=sender.user_id, bucket="messages")
 
 
 def test_an_expired_item_is_a_full_bucket(configure, clock):
@@ -71,8 +72,8 @@ def test_an_expired_item_is_a_full_bucket(configure, clock):
         updated_at=clock[0],  # empty, and no time has passed by the clock...
         expires_at=datetime.fromtimestamp(clock[0] - 1, UTC),  # ...but the item has expired
     ).save()
-    message_rate_check(user_id=sender.user_id)
-    message_rate_check(user_id=sender.user_id)
+    rate_check(user_id=sender.user_id, bucket="messages")
+    rate_check(user_id=sender.user_id, bucket="messages")
     item = Limit.get(key)
     assert (item.version, item.level) == (9, 0)
 
@@ -84,7 +85,7 @@ def test_the_bucket_holds_across_concurrent_instances(configure, clock):
 
     def take(_: int) -> bool:
         try:
-            message_rate_check(user_id=sender.user_id)
+            rate_check(user_id=sender.user_id, bucket="messages")
             return True
         except RateLimited:
             return False
