@@ -1,4 +1,5 @@
-"""Staff selectors and actions: pages of connections and messages, disconnects, archives, stats."""
+"""The staff dashboard's selectors and actions (chat/selectors/moderation.py,
+chat/services/moderation.py): pages of connections and messages, disconnects, archives, stats."""
 
 import base64
 import json
