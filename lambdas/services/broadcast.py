@@ -287,7 +287,9 @@ def _dispatch_shards(
 
 
 def connections_forget(connection_ids: list[str]) -> None:
-    """Delete connections that answered 410, unless they are still being opened.
+    """What a 410 from `@connections` means, for every caller (POST here, GET and DELETE in the
+    site's moderation and in the per-user cap): delete those connections' items, unless they
+    are still being opened.
 
     API Gateway answers 410 for a connection whose $connect has not returned yet, while its item
     is already in the room index: such a newcomer must not be forgotten. An item older than any

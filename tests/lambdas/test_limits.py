@@ -153,6 +153,7 @@ def test_edits_have_a_bucket_of_their_own(configure, clock, api, room):
         ("history", "HISTORY", {}),
         ("deletemessage", "DELETES", {"id": "01ARZ3NDEKTSV4RRFFQ69G5FAV"}),
         ("react", "REACTIONS", {"id": "01ARZ3NDEKTSV4RRFFQ69G5FAV", "emoji": "👍"}),
+        ("markread", "READS", {"id": "01ARZ3NDEKTSV4RRFFQ69G5FAV"}),
     ],
 )
 def test_each_route_that_fans_out_or_reads_has_a_per_user_bucket(
@@ -182,6 +183,43 @@ def test_each_route_that_fans_out_or_reads_has_a_per_user_bucket(
     assert call(bystander, other)["statusCode"] != 429
     clock[0] += 1
     assert call(tabs[1], flooder)["statusCode"] != 429  # refilled at the rate
+
+
+@pytest.mark.parametrize(
+    ("route", "bucket", "frame"),
+    [
+        ("sendmessage", "MESSAGES", {"message": "hi"}),
+        ("editmessage", "EDITS", {"id": "01ARZ3NDEKTSV4RRFFQ69G5FAV", "message": "hi"}),
+        ("history", "HISTORY", {}),
+        ("typing", "TYPING", {}),
+    ],
+)
+def test_a_refused_frame_costs_only_its_bucket(configure, clock, api, room, route, bucket, frame):
+    """The route wrapper takes the token before the route runs: a refused frame reads and
+    writes the bucket's item and nothing else (no connection, room or message read)."""
+    import importlib
+
+    handler = importlib.import_module(f"lambdas.handlers.{route}").handler
+    configure(**{f"RATE_{bucket}_PER_SECOND": 1, f"RATE_{bucket}_BURST": 1})
+    sender = user()
+    connection_id = joined(room, f"c-{uuid.uuid4().hex[:8]}", sender)
+    identity = {"user_id": sender.user_id, "username": sender.username}
+    event = message_event({"action": route, **frame}, connection_id, **identity)
+    handler(event, CONTEXT)
+    # Registered after `configure`, which makes the models' shared client anew.
+    events = Connection._get_connection().connection.client.meta.events
+    calls: list[tuple[str, str]] = []
+
+    def record(params, model, **kwargs) -> None:
+        calls.append((model.name, params.get("TableName", "")))
+
+    events.register("before-parameter-build.dynamodb", record)
+    try:
+        response = handler(event, CONTEXT)
+    finally:
+        events.unregister("before-parameter-build.dynamodb", record)
+    assert response["statusCode"] == 429
+    assert calls == [("GetItem", Limit.Meta.table_name), ("PutItem", Limit.Meta.table_name)]
 
 
 # -- connections per user ----------------------------------------------------------------------
