@@ -32,7 +32,7 @@ from chat.errors import (
 )
 from chat.forms import RoomCreateForm, SignUpForm
 from chat.moderation import chat_user
-from chat.selectors.members import reader_names
+from chat.selectors.members import member_positions, reader_names
 from chat.selectors.rooms import room_list_private, room_page
 from chat.selectors.unread import SidebarEntry, reader_counts, sidebar_list
 from chat.services.limits import ip_group, quota_take
@@ -49,7 +49,7 @@ from lambdas.errors import (
     RoomNotFound,
 )
 from lambdas.models import Member, Room
-from lambdas.services.members import member_check, member_positions
+from lambdas.services.members import member_check
 from lambdas.services.rooms import DEFAULT_ROOM, room_get
 from lambdas.services.unread import room_label
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
+from chat.selectors.members import member_rooms
 from lambdas.errors import InvalidRequest, InvalidRoom
 from lambdas.models import ARCHIVED, OPEN, PRIVATE, Room, utcnow
-from lambdas.services.members import member_rooms
 from lambdas.services.pages import Page, page_read
 
 ROOM_PREFIX_RE = re.compile(r"^[a-z0-9_-]{0,64}$")

@@ -1,7 +1,6 @@
 """Members of private rooms and readers of public rooms, as the functions need them: checking a
-membership, a user's rooms and read positions, joining a public room, finding readers by name.
-Adding, removing, leaving, muting and listing are the site's (chat/services/members.py,
-chat/selectors/members.py).
+membership, joining a public room, finding and counting readers. Adding, removing, leaving,
+muting and listing are the site's (chat/services/members.py, chat/selectors/members.py).
 
 A public room has no members (everyone may join); a private one has an item per member in
 the `members` table, read by room (its members) or by user (their rooms), never scanned.
@@ -30,17 +29,6 @@ def member_check(*, room: str, user: User) -> None:
         member = None
     if member is None or member.joined:  # a join of the room when it was public: nothing
         raise NotAMember(f"#{room} is private: only its members may join it")
-
-
-def member_rooms(*, user_id: str) -> list[str]:
-    """The names of the private rooms a user is a member of, in name order."""
-    return [room for room, m in member_positions(user_id=user_id).items() if not m.joined]
-
-
-def member_positions(*, user_id: str) -> dict[str, Member]:
-    """A user's memberships and joins by room, in room order, with their read positions (the
-    by-user index projects whole items): one Query for every badge of a list."""
-    return {member.room: member for member in Member.user_index.query(user_id)}
 
 
 def reader_join(*, room: Room, user_id: str, username: str) -> bool:

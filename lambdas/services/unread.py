@@ -83,12 +83,6 @@ def counts_of(*, member: Member, room: Room) -> Counts:
     return Counts(unread=unread, mentions=min(mentions, unread) if unread else 0)
 
 
-def readers_query(*, room: str, limit: int) -> list[Member]:
-    """Up to `limit` readers of a room, whole items: public joins and private members alike
-    (the caller knows which the room's kind lets count)."""
-    return list(Member.query(room, limit=limit))
-
-
 def unread_note(
     *,
     api: ManagementApi,

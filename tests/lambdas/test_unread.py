@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from chat.selectors.members import member_list
+from chat.selectors.members import member_list, member_positions
 from chat.selectors.unread import sidebar_counts
 from chat.services.members import member_add, reader_leave, reader_mute
 from chat.services.rooms import room_create
@@ -25,7 +25,7 @@ from lambdas.errors import (
 from lambdas.models import JOINED, PRIVATE, Member, Message, Room, utcnow
 from lambdas.services import messages as messages_service
 from lambdas.services.connections import connection_open
-from lambdas.services.members import member_check, member_positions, reader_join
+from lambdas.services.members import member_check, reader_join
 from lambdas.services.messages import message_send
 from lambdas.services.unread import LIVE_UNREAD_MEMBERS, unread_read
 from lambdas.tokens import User
