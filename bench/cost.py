@@ -315,7 +315,7 @@ class Run:
 
 async def simulate(port: int, keys, *, rooms: int, room_size: int, seed: int) -> Run:
     """`rooms` rooms of `room_size` people for PAGE_MINUTES of page time."""
-    from lambdas.services.rooms import room_create
+    from chat.services.rooms import room_create
 
     rng = random.Random(seed)
     clock = Clock()
@@ -416,7 +416,7 @@ class LargeRun:
 async def simulate_large(port: int, keys, *, readers: int, seed: int) -> LargeRun:
     """One room of `readers` pages; messages from random people at LARGE_RATE a second
     (Poisson) for LARGE_SECONDS; then a ping each, a hand-over each, a close each."""
-    from lambdas.services.rooms import room_create
+    from chat.services.rooms import room_create
 
     rng = random.Random(seed)
     clock = Clock()

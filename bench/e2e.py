@@ -50,7 +50,7 @@ def _targets(keys) -> list[Target]:
     room = f"e2e{uuid.uuid4().hex[:8]}"  # \w+ only: the Channels tutorial's route
 
     def dynamowave_urls(port: int) -> list[str]:
-        from lambdas.services.rooms import room_create
+        from chat.services.rooms import room_create
 
         name = room_create(name=room, title="bench", description="", created_by="bench").name
         return [websocket_url(port, keys, user_id=str(1000 + i), room=name) for i in range(CLIENTS)]

@@ -61,7 +61,7 @@ async def _sample(process, samples: list, stop: asyncio.Event, start: float) -> 
 
 
 async def _run(port: int, keys, gateway, log) -> dict:
-    from lambdas.services.rooms import room_create
+    from chat.services.rooms import room_create
 
     names = [
         room_create(

@@ -72,8 +72,8 @@ async def _measure(port: int, keys, room: str, loss: float) -> dict:
 
 
 def run(*, keys, log) -> dict:
+    from chat.services.rooms import room_create
     from devstack.dynamodb import free_port
-    from lambdas.services.rooms import room_create
 
     rows = []
     for loss in LOSSES:

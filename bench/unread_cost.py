@@ -205,10 +205,10 @@ def measure_after(meter: Meter) -> dict[int, dict[str, Cost]]:
 
 
 def _after_one(meter: Meter, size: int) -> dict[str, Cost]:
+    from chat.services.rooms import room_create
     from lambdas.models import Message, Room
     from lambdas.services.members import reader_join
     from lambdas.services.messages import message_send
-    from lambdas.services.rooms import room_create
     from lambdas.services.unread import unread_read
     from lambdas.tokens import User
 
@@ -247,11 +247,11 @@ def measure_before(meter: Meter) -> dict[int, dict[str, Cost]]:
 
 
 def _before_one(meter: Meter, old, size: int) -> dict[str, Cost]:
+    from chat.selectors.members import member_list
+    from chat.services.rooms import room_create
     from lambdas.models import Member, Message, utcnow
     from lambdas.services import messages as messages_service
     from lambdas.services.connections import connection_open
-    from lambdas.services.members import member_list
-    from lambdas.services.rooms import room_create
     from lambdas.tokens import User
 
     api = NullApi()
@@ -304,9 +304,9 @@ def _before_one(meter: Meter, old, size: int) -> dict[str, Cost]:
 
 
 def measure_sidebar(meter: Meter) -> Cost:
+    from chat.selectors.unread import sidebar_counts
+    from chat.services.rooms import room_create
     from lambdas.services.members import reader_join
-    from lambdas.services.rooms import room_create
-    from lambdas.services.unread import sidebar_counts
 
     user_id = "sidebar-user"
     for i in range(SIDEBAR_ROOMS):

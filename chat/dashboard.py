@@ -18,10 +18,11 @@ from django.views.decorators.http import require_POST
 from chat import moderation
 from chat.models import AuditEntry, PendingRevocation
 from chat.revocations import RETRY_EVERY
+from chat.selectors import moderation as selectors
+from chat.selectors.rooms import room_page
 from lambdas.errors import ChatError
 from lambdas.models import ARCHIVED, OPEN, PRIVATE, Room
-from lambdas.services import moderation as selectors
-from lambdas.services.rooms import DIRECT_PREFIX, ROOM_RE, room_get, room_page
+from lambdas.services.rooms import DIRECT_PREFIX, ROOM_RE, room_get
 
 PAGE_SIZE = 25
 # A GET to an action changes nothing: it is refused (405) before the view runs.

@@ -1,5 +1,5 @@
 """Direct conversations on the site: open one with other people by username (the same people
-always get the same conversation, lambdas.services.direct)."""
+always get the same conversation, chat.services.direct)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from chat.forms import DirectOpenForm
+from chat.services.direct import MAX_DIRECT_PEOPLE, direct_open
 from lambdas.errors import InvalidRequest
-from lambdas.services.direct import MAX_DIRECT_PEOPLE, direct_open
 
 
 @login_required

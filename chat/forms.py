@@ -10,9 +10,10 @@ from django.contrib.auth.validators import ASCIIUsernameValidator
 from django.core.exceptions import ValidationError
 
 from chat.accounts import SUSPENDED_MESSAGE, account_suspended
+from chat.services.rooms import MAX_DESCRIPTION, MAX_TITLE
 from chat.throttle import login_throttle_check, login_throttle_failed
 from lambdas.errors import InvalidRoom, RateLimited
-from lambdas.services.rooms import MAX_DESCRIPTION, MAX_TITLE, room_check
+from lambdas.services.rooms import room_check
 
 
 class RoomCreateForm(forms.Form):

@@ -1,7 +1,7 @@
 """A private room's members page: who they are, adding one by username, removing, leaving.
 
 Members (and staff) manage members; removing someone closes their sockets in the room at once
-(lambdas.services.members.member_remove).
+(chat.services.members.member_remove).
 """
 
 from __future__ import annotations
@@ -17,10 +17,11 @@ from django.views.decorators.http import require_http_methods
 
 from chat.forms import MemberAddForm
 from chat.moderation import ManagementUnavailable, chat_user, management
+from chat.selectors.members import member_list
+from chat.services.members import member_add, member_remove
 from chat.views import room_may_use
 from lambdas.errors import AlreadyAMember, InvalidRequest, InvalidRoom, NotAMember, RoomNotFound
 from lambdas.management import ManagementApi
-from lambdas.services.members import member_add, member_list, member_remove
 from lambdas.services.rooms import room_get
 
 logger = logging.getLogger(__name__)

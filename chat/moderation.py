@@ -9,12 +9,12 @@ from django.db import transaction
 
 from chat.models import AuditEntry
 from chat.revocations import SessionsNotEnded, revocation_attempt, revocation_record
+from chat.services import moderation, sessions
+from chat.services.rooms import room_create
 from lambdas.config import get_config
 from lambdas.errors import ChatError
 from lambdas.management import ManagementApi, management_api
 from lambdas.models import Connection, Room
-from lambdas.services import moderation, sessions
-from lambdas.services.rooms import room_create
 from lambdas.tokens import User
 
 Action = AuditEntry.Action

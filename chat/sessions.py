@@ -31,8 +31,10 @@ from django.utils.crypto import salted_hmac
 from django.views.decorators.http import require_POST
 
 from chat.moderation import ManagementUnavailable, management_unless_idle, user_sessions_end
+from chat.selectors.moderation import session_connection_ids
+from chat.services.moderation import session_disconnect
+from chat.services.sessions import session_revoke
 from lambdas.errors import ChatError, is_unavailable
-from lambdas.services import moderation, sessions
 
 logger = logging.getLogger(__name__)
 
@@ -65,13 +67,13 @@ def browser_session_end(*, user_id: str, session_id: str) -> int:
     In this order: a page whose socket closes asks for a new token at once, and whatever it
     gets in the moment before the logout is complete is refused.
     """
-    sessions.session_revoke(user_id=user_id, session_id=session_id)
+    session_revoke(user_id=user_id, session_id=session_id)
     api = management_unless_idle(
-        lambda: bool(moderation.session_connection_ids(user_id=user_id, session_id=session_id))
+        lambda: bool(session_connection_ids(user_id=user_id, session_id=session_id))
     )
     if api is None:
         return 0
-    return moderation.session_disconnect(api=api, user_id=user_id, session_id=session_id)
+    return session_disconnect(api=api, user_id=user_id, session_id=session_id)
 
 
 def user_browser_sessions_delete(*, user: AbstractBaseUser, keep: str | None) -> int | None:

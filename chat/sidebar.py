@@ -13,12 +13,13 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from chat.errors import ChatError, CsrfFailed, InvalidRequest, MethodNotAllowed, NotAuthenticated
+from chat.selectors.members import member_positions
+from chat.selectors.unread import SidebarEntry, sidebar_list
+from chat.services.members import reader_leave, reader_mute
 from chat.views import csrf_failure, room_details, room_may_use, sidebar_entry
 from lambdas.errors import InvalidRoom, NotAMember, RoomArchived, RoomNotFound
 from lambdas.models import Room
-from lambdas.services.members import member_positions, reader_leave, reader_mute
 from lambdas.services.rooms import room_get
-from lambdas.services.unread import SidebarEntry, sidebar_list
 
 
 def _entry_json(entry: SidebarEntry) -> dict:

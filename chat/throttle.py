@@ -1,4 +1,4 @@
-"""Login throttling for the site: failures counted in the `limits` table (lambdas.services.limits).
+"""Login throttling for the site: failures counted in the `limits` table (chat.services.limits).
 
 The counters live in DynamoDB, so every site instance sees the same ones: per (username,
 caller) a hard limit, per username and per caller a growing delay, never a lock-out. Only
@@ -19,9 +19,9 @@ import time
 from django.conf import settings
 from django.http import HttpRequest
 
+from chat.services.limits import ip_group, login_check, login_failure_record
 from lambdas.config import get_config
 from lambdas.errors import RateLimited, is_unavailable
-from lambdas.services.limits import ip_group, login_check, login_failure_record
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +76,8 @@ fallback = _Fallback()
 
 
 def login_throttle_check(*, request: HttpRequest | None, username: str) -> None:
-    """Raise RateLimited while this caller may not try this username (limits.login_check)."""
+    """Raise RateLimited while this caller may not try this username
+    (chat.services.limits.login_check)."""
     ip = client_ip(request)
     try:
         login_check(username=username, ip=ip)

@@ -32,6 +32,11 @@ from chat.errors import (
 )
 from chat.forms import RoomCreateForm, SignUpForm
 from chat.moderation import chat_user
+from chat.selectors.members import member_positions, reader_names
+from chat.selectors.rooms import room_list_private, room_page
+from chat.selectors.unread import SidebarEntry, reader_counts, sidebar_list
+from chat.services.limits import ip_group, quota_take
+from chat.services.rooms import room_create
 from chat.sessions import browser_session_id
 from chat.throttle import client_ip, login_throttle_check, login_throttle_failed
 from chat.tokens import expiry_format, token_issue
@@ -44,20 +49,9 @@ from lambdas.errors import (
     RoomNotFound,
 )
 from lambdas.models import Member, Room
-from lambdas.services.limits import ip_group, quota_take
-from lambdas.services.members import (
-    member_check,
-    member_positions,
-    reader_names,
-)
-from lambdas.services.rooms import (
-    DEFAULT_ROOM,
-    room_create,
-    room_get,
-    room_list_private,
-    room_page,
-)
-from lambdas.services.unread import SidebarEntry, reader_counts, room_label, sidebar_list
+from lambdas.services.members import member_check
+from lambdas.services.rooms import DEFAULT_ROOM, room_get
+from lambdas.services.unread import room_label
 
 MAX_TOKEN_REQUEST_BYTES = 8 * 1024
 ROOMS_PAGE_SIZE = 50

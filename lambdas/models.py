@@ -60,7 +60,8 @@ class Connection(Model):
     room = UnicodeAttribute(null=True)  # None for a lobby connection, so not in by-room at all
     connected_at = UTCDateTimeAttribute()
     # API Gateway closes every connection after 2 h, but $disconnect is best effort: TTL removes
-    # leftovers in AWS, and readers filter on it because dynalite never expires anything.
+    # leftovers, and readers filter on it because TTL deletes expired items only within a few
+    # days, not at the moment they expire.
     expires_at = TTLAttribute()
     source_ip = UnicodeAttribute(null=True)
     user_agent = UnicodeAttribute(null=True)
@@ -111,7 +112,7 @@ class Room(Model):
     created_at = UTCDateTimeAttribute()
     status = UnicodeAttribute(default=OPEN)  # OPEN, PRIVATE or ARCHIVED
     private = BooleanAttribute(null=True)  # members only (kept while archived, for unarchiving)
-    # A direct conversation: private, its members fixed (lambdas/services/direct.py).
+    # A direct conversation: private, its members fixed (chat/services/direct.py).
     direct = BooleanAttribute(null=True)
     people = ListAttribute(of=UnicodeAttribute, null=True)  # a conversation's usernames
     # Rooms stored before `status` existed kept a boolean here; `manage.py rooms_backfill`
@@ -290,8 +291,10 @@ class Message(Model):
 class ClientMessage(Model):
     """Which message a client's `clientMessageId` became: makes retried sends idempotent.
 
-    A conditional put on this natural key is the "has this send been seen" check; dynalite has no
-    transactions, so the message is written second and a retry completes a half-done send.
+    A conditional put on this natural key is the "has this send been seen" check. The message
+    is written second, not in a transaction with it: a retry after a crash between the two
+    writes finds the receipt and completes the send, which is all a transaction would add, and
+    a transaction writes each item twice (prepare and commit: double the write units).
     """
 
     class Meta:
@@ -309,8 +312,9 @@ class Limit(Model):
     """State of one per-user limit (a token bucket or a failure counter), shared by every instance.
 
     `key` names the limit and its subject ("messages#<user_id>", "login-ip#<ip>"). Writes are
-    conditional on `version` (optimistic concurrency: dynalite has no transactions), and readers
-    treat an item past `expires_at` as absent because dynalite never applies TTL.
+    conditional on `version` (optimistic concurrency: one item per cycle, so a conditional put
+    does what a transaction would, at half its write units), and readers treat an item past
+    `expires_at` as absent because TTL deletes expired items only within a few days.
     """
 
     class Meta:
@@ -360,8 +364,8 @@ TABLES: dict[type[Model], str] = {
 SHARING: dict[type[Model], str] = {Revocation: "limits"}
 
 
-# Connections the shared client keeps open: handler threads (thread mode, the site's request
-# threads) and the parallel checks of $connect must not overflow it.
+# Connections the shared client keeps open: the site's request threads and the parallel checks
+# of $connect (connections_reachable) must not overflow it.
 MAX_POOL_CONNECTIONS = 32
 
 

@@ -115,7 +115,7 @@ def gateway(dynamodb: str):
 @pytest.fixture
 def make_room(dynamodb: str) -> Callable[..., str]:
     """Create rooms in DynamoDB (as the site does); returns the room's name."""
-    from lambdas.services.rooms import room_create
+    from chat.services.rooms import room_create
 
     def make(name: str | None = None, *, title: str = "", created_by: str = "test") -> str:
         name = name or f"room-{uuid.uuid4().hex[:12]}"

@@ -68,17 +68,17 @@ class RouteRequest:
         return frame_decode(body)
 
     def command(self, kind: type[C]) -> C:
-        """The client's frame as the route's command (lambdas.protocol), or a ChatError.
+        """The client's frame as the route's command (lambdas.protocol), or a ChatError."""
+        return kind.parse(self.frame)
 
-        A frame that does not parse never reaches the service that takes the route's token, so
-        it takes one here: malformed frames are not a way around the route's bucket."""
-        try:
-            return kind.parse(self.frame)
-        except ChatError:
-            bucket = ROUTE_BUCKETS.get(self.event.request_context.route_key)
-            if bucket is not None:  # None: an event built by hand (the captured one's "chat")
-                rate_check(user_id=self.user.user_id, bucket=bucket)
-            raise
+    def rate_check(self) -> None:
+        """Take a token from the user's bucket for this route (limits.ROUTE_BUCKETS), or raise
+        RateLimited. The one place frames pay: before parsing, so a malformed frame pays too,
+        and before any read, so a refused one costs only the bucket's. $connect and
+        $disconnect carry no frame and have no bucket."""
+        bucket = ROUTE_BUCKETS.get(self.event.request_context.route_key)
+        if bucket is not None:
+            rate_check(user_id=self.user.user_id, bucket=bucket)
 
     @cached_property
     def api(self) -> ManagementApi:
@@ -145,6 +145,7 @@ def websocket_route(route: Callable[[RouteRequest], dict | None]) -> Callable[[d
             request_id=request.event.request_context.request_id,
         )
         try:
+            request.rate_check()
             return reply(route(request))
         except ChatError as error:
             logger.info("request refused", extra={"code": error.code})

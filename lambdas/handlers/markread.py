@@ -4,14 +4,12 @@ their membership or their join holds the position); their tabs are told."""
 from lambdas.handlers._route import RouteRequest, websocket_route
 from lambdas.protocol import MarkRead
 from lambdas.services.connections import connection_get
-from lambdas.services.limits import rate_check
 from lambdas.services.unread import unread_read
 
 
 @websocket_route
 def handler(request: RouteRequest) -> None:
     command = request.command(MarkRead)
-    rate_check(user_id=request.user.user_id, bucket="reads")
     connection = connection_get(connection_id=request.connection_id, user=request.user)
     unread_read(  # a lobby connection was refused above (not_in_a_room)
         api=request.api,

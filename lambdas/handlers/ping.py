@@ -8,15 +8,12 @@ from lambdas.handlers._route import RouteRequest, websocket_route
 from lambdas.protocol import Ping, pong_frame
 from lambdas.services.changes import room_latest
 from lambdas.services.connections import connection_get
-from lambdas.services.limits import rate_check
 from lambdas.services.unread import unread_read
 
 
 @websocket_route
 def handler(request: RouteRequest) -> dict:
     command = request.command(Ping)
-    # In this container's memory first: a ping within its rate costs no DynamoDB call.
-    rate_check(user_id=request.user.user_id, bucket="ping")
     try:
         room = connection_get(connection_id=request.connection_id, user=request.user).room
     except (NotInARoom, NotConnected):

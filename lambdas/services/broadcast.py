@@ -41,7 +41,7 @@ def room_connection_ids(*, room: str, page_size: int = 500) -> Iterator[str]:
     """Ids of the room's live connections, read page by page from the room index.
 
     Expired items are filtered here because nothing guarantees TTL has removed them (DynamoDB
-    deletes within days; dynalite never does).
+    deletes them within a few days of their expiry, not at it).
     """
     query = Connection.room_index.query(
         room, filter_condition=Connection.expires_at > utcnow(), page_size=page_size
@@ -287,7 +287,9 @@ def _dispatch_shards(
 
 
 def connections_forget(connection_ids: list[str]) -> None:
-    """Delete connections that answered 410, unless they are still being opened.
+    """What a 410 from `@connections` means, for every caller (POST here, GET and DELETE in the
+    site's moderation and in the per-user cap): delete those connections' items, unless they
+    are still being opened.
 
     API Gateway answers 410 for a connection whose $connect has not returned yet, while its item
     is already in the room index: such a newcomer must not be forgotten. An item older than any

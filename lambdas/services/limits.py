@@ -1,10 +1,13 @@
 """Per-user limits held in DynamoDB, so they bind every Lambda and site instance alike.
 
-Every route's frames go through a token bucket per user (rate per second, burst); login failures
-through a counter per fixed window. Both are read-modify-write cycles made safe by a conditional
-put on the item's `version` (dynalite has no transactions): a writer that lost the race reads
-again and retries. Items carry a TTL, and a reader treats an expired one as absent (dynalite
-never deletes them).
+Every route's frames go through a token bucket per user (rate per second, burst), taken by the
+route wrapper (lambdas/handlers/_route.py) before the route runs; the site's counters (login
+failures, quotas: chat/services/limits.py) are built on limit_update here. All are
+read-modify-write cycles of one item made safe by a conditional put on its `version`: a writer
+that lost the race reads again and retries. One item is all a cycle touches, so a conditional
+write does it; a transaction would cost twice the write units for nothing more. Items carry a
+TTL, and a reader treats an expired one as absent: TTL deletes expired items only within a few
+days.
 
 A bucket also counts its refusals, in the same item and the same conditional put, as strikes
 that fade by STRIKES_FADE per token the bucket refills. A tab that waits `retry_after` is refused
@@ -20,10 +23,7 @@ r) seconds after its burst is spent, and one sending less is never: no client ta
 
 from __future__ import annotations
 
-import hashlib
-import ipaddress
 import math
-import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -53,7 +53,7 @@ def _stored(key: str) -> Limit | None:
         return None
 
 
-def _live(key: str, now: float) -> Limit | None:
+def limit_live(key: str, now: float) -> Limit | None:
     """The limit's item, or None if there is none or it has expired (TTL may lag for days)."""
     item = _stored(key)
     return item if item is not None and item.expires_at.timestamp() > now else None
@@ -87,7 +87,7 @@ def _put(
         raise
 
 
-def _update(key: str, step: Callable[[Limit | None, float], tuple[float, float]]) -> bool:
+def limit_update(key: str, step: Callable[[Limit | None, float], tuple[float, float]]) -> bool:
     """Apply `step(live item, now) -> (level, expires_at)` atomically; False if always raced.
 
     `step` may raise (RateLimited) to refuse without writing.
@@ -117,8 +117,8 @@ WHAT = {
 }
 
 # The bucket each route's frames take a token from (config.RATE_DEFAULTS): every route has one,
-# so no frame of a signed-in client reaches a function for free. Taken by the route's service or
-# handler once its frame parsed, or, for a frame that does not, by RouteRequest.command.
+# so no frame of a signed-in client reaches a function for free. Taken in one place, the route
+# wrapper (websocket_route), before the frame is even parsed: malformed frames pay too.
 ROUTE_BUCKETS = {
     "sendmessage": "messages",
     "editmessage": "edits",
@@ -145,18 +145,15 @@ LOCAL_FIRST = frozenset({"ping", "default"})
 LOCAL_SHARE = 4
 LOCAL_KEYS = 10_000  # users remembered per container; full buckets are forgotten first
 _local: dict[str, tuple[float, float]] = {}  # key -> (tokens, when)
-_local_lock = threading.Lock()  # the local gateway's thread mode runs handlers concurrently
+# No lock: Lambda runs one invocation at a time in an execution environment ("this execution
+# environment is busy and cannot handle other requests", docs.aws.amazon.com/lambda/latest/dg/
+# lambda-concurrency.html), and nothing takes a token from the fan-out's threads.
 
 
 class Flooding(RateLimited):
     """A refusal past FLOOD_REFUSALS_ALLOWED: the client keeps sending whatever it is told. The
     route wrapper closes its connection and cools its user down; for the client it is still
     `rate_limited` (429), with the cooldown as `retry_after`."""
-
-
-def message_rate_check(*, user_id: str) -> None:
-    """Take one token from the user's message bucket, or raise RateLimited with `retry_after`."""
-    rate_check(user_id=user_id, bucket="messages")
 
 
 def rate_check(*, user_id: str, bucket: str) -> None:
@@ -174,16 +171,15 @@ def rate_check(*, user_id: str, bucket: str) -> None:
 def _local_take(key: str, rate: float, burst: float) -> bool:
     """Take a token from this container's bucket for `key`; False if it is empty."""
     now = clock()
-    with _local_lock:
-        tokens, at = _local.get(key, (float(burst), now))
-        tokens = min(burst, tokens + max(0.0, now - at) * rate)
-        if tokens < WHOLE:
-            _local[key] = (tokens, now)
-            return False
-        if key not in _local and len(_local) >= LOCAL_KEYS:
-            _local_forget(now, rate, burst)
-        _local[key] = (tokens - 1, now)
-        return True
+    tokens, at = _local.get(key, (float(burst), now))
+    tokens = min(burst, tokens + max(0.0, now - at) * rate)
+    if tokens < WHOLE:
+        _local[key] = (tokens, now)
+        return False
+    if key not in _local and len(_local) >= LOCAL_KEYS:
+        _local_forget(now, rate, burst)
+    _local[key] = (tokens - 1, now)
+    return True
 
 
 def _local_forget(now: float, rate: float, burst: float) -> None:
@@ -241,124 +237,6 @@ def _refuse(what: str, rate: int, burst: int, *, tokens: float, strikes: float) 
         f"at most {rate} {what} a second (bursts of {burst}); slow down",
         retry_after=max(0.001, wait),
     )
-
-
-# Login failures are counted three ways. The hard limit is per (username, caller): after
-# LOGIN_FAILURES_ALLOWED failures in the window that caller is refused for that username until
-# the window ends, and nobody else is. Per username (from anywhere) and per caller (across
-# usernames: spraying) failures only slow attempts down, with a delay that doubles with each
-# failure past the allowance, up to MAX_LOGIN_DELAY: a guesser gets a few tries a minute, and
-# the account's owner, or the people behind the same address, are never locked out.
-MAX_LOGIN_DELAY = 60.0
-# The allowances before delays start, as multiples of the pair's: the owner, locked out of one
-# address by someone else's guesses, still logs in from another at once.
-USER_FAILURES_FACTOR = 2
-IP_FAILURES_FACTOR = 4
-
-
-def ip_group(ip: str | None) -> str | None:
-    """The caller as counted: an IPv4 address, or the /64 an IPv6 address belongs to (one
-    subscriber's network: a single host may use any address in it)."""
-    if not ip:
-        return None
-    try:
-        address = ipaddress.ip_address(ip.strip())
-    except ValueError:
-        return None
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:  # ::ffff:a.b.c.d is that IPv4 caller
-            return str(address.ipv4_mapped)
-        return str(ipaddress.ip_network(f"{address}/64", strict=False))
-    return str(address)
-
-
-def _digest(text: str) -> str:
-    # Hashed: the table holds no personal data, and any length fits a key.
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
-
-
-def _login_keys(*, username: str, ip: str | None) -> dict[str, str]:
-    name = username.strip().lower()
-    keys = {"user": f"login-user#{_digest(name)}"}
-    caller = ip_group(ip)
-    if caller:
-        keys["pair"] = f"login-pair#{_digest(f'{name}|{caller}')}"
-        keys["ip"] = f"login-ip#{caller}"
-    return keys
-
-
-def login_check(*, username: str, ip: str | None) -> None:
-    """Refuse a login attempt while this caller has used up its failures for this username, or
-    while the username's or the caller's delay since their last failure runs."""
-    config = get_config()
-    allowed, now = config.login_failures_allowed, clock()
-    keys = _login_keys(username=username, ip=ip)
-    pair = _live(keys["pair"], now) if "pair" in keys else None
-    if pair is not None and pair.level >= allowed:
-        raise RateLimited(
-            "too many failed logins; try again later",
-            # expires_at is whole seconds (TTL), so it may run up to 1 s past the window.
-            retry_after=min(
-                config.login_failure_window_seconds,
-                max(1, math.ceil(pair.expires_at.timestamp() - now)),
-            ),
-        )
-    thresholds = {"user": allowed * USER_FAILURES_FACTOR, "ip": allowed * IP_FAILURES_FACTOR}
-    for kind, threshold in thresholds.items():
-        item = _live(keys[kind], now) if kind in keys else None
-        if item is not None and item.level >= threshold:
-            delay = min(MAX_LOGIN_DELAY, 2.0 ** (item.level - threshold))
-            wait = item.updated_at + delay - now
-            if wait > 0:
-                raise RateLimited(
-                    "too many failed logins; wait a moment", retry_after=round(wait, 3)
-                )
-
-
-def login_failure_record(*, username: str, ip: str | None) -> None:
-    """Count a failed login against the (username, caller) pair, the username and the caller.
-
-    The pair's window starts with its first failure; the others' last as long as failures
-    keep coming (each one extends it), so a slow guesser stays slowed."""
-    window = get_config().login_failure_window_seconds
-
-    def pair(live: Limit | None, now: float) -> tuple[float, float]:
-        if live is None:
-            return 1, now + window
-        return live.level + 1, live.expires_at.timestamp()
-
-    def rolling(live: Limit | None, now: float) -> tuple[float, float]:
-        return (live.level if live else 0) + 1, now + window
-
-    for kind, key in _login_keys(username=username, ip=ip).items():
-        _update(key, pair if kind == "pair" else rolling)  # a lost race: others counted
-
-
-def quota_take(*, key: str, allowed: int, window: int, what: str) -> None:
-    """Count one use of a quota (`allowed` per `window` seconds, from the first use), or raise
-    RateLimited, counting nothing, once it is used up: room creation per user, sign-ups per
-    caller."""
-
-    def take(live: Limit | None, now: float) -> tuple[float, float]:
-        if live is None:
-            return 1, now + window
-        if live.level >= allowed:
-            raise RateLimited(
-                f"at most {allowed} {what} per {_duration(window)}; try again later",
-                retry_after=max(1, math.ceil(live.expires_at.timestamp() - now)),
-            )
-        return live.level + 1, live.expires_at.timestamp()
-
-    if not _update(f"quota-{key}", take):
-        raise RateLimited(f"too many {what} at once; try again", retry_after=1)
-
-
-def _duration(seconds: int) -> str:
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
-        if seconds % size == 0:
-            count = seconds // size
-            return unit if count == 1 else f"{count} {unit}s"
-    return f"{seconds} s"
 
 
 def presence_claim(*, room: str, window: float) -> bool:

@@ -50,7 +50,6 @@ from lambdas.services.changes import (
     settled_position,
 )
 from lambdas.services.connections import connection_get
-from lambdas.services.limits import message_rate_check, rate_check
 from lambdas.services.members import reader_count, readers_named
 from lambdas.services.rooms import room_get_open
 from lambdas.services.unread import unread_note
@@ -112,9 +111,7 @@ def message_send(
     With a clientMessageId the send is idempotent: a retry finds its receipt and the stored
     message, and nothing is stored or broadcast twice. Without transactions the receipt is
     written first, so a retry after a crash between the two writes completes the send.
-    Each send (retries too) takes a token from the sender's bucket: RateLimited stores nothing.
     """
-    message_rate_check(user_id=sender.user_id)
     joined = connection_get(connection_id=connection_id, user=sender).room
     found = room_get_open(name=joined, create_default=False)  # (deleted since $connect?)
     room = found.name
@@ -214,7 +211,6 @@ def message_edit(
     *, api: ManagementApi, connection_id: str, editor: User, message_id: str, text: str
 ) -> Message:
     """Replace the text of one's own message; the room gets `message_updated`."""
-    rate_check(user_id=editor.user_id, bucket="edits")
     room = connection_get(connection_id=connection_id, user=editor).room
     for _ in range(EDIT_ATTEMPTS):
         message = _own_message(room=room, message_id=message_id)
@@ -284,7 +280,6 @@ def message_react(
     """Add (or remove) the reactor's `emoji` on a message of their room; each person counts
     once per emoji. A change is broadcast as `message_updated`; one that changes nothing (a
     second add, a remove of nothing) is not."""
-    rate_check(user_id=reactor.user_id, bucket="reactions")
     room = connection_get(connection_id=connection_id, user=reactor).room
     for _ in range(EDIT_ATTEMPTS):
         message = _own_message(room=room, message_id=message_id)  # of this room, not deleted
@@ -345,7 +340,6 @@ def message_delete(
     *, api: ManagementApi, connection_id: str, deleter: User, message_id: str
 ) -> None:
     """Delete a message of the deleter's room."""
-    rate_check(user_id=deleter.user_id, bucket="deletes")
     room = connection_get(connection_id=connection_id, user=deleter).room
     message_remove(api=api, room=room, message_id=message_id, deleter=deleter)
 
@@ -393,7 +387,6 @@ def typing_send(*, api: ManagementApi, connection_id: str, typist: User) -> None
     """Tell the room, except the typist's own connection, that someone is typing; nothing in a
     room of more than TYPING_MAX_RECIPIENTS other connections (one Query, of at most that
     many ids, decides it)."""
-    rate_check(user_id=typist.user_id, bucket="typing")  # each one is a post to the whole room
     room = connection_get(connection_id=connection_id, user=typist).room
     others = (c for c in room_connection_ids(room=room) if c != connection_id)
     recipients = list(islice(others, TYPING_MAX_RECIPIENTS + 1))

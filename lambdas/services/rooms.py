@@ -1,4 +1,6 @@
-"""Actions and selectors on rooms: names, the default room, creating, listing, who is online."""
+"""Rooms as the functions need them: names, the default room, opening one, who is online.
+
+Creating rooms and listing them are the site's (chat/services/rooms.py, chat/selectors/rooms.py)."""
 
 from __future__ import annotations
 
@@ -9,16 +11,12 @@ from datetime import datetime
 
 from pynamodb.exceptions import PutError, UpdateError
 
-from lambdas.errors import InvalidRequest, InvalidRoom, RoomArchived, RoomExists, RoomNotFound
-from lambdas.models import ARCHIVED, OPEN, PRIVATE, Connection, Room, condition_failed, utcnow
-from lambdas.services.members import member_add, member_rooms
-from lambdas.services.pages import Page, page_read
+from lambdas.errors import InvalidRoom, RoomArchived, RoomNotFound
+from lambdas.models import ARCHIVED, OPEN, Connection, Room, condition_failed, utcnow
 
 ROOM_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 DEFAULT_ROOM = "general"
-DIRECT_PREFIX = "dm-"  # direct conversations' names (lambdas/services/direct.py)
-MAX_TITLE = 100
-MAX_DESCRIPTION = 500
+DIRECT_PREFIX = "dm-"  # direct conversations' names (chat/services/direct.py)
 
 
 def room_check(name: str | None) -> str:
@@ -69,122 +67,6 @@ def room_get_open(*, name: str | None, create_default: bool = True) -> Room:
     if room.archived:
         raise RoomArchived(f"#{room.name} is archived")
     return room
-
-
-def room_create(
-    *,
-    name: str,
-    title: str,
-    description: str,
-    created_by: str,
-    private: bool = False,
-    creator_id: str | None = None,
-) -> Room:
-    """A new room; a private one has its creator (`creator_id`) as its first member."""
-    name = room_check(name)
-    if name.startswith(DIRECT_PREFIX):
-        raise InvalidRoom(f"names starting with {DIRECT_PREFIX} are for direct conversations")
-    title, description = title.strip() or name, description.strip()
-    if len(title) > MAX_TITLE:
-        raise InvalidRequest(f"titles are at most {MAX_TITLE} characters")
-    if len(description) > MAX_DESCRIPTION:
-        raise InvalidRequest(f"descriptions are at most {MAX_DESCRIPTION} characters")
-    if private and not creator_id:
-        raise InvalidRequest("a private room needs its creator as its first member")
-    room = Room(
-        name,
-        title=title,
-        description=description,
-        created_by=created_by,
-        created_at=utcnow(),
-        status=PRIVATE if private else OPEN,
-        private=True if private else None,
-    )
-    try:
-        room.save(condition=Room.name.does_not_exist())  # never overwrite someone's room
-    except PutError as error:
-        if condition_failed(error):
-            raise RoomExists(f"#{name} already exists") from None
-        raise
-    if private:
-        # Second, so a taken name never gains a member; should this write fail, the room is
-        # only staff's until they add someone.
-        member_add(room=room, user_id=creator_id, username=created_by, added_by=created_by)
-    return room
-
-
-ROOM_PREFIX_RE = re.compile(r"^[a-z0-9_-]{0,64}$")
-ROOM_PAGE_KEYS = frozenset({"name", "status"})
-
-
-def room_page(
-    *,
-    status: str = OPEN,
-    prefix: str = "",
-    token: str | None = None,
-    limit: int = 50,
-    now: datetime | None = None,
-) -> Page[Room]:
-    """A page of the rooms of one status whose names start with `prefix`, in name order, with
-    their online counts: one Query of the by-status index and one BatchGetItem, however many
-    rooms there are. `token` is the previous page's `next_token`."""
-    if status not in (OPEN, PRIVATE, ARCHIVED):
-        raise InvalidRequest("rooms are open, private or archived")
-    prefix = prefix.strip().lower()
-    if not ROOM_PREFIX_RE.fullmatch(prefix):
-        raise InvalidRoom("room names have only lowercase letters, digits, '-' and '_'")
-    condition = Room.name.startswith(prefix) if prefix else None
-    page = page_read(
-        lambda start: Room.status_index.query(
-            status, condition, limit=limit, last_evaluated_key=start
-        ),
-        token=token,
-        key_names=ROOM_PAGE_KEYS,
-    )
-    _online_counts(page.items, now=now)
-    return page
-
-
-def _online_counts(rooms: list[Room], *, now: datetime | None) -> None:
-    """Set each room's `online` to its stored count: one BatchGetItem per 100 rooms."""
-    if not rooms:
-        return
-    now = now or utcnow()
-    counts = {
-        room.name: room.online_now(now)
-        for room in Room.batch_get(
-            [room.name for room in rooms], attributes_to_get=["name", "online", "online_until"]
-        )
-    }
-    for room in rooms:
-        room.online = counts.get(room.name, 0)
-
-
-MAX_PRIVATE_LISTED = 200
-
-
-def room_list_private(
-    *, user_id: str, names: list[str] | None = None, now: datetime | None = None
-) -> list[Room]:
-    """The private rooms a user is a member of and may open (not archived), in name order,
-    with their online counts: their memberships (or `names`, read from them already), then
-    the rooms by BatchGetItem."""
-    names = (member_rooms(user_id=user_id) if names is None else names)[:MAX_PRIVATE_LISTED]
-    rooms = [room for room in Room.batch_get(names) if not room.archived]
-    rooms.sort(key=lambda room: room.name)
-    now = now or utcnow()
-    for room in rooms:  # whole items: their counts came with them
-        room.online = room.online_now(now)
-    return rooms
-
-
-def room_list(*, include_archived: bool = False) -> list[Room]:
-    """Every room (open, private, then archived), a page at a time through the index: for staff
-    figures that need them all, never for a page every visitor loads."""
-    rooms: list[Room] = []
-    for status in (OPEN, PRIVATE, ARCHIVED) if include_archived else (OPEN, PRIVATE):
-        rooms.extend(Room.status_index.query(status))
-    return rooms
 
 
 @dataclass(frozen=True)

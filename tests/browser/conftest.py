@@ -123,7 +123,7 @@ def own_gateway(site, gateway, settings) -> Iterator[RestartableGateway]:
 def private_room(users) -> str:
     """A private room of alice's (bob and carol are not members); made before Chromium starts
     (the ORM is not async-safe)."""
-    from lambdas.services.rooms import room_create
+    from chat.services.rooms import room_create
 
     alice_id = get_user_model().objects.get(username="alice").pk
     name = f"priv-{uuid.uuid4().hex[:10]}"

@@ -41,10 +41,10 @@ def serious(page) -> list[dict]:
 def app_rooms(users) -> dict[str, str]:
     """Bob's rooms besides #general: a public one, alice's private one he is a member of, and
     his conversation with alice; made before Chromium starts (the ORM is not async-safe)."""
+    from chat.services.direct import direct_open
+    from chat.services.members import member_add
+    from chat.services.rooms import room_create
     from lambdas.models import Room
-    from lambdas.services.direct import direct_open
-    from lambdas.services.members import member_add
-    from lambdas.services.rooms import room_create
 
     people = {u.username: str(u.pk) for u in get_user_model().objects.all()}
     public = f"pub-{uuid.uuid4().hex[:8]}"

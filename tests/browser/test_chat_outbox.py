@@ -105,8 +105,8 @@ def test_a_refused_send_fails_with_its_text_and_is_never_sent_again(
 ):
     """`@bob` is not a member: the send shows as failed, with its text and Retry / Edit /
     Discard; a reconnect does not send it again; Edit puts it back in the composer."""
+    from chat.services.moderation import user_disconnect
     from lambdas.management import management_api
-    from lambdas.services.moderation import user_disconnect
 
     sent: list[str] = []
     alice = open_chat(private_room, "alice", setup=record_frames(sent))

@@ -125,7 +125,7 @@ def test_a_hidden_page_notifies_of_direct_messages_and_counts_them_in_its_title(
 @pytest.fixture
 def team_room(private_room) -> str:
     """alice's private room with carol as a member too."""
-    from lambdas.services.members import member_add
+    from chat.services.members import member_add
 
     carol = get_user_model().objects.get(username="carol")
     member_add(

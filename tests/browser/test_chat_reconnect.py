@@ -183,8 +183,8 @@ def test_planned_hand_over_keeps_the_page_live_and_pings(settings, open_chat, ro
 
 def test_archiving_the_room_stops_the_page_with_a_notice(gateway, open_chat, room):
     """Sockets closed by an archive are not retried forever: the page learns the room is gone."""
+    from chat.services.moderation import room_archive
     from lambdas.management import management_api
-    from lambdas.services.moderation import room_archive
 
     sockets = []
     alice = open_chat(

@@ -19,8 +19,8 @@ def off_the_loop(work):
 def test_a_suspended_users_page_says_the_account_is_suspended(gateway, open_chat, room):
     """Deactivated, then their socket closed: the page's next token request is refused with
     `account_suspended`, and the page says the account is suspended, with no retry."""
+    from chat.services.moderation import user_disconnect
     from lambdas.management import management_api
-    from lambdas.services.moderation import user_disconnect
 
     alice = open_chat(room, "alice")
     users = get_user_model().objects

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from django.contrib.auth import get_user_model
 
+from chat.services.direct import direct_open
+from chat.services.rooms import room_create
 from lambdas.errors import RoomExists
-from lambdas.services.direct import direct_open
-from lambdas.services.rooms import room_create
 from tests.browser.chatpage import ARTIFACTS, axe_violations, send, wait_until
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"

@@ -3,9 +3,9 @@
 import asyncio
 import json
 
+from chat.services.rooms import room_create
 from devstack.dynamodb import Dynalite, ensure_tables
 from lambdas.models import Message
-from lambdas.services.rooms import room_create
 from tests.faults.members import Member, until
 from tests.helpers import DEADLINE, reconfigure
 

@@ -7,11 +7,13 @@ import uuid
 
 import pytest
 
+from chat.selectors.rooms import room_list_private
+from chat.services.direct import direct_name, direct_open
+from chat.services.members import member_add, member_remove
+from chat.services.rooms import room_create
 from lambdas.errors import InvalidRequest, InvalidRoom, NotAMember
 from lambdas.models import PRIVATE, Member, Room
-from lambdas.services.direct import direct_name, direct_open
-from lambdas.services.members import member_add, member_check, member_remove
-from lambdas.services.rooms import room_create, room_list_private
+from lambdas.services.members import member_check
 from lambdas.tokens import User
 from tests.lambdas.fakes import FakeManagementApi
 

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from chat.services.sessions import session_revoke, sessions_revoke
 from emulator.events import LambdaContext
 from emulator.template import load_template, read_api
 from lambdas.config import RATE_DEFAULTS
@@ -19,7 +20,7 @@ from lambdas.handlers import connect, default, ping, sendmessage
 from lambdas.models import Connection, Limit, Message, Revocation
 from lambdas.services import limits
 from lambdas.services.limits import ROUTE_BUCKETS, WHAT, Flooding, rate_check
-from lambdas.services.sessions import MAX_ENDED, session_revoke, sessions_revoke
+from lambdas.services.sessions import MAX_ENDED
 from lambdas.tokens import User
 from tests.helpers import load_event, with_user
 from tests.lambdas.test_handlers import joined, message_event

@@ -10,6 +10,7 @@ from lambdas.handlers import connect, default, disconnect, history, ping, sendme
 from lambdas.models import Connection, Message, utcnow
 from lambdas.protocol import message_frame
 from lambdas.services.connections import connection_open
+from lambdas.services.limits import ROUTE_BUCKETS
 from lambdas.tokens import User
 from tests.helpers import load_event, with_user
 from tests.lambdas.fakes import FakeManagementApi
@@ -30,8 +31,12 @@ def body(response: dict) -> dict:
 
 
 def message_event(frame: object, connection_id: str | None = None, **user) -> dict:
+    """The frame as API Gateway hands it to a route's function: `routeKey` is the route its
+    selection expression ($request.body.action) chose, `$default` when none matched."""
     event = with_user(load_event("websocket-message"), **user)
     event["body"] = frame if isinstance(frame, str) else json.dumps(frame)
+    action = frame.get("action") if isinstance(frame, dict) else None
+    event["requestContext"]["routeKey"] = action if action in ROUTE_BUCKETS else "$default"
     if connection_id:
         event["requestContext"]["connectionId"] = connection_id
     return event

@@ -9,12 +9,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from chat.services.limits import login_check, login_failure_record
 from emulator.events import LambdaContext
 from lambdas.errors import RateLimited
 from lambdas.handlers import connect, editmessage, sendmessage
 from lambdas.models import ClientMessage, Connection, Limit, Message
 from lambdas.protocol import error_frame
-from lambdas.services.limits import login_check, login_failure_record, message_rate_check
+from lambdas.services.limits import rate_check
 from lambdas.tokens import User
 from tests.helpers import load_event, with_user
 from tests.lambdas.test_handlers import joined, message_event
@@ -34,9 +35,9 @@ def test_bucket_allows_the_burst_then_refuses_with_retry_after(configure, clock)
     configure(RATE_MESSAGES_PER_SECOND=5, RATE_MESSAGES_BURST=10)
     sender = user()
     for _ in range(10):
-        message_rate_check(user_id=sender.user_id)
+        rate_check(user_id=sender.user_id, bucket="messages")
     with pytest.raises(RateLimited) as refused:
-        message_rate_check(user_id=sender.user_id)
+        rate_check(user_id=sender.user_id, bucket="messages")
     assert refused.value.retry_after == pytest.approx(0.2)
     assert error_frame(refused.value) == {
         "type": "error",
@@ -51,12 +52,12 @@ def test_bucket_refills_at_the_rate(configure, clock):
     configure(RATE_MESSAGES_PER_SECOND=5, RATE_MESSAGES_BURST=10)
     sender = user()
     for _ in range(10):
-        message_rate_check(user_id=sender.user_id)
+        rate_check(user_id=sender.user_id, bucket="messages")
     clock[0] += 1.0
     for _ in range(5):
-        message_rate_check(user_id=sender.user_id)
+        rate_check(user_id=sender.user_id, bucket="messages")
     with pytest.raises(RateLimited):
-        message_rate_check(user_id=sender.user_id)
+        rate_check(user_id=sender.user_id, bucket="messages")
 
 
 def test_an_expired_item_is_a_full_bucket(configure, clock):
@@ -71,8 +72,8 @@ def test_an_expired_item_is_a_full_bucket(configure, clock):
         updated_at=clock[0],  # empty, and no time has passed by the clock...
         expires_at=datetime.fromtimestamp(clock[0] - 1, UTC),  # ...but the item has expired
     ).save()
-    message_rate_check(user_id=sender.user_id)
-    message_rate_check(user_id=sender.user_id)
+    rate_check(user_id=sender.user_id, bucket="messages")
+    rate_check(user_id=sender.user_id, bucket="messages")
     item = Limit.get(key)
     assert (item.version, item.level) == (9, 0)
 
@@ -84,7 +85,7 @@ def test_the_bucket_holds_across_concurrent_instances(configure, clock):
 
     def take(_: int) -> bool:
         try:
-            message_rate_check(user_id=sender.user_id)
+            rate_check(user_id=sender.user_id, bucket="messages")
             return True
         except RateLimited:
             return False
@@ -152,6 +153,7 @@ def test_edits_have_a_bucket_of_their_own(configure, clock, api, room):
         ("history", "HISTORY", {}),
         ("deletemessage", "DELETES", {"id": "01ARZ3NDEKTSV4RRFFQ69G5FAV"}),
         ("react", "REACTIONS", {"id": "01ARZ3NDEKTSV4RRFFQ69G5FAV", "emoji": "👍"}),
+        ("markread", "READS", {"id": "01ARZ3NDEKTSV4RRFFQ69G5FAV"}),
     ],
 )
 def test_each_route_that_fans_out_or_reads_has_a_per_user_bucket(
@@ -181,6 +183,43 @@ def test_each_route_that_fans_out_or_reads_has_a_per_user_bucket(
     assert call(bystander, other)["statusCode"] != 429
     clock[0] += 1
     assert call(tabs[1], flooder)["statusCode"] != 429  # refilled at the rate
+
+
+@pytest.mark.parametrize(
+    ("route", "bucket", "frame"),
+    [
+        ("sendmessage", "MESSAGES", {"message": "hi"}),
+        ("editmessage", "EDITS", {"id": "01ARZ3NDEKTSV4RRFFQ69G5FAV", "message": "hi"}),
+        ("history", "HISTORY", {}),
+        ("typing", "TYPING", {}),
+    ],
+)
+def test_a_refused_frame_costs_only_its_bucket(configure, clock, api, room, route, bucket, frame):
+    """The route wrapper takes the token before the route runs: a refused frame reads and
+    writes the bucket's item and nothing else (no connection, room or message read)."""
+    import importlib
+
+    handler = importlib.import_module(f"lambdas.handlers.{route}").handler
+    configure(**{f"RATE_{bucket}_PER_SECOND": 1, f"RATE_{bucket}_BURST": 1})
+    sender = user()
+    connection_id = joined(room, f"c-{uuid.uuid4().hex[:8]}", sender)
+    identity = {"user_id": sender.user_id, "username": sender.username}
+    event = message_event({"action": route, **frame}, connection_id, **identity)
+    handler(event, CONTEXT)
+    # Registered after `configure`, which makes the models' shared client anew.
+    events = Connection._get_connection().connection.client.meta.events
+    calls: list[tuple[str, str]] = []
+
+    def record(params, model, **kwargs) -> None:
+        calls.append((model.name, params.get("TableName", "")))
+
+    events.register("before-parameter-build.dynamodb", record)
+    try:
+        response = handler(event, CONTEXT)
+    finally:
+        events.unregister("before-parameter-build.dynamodb", record)
+    assert response["statusCode"] == 429
+    assert calls == [("GetItem", Limit.Meta.table_name), ("PutItem", Limit.Meta.table_name)]
 
 
 # -- connections per user ----------------------------------------------------------------------

@@ -7,11 +7,15 @@ import uuid
 
 import pytest
 
+from chat.selectors.members import member_list
+from chat.selectors.rooms import room_list_private, room_page
+from chat.services import moderation
+from chat.services.members import member_add, member_remove
+from chat.services.rooms import room_create
 from lambdas.errors import AlreadyAMember, InvalidRequest, NotAMember
 from lambdas.models import ARCHIVED, PRIVATE, Connection, Member, Room, utcnow
-from lambdas.services import moderation
-from lambdas.services.members import member_add, member_check, member_list, member_remove
-from lambdas.services.rooms import room_create, room_get, room_list_private, room_page
+from lambdas.services.members import member_check
+from lambdas.services.rooms import room_get
 from lambdas.tokens import User
 from tests.lambdas.fakes import FakeManagementApi
 

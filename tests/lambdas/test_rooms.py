@@ -9,6 +9,8 @@ from datetime import timedelta
 
 import pytest
 
+from chat.selectors.rooms import room_page
+from chat.services.rooms import room_create
 from lambdas.errors import (
     InvalidPageToken,
     InvalidRequest,
@@ -20,11 +22,9 @@ from lambdas.errors import (
 from lambdas.models import ARCHIVED, Connection, Room, utcnow
 from lambdas.services.rooms import (
     Presence,
-    room_create,
     room_get,
     room_get_open,
     room_online_record,
-    room_page,
     room_presence,
     rooms_backfill,
 )

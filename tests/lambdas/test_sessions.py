@@ -7,16 +7,12 @@ from collections import Counter
 
 import pytest
 
+from chat.services.sessions import session_revoke, sessions_revoke
 from emulator.events import LambdaContext
 from lambdas.errors import TokenRevoked
 from lambdas.handlers import connect
 from lambdas.models import Connection, Revocation, item_bytes
-from lambdas.services.sessions import (
-    MAX_ENDED,
-    session_check,
-    session_revoke,
-    sessions_revoke,
-)
+from lambdas.services.sessions import MAX_ENDED, session_check
 from lambdas.tokens import User
 from tests.helpers import load_event, with_user
 from tests.lambdas.fakes import FakeManagementApi

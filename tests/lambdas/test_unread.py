@@ -9,6 +9,10 @@ import uuid
 
 import pytest
 
+from chat.selectors.members import member_list, member_positions
+from chat.selectors.unread import sidebar_counts
+from chat.services.members import member_add, reader_leave, reader_mute
+from chat.services.rooms import room_create
 from lambdas.errors import (
     HereNotAllowed,
     HereTooLarge,
@@ -21,18 +25,9 @@ from lambdas.errors import (
 from lambdas.models import JOINED, PRIVATE, Member, Message, Room, utcnow
 from lambdas.services import messages as messages_service
 from lambdas.services.connections import connection_open
-from lambdas.services.members import (
-    member_add,
-    member_check,
-    member_list,
-    member_positions,
-    reader_join,
-    reader_leave,
-    reader_mute,
-)
+from lambdas.services.members import member_check, reader_join
 from lambdas.services.messages import message_send
-from lambdas.services.rooms import room_create
-from lambdas.services.unread import LIVE_UNREAD_MEMBERS, sidebar_counts, unread_read
+from lambdas.services.unread import LIVE_UNREAD_MEMBERS, unread_read
 from lambdas.tokens import User
 from tests.lambdas.fakes import FakeManagementApi
 
@@ -284,7 +279,7 @@ def test_a_join_never_grants_access_once_the_room_is_private(town):
 def test_joins_from_when_the_room_was_public_do_not_count_against_its_member_cap(town, monkeypatch):
     """ada and bob joined while it was public; private now with a cap of one member, bob may
     still be added (joins are not members), and then nobody else."""
-    from lambdas.services import members as members_service
+    from chat.services import members as members_service
 
     api, room, users, tabs = town
     Room(room).update(actions=[Room.status.set(PRIVATE), Room.private.set(True)])

@@ -90,7 +90,7 @@ def test_presence_lists_each_user_once_and_follows_joins_and_leaves(connect, roo
 
 
 def online(room: str) -> int:
-    from lambdas.services.rooms import room_page
+    from chat.selectors.rooms import room_page
 
     (listed,) = room_page(prefix=room).items
     return listed.online

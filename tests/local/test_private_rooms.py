@@ -10,10 +10,10 @@ import uuid
 import pytest
 from websockets.exceptions import ConnectionClosed
 
+from chat.services.members import member_add, member_remove
+from chat.services.rooms import room_create
 from lambdas.management import management_api
 from lambdas.models import Connection, Message, Room
-from lambdas.services.members import member_add, member_remove
-from lambdas.services.rooms import room_create
 from tests.helpers import DEADLINE, recv_json, wait_for
 from tests.local.test_gateway import handshake_status
 

@@ -4,8 +4,8 @@ and after a logout that session's tokens get 403 while the user's other sessions
 import json
 import uuid
 
+from chat.services.sessions import session_revoke
 from lambdas.models import Connection
-from lambdas.services.sessions import session_revoke
 from tests.helpers import recv_json
 from tests.local.test_gateway import handshake_status
 

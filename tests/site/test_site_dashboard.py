@@ -461,7 +461,7 @@ def test_a_rooms_page_connection_is_listed_in_no_room(as_boss, connect, room):
 @pytest.fixture
 def conversation(dynamodb):
     """A conversation of alice and bob, whose room name (`dm-…`) means nothing to staff."""
-    from lambdas.services.direct import direct_open
+    from chat.services.direct import direct_open
 
     return direct_open(people=[("901", "alice"), ("902", "bob")], opened_by="alice")
 

@@ -8,9 +8,9 @@ import pytest
 from django.urls import reverse
 
 from chat.lobby import MAX_ROOMS
+from chat.services.members import member_put
+from chat.services.rooms import room_create
 from lambdas.models import Room, utcnow
-from lambdas.services.members import member_put
-from lambdas.services.rooms import room_create
 
 pytestmark = pytest.mark.django_db
 URL = "/api/online/"

@@ -183,7 +183,7 @@ def test_the_unread_api_gives_a_members_counts_and_nothing_to_strangers(
 def test_the_members_page_names_a_room_by_its_title_and_a_conversation_by_its_people(
     client, users, private_room
 ):
-    from lambdas.services.direct import direct_open
+    from chat.services.direct import direct_open
 
     page = client.get(f"/rooms/{private_room}/members/").content.decode()
     assert '<h1 id="members-heading">Members of Plans</h1>' in page

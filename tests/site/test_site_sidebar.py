@@ -13,10 +13,11 @@ import uuid
 import pytest
 from django.test import Client
 
+from chat.services.direct import direct_open
+from chat.services.members import member_add
+from chat.services.rooms import room_create
 from lambdas.models import ARCHIVED, Member, Room
-from lambdas.services.direct import direct_open
-from lambdas.services.members import member_add, reader_join
-from lambdas.services.rooms import room_create
+from lambdas.services.members import reader_join
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("dynamodb")]
 

@@ -9,9 +9,9 @@ import hashlib
 
 from pynamodb.exceptions import PutError
 
+from chat.services.members import member_put
 from lambdas.errors import AlreadyAMember, InvalidRequest
 from lambdas.models import PRIVATE, Member, Room, condition_failed, utcnow
-from lambdas.services.members import member_put
 from lambdas.services.rooms import DIRECT_PREFIX
 
 MAX_DIRECT_PEOPLE = 8

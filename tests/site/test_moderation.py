@@ -1,4 +1,5 @@
-"""Staff selectors and actions: pages of connections and messages, disconnects, archives, stats."""
+"""The staff dashboard's selectors and actions (chat/selectors/moderation.py,
+chat/services/moderation.py): pages of connections and messages, disconnects, archives, stats."""
 
 import base64
 import json
@@ -6,10 +7,11 @@ from datetime import timedelta
 
 import pytest
 
+from chat.selectors import moderation as selectors
+from chat.services import moderation
 from lambdas.errors import ConnectionNotFound, InvalidPageToken, RoomNotFound
 from lambdas.ids import new_ulid
 from lambdas.models import Connection, Message, Room, utcnow
-from lambdas.services import moderation
 from lambdas.services.pages import page_token_encode
 from lambdas.tokens import User
 from tests.lambdas.fakes import FakeManagementApi
@@ -18,8 +20,14 @@ STAFF = User("99", "staff", True)
 
 
 def add_connection(
-    room: str | None, user_id: str = "1", *, hours: float = 2, sid: str | None = None
+    room: str | None,
+    user_id: str = "1",
+    *,
+    hours: float = 2,
+    sid: str | None = None,
+    opening: bool = False,
 ) -> str:
+    """A connection item; `opening`: its $connect is still running (it connected just now)."""
     now = utcnow()
     cid = f"{room}-{new_ulid()}"
     Connection(
@@ -27,7 +35,7 @@ def add_connection(
         user_id=user_id,
         username=f"user{user_id}",
         room=room,
-        connected_at=now,
+        connected_at=now if opening else now - timedelta(minutes=5),
         expires_at=now + timedelta(hours=hours),
         sid=sid,
     ).save()
@@ -63,7 +71,7 @@ def test_connection_pages_return_every_live_connection_exactly_once(dynamodb, ro
     live = {add_connection(room, str(n % 3)) for n in range(7)}
     add_connection(room, hours=-1)
     items, pages = all_pages(
-        lambda token: moderation.connection_list(room=room, page_token=token, limit=2)
+        lambda token: selectors.connection_list(room=room, page_token=token, limit=2)
     )
     ids = [c.connection_id for c in items]
     assert sorted(ids) == sorted(live) and pages >= 3
@@ -74,7 +82,7 @@ def test_connections_filter_by_user(dynamodb, room):
     mine = {add_connection(room, "u-filter"), add_connection(room, "u-filter")}
     add_connection(room, "someone-else")
     items, _ = all_pages(
-        lambda token: moderation.connection_list(user_id="u-filter", page_token=token, limit=1)
+        lambda token: selectors.connection_list(user_id="u-filter", page_token=token, limit=1)
     )
     assert {c.connection_id for c in items} == mine
 
@@ -83,15 +91,15 @@ def test_message_pages_are_newest_first_and_complete(dynamodb, room):
     """Paging a room's messages newest first visits each once; filters narrow them."""
     ids = [add_message(room, f"text {n}", user_id=str(n % 2)) for n in range(7)]
     items, pages = all_pages(
-        lambda token: moderation.message_list(room=room, page_token=token, limit=3)
+        lambda token: selectors.message_list(room=room, page_token=token, limit=3)
     )
     assert [m.message_id for m in items] == list(reversed(ids)) and pages >= 3
     by_user, _ = all_pages(
-        lambda token: moderation.message_list(room=room, user_id="1", page_token=token, limit=2)
+        lambda token: selectors.message_list(room=room, user_id="1", page_token=token, limit=2)
     )
     assert [m.text for m in by_user] == ["text 5", "text 3", "text 1"]
     found, _ = all_pages(
-        lambda token: moderation.message_list(room=room, text="xt 4", page_token=token)
+        lambda token: selectors.message_list(room=room, text="xt 4", page_token=token)
     )
     assert [m.text for m in found] == ["text 4"]
 
@@ -110,14 +118,14 @@ def test_message_pages_are_newest_first_and_complete(dynamodb, room):
 def test_tampered_page_tokens_are_refused(dynamodb, token):
     """A page token we did not make is a clean InvalidPageToken, never a DynamoDB error."""
     with pytest.raises(InvalidPageToken):
-        moderation.connection_list(page_token=token)
+        selectors.connection_list(page_token=token)
 
 
 def test_a_token_of_another_list_is_refused(dynamodb, room):
     """A room-index token handed to the messages list does not reach DynamoDB."""
     token = page_token_encode({"connection_id": {"S": "a"}, "room": {"S": room}})
     with pytest.raises(InvalidPageToken):
-        moderation.message_list(room=room, page_token=token)
+        selectors.message_list(room=room, page_token=token)
 
 
 def test_disconnect_deletes_through_the_api_or_removes_a_stale_item(dynamodb, room):
@@ -131,6 +139,17 @@ def test_disconnect_deletes_through_the_api_or_removes_a_stale_item(dynamodb, ro
     assert list(Connection.query(live))  # its $disconnect removes it, not us
     with pytest.raises(ConnectionNotFound):
         moderation.connection_disconnect(api=api, connection_id="never-was")
+
+
+def test_a_410_from_a_connection_still_opening_keeps_its_item(dynamodb, room):
+    """A 410 means what it means to broadcast: a connection whose $connect may still be running
+    (API Gateway answers 410 until it returns) keeps its item; an older one loses it."""
+    opening, stale = add_connection(room, opening=True), add_connection(room)
+    api = FakeManagementApi(gone={opening, stale})
+    assert moderation.connection_disconnect(api=api, connection_id=opening) is False
+    assert moderation.connection_disconnect(api=api, connection_id=stale) is False
+    assert list(Connection.query(opening))
+    assert not list(Connection.query(stale))
 
 
 def test_a_browser_sessions_disconnect_closes_only_its_own_live_connections(dynamodb, room):
@@ -174,7 +193,7 @@ def test_overview_counts(dynamodb, make_room):
     add_message(room, "old", at=now - timedelta(hours=5))
     for _ in range(3):
         add_message(room, "new", user_id="7")
-    overview = moderation.stats_overview(now=now + timedelta(seconds=1))
+    overview = selectors.stats_overview(now=now + timedelta(seconds=1))
     (stats,) = [r for r in overview.rooms if r.name == room]
     assert (stats.connections, stats.users, stats.messages_hour, stats.messages_day) == (3, 2, 3, 4)
     assert overview.connections >= 3 and overview.users >= 2

@@ -1,4 +1,5 @@
-"""Staff actions and selectors behind the dashboard: connections, messages, rooms, users."""
+"""What the staff dashboard reads: pages of connections and messages, a connection's
+activity, a browser session's connections, the overview's figures."""
 
 from __future__ import annotations
 
@@ -7,15 +8,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from lambdas.errors import ConnectionNotFound, InvalidRequest, MessageNotFound
+from chat.selectors.rooms import room_list
+from lambdas.errors import InvalidRequest, MessageNotFound
 from lambdas.ids import ulid_floor
 from lambdas.management import ConnectionGone, ManagementApi
-from lambdas.models import ARCHIVED, Connection, Message, Room, utcnow
+from lambdas.models import Connection, Message, utcnow
 from lambdas.protocol import message_id_check
-from lambdas.services.messages import message_remove
 from lambdas.services.pages import Page, page_read
-from lambdas.services.rooms import MAX_DESCRIPTION, MAX_TITLE, room_check, room_get, room_list
-from lambdas.tokens import User
+from lambdas.services.rooms import room_check, room_get
 
 CONNECTION_KEYS = frozenset({"connection_id"})
 MESSAGE_KEYS = frozenset({"room", "message_id"})
@@ -26,9 +26,6 @@ def _limit(limit: int) -> int:
     if not 1 <= limit <= MAX_PAGE:
         raise InvalidRequest(f"pages hold 1 to {MAX_PAGE} items")
     return limit
-
-
-# -- connections -------------------------------------------------------------------------------
 
 
 def connection_list(
@@ -91,34 +88,6 @@ def connection_activity(*, api: ManagementApi, connection_ids: list[str]) -> dic
         return {cid: info for cid, info in pool.map(describe, connection_ids) if info}
 
 
-def connection_disconnect(*, api: ManagementApi, connection_id: str) -> bool:
-    """Close a connection (DELETE @connections). False if it was already gone: the stale item
-    is removed. Its $disconnect cleans up the rest."""
-    try:
-        Connection.get(connection_id)
-    except Connection.DoesNotExist:
-        raise ConnectionNotFound(f"there is no connection {connection_id!r}") from None
-    return _close(api, connection_id)
-
-
-def _close(api: ManagementApi, connection_id: str) -> bool:
-    """DELETE @connections; on a 410 the socket is long gone, so remove its stale item."""
-    try:
-        api.delete(connection_id)
-        return True
-    except ConnectionGone:
-        Connection(connection_id).delete()
-        return False
-
-
-def user_disconnect(*, api: ManagementApi, user_id: str) -> int:
-    """Close every connection of a user; how many there were."""
-    ids = [c.connection_id for c in Connection.user_index.query(user_id)]
-    for connection_id in ids:
-        _close(api, connection_id)
-    return len(ids)
-
-
 def session_connection_ids(*, user_id: str, session_id: str) -> list[str]:
     """The user's live connections opened with tokens of one browser session (their `sid`).
 
@@ -135,15 +104,6 @@ def session_connection_ids(*, user_id: str, session_id: str) -> list[str]:
         return []
     items = Connection.batch_get(ids, attributes_to_get=["connection_id", "sid"])
     return [c.connection_id for c in items if c.sid == session_id]
-
-
-def session_disconnect(*, api: ManagementApi, user_id: str, session_id: str) -> int:
-    """Close the user's connections of one browser session; how many were still open."""
-    ids = session_connection_ids(user_id=user_id, session_id=session_id)
-    return sum(_close(api, connection_id) for connection_id in ids)
-
-
-# -- messages ----------------------------------------------------------------------------------
 
 
 def message_list(
@@ -182,44 +142,6 @@ def message_get(*, room: str, message_id: str) -> Message:
         return Message.get(room_check(room), message_id)
     except Message.DoesNotExist:
         raise MessageNotFound("there is no such message in this room") from None
-
-
-def message_moderate(*, api: ManagementApi, room: str, message_id: str, staff: User) -> None:
-    """Delete any message as staff; the room gets `message_deleted`."""
-    message_remove(
-        api=api, room=room_check(room), message_id=message_id_check(message_id), deleter=staff
-    )
-
-
-# -- rooms -------------------------------------------------------------------------------------
-
-
-def room_update(*, name: str, title: str, description: str) -> Room:
-    room = room_get(name=name)
-    title, description = title.strip() or room.name, description.strip()
-    if len(title) > MAX_TITLE or len(description) > MAX_DESCRIPTION:
-        raise InvalidRequest(
-            f"titles are at most {MAX_TITLE} characters, descriptions {MAX_DESCRIPTION}"
-        )
-    room.update(actions=[Room.title.set(title), Room.description.set(description)])
-    return room
-
-
-def room_archive(*, api: ManagementApi, name: str) -> int:
-    """Archive a room and close its live connections; how many were closed."""
-    room = room_get(name=name)
-    # First, so nobody joins while we close; off the list of open rooms with the same write.
-    room.update(actions=[Room.status.set(ARCHIVED), Room.legacy_archived.remove()])
-    return sum(_close(api, c.connection_id) for c in Connection.room_index.query(room.name))
-
-
-def room_unarchive(*, name: str) -> Room:
-    room = room_get(name=name)
-    room.update(actions=[Room.status.set(room.listed_status), Room.legacy_archived.remove()])
-    return room
-
-
-# -- the overview ------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
