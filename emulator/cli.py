@@ -206,5 +206,8 @@ def main(argv: list[str] | None = None) -> None:
         iam=not args.no_iam,
         throttle=args.throttle,
         meter_dynamodb=args.meter_dynamodb,
+        # Thread mode: this process is the functions' own, so their variables become its
+        # environment once, when the gateway starts and before any handler is imported.
+        thread_environment=os.environ.update if args.mode == "thread" else None,
     )
     asyncio.run(serve(args.host, args.port, settings, api))

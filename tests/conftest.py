@@ -88,6 +88,8 @@ def dynamodb(keys: Keys) -> Iterator[str]:
     from devstack.dynamodb import Dynalite, ensure_tables
 
     with Dynalite() as server:
+        # The session's stack, set once: the processes tests start inherit it (GatewayProcess,
+        # the packaged functions); this process binds it.
         os.environ["DYNAMODB_ENDPOINT_URL"] = server.endpoint_url
         bind_config()
         ensure_tables()
@@ -104,7 +106,8 @@ def gateway(dynamodb: str):
     runner = gateway_thread()
     gateway = runner.start()
     # The site (the staff dashboard) reaches connections through @connections, as `make run`
-    # tells it. (A thread-mode gateway has set this for its in-process handlers already.)
+    # tells it. (A thread-mode gateway has given its in-process handlers this already, through
+    # Settings.thread_environment: tests.helpers.share_thread_variables.)
     os.environ["MANAGEMENT_ENDPOINT_URL"] = gateway.management_url
     bind_config()
     gateway.runner = runner

@@ -531,3 +531,16 @@ def test_thread_mode_hands_its_hook_the_local_variables_process_mode_sets(lam, r
     finally:
         runner.stop()
     assert dict(os.environ) == before
+
+
+def test_the_cli_in_thread_mode_hands_the_functions_variables_to_its_own_environment(monkeypatch):
+    """`--mode thread`: the CLI's process is the functions' own, so their variables become its
+    environment (nobody else's is touched); process mode needs no hook."""
+    started: list[Settings] = []
+    monkeypatch.setattr("emulator.cli.serve", lambda h, p, settings, api: started.append(settings))
+    monkeypatch.setattr("emulator.cli.asyncio.run", lambda serving: None)
+    main(["--mode", "thread"])
+    main([])
+    thread, process = started
+    assert thread.thread_environment == os.environ.update
+    assert process.thread_environment is None

@@ -47,7 +47,7 @@ class Stack:
 @contextlib.contextmanager
 def own_stack(keys, **settings) -> Iterator[Stack]:
     """A gateway of the test's own; its clients are closed and the gateway stopped after, and
-    the environment a thread-mode gateway points this process's handlers at is put back."""
+    what a thread-mode gateway pointed this process's handlers at is put back."""
     shared = thread_variables()
     runner = gateway_thread(**settings)
     gateway = runner.start()
