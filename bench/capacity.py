@@ -12,8 +12,6 @@ import time
 import uuid
 from datetime import timedelta
 
-from bench.stack import reconfigure
-
 ROOM_SIZES = (10, 100, 1_000)
 OTHER_CONNECTIONS = 10_000
 OTHER_ROOMS = 100
@@ -63,14 +61,16 @@ def _read_all(call, **kwargs) -> dict:
 
 def run(*, log) -> dict:
 
-    prefix = os.environ["TABLE_PREFIX"]
-    os.environ["TABLE_PREFIX"] = f"bench-capacity-{uuid.uuid4().hex[:6]}-"
-    reconfigure()
+    from lambdas.config import configure, get_config, load_config
+
+    session = get_config()
+    configure(
+        load_config({**os.environ, "TABLE_PREFIX": f"bench-capacity-{uuid.uuid4().hex[:6]}-"})
+    )
     try:
         return _measure(log)
     finally:
-        os.environ["TABLE_PREFIX"] = prefix
-        reconfigure()
+        configure(session)
 
 
 def _measure(log) -> dict:

@@ -24,7 +24,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from bench import stack
-from bench.stack import Process, reconfigure
+from bench.stack import Process
 
 SIZES = (100, 1_000, 10_000)
 SEQUENTIAL_SAMPLE = 1_000  # the sequential loop at 10,000 x 20 ms would take over 200 s
@@ -157,19 +157,17 @@ def _cpu_per_post(url: str, ids: list[str], swarm: Swarm, seq: Callable[[], int]
 
 
 def _configure(port: int, concurrency: int, sharded: bool) -> None:
+    """This process's broadcasts (fan-out's caller, measured here) with `concurrency` posts in
+    flight, in-process or, `sharded`, through the gateway's fan-out function."""
     from emulator.template import load_template, read_api
+    from lambdas.config import configure, load_config
 
-    os.environ["FANOUT_CONCURRENCY"] = str(concurrency)
-    for name in ("FANOUT_FUNCTION_NAME", "LAMBDA_ENDPOINT_URL"):
-        os.environ.pop(name, None)
+    env = {**os.environ, "FANOUT_CONCURRENCY": str(concurrency)}
+    env |= {"FANOUT_FUNCTION_NAME": "", "LAMBDA_ENDPOINT_URL": ""}
     if sharded:  # as the gateway configures its own functions: shards go to its Invoke API
-        os.environ.update(read_api(load_template()).function_variables)
-        os.environ["LAMBDA_ENDPOINT_URL"] = f"http://127.0.0.1:{port}"
-    reconfigure()
-    from lambdas.services import broadcast
-
-    if hasattr(broadcast, "lambda_client"):
-        broadcast.lambda_client.cache_clear()
+        env |= read_api(load_template()).function_variables
+        env["LAMBDA_ENDPOINT_URL"] = f"http://127.0.0.1:{port}"
+    configure(load_config(env))
 
 
 def run(*, port: int, log) -> dict:

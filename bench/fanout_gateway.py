@@ -17,10 +17,9 @@ from pathlib import Path
 
 from aiohttp import web
 
-from devstack import PRELOAD
+from devstack import FUNCTION_SETTINGS, PRELOAD
 from emulator.gateway import LocalGateway, Settings
 from emulator.template import load_template, read_api
-from lambdas.config import LOCAL_SETTINGS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,7 +38,7 @@ async def serve(port: int, post_delay: float) -> None:
         api.routes["$connect"], handler="bench.fanout_gateway.bench_connect", authorizer=None
     )
     api = dataclasses.replace(api, routes={**api.routes, "$connect": connect})
-    local = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", *LOCAL_SETTINGS)
+    local = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", *FUNCTION_SETTINGS)
     settings = Settings(
         post_delay=post_delay,
         mode="process",

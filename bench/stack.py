@@ -72,24 +72,15 @@ def configure(work: Path) -> Keys:
     return keys
 
 
-def reconfigure() -> None:
-    """Make lambdas re-read the environment, as a new Lambda container would."""
-    from lambdas import models
-    from lambdas.config import get_config
-    from lambdas.management import management_api
-
-    get_config.cache_clear()
-    management_api.cache_clear()
-    models.bind()
-
-
 def start_dynalite():
     """An in-memory dynalite with the tables created; the caller stops it."""
     from devstack.dynamodb import Dynalite, ensure_tables
+    from lambdas.config import configure, load_config
 
     server = Dynalite().start()
+    # In the environment too: the gateways and client swarms this process starts inherit it.
     os.environ["DYNAMODB_ENDPOINT_URL"] = server.endpoint_url
-    reconfigure()
+    configure(load_config())
     ensure_tables()
     return server
 
@@ -143,13 +134,12 @@ def start_gateway(
     """The real local gateway (`python -m emulator.gateway`) in its own process, running
     each function in execution environments of its own (as `make run` does); its meter at
     `/@meter`, DynamoDB's units included with `meter_dynamodb`."""
-    from devstack import PRELOAD
-    from lambdas.config import LOCAL_SETTINGS
+    from devstack import FUNCTION_SETTINGS, PRELOAD
 
     args = ["-m", "emulator.gateway", "--port", str(port), "--code-dir", str(ROOT)]
     args += ["--parameter-overrides", "StageName=bench", "--stage", "local"]
     args += ["--preload", ",".join(PRELOAD)]  # as `make run`
-    args += [f"--env={name}" for name in LOCAL_SETTINGS if os.environ.get(name)]
+    args += [f"--env={name}" for name in FUNCTION_SETTINGS if os.environ.get(name)]
     if post_faults:
         args += ["--post-faults", post_faults]
     if meter_dynamodb:

@@ -5,6 +5,29 @@ benchmarks start the same parts. Never packaged: neither the Lambda zip nor the 
 the site installs this app only where it can be imported (dynamowave_site/settings.py).
 """
 
+from lambdas.config import VARIABLES
+
+# What the local stack hands DynamoWave's functions by name on top of the template's variables
+# (`sam local --env-vars`, the emulator's `--env NAME`): every variable of their configuration but
+# those the emulator sets for each function (its endpoints, the region) or the template declares
+# (the function fan-out invokes, the stack's SSM parameter, the metrics namespace), and
+# Powertools' switch for printing metrics, which tests turn off.
+EMULATOR_SETS = (
+    "MANAGEMENT_ENDPOINT_URL",
+    "LAMBDA_ENDPOINT_URL",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+)
+TEMPLATE_SETS = (
+    "FANOUT_FUNCTION_NAME",
+    "TOKEN_PUBLIC_KEYS_PARAMETER",
+    "POWERTOOLS_METRICS_NAMESPACE",
+)
+FUNCTION_SETTINGS = (
+    *(name for name in VARIABLES if name not in EMULATOR_SETS + TEMPLATE_SETS),
+    "POWERTOOLS_METRICS_DISABLED",
+)
+
 # The libraries DynamoWave's own functions import, for their zygotes to preload (the emulator's
 # `--preload`): `make run`, the tests and the benchmarks pass them.
 PRELOAD = (

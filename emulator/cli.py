@@ -243,5 +243,8 @@ def main(argv: list[str] | None = None) -> None:
         credentials=(*args.credentials, *environment_credentials()),
         api_keys=tuple(args.api_key),
         meter_dynamodb=args.meter_dynamodb,
+        # Thread mode: this process is the functions' own, so their variables become its
+        # environment once, when the gateway starts and before any handler is imported.
+        thread_environment=os.environ.update if args.mode == "thread" else None,
     )
     asyncio.run(serve(args.host, args.port, settings, api))

@@ -14,7 +14,6 @@ import dataclasses
 import importlib
 import json
 import logging
-import os
 import time
 import traceback
 import uuid
@@ -85,8 +84,10 @@ class LambdaService:
 
     async def reconfigure(self, environment_overrides: dict[str, str]) -> None:
         """New local variables for every function: later invocations get new environments, as
-        after UpdateFunctionConfiguration (thread mode: the handlers read os.environ anyway)."""
+        after UpdateFunctionConfiguration (thread mode: the embedding program's hook gets them)."""
         self.settings.environment_overrides = dict(environment_overrides)
+        if self.runtime is None:
+            self._share_environment()
         pools, self.pools = self.pools, {}
         self.retired.extend(pools.values())  # closed with the gateway if still busy by then
         await asyncio.gather(*(pool.retire() for pool in pools.values()))
@@ -161,16 +162,18 @@ class LambdaService:
         bundle = str(self.certificates.bundle)
         return {"AWS_CA_BUNDLE": bundle, "SSL_CERT_FILE": bundle, "REQUESTS_CA_BUNDLE": bundle}
 
-    def _share_environment(self) -> None:
-        # Thread mode: the handlers live in this process and read its environment, so this is
-        # the only place to give them theirs. (Process mode leaves os.environ alone.)
-        os.environ.update(self.settings.environment_overrides)
-        os.environ["MANAGEMENT_ENDPOINT_URL"] = self.management_url
-        os.environ["LAMBDA_ENDPOINT_URL"] = self.lambda_url
-        os.environ.update(self.api.function_variables)
-        from lambdas.config import get_config
+    def thread_variables(self) -> dict[str, str]:
+        """Thread mode: what the functions, sharing this process, would find in environments of
+        their own on top of the template's: the local variables every function gets and the
+        variables naming functions. (One process cannot tell functions apart: no per-function
+        overrides, and no role credentials, since thread mode enforces no IAM.)"""
+        return {**self.api.function_variables, **self.local_variables("")}
 
-        get_config.cache_clear()
+    def _share_environment(self) -> None:
+        # The process's environment is the embedding program's: never rewritten here. It gets
+        # the variables through its hook and applies them to its handlers as it sees fit.
+        if self.settings.thread_environment is not None:
+            self.settings.thread_environment(self.thread_variables())
 
     def function(self, logical_id: str, handler: str = "") -> Function:
         """The template's function, running `handler` if a caller swapped a route's handler."""

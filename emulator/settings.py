@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import random
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -102,6 +103,12 @@ class Settings:
     # then those of one function, by logical id: the local endpoints the template cannot name.
     environment_overrides: dict[str, str] = field(default_factory=dict)
     function_overrides: dict[str, dict[str, str]] = field(default_factory=dict)
+    # Thread mode: the functions run in this process, whose environment the gateway leaves as it
+    # is. It calls this with the variables they would find in environments of their own (those
+    # above, the local endpoints, the variables naming functions) when it starts and after
+    # reconfigure(), for the embedding program to configure its handlers from; None: nobody
+    # needs them (handlers that read nothing, or configured otherwise).
+    thread_environment: Callable[[dict[str, str]], None] | None = None
     python: str = sys.executable  # the workers' interpreter: this one has the dependencies
     # Lambda's /var/runtime: a folder holding awslambdaric for `python`, first on the workers'
     # PYTHONPATH (the package under test brings everything else); None: `python`'s own.

@@ -3,43 +3,13 @@
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 DEFAULT_ISSUER = "dynamowave-site"
 DEFAULT_AUDIENCE = "dynamowave-websocket"
-
-# The variables below that a local stack hands to functions running in execution environments
-# of their own (whose environment is otherwise template.yaml's): endpoints, keys, tables, limits.
-LOCAL_SETTINGS = (
-    "STAGE",
-    "TABLE_PREFIX",
-    "DYNAMODB_ENDPOINT_URL",
-    "TOKEN_PUBLIC_KEYS",
-    "TOKEN_PUBLIC_KEY_FILE",
-    "TOKEN_ISSUER",
-    "TOKEN_AUDIENCE",
-    "TOKEN_MAX_LIFETIME_SECONDS",
-    "PRESENCE_COALESCE_MS",
-    "MAX_MESSAGE_CHARS",
-    "HISTORY_PAGE_SIZE",
-    "CONNECTION_TTL_SECONDS",
-    "FANOUT_WORKERS",
-    "FANOUT_CONCURRENCY",
-    "FANOUT_SHARD_SIZE",
-    "FANOUT_ATTEMPTS",
-    "FLOOD_REFUSALS_ALLOWED",
-    "FLOOD_COOLDOWN_SECONDS",
-    "MAX_CONNECTIONS_PER_USER",
-    "LOGIN_FAILURES_ALLOWED",
-    "LOGIN_FAILURE_WINDOW_SECONDS",
-    "POWERTOOLS_METRICS_DISABLED",
-    "CHANGE_SETTLE_SECONDS",
-    "BATCH_ROOM_SIZE",
-    "BATCH_WINDOW_MS",
-    "PRESENCE_BROADCAST_MAX",
-)
 
 
 class ConfigError(RuntimeError):
@@ -67,8 +37,47 @@ RATE_DEFAULTS = {
     # connection's details needs a few. In memory first too.
     "default": (1, 5),
 }
-LOCAL_SETTINGS += tuple(
-    f"RATE_{bucket.upper()}_{part}" for bucket in RATE_DEFAULTS for part in ("PER_SECOND", "BURST")
+
+# Every environment variable load_config reads: the configuration's whole surface, for whoever
+# sets a function's environment (a template, a deployment, a harness) to hand over by name.
+VARIABLES = (
+    "STAGE",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "TABLE_PREFIX",
+    "DYNAMODB_ENDPOINT_URL",
+    "MANAGEMENT_ENDPOINT_URL",
+    "LAMBDA_ENDPOINT_URL",
+    "TOKEN_PUBLIC_KEYS",
+    "TOKEN_PUBLIC_KEY_FILE",
+    "TOKEN_PUBLIC_KEYS_PARAMETER",
+    "TOKEN_ISSUER",
+    "TOKEN_AUDIENCE",
+    "TOKEN_MAX_LIFETIME_SECONDS",
+    "MAX_MESSAGE_CHARS",
+    "HISTORY_PAGE_SIZE",
+    "CONNECTION_TTL_SECONDS",
+    "FANOUT_WORKERS",
+    "FANOUT_CONCURRENCY",
+    "FANOUT_SHARD_SIZE",
+    "FANOUT_FUNCTION_NAME",
+    "FANOUT_ATTEMPTS",
+    "CHANGE_SETTLE_SECONDS",
+    *(
+        f"RATE_{bucket.upper()}_{part}"
+        for bucket in RATE_DEFAULTS
+        for part in ("PER_SECOND", "BURST")
+    ),
+    "FLOOD_REFUSALS_ALLOWED",
+    "FLOOD_COOLDOWN_SECONDS",
+    "MAX_CONNECTIONS_PER_USER",
+    "LOGIN_FAILURES_ALLOWED",
+    "LOGIN_FAILURE_WINDOW_SECONDS",
+    "PRESENCE_COALESCE_MS",
+    "PRESENCE_BROADCAST_MAX",
+    "BATCH_ROOM_SIZE",
+    "BATCH_WINDOW_MS",
+    "POWERTOOLS_METRICS_NAMESPACE",
 )
 
 
@@ -128,7 +137,7 @@ class Config:
 
 
 def _int(
-    env: dict[str, str], name: str, default: int, *, minimum: int = 1, maximum: int | None = None
+    env: Mapping[str, str], name: str, default: int, *, minimum: int = 1, maximum: int | None = None
 ) -> int:
     raw = env.get(name, "")
     if not raw:
@@ -144,7 +153,7 @@ def _int(
     return value
 
 
-def _ssm_text(name: str, env: dict[str, str]) -> str:
+def _ssm_text(name: str, env: Mapping[str, str]) -> str:
     """An SSM String parameter ("name" or "name:version"), read once per container."""
     import boto3  # only the deployed authorizer reads SSM: keep it off everyone's import path
     from botocore.exceptions import BotoCoreError, ClientError
@@ -156,15 +165,15 @@ def _ssm_text(name: str, env: dict[str, str]) -> str:
         raise ConfigError(f"TOKEN_PUBLIC_KEYS_PARAMETER {name} cannot be read: {exc}") from None
 
 
-def _region(env: dict[str, str]) -> str:
+def _region(env: Mapping[str, str]) -> str:
     return env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1"
 
 
-def _public_keys(env: dict[str, str]) -> tuple[str, ...]:
+def _public_keys(env: Mapping[str, str]) -> tuple[str, ...]:
     """PEM public keys from TOKEN_PUBLIC_KEYS (several PEMs allow rotation), a file, or SSM.
 
-    In AWS the authorizer reads the SSM parameter TOKEN_PUBLIC_KEYS_PARAMETER names; locally
-    the keys come from the git-ignored development key folder.
+    In AWS the authorizer reads the SSM parameter TOKEN_PUBLIC_KEYS_PARAMETER names; a key or
+    file given directly wins (development keys, tests).
     """
     text = env.get("TOKEN_PUBLIC_KEYS", "")
     path = env.get("TOKEN_PUBLIC_KEY_FILE", "")
@@ -180,8 +189,10 @@ def _public_keys(env: dict[str, str]) -> tuple[str, ...]:
     return tuple(part.strip() + "\n" + marker + "\n" for part in text.split(marker) if part.strip())
 
 
-def load_config(env: dict[str, str] | None = None) -> Config:
-    env = dict(os.environ if env is None else env)
+def load_config(env: Mapping[str, str] | None = None) -> Config:
+    """The configuration `env` describes (this process's environment by default); raises
+    ConfigError if it is not usable. Reads nothing else but the files and parameter it names."""
+    env = os.environ if env is None else env
     stage = env.get("STAGE", "local")
     return Config(
         stage=stage,
@@ -226,7 +237,42 @@ def load_config(env: dict[str, str] | None = None) -> Config:
     )
 
 
-@lru_cache(maxsize=1)
+_bound: Config | None = None
+_lock = threading.Lock()
+_followers: list[Callable[[Config], None]] = []
+
+
 def get_config() -> Config:
-    """The process-wide configuration; tests change the environment and call cache_clear()."""
-    return load_config()
+    """The process's configuration: the one bound by configure(), else the environment's, read
+    once at first use (a Lambda environment's variables never change while it lives)."""
+    config = _bound
+    if config is None:
+        with _lock:
+            if _bound is None:
+                _bind(load_config())
+            config = _bound
+    return config
+
+
+def configure(config: Config) -> Config:
+    """Bind the process's configuration: get_config() returns it from now on, and what modules
+    built from the previous one (the models' tables, cached clients) follows it."""
+    with _lock:
+        _bind(config)
+        followers = list(_followers)
+    for follow in followers:
+        follow(config)
+    return config
+
+
+def follow_config(follower: Callable[[Config], None]) -> Callable[[Config], None]:
+    """Register `follower(config)`, called by every later configure(): a module whose state is
+    built from the configuration rebuilds it there, so no caller has to know that state."""
+    with _lock:
+        _followers.append(follower)
+    return follower
+
+
+def _bind(config: Config) -> None:
+    global _bound
+    _bound = config

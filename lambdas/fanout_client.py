@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
-import os
 import threading
 import weakref
 from collections.abc import Iterable, Iterator
@@ -53,21 +52,6 @@ def event_loop() -> asyncio.AbstractEventLoop:
         return _loop
 
 
-_inherited: list = []  # a forked child's copies of the parent's loop objects: kept, never used
-
-
-def _after_fork() -> None:
-    # A forked child has the parent's loop object but not its thread, and maybe a held lock.
-    # Its copies of the sessions are kept alive, not collected: their destructors would
-    # unregister the parent's sockets from the epoll instance the two processes share.
-    global _lock, _loop, _thread
-    _inherited.append((_loop, dict(_clients), list(_sessions)))
-    _lock, _loop, _thread = threading.Lock(), None, None
-    _clients.clear()
-    _sessions.clear()
-    default_credentials.cache_clear()
-
-
 def _close_sessions() -> None:
     # Closed while the loop still runs, so aiohttp finds no open session to warn about at exit.
     sessions = [session for session in _sessions if not session.closed]
@@ -80,7 +64,6 @@ async def _close(sessions: list[aiohttp.ClientSession]) -> None:
     await asyncio.gather(*(session.close() for session in sessions), return_exceptions=True)
 
 
-os.register_at_fork(after_in_child=_after_fork)
 atexit.register(_close_sessions)
 
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
-from lambdas.config import get_config
+from lambdas.config import follow_config, get_config
 
 if TYPE_CHECKING:
     from lambdas.fanout_client import FanoutClient
@@ -86,14 +86,18 @@ class ManagementApi:
 
 
 def endpoint_for(domain_name: str, stage: str) -> str:
-    """The callback URL of the API: the configured override (local gateway, custom domain) wins."""
+    """The callback URL of the API: the configured override (a custom domain, a test's) wins."""
     return get_config().management_endpoint_url or f"https://{domain_name}/{stage}"
 
 
 @lru_cache(maxsize=4)
 def management_api(endpoint_url: str) -> ManagementApi:
-    """One client per endpoint and container."""
+    """One client per endpoint and container (its boto3 client is built from the configuration:
+    a new one drops them)."""
     return ManagementApi(endpoint_url)
+
+
+follow_config(lambda config, clear=management_api.cache_clear: clear())
 
 
 def _boto3_client(endpoint_url: str):

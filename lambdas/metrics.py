@@ -2,8 +2,6 @@
 
 Services record through `metric_count` / `metric_ms` wherever the event happens; only inside a
 `with_metrics` handler are they kept, so the site (which calls the same services) prints nothing.
-The local gateway runs handlers concurrently in threads of one process: a lock keeps the shared
-Powertools buffer consistent, and a flush may carry a neighbour's metrics (the sums stay right).
 """
 
 from __future__ import annotations
@@ -18,8 +16,12 @@ from aws_lambda_powertools.metrics import MetricUnit
 from lambdas.config import get_config
 
 metrics = Metrics(service="dynamowave")
+# Services record from worker threads of their own too (shard invocations, connection checks),
+# and Powertools' buffer is a plain dict: one lock keeps its lists whole.
 _lock = threading.Lock()
-_active = 0  # invocations in progress in this process
+# Inside a with_metrics invocation: Lambda gives an environment one invocation at a time, and a
+# flag (not a context variable) is seen by the invocation's worker threads as well.
+_collecting = False
 
 
 def metric_count(name: str, value: float = 1) -> None:
@@ -32,7 +34,7 @@ def metric_ms(name: str, value: float) -> None:
 
 def _add(name: str, unit: MetricUnit, value: float) -> None:
     with _lock:
-        if _active:
+        if _collecting:
             metrics.add_metric(name=name, unit=unit, value=value)
 
 
@@ -45,22 +47,22 @@ def with_metrics(handler: Callable[[dict, object], dict]) -> Callable[[dict, obj
 
     @functools.wraps(handler)
     def wrapper(event: dict, context: object) -> dict:
-        global _active
+        global _collecting
         with _lock:
-            _active += 1
+            _collecting = True
             metrics.namespace = get_config().metrics_namespace
         try:
             return handler(event, context)
         finally:
             request_id = ((event or {}).get("requestContext") or {}).get("requestId")
             with _lock:
-                _active -= 1
+                _collecting = False
                 if metrics.metric_set:
                     if request_id:
                         metrics.add_metadata(key="request_id", value=str(request_id))
                     metrics.flush_metrics()
                 # Powertools keeps the buffer when POWERTOOLS_METRICS_DISABLED is set: it would
-                # grow for the life of the process (the local gateway's), so empty it ourselves.
+                # grow for the life of the environment, so empty it ourselves.
                 metrics.clear_metrics()
 
     return wrapper

@@ -23,7 +23,7 @@ from pynamodb.indexes import (
 )
 from pynamodb.models import Model
 
-from lambdas.config import Config, get_config
+from lambdas.config import Config, follow_config, get_config
 
 
 class RoomIndex(GlobalSecondaryIndex["Connection"]):
@@ -399,7 +399,8 @@ def _value_bytes(value: dict) -> int:
 
 
 def bind(config: Config | None = None) -> None:
-    """Point every model at the configured tables and endpoint (done at import; again in tests).
+    """Point every model at the configured tables and endpoint (at import, and again on each
+    configure()).
 
     All tables share one botocore client, built here at init rather than on a first request.
     PynamoDB alone builds one per model, each in a botocore session of its own that loads and
@@ -442,3 +443,4 @@ def connection_expiry(connected_at: datetime, ttl_seconds: int) -> datetime:
 
 
 bind()
+follow_config(bind)

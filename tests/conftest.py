@@ -57,7 +57,7 @@ for name in (
     os.environ.pop(name, None)
 
 
-from tests.helpers import AUDIENCE, DEADLINE, ISSUER, ROOT, Keys, reconfigure  # noqa: E402
+from tests.helpers import AUDIENCE, DEADLINE, ISSUER, ROOT, Keys, bind_config  # noqa: E402
 
 # Every grant of the functions' roles that allowed a call, from every gateway the session starts
 # (in this process or not): `make test` then reports the grants no test exercised
@@ -78,7 +78,7 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> Keys:
     path = tmp_path_factory.mktemp("keys") / "token-public-key.pem"
     path.write_text(keys.public_pem)
     os.environ.update(TOKEN_PUBLIC_KEY_FILE=str(path), TOKEN_ISSUER=ISSUER, TOKEN_AUDIENCE=AUDIENCE)
-    reconfigure()
+    bind_config()
     return keys
 
 
@@ -88,8 +88,10 @@ def dynamodb(keys: Keys) -> Iterator[str]:
     from devstack.dynamodb import Dynalite, ensure_tables
 
     with Dynalite() as server:
+        # The session's stack, set once: the processes tests start inherit it (GatewayProcess,
+        # the packaged functions); this process binds it.
         os.environ["DYNAMODB_ENDPOINT_URL"] = server.endpoint_url
-        reconfigure()
+        bind_config()
         ensure_tables()
         yield server.endpoint_url
         os.environ.pop("DYNAMODB_ENDPOINT_URL", None)
@@ -104,9 +106,10 @@ def gateway(dynamodb: str):
     runner = gateway_thread()
     gateway = runner.start()
     # The site (the staff dashboard) reaches connections through @connections, as `make run`
-    # tells it. (A thread-mode gateway has set this for its in-process handlers already.)
+    # tells it. (A thread-mode gateway has given its in-process handlers this already, through
+    # Settings.thread_environment: tests.helpers.share_thread_variables.)
     os.environ["MANAGEMENT_ENDPOINT_URL"] = gateway.management_url
-    reconfigure()
+    bind_config()
     gateway.runner = runner
     yield gateway
     runner.stop()
@@ -125,18 +128,18 @@ def make_room(dynamodb: str) -> Callable[..., str]:
 
 
 @pytest.fixture
-def configure(monkeypatch, dynamodb):
-    """Set limit variables for one test, as a freshly configured Lambda would read them (and
-    the functions of process-mode gateways, in their next execution environments)."""
+def configure(dynamodb):
+    """Set variables (limits, mostly) for one test, as a freshly configured Lambda would read
+    them (and the functions of process-mode gateways, in their next execution environments);
+    each call adds to the test's earlier ones, and the session's configuration comes back after."""
+    overrides: dict[str, object] = {}
 
     def configure(**env: object) -> None:
-        for name, value in env.items():
-            monkeypatch.setenv(name, str(value))
-        reconfigure()
+        overrides.update(env)
+        bind_config(**overrides)
 
     yield configure
-    monkeypatch.undo()
-    reconfigure()
+    bind_config()
 
 
 @pytest.fixture

@@ -19,8 +19,9 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from devstack import FUNCTION_SETTINGS as STACK_SETTINGS
 from emulator.processes import terminate
-from lambdas.config import LOCAL_SETTINGS
+from lambdas.config import Config, configure, load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = Path(__file__).parent / "events"
@@ -31,32 +32,56 @@ ISSUER, AUDIENCE = "dynamowave-site", "dynamowave-websocket"
 GATEWAY_MODE = os.environ.get("GATEWAY_MODE", "process")
 # This process's configuration that the functions must share when they run out of it, handed
 # over as `sam local --env-vars` would: the rest of their environment is template.yaml's.
-FUNCTION_SETTINGS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", *LOCAL_SETTINGS)
-_PROCESS_GATEWAYS: weakref.WeakSet = weakref.WeakSet()  # see reconfigure()
+FUNCTION_SETTINGS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", *STACK_SETTINGS)
+_PROCESS_GATEWAYS: weakref.WeakSet = weakref.WeakSet()  # see bind_config()
+# What the running thread-mode gateway gave its functions, which run in this process (its
+# endpoints: Settings.thread_environment): part of every configuration bound here.
+_THREAD_VARIABLES: dict[str, str] = {}
+_OVERRIDES: dict[str, str] = {}  # a test's own variables (bind_config)
+_BOUND: dict[str, str] = {}  # the environment lambdas were last configured from
 # How long a test waits for what must happen (a frame, a repair, a process gone): long enough
 # that only a hang runs past it, never a busy machine. A wait ends as soon as its condition
 # holds; how long things take is `make bench`'s to measure, never a test's to assert.
 DEADLINE = 60.0
 
 
-def reconfigure() -> None:
-    """Make lambdas re-read the environment, as a new Lambda container would: in this process,
-    and in new execution environments of this process's process-mode gateways."""
-    from lambdas import models
-    from lambdas.config import get_config
-    from lambdas.management import management_api
+def bind_config(**overrides: object) -> Config:
+    """Configure lambdas as a new Lambda environment with this process's environment and
+    `overrides` would be: in this process (with a thread-mode gateway's variables), and in new
+    execution environments of this process's process-mode gateways. The environment itself is
+    left alone; the overrides hold until the next call (none: the session's configuration)."""
+    _OVERRIDES.clear()
+    _OVERRIDES.update({name: str(value) for name, value in overrides.items()})
+    return _bind()
 
-    get_config.cache_clear()
-    management_api.cache_clear()
-    models.bind()
+
+def _bind() -> Config:
+    env = {**os.environ, **_THREAD_VARIABLES, **_OVERRIDES}
+    config = configure(load_config(env))
+    _BOUND.clear()
+    _BOUND.update(env)
     for runner in list(_PROCESS_GATEWAYS):
         if runner.loop.is_running():
-            runner.call(runner.gateway.reconfigure(function_settings()))
+            runner.call(runner.gateway.reconfigure(function_settings(env)))
+    return config
+
+
+def share_thread_variables(variables: dict[str, str]) -> None:
+    """A thread-mode gateway's Settings.thread_environment: its functions, in this process, see
+    its endpoints from now on (as the Lambda service would set them)."""
+    _THREAD_VARIABLES.clear()
+    _THREAD_VARIABLES.update(variables)
+    _bind()
+
+
+def thread_variables() -> dict[str, str]:
+    """What thread-mode handlers see now (to put back with share_thread_variables)."""
+    return dict(_THREAD_VARIABLES)
 
 
 def function_settings(env: dict[str, str] | None = None) -> dict[str, str]:
-    """The FUNCTION_SETTINGS that are set (in `env`, else this process's environment)."""
-    env = os.environ if env is None else env
+    """The FUNCTION_SETTINGS that are set (in `env`, else in what bind_config() last bound)."""
+    env = (_BOUND or os.environ) if env is None else env
     return {name: env[name] for name in FUNCTION_SETTINGS if env.get(name)}
 
 
@@ -83,6 +108,8 @@ def gateway_thread(template: dict | None = None, **settings: object):
             "preload": PRELOAD,  # as `make run`
             **settings,
         }
+    else:
+        settings = {"thread_environment": share_thread_variables, **settings}
     # template.yaml's CodeUri is the package build: locally the functions run from the source.
     template = load_template() if template is None else template
     api = read_api(template, code_dir=ROOT, parameters={"StageName": stage_name()})
@@ -188,7 +215,7 @@ class RestartableGateway:
     """A gateway of a test's own on a fixed port, so it can stop and come back at one URL.
 
     Starting a thread-mode gateway points the in-process handlers at it (their environment, as
-    the Lambda service would set it): `restore()` puts back the environment the test started with.
+    the Lambda service would set it): `restore()` points them back where they were.
     """
 
     def __init__(self, **settings: object) -> None:
@@ -198,7 +225,7 @@ class RestartableGateway:
         self.port = free_port()
         self.runner = None
         self.settings = settings
-        self._environment = dict(os.environ)
+        self._shared = thread_variables()
 
     def start(self):
         self.runner = gateway_thread(**self.settings)
@@ -212,9 +239,7 @@ class RestartableGateway:
 
     def restore(self) -> None:
         self.stop()
-        os.environ.clear()
-        os.environ.update(self._environment)
-        reconfigure()
+        share_thread_variables(self._shared)
 
 
 def wait_listening(port: int, process: subprocess.Popen, timeout: float = 30.0) -> None:

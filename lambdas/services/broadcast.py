@@ -15,7 +15,7 @@ from itertools import chain, islice
 
 from pynamodb.exceptions import DeleteError
 
-from lambdas.config import get_config
+from lambdas.config import follow_config, get_config
 from lambdas.management import ManagementApi
 from lambdas.metrics import metric_count, metric_ms
 from lambdas.models import Connection, condition_failed, utcnow
@@ -68,6 +68,9 @@ def lambda_client(endpoint_url: str | None):
             read_timeout=5,
         ),
     )
+
+
+follow_config(lambda config, clear=lambda_client.cache_clear: clear())
 
 
 def _encode(payload: dict | bytes) -> bytes:

@@ -3,7 +3,6 @@ with its text and Retry / Edit / Discard, kept across a reload and sent once; dr
 
 from __future__ import annotations
 
-import os
 import time
 
 import pytest
@@ -19,7 +18,7 @@ from tests.browser.chatpage import (
     shown,
     wait_until,
 )
-from tests.helpers import RestartableGateway, reconfigure, wait_for
+from tests.helpers import RestartableGateway, bind_config, wait_for
 
 DELIVERED = "(n) => document.querySelectorAll('#messages li.message:not(.pending)').length === n"
 NONE_PENDING = "() => document.querySelectorAll('#messages li.pending').length === 0"
@@ -42,10 +41,10 @@ def real_limits(site, gateway, settings):
     }
     own = RestartableGateway(mode="thread")
     settings.WEBSOCKET_URL = own.start().websocket_url  # after `site`, which set the session's
-    os.environ.update(names)
-    reconfigure()
+    bind_config(**names)
     yield
-    own.restore()  # the environment as it was, names included
+    own.restore()
+    bind_config()
 
 
 class HeldClock:

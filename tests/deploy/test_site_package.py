@@ -138,15 +138,13 @@ def _post_json(path: str, body: dict) -> dict:
 def stage_tables(dynamodb, monkeypatch):
     """The dev stage's tables (its TABLE_PREFIX, which the package's settings set) in dynalite."""
     from devstack.dynamodb import ensure_tables
-    from tests.helpers import reconfigure
+    from tests.helpers import bind_config
 
     prefix = zappa_stage("dev")["environment_variables"]["TABLE_PREFIX"]
-    monkeypatch.setenv("TABLE_PREFIX", prefix)
-    reconfigure()
+    bind_config(TABLE_PREFIX=prefix)
     ensure_tables()
     yield prefix
-    monkeypatch.undo()
-    reconfigure()
+    bind_config()
 
 
 def test_packaged_site_signs_in_and_issues_a_token(

@@ -20,7 +20,7 @@ from emulator.settings import PostFaults
 from lambdas.models import Message, Room
 from lambdas.services.changes import change_number
 from tests.faults.members import until
-from tests.helpers import reconfigure
+from tests.helpers import bind_config
 
 
 @pytest.fixture
@@ -36,16 +36,14 @@ def faults(gateway):
 
 
 @pytest.fixture
-def settle(monkeypatch):
+def settle():
     """Set CHANGE_SETTLE_SECONDS for the functions' next invocations: `settle(900)`."""
 
     def set_settle(seconds: int) -> None:
-        monkeypatch.setenv("CHANGE_SETTLE_SECONDS", str(seconds))
-        reconfigure()
+        bind_config(CHANGE_SETTLE_SECONDS=seconds)
 
     yield set_settle
-    monkeypatch.undo()
-    reconfigure()
+    bind_config()
 
 
 async def ordered_clients(

@@ -7,7 +7,7 @@ from chat.services.rooms import room_create
 from devstack.dynamodb import Dynalite, ensure_tables
 from lambdas.models import Message
 from tests.faults.members import Member, until
-from tests.helpers import DEADLINE, reconfigure
+from tests.helpers import DEADLINE, bind_config
 
 
 async def _scenario(storage: Dynalite, url: str, keys, room: str) -> tuple[list[Member], dict]:
@@ -55,8 +55,7 @@ async def _scenario(storage: Dynalite, url: str, keys, room: str) -> tuple[list[
 def test_storage_outage(keys, gateway, tmp_path, monkeypatch):
     """Refused sends say `unavailable`; once storage is back every send is stored once."""
     storage = Dynalite(path=tmp_path / "dynalite").start()  # persisted: a restart keeps the data
-    monkeypatch.setenv("DYNAMODB_ENDPOINT_URL", storage.endpoint_url)
-    reconfigure()
+    bind_config(DYNAMODB_ENDPOINT_URL=storage.endpoint_url)
     try:
         ensure_tables()
         room = room_create(name="outage", title="", description="", created_by="test").name
@@ -64,8 +63,7 @@ def test_storage_outage(keys, gateway, tmp_path, monkeypatch):
         stored = list(Message.query(room))
     finally:
         storage.stop()
-        monkeypatch.undo()
-        reconfigure()
+        bind_config()
 
     assert outage["codes"] == ["unavailable"]  # never internal, never "Internal server error"
     assert len(stored) == 3 * 3

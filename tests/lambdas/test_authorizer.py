@@ -136,7 +136,7 @@ def test_rotated_keys_are_all_trusted(keys, monkeypatch):
     """With two public keys configured, tokens signed by either are allowed."""
     from cryptography.hazmat.primitives import serialization
 
-    from tests.helpers import reconfigure
+    from tests.helpers import bind_config
 
     new_key = Ed25519PrivateKey.generate()
     new_pem = (
@@ -144,14 +144,12 @@ def test_rotated_keys_are_all_trusted(keys, monkeypatch):
         .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
         .decode()
     )
-    monkeypatch.setenv("TOKEN_PUBLIC_KEYS", new_pem + keys.public_pem)
-    reconfigure()
+    bind_config(TOKEN_PUBLIC_KEYS=new_pem + keys.public_pem)
     try:
         assert effect(authorize(keys.token(key=new_key))) == "Allow"
         assert effect(authorize(keys.token())) == "Allow"
     finally:
-        monkeypatch.undo()
-        reconfigure()
+        bind_config()
 
 
 def test_tokens_never_reach_the_logs(keys):

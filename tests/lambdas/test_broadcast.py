@@ -10,7 +10,7 @@ import pytest
 from lambdas.models import Connection, utcnow
 from lambdas.services import broadcast as module
 from lambdas.services.broadcast import MAX_INVOKE_PAYLOAD, broadcast, broadcast_shard, shards_of
-from tests.helpers import reconfigure
+from tests.helpers import bind_config
 from tests.lambdas.fakes import FakeLambda, FakeManagementApi, FlakyManagementApi
 
 
@@ -108,13 +108,10 @@ def backoffs(monkeypatch) -> list[float]:
 def sharded(monkeypatch):
     """Rooms above 3 connections go to a fake Lambda as shards of at most 3."""
     fake = FakeLambda()
-    monkeypatch.setenv("FANOUT_SHARD_SIZE", "3")
-    monkeypatch.setenv("FANOUT_FUNCTION_NAME", "fanout-fn")
     monkeypatch.setattr(module, "lambda_client", lambda endpoint_url: fake)
-    reconfigure()
+    bind_config(FANOUT_SHARD_SIZE=3, FANOUT_FUNCTION_NAME="fanout-fn")
     yield fake
-    monkeypatch.undo()
-    reconfigure()
+    bind_config()
 
 
 def test_shards_hold_every_id_once_and_at_most_shard_size():
@@ -178,19 +175,16 @@ def test_room_at_the_threshold_stays_in_process(dynamodb, room, sharded):
     assert set(api.posts) == set(members)
 
 
-def test_without_a_fanout_function_large_rooms_stay_in_process(dynamodb, room, monkeypatch):
+def test_without_a_fanout_function_large_rooms_stay_in_process(dynamodb, room):
     """No FANOUT_FUNCTION_NAME (the site, unit tests): every member is posted in-process."""
-    monkeypatch.setenv("FANOUT_SHARD_SIZE", "2")
-    monkeypatch.delenv("FANOUT_FUNCTION_NAME", raising=False)
-    reconfigure()
+    bind_config(FANOUT_SHARD_SIZE=2, FANOUT_FUNCTION_NAME="")
     try:
         members = [add_connection(room) for _ in range(5)]
         api = FakeManagementApi()
         assert broadcast(api=api, room=room, payload={"type": "m"}).delivered == 5
         assert set(api.posts) == set(members)
     finally:
-        monkeypatch.undo()
-        reconfigure()
+        bind_config()
 
 
 def test_a_shard_whose_invoke_fails_is_posted_in_process(dynamodb, room, sharded):

@@ -58,21 +58,18 @@ def test_posting_builds_no_boto3_client(bare_410_endpoint):
     assert api._client is not None
 
 
-def test_endpoint_is_built_from_the_event_unless_overridden(monkeypatch):
+def test_endpoint_is_built_from_the_event_unless_overridden():
     """Without an override the callback URL is https://{domainName}/{stage}."""
-    from tests.helpers import reconfigure
+    from tests.helpers import bind_config
 
-    monkeypatch.delenv("MANAGEMENT_ENDPOINT_URL", raising=False)
-    reconfigure()
+    bind_config(MANAGEMENT_ENDPOINT_URL="")
     try:
         assert endpoint_for("abc.execute-api.eu-west-1.amazonaws.com", "prod") == (
             "https://abc.execute-api.eu-west-1.amazonaws.com/prod"
         )
-        monkeypatch.setenv("MANAGEMENT_ENDPOINT_URL", "https://chat.example.com/ws")
-        reconfigure()
+        bind_config(MANAGEMENT_ENDPOINT_URL="https://chat.example.com/ws")
         assert endpoint_for("abc.execute-api.eu-west-1.amazonaws.com", "prod") == (
             "https://chat.example.com/ws"
         )
     finally:
-        monkeypatch.undo()
-        reconfigure()
+        bind_config()

@@ -11,7 +11,7 @@ from emulator.events import LambdaContext
 from lambdas.handlers import authorizer, connect, disconnect, ping, sendmessage
 from lambdas.metrics import metric_count
 from lambdas.tokens import User
-from tests.helpers import load_event, reconfigure, with_user
+from tests.helpers import load_event, with_user
 from tests.lambdas.fakes import FakeManagementApi
 from tests.lambdas.test_handlers import joined, message_event
 
@@ -19,11 +19,11 @@ CONTEXT = LambdaContext(function_name="test", aws_request_id="req-metrics")
 
 
 @pytest.fixture
-def emf(monkeypatch, capsys, dynamodb):
+def emf(monkeypatch, capsys, configure):
     """The EMF documents the invocations print (Logger's JSON lines are skipped)."""
+    # Powertools reads its switch from the environment each time it flushes, not from ours.
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
-    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "DynamoWaveTest")
-    reconfigure()
+    configure(POWERTOOLS_METRICS_NAMESPACE="DynamoWaveTest")
     capsys.readouterr()
 
     def documents() -> list[dict]:
@@ -32,8 +32,6 @@ def emf(monkeypatch, capsys, dynamodb):
         return [doc for doc in found if "_aws" in doc]
 
     yield documents
-    monkeypatch.undo()
-    reconfigure()
 
 
 @pytest.fixture
@@ -96,12 +94,10 @@ def test_connect_and_disconnect_are_counted(emf, api, room):
     assert total(closed, "ConnectionsClosed") == 1
 
 
-def test_rate_limited_is_counted(emf, api, room, monkeypatch):
+def test_rate_limited_is_counted(emf, api, room, monkeypatch, configure):
     """A refused send emits RateLimited."""
-    monkeypatch.setenv("RATE_MESSAGES_BURST", "1")
-    monkeypatch.setenv("RATE_MESSAGES_PER_SECOND", "1")
     monkeypatch.setattr("lambdas.services.limits.clock", lambda: 1_800_000_000.0)
-    reconfigure()
+    configure(RATE_MESSAGES_BURST=1, RATE_MESSAGES_PER_SECOND=1)
     sender = User(f"u-{uuid.uuid4().hex[:8]}", "metered", False)
     me = joined(room, f"c-{uuid.uuid4().hex[:8]}", sender)
     identity = {"user_id": sender.user_id, "username": sender.username}
@@ -145,3 +141,24 @@ def test_disabled_metrics_do_not_pile_up(api, room, monkeypatch):
     me = joined(room, f"c-{uuid.uuid4().hex[:8]}")
     sendmessage.handler(message_event({"action": "sendmessage", "message": "x"}, me), CONTEXT)
     assert metrics.metric_set == {}
+
+
+def test_metrics_of_an_invocations_worker_threads_are_its_own(emf):
+    """Services record from threads of their own (shard invocations, connection checks): what
+    they record while the invocation runs is in its document, and nothing after it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from lambdas.metrics import with_metrics
+
+    @with_metrics
+    def handler(event: dict, context: object) -> dict:
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(lambda _: metric_count("Deliveries"), range(40)))
+        return {"statusCode": 200}
+
+    handler({"requestContext": {"requestId": "r-threads"}}, CONTEXT)
+    (doc,) = emf()
+    assert total(doc, "Deliveries") == 40 and doc["request_id"] == "r-threads"
+    metric_count("Deliveries")  # after the invocation: dropped, as the site's are
+    ping.handler(message_event({"action": "ping"}), CONTEXT)
+    assert emf() == []

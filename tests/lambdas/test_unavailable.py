@@ -6,15 +6,14 @@ from devstack.dynamodb import free_port
 from emulator.events import LambdaContext
 from lambdas import models
 from lambdas.handlers import history, sendmessage
-from tests.helpers import load_event, reconfigure, with_user
+from tests.helpers import bind_config, load_event, with_user
 
 
-def test_storage_down_gives_unavailable_frames(dynamodb, monkeypatch):
+def test_storage_down_gives_unavailable_frames(dynamodb):
     """Every route that needs storage says `unavailable` (503) quickly when it is down: after
     the few attempts of its first request (PynamoDB's retries), never a retry loop of its own.
     Counted, not timed: a busy machine makes each attempt slower, never more numerous."""
-    monkeypatch.setenv("DYNAMODB_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")  # nobody there
-    reconfigure()
+    bind_config(DYNAMODB_ENDPOINT_URL=f"http://127.0.0.1:{free_port()}")  # nobody there
     attempts: list[str] = []
 
     def count(event_name: str, **_) -> None:  # returns None: the request is still sent
@@ -37,5 +36,4 @@ def test_storage_down_gives_unavailable_frames(dynamodb, monkeypatch):
             assert 1 <= len(attempts) <= 1 + 3, attempts  # PynamoDB's max_retry_attempts
     finally:
         client.meta.events.unregister("before-send.dynamodb", count)
-        monkeypatch.undo()
-        reconfigure()
+        bind_config()

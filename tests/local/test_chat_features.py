@@ -138,13 +138,12 @@ def test_ghosts_do_not_count(connect, room):
     assert wait_for(lambda: not list(Connection.query("ghost-live-item")))
 
 
-def test_a_burst_of_arrivals_and_departures_is_one_presence_broadcast(connect, room, monkeypatch):
+def test_a_burst_of_arrivals_and_departures_is_one_presence_broadcast(connect, room):
     """Six people asking for presence at once (arriving), then leaving at once: the one who
     was there hears one list for each burst (not six), the last one right."""
-    from tests.helpers import reconfigure
+    from tests.helpers import bind_config
 
-    monkeypatch.setenv("PRESENCE_COALESCE_MS", "2000")  # wide: cold starts spread the burst
-    reconfigure()
+    bind_config(PRESENCE_COALESCE_MS=2000)  # wide: cold starts spread the burst
     try:
         bob = connect(room, user_id="2", username="bob")
         assert ask_presence(bob) == ["bob"]
@@ -166,8 +165,7 @@ def test_a_burst_of_arrivals_and_departures_is_one_presence_broadcast(connect, r
         assert len(heard) == 1, [presence_names(f) for f in heard]
         assert presence_names(heard[0]) == ["bob"]
     finally:
-        monkeypatch.undo()
-        reconfigure()
+        bind_config()
 
 
 @pytest.mark.parametrize("route", ["editmessage", "react", "deletemessage", "typing", "presence"])

@@ -5,16 +5,15 @@ from datetime import timedelta
 
 from devstack.dynamodb import Dynalite, ensure_tables
 from lambdas.models import TABLES, Connection, Message, Room, utcnow
-from tests.helpers import reconfigure
+from tests.helpers import bind_config
 
 
-def test_data_survives_a_restart_and_tables_are_not_recreated(tmp_path, monkeypatch, dynamodb):
+def test_data_survives_a_restart_and_tables_are_not_recreated(tmp_path, dynamodb):
     """A message written before a restart of a persisted dynalite is there after it."""
     path = tmp_path / "dynalite"
     try:
         with Dynalite(path=path) as first:
-            monkeypatch.setenv("DYNAMODB_ENDPOINT_URL", first.endpoint_url)
-            reconfigure()
+            bind_config(DYNAMODB_ENDPOINT_URL=first.endpoint_url)
             assert sorted(ensure_tables()) == sorted(m.Meta.table_name for m in TABLES)
             now = utcnow()
             Message(
@@ -34,27 +33,22 @@ def test_data_survives_a_restart_and_tables_are_not_recreated(tmp_path, monkeypa
                 expires_at=now + timedelta(hours=2),
             ).save()
         with Dynalite(path=path) as second:
-            monkeypatch.setenv("DYNAMODB_ENDPOINT_URL", second.endpoint_url)
-            reconfigure()
+            bind_config(DYNAMODB_ENDPOINT_URL=second.endpoint_url)
             assert ensure_tables() == []
             assert [m.text for m in Message.query("lobby")] == ["still here?"]
             assert [c.connection_id for c in Connection.room_index.query("lobby")] == ["c1"]
     finally:
-        monkeypatch.undo()
-        reconfigure()
+        bind_config()
     assert os.environ["DYNAMODB_ENDPOINT_URL"] == dynamodb
 
 
-def test_a_kept_table_whose_indexes_changed_is_rebuilt_with_its_items(
-    tmp_path, monkeypatch, dynamodb
-):
+def test_a_kept_table_whose_indexes_changed_is_rebuilt_with_its_items(tmp_path, dynamodb):
     """A rooms table made before the by-status index (dynalite cannot add one) is recreated
     with the index and every item it held; an up-to-date table is left alone."""
     path = tmp_path / "dynalite"
     try:
         with Dynalite(path=path) as server:
-            monkeypatch.setenv("DYNAMODB_ENDPOINT_URL", server.endpoint_url)
-            reconfigure()
+            bind_config(DYNAMODB_ENDPOINT_URL=server.endpoint_url)
             client = Room._get_connection().connection.client
             client.create_table(
                 TableName=Room.Meta.table_name,
@@ -78,5 +72,4 @@ def test_a_kept_table_whose_indexes_changed_is_rebuilt_with_its_items(
             assert {"name": {"S": "old-00"}, "archived": {"BOOL": True}} in items
             assert ensure_tables() == []
     finally:
-        monkeypatch.undo()
-        reconfigure()
+        bind_config()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import threading
 from datetime import timedelta
 from urllib.parse import urlencode
@@ -17,10 +16,15 @@ from websockets.sync.client import connect as ws_connect
 
 from emulator.gateway import LocalGateway, _json
 from lambdas.models import Connection, utcnow
-from tests.helpers import DEADLINE, reconfigure, wait_for
+from tests.helpers import (
+    DEADLINE,
+    bind_config,
+    share_thread_variables,
+    thread_variables,
+    wait_for,
+)
 
 ROOM_SIZE = 10
-FUNCTION_ENVIRONMENT = ("MANAGEMENT_ENDPOINT_URL", "LAMBDA_ENDPOINT_URL", "FANOUT_FUNCTION_NAME")
 
 
 class RecordingGateway(LocalGateway):
@@ -55,14 +59,14 @@ class RecordingGateway(LocalGateway):
 
 
 @pytest.fixture
-def sharding_gateway(dynamodb, keys, monkeypatch):
+def sharding_gateway(dynamodb, keys):
     """A gateway of this test's own, with FANOUT_SHARD_SIZE=3, its functions run as the suite
     runs them (GATEWAY_MODE: execution environments, each under its role); the functions'
-    environment is restored afterwards for the session's gateway."""
+    configuration is the session's again afterwards."""
     from tests.helpers import gateway_thread
 
-    saved = {name: os.environ.get(name) for name in FUNCTION_ENVIRONMENT}
-    monkeypatch.setenv("FANOUT_SHARD_SIZE", "3")
+    shared = thread_variables()
+    bind_config(FANOUT_SHARD_SIZE=3)
     runner = gateway_thread()
     runner.gateway = RecordingGateway(runner.gateway.api, runner.gateway.settings)
     gateway = runner.start()
@@ -70,13 +74,8 @@ def sharding_gateway(dynamodb, keys, monkeypatch):
         yield gateway
     finally:
         runner.stop()
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        monkeypatch.undo()
-        reconfigure()
+        share_thread_variables(shared)
+        bind_config()
 
 
 @pytest.fixture

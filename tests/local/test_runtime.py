@@ -501,3 +501,47 @@ def test_env_vars_are_read_in_sam_locals_format(tmp_path, monkeypatch):
     assert settings.mode == "process" and settings.concurrency == 4
     assert settings.environment_overrides == {"A": "override", "N": "2", "FROM_HERE": "here"}
     assert settings.function_overrides == {"EnvB": {"B": "b"}}
+
+
+def test_thread_mode_hands_its_hook_the_local_variables_process_mode_sets(lam, record_dir):
+    """Thread mode leaves this process's environment alone: the embedding program's hook gets
+    what a function finds in process mode on top of the template's and Lambda's own variables
+    (for the thread-mode gateway's own endpoints), again after reconfigure()."""
+    a, _ = invoke(lam, "EnvA")
+    lambdas_own = {name for name in a if name.startswith(("AWS_LAMBDA_", "_"))}
+    lambdas_own |= {"AWS_REGION", "AWS_DEFAULT_REGION", "AWS_EXECUTION_ENV", "LAMBDA_TASK_ROOT"}
+    lambdas_own |= {"PATH", "LANG", "TZ", "PYTHONPATH", "LC_CTYPE", *role_credentials("EnvA")}
+    declared = {"SHARED", "RECORD_DIR", "ONLY_A"}
+    seen: list[dict[str, str]] = []
+    settings = Settings(
+        mode="thread",
+        environment_overrides={"LOCAL_OVERRIDE": "for every function"},
+        thread_environment=seen.append,
+    )
+    before = dict(os.environ)
+    runner = GatewayThread(read_api(template(record_dir), template_dir=HERE), settings)
+    own = runner.start()
+    try:
+        (variables,) = seen
+        assert set(variables) == set(a) - lambdas_own - declared
+        assert variables["LOCAL_OVERRIDE"] == a["LOCAL_OVERRIDE"]
+        assert variables["MANAGEMENT_ENDPOINT_URL"] == own.management_url
+        assert variables["LAMBDA_ENDPOINT_URL"] == own.lambda_url
+        runner.call(own.reconfigure({"LOCAL_OVERRIDE": "changed"}))
+        assert seen[-1]["LOCAL_OVERRIDE"] == "changed"
+    finally:
+        runner.stop()
+    assert dict(os.environ) == before
+
+
+def test_the_cli_in_thread_mode_hands_the_functions_variables_to_its_own_environment(monkeypatch):
+    """`--mode thread`: the CLI's process is the functions' own, so their variables become its
+    environment (nobody else's is touched); process mode needs no hook."""
+    started: list[Settings] = []
+    monkeypatch.setattr("emulator.cli.serve", lambda h, p, settings, api: started.append(settings))
+    monkeypatch.setattr("emulator.cli.asyncio.run", lambda serving: None)
+    main(["--mode", "thread"])
+    main([])
+    thread, process = started
+    assert thread.thread_environment == os.environ.update
+    assert process.thread_environment is None

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -23,7 +22,15 @@ from emulator.throttles import ACCOUNT, StageThrottles, Throttle, Throttling, st
 from lambdas.config import RATE_DEFAULTS
 from lambdas.models import Connection, Message
 from lambdas.services.limits import ROUTE_BUCKETS
-from tests.helpers import DEADLINE, GATEWAY_MODE, ROOT, gateway_thread, reconfigure, wait_for
+from tests.helpers import (
+    DEADLINE,
+    GATEWAY_MODE,
+    ROOT,
+    gateway_thread,
+    share_thread_variables,
+    thread_variables,
+    wait_for,
+)
 
 
 def frozen() -> float:
@@ -41,8 +48,8 @@ class Stack:
 @contextlib.contextmanager
 def own_stack(keys, **settings) -> Iterator[Stack]:
     """A gateway of the test's own; its clients are closed and the gateway stopped after, and
-    the environment a thread-mode gateway points this process's handlers at is put back."""
-    saved = dict(os.environ)
+    what a thread-mode gateway pointed this process's handlers at is put back."""
+    shared = thread_variables()
     runner = gateway_thread(**settings)
     gateway = runner.start()
     with contextlib.ExitStack() as opened:
@@ -58,9 +65,7 @@ def own_stack(keys, **settings) -> Iterator[Stack]:
         finally:
             opened.close()
             runner.stop()
-            os.environ.clear()
-            os.environ.update(saved)
-            reconfigure()
+            share_thread_variables(shared)
 
 
 @pytest.fixture

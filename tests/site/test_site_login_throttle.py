@@ -11,20 +11,17 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from tests.helpers import reconfigure
+from tests.helpers import bind_config
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def five_failures(monkeypatch):
+def five_failures():
     """The production defaults: 5 failures per 5 minutes (tests elsewhere run unthrottled)."""
-    monkeypatch.setenv("LOGIN_FAILURES_ALLOWED", "5")
-    monkeypatch.setenv("LOGIN_FAILURE_WINDOW_SECONDS", "300")
-    reconfigure()
+    bind_config(LOGIN_FAILURES_ALLOWED=5, LOGIN_FAILURE_WINDOW_SECONDS=300)
     yield
-    monkeypatch.undo()
-    reconfigure()
+    bind_config()
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ from chat.revocations import (
 from deploy.site_package import zappa_stage
 from devstack.dynamodb import ensure_tables
 from lambdas.models import Revocation
-from tests.helpers import ROOT, reconfigure
+from tests.helpers import ROOT, bind_config
 
 PASSWORD = "pw12345!x"
 
@@ -239,13 +239,11 @@ def test_a_save_in_an_outer_transaction_raises_after_its_commit(
 
 
 @pytest.fixture
-def no_connections_api(dynamodb, monkeypatch):
+def no_connections_api(dynamodb):
     """A site configured without @connections (as one run without its gateway is)."""
-    monkeypatch.delenv("MANAGEMENT_ENDPOINT_URL", raising=False)
-    reconfigure()
+    bind_config(MANAGEMENT_ENDPOINT_URL="")
     yield
-    monkeypatch.undo()
-    reconfigure()
+    bind_config()
 
 
 def test_the_retry_needs_no_connections_api_for_a_user_without_sockets(

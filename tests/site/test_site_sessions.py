@@ -18,7 +18,7 @@ from websockets.exceptions import ConnectionClosed
 from chat.sessions import browser_session_id, user_browser_sessions_delete
 from devstack.dynamodb import free_port
 from lambdas.models import Revocation
-from tests.helpers import DEADLINE, reconfigure, recv_json
+from tests.helpers import DEADLINE, bind_config, recv_json
 from tests.local.test_gateway import handshake_status
 
 pytestmark = pytest.mark.django_db
@@ -143,20 +143,18 @@ def test_logout_closes_only_that_browsers_sockets_and_refuses_its_tokens(
 
 
 def test_a_logout_that_cannot_reach_the_sockets_still_logs_out_and_says_so(
-    site_keys, erin, connect, room, gateway, monkeypatch
+    site_keys, erin, connect, room, gateway
 ):
     """Without an @connections endpoint the logout happens, the session's tokens are refused,
     and the login page says the open tabs could not be closed."""
     laptop = browser(erin)
     connect(room, token=token(laptop))
     unused = token(laptop)
-    monkeypatch.delenv("MANAGEMENT_ENDPOINT_URL")
-    reconfigure()
+    bind_config(MANAGEMENT_ENDPOINT_URL="")
     try:
         response = laptop.post(reverse("logout"), follow=True)
     finally:
-        monkeypatch.undo()
-        reconfigure()
+        bind_config()
     assert flash(response) == [
         "You are logged out, but your open chat tabs could not be closed: "
         "this site cannot reach the chat's connections."
@@ -166,20 +164,16 @@ def test_a_logout_that_cannot_reach_the_sockets_still_logs_out_and_says_so(
     assert handshake_status(connect, room, token=unused) == 403
 
 
-def test_a_logout_while_the_chats_storage_is_down_still_logs_out_and_says_so(
-    erin, monkeypatch, dynamodb
-):
+def test_a_logout_while_the_chats_storage_is_down_still_logs_out_and_says_so(erin, dynamodb):
     """DynamoDB unreachable: the logout happens and the login page says why the chat tabs
     could not be closed."""
     laptop = browser(erin)
     token(laptop)  # the chat was opened: the session has an id to revoke
-    monkeypatch.setenv("DYNAMODB_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")  # nobody
-    reconfigure()
+    bind_config(DYNAMODB_ENDPOINT_URL=f"http://127.0.0.1:{free_port()}")  # nobody
     try:
         response = laptop.post(reverse("logout"), follow=True)
     finally:
-        monkeypatch.undo()
-        reconfigure()
+        bind_config()
     assert flash(response) == [
         "You are logged out, but your open chat tabs could not be closed: "
         "the chat's storage could not be reached."

@@ -12,7 +12,7 @@ from django.test import Client
 from django.urls import reverse
 
 from chat.accounts import SUSPENDED_MESSAGE
-from tests.helpers import reconfigure
+from tests.helpers import bind_config
 
 pytestmark = pytest.mark.django_db
 
@@ -41,14 +41,11 @@ def client() -> Client:
 
 
 @pytest.fixture
-def five_failures(monkeypatch):
+def five_failures():
     """The production login limit: 5 failures per 5 minutes (tests elsewhere run unthrottled)."""
-    monkeypatch.setenv("LOGIN_FAILURES_ALLOWED", "5")
-    monkeypatch.setenv("LOGIN_FAILURE_WINDOW_SECONDS", "300")
-    reconfigure()
+    bind_config(LOGIN_FAILURES_ALLOWED=5, LOGIN_FAILURE_WINDOW_SECONDS=300)
     yield
-    monkeypatch.undo()
-    reconfigure()
+    bind_config()
 
 
 def log_in(client: Client, username: str, password: str):

@@ -78,23 +78,18 @@ def test_ttl_comes_from_settings(client, alice, password, settings):
     assert claims["exp"] - claims["nbf"] == 60
 
 
-def test_issuer_and_audience_come_from_the_lambdas_config(
-    client, alice, password, monkeypatch, verify
-):
+def test_issuer_and_audience_come_from_the_lambdas_config(client, alice, password, verify):
     """The site signs with whatever issuer and audience the Lambdas' config expects."""
-    from lambdas.config import get_config
+    from tests.helpers import bind_config
 
-    monkeypatch.setenv("TOKEN_ISSUER", "site-under-test")
-    monkeypatch.setenv("TOKEN_AUDIENCE", "sockets-under-test")
-    get_config.cache_clear()
+    bind_config(TOKEN_ISSUER="site-under-test", TOKEN_AUDIENCE="sockets-under-test")
     try:
         token = post_json(client, {"username": "alice", "password": password}).json()["token"]
         claims = jwt.decode(token, options={"verify_signature": False})
         assert (claims["iss"], claims["aud"]) == ("site-under-test", "sockets-under-test")
         assert verify(token).username == "alice"
     finally:
-        monkeypatch.undo()
-        get_config.cache_clear()
+        bind_config()
 
 
 def test_session_with_csrf_token_gives_a_token(alice, verify):

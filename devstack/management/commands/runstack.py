@@ -66,7 +66,7 @@ class Command(BaseCommand):
         **options,
     ) -> None:
         # Imported here: they load PynamoDB and boto3, which no other site command needs.
-        from devstack import PRELOAD
+        from devstack import FUNCTION_SETTINGS, PRELOAD
         from devstack.dynamodb import (
             Dynalite,
             connections_forget_all,
@@ -75,8 +75,7 @@ class Command(BaseCommand):
         )
         from devstack.terminal import TerminalFilter
         from emulator.processes import shielded, terminate
-        from lambdas import models
-        from lambdas.config import LOCAL_SETTINGS, get_config
+        from lambdas.config import configure, load_config
 
         self._pumps = {}  # source -> the thread printing its output
 
@@ -117,11 +116,9 @@ class Command(BaseCommand):
             for name in ("TOKEN_SIGNING_KEY", "TOKEN_PUBLIC_KEYS"):
                 env.pop(name, None)
                 os.environ.pop(name, None)
-            os.environ.update(env)
-            get_config.cache_clear()
             # The site and the functions must agree on the tables: the template's own STAGE and
             # TABLE_PREFIX name a deployed stage's.
-            config = get_config()
+            config = load_config(env)
             # The functions' roles (enforced locally) grant the template's tables, which are
             # named after its StageName: the stage's own prefix, or every call is refused.
             if config.table_prefix != f"dynamowave-{config.stage}-":
@@ -130,8 +127,10 @@ class Command(BaseCommand):
                     f"{config.stage} (dynamowave-{config.stage}-): set STAGE instead"
                 )
             env.update(STAGE=config.stage, TABLE_PREFIX=config.table_prefix)
+            # This process's own work before the children start (tables, migrations) is the
+            # site's: its boto3 reads the local credentials from the environment.
             os.environ.update(env)
-            models.bind()
+            configure(config)
             created = ensure_tables()
             if created:
                 self.stdout.write(f"Created or rebuilt tables: {', '.join(created)}")
@@ -183,7 +182,7 @@ class Command(BaseCommand):
                     ",".join(PRELOAD),
                     # Handed over by name (`--env NAME`: the gateway's own value, never written
                     # down or shown in `ps`).
-                    *(f"--env={name}" for name in LOCAL_SETTINGS if env.get(name)),
+                    *(f"--env={name}" for name in FUNCTION_SETTINGS if env.get(name)),
                     # Its access lines: a connect, a frame's route, a disconnect, each with the
                     # integration's status and duration (emulator/gateway.py `_access`).
                     "--log-level",
