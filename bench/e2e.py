@@ -261,7 +261,7 @@ def report(data: dict) -> str:
         "`bench/baselines/websockets_server.py` (`websockets.broadcast` to the path's room); "
         "*Channels* = the Channels tutorial's async `ChatConsumer` on Daphne with "
         "`InMemoryChannelLayer` (`bench/baselines/channels_chat/`); *DynamoWave* = "
-        "`python -m emulator.gateway` + dynalite (authorizer and `$connect` on join, "
+        "`python -m emulator` + dynalite (authorizer and `$connect` on join, "
         "`sendmessage` Lambda, message stored, one @connections POST per delivery).",
         "",
         "| server | connect 100 clients | handshake p50 / p99 | burst deliveries/s "

@@ -159,7 +159,7 @@ def report(data: dict) -> str:
     lines = [
         "## Load: 1,000 concurrent clients for 60 s (make load)",
         "",
-        f"`python -m emulator.gateway` + dynalite; {data['clients']:,} real WebSocket "
+        f"`python -m emulator` + dynalite; {data['clients']:,} real WebSocket "
         f"clients (authorizer, $connect) in rooms of {ROOM_SIZE}, connected in "
         f"{data['connect_seconds']:.0f} s; then {SECONDS:.0f} s of mixed traffic at "
         + ", ".join(f"{rate:g}/s {kind}" for kind, rate in RATES.items())

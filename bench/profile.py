@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import signal
 import subprocess
 import sys
@@ -89,7 +90,7 @@ def _process_name(frame: str) -> str:
     for word in command.split():
         if word.startswith("zygote:"):
             return word.removeprefix("zygote:")
-    if "emulator.gateway" in command:
+    if re.search(r"-m emulator(\.gateway)?( |$)", command):
         return "gateway"
     return command.split(" ")[-1][:40] or "?"
 

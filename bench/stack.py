@@ -131,12 +131,12 @@ class Process:
 def start_gateway(
     port: int, *, post_delay_ms: float = 0.0, post_faults: str = "", meter_dynamodb: bool = False
 ) -> Process:
-    """The real local gateway (`python -m emulator.gateway`) in its own process, running
+    """The real local gateway (`python -m emulator`) in its own process, running
     each function in execution environments of its own (as `make run` does); its meter at
     `/@meter`, DynamoDB's units included with `meter_dynamodb`."""
     from devstack import FUNCTION_SETTINGS, PRELOAD
 
-    args = ["-m", "emulator.gateway", "--port", str(port), "--code-dir", str(ROOT)]
+    args = ["-m", "emulator", "--port", str(port), "--code-dir", str(ROOT)]
     args += ["--parameter-overrides", "StageName=bench", "--stage", "local"]
     args += ["--preload", ",".join(PRELOAD)]  # as `make run`
     args += [f"--env={name}" for name in FUNCTION_SETTINGS if os.environ.get(name)]

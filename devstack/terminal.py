@@ -135,7 +135,7 @@ class TerminalFilter:
             name, message = logged["name"], logged["message"]
             if name.startswith(NOISY_LOGGERS) and not _is_error(message):
                 return None
-            if name == "dynamowave.gateway.access":
+            if name == "emulator.gateway.access":
                 return None if BACKGROUND.match(message) else message
             return f"{name}: {message}"
         return line  # anything else may matter: shown

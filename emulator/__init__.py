@@ -1,4 +1,5 @@
-"""Dev-only local stack: an API-Gateway-faithful WebSocket gateway and a dynalite launcher.
+"""API Gateway's WebSocket APIs and Lambda on one machine, for any SAM/CloudFormation template.
 
-Never packaged for Lambda (see the Makefile's package target).
+`python -m emulator --template template.yaml`; emulator/README.md says what it emulates. It
+imports nothing of the project it serves, and is never packaged with it.
 """

@@ -15,7 +15,7 @@ from emulator.settings import Settings
 from emulator.sigv4 import Credentials
 from emulator.template import WebSocketApi
 
-logger = logging.getLogger("dynamowave.gateway")
+logger = logging.getLogger("emulator.gateway")
 
 
 def identity_value(source: str, request: web.Request) -> str | None:

@@ -1,4 +1,4 @@
-"""`python -m emulator.gateway`: the local gateway on a port, until SIGINT or SIGTERM.
+"""`python -m emulator`: the local gateway on a port, until SIGINT or SIGTERM.
 
 Functions run in process mode unless `--mode thread`; their variables are template.yaml's plus
 `--env-vars FILE.json` (sam local's format) and `--env NAME[=VALUE]`.

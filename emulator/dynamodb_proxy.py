@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from emulator.meter import Meter
     from emulator.settings import Settings
 
-logger = logging.getLogger("dynamowave.gateway")
+logger = logging.getLogger("emulator.gateway")
 
 TARGET = "DynamoDB_20120810."
 # Transactions: each item's action, as IAM authorizes them.

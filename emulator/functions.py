@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from emulator.settings import Settings
     from emulator.tls import DevCertificates
 
-logger = logging.getLogger("dynamowave.gateway")
+logger = logging.getLogger("emulator.gateway")
 
 
 def aws_json(

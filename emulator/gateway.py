@@ -47,7 +47,7 @@ from emulator.template import Function, WebSocketApi
 from emulator.throttles import TOO_MANY_REQUESTS, StageThrottles, Throttling
 from emulator.tls import DevCertificates, dev_certificates_ensure
 
-logger = logging.getLogger("dynamowave.gateway")
+logger = logging.getLogger("emulator.gateway")
 
 # What API Gateway answers when an integration runs past its timeout: recorded for message routes
 # (the frame: mangum#128, chalice#1406); for $connect undocumented, so the same message with the
@@ -66,7 +66,7 @@ __all__ += ["IDLE_TIMEOUT", "MAX_LIFETIME", "MAX_MESSAGE_BYTES"]
 
 # One line per connection, frame and disconnect (`make run` shows them; `--log-level WARNING`
 # hides them): what happened, to which connection, the integration's status and its duration.
-access_logger = logging.getLogger("dynamowave.gateway.access")
+access_logger = logging.getLogger("emulator.gateway.access")
 _PRINTABLE = re.compile(r"[\w.-]+")
 
 

@@ -29,7 +29,7 @@ from emulator.template import TemplateError, translate
 if TYPE_CHECKING:
     from emulator.template import Function
 
-logger = logging.getLogger("dynamowave.iam")
+logger = logging.getLogger("emulator.iam")
 
 SECRET = "local-role-secret"
 _CREDENTIAL = re.compile(r"Credential=([A-Z0-9]+)/")

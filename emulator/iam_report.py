@@ -1,7 +1,7 @@
 """The grants of the template's roles that no test exercised; `make test` runs it after the suite.
 
 Every gateway of a test session appends the grants that allowed a call to one usage file
-(tests/conftest.py sets DYNAMOWAVE_IAM_USAGE; emulator/iam.py writes it). A grant that no
+(tests/conftest.py sets EMULATOR_IAM_USAGE; emulator/iam.py writes it). A grant that no
 test used is drift, to be removed, or needed where the local stack does not reach: then the
 template says why in a comment above the statement, starting `# Not exercised locally:`. The
 report lists both kinds, and fails while any unexercised grant has no reason.

@@ -26,7 +26,7 @@ from emulator.runtime import INIT_TIMEOUT, Environment, InitFailed, Outcome, Run
 from emulator.template import Function
 from emulator.zygote import Zygote, ZygoteGone
 
-logger = logging.getLogger("dynamowave.lambda")
+logger = logging.getLogger("emulator.lambda")
 
 CREDENTIALS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 # A Lambda environment always holds its role's credentials. Without any on this machine, local

@@ -25,7 +25,7 @@ from aiohttp import web
 from emulator.output import Counter, start_forwarding, stop_forwarding
 from emulator.zygote import ForkedProcess, Zygote, ZygoteGone
 
-logger = logging.getLogger("dynamowave.lambda")
+logger = logging.getLogger("emulator.lambda")
 
 RUNTIME = "/2018-06-01/runtime"
 INIT_TIMEOUT = 10.0  # Lambda's limit on an on-demand environment's init phase, in seconds

@@ -129,8 +129,8 @@ class Settings:
     # for its consumed capacity, each single-item write reads the item before and after.
     meter_dynamodb: bool = False
     # Appended to with each grant the first time it allows a call (many gateways may share it),
-    # for `make iam-report`: the grants no test exercised. Default: $DYNAMOWAVE_IAM_USAGE.
-    iam_usage: Path | None = field(default_factory=lambda: _environ_path("DYNAMOWAVE_IAM_USAGE"))
+    # for `make iam-report`: the grants no test exercised. Default: $EMULATOR_IAM_USAGE.
+    iam_usage: Path | None = field(default_factory=lambda: _environ_path("EMULATOR_IAM_USAGE"))
     # The HTTPS (and wss://) listener, with certificates of a development CA made in this folder
     # on first use (emulator/tls.py); None: plain HTTP only, and `domainName` is its host.
     tls_dir: Path | None = None

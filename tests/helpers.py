@@ -256,7 +256,7 @@ def wait_listening(port: int, process: subprocess.Popen, timeout: float = 30.0) 
 
 
 class GatewayProcess:
-    """`python -m emulator.gateway` in a process of its own, as `make run` starts it.
+    """`python -m emulator` in a process of its own, as `make run` starts it.
 
     Its functions (in execution environments of their own) get the FUNCTION_SETTINGS of `env`
     (this process's environment otherwise) through `--env-vars`; its output goes to `log`, since
@@ -270,7 +270,7 @@ class GatewayProcess:
     def start(self) -> GatewayProcess:
         env_vars = self.log.with_suffix(".env.json")
         env_vars.write_text(json.dumps({"Parameters": function_settings(self.env)}))
-        command = [sys.executable, "-m", "emulator.gateway", "--port", str(self.port)]
+        command = [sys.executable, "-m", "emulator", "--port", str(self.port)]
         command += ["--code-dir", str(ROOT), "--env-vars", str(env_vars)]
         # The template's stage is the session's (its tables); clients connect to /local.
         command += ["--parameter-overrides", f"StageName={stage_name(self.env)}"]

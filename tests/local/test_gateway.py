@@ -126,7 +126,7 @@ def test_a_client_gone_during_the_upgrade_is_disconnected(gateway, keys, room, c
     from base64 import b64encode
     from urllib.parse import urlencode, urlsplit
 
-    caplog.set_level(logging.INFO, logger="dynamowave.gateway")
+    caplog.set_level(logging.INFO, logger="emulator.gateway")
     url = urlsplit(gateway.websocket_url)
     query = urlencode({"token": keys.token(), "room": room})
     request = (

@@ -337,7 +337,7 @@ def test_the_command_line_prints_the_keys_it_accepts(tmp_path):
     tree = template(records, AuthorizationType="AWS_IAM", ApiKeyRequired=True)
     (project / "template.json").write_text(json.dumps(tree))  # JSON is YAML
     port = free_port()
-    command = [sys.executable, "-m", "emulator.gateway", "--port", str(port), "--no-tls"]
+    command = [sys.executable, "-m", "emulator", "--port", str(port), "--no-tls"]
     command += ["--template", str(project / "template.json"), "--api-key", "cli-key-0123456789"]
     command += ["--credentials", f"AKIADEVELOPER0000001:dev-secret:{ASSUMED}"]
     env = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}

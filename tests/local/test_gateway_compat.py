@@ -88,7 +88,7 @@ def test_a_sam_project_runs_unchanged_from_the_command_line(tmp_path):
 
     project = HERE / "projects" / "chat-sample"
     port = free_port()
-    command = [sys.executable, "-m", "emulator.gateway", "--port", str(port)]
+    command = [sys.executable, "-m", "emulator", "--port", str(port)]
     command += ["--template", str(project / "template.yaml"), "--env", f"RECORD_DIR={tmp_path}"]
     tls_port = free_port()
     command += ["--tls-dir", str(tmp_path / "tls"), "--tls-port", str(tls_port)]

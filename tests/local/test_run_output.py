@@ -86,7 +86,7 @@ def test_errors_reach_the_terminal_with_their_cause():
         "gateway  ERROR PresenceFunction: presence announcement failed "
         "(route presence, connection b_mpj-rbmq2E0O0=) — ValueError: boom"
     ) in printed
-    assert "dynamowave.gateway: route sendmessage failed: the function timed out" in text
+    assert "emulator.gateway: route sendmessage failed: the function timed out" in text
     assert "dynalite Error: EADDRINUSE: address already in use 127.0.0.1:8002" in printed
 
 

@@ -155,7 +155,7 @@ class Command(BaseCommand):
                 [
                     sys.executable,
                     "-m",
-                    "emulator.gateway",
+                    "emulator",
                     "--host",
                     HOST,
                     "--port",
