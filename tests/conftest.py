@@ -68,7 +68,7 @@ IAM_USAGE = ROOT / "test-artifacts" / "iam-usage.jsonl"
 def pytest_sessionstart(session: pytest.Session) -> None:
     IAM_USAGE.parent.mkdir(exist_ok=True)
     IAM_USAGE.write_text("")
-    os.environ["DYNAMOWAVE_IAM_USAGE"] = str(IAM_USAGE)
+    os.environ["EMULATOR_IAM_USAGE"] = str(IAM_USAGE)
 
 
 @pytest.fixture(scope="session")
