@@ -65,6 +65,30 @@ from tests.helpers import AUDIENCE, DEADLINE, ISSUER, ROOT, Keys, reconfigure  #
 IAM_USAGE = ROOT / "test-artifacts" / "iam-usage.jsonl"
 
 
+# The fast tier (`make test-fast`: pytest -m "not server and not build") runs every test that
+# needs no server and builds no package. Tests are marked here by the fixtures they use, directly
+# or through others (make_room, room, connect, site...), so nobody has to remember to mark them;
+# a test that starts a server or a stack of its own is marked by hand. Browser tests are
+# `browser` (tests/browser/conftest.py), hence `server` too.
+MARKED_BY_FIXTURE = {
+    "dynamodb": "server",  # dynalite
+    "gateway": "server",  # the local gateway, functions in processes
+    "live_server": "server",  # the Django site on a port
+    "lambda_package": "build",  # pip installs the functions' dependencies
+    "site_zip": "build",  # a Python 3.13 virtualenv for Zappa, then `zappa package`
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        marks = {MARKED_BY_FIXTURE[name] for name in used & MARKED_BY_FIXTURE.keys()}
+        if item.get_closest_marker("browser"):
+            marks.add("server")
+        for mark in sorted(marks):
+            item.add_marker(mark)
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
     IAM_USAGE.parent.mkdir(exist_ok=True)
     IAM_USAGE.write_text("")
