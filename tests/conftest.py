@@ -177,6 +177,22 @@ def clock(monkeypatch) -> list[float]:
 
 
 @pytest.fixture
+def presence_waits(monkeypatch) -> list[float]:
+    """The coalescing window of presence announcements passes at once: each announcement's
+    wait (lambdas.services.connections.sleep) is recorded instead of slept, and the clock the
+    window is measured by (limits.clock, as it is: the `clock` fixture's if requested first)
+    moves on by it, so announcements one after the other never join a window that would have
+    closed. Returns the waits, in seconds."""
+    from lambdas.services import connections, limits
+
+    waits: list[float] = []
+    clock = limits.clock
+    monkeypatch.setattr(limits, "clock", lambda: clock() + sum(waits))
+    monkeypatch.setattr(connections, "sleep", waits.append)
+    return waits
+
+
+@pytest.fixture
 def room(make_room: Callable[..., str]) -> str:
     """A room of this test's own, so tests never see each other's messages."""
     return make_room()
