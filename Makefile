@@ -2,8 +2,8 @@
 #   make run    the local stack: site :8000, WebSocket gateway :8001/local, dynalite
 #   make test   every test (unit, the page's modules under node, integration through the gateway
 #               and dynalite, browser)
-#   make test-fast  the tests that need no server and build no package (no dynalite, gateway,
-#               browser or stack of processes; tests/conftest.py marks the others): under a minute
+#   make test-fast  the tests that need no server (dynalite, a gateway, a browser, a stack of
+#               processes) and run no deploy tool (pip, Zappa, cfn-lint): under a minute
 # and three deploy to AWS (DEPLOY.md):
 #   make check                  offline: stages vs default quotas, template translated, cfn-lint,
 #                               checkov, packages, plan
@@ -63,11 +63,11 @@ test: deps chromium
 	$(PY) -m pytest
 	$(PY) -m emulator.iam_report
 
-# Deselects the tests marked `server` or `build` (tests/conftest.py marks them by the fixtures they
-# use), so it needs no Chromium; the IAM report needs the whole run.
+# Deselects the tests marked `server` or `tool` (tests/conftest.py marks them by the fixtures they
+# use), so it needs no Chromium; the IAM report needs the whole run. `make check` runs cfn-lint.
 test-fast: deps
 	node --test tests/js/
-	$(PY) -m pytest -m "not server and not build"
+	$(PY) -m pytest -m "not server and not tool"
 
 # The functions' grants that the last whole test run never exercised (emulator/iam_report.py).
 iam-report: deps

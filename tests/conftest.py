@@ -65,17 +65,17 @@ from tests.helpers import AUDIENCE, DEADLINE, ISSUER, ROOT, Keys, reconfigure  #
 IAM_USAGE = ROOT / "test-artifacts" / "iam-usage.jsonl"
 
 
-# The fast tier (`make test-fast`: pytest -m "not server and not build") runs every test that
-# needs no server and builds no package. Tests are marked here by the fixtures they use, directly
-# or through others (make_room, room, connect, site...), so nobody has to remember to mark them;
-# a test that starts a server or a stack of its own is marked by hand. Browser tests are
-# `browser` (tests/browser/conftest.py), hence `server` too.
+# The fast tier (`make test-fast`: pytest -m "not server and not tool") runs every test that
+# needs no server and runs no deploy tool. Tests are marked here by the fixtures they use,
+# directly or through others (make_room, room, connect, site...), so nobody has to remember to
+# mark them; a test that starts a server or a stack of its own, or runs cfn-lint, is marked by
+# hand. Browser tests are `browser` (tests/browser/conftest.py), hence `server` too.
 MARKED_BY_FIXTURE = {
     "dynamodb": "server",  # dynalite
     "gateway": "server",  # the local gateway, functions in processes
     "live_server": "server",  # the Django site on a port
-    "lambda_package": "build",  # pip installs the functions' dependencies
-    "site_zip": "build",  # a Python 3.13 virtualenv for Zappa, then `zappa package`
+    "lambda_package": "tool",  # pip installs the functions' dependencies
+    "site_zip": "tool",  # a Python 3.13 virtualenv for Zappa, then `zappa package`
 }
 
 
