@@ -43,6 +43,21 @@ def _site_settings(settings, token_keypair: tuple[Path, str]) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _logins_need_dynamodb(request: pytest.FixtureRequest, monkeypatch) -> None:
+    """Without `dynamodb`, a login fails the test, rather than passing on the throttle's
+    in-memory fallback (or on a dynalite that another test happened to start)."""
+    if "dynamodb" in request.fixturenames:
+        return
+    from chat import throttle
+
+    def refuse(**kwargs: object) -> None:
+        raise AssertionError("a login reads the limits table: this test needs `dynamodb`")
+
+    monkeypatch.setattr(throttle, "login_check", refuse)
+    monkeypatch.setattr(throttle, "login_failure_record", refuse)
+
+
 @pytest.fixture
 def password() -> str:
     return PASSWORD
