@@ -33,10 +33,9 @@ def token_keypair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 
 @pytest.fixture(autouse=True)
 def _site_settings(settings, token_keypair: tuple[Path, str]) -> None:
-    # No DynamoDB here: a test that touches it asks for `dynamodb` itself (and is a `server`
-    # test, tests/conftest.py). Every login does, by the form or the token API: failures are
-    # counted in the `limits` table (chat/throttle.py), which falls back to memory when DynamoDB
-    # is away, so such a test would pass without it but test the fallback instead.
+    # No DynamoDB here: a test that touches it asks for `dynamodb` itself (so it is a `server`
+    # test, tests/conftest.py), as every test that logs in must: failures are counted in the
+    # `limits` table (chat/throttle.py).
     settings.TOKEN_SIGNING_KEY = ""
     settings.TOKEN_SIGNING_KEY_FILE = str(token_keypair[0])
     # The real hasher costs ~0.3 s per login; these tests are about the flow, not the hash.
