@@ -2,6 +2,8 @@
 #   make run    the local stack: site :8000, WebSocket gateway :8001/local, dynalite
 #   make test   every test (unit, the page's modules under node, integration through the gateway
 #               and dynalite, browser)
+#   make test-fast  the tests that need no server (dynalite, a gateway, a browser, a stack of
+#               processes) and run no deploy tool (pip, Zappa, cfn-lint): under a minute
 # and three deploy to AWS (DEPLOY.md):
 #   make check                  offline: stages vs default quotas, template translated, cfn-lint,
 #                               checkov, packages, plan
@@ -15,7 +17,7 @@ PY_STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
 NODE_STAMP := node_modules/.installed
 
-.PHONY: screenshots deps run test iam-report lint format chromium clean check package deploy bench load cost
+.PHONY: screenshots deps run test test-fast iam-report lint format chromium clean check package deploy bench load cost
 
 deps: $(PY_STAMP) $(NODE_STAMP)
 
@@ -60,6 +62,12 @@ test: deps chromium
 	node --test tests/js/
 	$(PY) -m pytest
 	$(PY) -m emulator.iam_report
+
+# Deselects the tests marked `server` or `tool` (tests/conftest.py marks them by the fixtures they
+# use), so it needs no Chromium; the IAM report needs the whole run. `make check` runs cfn-lint.
+test-fast: deps
+	node --test tests/js/
+	$(PY) -m pytest -m "not server and not tool"
 
 # The functions' grants that the last whole test run never exercised (emulator/iam_report.py).
 iam-report: deps

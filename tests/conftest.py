@@ -65,6 +65,30 @@ from tests.helpers import AUDIENCE, DEADLINE, ISSUER, ROOT, Keys, bind_config  #
 IAM_USAGE = ROOT / "test-artifacts" / "iam-usage.jsonl"
 
 
+# The fast tier (`make test-fast`: pytest -m "not server and not tool") runs every test that
+# needs no server and runs no deploy tool. Tests are marked here by the fixtures they use,
+# directly or through others (make_room, room, connect, site...), so nobody has to remember to
+# mark them; a test that starts a server or a stack of its own, or runs cfn-lint, is marked by
+# hand. Browser tests are `browser` (tests/browser/conftest.py), hence `server` too.
+MARKED_BY_FIXTURE = {
+    "dynamodb": "server",  # dynalite
+    "gateway": "server",  # the local gateway, functions in processes
+    "live_server": "server",  # the Django site on a port
+    "lambda_package": "tool",  # pip installs the functions' dependencies
+    "site_zip": "tool",  # a Python 3.13 virtualenv for Zappa, then `zappa package`
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        marks = {MARKED_BY_FIXTURE[name] for name in used & MARKED_BY_FIXTURE.keys()}
+        if item.get_closest_marker("browser"):
+            marks.add("server")
+        for mark in sorted(marks):
+            item.add_marker(mark)
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
     IAM_USAGE.parent.mkdir(exist_ok=True)
     IAM_USAGE.write_text("")
@@ -153,6 +177,22 @@ def clock(monkeypatch) -> list[float]:
     now = [datetime(2026, 6, 1, tzinfo=UTC).timestamp()]
     monkeypatch.setattr(limits, "clock", lambda: now[0])
     return now
+
+
+@pytest.fixture
+def presence_waits(monkeypatch) -> list[float]:
+    """The coalescing window of presence announcements passes at once: each announcement's
+    wait (lambdas.services.connections.sleep) is recorded instead of slept, and the clock the
+    window is measured by (limits.clock, as it is: the `clock` fixture's if requested first)
+    moves on by it, so announcements one after the other never join a window that would have
+    closed. Returns the waits, in seconds."""
+    from lambdas.services import connections, limits
+
+    waits: list[float] = []
+    clock = limits.clock
+    monkeypatch.setattr(limits, "clock", lambda: clock() + sum(waits))
+    monkeypatch.setattr(connections, "sleep", waits.append)
+    return waits
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 import yaml
 
 from deploy.config import CHECKOV_CONFIG
@@ -11,12 +12,14 @@ from deploy.template import cfn_lint, template_translate, template_with_code, te
 from deploy.variants import global_tables
 
 
+@pytest.mark.tool  # cfn-lint
 def test_translated_template_passes_cfn_lint(translated, tmp_path):
     """samtranslator's output (what CloudFormation deploys) has no cfn-lint error or warning."""
     result = cfn_lint(template_write(translated, tmp_path / "template.json"))
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.tool  # cfn-lint
 def test_global_tables_variant_passes_cfn_lint(template, tmp_path):
     """With replica Regions the tables become global tables and the template stays valid."""
     variant = global_tables(template, ["us-west-2"])

@@ -242,6 +242,7 @@ def test_production_translates_to_deployment_groups_with_rollback_alarms(templat
         }, logical_id
 
 
+@pytest.mark.tool  # cfn-lint
 def test_the_production_translation_passes_cfn_lint(prod_translated, tmp_path):
     """Prod's own translation (canary deployment groups, the topic) is valid CloudFormation:
     no dependency cycle between aliases, deployment groups and alarms, no warning."""

@@ -19,6 +19,8 @@ from websockets.sync.client import connect
 from devstack.dynamodb import Dynalite, free_port
 from tests.helpers import DEADLINE, ROOT, Keys, wait_listening
 
+pytestmark = pytest.mark.server  # each test runs dynalite and `manage.py runstack`
+
 TABS = 10
 
 

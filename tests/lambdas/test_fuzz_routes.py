@@ -143,7 +143,7 @@ def test_typing_frames(scene):
     assert scene.connection_id not in scene.api.posts
 
 
-def test_presence_frames(scene):
+def test_presence_frames(scene, presence_waits):
     """`presence` never reads the frame (API Gateway chose the route): any body gets the list."""
     outcomes = read_only_suite(scene, presence.handler, bodies("presence", {}), 300)
     assert set(outcomes) == {"ok"}

@@ -26,7 +26,8 @@ class _Answer410(BaseHTTPRequestHandler):
 @pytest.fixture
 def bare_410_endpoint():
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Answer410)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # Polled often: shutdown() waits for the next poll (0.5 s by default).
+    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}/local"
     server.shutdown()

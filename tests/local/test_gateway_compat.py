@@ -19,6 +19,8 @@ from emulator.template import read_api
 from tests.helpers import DEADLINE
 from tests.local.test_runtime import function, route, websocket_api
 
+pytestmark = pytest.mark.server  # each test starts a gateway, its functions in processes
+
 HERE = Path(__file__).parent
 
 

@@ -208,6 +208,7 @@ def closed_within(client, seconds: float) -> bool:
     return False
 
 
+@pytest.mark.server  # `manage.py runstack`
 def test_a_second_terminals_shell_ends_the_sessions_of_the_user_it_deactivates(tmp_path):
     """A `manage.py shell` subprocess started with only the environment a developer's second
     terminal has deactivates a user while the stack runs: their socket closes within 5 s and

@@ -32,12 +32,29 @@ def token_keypair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 
 
 @pytest.fixture(autouse=True)
-def _site_settings(settings, token_keypair: tuple[Path, str], dynamodb: str) -> None:
-    # dynamodb: logins count failures in the `limits` table (chat/throttle.py).
+def _site_settings(settings, token_keypair: tuple[Path, str]) -> None:
+    # No DynamoDB here: a test that touches it asks for `dynamodb` itself (so it is a `server`
+    # test, tests/conftest.py), as every test that logs in must: failures are counted in the
+    # `limits` table (chat/throttle.py).
     settings.TOKEN_SIGNING_KEY = ""
     settings.TOKEN_SIGNING_KEY_FILE = str(token_keypair[0])
     # The real hasher costs ~0.3 s per login; these tests are about the flow, not the hash.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _logins_need_dynamodb(request: pytest.FixtureRequest, monkeypatch) -> None:
+    """Without `dynamodb`, a login fails the test, rather than passing on the throttle's
+    in-memory fallback (or on a dynalite that another test happened to start)."""
+    if "dynamodb" in request.fixturenames:
+        return
+    from chat import throttle
+
+    def refuse(**kwargs: object) -> None:
+        raise AssertionError("a login reads the limits table: this test needs `dynamodb`")
+
+    monkeypatch.setattr(throttle, "login_check", refuse)
+    monkeypatch.setattr(throttle, "login_failure_record", refuse)
 
 
 @pytest.fixture

@@ -61,6 +61,7 @@ def bodies(password: str) -> st.SearchStrategy[bytes]:
     )
 
 
+@pytest.mark.usefixtures("dynamodb")
 def test_token_endpoint_never_fails_or_writes(alice, password):
     """Any request gets JSON with `token` (right credentials) or a known `error`, and no 5xx."""
     client = Client()

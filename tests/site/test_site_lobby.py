@@ -48,6 +48,7 @@ def test_counts_of_open_rooms_expired_counts_are_zero(signed_in, make_room):
     assert response.json() == {"rooms": {busy: 3, stale: 0, quiet: 0}}
 
 
+@pytest.mark.usefixtures("dynamodb")
 def test_private_rooms_are_counted_for_their_members_only(signed_in, alice):
     """A private room's figure is nobody else's business: left out unless alice is a member."""
     tag = uuid.uuid4().hex[:8]

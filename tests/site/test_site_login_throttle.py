@@ -42,6 +42,7 @@ def token(client: Client, username: str, password: str, **extra):
     return client.post(reverse("api_token"), body, content_type="application/json", **extra)
 
 
+@pytest.mark.usefixtures("dynamodb")
 def test_api_refuses_after_five_failures_even_the_right_password(client, user, password):
     """Five wrong passwords, then 429 rate_limited with retry_after; the password is not tried."""
     for _ in range(5):
@@ -54,6 +55,7 @@ def test_api_refuses_after_five_failures_even_the_right_password(client, user, p
     assert response["Retry-After"] == str(body["retry_after"])
 
 
+@pytest.mark.usefixtures("dynamodb")
 def test_guesses_from_one_address_leave_the_right_password_working_from_another(
     client, user, password
 ):
@@ -66,6 +68,7 @@ def test_guesses_from_one_address_leave_the_right_password_working_from_another(
     assert token(Client(REMOTE_ADDR="203.0.113.9"), user.username, password).status_code == 200
 
 
+@pytest.mark.usefixtures("dynamodb")
 def test_same_address_other_users_still_log_in(client, user, password, django_user_model):
     other = django_user_model.objects.create_user(f"o{uuid.uuid4().hex[:8]}", password=password)
     for _ in range(5):
@@ -73,6 +76,7 @@ def test_same_address_other_users_still_log_in(client, user, password, django_us
     assert token(client, other.username, password).status_code == 200
 
 
+@pytest.mark.usefixtures("dynamodb")
 def test_a_distributed_guess_at_one_account_is_slowed_not_locked(
     client, user, password, monkeypatch
 ):
@@ -93,6 +97,7 @@ def test_a_distributed_guess_at_one_account_is_slowed_not_locked(
     assert token(elsewhere, user.username, password).status_code == 200
 
 
+@pytest.mark.usefixtures("dynamodb")
 def test_spraying_from_one_address_is_slowed(client, user, password):
     """20 failures across usernames from one address delay its next attempt; others are fine."""
     for n in range(20):
@@ -102,6 +107,7 @@ def test_spraying_from_one_address_is_slowed(client, user, password):
     assert token(Client(REMOTE_ADDR="203.0.113.10"), user.username, password).status_code == 200
 
 
+@pytest.mark.usefixtures("dynamodb")
 def test_ipv6_addresses_count_by_their_64(user, password):
     """A host rotating through its /64 is one caller; the next /64 is another."""
     for n in range(5):
@@ -112,6 +118,7 @@ def test_ipv6_addresses_count_by_their_64(user, password):
     assert token(Client(REMOTE_ADDR="2001:db8:1:3::1"), user.username, password).status_code == 200
 
 
+@pytest.mark.usefixtures("dynamodb")
 def test_deployed_the_caller_is_api_gateways_source_ip_not_a_header(settings, user, password):
     """Under Zappa the address comes from the request context (copied into
     X-Dynamowave-Source-Ip by Zappa): a forged X-Forwarded-For per attempt changes nothing."""
@@ -141,6 +148,7 @@ def test_with_the_table_unavailable_logins_stay_limited(client, user, password, 
     assert token(client, user.username, password).status_code == 429
 
 
+@pytest.mark.usefixtures("dynamodb")
 def test_successful_logins_are_not_counted(client, user, password):
     """Ten successes and four failures leave the fifth failure still answered as 401."""
     for _ in range(10):
@@ -150,6 +158,7 @@ def test_successful_logins_are_not_counted(client, user, password):
     assert token(client, user.username, password).status_code == 429
 
 
+@pytest.mark.usefixtures("dynamodb")
 def test_login_page_shows_a_form_error_when_throttled(client, user, password):
     """The login page counts the same failures and then refuses with a message, not a login."""
     url = reverse("login")
@@ -164,6 +173,7 @@ def test_login_page_shows_a_form_error_when_throttled(client, user, password):
     assert token(client, user.username, password).status_code == 429
 
 
+@pytest.mark.usefixtures("dynamodb")
 def test_login_page_still_logs_in(client, user, password):
     """Below the limit the login page works as before."""
     response = client.post(reverse("login"), {"username": user.username, "password": password})

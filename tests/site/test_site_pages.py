@@ -97,6 +97,7 @@ def test_login_page_renders(client):
     assert 'name="username"' in content and 'name="password"' in content
 
 
+@pytest.mark.usefixtures("dynamodb")
 def test_login_sends_the_user_to_the_chat(client, alice, password):
     """Logging in redirects to / (and from there to #general)."""
     response = client.post("/accounts/login/", {"username": "alice", "password": password})

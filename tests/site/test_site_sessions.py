@@ -83,6 +83,7 @@ def flash(response) -> list[str]:
 # -- tokens --------------------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("dynamodb")
 def test_a_browser_sessions_tokens_share_its_id_and_credentials_tokens_have_none(
     erin, verify, settings
 ):

@@ -74,6 +74,7 @@ def test_a_password_like_the_username_is_reported_under_the_password(client):
     assert "password2" not in errors
 
 
+@pytest.mark.usefixtures("dynamodb")
 def test_a_strong_password_still_signs_up(client):
     response = post_signup(client, GOOD, GOOD)
     assert response.status_code == 302

@@ -71,6 +71,7 @@ def given_password(request, password) -> str:
     return password if request.param == "right" else "not the password"
 
 
+@pytest.mark.usefixtures("dynamodb")
 def test_login_page_tells_a_suspended_user_so_whatever_the_password(
     client, suspended, given_password
 ):
@@ -83,6 +84,7 @@ def test_login_page_tells_a_suspended_user_so_whatever_the_password(
     assert SESSION_KEY not in client.session
 
 
+@pytest.mark.usefixtures("dynamodb")
 def test_login_page_wrong_password_of_an_active_user_is_the_usual_message(client, user):
     """An active user's wrong password is still answered as a wrong username or password."""
     response = log_in(client, user.username, "not the password")
@@ -90,6 +92,7 @@ def test_login_page_wrong_password_of_an_active_user_is_the_usual_message(client
     assert SUSPENDED_MESSAGE not in response.content.decode()
 
 
+@pytest.mark.usefixtures("dynamodb")
 def test_login_page_unknown_username_is_the_usual_message(client, suspended, password):
     """A username nobody has is a wrong username or password, even next to a suspended one."""
     response = log_in(client, f"nobody-{uuid.uuid4().hex[:8]}", password)
@@ -97,6 +100,7 @@ def test_login_page_unknown_username_is_the_usual_message(client, suspended, pas
     assert SUSPENDED_MESSAGE not in response.content.decode()
 
 
+@pytest.mark.usefixtures("dynamodb")
 def test_token_credentials_of_a_suspended_user_are_refused_as_suspended(
     client, suspended, given_password
 ):
@@ -104,6 +108,7 @@ def test_token_credentials_of_a_suspended_user_are_refused_as_suspended(
     assert_suspended(token(client, suspended.username, given_password))
 
 
+@pytest.mark.usefixtures("dynamodb")
 def test_token_credentials_of_others_are_still_invalid_credentials(client, suspended):
     """An unknown username is still 401 invalid_credentials beside a suspended user."""
     response = token(client, f"nobody-{uuid.uuid4().hex[:8]}", "whatever")
@@ -111,6 +116,7 @@ def test_token_credentials_of_others_are_still_invalid_credentials(client, suspe
     assert response.json()["error"] == "invalid_credentials"
 
 
+@pytest.mark.usefixtures("dynamodb")
 def test_token_session_of_a_user_suspended_since_is_refused_as_suspended(user, django_user_model):
     """The chat page's request (session and CSRF header) after a ban gets 403 account_suspended,
     not 401 not_authenticated, so the page can say why the chat ended."""
@@ -140,6 +146,7 @@ def test_token_session_no_longer_valid_is_not_authenticated_even_if_suspended(
     assert response.json()["error"] == "not_authenticated"
 
 
+@pytest.mark.usefixtures("dynamodb")
 def test_failures_of_a_suspended_user_are_still_counted(five_failures, client, suspended, password):
     """Five tries at a suspended account, even with its right password, are five failures: the
     login page and /api/token/ then refuse the caller as rate limited."""

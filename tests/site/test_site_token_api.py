@@ -32,6 +32,7 @@ def assert_error(response, status: int, code: str) -> None:
     assert set(body) == {"error", "message"}
 
 
+@pytest.mark.usefixtures("dynamodb")
 def test_credentials_give_a_token_the_authorizer_accepts(client, alice, password, verify, settings):
     """A username and password in JSON give a token that verifies as that user, for the TTL."""
     before = datetime.now(UTC).replace(microsecond=0)
@@ -55,6 +56,7 @@ def test_credentials_give_a_token_the_authorizer_accepts(client, alice, password
     assert "no-store" in response["Cache-Control"]
 
 
+@pytest.mark.usefixtures("dynamodb")
 def test_each_token_has_its_own_id(client, alice, password):
     """Two tokens issued in the same second still differ, by their `jti`."""
     first = post_json(client, {"username": "alice", "password": password}).json()["token"]
@@ -63,6 +65,7 @@ def test_each_token_has_its_own_id(client, alice, password):
     assert claims[0]["jti"] != claims[1]["jti"]
 
 
+@pytest.mark.usefixtures("dynamodb")
 def test_staff_claim_follows_the_user(client, django_user_model, password, verify):
     """A staff user's token says so, because the Lambdas decide staff-only actions from it."""
     django_user_model.objects.create_user(username="root", password=password, is_staff=True)
@@ -70,6 +73,7 @@ def test_staff_claim_follows_the_user(client, django_user_model, password, verif
     assert verify(response.json()["token"]).is_staff is True
 
 
+@pytest.mark.usefixtures("dynamodb")
 def test_ttl_comes_from_settings(client, alice, password, settings):
     """TOKEN_TTL_SECONDS sets the token's lifetime."""
     settings.TOKEN_TTL_SECONDS = 60
@@ -78,6 +82,7 @@ def test_ttl_comes_from_settings(client, alice, password, settings):
     assert claims["exp"] - claims["nbf"] == 60
 
 
+@pytest.mark.usefixtures("dynamodb")
 def test_issuer_and_audience_come_from_the_lambdas_config(client, alice, password, verify):
     """The site signs with whatever issuer and audience the Lambdas' config expects."""
     from tests.helpers import bind_config
@@ -92,6 +97,7 @@ def test_issuer_and_audience_come_from_the_lambdas_config(client, alice, passwor
         bind_config()
 
 
+@pytest.mark.usefixtures("dynamodb")
 def test_session_with_csrf_token_gives_a_token(alice, verify):
     """A logged-in browser gets a token with an empty body and the page's CSRF token."""
     client = Client(enforce_csrf_checks=True)
@@ -103,6 +109,7 @@ def test_session_with_csrf_token_gives_a_token(alice, verify):
     assert verify(response.json()["token"]).user_id == str(alice.pk)
 
 
+@pytest.mark.usefixtures("dynamodb")
 def test_session_with_csrf_cookie_value_gives_a_token(alice, verify):
     """The CSRF cookie's value works as the header too: chat.js prefers it over the page's copy."""
     client = Client(enforce_csrf_checks=True)
@@ -113,6 +120,7 @@ def test_session_with_csrf_cookie_value_gives_a_token(alice, verify):
     assert verify(response.json()["token"]).username == "alice"
 
 
+@pytest.mark.usefixtures("dynamodb")
 def test_session_with_a_bodiless_post_gives_a_token(alice, verify):
     """What chat.js sends (no body, no Content-Type, the CSRF header) is the session path."""
     client = Client(enforce_csrf_checks=True)
@@ -131,6 +139,7 @@ def test_form_encoded_credentials_are_a_bad_request(client, alice, password):
     assert_error(response, 400, "invalid_request")
 
 
+@pytest.mark.usefixtures("dynamodb")
 def test_session_without_csrf_token_is_refused(alice):
     """A session request without a CSRF token gets 403 csrf_failed, not a token."""
     client = Client(enforce_csrf_checks=True)
@@ -139,6 +148,7 @@ def test_session_without_csrf_token_is_refused(alice):
     assert_error(client.post(reverse("api_token")), 403, "csrf_failed")
 
 
+@pytest.mark.usefixtures("dynamodb")
 def test_session_from_another_origin_is_refused(alice):
     """A valid CSRF token does not help a request whose Origin is another site."""
     client = Client(enforce_csrf_checks=True)
@@ -152,6 +162,7 @@ def test_session_from_another_origin_is_refused(alice):
     assert_error(response, 403, "csrf_failed")
 
 
+@pytest.mark.usefixtures("dynamodb")
 def test_credentials_need_no_csrf_token(alice, password):
     """JSON credentials carry no ambient authority, so they work without any CSRF token."""
     client = Client(enforce_csrf_checks=True)
@@ -159,6 +170,7 @@ def test_credentials_need_no_csrf_token(alice, password):
     assert response.status_code == 200
 
 
+@pytest.mark.usefixtures("dynamodb")
 def test_wrong_password_is_refused(client, alice):
     """A wrong password gets 401 invalid_credentials."""
     assert_error(
@@ -166,12 +178,14 @@ def test_wrong_password_is_refused(client, alice):
     )
 
 
+@pytest.mark.usefixtures("dynamodb")
 def test_unknown_user_is_refused(client):
     """An unknown username gets the same 401 as a wrong password."""
     response = post_json(client, {"username": "nobody", "password": "whatever"})
     assert_error(response, 401, "invalid_credentials")
 
 
+@pytest.mark.usefixtures("dynamodb")
 def test_inactive_user_is_refused(client, alice, password):
     """A deactivated user gets no token, even with the right password: 403 account_suspended."""
     alice.is_active = False
