@@ -139,6 +139,7 @@ def start_gateway(
     args = ["-m", "emulator", "--port", str(port), "--code-dir", str(ROOT)]
     args += ["--parameter-overrides", "StageName=bench", "--stage", "local"]
     args += ["--preload", ",".join(PRELOAD)]  # as `make run`
+    args += ["--no-throttle"]  # benchmarks mean to go past a stage's throttles
     args += [f"--env={name}" for name in FUNCTION_SETTINGS if os.environ.get(name)]
     if post_faults:
         args += ["--post-faults", post_faults]

@@ -168,10 +168,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument(
         "--throttle",
-        action="store_true",
-        help="enforce the stage's throttles (the template's DefaultRouteSettings and "
-        "RouteSettings, with --parameter-overrides): frames past them get API Gateway's "
-        "Too Many Requests frame and reach no function",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="enforce the stage's throttles, as API Gateway does (the template's "
+        "DefaultRouteSettings and RouteSettings, with --parameter-overrides): frames past them "
+        "get API Gateway's Too Many Requests frame and reach no function; --no-throttle for "
+        "load tests that mean to go past them",
     )
     parser.add_argument(
         "--credentials",

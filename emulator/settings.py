@@ -136,9 +136,9 @@ class Settings:
     tls_dir: Path | None = None
     tls_port: int = 0
     # API Gateway's stage and route throttles (emulator/throttles.py): the template's
-    # (DefaultRouteSettings, RouteSettings) with `throttle`, or `throttles` if given. Off by
-    # default: the suite and the benchmarks drive one stack harder than a stage's throttles
-    # allow, on purpose; `--throttle` turns them on, and tests set their own (gateway.throttle).
+    # (DefaultRouteSettings, RouteSettings) with `throttle`, or `throttles` if given. The command
+    # line enforces them unless `--no-throttle`; a gateway embedded in a program (a test) does
+    # only when asked, since one such gateway usually serves many tests at once.
     throttle: bool = False
     throttles: StageThrottles | None = None
     # Route authorization (authorizers.py): the access keys a SigV4-signed handshake may use

@@ -275,6 +275,9 @@ class GatewayProcess:
         # The template's stage is the session's (its tables); clients connect to /local.
         command += ["--parameter-overrides", f"StageName={stage_name(self.env)}"]
         command += ["--stage", "local"]
+        # One stack serves every test of the session, far faster than people would use a stage:
+        # the stage's throttles are tested on gateways of their own (tests/local/test_throttle.py).
+        command += ["--no-throttle"]
         with self.log.open("a") as out:
             self.process = subprocess.Popen(
                 command, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT

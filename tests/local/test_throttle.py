@@ -335,3 +335,50 @@ def test_routes_without_settings_share_the_accounts_quota():
     assert all(taken)
     assert not throttling.take("ping")
     assert throttling.refused == {"ping": 1}
+
+
+@pytest.mark.parametrize("flag", [[], ["--no-throttle"]])
+def test_the_command_line_enforces_the_stages_throttles_unless_told_not_to(tmp_path, flag):
+    """`python -m emulator` throttles as the stage says by default (a burst of 1 on $connect,
+    refilled once in 100 s: the second handshake is 429); `--no-throttle` lets both in."""
+    import os
+    import subprocess
+    import sys
+
+    from devstack.dynamodb import free_port
+    from tests.helpers import ROOT, wait_listening
+    from tests.local.test_gateway_auth import HERE, template
+
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "functions").symlink_to(HERE / "functions")
+    tree = template(tmp_path)
+    tree["Resources"]["Stage"] = {
+        "Type": "AWS::ApiGatewayV2::Stage",
+        "Properties": {
+            "ApiId": {"Ref": "Api"},
+            "StageName": "local",
+            "DefaultRouteSettings": {"ThrottlingRateLimit": 0.01, "ThrottlingBurstLimit": 1},
+        },
+    }
+    (project / "template.json").write_text(json.dumps(tree))  # JSON is YAML
+    port = free_port()
+    command = [sys.executable, "-m", "emulator", "--port", str(port), "--no-tls", *flag]
+    command += ["--template", str(project / "template.json")]
+    with (tmp_path / "gateway.log").open("w") as out:
+        gateway = subprocess.Popen(
+            command, cwd=ROOT, env=dict(os.environ), stdout=out, stderr=subprocess.STDOUT
+        )
+    statuses = []
+    try:
+        wait_listening(port, gateway)
+        for _ in range(2):
+            try:
+                with ws_connect(f"ws://127.0.0.1:{port}/local", open_timeout=DEADLINE):
+                    statuses.append(101)
+            except InvalidStatus as refused:
+                statuses.append(refused.response.status_code)
+    finally:
+        gateway.terminate()
+        gateway.wait(30)
+    assert statuses == ([101, 101] if flag else [101, 429])
