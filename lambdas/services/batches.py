@@ -170,11 +170,12 @@ def _position(changes: Changes) -> int:
     held = {int(m.rev): int(m.rev_at or 0) for m in changes.messages}
     empty = {n for first, last in changes.empty for n in range(first, last + 1)}
     recent = _now_ms() - PENDING_WAIT_MS
+    numbers = sorted(held)
     for n in range(changes.since + 1, changes.to + 1):
         if n in held or n in empty:
             continue
         # Numbers are taken in order: n was taken before the next number held.
-        above = next((held[m] for m in sorted(held) if m > n), _now_ms())
+        above = next((held[m] for m in numbers if m > n), _now_ms())
         if above >= recent:
             return n - 1
     return changes.to
@@ -182,35 +183,33 @@ def _position(changes: Changes) -> int:
 
 def _release(*, room: str, token: str, position: int) -> bool:
     """End the batch if the room's last number is still `position`: nothing changed since."""
-    try:
-        Room(room).update(
-            actions=[
-                Room.flushed.set(position),
-                Room.flushed_at.set(_now_ms()),
-                Room.flush_by.remove(),
-                Room.flush_at.remove(),
-            ],
-            condition=(Room.flush_by == token) & (Room.seq == position),
-        )
-    except UpdateError as error:
-        if condition_failed(error):
-            return False
-        raise
-    return True
+    now = _now_ms()
+    return _lease_update(
+        room,
+        [
+            Room.flushed.set(position),
+            Room.flushed_at.set(now),
+            Room.flush_by.remove(),
+            Room.flush_at.remove(),
+        ],
+        (Room.flush_by == token) & (Room.seq == position),
+    )
 
 
 def _renew(*, room: str, token: str, position: int) -> bool:
     """Keep the lease for another round, recording what has been sent; False if it was lost."""
     now = _now_ms()
+    return _lease_update(
+        room,
+        [Room.flushed.set(position), Room.flushed_at.set(now), Room.flush_at.set(now)],
+        Room.flush_by == token,
+    )
+
+
+def _lease_update(room: str, actions: list, condition) -> bool:
+    """One conditional write to the room's lease: False if its condition no longer held."""
     try:
-        Room(room).update(
-            actions=[
-                Room.flushed.set(position),
-                Room.flushed_at.set(now),
-                Room.flush_at.set(now),
-            ],
-            condition=Room.flush_by == token,
-        )
+        Room(room).update(actions=actions, condition=condition)
     except UpdateError as error:
         if condition_failed(error):
             return False
