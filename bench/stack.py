@@ -168,10 +168,15 @@ def machine() -> str:
     )
 
 
-async def until(predicate, timeout: float = 60.0) -> bool:
-    """Poll until predicate() is truthy; False if `timeout` seconds pass first (a hang)."""
+async def until(predicate, timeout: float = 60.0, progress=None) -> bool:
+    """Poll until predicate() is truthy; False if `timeout` seconds pass first (a hang). With
+    `progress` (a callable), the timeout counts from the last change of its value: slow but
+    moving, as on a busy machine, is not a hang."""
     deadline = time.monotonic() + timeout
+    seen = progress() if progress else None
     while not predicate():
+        if progress and (now := progress()) != seen:
+            seen, deadline = now, time.monotonic() + timeout
         if time.monotonic() > deadline:
             return False
         await asyncio.sleep(0.05)

@@ -64,6 +64,11 @@ async def ordered_clients(
     return clients
 
 
+def _held_count(clients):
+    """How many messages the clients hold together: while it grows, repair is under way."""
+    return lambda: sum(len(c.log.messages) for c in clients)
+
+
 def _stored(room: str) -> list[str]:
     """The room's message ids in their order (by `seq`)."""
     return [m.message_id for m in sorted(Message.query(room), key=lambda m: m.seq)]
@@ -92,7 +97,9 @@ def test_with_a_tenth_of_posts_lost_every_client_ends_with_every_message_in_orde
         clients = await ordered_clients(gateway, keys, room, 50, "lossy")
         faults(drop=0.1, seed=13)
         await _send(clients, 200, 0.1, "m")
-        whole = await until(lambda: all(len(c.log.messages) == 200 for c in clients))
+        whole = await until(
+            lambda: all(len(c.log.messages) == 200 for c in clients), progress=_held_count(clients)
+        )
         faults()
         stored = _stored(room)
         try:
@@ -119,7 +126,9 @@ def test_clients_that_lost_the_last_message_learn_of_it_from_the_pong(gateway, k
         unlucky = clients[::2]
         faults(drop=1.0, users=frozenset(f"quiet{n}" for n in range(0, 20, 2)))
         await clients[1].send({"action": "sendmessage", "message": "last", "clientMessageId": "z"})
-        whole = await until(lambda: all(len(c.log.messages) == 20 for c in clients))
+        whole = await until(
+            lambda: all(len(c.log.messages) == 20 for c in clients), progress=_held_count(clients)
+        )
         faults()
         try:
             assert whole, sorted(len(c.log.messages) for c in clients)

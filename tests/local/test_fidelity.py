@@ -268,8 +268,11 @@ def test_management_answers_carry_a_request_id_and_a_410_has_no_body(gateway):
     """POST, GET and DELETE answer with x-amzn-RequestId; a gone connection's 410 has only
     its error type, as AWS's (no body)."""
     api = management(gateway)
+    before = set(gateway.clients)  # an earlier test's connection may still be closing
     with connect(gateway) as client:
-        (connection_id,) = gateway.clients
+        # The client hears 101 a moment before the gateway lists the connection as open.
+        assert wait_for(lambda: set(gateway.clients) - before)
+        (connection_id,) = set(gateway.clients) - before
         posted = api.post_to_connection(ConnectionId=connection_id, Data=b"hi")
         assert client.recv(timeout=DEADLINE) == "hi"
         described = api.get_connection(ConnectionId=connection_id)
