@@ -1,9 +1,10 @@
 # DynamoWave Chat. Two commands do all the set-up on a fresh machine:
-#   make run    the local stack: site :8000, WebSocket gateway :8001/local, dynalite
+#   make run    the local stack: site :8000, WebSocket gateway :8001/local, dynalite, PostgreSQL
 #   make test   every test (unit, the page's modules under node, integration through the gateway
-#               and dynalite, browser)
+#               and dynalite, browser; the site's on PostgreSQL)
 #   make test-fast  the tests that need no server (dynalite, a gateway, a browser, a stack of
-#               processes) and run no deploy tool (pip, Zappa, cfn-lint): under a minute
+#               processes; PostgreSQL is started, in a second) and run no deploy tool (pip, Zappa,
+#               cfn-lint): under a minute
 # and three deploy to AWS (DEPLOY.md):
 #   make check                  offline: stages vs default quotas, template translated, cfn-lint,
 #                               checkov, packages, plan
@@ -17,7 +18,7 @@ PY_STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
 NODE_STAMP := node_modules/.installed
 
-.PHONY: screenshots deps run test test-fast iam-report lint format chromium clean check package deploy bench load cost
+.PHONY: screenshots deps run test test-fast iam-report lint format chromium postgresql clean check package deploy bench load cost
 
 deps: $(PY_STAMP) $(NODE_STAMP)
 
@@ -54,10 +55,20 @@ chromium:
 	  $$SUDO apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(BROWSER_PACKAGES) >/dev/null; }
 
-run: deps
+# The site's database, for `make run` and the tests: Debian's server (devstack/postgres.py runs
+# the newest installed version's programs, as the `postgres` user when we are root).
+POSTGRES_PACKAGES = postgresql
+postgresql:
+	@dpkg -s $(POSTGRES_PACKAGES) >/dev/null 2>&1 || { \
+	  echo "Installing Debian's $(POSTGRES_PACKAGES) for the site's database"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(POSTGRES_PACKAGES) >/dev/null; }
+
+run: deps postgresql
 	$(PY) manage.py runstack $(if $(VERBOSE),--verbose)
 
-test: deps chromium
+test: deps chromium postgresql
 	$(VENV)/bin/ruff check .
 	node --test tests/js/
 	$(PY) -m pytest
@@ -65,7 +76,8 @@ test: deps chromium
 
 # Deselects the tests marked `server` or `tool` (tests/conftest.py marks them by the fixtures they
 # use), so it needs no Chromium; the IAM report needs the whole run. `make check` runs cfn-lint.
-test-fast: deps
+# The site's tests still run on PostgreSQL (TEST_DATABASE=sqlite: on SQLite, with no server).
+test-fast: deps postgresql
 	node --test tests/js/
 	$(PY) -m pytest -m "not server and not tool"
 

@@ -4,9 +4,9 @@ The stack's processes write to pipes; `runstack` hands every line to a `Terminal
 keeps page requests, WebSocket connects, route invocations and disconnects (the gateway's access
 lines), warnings and errors (with their traceback), and drops what a developer does not act on:
 CloudWatch metric blobs, Powertools' INFO records (the access line says the same), dynalite's
-warnings, the dev server's banner, static files, pages' background polls and frames (pings,
-typing, read positions) that succeed, boto/urllib3 retries, and the tracebacks of sockets that
-simply went away. `verbose` keeps every line.
+warnings, PostgreSQL's routine LOG lines, the dev server's banner, static files, pages'
+background polls and frames (pings, typing, read positions) that succeed, boto/urllib3 retries,
+and the tracebacks of sockets that simply went away. `verbose` keeps every line.
 """
 
 from __future__ import annotations
@@ -40,6 +40,9 @@ NOISE = [
         r"^Quit the server with CONTROL-C\.$",
         r"^WARNING: This is a development server\.",
         r"^For more information on production servers see",
+        # PostgreSQL's LOG lines (starting, listening, checkpoints, shutting down): its
+        # WARNING, ERROR and FATAL lines, and the DETAIL or STATEMENT under them, are shown
+        r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+ \w+ \[\d+\] LOG:  ",
         # a browser that closed its tab mid-response
         r"Broken pipe from \(",
         r"^\s*$",
@@ -58,8 +61,8 @@ WIDTH = 8  # the source column
 
 
 class TerminalFilter:
-    """Feed it the lines of one source (`site`, `gateway`, `dynalite`) in order; it answers the
-    lines to print. Stateful only for tracebacks, which are kept or dropped whole."""
+    """Feed it the lines of one source (`site`, `gateway`, `dynalite`, `postgres`) in order; it
+    answers the lines to print. Stateful only for tracebacks, which are kept or dropped whole."""
 
     def __init__(self, source: str, *, verbose: bool = False) -> None:
         self.source, self.verbose = source, verbose

@@ -1,10 +1,11 @@
 """The local stack's endpoints and tables, for every `manage.py` command run on this machine.
 
-`make run` (manage.py runstack) hands its site the endpoints of the dynalite and gateway it
-started. A second terminal's `manage.py shell` or `createsuperuser` would know none of them: its
-revocations would go to AWS's real endpoints (without credentials, so nowhere). runstack writes
-what its children were given into `<data dir>/stack.json` while it runs; manage.py applies that,
-or the defaults `make run` starts with when no stack runs, under whatever the environment sets.
+`make run` (manage.py runstack) hands its site the endpoints of the dynalite, PostgreSQL and
+gateway it started. A second terminal's `manage.py shell` or `createsuperuser` would know none of
+them: its users would go to another database, its revocations to AWS's real endpoints (without
+credentials, so nowhere). runstack writes what its children were given into
+`<data dir>/stack.json` while it runs; manage.py applies that, or the defaults `make run` starts
+with when no stack runs, under whatever the environment sets.
 
 Imported by manage.py before Django: the standard library only.
 """
@@ -61,14 +62,19 @@ def data_dir(environ: Mapping[str, str]) -> Path:
 
 def _database(environ: Mapping[str, str]) -> str:
     # Which database a process uses (DATABASE_URL, or the data dir's sqlite), without writing
-    # a URL and its password down.
+    # a URL and its password down (the stack's own server's URL, which has none, is shared).
     return hashlib.sha256(environ.get("DATABASE_URL", "").encode()).hexdigest()
 
 
-def stack_state_write(*, folder: Path, env: Mapping[str, str]) -> Path:
-    """Record the running stack's shared settings in `folder`; the file's path."""
+def stack_state_write(*, folder: Path, env: Mapping[str, str], own_database: bool = False) -> Path:
+    """Record the running stack's shared settings in `folder`; the file's path.
+
+    `own_database`: env's DATABASE_URL is the PostgreSQL server the stack started, shared too
+    (it holds no password: trust on loopback). A URL the developer set is never written down.
+    """
+    shared = SHARED + (("DATABASE_URL",) if own_database else ())
     state = {
-        "env": {name: env[name] for name in SHARED if env.get(name)},
+        "env": {name: env[name] for name in shared if env.get(name)},
         "database": _database(env),
     }
     folder.mkdir(parents=True, exist_ok=True)
@@ -110,8 +116,11 @@ def stack_defaults(environ: Mapping[str, str]) -> dict[str, str]:
     if _elsewhere(environ):
         return {}
     state = _stack_state_read(data_dir(environ))
-    if state is not None and state.get("database") != _database(environ):
-        state = None  # the running stack serves another database than this command's
+    if state is not None:
+        # This command's database: its own DATABASE_URL, or else the stack's own server's.
+        served = environ.get("DATABASE_URL") or state["env"].get("DATABASE_URL", "")
+        if state.get("database") != _database({"DATABASE_URL": served}):
+            state = None  # the running stack serves another database than this command's
     stage = state["env"].get("STAGE", STAGE) if state else STAGE
     if (environ.get("STAGE") or stage) != stage:
         return {}  # a stage of its own, perhaps a deployed one: not the local stack's tables

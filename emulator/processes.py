@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import signal
 import subprocess
@@ -11,20 +12,22 @@ import sys
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
-def _detach() -> None:
+def _detach(death_signal: int) -> None:
     # Runs in the child between fork and exec. Its own process group: the terminal's Ctrl-C
     # (SIGINT to the foreground group) does not reach it, so the parent can stop it in order.
     os.setpgid(0, 0)
     if sys.platform == "linux":
-        # ... and if the parent dies without stopping it (SIGKILL), it gets SIGTERM, never
-        # lingering on its port. (Sent when the parent *thread* exits: start these from the
-        # main thread.)
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        # ... and if the parent dies without stopping it (SIGKILL), it gets `death_signal`,
+        # never lingering on its port. (Sent when the parent *thread* exits: start these from
+        # the main thread. A change of user clears it, so Popen's `user=` must come first, as
+        # it does: Python switches users before it calls preexec_fn.)
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, death_signal)
 
 
-def shielded() -> dict:
-    """Popen arguments for a child that Ctrl-C does not stop but its parent's death does."""
-    return {"preexec_fn": _detach}
+def shielded(*, death_signal: int = signal.SIGTERM) -> dict:
+    """Popen arguments for a child that Ctrl-C does not stop but its parent's death does (with
+    `death_signal`: PostgreSQL's fast shutdown is SIGINT, its SIGTERM waits for every client)."""
+    return {"preexec_fn": functools.partial(_detach, death_signal)}
 
 
 def terminate(process: subprocess.Popen, *, timeout: float = 15) -> None:

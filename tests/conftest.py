@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
@@ -70,6 +73,8 @@ IAM_USAGE = ROOT / "test-artifacts" / "iam-usage.jsonl"
 # directly or through others (make_room, room, connect, site...), so nobody has to remember to
 # mark them; a test that starts a server or a stack of its own, or runs cfn-lint, is marked by
 # hand. Browser tests are `browser` (tests/browser/conftest.py), hence `server` too.
+# PostgreSQL (`postgres`, under every test that uses the database) is not a `server` here: it
+# starts in about a second, once per session, and most of the site's tests need nothing else.
 MARKED_BY_FIXTURE = {
     "dynamodb": "server",  # dynalite
     "gateway": "server",  # the local gateway, functions in processes
@@ -119,6 +124,52 @@ def dynamodb(keys: Keys) -> Iterator[str]:
         ensure_tables()
         yield server.endpoint_url
         os.environ.pop("DYNAMODB_ENDPOINT_URL", None)
+
+
+# Which database the site's tests use: a PostgreSQL server of the session's own, as deployed
+# sites do; `TEST_DATABASE=sqlite` asks for SQLite in memory instead (no server at all).
+TEST_DATABASES = ("postgres", "sqlite")
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[str]:
+    """A real PostgreSQL server (devstack/postgres.py) in a temporary folder, for the whole
+    session; yields its URL."""
+    from devstack.postgres import PostgreSQL
+
+    log = Path(tempfile.mkdtemp(prefix="dynamowave-postgres-log-")) / "postgres.log"
+    with PostgreSQL(log=log) as server:
+        yield server.url
+    shutil.rmtree(log.parent, ignore_errors=True)
+
+
+@pytest.fixture
+def stack_tmp_path() -> Iterator[Path]:
+    """A temporary folder for a stack or PostgreSQL cluster of the test's own. As root, the
+    server runs as the `postgres` user, which may not enter pytest's tmp_path (under
+    /tmp/pytest-of-root, 0700): this one lets it pass through (0711), not list."""
+    path = Path(tempfile.mkdtemp(prefix="dynamowave-stack-"))
+    path.chmod(0o711)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(request: pytest.FixtureRequest) -> None:
+    """pytest-django's hook, just before it creates the test database: the settings were
+    loaded before any conftest (pytest-django sets Django up first), from the environment's
+    DATABASE_URL or the SQLite default, so the connection is pointed at the session's server
+    here; pytest-django then creates `test_dynamowave` on it. Only tests that use the database
+    start the server."""
+    choice = os.environ.get("TEST_DATABASE") or "postgres"
+    if choice not in TEST_DATABASES:
+        raise pytest.UsageError(f"TEST_DATABASE={choice}: one of {', '.join(TEST_DATABASES)}")
+    from devstack.postgres import django_database_use
+
+    django_database_use(
+        request.getfixturevalue("postgres") if choice == "postgres" else "sqlite://:memory:"
+    )
+    request.getfixturevalue("django_db_modify_db_settings_parallel_suffix")
 
 
 @pytest.fixture(scope="session")

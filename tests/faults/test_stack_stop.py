@@ -19,7 +19,7 @@ from websockets.sync.client import connect
 from devstack.dynamodb import Dynalite, free_port
 from tests.helpers import DEADLINE, ROOT, Keys, wait_listening
 
-pytestmark = pytest.mark.server  # each test runs dynalite and `manage.py runstack`
+pytestmark = pytest.mark.server  # each test runs `manage.py runstack`
 
 TABS = 10
 
@@ -42,8 +42,9 @@ class Stack:
         self.env = {
             name: value
             for name, value in os.environ.items()
-            # The test session's endpoints and keys are not the stack's.
-            if not name.endswith("_ENDPOINT_URL") and not name.startswith(("TOKEN_", "PYTEST"))
+            # The test session's endpoints, keys and database are not the stack's.
+            if not name.endswith(("_ENDPOINT_URL", "DATABASE_URL"))
+            and not name.startswith(("TOKEN_", "PYTEST"))
         } | {
             "LOCAL_DATA_DIR": str(work / "data"),
             "LOCAL_KEYS_DIR": str(work / "keys"),
@@ -81,7 +82,10 @@ class Stack:
                 start_new_session=True,
             )
         try:
-            wait_listening(self.gateway_port, stack, timeout=60)
+            try:
+                wait_listening(self.gateway_port, stack, timeout=60)
+            except AssertionError as exc:
+                raise AssertionError(f"{exc}: {self.log.read_text()[-3000:]}") from None
             yield stack
         finally:
             kill_session(stack.pid)
@@ -96,8 +100,8 @@ class Stack:
 
 
 @pytest.fixture
-def stack(tmp_path) -> Stack:
-    return Stack(tmp_path)
+def stack(stack_tmp_path) -> Stack:
+    return Stack(stack_tmp_path)
 
 
 def test_ctrl_c_with_tabs_open_leaves_no_connection_behind(stack):
@@ -109,9 +113,12 @@ def test_ctrl_c_with_tabs_open_leaves_no_connection_behind(stack):
         os.killpg(process.pid, signal.SIGINT)
         assert process.wait(timeout=90) == 0
 
-    # Then: what dynalite kept on disk, read with nothing of the stack running.
+    # Then: what dynalite kept on disk, read with nothing of the stack running; PostgreSQL was
+    # shut down cleanly (it removes its pid file last).
     with Dynalite(path=stack.work / "data" / "dynalite") as dynalite:
         assert stack.items(dynalite.endpoint_url) == []
+    assert (stack.work / "data" / "postgres" / "PG_VERSION").exists()
+    assert not (stack.work / "data" / "postgres" / "postmaster.pid").exists()
 
 
 def test_a_restarted_stack_forgets_the_connections_of_a_killed_one(stack):

@@ -4,10 +4,12 @@ second terminal's shell sees what `make run` does (dynamowave_site/local_stack.p
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -121,6 +123,50 @@ def test_no_defaults_where_the_environment_means_another_stage(tmp_path, elsewhe
     assert stack_defaults(env) == {}
 
 
+def test_the_stacks_own_database_is_shared_but_never_a_url_of_the_environment(tmp_path):
+    """The PostgreSQL server the stack started (no password in its URL) is every terminal's
+    database; a DATABASE_URL the developer set is never written down, and a terminal that uses
+    another database gets none of the stack's endpoints."""
+    own = "postgres://dynamowave@127.0.0.1:9103/dynamowave"
+    stack_state_write(folder=tmp_path, env=STACK_ENV | {"DATABASE_URL": own}, own_database=True)
+    env = {"LOCAL_DATA_DIR": str(tmp_path)}
+    assert stack_defaults(env)["DATABASE_URL"] == own
+    assert stack_defaults(env | {"DATABASE_URL": own})["STAGE"] == "local"
+    assert stack_defaults(env | {"DATABASE_URL": own.replace("9103", "9104")}) == {}
+
+    secret = "postgres://dynamowave:s3cret@db.example.com/dynamowave"
+    path = stack_state_write(folder=tmp_path, env=STACK_ENV | {"DATABASE_URL": secret})
+    assert "s3cret" not in path.read_text()
+    # This terminal would use SQLite, not the stack's database: not the stack's either.
+    alone = stack_defaults(env)
+    assert "DATABASE_URL" not in alone
+    assert alone["DYNAMODB_ENDPOINT_URL"] != STACK_ENV["DYNAMODB_ENDPOINT_URL"]
+    assert stack_defaults(env | {"DATABASE_URL": secret})["STAGE"] == "local"
+
+
+def test_an_old_sqlite_database_with_users_is_mentioned(tmp_path):
+    """A data folder's db.sqlite3 from before PostgreSQL: its users are counted and the way to
+    copy them is printed; a SQLite file without users, or none, says nothing."""
+    from devstack.management.commands.runstack import Command
+
+    def mention(path: Path) -> str:
+        out = io.StringIO()
+        Command(stdout=out)._sqlite_users_mention(path)
+        return out.getvalue()
+
+    path = tmp_path / "db.sqlite3"
+    assert mention(path) == "" and not path.exists()  # and none is made
+    with contextlib.closing(sqlite3.connect(path)) as db, db:
+        db.execute("CREATE TABLE auth_user (id integer primary key, username text)")
+    assert mention(path) == ""
+    with contextlib.closing(sqlite3.connect(path)) as db, db:
+        db.executemany("INSERT INTO auth_user (username) VALUES (?)", [("ann",), ("ben",)])
+    printed = mention(path)
+    assert f"{path} holds 2 users" in printed
+    assert f"DATABASE_URL=sqlite:///{path} .venv/bin/python manage.py dumpdata" in printed
+    assert "manage.py loaddata" in printed
+
+
 def test_the_state_file_is_where_the_settings_keep_data():
     """manage.py finds it before the settings load, in settings.DATA_DIR."""
     assert data_dir(os.environ) == settings.DATA_DIR
@@ -133,6 +179,7 @@ def terminal_environment(work: Path) -> dict[str, str]:
     """What a developer's terminal has: no endpoint, key, stage or AWS credentials of the test
     session; the stack's folders (both terminals work in the same checkout)."""
     dropped = ("PYTEST", "TOKEN_", "AWS_", "DJANGO_SETTINGS_MODULE", "STAGE", "TABLE_PREFIX")
+    dropped += ("DATABASE_URL", "TEST_DATABASE")
     env = {
         name: value
         for name, value in os.environ.items()
@@ -209,20 +256,24 @@ def closed_within(client, seconds: float) -> bool:
 
 
 @pytest.mark.server  # `manage.py runstack`
-def test_a_second_terminals_shell_ends_the_sessions_of_the_user_it_deactivates(tmp_path):
+def test_a_second_terminals_shell_ends_the_sessions_of_the_user_it_deactivates(stack_tmp_path):
     """A `manage.py shell` subprocess started with only the environment a developer's second
     terminal has deactivates a user while the stack runs: their socket closes within 5 s and
-    their token is refused."""
-    env = terminal_environment(tmp_path)
+    their token is refused. Both use the PostgreSQL server the stack started."""
+    env = terminal_environment(stack_tmp_path)
     assert "DYNAMODB_ENDPOINT_URL" not in env and "AWS_ACCESS_KEY_ID" not in env
-    with running_stack(tmp_path, env) as (site_port, gateway_port):
+    assert "DATABASE_URL" not in env
+    with running_stack(stack_tmp_path, env) as (site_port, gateway_port):
         # Given: a user (made from a shell too) with a token and a live socket in #general.
         made = shell(
             "from django.contrib.auth import get_user_model\n"
-            f"get_user_model().objects.create_user('troll', password={PASSWORD!r})",
+            "from django.db import connection\n"
+            f"get_user_model().objects.create_user('troll', password={PASSWORD!r})\n"
+            "print(connection.vendor, connection.settings_dict['HOST'])",
             env,
         )
         assert made.returncode == 0, made.stderr
+        assert made.stdout.splitlines()[-1] == "postgresql 127.0.0.1"
         token = token_for(site_port, "troll")
         url = f"ws://127.0.0.1:{gateway_port}/local?" + urlencode(
             {"token": token, "room": "general"}

@@ -88,6 +88,15 @@ def test_errors_reach_the_terminal_with_their_cause():
     ) in printed
     assert "emulator.gateway: route sendmessage failed: the function timed out" in text
     assert "dynalite Error: EADDRINUSE: address already in use 127.0.0.1:8002" in printed
+    # PostgreSQL: an error with its detail and statement; none of its routine LOG lines.
+    assert [line for line in printed if line.startswith("postgres")] == [
+        "postgres 2026-12-07 06:48:51.599 UTC [30364] ERROR:  duplicate key value violates "
+        'unique constraint "auth_user_username_key"',
+        "postgres 2026-12-07 06:48:51.599 UTC [30364] DETAIL:  Key (username)=(alice) already "
+        "exists.",
+        "postgres 2026-12-07 06:48:51.599 UTC [30364] STATEMENT:  INSERT INTO auth_user VALUES "
+        "('alice')",
+    ]
 
 
 def test_verbose_keeps_every_line():

@@ -1,13 +1,17 @@
-"""`manage.py runstack`: the whole stack on this machine (DynamoDB, WebSocket gateway, site)."""
+"""`manage.py runstack`: the whole stack on this machine (DynamoDB, PostgreSQL, WebSocket gateway,
+site)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
 import time
+from urllib.parse import urlsplit, urlunsplit
 
 from django.conf import settings
 from django.core.management import call_command
@@ -33,7 +37,7 @@ class _Stop(Exception):
 
 
 class Command(BaseCommand):
-    help = "Run dynalite, the local WebSocket gateway and the site together until Ctrl-C."
+    help = "Run dynalite, PostgreSQL, the local WebSocket gateway and the site until Ctrl-C."
     requires_system_checks = []  # the signing key check would warn before we create the key
 
     def add_arguments(self, parser) -> None:
@@ -73,6 +77,7 @@ class Command(BaseCommand):
             ensure_tables,
             local_aws_environment,
         )
+        from devstack.postgres import PostgreSQL, django_database_use
         from devstack.terminal import TerminalFilter
         from emulator.processes import shielded, terminate
         from lambdas.config import configure, load_config
@@ -83,7 +88,7 @@ class Command(BaseCommand):
         # Both signals explicitly: a shell starting us in the background ignores SIGINT, and
         # Python keeps an inherited "ignore".
         previous = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-        dynalite = None
+        dynalite = postgres = None
         children: dict[str, subprocess.Popen] = {}
         stopping = threading.Event()
         state_written = False
@@ -99,6 +104,24 @@ class Command(BaseCommand):
                 endpoint = dynalite.endpoint_url
                 # Its stderr is a pipe: read it, or a chatty dynalite would block on a full one.
                 self._pump("dynalite", dynalite.process.stderr, TerminalFilter, verbose)
+            # The site's database, as deployed sites have: PostgreSQL, unless DATABASE_URL names
+            # one (kept in <data dir>/postgres across runs).
+            database_url = os.environ.get("DATABASE_URL")
+            if not database_url:
+                postgres = PostgreSQL(
+                    path=settings.DATA_DIR / "postgres",
+                    port=int(os.environ.get("POSTGRES_PORT") or 0) or None,
+                )
+                try:
+                    postgres.start()
+                except RuntimeError as exc:  # not installed, its folder, or the port is taken
+                    raise CommandError(str(exc)) from exc
+                self._pump("postgres", postgres.process.stderr, TerminalFilter, verbose)
+                database_url = postgres.url
+                # This process's own work (migrations, revocations) too: its settings were read
+                # before the server existed.
+                django_database_use(database_url)
+                self._sqlite_users_mention(settings.DATA_DIR / "db.sqlite3")
             websocket_url = f"ws://{HOST}:{gateway_port}/{STAGE}"
             env = {
                 **os.environ,
@@ -110,6 +133,7 @@ class Command(BaseCommand):
                 # The dashboard reaches live connections through the gateway's @connections.
                 "MANAGEMENT_ENDPOINT_URL": f"http://{HOST}:{gateway_port}/{STAGE}",
                 "DJANGO_DEBUG": "true",
+                "DATABASE_URL": database_url,
             }
             # Both halves must be the dev pair: a key pasted into the environment would win over
             # the files and make every token fail verification.
@@ -143,7 +167,7 @@ class Command(BaseCommand):
             call_command("rooms_backfill")  # rooms kept from before the by-status index
             # For `manage.py shell`, createsuperuser and the rest in another terminal: the same
             # endpoints and tables (dynamowave_site/local_stack.py), until the stack stops.
-            stack_state_write(folder=settings.DATA_DIR, env=env)
+            stack_state_write(folder=settings.DATA_DIR, env=env, own_database=postgres is not None)
             state_written = True
 
             # Both children write into one pipe each, read line by line by a filter thread; a
@@ -213,6 +237,7 @@ class Command(BaseCommand):
                 f"  over TLS           https://localhost:{gateway_tls_port}/{STAGE} (CA in "
                 f"{settings.DEV_KEYS_DIR / 'tls' / 'local-ca.pem'})\n"
                 f"  DynamoDB endpoint  {endpoint}\n"
+                f"  PostgreSQL         {_shown(database_url)}\n"
                 "  Create a user at /accounts/signup/ or with `manage.py createsuperuser`.\n"
                 "  Ctrl-C stops everything.\n"
             )
@@ -230,7 +255,8 @@ class Command(BaseCommand):
             self.stdout.write("\nStopping…")
         finally:
             # In order, each after the one before has exited: the gateway closes its sockets and
-            # runs their $disconnect (which write to DynamoDB), then the site, then DynamoDB.
+            # runs their $disconnect (which write to DynamoDB), then the site, then DynamoDB, and
+            # PostgreSQL last (the revocations thread may still be reading it).
             # The children are shielded from the terminal's Ctrl-C; a second one is ignored.
             stopping.set()
             for sig in previous:
@@ -243,10 +269,32 @@ class Command(BaseCommand):
                         self._pumps[name].join(timeout=2)
             if dynalite is not None:
                 dynalite.stop()
+            if postgres is not None:
+                connection.close()
+                postgres.stop()
             if state_written:
                 stack_state_remove(folder=settings.DATA_DIR)
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+
+    def _sqlite_users_mention(self, path) -> None:
+        """Say so when the data folder keeps a SQLite database with users from before the stack
+        ran PostgreSQL: they are not in PostgreSQL, and nothing moves them silently."""
+        try:
+            with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+                (users,) = db.execute("SELECT count(*) FROM auth_user").fetchone()
+        except sqlite3.Error:  # no such file, or no such table
+            return
+        if users:
+            self.stdout.write(
+                f"{path} holds {users} users from before `make run` used PostgreSQL; they are "
+                "not in it. To copy them over, while the stack runs:\n"
+                f"  DATABASE_URL=sqlite:///{path} .venv/bin/python manage.py dumpdata "
+                "--natural-foreign --natural-primary -e contenttypes -e auth.permission "
+                "-e sessions -e admin.logentry -o sqlite-data.json\n"
+                "  .venv/bin/python manage.py loaddata sqlite-data.json\n"
+                f"then remove {path}."
+            )
 
     def _pump(self, source: str, stream, make_filter, verbose: bool) -> None:
         """Print what `make_filter` keeps of a child's output, from a daemon thread that ends
@@ -290,6 +338,14 @@ class Command(BaseCommand):
                 connection.close()  # this thread's own (sqlite: not held open between rounds)
             if stopping.wait(every):
                 return
+
+
+def _shown(url: str) -> str:
+    """A database URL without its password, if it has one."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@")))
 
 
 def _decoded(stream):
