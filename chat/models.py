@@ -1,9 +1,11 @@
-"""The site's own tables: the audit log of staff actions and the chat sessions still to end (chat
-data itself lives in DynamoDB)."""
+"""The site's own tables: the audit log of staff actions, the chat sessions still to end, and the
+search index of messages (chat data itself lives in DynamoDB)."""
 
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 
 
@@ -66,3 +68,37 @@ class PendingRevocation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.username} (lost {self.reason})"
+
+
+class SearchEntry(models.Model):
+    """One message as search finds it, in the site's PostgreSQL (DynamoDB has no text index).
+
+    Written only by `lambdas.services.search_index` (the indexing function, asynchronously after
+    each stored, edited or deleted message; and the backfill command), never through the ORM,
+    and idempotent: a change is applied only if its `rev`, the room's change number of that
+    change, is newer than the one indexed. A deleted message stays as a tombstone (no text, no
+    document) so that a late, older change cannot bring it back."""
+
+    message_id = models.CharField(max_length=26, primary_key=True)
+    room = models.CharField(max_length=200)
+    # A reply's parent; NULL, not "", for a message in the room: the row is written in SQL.
+    thread = models.CharField(max_length=26, null=True, blank=True)  # noqa: DJ001
+    user_id = models.CharField(max_length=64)
+    username = models.CharField(max_length=150)
+    text = models.TextField(blank=True)
+    sent_at = models.DateTimeField()
+    rev = models.BigIntegerField()
+    deleted = models.BooleanField(default=False)
+    document = SearchVectorField(null=True)  # to_tsvector(SEARCH_LANGUAGE, text); NULL if deleted
+    indexed_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name_plural = "search entries"
+        indexes = [
+            GinIndex(fields=["document"], name="chat_search_document"),
+            models.Index(fields=["room", "sent_at"], name="chat_search_room_sent"),
+            models.Index(fields=["username", "sent_at"], name="chat_search_user_sent"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.room}/{self.message_id}"
