@@ -1,4 +1,5 @@
-"""The token endpoint's client-facing errors, in the same family as the Lambda side's."""
+"""The site's client-facing errors (the token endpoint's, search's), in the same family as the
+Lambda side's."""
 
 from __future__ import annotations
 
@@ -6,12 +7,14 @@ from lambdas.errors import ChatError, InvalidRequest
 
 __all__ = [
     "AccountSuspended",
+    "BadQuery",
     "ChatError",
     "CsrfFailed",
     "InvalidCredentials",
     "InvalidRequest",
     "MethodNotAllowed",
     "NotAuthenticated",
+    "QueryTooLong",
 ]
 
 
@@ -40,3 +43,15 @@ class CsrfFailed(ChatError):
 class MethodNotAllowed(ChatError):
     code = "method_not_allowed"
     status = 405
+
+
+class QueryTooLong(ChatError):
+    """A search longer than the limit (its `limit` field), refused before it is parsed."""
+
+    code = "query_too_long"
+
+
+class BadQuery(ChatError):
+    """A search whose operators cannot be read (a date that is not YYYY-MM-DD, say)."""
+
+    code = "bad_query"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 from pathlib import Path
 
 import environ
@@ -186,6 +187,12 @@ ROOMS_USER_CREATE = env.bool("ROOMS_USER_CREATE", default=True)
 # caller (an IPv4 address or IPv6 /64) may sign up an hour.
 ROOMS_PER_USER_PER_DAY = env.int("ROOMS_PER_USER_PER_DAY", default=10)
 SIGNUPS_PER_IP_PER_HOUR = env.int("SIGNUPS_PER_IP_PER_HOUR", default=5)
+# Message search (chat/selectors/search.py): the text search configuration the index was built
+# with (the indexing function must use the same one), and searches per user per minute.
+SEARCH_LANGUAGE = env.str("SEARCH_LANGUAGE", default="english")
+if not re.fullmatch(r"[a-z_]{1,63}", SEARCH_LANGUAGE):
+    raise ImproperlyConfigured("SEARCH_LANGUAGE names a text search configuration, e.g. english")
+SEARCHES_PER_USER_PER_MINUTE = env.int("SEARCHES_PER_USER_PER_MINUTE", default=30)
 # Overrides of the chat page's client timings, as data attributes (`backoff-base-ms`,
 # `backoff-max-ms`, `ping-interval-ms`, `pong-timeout-ms`, `refresh-after-ms`, `stable-after-ms`):
 # the browser tests shorten them. Empty: the defaults in static/chat/connection.js.

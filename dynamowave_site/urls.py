@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from chat import direct, lobby, members, sessions, sidebar, views
+from chat import direct, lobby, members, search, sessions, sidebar, views
 from chat.forms import ThrottledAuthenticationForm
 
 urlpatterns = [
@@ -16,6 +16,7 @@ urlpatterns = [
     path("api/token/", views.token_create, name="api_token"),
     path("api/unread/", sidebar.unread_counts, name="api_unread"),
     path("api/online/", lobby.rooms_online, name="api_rooms_online"),
+    path("api/search/", search.search_api, name="api_search"),
     path("api/rooms/<str:room>/", sidebar.room_api, name="api_room"),
     path("api/rooms/<str:room>/leave/", sidebar.room_leave_api, name="api_room_leave"),
     path("api/rooms/<str:room>/mute/", sidebar.room_mute_api, name="api_room_mute"),
