@@ -200,11 +200,17 @@ SELECT found.message_id, found.room, found.thread, found.user_id, found.username
        found.sent_at,
        CASE WHEN %(has_words)s THEN
            ts_headline(CAST(%(language)s AS regconfig),
-                       translate(found.text, %(from)s, %(to)s), q.query, %(options)s)
-       ELSE left(found.text, 200) END
+                       translate(found.text, %(from)s, %(to)s), q.query,
+                       CASE WHEN length(found.text) <= %(whole)s THEN %(short)s
+                       ELSE %(options)s END)
+       ELSE left(found.text, %(whole)s) END
 FROM found, q
 ORDER BY found.rank DESC, found.sent_at DESC, found.message_id DESC
 """
+# A message up to WHOLE_CHARS is shown whole, every match marked; a longer one as up to two
+# fragments around its best matches.
+WHOLE_CHARS = 280
+HEADLINE_WHOLE = f"StartSel={MARK_START}, StopSel={MARK_STOP}, HighlightAll=true"
 HEADLINE_OPTIONS = (
     f"StartSel={MARK_START}, StopSel={MARK_STOP}, MaxWords=30, MinWords=12, "
     'MaxFragments=2, FragmentDelimiter=" … "'
@@ -246,6 +252,8 @@ def message_search(
         "from": HEADLINE_IN[0],
         "to": HEADLINE_IN[1],
         "options": HEADLINE_OPTIONS,
+        "short": HEADLINE_WHOLE,
+        "whole": WHOLE_CHARS,
     }
     with connection.cursor() as db:
         db.execute(SEARCH_SQL, parameters)

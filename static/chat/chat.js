@@ -18,6 +18,7 @@ import { Notifier } from "./notify.js";
 import { Outbox } from "./outbox.js";
 import { QuickSwitcher } from "./quickswitch.js";
 import { MENTION_RE, MessageList } from "./render.js";
+import { MessageSearch, revealMessage } from "./search.js";
 import { Sidebar } from "./sidebar.js";
 import { TypingNotices } from "./typing.js";
 import { fetchToken, fetchUnread } from "./site.js";
@@ -80,6 +81,16 @@ const sidebar = new Sidebar(document.getElementById("switcher"), {
 const quickSwitcher = new QuickSwitcher(document.getElementById("quick-switch"), {
   rooms: () => sidebar.rooms(),
   open: (name) => openRoom(name),
+});
+
+// A result opens its room at the message (a thread reply: at its parent, for now).
+new MessageSearch(document.getElementById("search"), document.getElementById("search-results"), {
+  open: async (result) => {
+    await openRoom(result.room, { url: result.url });
+    if (current.room !== result.room) return; // loaded as a page instead
+    const found = await revealMessage(current, result.thread || result.message_id);
+    if (!found) showNotice("That message is no longer in the room.");
+  },
 });
 
 /** Each room opened on this page: name -> its state (see roomState). */
