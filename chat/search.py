@@ -7,6 +7,7 @@ query_too_long (with `limit`), bad_query, invalid_page_token, 429 rate_limited (
 from __future__ import annotations
 
 import math
+import re
 
 from django.conf import settings
 from django.http import HttpRequest, JsonResponse
@@ -41,7 +42,8 @@ def _result_json(result: SearchResult) -> dict:
 def _limit_parse(value: str | None) -> int:
     if value is None or value == "":
         return DEFAULT_LIMIT
-    if not value.isdigit() or not 1 <= int(value) <= MAX_LIMIT:
+    # ASCII digits only: str.isdigit() also takes "²", which int() refuses.
+    if not re.fullmatch(r"[0-9]{1,3}", value) or not 1 <= int(value) <= MAX_LIMIT:
         raise InvalidRequest(f"`limit` is a number from 1 to {MAX_LIMIT}")
     return int(value)
 

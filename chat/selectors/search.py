@@ -41,7 +41,7 @@ OPERATORS = ("in", "from", "before", "after")
 # A quoted phrase (its closing quote optional: an unbalanced one runs to the end), or a word.
 TOKEN_RE = re.compile(r'"[^"]*"?|[^\s"]+')
 OPERATOR_RE = re.compile(r"(?i)^(in|from|before|after):(.*)$")
-DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # ASCII: \d takes any digit
 
 
 @dataclass(frozen=True)

@@ -81,6 +81,8 @@ def test_a_result_opens_its_room_at_the_message(seeded, room, make_room, open_ch
         " && document.activeElement.classList.contains('search-target')",
         seeded[TARGET],
     )
+    (ARTIFACTS / "search").mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "search" / "opened-at-message.png"))
     assert page.url.endswith(f"/rooms/{room}/")
     assert page.locator("#search-results").is_hidden()
     held = page.evaluate("() => [...document.querySelectorAll('#messages li.message')].length")

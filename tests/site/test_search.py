@@ -304,6 +304,9 @@ def test_unreadable_queries_get_a_json_error_with_a_code(eve_client, query, code
         {"q": "x", "cursor": "garbage"},
         {"q": "x", "cursor": "eyJvIjotMX0="},
         {"q": "x", "limit": "0"},
+        {"q": "x", "limit": "²"},
+        {"q": "x", "limit": "1e3"},
+        {"q": "x", "cursor": "é"},
     ],
 )
 def test_bad_paging_parameters_get_a_json_error(eve_client, params):
