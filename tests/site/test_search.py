@@ -112,6 +112,16 @@ def test_a_removed_member_stops_finding_the_rooms_messages_at_once(users, privat
     assert found(users["alice"], "budget") == [message]
 
 
+def test_staff_search_their_own_rooms_only_and_unknown_rooms_are_never_searched(
+    django_user_model, users, private_room
+):
+    staff = django_user_model.objects.create_user(username="sam", is_staff=True)
+    message = index(private_room, f"{SECRET} salaries")
+    index(unique("nowhere"), "salaries in a room DynamoDB does not hold")
+    assert found(users["alice"], "salaries") == [message]
+    assert found(staff, "salaries") == []  # they may open the room; search is not moderation
+
+
 def test_archived_rooms_are_not_searched(users, public_room):
     message = index(public_room, "archived minutes")
     assert found(users["eve"], "minutes") == [message]
