@@ -14,10 +14,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-
-from django.conf import settings
-from django.contrib.auth.base_user import AbstractBaseUser
-from django.db import connection
+from typing import TYPE_CHECKING
 
 from chat.errors import BadQuery, QueryTooLong
 from chat.selectors.members import member_rooms
@@ -26,6 +23,9 @@ from lambdas.errors import InvalidPageToken
 from lambdas.models import OPEN, Room
 from lambdas.services.search_index import TABLE
 from lambdas.services.unread import room_label
+
+if TYPE_CHECKING:
+    from django.contrib.auth.base_user import AbstractBaseUser
 
 MAX_QUERY_CHARS = 500
 MAX_LIMIT = 50
@@ -223,6 +223,10 @@ def message_search(
     """The messages matching `query` in the rooms `user` may read now, best first (ts_rank_cd,
     then newest), `limit` a page; deleted messages never, edited ones by their text now,
     thread replies included. `cursor` is the previous page's `next_cursor`."""
+    # Django only here: chat.selectors import without it (tests/lambdas/test_no_django.py).
+    from django.conf import settings
+    from django.db import connection
+
     parsed = search_query_parse(query)
     offset = _cursor_read(cursor)
     limit = max(1, min(limit, MAX_LIMIT))
