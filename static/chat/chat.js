@@ -86,7 +86,8 @@ const quickSwitcher = new QuickSwitcher(document.getElementById("quick-switch"),
 // A result opens its room at the message (a thread reply: at its parent, for now).
 new MessageSearch(document.getElementById("search"), document.getElementById("search-results"), {
   open: async (result) => {
-    await openRoom(result.room, { url: result.url });
+    const at = encodeURIComponent(result.thread || result.message_id);
+    await openRoom(result.room, { url: `${result.url}?message=${at}` }); // a page load: at it too
     if (current.room !== result.room) return; // loaded as a page instead
     const found = await revealMessage(current, result.thread || result.message_id);
     if (!found) showNotice("That message is no longer in the room.");
@@ -888,6 +889,9 @@ window.addEventListener("pageshow", (event) => {
 });
 
 const first = roomMetaFromPage(root);
-history.replaceState({ room: first.room }, "");
+// `?message=<id>` (a search result opened in a new tab): the room at that message.
+const openAt = new URLSearchParams(window.location.search).get("message");
+history.replaceState({ room: first.room }, "", openAt ? first.url : undefined);
 show(roomState(first, document.getElementById("messages")));
 connection.start();
+if (openAt) revealMessage(current, openAt).then((found) => found || showNotice("That message is no longer in the room."));

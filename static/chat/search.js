@@ -193,7 +193,10 @@ export class MessageSearch {
     const item = document.createElement("li");
     item.className = "search-hit";
     const link = document.createElement("a");
-    link.href = String(result.url || "#");
+    // Opened in place on a click; in a new tab, the room's page opens at it (chat.js).
+    const url = new URL(String(result.url || "/"), window.location.href);
+    url.searchParams.set("message", String(result.thread || result.message_id));
+    link.href = url.pathname + url.search;
     link.dataset.index = String(index);
     const where = document.createElement("span");
     where.className = "search-where";

@@ -99,6 +99,22 @@ def test_a_result_opens_its_room_at_the_message(seeded, room, make_room, open_ch
     )
 
 
+def test_a_results_link_opens_the_rooms_page_at_the_message(seeded, room, open_chat, site):
+    page = open_chat(room, "alice")
+    search(page, "flamingo")
+    results_shown(page)
+    href = page.get_attribute("#search-results .search-hit a", "href")
+    assert href == f"/rooms/{room}/?message={seeded[TARGET]}"
+    # As in a new tab: the room's page, loaded at that address
+    page.goto(site + href)
+    wait_until(
+        page,
+        "(id) => document.activeElement?.dataset?.id === id",
+        seeded[TARGET],
+    )
+    assert page.url.endswith(f"/rooms/{room}/")  # the address is the room's again
+
+
 def test_no_results_and_errors_are_said(seeded, room, open_chat):
     page = open_chat(room, "alice")
     search(page, "xylophone")
