@@ -124,7 +124,7 @@ class Person:
     arrivals: dict[str, float] = field(default_factory=dict)
 
     async def open(self) -> None:
-        self.ws = await connect(self.url, open_timeout=60, max_queue=None)
+        self.ws = await connect(self.url, open_timeout=60, max_queue=None, ping_interval=None)
         self.loaded = asyncio.Event()
         self.typing = TypingNotices(self.clock.now)
         self.marked_since_shown = False
@@ -214,7 +214,7 @@ class Person:
         closed ("replaced"); chat.js opened(): `presence`, and a ping (a repair's: it carries
         what was read)."""
         old, old_reader = self.ws, self.reader
-        self.ws = await connect(self.url, open_timeout=60, max_queue=None)
+        self.ws = await connect(self.url, open_timeout=60, max_queue=None, ping_interval=None)
         self.reader = asyncio.create_task(self._read())
         await self.send({"action": "presence"})
         frame = {"action": "ping"}

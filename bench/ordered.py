@@ -173,7 +173,9 @@ class OrderedClient:
         self._tasks: list[asyncio.Task] = []
 
     async def start(self) -> OrderedClient:
-        self.ws = await connect(self.url, open_timeout=10, max_queue=None)
+        # No keep-alive pings of the library's own (every 20 s, closing the socket when a pong
+        # is 20 s late, as on a loaded machine): the page sends none, API Gateway needs none.
+        self.ws = await connect(self.url, open_timeout=10, max_queue=None, ping_interval=None)
         self._tasks = [asyncio.create_task(self._read()), asyncio.create_task(self._tick())]
         await self.send({"action": "history"})
         return self
