@@ -217,6 +217,30 @@ HEADLINE_OPTIONS = (
 )
 
 
+def search_statement(
+    *, parsed: SearchQuery, rooms: set[str], language: str, limit: int, offset: int = 0
+) -> tuple[str, dict[str, object]]:
+    """The index's query for `parsed` over `rooms` (those the user may read, already narrowed
+    by `in:`), and its parameters: the statement the site runs, and `make bench` times."""
+    return SEARCH_SQL, {
+        "language": language,
+        "words": parsed.words,
+        "has_words": bool(parsed.words.strip()),
+        "rooms": sorted(rooms),
+        "any_author": not parsed.authors,
+        "authors": sorted(parsed.authors),
+        "before": parsed.before,
+        "after": parsed.after,
+        "limit": limit,
+        "offset": offset,
+        "from": HEADLINE_IN[0],
+        "to": HEADLINE_IN[1],
+        "options": HEADLINE_OPTIONS,
+        "short": HEADLINE_WHOLE,
+        "whole": WHOLE_CHARS,
+    }
+
+
 def message_search(
     *, user: AbstractBaseUser, query: str, limit: int = 20, cursor: str | None = None
 ) -> SearchPage:
@@ -242,25 +266,15 @@ def message_search(
         }
     if not names:
         return SearchPage(results=[], next_cursor=None)
-    parameters = {
-        "language": settings.SEARCH_LANGUAGE,
-        "words": parsed.words,
-        "has_words": bool(parsed.words.strip()),
-        "rooms": sorted(names),
-        "any_author": not parsed.authors,
-        "authors": sorted(parsed.authors),
-        "before": parsed.before,
-        "after": parsed.after,
-        "limit": limit + 1,  # one more says whether there is a next page
-        "offset": offset,
-        "from": HEADLINE_IN[0],
-        "to": HEADLINE_IN[1],
-        "options": HEADLINE_OPTIONS,
-        "short": HEADLINE_WHOLE,
-        "whole": WHOLE_CHARS,
-    }
+    statement, parameters = search_statement(
+        parsed=parsed,
+        rooms=names,
+        language=settings.SEARCH_LANGUAGE,
+        limit=limit + 1,  # one more says whether there is a next page
+        offset=offset,
+    )
     with connection.cursor() as db:
-        db.execute(SEARCH_SQL, parameters)
+        db.execute(statement, parameters)
         rows = db.fetchall()
     username = user.get_username()
     results = [
