@@ -97,6 +97,8 @@ class SearchEntry(models.Model):
         indexes = [
             GinIndex(fields=["document"], name="chat_search_document"),
             models.Index(fields=["room", "sent_at"], name="chat_search_room_sent"),
+            # The newest matches of a common word, read backwards (chat/selectors/search.py).
+            models.Index(fields=["sent_at"], name="chat_search_sent"),
             models.Index(fields=["username", "sent_at"], name="chat_search_user_sent"),
         ]
 
