@@ -1,9 +1,9 @@
 """Runs the benchmarks (`python -m bench.run bench`) or the load test (`... load`) and writes
 bench/RESULTS.md with the machine, the date and the command.
 
-`bench --only e2e` (comma-separated: fanout, e2e, repair, capacity, imports) runs some sections and
-writes them to test-artifacts/bench/RESULTS.partial.md; `--results PATH` writes elsewhere;
-BENCH_PROFILE=1 profiles the gateway with py-spy during the end-to-end burst.
+`bench --only e2e` (comma-separated: fanout, e2e, repair, capacity, search, imports) runs some
+sections and writes them to test-artifacts/bench/RESULTS.partial.md; `--results PATH` writes
+elsewhere; BENCH_PROFILE=1 profiles the gateway with py-spy during the end-to-end burst.
 """
 
 from __future__ import annotations
@@ -20,7 +20,14 @@ from pathlib import Path
 from bench import stack
 
 LOAD_MARK = "<!-- load -->"
-SECTIONS = ("fanout", "e2e", "repair", "capacity", "imports")  # also their order in the results
+SECTIONS = (
+    "fanout",
+    "e2e",
+    "repair",
+    "capacity",
+    "search",
+    "imports",
+)  # also their order in the results
 PARTIAL = stack.LOGS / "RESULTS.partial.md"  # where `--only` writes by default
 
 
@@ -53,6 +60,10 @@ def bench(command: str, *, only: list[str], results: Path, profile: bool) -> Non
     sections: dict[str, str] = {}
     if "imports" in only:
         sections["imports"] = imports.report(imports.run(log=_log))
+    if "search" in only:
+        from bench import search
+
+        sections["search"] = search.report(search.run(log=_log))
     if set(only) & {"fanout", "e2e", "repair", "capacity"}:
         from devstack.dynamodb import free_port
 

@@ -1,0 +1,33 @@
+"""`make bench`'s search section (bench/search.py) on a small index: every kind of query finds
+what it asks for, phrases are really in the messages, and the report says each figure."""
+
+from __future__ import annotations
+
+import random
+
+
+from bench import search
+
+
+def test_the_generated_words_follow_zipfs_law_and_are_distinct():
+    rng = random.Random(1)
+    words = search.vocabulary(rng)
+    corpus = search.Corpus(words)
+    counts: dict[str, int] = {}
+    for _ in range(3000):
+        for word in corpus.text(rng).split():
+            counts[word] = counts.get(word, 0) + 1
+    assert len(set(words)) == search.VOCABULARY
+    assert counts.get(words[0], 0) > 10 * counts.get(words[500], 0)
+
+
+def test_a_small_run_times_every_kind_of_query_and_reports_it():
+    result = search.run(count=5_000, log=lambda message: None)
+    assert result["sizes"]["rows"] == 5_000
+    assert result["sizes"]["gin"] > 0
+    for kind, row in result["queries"].items():
+        assert row["queries"] > 0 and 0 <= row["p50"] <= row["p95"] <= row["max"], kind
+        assert row["found"] > 0, kind  # each kind of query finds messages: a phrase too
+    text = search.report(result)
+    assert "## Search" in text and "per million messages" in text
+    assert text.count("| p95 < 200 ms |") == len(result["queries"])
