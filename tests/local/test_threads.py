@@ -13,7 +13,7 @@ import pytest
 from emulator.settings import PostFaults
 from lambdas.ids import new_ulid
 from lambdas.models import Message, Room, utcnow
-from tests.helpers import recv_json
+from tests.helpers import recv_json, wait_for
 
 
 def send(client, **frame) -> None:
@@ -155,3 +155,81 @@ def _connections(room: str):
     from lambdas.models import Connection
 
     return list(Connection.room_index.query(room))
+
+
+def _spent(meter, action) -> dict:
+    """What `action` cost, by the meter: API Gateway messages, Lambda requests, DynamoDB
+    read and write units by table."""
+    before = meter.snapshot()
+    action()
+    after = meter.snapshot()
+    tables = {
+        name: (
+            round(
+                t["read_units"] - before["dynamodb"]["tables"].get(name, {}).get("read_units", 0), 2
+            ),
+            round(
+                t["write_units"] - before["dynamodb"]["tables"].get(name, {}).get("write_units", 0),
+                2,
+            ),
+        )
+        for name, t in after["dynamodb"]["tables"].items()
+    }
+    return {
+        "messages": after["apigateway"]["messages"] - before["apigateway"]["messages"],
+        "requests": after["lambda"]["requests"] - before["lambda"]["requests"],
+        "tables": {name: units for name, units in tables.items() if any(units)},
+    }
+
+
+@pytest.fixture
+def metered_gateway(dynamodb):
+    """A gateway of this test's own whose functions' DynamoDB calls are metered."""
+    from tests.helpers import gateway_thread
+
+    runner = gateway_thread(mode="process", meter_dynamodb=True)
+    yield runner.start()
+    runner.stop()
+
+
+def test_what_a_reply_costs_against_a_room_message(metered_gateway, keys, room, configure):
+    """Measured by the meter in a room of three: a reply in a thread of two followers costs
+    the room message's API Gateway messages and Lambda request plus one `thread_unread` per
+    other follower connection, and a bounded number of DynamoDB units more (README, "What
+    it costs")."""
+    from tests.helpers import room_clients
+
+    configure(RATE_MESSAGES_PER_SECOND=100, RATE_MESSAGES_BURST=100)
+    meter = metered_gateway.meter
+    with room_clients(metered_gateway, keys, room, ("ada", "bob", "cy")) as (ada, bob, cy):
+
+        def heard_by_all(sender, text, **extra):
+            def act():
+                send(sender, action="sendmessage", message=text, **extra)
+                for client in (ada, bob, cy):
+                    until(client, lambda f: f["type"] == "message" and f["text"] == text)
+                # The sender's function returns after telling followers: wait for its request.
+                wait_for(lambda: meter.snapshot()["lambda"]["requests"] > start[0])
+
+            start = [meter.snapshot()["lambda"]["requests"]]
+            return act
+
+        parent_text = "a room message"
+        plain = _spent(meter, heard_by_all(ada, parent_text))
+        send(ada, action="history")
+        parent = until(ada, lambda f: f["type"] == "history")["messages"][-1]
+        first = _spent(meter, heard_by_all(bob, "first reply", thread=parent["id"]))
+        until(ada, of_type("thread_unread"))
+        steady = _spent(meter, heard_by_all(cy, "another reply", thread=parent["id"]))
+        until(ada, of_type("thread_unread"))
+        until(bob, of_type("thread_unread"))
+    print("\nroom message:", plain, "\nfirst reply:", first, "\nlater reply:", steady)
+    assert plain["messages"] == 4 and plain["requests"] == 1  # 1 in, 3 out
+    assert first["messages"] == 5 and first["requests"] == 1  # + ada's thread_unread
+    assert steady["messages"] == 6 and steady["requests"] == 1  # + ada's and bob's
+    # Written: a room message 6 units (README); a reply 9: no room read position (members and
+    # by-user: -2), the parent's summary (messages: +1, its by-rev entry moved: +2), the
+    # reply's by-thread entry (+1), the replier's thread position (follows: +1); the first
+    # reply also starts the parent's author following (follows: +1).
+    writes = [sum(w for _, w in spent["tables"].values()) for spent in (plain, first, steady)]
+    assert writes == [6, 10, 9]
