@@ -19,6 +19,8 @@ import { Outbox } from "./outbox.js";
 import { QuickSwitcher } from "./quickswitch.js";
 import { MENTION_RE, MessageList } from "./render.js";
 import { Sidebar } from "./sidebar.js";
+import { placeOf } from "./thread-summary.js";
+import { ThreadPanel } from "./threads.js";
 import { TypingNotices } from "./typing.js";
 import { fetchToken, fetchUnread } from "./site.js";
 
@@ -82,6 +84,22 @@ const quickSwitcher = new QuickSwitcher(document.getElementById("quick-switch"),
   open: (name) => openRoom(name),
 });
 
+const threadPanel = new ThreadPanel(document.getElementById("thread"), {
+  viewer,
+  send: (frame) => connection.room === current.room && connection.send(frame),
+  actions: { edit: editMessage, remove: deleteMessage, react: reactMessage },
+  roomLabel: () => current.meta.label,
+  notice: (text) => showNotice(text),
+  onToggle: (open) => root.classList.toggle("thread-open", open),
+});
+
+/** Open the thread of a message of the room shown, beside it (its parent shown at once). */
+function openThread(id, opener = null) {
+  panels.close({ focus: false });
+  const parent = current.messages.items.get(id)?.message ?? null;
+  threadPanel.show(id, { parent, opener });
+}
+
 /** Each room opened on this page: name -> its state (see roomState). */
 const rooms = new Map();
 let current = null; // the room shown: the state the socket and the composer serve
@@ -122,7 +140,13 @@ function roomState(meta, list) {
   state.messages = new MessageList(
     list,
     viewer,
-    { edit: editMessage, remove: deleteMessage, react: reactMessage },
+    {
+      edit: editMessage,
+      remove: deleteMessage,
+      react: reactMessage,
+      reply: openThread,
+      openThread,
+    },
     { beginning: beginningText(meta) },
   );
   const send = (frame) => current === state && connection.room === state.room && connection.send(frame);
@@ -200,6 +224,7 @@ async function openRoom(name, { push = true, url = null } = {}) {
 
 /** The room shown is left: it is marked read as far as it was read, and keeps its place. */
 function leave(state) {
+  threadPanel.close(); // a thread belongs to its room
   markFlush(state);
   state.scrollTop = atBottom(state) ? null : state.list.scrollTop;
   state.outbox.closed(); // its sends wait until the room is shown (and live) again
@@ -334,6 +359,9 @@ function opened() {
   // Sends not echoed yet go again with the same clientMessageId: the server stores each once
   // and answers a repeat with the stored message.
   outbox.opened();
+  threadPanel.opened();
+  // The viewer's followed threads here and their unread counts (badges on their parents).
+  connection.send({ action: "history", threads: true });
 }
 
 function handleFrame(frame, { current: live = true, room: from } = {}) {
@@ -341,13 +369,27 @@ function handleFrame(frame, { current: live = true, room: from } = {}) {
     sidebar.show(frame); // about the user's other rooms (the room shown is being read)
     return;
   }
+  if (frame.type === "thread_unread") {
+    threadUnread(frame); // a followed thread, in any of the user's rooms
+    return;
+  }
   // A socket of the room left (closing after a switch) may still deliver: not this room's.
   if (from !== undefined && from !== current.room) return;
   if (frame.room !== undefined && frame.room !== current.room) return;
   const { messages, outbox, changes } = current;
   switch (frame.type) {
-    case "message":
+    case "message": {
       if (!validMessage(frame)) return;
+      // A reply: its thread (if shown), its parent's new summary; the room only if also sent
+      // there.
+      const place = placeOf(frame);
+      if (frame.parent && typeof frame.parent.id === "string") parentChanged(frame.parent);
+      if (place.thread) threadPanel.receive(frame);
+      if (!place.room) {
+        typing.stopped(frame.user);
+        changed(frame.rev);
+        break;
+      }
       typing.stopped(frame.user);
       announce(frame);
       noteUnseen(frame);
@@ -356,20 +398,28 @@ function handleFrame(frame, { current: live = true, room: from } = {}) {
       });
       changed(frame.rev);
       markRead();
-      notifyOf(frame);
+      if (!place.thread) notifyOf(frame); // a reply notifies its followers (thread_unread)
       break;
+    }
     case "changes":
       if (Array.isArray(frame.messages)) batchArrived(frame);
       break;
     case "history":
       if (!Array.isArray(frame.messages)) return;
-      if (frame.since !== undefined) changesArrived(frame);
+      if (frame.thread !== undefined) threadPanel.historyArrived(frame);
+      else if (frame.since !== undefined) changesArrived(frame);
       else historyArrived(frame);
+      break;
+    case "threads":
+      for (const followed of Array.isArray(frame.threads) ? frame.threads : []) {
+        messages.setThreadUnread(followed.thread, followed.unread);
+      }
       break;
     case "message_updated":
       // A whole message: no `reactions` means none are left.
       if (validMessage(frame)) {
         changeMessages(current, () => messages.update({ reactions: [], ...frame }));
+        threadPanel.update({ reactions: [], ...frame });
       }
       changed(frame.rev);
       break;
@@ -377,6 +427,7 @@ function handleFrame(frame, { current: live = true, room: from } = {}) {
       if (typeof frame.id === "string") {
         const deletion = { id: frame.id, deleted: true, text: "", rev: frame.rev };
         changeMessages(current, () => messages.update(deletion));
+        threadPanel.update(deletion);
       }
       changed(frame.rev);
       break;
@@ -417,6 +468,10 @@ function changesArrived(frame) {
   const oldest = messages.oldestId;
   changeMessages(current, () => {
     for (const message of page) {
+      const place = placeOf(message);
+      threadPanel.update({ reactions: [], ...message }); // a parent shown in its thread
+      if (place.thread) threadPanel.receive(message);
+      if (!place.room) continue; // a reply shown only in its thread
       if (messages.has(message.id)) messages.update({ reactions: [], ...message });
       else if (oldest === null || message.id > oldest || !pager.hasOlder) receiveMessage(message);
     }
@@ -431,7 +486,12 @@ function changesArrived(frame) {
  * sender's own copy came at once, without its number). */
 function batchArrived(frame) {
   const { messages, outbox, changes } = current;
-  const page = frame.messages.filter(validMessage);
+  const all = frame.messages.filter(validMessage);
+  for (const message of all) {
+    threadPanel.update({ reactions: [], ...message });
+    if (placeOf(message).thread) threadPanel.receive(message);
+  }
+  const page = all.filter((message) => placeOf(message).room);
   const fresh = page.filter((message) => !messages.has(message.id));
   for (const message of fresh) {
     typing.stopped(message.user);
@@ -449,12 +509,40 @@ function batchArrived(frame) {
     },
     { own },
   );
-  for (const message of page) changes.note(message.rev);
+  for (const message of all) changes.note(message.rev);
   for (const [first, last] of Array.isArray(frame.empty) ? frame.empty : []) {
     for (let n = first; n <= last; n += 1) changes.note(n);
   }
   markRead();
   for (const message of fresh) notifyOf(message);
+}
+
+/** A parent's new thread summary (a reply's frame carries it, under its own change number). */
+function parentChanged(parent) {
+  const summary = { id: parent.id, rev: parent.rev, replies: parent.replies };
+  changeMessages(current, () => current.messages.update(summary));
+  threadPanel.update(summary);
+  changed(parent.rev);
+}
+
+/** A followed thread's counts: the badge on its parent; a notification (page hidden) for the
+ * reply that brought them. */
+function threadUnread(frame) {
+  if (typeof frame.thread !== "string") return;
+  rooms.get(frame.room)?.messages.setThreadUnread(frame.thread, frame.unread);
+  const reply = frame.reply;
+  if (!validMessage(reply) || current.messages.isOwn(reply)) return;
+  const author = String(reply.user?.username ?? "someone");
+  const label = rooms.get(frame.room)?.meta.label ?? `#${frame.room}`;
+  const named = Number(frame.mentions) > 0 && mentionsMe(reply.text);
+  notifier.notify({
+    title: named
+      ? `${author} mentioned you in a thread in ${label}`
+      : `${author} replied in a thread in ${label}`,
+    body: String(reply.text ?? ""),
+    url: roomUrl(String(frame.room)),
+    tag: `dynamowave-thread-${frame.thread}`,
+  });
 }
 
 // A lost last change is found by the answer to the next ping (the keep-alive, or the page

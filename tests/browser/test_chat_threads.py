@@ -1,0 +1,99 @@
+"""Threads in the page: two people reply in a thread beside the room, the parent shows the
+count and the repliers, a hidden page is notified, a reply also sent to the room shows there,
+the thread is read and its badge goes; at desktop and phone widths, with axe-core."""
+
+from tests.browser.chatpage import (
+    axe_violations,
+    fake_notifications,
+    screenshot,
+    send,
+    shown,
+    wait_until,
+)
+
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+
+
+def serious(page) -> list[dict]:
+    return [v for v in axe_violations(page) if v["impact"] in ("serious", "critical")]
+
+
+def open_thread_of(page, text: str) -> None:
+    """Reply in thread to the room's message saying `text`, with the keyboard's button."""
+    message = page.locator("#messages li.message", has_text=text)
+    message.wait_for()
+    message.hover()
+    message.locator("button.reply").click()
+    page.locator("#thread:not([hidden])").wait_for()
+    page.locator("#thread-messages li.message", has_text=text).wait_for()  # the parent on top
+
+
+def reply(page, text: str, *, also_in_room: bool = False) -> None:
+    if also_in_room:
+        page.check("#thread-also")
+    page.fill("#thread-input", text)
+    page.press("#thread-input", "Enter")
+    page.locator("#thread-messages li.message", has_text=text).wait_for()
+
+
+def test_two_people_reply_and_see_the_count_and_the_notification(open_chat, room):
+    alice = open_chat(room, "alice", setup=fake_notifications("granted"), viewport=DESKTOP)
+    bob = open_chat(room, "bob", setup=fake_notifications("granted"), viewport=DESKTOP)
+    send(alice, "Shall we ship on Friday?")
+    open_thread_of(bob, "Shall we ship on Friday?")
+    assert bob.evaluate("document.activeElement.id") == "thread-input"
+
+    # Bob replies while Alice's page is hidden: she follows her message's thread.
+    alice.evaluate("window.__setHidden(true)")
+    reply(bob, "Yes, after the release notes")
+    alice.wait_for_function("window.__notes.length === 1")
+    assert alice.evaluate("window.__notes") == [
+        {"title": f"bob replied in a thread in #{room}", "body": "Yes, after the release notes"}
+    ]
+    summary = alice.locator("#messages li.message .thread-summary")
+    summary.locator(".thread-unread", has_text="1 new").wait_for()
+    assert summary.locator(".thread-count").text_content().startswith("1 reply · last reply")
+    assert summary.locator(".thread-people").text_content() == "bob"
+    assert not [m for m in shown(alice) if "release notes" in (m["text"] or "")]
+
+    # Alice comes back, opens the thread from the count, replies also to the room.
+    alice.evaluate("window.__setHidden(false)")
+    summary.click()
+    alice.locator("#thread-messages li.message", has_text="release notes").wait_for()
+    summary.locator(".thread-unread").wait_for(state="detached")  # read: the badge goes
+    bob.evaluate("window.__setHidden(true)")
+    reply(alice, "Agreed, Friday it is @bob", also_in_room=True)
+    bob.wait_for_function("window.__notes.length === 1")
+    assert (
+        bob.evaluate("window.__notes")[0]["title"] == f"alice mentioned you in a thread in #{room}"
+    )
+    bob.evaluate("window.__setHidden(false)")
+    bob.locator("#messages li.message", has_text="Friday it is").wait_for()  # in the room too
+    bob.locator("#thread-messages li.message", has_text="Friday it is").wait_for()
+    wait_until(
+        bob,
+        "() => document.querySelector('#messages .thread-count')?.textContent"
+        ".startsWith('2 replies')",
+    )
+    assert bob.locator("#messages .thread-people").text_content() == "alice, bob"
+
+    screenshot(alice, "threads-desktop")
+    assert serious(alice) == []
+    alice.press("#thread-input", "Escape")
+    alice.locator("#thread").wait_for(state="hidden")
+
+
+def test_the_thread_takes_the_phone_screen_with_a_way_back(open_chat, room):
+    alice = open_chat(room, "alice", viewport=DESKTOP)
+    send(alice, "Lunch at noon?")
+    reply_page = open_chat(room, "bob", viewport=PHONE)
+    open_thread_of(reply_page, "Lunch at noon?")
+    reply(reply_page, "Count me in")
+    box = reply_page.locator("#thread").bounding_box()
+    assert (box["x"], box["width"]) == (0, PHONE["width"])
+    screenshot(reply_page, "threads-phone")
+    assert serious(reply_page) == []
+    reply_page.locator("#thread .thread-back").click()
+    reply_page.locator("#thread").wait_for(state="hidden")
+    reply_page.locator("#messages .thread-count", has_text="1 reply").wait_for()
