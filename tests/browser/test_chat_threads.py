@@ -1,7 +1,12 @@
 """Threads in the page: two people reply in a thread beside the room, the parent shows the
 count and the repliers, a hidden page is notified, a reply also sent to the room shows there,
-the thread is read and its badge goes; at desktop and phone widths, with axe-core."""
+the thread is read and its badge goes, a reply lost on its way is repaired into the open
+thread; at desktop and phone widths, with axe-core."""
 
+import pytest
+from django.contrib.auth import get_user_model
+
+from emulator.settings import PostFaults
 from tests.browser.chatpage import (
     axe_violations,
     fake_notifications,
@@ -97,3 +102,31 @@ def test_the_thread_takes_the_phone_screen_with_a_way_back(open_chat, room):
     reply_page.locator("#thread .thread-back").click()
     reply_page.locator("#thread").wait_for(state="hidden")
     reply_page.locator("#messages .thread-count", has_text="1 reply").wait_for()
+
+
+@pytest.fixture
+def bob_id(users) -> str:
+    """Bob's user id, read before Chromium starts (the ORM is not async-safe)."""
+    return str(get_user_model().objects.get(username="bob").pk)
+
+
+def test_a_lost_reply_is_repaired_into_the_open_thread(bob_id, gateway, open_chat, room):
+    """Alice's reply never reaches Bob's page (its POST answered 200, nothing delivered); her
+    next room message's number shows the gap, and `since` brings the reply into the thread he
+    has open and the new count onto its parent, never into the room."""
+    alice = open_chat(room, "alice", viewport=DESKTOP)
+    bob = open_chat(room, "bob", viewport=DESKTOP)
+    send(alice, "Release plan?")
+    open_thread_of(bob, "Release plan?")
+    open_thread_of(alice, "Release plan?")
+    saved = gateway.settings.post_faults
+    gateway.settings.post_faults = PostFaults(drop=1.0, users=frozenset({bob_id}))
+    try:
+        reply(alice, "Lost on the way to bob")
+    finally:
+        gateway.settings.post_faults = saved
+    send(alice, "Next, in the room")
+    bob.locator("#messages li.message", has_text="Next, in the room").wait_for()
+    bob.locator("#thread-messages li.message", has_text="Lost on the way").wait_for()
+    bob.locator("#messages .thread-count", has_text="1 reply").wait_for()
+    assert not [m for m in shown(bob) if "Lost on the way" in (m["text"] or "")]
