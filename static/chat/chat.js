@@ -20,7 +20,7 @@ import { QuickSwitcher } from "./quickswitch.js";
 import { MENTION_RE, MessageList } from "./render.js";
 import { Sidebar } from "./sidebar.js";
 import { placeOf } from "./thread-summary.js";
-import { ThreadPanel } from "./threads.js";
+import { FollowedThreads, ThreadPanel } from "./threads.js";
 import { TypingNotices } from "./typing.js";
 import { fetchToken, fetchUnread } from "./site.js";
 
@@ -93,10 +93,18 @@ const threadPanel = new ThreadPanel(document.getElementById("thread"), {
   onToggle: (open) => root.classList.toggle("thread-open", open),
 });
 
+const followed = new FollowedThreads(
+  document.getElementById("followed-threads"),
+  document.getElementById("followed-none"),
+  (id, opener) => openThread(id, opener),
+);
+const listAsked = new Set(); // threads whose first count asked for the list again (once each)
+
 /** Open the thread of a message of the room shown, beside it (its parent shown at once). */
 function openThread(id, opener = null) {
   panels.close({ focus: false });
-  const parent = current.messages.items.get(id)?.message ?? null;
+  const parent = current.messages.items.get(id)?.message
+    ?? followed.entries.get(id)?.parent ?? null;
   threadPanel.show(id, { parent, opener });
 }
 
@@ -225,6 +233,7 @@ async function openRoom(name, { push = true, url = null } = {}) {
 /** The room shown is left: it is marked read as far as it was read, and keeps its place. */
 function leave(state) {
   threadPanel.close(); // a thread belongs to its room
+  followed.clear();
   markFlush(state);
   state.scrollTop = atBottom(state) ? null : state.list.scrollTop;
   state.outbox.closed(); // its sends wait until the room is shown (and live) again
@@ -385,6 +394,7 @@ function handleFrame(frame, { current: live = true, room: from } = {}) {
       const place = placeOf(frame);
       if (frame.parent && typeof frame.parent.id === "string") parentChanged(frame.parent);
       if (place.thread) threadPanel.receive(frame);
+      if (place.thread && current.messages.isOwn(frame)) followedAsk(place.thread);
       if (!place.room) {
         typing.stopped(frame.user);
         changed(frame.rev);
@@ -411,9 +421,10 @@ function handleFrame(frame, { current: live = true, room: from } = {}) {
       else historyArrived(frame);
       break;
     case "threads":
-      for (const followed of Array.isArray(frame.threads) ? frame.threads : []) {
-        messages.setThreadUnread(followed.thread, followed.unread);
+      for (const entry of Array.isArray(frame.threads) ? frame.threads : []) {
+        messages.setThreadUnread(entry.thread, entry.unread);
       }
+      followed.showAll(frame.threads);
       break;
     case "message_updated":
       // A whole message: no `reactions` means none are left.
@@ -525,11 +536,22 @@ function parentChanged(parent) {
   changed(parent.rev);
 }
 
+/** A thread newly followed (a first reply to the viewer's message, their own first reply, a
+ * mention): the list says what it is. One frame, once per thread. */
+function followedAsk(thread) {
+  if (listAsked.has(thread) || followed.entries.has(thread)) return;
+  listAsked.add(thread);
+  connection.send({ action: "history", threads: true });
+}
+
 /** A followed thread's counts: the badge on its parent; a notification (page hidden) for the
  * reply that brought them. */
 function threadUnread(frame) {
   if (typeof frame.thread !== "string") return;
   rooms.get(frame.room)?.messages.setThreadUnread(frame.thread, frame.unread);
+  if (frame.room === current.room && !followed.counts(frame.thread, frame.unread)) {
+    followedAsk(frame.thread);
+  }
   const reply = frame.reply;
   if (!validMessage(reply) || current.messages.isOwn(reply)) return;
   const author = String(reply.user?.username ?? "someone");

@@ -186,3 +186,77 @@ export class ThreadPanel {
     this.input.focus();
   }
 }
+
+/** The viewer's followed threads in the room shown (the details panel's "Your threads"): each
+ * parent's author and text, and the replies the viewer has not read; choosing one opens it. */
+export class FollowedThreads {
+  /**
+   * @param {HTMLUListElement} list
+   * @param {HTMLElement} empty shown while there are none
+   * @param {(id: string, opener: HTMLElement) => void} open
+   */
+  constructor(list, empty, open) {
+    this.list = list;
+    this.empty = empty;
+    this.open = open;
+    this.entries = new Map(); // parent id -> {parent, unread}, last reply first
+  }
+
+  /** A `threads` frame's list, as the server ordered it. */
+  showAll(threads) {
+    this.entries.clear();
+    for (const followed of Array.isArray(threads) ? threads : []) {
+      if (typeof followed?.thread !== "string" || typeof followed.parent !== "object") continue;
+      this.entries.set(followed.thread, {
+        parent: followed.parent,
+        unread: Number(followed.unread) || 0,
+      });
+    }
+    this.render();
+  }
+
+  /** A thread's new count; false if the list does not hold it (the page asks for the list). */
+  counts(thread, unread) {
+    const entry = this.entries.get(thread);
+    if (!entry) return false;
+    entry.unread = Number(unread) || 0;
+    this.render();
+    return true;
+  }
+
+  clear() {
+    this.entries.clear();
+    this.render();
+  }
+
+  render() {
+    const items = [];
+    for (const [id, { parent, unread }] of this.entries) {
+      const item = document.createElement("li");
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "followed-thread";
+      const author = String(parent.user?.username ?? "someone");
+      const flat = parent.deleted ? "message deleted" : String(parent.text ?? "").replace(/\s+/g, " ");
+      const text = flat.length > 60 ? `${flat.slice(0, 60)}…` : flat;
+      const who = document.createElement("span");
+      who.className = "followed-author";
+      who.textContent = author;
+      const what = document.createElement("span");
+      what.className = "followed-text";
+      what.textContent = text;
+      button.append(who, " ", what);
+      if (unread) {
+        const badge = document.createElement("span");
+        badge.className = "badge thread-unread";
+        badge.textContent = `${unread} new`;
+        button.append(" ", badge);
+      }
+      button.addEventListener("click", () => this.open(id, button));
+      item.append(button);
+      items.push(item);
+    }
+    this.list.replaceChildren(...items);
+    this.empty.hidden = items.length > 0;
+  }
+}

@@ -83,10 +83,18 @@ def test_two_people_reply_and_see_the_count_and_the_notification(open_chat, room
     )
     assert bob.locator("#messages .thread-people").text_content() == "alice, bob"
 
+    # Both follow it now: "Your threads" in the details lists it.
+    bob.locator("#followed-threads .followed-thread", has_text="Shall we ship").wait_for(
+        state="attached"  # the details panel is behind the open thread
+    )
+
     screenshot(alice, "threads-desktop")
     assert serious(alice) == []
     alice.press("#thread-input", "Escape")
     alice.locator("#thread").wait_for(state="hidden")
+    alice.locator("#followed-threads .followed-thread", has_text="Shall we ship").wait_for()
+    screenshot(alice, "threads-followed-desktop")
+    assert serious(alice) == []
 
 
 def test_the_thread_takes_the_phone_screen_with_a_way_back(open_chat, room):
