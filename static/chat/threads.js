@@ -83,6 +83,7 @@ export class ThreadPanel {
       beginning: "The start of the thread.",
     });
     if (parent) this.messages.upsert(parent);
+    this.readOnly(parent?.deleted === true);
     this.pager = new HistoryPager(
       (frame) => this.thread === id && this.sendFrame({ ...frame, thread: id }),
       this.messages,
@@ -123,7 +124,10 @@ export class ThreadPanel {
     if (frame.thread !== this.thread) return;
     const bottom = this.atBottom();
     const page = frame.messages.filter((m) => typeof m?.id === "string");
-    if (frame.parent && typeof frame.parent.id === "string") this.messages.upsert(frame.parent);
+    if (frame.parent && typeof frame.parent.id === "string") {
+      this.messages.upsert(frame.parent);
+      this.readOnly(frame.parent.deleted === true);
+    }
     for (const message of page) this.messages.upsert(message);
     this.messages.refreshSeparators();
     this.pager.answered(frame, page);
@@ -145,6 +149,18 @@ export class ThreadPanel {
   /** An edit, reaction, deletion or new summary of a message the thread may hold. */
   update(message) {
     if (this.thread && this.messages.has(message.id)) this.messages.update(message);
+    if (message.id === this.thread && message.deleted === true) this.readOnly(true);
+  }
+
+  /** A deleted parent's thread stays readable, and takes no more replies (the server would
+   * refuse them: message_not_found). */
+  readOnly(closed) {
+    this.input.disabled = closed;
+    this.also.disabled = closed;
+    this.panel.querySelector("#thread-send").disabled = closed;
+    this.input.placeholder = closed
+      ? "The message was deleted: its thread can be read, not answered"
+      : "Reply… (Enter sends)";
   }
 
   atBottom() {

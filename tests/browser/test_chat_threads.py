@@ -138,3 +138,22 @@ def test_a_lost_reply_is_repaired_into_the_open_thread(bob_id, gateway, open_cha
     bob.locator("#thread-messages li.message", has_text="Lost on the way").wait_for()
     bob.locator("#messages .thread-count", has_text="1 reply").wait_for()
     assert not [m for m in shown(bob) if "Lost on the way" in (m["text"] or "")]
+
+
+def test_a_deleted_message_keeps_its_thread_readable(open_chat, room):
+    """Bob (staff) deletes Alice's message while she reads its thread: it says "message
+    deleted", its replies stay, the count stays on it in the room, and the thread takes no
+    more replies."""
+    alice = open_chat(room, "alice", viewport=DESKTOP)
+    bob = open_chat(room, "bob", viewport=DESKTOP)
+    send(alice, "Soon to go")
+    open_thread_of(alice, "Soon to go")
+    reply(alice, "A reply that stays")
+    message = bob.locator("#messages li.message", has_text="Soon to go")
+    message.hover()
+    bob.once("dialog", lambda dialog: dialog.accept())
+    message.locator("button.delete").click()
+    alice.locator("#thread-messages li.message.deleted", has_text="message deleted").wait_for()
+    assert alice.locator("#thread-messages li.message", has_text="A reply that stays").count()
+    alice.locator("#messages li.message.deleted .thread-count", has_text="1 reply").wait_for()
+    assert alice.locator("#thread-input").is_disabled()
