@@ -68,6 +68,14 @@ class MessageNotFound(ChatError):
     status = 404
 
 
+class NotAThread(ChatError):
+    """A reply names a parent that cannot have replies: itself a reply (threads are one level
+    deep, as Slack's)."""
+
+    code = "not_a_thread"
+    status = 400
+
+
 class Forbidden(ChatError):
     code = "forbidden"
     status = 403

@@ -229,6 +229,11 @@ class Edit(MapAttribute):
     replaced_at = UTCDateTimeAttribute()
 
 
+# What a frame shows of threads (a reply's parent and place, a parent's summary): projected by
+# both indexes that serve frames. `followers` is not: only sendmessage reads it, from the table.
+THREAD_ATTRIBUTES = ["thread", "in_room", "tn", "reply_count", "last_reply_at", "repliers"]
+
+
 class ChangeIndex(GlobalSecondaryIndex["Message"]):
     """A room's messages by their last change number: what changed since a client's position
     is one Query (`rev > n`). Projects what a frame shows, not the earlier texts (`edits`)."""
@@ -247,11 +252,47 @@ class ChangeIndex(GlobalSecondaryIndex["Message"]):
                 "reactions",
                 "seq",
                 "rev_at",
+                *THREAD_ATTRIBUTES,
             ]
         )
 
     room = UnicodeAttribute(hash_key=True)
     rev = NumberAttribute(range_key=True)
+
+
+class ThreadIndex(GlobalSecondaryIndex["Message"]):
+    """A thread's replies in order, a page at a time (`thread` is the parent's id, a ULID:
+    unique across rooms). Sparse: only replies have `thread`, so a room's other messages
+    write no entry here and cost nothing more."""
+
+    class Meta:
+        index_name = "by-thread"
+        projection = IncludeProjection(
+            [
+                "user_id",
+                "username",
+                "text",
+                "sent_at",
+                "client_message_id",
+                "edited_at",
+                "deleted",
+                "reactions",
+                "seq",
+                "rev",
+                "rev_at",
+                *THREAD_ATTRIBUTES,
+            ]
+        )
+
+    thread = UnicodeAttribute(hash_key=True)
+    message_id = UnicodeAttribute(range_key=True)
+
+
+class Replier(MapAttribute):
+    """One of the last few distinct people who replied in a thread, newest first."""
+
+    user_id = UnicodeAttribute()
+    username = UnicodeAttribute()
 
 
 class Message(Model):
@@ -284,8 +325,40 @@ class Message(Model):
     rev = NumberAttribute(null=True)
     rev_at = NumberAttribute(null=True)  # epoch ms
     n = NumberAttribute(null=True)  # its ordinal among the room's messages (Room.posted)
+    # Threads (lambdas/services/threads.py). A reply: its parent's id, whether it is also
+    # shown in the room, its ordinal among the thread's replies (the parent's `reply_count`
+    # when it was stored). A parent: how many replies, the last one's time, the last few
+    # repliers, and who follows it ({user id: username}, at most MAX_THREAD_FOLLOWERS).
+    thread = UnicodeAttribute(null=True)
+    in_room = BooleanAttribute(null=True)
+    tn = NumberAttribute(null=True)
+    reply_count = NumberAttribute(null=True)
+    last_reply_at = UTCDateTimeAttribute(null=True)
+    repliers = ListAttribute(of=Replier, null=True)
+    followers = MapAttribute(null=True)
 
     change_index = ChangeIndex()
+    thread_index = ThreadIndex()
+
+
+class Follow(Model):
+    """A user following one thread: its parent's author, each replier, each person mentioned in
+    it. Keyed by user, so a user's threads in a room are one Query (`<room>#` prefix). Holds the
+    reply ordinal read up to (`read_tn`): unread is the parent's `reply_count` less it, derived
+    when read, as rooms derive theirs (lambdas/services/unread.py)."""
+
+    class Meta:
+        table_name = "follows"
+        billing_mode = PAY_PER_REQUEST_BILLING_MODE
+
+    user_id = UnicodeAttribute(hash_key=True)
+    key = UnicodeAttribute(range_key=True)  # "<room>#<parent id>"
+    room = UnicodeAttribute()
+    thread = UnicodeAttribute()
+    username = UnicodeAttribute()
+    read_tn = NumberAttribute(null=True)
+    mentions = NumberAttribute(null=True)  # mentions in replies after read_tn
+    mention_tn = NumberAttribute(null=True)
 
 
 class ClientMessage(Model):
@@ -359,6 +432,7 @@ TABLES: dict[type[Model], str] = {
     ClientMessage: "client-messages",
     Limit: "limits",
     Member: "members",
+    Follow: "follows",
 }
 # Models kept in another's table (its key schema): bound like it, never created on their own.
 SHARING: dict[type[Model], str] = {Revocation: "limits"}

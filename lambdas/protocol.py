@@ -75,10 +75,14 @@ def message_id_check(value: object, name: str = "id") -> str:
 
 @dataclass(frozen=True)
 class SendMessage:
-    """`{"action": "sendmessage", "message", "clientMessageId"?}` (the AWS tutorial's field)."""
+    """`{"action": "sendmessage", "message", "clientMessageId"?, "thread"?, "also_in_room"?}`
+    (`clientMessageId`: the AWS tutorial's spelling); `thread`: the id of the room's message
+    replied to; `also_in_room`: the reply is shown in the room too."""
 
     text: str
     client_message_id: str | None
+    thread: str | None = None
+    also_in_room: bool = False
 
     @classmethod
     def parse(cls, frame: dict) -> SendMessage:
@@ -91,7 +95,20 @@ class SendMessage:
             raise InvalidRequest(
                 f"`clientMessageId` must be a string of 1-{MAX_CLIENT_MESSAGE_ID} characters"
             )
-        return cls(text=text, client_message_id=client_message_id)
+        thread = frame.get("thread")
+        if thread is not None:
+            message_id_check(thread, "thread")
+        also_in_room = frame.get("also_in_room", False)
+        if not isinstance(also_in_room, bool):
+            raise InvalidRequest("`also_in_room` must be true or false")
+        if also_in_room and thread is None:
+            raise InvalidRequest("`also_in_room` is for replies: send it with `thread`")
+        return cls(
+            text=text,
+            client_message_id=client_message_id,
+            thread=thread,
+            also_in_room=also_in_room,
+        )
 
 
 @dataclass(frozen=True)
@@ -172,13 +189,19 @@ class React:
 
 @dataclass(frozen=True)
 class MarkRead:
-    """`{"action": "markread", "id"}`: the caller has seen the room up to this message."""
+    """`{"action": "markread", "id", "thread"?}`: the caller has seen the room (with `thread`:
+    that thread) up to this message."""
 
     message_id: str
+    thread: str | None = None
 
     @classmethod
     def parse(cls, frame: dict) -> MarkRead:
-        return cls(message_id=message_id_check(frame.get("id")))
+        thread = frame.get("thread")
+        return cls(
+            message_id=message_id_check(frame.get("id")),
+            thread=None if thread is None else message_id_check(thread, "thread"),
+        )
 
 
 @dataclass(frozen=True)
@@ -207,16 +230,31 @@ class Typing:
 
 @dataclass(frozen=True)
 class History:
-    """`{"action": "history", "before"?, "after"?, "limit"?}`: message ids, limit ≤ 100; or
-    `{"action": "history", "since": n}`: what changed after change number n (gap repair)."""
+    """`{"action": "history", "before"?, "after"?, "limit"?, "thread"?}`: message ids, limit ≤
+    100 (with `thread`: that thread's replies); `{"action": "history", "since": n}`: what
+    changed after change number n (gap repair); `{"action": "history", "threads": true}`: the
+    caller's followed threads in the room, with their unread counts."""
 
     before: str | None
     after: str | None
     limit: int
     since: int | None = None
+    thread: str | None = None
+    threads: bool = False
 
     @classmethod
     def parse(cls, frame: dict) -> History:
+        thread = frame.get("thread")
+        if thread is not None:
+            message_id_check(thread, "thread")
+            if "since" in frame or "threads" in frame:
+                raise InvalidRequest("`thread` pages one thread: no `since` or `threads` with it")
+        if "threads" in frame:
+            if frame["threads"] is not True or set(frame) - {"action", "threads"}:
+                raise InvalidRequest(
+                    'ask for followed threads as {"action": "history", "threads": true}'
+                )
+            return cls(before=None, after=None, limit=MAX_HISTORY_LIMIT, threads=True)
         if "since" in frame:
             since = frame["since"]
             if isinstance(since, bool) or not isinstance(since, int) or not 0 <= since < 2**53:
@@ -239,7 +277,7 @@ class History:
             or not 1 <= limit <= MAX_HISTORY_LIMIT
         ):
             raise InvalidRequest(f"`limit` must be a whole number from 1 to {MAX_HISTORY_LIMIT}")
-        return cls(before=before, after=after, limit=limit)
+        return cls(before=before, after=after, limit=limit, thread=thread)
 
 
 # -- server frames ------------------------------------------------------------------------------
@@ -270,7 +308,83 @@ def message_frame(message: Message, type_: str = "message") -> dict:
         frame["text"] = ""
     elif message.reactions:
         frame["reactions"] = reactions_frame(message.reactions.as_dict())
+    if message.thread:
+        frame["thread"] = message.thread
+        if message.in_room:
+            frame["in_room"] = True
+    if message.reply_count:  # kept when the parent is deleted: its thread stays readable
+        frame["replies"] = replies_frame(message)
     return frame
+
+
+def replies_frame(parent: Message) -> dict:
+    """A parent's thread summary: how many replies, the last one's time, its last few distinct
+    repliers (newest first)."""
+    frame = {"count": int(parent.reply_count or 0)}
+    if parent.last_reply_at:
+        frame["last_at"] = iso(parent.last_reply_at)
+    frame["users"] = [user_frame(r.user_id, r.username) for r in parent.repliers or []]
+    return frame
+
+
+def reply_frame(reply: Message, parent: Message) -> dict:
+    """A new reply's `message` frame, with `parent`: the parent's new summary under its own
+    change number (usually the reply's: one change, two items), so one frame per reader
+    carries both. Clients that know no threads ignore `parent` (and show the reply inline)."""
+    frame = message_frame(reply)
+    parent_frame = {"id": parent.message_id, "replies": replies_frame(parent)}
+    if parent.rev is not None:
+        parent_frame["rev"] = int(parent.rev)
+    frame["parent"] = parent_frame
+    return frame
+
+
+def thread_history_frame(
+    *, room: str, parent: Message, replies: Iterable[Message], has_more: bool
+) -> dict:
+    """A page of one thread: its parent (as it is now, "deleted" included) and replies."""
+    return {
+        "type": "history",
+        "room": room,
+        "thread": parent.message_id,
+        "parent": message_frame(parent),
+        "messages": [message_frame(reply) for reply in replies],
+        "has_more": has_more,
+    }
+
+
+def thread_unread_frame(
+    *, room: str, thread: str, unread: int, mentions: int, reply: Message | None = None
+) -> dict:
+    """A follower's counts in one thread; with `reply`, the new reply that brought them (a
+    page notifies of it: `mentions` says whether it named them)."""
+    frame = {
+        "type": "thread_unread",
+        "room": room,
+        "thread": thread,
+        "unread": unread,
+        "mentions": mentions,
+    }
+    if reply is not None:
+        frame["reply"] = message_frame(reply)
+    return frame
+
+
+def threads_frame(*, room: str, threads: Iterable[tuple[Message, int, int]]) -> dict:
+    """The caller's followed threads in a room: each parent with the caller's counts."""
+    return {
+        "type": "threads",
+        "room": room,
+        "threads": [
+            {
+                "thread": parent.message_id,
+                "unread": unread,
+                "mentions": mentions,
+                "parent": message_frame(parent),
+            }
+            for parent, unread, mentions in threads
+        ],
+    }
 
 
 def reactions_frame(reactions: dict[str, dict[str, str]]) -> list[dict]:

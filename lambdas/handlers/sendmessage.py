@@ -14,6 +14,8 @@ def handler(request: RouteRequest) -> dict | None:
         sender=request.user,
         text=command.text,
         client_message_id=command.client_message_id,
+        thread=command.thread,
+        also_in_room=command.also_in_room,
     )
     if sent.duplicate:
         # A retry of a stored send: only the sender hears of it again, so it can stop waiting.

@@ -93,6 +93,8 @@ def publish(
     result = BroadcastResult()
     if first is not None:
         ack = {key: value for key, value in payload.items() if key != "rev"}
+        if isinstance(ack.get("parent"), dict):  # a reply's parent summary: its number too
+            ack["parent"] = {key: value for key, value in ack["parent"].items() if key != "rev"}
         result = broadcast_shard(api=api, connection_ids=[first], payload=ack, forget=False)
     batch_start(api=api, room=room, rev=change.rev)
     return result

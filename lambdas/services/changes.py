@@ -1,5 +1,6 @@
 """Change numbers: every change in a room (a message stored, edited, reacted to or deleted)
-takes the room's next number, so a client that holds everything up to n and then sees n+2 knows
+takes the room's next number (a reply's number also numbers its parent's new thread summary:
+one change, two items), so a client that holds everything up to n and then sees n+2 knows
 it missed n+1, and asks what changed since n (`changes_since`, one Query on the `by-rev` index).
 
 Without transactions a number is taken first (an atomic ADD on the room item) and written with
@@ -88,7 +89,14 @@ def changes_since(*, room: str, since: int, limit: int = MAX_CHANGES) -> Changes
     latest, latest_at = room_latest(room=room)  # read first: anything it counts is below
     found = list(Message.change_index.query(room, Message.rev > since, limit=limit + 1))
     has_more = len(found) > limit
-    found = found[:limit]
+    if has_more:
+        # A reply and its parent's summary share one number (lambdas/services/threads.py): a
+        # page never ends between the items of one number, or the next `since` would skip one.
+        cut = int(found[limit].rev)
+        kept = [m for m in found[:limit] if int(m.rev) < cut]
+        found = kept or found[:limit]
+    else:
+        found = found[:limit]
     to = int(found[-1].rev) if has_more else max([latest, *(int(m.rev) for m in found)])
     answer = Changes(room=room, since=since, to=to, latest=latest, messages=found)
     answer.has_more = has_more

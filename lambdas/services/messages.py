@@ -34,7 +34,7 @@ from lambdas.models import (
     item_bytes,
     utcnow,
 )
-from lambdas.protocol import message_deleted_frame, message_frame, typing_frame
+from lambdas.protocol import message_deleted_frame, message_frame, reply_frame, typing_frame
 from lambdas.services.batches import publish
 from lambdas.services.broadcast import (
     BroadcastResult,
@@ -52,6 +52,12 @@ from lambdas.services.changes import (
 from lambdas.services.connections import connection_get
 from lambdas.services.members import reader_count, readers_named
 from lambdas.services.rooms import room_get_open
+from lambdas.services.threads import (
+    thread_get,
+    thread_parent_check,
+    thread_reply_note,
+    thread_reply_number,
+)
 from lambdas.services.unread import unread_note
 from lambdas.tokens import User
 
@@ -105,8 +111,12 @@ def message_send(
     sender: User,
     text: str,
     client_message_id: str | None = None,
+    thread: str | None = None,
+    also_in_room: bool = False,
 ) -> Sent:
-    """Store a message in the sender's room and fan it out to the room, sender included.
+    """Store a message in the sender's room and fan it out to the room, sender included; with
+    `thread`, a reply to that message of the room (lambdas/services/threads.py), shown in the
+    room too if `also_in_room`.
 
     With a clientMessageId the send is idempotent: a retry finds its receipt and the stored
     message, and nothing is stored or broadcast twice. Without transactions the receipt is
@@ -118,6 +128,7 @@ def message_send(
     # Checked before anything is stored: a refused @here or mention stores nothing.
     here = here_check(text=text, room=found, sender=sender)
     mentioned = mentions_check(text=text, room=found)
+    parent = thread_parent_check(room=room, parent_id=thread) if thread else None
     message = Message(
         room,
         new_ulid(),
@@ -126,6 +137,8 @@ def message_send(
         text=text,
         sent_at=utcnow(),
         client_message_id=client_message_id,
+        thread=thread,
+        in_room=True if thread and also_in_room else None,
     )
     _fits(message)
     if client_message_id:
@@ -136,7 +149,13 @@ def message_send(
                 return Sent(Message.get(room, message_id), duplicate=True, delivery=None)
             except Message.DoesNotExist:
                 pass  # the first attempt stopped after its receipt: finish it now
-    change = change_number(room=room, message=True)  # taken last: a refused send wastes none
+    if parent is None:
+        change = change_number(room=room, message=True)  # taken last: a refused send wastes none
+    else:  # the parent's summary is written first, under the reply's number
+        change, parent = thread_reply_number(
+            parent=parent, replier=sender, mentioned=mentioned, in_room=also_in_room
+        )
+        message.tn = parent.reply_count
     message.seq, message.rev, message.rev_at = change.rev, change.rev, change.at
     message.n = change.n
     try:
@@ -149,11 +168,15 @@ def message_send(
     metric_count("MessagesStored")
     # The sender's own copy, posted first, is its acknowledgement: it never waits behind a
     # large room's shards.
-    delivery = publish(api=api, change=change, payload=message_frame(message), first=connection_id)
+    payload = message_frame(message) if parent is None else reply_frame(message, parent)
+    delivery = publish(api=api, change=change, payload=payload, first=connection_id)
     try:
-        # The room as the update left it (ALL_NEW): its `posted` and `here_n` are current.
-        counted = change.room or found
-        unread_note(api=api, room=counted, message=message, mentioned=mentioned, here=here)
+        if message.n is not None:  # a reply only in its thread is no room message
+            # The room as the update left it (ALL_NEW): its `posted` and `here_n` are current.
+            counted = change.room or found
+            unread_note(api=api, room=counted, message=message, mentioned=mentioned, here=here)
+        if parent is not None:
+            thread_reply_note(api=api, parent=parent, reply=message, mentioned=mentioned)
     except Exception:  # counts are best effort: the message is stored and delivered
         logger.exception("unread counts not updated", extra={"room": room})
     return Sent(message, duplicate=False, delivery=delivery)
@@ -405,10 +428,24 @@ class HistoryPage:
     rev: int | None = None  # the newest page: the change number it brings its reader up to
 
 
+# The room's own timeline: its messages but replies shown only in their thread. A filter, not
+# a key: the replies it drops are read and paid for (their size, ~0.1 read unit each at 500
+# bytes) but the room's messages and in-room replies write nothing more; threads are read
+# through their own sparse index instead (Message.thread_index).
+ROOM_TIMELINE = Message.thread.does_not_exist() | (Message.in_room == True)  # noqa: E712
+
+
 def message_page(
-    *, room: str, before: str | None, after: str | None, limit: int, consistent: bool = False
+    *,
+    room: str,
+    before: str | None,
+    after: str | None,
+    limit: int,
+    consistent: bool = False,
+    thread: str | None = None,
 ) -> HistoryPage:
-    """Up to `limit` messages, oldest first, and whether more exist.
+    """Up to `limit` messages, oldest first, and whether more exist (with `thread`: that
+    thread's replies, from its index, whose reads are eventually consistent).
 
     With `after`, the page starts just after that id (catching up after a reconnect); otherwise
     it holds the newest messages before `before` (or the newest of all).
@@ -424,17 +461,20 @@ def message_page(
     forward = after is not None
     # BETWEEN includes both ends; read two extra so dropping them still fills the page.
     extra = 2 if before and after else 0
-    items = [
-        m
-        for m in Message.query(
+    if thread is None:
+        found = Message.query(
             room,
             condition,
+            filter_condition=ROOM_TIMELINE,
             scan_index_forward=forward,
             limit=limit + 1 + extra,
             consistent_read=consistent,
         )
-        if m.message_id not in (before, after)
-    ]
+    else:
+        found = Message.thread_index.query(
+            thread, condition, scan_index_forward=forward, limit=limit + 1 + extra
+        )
+    items = [m for m in found if m.message_id not in (before, after)]
     has_more = len(items) > limit
     items = items[:limit]
     if not forward:
@@ -453,6 +493,22 @@ def history_read(
     # Strongly consistent: what settled_position counted as written is in the page.
     page = message_page(room=room, before=before, after=after, limit=limit, consistent=newest)
     return replace(page, rev=rev)
+
+
+def thread_history_read(
+    *,
+    connection_id: str,
+    reader: User,
+    thread: str,
+    before: str | None,
+    after: str | None,
+    limit: int,
+) -> tuple[Message, HistoryPage]:
+    """A thread of the caller's room: its parent (deleted or not) and a page of its replies."""
+    room = connection_get(connection_id=connection_id, user=reader).room
+    parent = thread_get(room=room, thread=thread)
+    page = message_page(room=room, before=before, after=after, limit=limit, thread=thread)
+    return parent, page
 
 
 def changes_read(*, connection_id: str, reader: User, since: int) -> Changes:

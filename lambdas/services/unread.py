@@ -128,7 +128,7 @@ def unread_note(
             label=room_label(room, member.username),
             muted=bool(member.muted),
         )
-        _tell(api=api, user_id=user_id, frame=frame, outside=room.name)
+        user_tell(api=api, user_id=user_id, frame=frame, outside=room.name)
 
 
 def _readers_live(*, room: Room, limit: int | None) -> list[Member] | None:
@@ -204,7 +204,7 @@ def unread_read(
             label=room_label(item, member.username),
             muted=bool(member.muted),
         )
-        _tell(api=api, user_id=user_id, frame=frame, outside=outside)
+        user_tell(api=api, user_id=user_id, frame=frame, outside=outside)
     return member
 
 
@@ -230,7 +230,7 @@ def _read_to(*, room: str, user_id: str, n: int, message_id: str) -> Member | No
     return None
 
 
-def _tell(*, api: ManagementApi, user_id: str, frame: dict, outside: str | None) -> None:
+def user_tell(*, api: ManagementApi, user_id: str, frame: dict, outside: str | None) -> None:
     """Post to the user's live connections (those in `outside` excepted: they have the
     message itself)."""
     now = utcnow()

@@ -20,6 +20,8 @@ import { QuickSwitcher } from "./quickswitch.js";
 import { MENTION_RE, MessageList } from "./render.js";
 import { MessageSearch, revealMessage } from "./search.js";
 import { Sidebar } from "./sidebar.js";
+import { placeOf } from "./thread-summary.js";
+import { FollowedThreads, ThreadPanel } from "./threads.js";
 import { TypingNotices } from "./typing.js";
 import { fetchToken, fetchUnread } from "./site.js";
 
@@ -83,7 +85,31 @@ const quickSwitcher = new QuickSwitcher(document.getElementById("quick-switch"),
   open: (name) => openRoom(name),
 });
 
-// A result opens its room at the message (a thread reply: at its parent, for now).
+const threadPanel = new ThreadPanel(document.getElementById("thread"), {
+  viewer,
+  send: (frame) => connection.room === current.room && connection.send(frame),
+  actions: { edit: editMessage, remove: deleteMessage, react: reactMessage },
+  roomLabel: () => current.meta.label,
+  notice: (text) => showNotice(text),
+  onToggle: (open) => root.classList.toggle("thread-open", open),
+});
+
+const followed = new FollowedThreads(
+  document.getElementById("followed-threads"),
+  document.getElementById("followed-none"),
+  (id, opener) => openThread(id, opener),
+);
+const listAsked = new Set(); // threads whose first count asked for the list again (once each)
+
+/** Open the thread of a message of the room shown, beside it (its parent shown at once). */
+function openThread(id, opener = null) {
+  panels.close({ focus: false });
+  const parent = current.messages.items.get(id)?.message
+    ?? followed.entries.get(id)?.parent ?? null;
+  threadPanel.show(id, { parent, opener });
+}
+
+// A result opens its room at the message (a thread reply: at its parent, with its thread open).
 new MessageSearch(document.getElementById("search"), document.getElementById("search-results"), {
   open: async (result) => {
     const at = encodeURIComponent(result.thread || result.message_id);
@@ -91,6 +117,7 @@ new MessageSearch(document.getElementById("search"), document.getElementById("se
     if (current.room !== result.room) return; // loaded as a page instead
     const found = await revealMessage(current, result.thread || result.message_id);
     if (!found) showNotice("That message is no longer in the room.");
+    else if (result.thread) openThread(result.thread);
   },
 });
 
@@ -134,7 +161,13 @@ function roomState(meta, list) {
   state.messages = new MessageList(
     list,
     viewer,
-    { edit: editMessage, remove: deleteMessage, react: reactMessage },
+    {
+      edit: editMessage,
+      remove: deleteMessage,
+      react: reactMessage,
+      reply: openThread,
+      openThread,
+    },
     { beginning: beginningText(meta) },
   );
   const send = (frame) => current === state && connection.room === state.room && connection.send(frame);
@@ -212,6 +245,8 @@ async function openRoom(name, { push = true, url = null } = {}) {
 
 /** The room shown is left: it is marked read as far as it was read, and keeps its place. */
 function leave(state) {
+  threadPanel.close(); // a thread belongs to its room
+  followed.clear();
   markFlush(state);
   state.scrollTop = atBottom(state) ? null : state.list.scrollTop;
   state.outbox.closed(); // its sends wait until the room is shown (and live) again
@@ -346,6 +381,9 @@ function opened() {
   // Sends not echoed yet go again with the same clientMessageId: the server stores each once
   // and answers a repeat with the stored message.
   outbox.opened();
+  threadPanel.opened();
+  // The viewer's followed threads here and their unread counts (badges on their parents).
+  connection.send({ action: "history", threads: true });
 }
 
 function handleFrame(frame, { current: live = true, room: from } = {}) {
@@ -353,13 +391,28 @@ function handleFrame(frame, { current: live = true, room: from } = {}) {
     sidebar.show(frame); // about the user's other rooms (the room shown is being read)
     return;
   }
+  if (frame.type === "thread_unread") {
+    threadUnread(frame); // a followed thread, in any of the user's rooms
+    return;
+  }
   // A socket of the room left (closing after a switch) may still deliver: not this room's.
   if (from !== undefined && from !== current.room) return;
   if (frame.room !== undefined && frame.room !== current.room) return;
   const { messages, outbox, changes } = current;
   switch (frame.type) {
-    case "message":
+    case "message": {
       if (!validMessage(frame)) return;
+      // A reply: its thread (if shown), its parent's new summary; the room only if also sent
+      // there.
+      const place = placeOf(frame);
+      if (frame.parent && typeof frame.parent.id === "string") parentChanged(frame.parent);
+      if (place.thread) threadPanel.receive(frame);
+      if (place.thread && current.messages.isOwn(frame)) followedAsk(place.thread);
+      if (!place.room) {
+        typing.stopped(frame.user);
+        changed(frame.rev);
+        break;
+      }
       typing.stopped(frame.user);
       announce(frame);
       noteUnseen(frame);
@@ -368,20 +421,29 @@ function handleFrame(frame, { current: live = true, room: from } = {}) {
       });
       changed(frame.rev);
       markRead();
-      notifyOf(frame);
+      if (!place.thread) notifyOf(frame); // a reply notifies its followers (thread_unread)
       break;
+    }
     case "changes":
       if (Array.isArray(frame.messages)) batchArrived(frame);
       break;
     case "history":
       if (!Array.isArray(frame.messages)) return;
-      if (frame.since !== undefined) changesArrived(frame);
+      if (frame.thread !== undefined) threadPanel.historyArrived(frame);
+      else if (frame.since !== undefined) changesArrived(frame);
       else historyArrived(frame);
+      break;
+    case "threads":
+      for (const entry of Array.isArray(frame.threads) ? frame.threads : []) {
+        messages.setThreadUnread(entry.thread, entry.unread);
+      }
+      followed.showAll(frame.threads);
       break;
     case "message_updated":
       // A whole message: no `reactions` means none are left.
       if (validMessage(frame)) {
         changeMessages(current, () => messages.update({ reactions: [], ...frame }));
+        threadPanel.update({ reactions: [], ...frame });
       }
       changed(frame.rev);
       break;
@@ -389,6 +451,7 @@ function handleFrame(frame, { current: live = true, room: from } = {}) {
       if (typeof frame.id === "string") {
         const deletion = { id: frame.id, deleted: true, text: "", rev: frame.rev };
         changeMessages(current, () => messages.update(deletion));
+        threadPanel.update(deletion);
       }
       changed(frame.rev);
       break;
@@ -429,6 +492,10 @@ function changesArrived(frame) {
   const oldest = messages.oldestId;
   changeMessages(current, () => {
     for (const message of page) {
+      const place = placeOf(message);
+      threadPanel.update({ reactions: [], ...message }); // a parent shown in its thread
+      if (place.thread) threadPanel.receive(message);
+      if (!place.room) continue; // a reply shown only in its thread
       if (messages.has(message.id)) messages.update({ reactions: [], ...message });
       else if (oldest === null || message.id > oldest || !pager.hasOlder) receiveMessage(message);
     }
@@ -443,7 +510,12 @@ function changesArrived(frame) {
  * sender's own copy came at once, without its number). */
 function batchArrived(frame) {
   const { messages, outbox, changes } = current;
-  const page = frame.messages.filter(validMessage);
+  const all = frame.messages.filter(validMessage);
+  for (const message of all) {
+    threadPanel.update({ reactions: [], ...message });
+    if (placeOf(message).thread) threadPanel.receive(message);
+  }
+  const page = all.filter((message) => placeOf(message).room);
   const fresh = page.filter((message) => !messages.has(message.id));
   for (const message of fresh) {
     typing.stopped(message.user);
@@ -461,12 +533,51 @@ function batchArrived(frame) {
     },
     { own },
   );
-  for (const message of page) changes.note(message.rev);
+  for (const message of all) changes.note(message.rev);
   for (const [first, last] of Array.isArray(frame.empty) ? frame.empty : []) {
     for (let n = first; n <= last; n += 1) changes.note(n);
   }
   markRead();
   for (const message of fresh) notifyOf(message);
+}
+
+/** A parent's new thread summary (a reply's frame carries it, under its own change number). */
+function parentChanged(parent) {
+  const summary = { id: parent.id, rev: parent.rev, replies: parent.replies };
+  changeMessages(current, () => current.messages.update(summary));
+  threadPanel.update(summary);
+  changed(parent.rev);
+}
+
+/** A thread newly followed (a first reply to the viewer's message, their own first reply, a
+ * mention): the list says what it is. One frame, once per thread. */
+function followedAsk(thread) {
+  if (listAsked.has(thread) || followed.entries.has(thread)) return;
+  listAsked.add(thread);
+  connection.send({ action: "history", threads: true });
+}
+
+/** A followed thread's counts: the badge on its parent; a notification (page hidden) for the
+ * reply that brought them. */
+function threadUnread(frame) {
+  if (typeof frame.thread !== "string") return;
+  rooms.get(frame.room)?.messages.setThreadUnread(frame.thread, frame.unread);
+  if (frame.room === current.room && !followed.counts(frame.thread, frame.unread)) {
+    followedAsk(frame.thread);
+  }
+  const reply = frame.reply;
+  if (!validMessage(reply) || current.messages.isOwn(reply)) return;
+  const author = String(reply.user?.username ?? "someone");
+  const label = rooms.get(frame.room)?.meta.label ?? `#${frame.room}`;
+  const named = Number(frame.mentions) > 0 && mentionsMe(reply.text);
+  notifier.notify({
+    title: named
+      ? `${author} mentioned you in a thread in ${label}`
+      : `${author} replied in a thread in ${label}`,
+    body: String(reply.text ?? ""),
+    url: roomUrl(String(frame.room)),
+    tag: `dynamowave-thread-${frame.thread}`,
+  });
 }
 
 // A lost last change is found by the answer to the next ping (the keep-alive, or the page

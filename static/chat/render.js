@@ -6,6 +6,7 @@
 import { openEmojiPicker } from "./emoji.js";
 import { Feed } from "./feed.js";
 import { MENTION_RE, renderMarkdown } from "./markdown.js";
+import { replierNames, summaryText } from "./thread-summary.js";
 
 export { MENTION_RE };
 
@@ -55,7 +56,8 @@ export class MessageList {
    * @param {HTMLOListElement} list
    * @param {object} viewer {userId, username, staff}
    * @param {object} actions {edit(id, text), remove(id), react(id, emoji, remove)} called from
-   *   the per-message buttons
+   *   the per-message buttons; with {reply(id, opener), openThread(id, opener)} (the room's
+   *   list, not a thread's) messages get "Reply" and a parent its thread's summary
    * @param {object} [options] {beginning}: what the top of the list says once the whole history
    *   is loaded ("This is the beginning of the room." unless given; setBeginning() changes it)
    */
@@ -67,6 +69,7 @@ export class MessageList {
     this.serial = 0;
     this.beginning = beginning;
     this.items = new Map(); // id -> {el, message}
+    this.threadUnread = new Map(); // parent id -> the viewer's unread replies (followed threads)
     // Ids held in the room's order: by `seq` (a message's place), then id (ULIDs sort by time;
     // messages stored before numbering have no `seq` and come first).
     this.ids = [];
@@ -281,6 +284,7 @@ export class MessageList {
     if (editor && deleted) editor.replaceWith(this.textBox(item)); // deleted while being edited
     if (!item.querySelector(".edit-input")) this.fillText(item, message);
     this.fillReactions(item, message);
+    this.fillThread(item, message); // a deleted parent keeps its thread: before the return below
     const actions = item.querySelector(".actions");
     actions.replaceChildren();
     if (deleted || !message.id) return;
@@ -289,6 +293,11 @@ export class MessageList {
     const react = this.button("react", "React", () => this.togglePalette(item, message.id));
     react.setAttribute("aria-label", `React to ${whose}`);
     actions.append(react);
+    if (this.actions.reply && !message.thread) {
+      const reply = this.button("reply", "Reply", () => this.actions.reply(message.id, reply));
+      reply.setAttribute("aria-label", `Reply in thread to ${whose}`);
+      actions.append(reply);
+    }
     if (own) {
       const edit = this.button("edit", "Edit", () => this.startEdit(message.id));
       edit.setAttribute("aria-label", "Edit your message");
@@ -320,6 +329,46 @@ export class MessageList {
       box.append(button);
     }
     box.hidden = reactions.length === 0;
+  }
+
+  /** A parent's "N replies · last reply 3 min ago", its repliers and the viewer's unread count
+   * (a button: opens the thread); a reply also shown in the room links to its thread. */
+  fillThread(item, message) {
+    const open = this.actions.openThread;
+    let summary = item.querySelector(".thread-summary");
+    const text = open && message.id ? summaryText(message.replies) : null;
+    if (!text) {
+      summary?.remove();
+    } else {
+      if (!summary) {
+        summary = this.button("thread-summary", "", () => open(message.id, summary));
+        item.querySelector(".reactions").after(summary);
+      }
+      const names = replierNames(message.replies);
+      const unread = this.threadUnread.get(message.id) ?? 0;
+      // Its name is what it shows (and says it opens): no aria-label to drift from the text.
+      summary.replaceChildren(el("span", "thread-count", text));
+      if (names.length) summary.append(" ", el("span", "thread-people", names.join(", ")));
+      if (unread) summary.append(" ", el("span", "badge thread-unread", `${unread} new`));
+      summary.append(el("span", "visually-hidden", " (open the thread)"));
+    }
+    let link = item.querySelector(".in-thread");
+    if (!(open && message.thread)) {
+      link?.remove();
+    } else if (!link) {
+      link = this.button("in-thread", "replied in a thread", () => open(message.thread, link));
+      link.setAttribute("aria-label", "Replied in a thread: open the thread");
+      item.querySelector(".meta").append(link);
+    }
+  }
+
+  /** The viewer's unread count in a followed thread, shown on its parent. */
+  setThreadUnread(id, unread) {
+    const count = Math.max(0, Number(unread) || 0);
+    if (count) this.threadUnread.set(id, count);
+    else this.threadUnread.delete(id);
+    const held = this.items.get(id);
+    if (held) this.fillThread(held.el, held.message);
   }
 
   /** The palette under a message: six emoji, and "Other…" for any single emoji (a picker). */

@@ -101,7 +101,7 @@ def test_the_message_list_is_one_tab_stop_with_arrow_keys_inside(open_chat, room
     while page.evaluate("() => document.activeElement.closest('#messages') !== null"):
         page.keyboard.press("Tab")
         presses += 1
-    assert presses == 2  # its React button, then out (bob's message: no Edit or Delete)
+    assert presses == 3  # its React and Reply buttons, then out (bob's: no Edit or Delete)
 
     page.evaluate("() => document.getElementById('messages').scrollTop = 0")
     serious = [v for v in axe_violations(page) if v["impact"] in {"serious", "critical"}]

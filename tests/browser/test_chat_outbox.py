@@ -263,7 +263,9 @@ def test_the_room_opens_ready_to_write_and_reads_out_only_new_messages(open_chat
     )
     assert labels == [
         "React to the message from bob",
+        "Reply in thread to the message from bob",
         "React to your message",
+        "Reply in thread to your message",
         "Edit your message",
         "Delete your message",
     ]

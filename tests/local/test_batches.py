@@ -89,6 +89,42 @@ def test_the_sender_hears_its_message_at_once_without_its_number(gateway, keys, 
     asyncio.run(scenario())
 
 
+def test_a_reply_goes_in_a_batch_with_its_parents_summary(gateway, keys, room, large):
+    """A reply and its parent's new summary share one number: the sender's acknowledgement
+    names neither's (parent included), and the batch brings both items under it."""
+
+    async def scenario():
+        clients = await _room_of(gateway, keys, room, ONLINE, "reply")
+        sender = clients[0]
+        raw: list[dict] = []
+        original = sender.log.receive
+
+        def receive(frame, now=None):
+            raw.append(frame)
+            return original(frame, now)
+
+        sender.log.receive = receive
+        try:
+            await sender.send({"action": "sendmessage", "message": "root", "clientMessageId": "r"})
+            assert await until(lambda: all(c.log.position == 1 for c in clients))
+            (parent,) = sender.log.ordered()
+            raw.clear()
+            reply = {"action": "sendmessage", "message": "re", "thread": parent["id"]}
+            await sender.send(reply)
+            assert await until(lambda: all(c.log.position == 2 for c in clients))
+            ack = next(f for f in raw if f["type"] == "message")
+            assert "rev" not in ack and "rev" not in ack["parent"]
+            assert ack["parent"]["replies"]["count"] == 1
+            batch = next(f for f in raw if f["type"] == "changes" and f["messages"])
+            assert sorted((m["id"], m["rev"]) for m in batch["messages"]) == sorted(
+                [(parent["id"], 2), (ack["id"], 2)]
+            )
+        finally:
+            await asyncio.gather(*(c.close() for c in clients))
+
+    asyncio.run(scenario())
+
+
 def test_edits_reactions_and_deletions_go_in_batches(gateway, keys, room, large):
     async def scenario():
         clients = await _room_of(gateway, keys, room, ONLINE, "change")
