@@ -1,7 +1,7 @@
 """Message search on the chat page (static/chat/search.js): Enter searches, results show the
 matched words as <mark>s, Escape closes them, "No results" and errors are said, and a result
-opens its room at that message, paged back to if it is old; no serious axe violation with
-results open, at desktop and phone widths."""
+opens its room at that message, paged back to if it is old (a reply: with its thread open); no
+serious axe violation with results open, at desktop and phone widths."""
 
 from __future__ import annotations
 
@@ -138,3 +138,51 @@ def test_results_are_accessible_at_desktop_and_phone_widths(seeded, room, open_c
     page.screenshot(path=str(folder / f"search-results-{viewport}.png"))
     serious = [v for v in axe_violations(page) if v["impact"] in ("serious", "critical")]
     assert serious == []
+
+
+@pytest.fixture
+def reply(seeded, room) -> str:
+    """bob's reply about a "pelican" to the TARGET message, indexed with its thread (before
+    Chromium starts, as `seeded`); the parent's id."""
+    from django.core.management import call_command
+
+    from lambdas.models import Message, Replier
+
+    parent = Message.get(room, seeded[TARGET])
+    sent_at = START + timedelta(minutes=200)
+    Message(
+        room,
+        ulid_at(sent_at, 500),
+        user_id="bob-id",
+        username="bob",
+        text="the pelican agrees",
+        sent_at=sent_at,
+        seq=131,
+        rev=131,
+        thread=parent.message_id,
+        tn=1,
+    ).save()
+    parent.update(
+        actions=[
+            Message.reply_count.set(1),
+            Message.last_reply_at.set(sent_at),
+            Message.repliers.set([Replier(user_id="bob-id", username="bob")]),
+        ]
+    )
+    call_command("search_backfill", "--room", room, stdout=open("/dev/null", "w"))  # noqa: SIM115
+    return parent.message_id
+
+
+def test_a_reply_found_opens_its_thread_beside_the_room(reply, room, open_chat):
+    page = open_chat(room, "alice")
+    search(page, "pelican")
+    assert results_shown(page) == "1 result"
+    page.click("#search-results .search-hit a")
+    # The room at the parent, and the thread open beside it with the reply
+    wait_until(page, "() => !document.getElementById('thread').hidden")
+    wait_until(
+        page,
+        "(text) => document.getElementById('thread').textContent.includes(text)",
+        "the pelican agrees",
+    )
+    assert page.locator(f"#messages li.message[data-id='{reply}']").is_visible()
