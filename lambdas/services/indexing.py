@@ -46,7 +46,7 @@ def index_lambda_client(endpoint_url: str | None):
         endpoint_url=endpoint_url,
         region_name=get_config().region,
         config=BotoConfig(
-            retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=1, read_timeout=2
+            retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=1, read_timeout=2
         ),
     )
 
@@ -155,10 +155,13 @@ def index_apply(
     """Apply the changes to the index in one Data API request; how many rows changed (a change
     older than the row's is no change). Raises on any failure, so that Lambda retries the event.
 
-    Without a search database (SEARCH_DATABASE_ARN and SEARCH_SECRET_ARN: a local stack's tests
-    that run no Data API) nothing is applied; the template always names the stack's own."""
+    Without a search database (SEARCH_DATABASE_ARN and SEARCH_SECRET_ARN, both ARNs) nothing is
+    applied: the template always names the stack's own; locally only a stack running the Data
+    API does (the emulator resolves the template's `!GetAtt Cluster.DBClusterArn` to a
+    placeholder that is no ARN), so the rest of the local tests index nothing."""
     config = get_config()
-    if not (config.search_database_arn and config.search_secret_arn):
+    names = (config.search_database_arn or "", config.search_secret_arn or "")
+    if not all(name.startswith("arn:") for name in names):
         logger.warning("no search database configured: %d changes not indexed", len(changes))
         return 0
     client = data_api_client(config.rds_data_endpoint_url)
