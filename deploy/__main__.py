@@ -30,6 +30,13 @@ DRY_RUN_OUTPUTS = {
     "TablePrefix": "dynamowave-{stage}-",
     "SiteRoleArn": "arn:aws:iam::ACCOUNT_ID:role/{stage}-SiteRole",
     "WebSocketApiId": "API_ID",
+    "DatabaseHost": "CLUSTER.cluster-ID.{region}.rds.amazonaws.com",
+    "DatabasePort": "5432",
+    "DatabaseName": "dynamowave",
+    "DatabaseSecretArn": "arn:aws:secretsmanager:{region}:ACCOUNT_ID:secret:rds!cluster-ID",
+    "SiteSubnetIds": "subnet-A,subnet-B",
+    "SiteSecurityGroupId": "sg-SITE",
+    "IndexFunctionAlias": "arn:aws:lambda:{region}:ACCOUNT_ID:function:{stage}-IndexFunction:live",
 }
 DRY_RUN_SITE_HOST = "SITE_API_ID.execute-api.{region}.amazonaws.com"
 
@@ -160,7 +167,7 @@ def _plan(args, stage: Stage, parameters: dict) -> list[str]:
     return [
         f"Preflight (reads only): Lambda concurrency (GetAccountSettings) against the stage's"
         f" reservations, API Gateway's account throttle against the stage's, DynamoDB's table and"
-        f" capacity quotas, s3://{bucket} in {region}, {names['database_url']} a postgres:// URL,"
+        f" capacity quotas, s3://{bucket} in {region},"
         f" the alarm target ({alarms}), stack {stack_name(name)}'s state and drift",
         f"SSM: ensure {names['signing_key']} and {names['secret_key']} (SecureString, generated"
         f" once) and {names['public_keys']} (String, trusts the signing key's public half)",
@@ -169,7 +176,9 @@ def _plan(args, stage: Stage, parameters: dict) -> list[str]:
         f"CloudFormation: change set on stack {stack_name(name)} in {region} with"
         f" {json.dumps(parameters, sort_keys=True)}, CAPABILITY_IAM + CAPABILITY_AUTO_EXPAND;"
         " execute and wait (nothing executed when the change set is empty)",
-        "CloudFormation: read outputs (WebSocketUrl, ManagementEndpoint, TablePrefix, SiteRoleArn)"
+        "CloudFormation: read outputs (WebSocketUrl, ManagementEndpoint, TablePrefix, SiteRoleArn,"
+        " the database's host, port, name and secret, the site's subnets and security group, the"
+        " index function's alias)"
         f"; the API's stage {name} deployed the stack's route changes itself (AutoDeploy)",
         f"Zappa: write {BUILD.relative_to(ROOT)}/zappa_settings.json (stage {name} wired to the"
         " outputs; ALLOWED_HOSTS and CSRF_TRUSTED_ORIGINS: the site's REST API host, read from"

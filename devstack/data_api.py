@@ -405,3 +405,21 @@ def _message(error: Exception) -> str:
     )
     text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
     return f"ERROR: {text}; SQLState: {state}" if state else f"ERROR: {text}"
+
+
+# What the local stack names its Data API's cluster and secret: any ARN works here.
+LOCAL_CLUSTER_ARN = "arn:aws:rds:us-east-1:000000000000:cluster:dynamowave-local"
+LOCAL_SECRET_ARN = "arn:aws:secretsmanager:us-east-1:000000000000:secret:dynamowave-local"
+
+
+def search_settings(data_api: DataApi, database_url: str) -> dict[str, str]:
+    """The functions' variables that point the search index at this server and the database of
+    `database_url` (handed over as the stack's FUNCTION_SETTINGS)."""
+    from urllib.parse import urlsplit
+
+    return {
+        "RDS_DATA_ENDPOINT_URL": data_api.endpoint_url,
+        "SEARCH_DATABASE_ARN": LOCAL_CLUSTER_ARN,
+        "SEARCH_SECRET_ARN": LOCAL_SECRET_ARN,
+        "SEARCH_DATABASE_NAME": urlsplit(database_url).path.lstrip("/") or "dynamowave",
+    }

@@ -100,7 +100,10 @@ def test_functions_that_are_not_routes_are_found_by_name_or_arn():
     # `!Ref FanoutFunction.Alias`: the alias, as Invoke names it (its ARN is what IAM grants);
     # the function is named (`${AWS::StackName}-fanout`) so that it can name itself.
     assert fanout.name == "local-fanout"
-    assert api.function_variables == {"FANOUT_FUNCTION_NAME": "local-fanout:live"}
+    assert api.function_variables == {
+        "FANOUT_FUNCTION_NAME": "local-fanout:live",
+        "INDEX_FUNCTION_NAME": "IndexFunction:live",
+    }
     assert fanout.answers_to("FanoutFunction") and fanout.answers_to("FanoutFunction:live")
     assert fanout.answers_to("local-fanout:live")
     assert fanout.answers_to("arn:aws:lambda:us-east-1:000000000000:function:FanoutFunction:live")
