@@ -28,8 +28,9 @@ logger = logging.getLogger(__name__)
 
 # A paused Aurora Serverless v2 cluster (0 ACUs) answers DatabaseResumingException while it
 # resumes, which takes about 15 s: waiting for it here delivers the change in seconds, where a
-# raise would wait for Lambda's first retry (a minute). After RESUME_WAIT_SECONDS, raise.
-RESUME_WAIT_SECONDS = 40.0
+# raise would wait for Lambda's first retry (a minute). After RESUME_WAIT_SECONDS (inside the
+# function's 29 s Timeout, with the last request's time), raise.
+RESUME_WAIT_SECONDS = 20.0
 RESUME_POLL_SECONDS = 5.0
 RESUMING = "DatabaseResumingException"
 
