@@ -69,12 +69,8 @@ def data_api_client(endpoint_url: str | None):
     )
 
 
-def _clear(config: object) -> None:
-    index_lambda_client.cache_clear()
-    data_api_client.cache_clear()
-
-
-follow_config(_clear)
+follow_config(lambda config, clear=index_lambda_client.cache_clear: clear())
+follow_config(lambda config, clear=data_api_client.cache_clear: clear())
 
 
 def index_change_of(message: object, *, rev: int, deleted: bool = False) -> IndexChange:
