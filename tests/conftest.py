@@ -148,6 +148,16 @@ def postgres() -> Iterator[str]:
     shutil.rmtree(log.parent, ignore_errors=True)
 
 
+@pytest.fixture(scope="session")
+def data_api(postgres: str):
+    """The local RDS Data API (devstack/data_api.py) on the session's PostgreSQL, as `make run`
+    serves it for the search index; started by the tests that ask for it."""
+    from devstack.data_api import DataApi
+
+    with DataApi(postgres) as server:
+        yield server
+
+
 @pytest.fixture
 def stack_tmp_path() -> Iterator[Path]:
     """A temporary folder for a stack or PostgreSQL cluster of the test's own. As root, the

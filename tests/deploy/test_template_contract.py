@@ -235,3 +235,39 @@ def test_outputs_name_what_the_site_needs(template):
     assert {"WebSocketUrl", "ManagementEndpoint", "TablePrefix", "SiteRoleArn"} <= set(outputs)
     for logical_id in _functions(template):
         assert f"{logical_id}Arn" in outputs
+
+
+def test_the_database_is_private_encrypted_backed_up_and_protected_in_production(template):
+    """The cluster pauses when idle, keeps its credentials in Secrets Manager, is encrypted and
+    backed up, protected from deletion in prod (a snapshot on delete everywhere), and reachable
+    on 5432 from the site's security group only; the site's group opens nothing inward."""
+    resources = template["Resources"]
+    cluster = resources["DatabaseCluster"]
+    props = cluster["Properties"]
+    assert (cluster["DeletionPolicy"], cluster["UpdateReplacePolicy"]) == ("Snapshot", "Snapshot")
+    assert props["DeletionProtection"] == {"Fn::If": ["IsProduction", True, False]}
+    assert props["BackupRetentionPeriod"]["Fn::If"][0] == "IsProduction"
+    assert props["StorageEncrypted"] is True and props["ManageMasterUserPassword"] is True
+    assert "MasterUserPassword" not in props
+    assert template["Parameters"]["DatabaseMinCapacity"]["Default"] == 0
+    scaling = props["ServerlessV2ScalingConfiguration"]
+    assert scaling["MinCapacity"] == {"Ref": "DatabaseMinCapacity"}
+    assert scaling["MaxCapacity"] == {"Ref": "DatabaseMaxCapacity"}
+    assert resources["DatabaseInstance"]["Properties"]["PubliclyAccessible"] is False
+    ingress = [
+        r["Properties"] for r in resources.values() if r["Type"] == "AWS::EC2::SecurityGroupIngress"
+    ]
+    assert ingress == [
+        {
+            "GroupId": {"Ref": "DatabaseSecurityGroup"},
+            "Description": "PostgreSQL from the site's functions",
+            "IpProtocol": "tcp",
+            "FromPort": 5432,
+            "ToPort": 5432,
+            "SourceSecurityGroupId": {"Ref": "SiteSecurityGroup"},
+        }
+    ]
+    for group in ("SiteSecurityGroup", "DatabaseSecurityGroup"):
+        assert "SecurityGroupIngress" not in resources[group]["Properties"], group
+    private = [resources[s]["Properties"] for s in ("PrivateSubnetA", "PrivateSubnetB")]
+    assert all(subnet["MapPublicIpOnLaunch"] is False for subnet in private)

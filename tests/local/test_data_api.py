@@ -4,7 +4,6 @@ typed parameters and records, AWS-shaped errors, transactions, injected failures
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 
 import boto3
 import pytest
@@ -14,12 +13,6 @@ from devstack.data_api import DataApi, statement
 
 CLUSTER = "arn:aws:rds:us-east-1:123456789012:cluster:local"
 SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:local"
-
-
-@pytest.fixture(scope="module")
-def data_api(postgres: str) -> Iterator[DataApi]:
-    with DataApi(postgres) as server:
-        yield server
 
 
 @pytest.fixture

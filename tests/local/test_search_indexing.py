@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 
 import pytest
 from django.db import connection
@@ -21,12 +20,6 @@ CLUSTER = "arn:aws:rds:us-east-1:000000000000:cluster:local"
 SECRET = "arn:aws:secretsmanager:us-east-1:000000000000:secret:local"
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(scope="module")
-def data_api(postgres: str) -> Iterator[DataApi]:
-    with DataApi(postgres) as server:
-        yield server
 
 
 @pytest.fixture
