@@ -13,7 +13,7 @@ TransactionNotFoundException (404), DatabaseUnavailableException (504) when the 
 be reached.
 
 Where it differs from AWS: `resourceArn` and `secretArn` must be present but are not checked
-(any cluster ARN means the local server; no Secrets Manager, no IAM), requests are not signed
+(any cluster ARN means the local server; no Secrets Manager, no IAM), signatures are not
 checked, there are no result size limits, transactions never time out, and parameters are
 interpolated by psycopg's client-side binding (as the site's Django does) rather than sent
 typed. Tests can make the next requests fail (`fail_next`), and read how many requests each
