@@ -1,5 +1,5 @@
-"""`python -m deploy check|package|deploy|rotate-keys|redrive-fanout`: the deploy command
-(DEPLOY.md).
+"""`python -m deploy check|package|deploy|rotate-keys|redrive-fanout|redrive-index`: the deploy
+command (DEPLOY.md).
 
 `deploy --dry-run` does everything that needs no AWS account: every stage's parameters held
 against a default account's quotas, the template translated, linted and scanned, both packages
@@ -243,9 +243,17 @@ def run_rotate(args) -> int:
     return 0
 
 
+# redrive-*: the stack's outputs naming the failures queue and the function, and what an event is.
+REDRIVES = {
+    "redrive-fanout": ("FanoutFailuresQueueUrl", "FanoutFunctionAlias", "shard"),
+    "redrive-index": ("IndexFailuresQueueUrl", "IndexFunctionAlias", "index change"),
+}
+
+
 def run_redrive(args) -> int:
     from deploy import aws, stack
 
+    queue, function, what = REDRIVES[args.command]
     session = aws.aws_session(args.region)
     outputs = stack.stack_outputs(
         cfn=session.client("cloudformation"), stack_name=stack_name(args.stage)
@@ -253,13 +261,13 @@ def run_redrive(args) -> int:
     done = aws.fanout_redrive(
         sqs=session.client("sqs"),
         lambda_client=session.client("lambda"),
-        queue_url=outputs["FanoutFailuresQueueUrl"],
-        function=outputs["FanoutFunctionAlias"],
+        queue_url=outputs[queue],
+        function=outputs[function],
         limit=args.limit,
     )
     _say(
-        f"{done.sent} shard(s) invoked again",
-        f"{done.kept} kept (invoke failed), {done.skipped} not shards",
+        f"{done.sent} {what} event(s) invoked again",
+        f"{done.kept} kept (invoke failed), {done.skipped} not invocation records",
     )
     return 0
 
@@ -318,6 +326,10 @@ def main(argv: list[str] | None = None) -> int:
     rotate.add_argument("--finish", action="store_true")
     redrive = stage_command("redrive-fanout", "invoke failed fan-out shards again from their queue")
     redrive.add_argument("--limit", type=int, default=1000, help="at most this many records")
+    redrive = stage_command(
+        "redrive-index", "invoke failed search index changes again from their queue"
+    )
+    redrive.add_argument("--limit", type=int, default=1000, help="at most this many records")
     args = parser.parse_args(argv)
     handlers = {
         "check": run_check,
@@ -325,6 +337,7 @@ def main(argv: list[str] | None = None) -> int:
         "deploy": run_deploy,
         "rotate-keys": run_rotate,
         "redrive-fanout": run_redrive,
+        "redrive-index": run_redrive,
     }
     try:
         return handlers[args.command](args)

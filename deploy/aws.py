@@ -203,7 +203,8 @@ def fanout_redrive(
 ) -> Redriven:
     """Invoke the fan-out function again (asynchronously) with each failed shard's event from
     its on-failure queue, deleting each record once its invocation is accepted. Late copies are
-    harmless: clients keep the newest state of each message by its change number (`rev`)."""
+    harmless: clients keep the newest state of each message by its change number (`rev`).
+    (The index function's failures are redriven alike: its writes apply only over older ones.)"""
     done = Redriven()
     while done.sent + done.kept + done.skipped < limit:
         batch = sqs.receive_message(

@@ -51,6 +51,7 @@ def _outputs(stack_name: str) -> dict[str, str]:
         "FanoutFailuresQueueUrl": "",
         "FanoutFunctionAlias": f"arn:aws:lambda:{REGION}:123456789012:function:fanout:live",
         "IndexFunctionAlias": f"arn:aws:lambda:{REGION}:123456789012:function:index:live",
+        "IndexFailuresQueueUrl": "",
         "DatabaseHost": f"dynamowave-{stage}.cluster-x.{REGION}.rds.amazonaws.com",
         "DatabasePort": "5432",
         "DatabaseName": "dynamowave",
@@ -413,3 +414,25 @@ def test_failed_fanout_shards_are_redriven_from_the_stack_outputs(world):
 
     assert [call["InvocationType"] for call in world.lambda_client.invoked] == ["Event"]
     assert json.loads(world.lambda_client.invoked[0]["Payload"])["message_id"] == "m1"
+
+
+def test_failed_index_changes_are_redriven_from_the_stack_outputs(world):
+    """redrive-index invokes the index function's alias again with each record's event."""
+    assert cli.main(DEPLOY) == 0
+    sqs = boto3.client("sqs", region_name=REGION)
+    url = sqs.create_queue(QueueName="dynamowave-dev-index-failures")["QueueUrl"]
+    world.cfn.stacks["dynamowave-dev"]["Outputs"] = [
+        {"OutputKey": k, "OutputValue": url if k == "IndexFailuresQueueUrl" else v}
+        for k, v in _outputs("dynamowave-dev").items()
+    ]
+    body = {"requestPayload": {"changes": [{"message_id": "m1", "rev": 3}]}}
+    sqs.send_message(QueueUrl=url, MessageBody=json.dumps(body))
+
+    assert cli.main(["redrive-index", "--stage", "dev", "--region", REGION]) == 0
+
+    (call,) = world.lambda_client.invoked
+    assert (call["FunctionName"], call["InvocationType"]) == (
+        _outputs("dynamowave-dev")["IndexFunctionAlias"],
+        "Event",
+    )
+    assert json.loads(call["Payload"]) == body["requestPayload"]
