@@ -213,10 +213,18 @@ class DataApi:
             self._thread.join(10)
         self._loop = self._thread = None
         with self._lock:
-            connections = [c for idle in self._idle.values() for c in idle]
-            connections += list(self._transactions.values())
-            self._idle.clear()
+            connections = list(self._transactions.values())
             self._transactions.clear()
+        for connection in connections:
+            connection.close()
+        self.close_idle()
+
+    def close_idle(self) -> None:
+        """Close the connections kept between requests (a database about to be dropped, such as
+        a test's, must have none)."""
+        with self._lock:
+            connections = [c for idle in self._idle.values() for c in idle]
+            self._idle.clear()
         for connection in connections:
             connection.close()
 

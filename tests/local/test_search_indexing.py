@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterator
 
 import pytest
 from django.db import connection
@@ -23,9 +24,10 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def search(data_api: DataApi, gateway, configure) -> DataApi:
+def search(data_api: DataApi, gateway, configure) -> Iterator[DataApi]:
     """The functions index into this test's database (pytest-django's, migrated) through the
-    local Data API, as `make run`'s do into the stack's."""
+    local Data API, as `make run`'s do into the stack's; none of its connections outlive the
+    test (pytest-django drops the database at the end)."""
     if connection.vendor != "postgresql":
         pytest.skip("the index is PostgreSQL's full-text search")
     configure(
@@ -35,7 +37,8 @@ def search(data_api: DataApi, gateway, configure) -> DataApi:
         SEARCH_DATABASE_NAME=connection.settings_dict["NAME"],
     )
     data_api.requests.clear()
-    return data_api
+    yield data_api
+    data_api.close_idle()
 
 
 def send(client, **frame) -> dict:
