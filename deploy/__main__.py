@@ -1,5 +1,5 @@
-"""`python -m deploy check|package|deploy|rotate-keys|redrive-fanout`: the deploy command
-(DEPLOY.md).
+"""`python -m deploy check|package|deploy|rotate-keys|redrive-fanout|redrive-index`: the deploy
+command (DEPLOY.md).
 
 `deploy --dry-run` does everything that needs no AWS account: every stage's parameters held
 against a default account's quotas, the template translated, linted and scanned, both packages
@@ -30,6 +30,13 @@ DRY_RUN_OUTPUTS = {
     "TablePrefix": "dynamowave-{stage}-",
     "SiteRoleArn": "arn:aws:iam::ACCOUNT_ID:role/{stage}-SiteRole",
     "WebSocketApiId": "API_ID",
+    "DatabaseHost": "CLUSTER.cluster-ID.{region}.rds.amazonaws.com",
+    "DatabasePort": "5432",
+    "DatabaseName": "dynamowave",
+    "DatabaseSecretArn": "arn:aws:secretsmanager:{region}:ACCOUNT_ID:secret:rds!cluster-ID",
+    "SiteSubnetIds": "subnet-A,subnet-B",
+    "SiteSecurityGroupId": "sg-SITE",
+    "IndexFunctionAlias": "arn:aws:lambda:{region}:ACCOUNT_ID:function:{stage}-IndexFunction:live",
 }
 DRY_RUN_SITE_HOST = "SITE_API_ID.execute-api.{region}.amazonaws.com"
 
@@ -160,7 +167,7 @@ def _plan(args, stage: Stage, parameters: dict) -> list[str]:
     return [
         f"Preflight (reads only): Lambda concurrency (GetAccountSettings) against the stage's"
         f" reservations, API Gateway's account throttle against the stage's, DynamoDB's table and"
-        f" capacity quotas, s3://{bucket} in {region}, {names['database_url']} a postgres:// URL,"
+        f" capacity quotas, s3://{bucket} in {region},"
         f" the alarm target ({alarms}), stack {stack_name(name)}'s state and drift",
         f"SSM: ensure {names['signing_key']} and {names['secret_key']} (SecureString, generated"
         f" once) and {names['public_keys']} (String, trusts the signing key's public half)",
@@ -169,7 +176,9 @@ def _plan(args, stage: Stage, parameters: dict) -> list[str]:
         f"CloudFormation: change set on stack {stack_name(name)} in {region} with"
         f" {json.dumps(parameters, sort_keys=True)}, CAPABILITY_IAM + CAPABILITY_AUTO_EXPAND;"
         " execute and wait (nothing executed when the change set is empty)",
-        "CloudFormation: read outputs (WebSocketUrl, ManagementEndpoint, TablePrefix, SiteRoleArn)"
+        "CloudFormation: read outputs (WebSocketUrl, ManagementEndpoint, TablePrefix, SiteRoleArn,"
+        " the database's host, port, name and secret, the site's subnets and security group, the"
+        " index function's alias)"
         f"; the API's stage {name} deployed the stack's route changes itself (AutoDeploy)",
         f"Zappa: write {BUILD.relative_to(ROOT)}/zappa_settings.json (stage {name} wired to the"
         " outputs; ALLOWED_HOSTS and CSRF_TRUSTED_ORIGINS: the site's REST API host, read from"
@@ -234,9 +243,17 @@ def run_rotate(args) -> int:
     return 0
 
 
+# redrive-*: the stack's outputs naming the failures queue and the function, and what an event is.
+REDRIVES = {
+    "redrive-fanout": ("FanoutFailuresQueueUrl", "FanoutFunctionAlias", "shard"),
+    "redrive-index": ("IndexFailuresQueueUrl", "IndexFunctionAlias", "index change"),
+}
+
+
 def run_redrive(args) -> int:
     from deploy import aws, stack
 
+    queue, function, what = REDRIVES[args.command]
     session = aws.aws_session(args.region)
     outputs = stack.stack_outputs(
         cfn=session.client("cloudformation"), stack_name=stack_name(args.stage)
@@ -244,13 +261,13 @@ def run_redrive(args) -> int:
     done = aws.fanout_redrive(
         sqs=session.client("sqs"),
         lambda_client=session.client("lambda"),
-        queue_url=outputs["FanoutFailuresQueueUrl"],
-        function=outputs["FanoutFunctionAlias"],
+        queue_url=outputs[queue],
+        function=outputs[function],
         limit=args.limit,
     )
     _say(
-        f"{done.sent} shard(s) invoked again",
-        f"{done.kept} kept (invoke failed), {done.skipped} not shards",
+        f"{done.sent} {what} event(s) invoked again",
+        f"{done.kept} kept (invoke failed), {done.skipped} not invocation records",
     )
     return 0
 
@@ -309,6 +326,10 @@ def main(argv: list[str] | None = None) -> int:
     rotate.add_argument("--finish", action="store_true")
     redrive = stage_command("redrive-fanout", "invoke failed fan-out shards again from their queue")
     redrive.add_argument("--limit", type=int, default=1000, help="at most this many records")
+    redrive = stage_command(
+        "redrive-index", "invoke failed search index changes again from their queue"
+    )
+    redrive.add_argument("--limit", type=int, default=1000, help="at most this many records")
     args = parser.parse_args(argv)
     handlers = {
         "check": run_check,
@@ -316,6 +337,7 @@ def main(argv: list[str] | None = None) -> int:
         "deploy": run_deploy,
         "rotate-keys": run_rotate,
         "redrive-fanout": run_redrive,
+        "redrive-index": run_redrive,
     }
     try:
         return handlers[args.command](args)

@@ -122,9 +122,10 @@ def keys_prune(*, ssm, stage: str) -> Keys:
 
 def secrets_versions(*, ssm, stage: str) -> str:
     """The versions of the site's secrets in SSM ("name=version,..."): the site reads them at
-    cold start, so a new version (a rotated key, another database) must release it again."""
+    cold start, so a new version (a rotated key) must release it again. (The database's password
+    is not one: RDS rotates it, and the site reads it again when refused, rotating_postgres.)"""
     names = ssm_names(stage)
-    wanted = [names["signing_key"], names["secret_key"], names["database_url"]]
+    wanted = [names["signing_key"], names["secret_key"]]
     found = ssm.get_parameters(Names=wanted)["Parameters"]  # versions need no decryption
     versions = {p["Name"].rsplit("/", 1)[-1]: p["Version"] for p in found}
     return ",".join(f"{name}={version}" for name, version in sorted(versions.items()))
@@ -202,7 +203,8 @@ def fanout_redrive(
 ) -> Redriven:
     """Invoke the fan-out function again (asynchronously) with each failed shard's event from
     its on-failure queue, deleting each record once its invocation is accepted. Late copies are
-    harmless: clients keep the newest state of each message by its change number (`rev`)."""
+    harmless: clients keep the newest state of each message by its change number (`rev`).
+    (The index function's failures are redriven alike: its writes apply only over older ones.)"""
     done = Redriven()
     while done.sent + done.kept + done.skipped < limit:
         batch = sqs.receive_message(

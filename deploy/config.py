@@ -75,7 +75,6 @@ def ssm_names(stage: str) -> dict[str, str]:
         "public_keys": f"{prefix}/token-public-keys",
         "signing_key": f"{prefix}/site/token-signing-key",
         "secret_key": f"{prefix}/site/django-secret-key",
-        "database_url": f"{prefix}/site/database-url",
         # Not under site/: the site's role may read site/*, and has no use for it.
         "alarm_email": f"{prefix}/alarm-email",
     }

@@ -2,7 +2,8 @@
 
 The account's own quotas (Lambda's GetAccountSettings, API Gateway's account throttle, DynamoDB's
 limits and tables) for deploy/quotas.py to hold the stage against, the artifact bucket's Region,
-the database URL's scheme and, where the stage requires one, the alarms' notification target.
+and, where the stage requires one, the alarms' notification target. (The database is the
+stack's own: template.yaml's DatabaseCluster.)
 Every problem is one line saying what to do; only reads are made, so a refusal changes nothing.
 """
 
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
-from urllib.parse import urlparse
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -146,32 +146,6 @@ def bucket_problems(*, s3, bucket: str, region: str) -> list[str]:
             f"S3: bucket {bucket} is in {found}, the deploy in {region}: use a bucket in {region}"
             f" (or deploy with --region {found})"
         ]
-    return []
-
-
-def database_problems(*, ssm, stage: str) -> list[str]:
-    """The site's DATABASE_URL is in SSM and names PostgreSQL: a Lambda's own disk is neither
-    shared between instances nor kept, so sqlite would lose data silently."""
-    name = ssm_names(stage)["database_url"]
-    try:
-        value = ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
-    except ClientError as exc:
-        if _code(exc) != "ParameterNotFound":
-            raise
-        return [
-            f"SSM: {name} is missing: create the database (DEPLOY.md, Prerequisites), then"
-            f" aws ssm put-parameter --type SecureString --name {name} --value"
-            " 'postgres://USER:PASSWORD@HOST:5432/DB'"
-        ]
-    url = urlparse(value.strip())
-    if url.scheme not in ("postgres", "postgresql"):
-        scheme = f"{url.scheme}://" if url.scheme else "no scheme"
-        return [
-            f"SSM: {name} is {scheme}, not postgres:// or postgresql://: a deployed stage needs"
-            " PostgreSQL (Lambda's disk is neither shared nor kept); put its URL there"
-        ]
-    if not url.hostname:
-        return [f"SSM: {name} names no host: postgres://USER:PASSWORD@HOST:5432/DB"]
     return []
 
 

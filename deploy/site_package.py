@@ -205,12 +205,27 @@ def zappa_settings_for(
         TABLE_PREFIX=outputs["TablePrefix"],
         WEBSOCKET_URL=outputs["WebSocketUrl"],
         MANAGEMENT_ENDPOINT_URL=outputs["ManagementEndpoint"],
+        # The stack's Aurora cluster: the URL holds no credentials, the site reads them from
+        # the secret RDS keeps (dynamowave_site/ssm.py), over TLS.
+        DATABASE_URL=(
+            f"postgres://{outputs['DatabaseHost']}:{outputs['DatabasePort']}"
+            f"/{outputs['DatabaseName']}?sslmode=require"
+        ),
+        DATABASE_SECRET_ARN=outputs["DatabaseSecretArn"],
+        # Staff deletes reach the search index as the authors' own do.
+        INDEX_FUNCTION_NAME=outputs["IndexFunctionAlias"],
     )
+    environment.pop("DATABASE_URL_SSM_PARAMETER", None)  # the hand-made parameter of old
     config.update(
         aws_region=region,
         s3_bucket=bucket,
         manage_roles=False,
         role_arn=outputs["SiteRoleArn"],
         environment_variables=environment,
+        # In the stack's private subnets, to reach the database (DEPLOY.md, "The database").
+        vpc_config={
+            "SubnetIds": outputs["SiteSubnetIds"].split(","),
+            "SecurityGroupIds": [outputs["SiteSecurityGroupId"]],
+        },
     )
     return {stage: config}

@@ -39,7 +39,6 @@ def deploy_for_real(args, stage: Stage, template: dict, say: Callable[..., None]
     )
     problems, notes = stage_problems(template, stage, quotas)
     problems += preflight.bucket_problems(s3=s3, bucket=bucket, region=region)
-    problems += preflight.database_problems(ssm=ssm, stage=stage.name)
     existing = stack.stack_read(cfn, name)
     alarm, alarm_problems = preflight.alarm_target(
         ssm=ssm,

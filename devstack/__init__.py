@@ -10,7 +10,7 @@ from lambdas.config import VARIABLES
 # What the local stack hands DynamoWave's functions by name on top of the template's variables
 # (`sam local --env-vars`, the emulator's `--env NAME`): every variable of their configuration but
 # those the emulator sets for each function (its endpoints, the region) or the template declares
-# (the function fan-out invokes, the stack's SSM parameter, the metrics namespace), and
+# (the functions they invoke, the stack's SSM parameter, the metrics namespace), and
 # Powertools' switch for printing metrics, which tests turn off.
 EMULATOR_SETS = (
     "MANAGEMENT_ENDPOINT_URL",
@@ -20,6 +20,7 @@ EMULATOR_SETS = (
 )
 TEMPLATE_SETS = (
     "FANOUT_FUNCTION_NAME",
+    "INDEX_FUNCTION_NAME",
     "TOKEN_PUBLIC_KEYS_PARAMETER",
     "POWERTOOLS_METRICS_NAMESPACE",
 )

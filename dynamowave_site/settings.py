@@ -12,7 +12,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from chat.keys import dev_secret_key_ensure
 from dynamowave_site.local_stack import data_dir
-from dynamowave_site.ssm import ssm_secrets_read
+from dynamowave_site.ssm import database_secret_read, ssm_secrets_read
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -25,6 +25,9 @@ if env.bool("DJANGO_READ_DOT_ENV_FILE", default=False):
 env.ENVIRON = {name: value for name, value in os.environ.items() if value != ""}
 # Deployed (Zappa) sites name SSM parameters for their secrets instead of holding them.
 env.ENVIRON.update(ssm_secrets_read(env.ENVIRON))
+# The stack's Aurora cluster: DATABASE_URL names it, its secret (RDS's) holds the credentials.
+DATABASE_SECRET_ARN = env.str("DATABASE_SECRET_ARN", default="")
+env.ENVIRON.update(database_secret_read(env.ENVIRON))
 
 # Git-ignored folders of the local stack: generated dev keys, and its data (SQLite, dynalite).
 DEV_KEYS_DIR = Path(env.str("LOCAL_KEYS_DIR", default=str(BASE_DIR / ".dev-keys")))
@@ -98,6 +101,9 @@ if not _database_url:
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     _database_url = f"sqlite:///{DATA_DIR / 'db.sqlite3'}"
 DATABASES = {"default": env.db_url_config(_database_url)}
+if DATABASE_SECRET_ARN and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # A rotated password is read again when the server refuses the one this instance holds.
+    DATABASES["default"]["ENGINE"] = "dynamowave_site.rotating_postgres"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

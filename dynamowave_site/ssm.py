@@ -1,8 +1,11 @@
-"""The deployed site's secrets from SSM Parameter Store: a variable names each one's parameter."""
+"""The deployed site's secrets: from SSM Parameter Store (a variable names each one's parameter),
+and the database's credentials from the Secrets Manager secret RDS keeps for it."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -30,3 +33,33 @@ def ssm_secrets_read(environ: Mapping[str, str]) -> dict[str, str]:
         missing = ", ".join(sorted(response["InvalidParameters"]))
         raise ImproperlyConfigured(f"SSM parameters not found: {missing} (see DEPLOY.md)")
     return {wanted[parameter["Name"]]: parameter["Value"] for parameter in response["Parameters"]}
+
+
+def database_secret_read(environ: Mapping[str, str]) -> dict[str, str]:
+    """{"DATABASE_URL": the URL with the credentials of DATABASE_SECRET_ARN's secret} when
+    DATABASE_URL names none: the deployed site's database is the stack's Aurora cluster, whose
+    credentials RDS keeps (and rotates) in Secrets Manager (template.yaml's DatabaseSecretArn).
+    One GetSecretValue at cold start; a URL with a password, or no secret, is left as it is."""
+    arn, url = environ.get("DATABASE_SECRET_ARN"), environ.get("DATABASE_URL")
+    if not arn or not url:
+        return {}
+    parts = urlsplit(url)
+    if parts.password:
+        return {}
+    username, password = database_credentials(arn)
+    host = parts.hostname or ""
+    netloc = f"{quote(username, safe='')}:{quote(password, safe='')}@{host}"
+    netloc += f":{parts.port}" if parts.port else ""
+    return {"DATABASE_URL": urlunsplit(parts._replace(netloc=netloc))}
+
+
+def database_credentials(arn: str) -> tuple[str, str]:
+    """The (username, password) of an RDS-managed secret (JSON with both)."""
+    import boto3
+
+    try:
+        value = boto3.client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"]
+        secret = json.loads(value)
+        return str(secret["username"]), str(secret["password"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise ImproperlyConfigured(f"{arn} holds no username and password: {error}") from None

@@ -210,6 +210,19 @@ def main(argv: list[str] | None = None) -> None:
         help="start every environment as a new interpreter instead of forking it from a zygote",
     )
     parser.add_argument(
+        "--retry-delays",
+        type=_seconds_list,
+        default=(60.0, 120.0),
+        help="seconds before a failed asynchronous invocation's 1st, 2nd retry (AWS: 60,120)",
+    )
+    parser.add_argument(
+        "--failed-events",
+        type=Path,
+        default=None,
+        help="a JSON-lines file receiving each asynchronous event given up (what its "
+        "OnFailure destination would receive); they are logged either way",
+    )
+    parser.add_argument(
         "--log-level",
         default="INFO",
         choices=("DEBUG", "INFO", "WARNING", "ERROR"),
@@ -245,8 +258,21 @@ def main(argv: list[str] | None = None) -> None:
         credentials=(*args.credentials, *environment_credentials()),
         api_keys=tuple(args.api_key),
         meter_dynamodb=args.meter_dynamodb,
+        retry_delays=args.retry_delays,
+        failed_events=args.failed_events.resolve() if args.failed_events else None,
         # Thread mode: this process is the functions' own, so their variables become its
         # environment once, when the gateway starts and before any handler is imported.
         thread_environment=os.environ.update if args.mode == "thread" else None,
     )
     asyncio.run(serve(args.host, args.port, settings, api))
+
+
+def _seconds_list(text: str) -> tuple[float, ...]:
+    """`60,120`: seconds, each at least 0."""
+    try:
+        delays = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seconds separated by commas, not {text!r}") from None
+    if not delays or any(delay < 0 for delay in delays):
+        raise argparse.ArgumentTypeError("delays are seconds, at least 0")
+    return delays

@@ -75,6 +75,8 @@ class LambdaService:
     meter: Meter
     _functions: dict[str, Callable]
     _events: set[asyncio.Task]
+    stopping: asyncio.Event  # set when the gateway starts stopping: no more retries
+    failed_events: list[dict]  # asynchronous events given up (record_failed_event)
     management_url: str
     certificates: DevCertificates | None
     iam: Iam | None
@@ -340,14 +342,107 @@ class LambdaService:
         )
 
     async def _invoke_event(self, function: Function, event: dict) -> None:
-        try:
-            outcome = await self._run(function, event, asynchronous=True)
-        except Throttled:  # only with a reserved concurrency of 0: Lambda drops the event
-            logger.error("asynchronous invocation of %s throttled", function.logical_id)
-            return
-        if outcome.error:
+        """An asynchronous invocation as Lambda runs it: a failed attempt is retried up to the
+        function's MaximumRetryAttempts (its EventInvokeConfig; Lambda's default 2), after
+        Settings.retry_delays (AWS waits about a minute, then two); an event whose retries are
+        spent, or that would pass MaximumEventAgeInSeconds, is given up and recorded in its
+        OnFailure destination (record_failed_event)."""
+        request_id = str(uuid.uuid4())
+        received = time.monotonic()
+        attempts = 0
+        while True:
+            attempts += 1
+            try:
+                outcome = await self._run(function, event, asynchronous=True)
+            except Throttled:  # only with a reserved concurrency of 0: it never runs
+                logger.error("asynchronous invocation of %s throttled", function.logical_id)
+                self.record_failed_event(
+                    function, event, request_id, attempts, "EventAgeExceeded", None
+                )
+                return
+            if not outcome.error:
+                return
             logger.error(
-                "asynchronous invocation of %s failed: %s",
+                "asynchronous invocation of %s failed (attempt %d of %d): %s",
                 function.logical_id,
+                attempts,
+                function.max_retry_attempts + 1,
                 FunctionError(outcome),
             )
+            if attempts > function.max_retry_attempts:
+                condition = "RetriesExhausted"
+            else:
+                delays = self.settings.retry_delays or (0.0,)
+                delay = delays[min(attempts, len(delays)) - 1]
+                condition = None
+                if time.monotonic() - received + delay > function.max_event_age:
+                    condition = "EventAgeExceeded"
+            if condition is not None:
+                self.record_failed_event(function, event, request_id, attempts, condition, outcome)
+                return
+            if await self._stopped_within(delay):
+                logger.warning(
+                    "the gateway stops: asynchronous invocation of %s not retried",
+                    function.logical_id,
+                )
+                return
+
+    async def _stopped_within(self, seconds: float) -> bool:
+        """Wait `seconds`, or less if the gateway starts stopping meanwhile: whether it did."""
+        try:
+            await asyncio.wait_for(self.stopping.wait(), seconds)
+        except TimeoutError:
+            return False
+        return True
+
+    def record_failed_event(
+        self,
+        function: Function,
+        event: dict,
+        request_id: str,
+        attempts: int,
+        condition: str,
+        outcome: Outcome | None,
+    ) -> dict:
+        """Give an asynchronous event up as Lambda does: the record its OnFailure destination
+        receives (Lambda's "invocation record": the request, the condition, the last error),
+        logged, kept in `failed_events` and appended to Settings.failed_events (JSON lines).
+        Locally no queue or topic receives it: the record names the destination it was for."""
+        response = None
+        if outcome is not None:
+            try:
+                response = json.loads(outcome.payload)
+            except ValueError:
+                response = outcome.payload.decode(errors="replace")
+        record = {
+            "version": "1.0",
+            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+            "requestContext": {
+                "requestId": request_id,
+                "functionArn": function_arn(function, self.settings.region, "$LATEST"),
+                "condition": condition,
+                "approximateInvokeCount": attempts,
+            },
+            "requestPayload": event,
+            "responseContext": {
+                "statusCode": 200,
+                "executedVersion": "$LATEST",
+                **({"functionError": outcome.error} if outcome is not None else {}),
+            },
+            "responsePayload": response,
+            "destination": function.on_failure,
+        }
+        self.failed_events.append(record)
+        logger.error(
+            "asynchronous invocation of %s given up (%s after %d attempts)%s",
+            function.logical_id,
+            condition,
+            attempts,
+            f"; its event is for {function.on_failure}" if function.on_failure else "",
+        )
+        path = self.settings.failed_events
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("a") as file:
+                file.write(json.dumps(record, default=str) + "\n")
+        return record

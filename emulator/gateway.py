@@ -95,6 +95,8 @@ class LocalGateway(LambdaService, ConnectionsApi, DynamoDbProxy):
         self.accepting = True  # False once stopping: handshakes get 503
         self._sessions: set[asyncio.Task] = set()  # open sockets, until their $disconnect ran
         self._events: set[asyncio.Task] = set()  # asynchronous invocations still running
+        self.stopping = asyncio.Event()
+        self.failed_events: list[dict] = []  # asynchronous events given up (functions.py)
         self.invocations: dict[str, int] = {}  # Invoke API calls accepted, per logical id
         self.meter = Meter()  # what AWS would bill for what this gateway serves (meter.py)
         self.executor = ThreadPoolExecutor(self.settings.workers, thread_name_prefix="lambda")
@@ -220,6 +222,7 @@ class LocalGateway(LambdaService, ConnectionsApi, DynamoDbProxy):
         )
         if self._sessions:  # let each socket's $disconnect finish before the server goes
             await asyncio.wait(self._sessions, timeout=10)
+        self.stopping.set()  # events waiting for a retry are not retried
         if self._events:  # and the asynchronous invocations already accepted
             await asyncio.wait(self._events, timeout=30)
         if self.prewarmed is not None:

@@ -144,6 +144,11 @@ class Settings:
     # Route authorization (authorizers.py): the access keys a SigV4-signed handshake may use
     # on an `AWS_IAM` $connect, besides the key the gateway issues when it starts (`issue_key`),
     # and the API keys an `ApiKeyRequired` $connect accepts besides the template's.
+    # Asynchronous invocations (emulator/functions.py): the waits before a failed event's
+    # first, second … retry (AWS: about a minute, then two; tests make them short), and a file
+    # of JSON lines that receives each event given up (its OnFailure destination's record).
+    retry_delays: tuple[float, ...] = (60.0, 120.0)
+    failed_events: Path | None = None
     credentials: tuple[Credentials, ...] = ()
     issue_key: bool = True
     api_keys: tuple[str, ...] = ()

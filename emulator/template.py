@@ -14,6 +14,7 @@ environment, timeout, memory and reserved concurrency, resolved as a stack would
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import logging
 import os
@@ -72,6 +73,12 @@ class Function:
     memory_size: int = 128  # MB (Lambda's default)
     architecture: str = "x86_64"  # Architectures[0]: what its GB-seconds are priced as
     reserved_concurrency: int | None = None
+    # Asynchronous invocations (its AWS::Lambda::EventInvokeConfig, else Lambda's defaults): how
+    # often a failed one is retried, how old an event may get before it is given up, and where
+    # a given-up event goes (the destination's ARN; None: only the log says so).
+    max_retry_attempts: int = 2
+    max_event_age: float = 6 * 60 * 60
+    on_failure: str | None = None
 
     def answers_to(self, name: str) -> bool:
         """Whether Invoke's FunctionName (name, "name:qualifier" or an ARN) means this function."""
@@ -342,7 +349,32 @@ def _read_functions(
             named = _function_named(stack, value)
             if named is not None:
                 variables[variable] = named  # e.g. "local-fanout:live"
+    for rid, resource in stack.resources.items():
+        if resource.get("Type") == "AWS::Lambda::EventInvokeConfig":
+            _invoke_config(stack, rid, resource.get("Properties", {}) or {}, functions)
     return functions, variables
+
+
+def _invoke_config(stack: Stack, rid: str, props: dict, functions: dict[str, Function]) -> None:
+    """Apply an EventInvokeConfig to its function (whatever its Qualifier: locally every
+    version and alias of a function is the same code)."""
+    named = _functions_named(stack.resources, props.get("FunctionName"))
+    if len(named) != 1 or next(iter(named)) not in functions:
+        logger.warning("%s: its FunctionName is no function of the template; ignored", rid)
+        return
+    logical_id = next(iter(named))
+    changes: dict[str, object] = {}
+    if "MaximumRetryAttempts" in props:
+        changes["max_retry_attempts"] = int(stack.resolve(props["MaximumRetryAttempts"]))
+    if "MaximumEventAgeInSeconds" in props:
+        changes["max_event_age"] = float(stack.resolve(props["MaximumEventAgeInSeconds"]))
+    destination = ((props.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
+    if destination is not None:
+        try:
+            changes["on_failure"] = stack.text(destination)
+        except Unresolvable as error:
+            logger.warning("%s: its OnFailure destination is unknown here (%s)", rid, error)
+    functions[logical_id] = dataclasses.replace(functions[logical_id], **changes)
 
 
 _SELECTION = re.compile(

@@ -63,6 +63,12 @@ VARIABLES = (
     "FANOUT_FUNCTION_NAME",
     "FANOUT_ATTEMPTS",
     "CHANGE_SETTLE_SECONDS",
+    "INDEX_FUNCTION_NAME",
+    "SEARCH_DATABASE_ARN",
+    "SEARCH_SECRET_ARN",
+    "SEARCH_DATABASE_NAME",
+    "SEARCH_LANGUAGE",
+    "RDS_DATA_ENDPOINT_URL",
     *(
         f"RATE_{bucket.upper()}_{part}"
         for bucket in RATE_DEFAULTS
@@ -131,6 +137,16 @@ class Config:
     batch_window_ms: int
     login_failure_window_seconds: int
     metrics_namespace: str
+    # The search index (lambdas/services/indexing.py): each stored, edited or deleted message is
+    # handed to index_function_name by an asynchronous invocation (none: not indexed here, the
+    # backfill catches up), which writes it through the RDS Data API to the cluster and database
+    # named here, as the secret's user. Unset database: the indexing function indexes nothing.
+    index_function_name: str | None = None
+    search_database_arn: str | None = None
+    search_secret_arn: str | None = None
+    search_database_name: str = "dynamowave"
+    search_language: str = "english"  # a PostgreSQL text search configuration (regconfig)
+    rds_data_endpoint_url: str | None = None  # a local Data API (devstack/data_api.py)
 
     def table_name(self, base: str) -> str:
         return f"{self.table_prefix}{base}"
@@ -234,7 +250,22 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         batch_window_ms=_int(env, "BATCH_WINDOW_MS", 300, minimum=0, maximum=5000),
         login_failure_window_seconds=_int(env, "LOGIN_FAILURE_WINDOW_SECONDS", 300),
         metrics_namespace=env.get("POWERTOOLS_METRICS_NAMESPACE") or "DynamoWave",
+        index_function_name=env.get("INDEX_FUNCTION_NAME") or None,
+        search_database_arn=env.get("SEARCH_DATABASE_ARN") or None,
+        search_secret_arn=env.get("SEARCH_SECRET_ARN") or None,
+        search_database_name=env.get("SEARCH_DATABASE_NAME") or "dynamowave",
+        search_language=_language(env),
+        rds_data_endpoint_url=env.get("RDS_DATA_ENDPOINT_URL") or None,
     )
+
+
+def _language(env: Mapping[str, str]) -> str:
+    """SEARCH_LANGUAGE: a text search configuration's name, cast in SQL (regconfig), so only a
+    plain identifier is accepted."""
+    language = env.get("SEARCH_LANGUAGE") or "english"
+    if not language.isidentifier() or not language.isascii():
+        raise ConfigError(f"SEARCH_LANGUAGE must be a text search configuration, got {language!r}")
+    return language
 
 
 _bound: Config | None = None

@@ -54,6 +54,11 @@ for name in (
     "LAMBDA_ENDPOINT_URL",
     "FANOUT_FUNCTION_NAME",
     "FANOUT_SHARD_SIZE",
+    "INDEX_FUNCTION_NAME",
+    "SEARCH_DATABASE_ARN",
+    "SEARCH_SECRET_ARN",
+    "SEARCH_DATABASE_NAME",
+    "RDS_DATA_ENDPOINT_URL",
     "TOKEN_PUBLIC_KEYS",
     "TOKEN_PUBLIC_KEY_FILE",
 ):
@@ -141,6 +146,16 @@ def postgres() -> Iterator[str]:
     with PostgreSQL(log=log) as server:
         yield server.url
     shutil.rmtree(log.parent, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def data_api(postgres: str):
+    """The local RDS Data API (devstack/data_api.py) on the session's PostgreSQL, as `make run`
+    serves it for the search index; started by the tests that ask for it."""
+    from devstack.data_api import DataApi
+
+    with DataApi(postgres) as server:
+        yield server
 
 
 @pytest.fixture

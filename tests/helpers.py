@@ -110,6 +110,8 @@ def gateway_thread(template: dict | None = None, **settings: object):
         }
     else:
         settings = {"thread_environment": share_thread_variables, **settings}
+    # A failed asynchronous invocation is retried at once, not after AWS's minute and two.
+    settings = {"retry_delays": (0.05, 0.1), **settings}
     # template.yaml's CodeUri is the package build: locally the functions run from the source.
     template = load_template() if template is None else template
     api = read_api(template, code_dir=ROOT, parameters={"StageName": stage_name()})

@@ -50,6 +50,7 @@ from lambdas.services.changes import (
     settled_position,
 )
 from lambdas.services.connections import connection_get
+from lambdas.services.indexing import search_index_enqueue
 from lambdas.services.members import reader_count, readers_named
 from lambdas.services.rooms import room_get_open
 from lambdas.services.threads import (
@@ -179,6 +180,7 @@ def message_send(
             thread_reply_note(api=api, parent=parent, reply=message, mentioned=mentioned)
     except Exception:  # counts are best effort: the message is stored and delivered
         logger.exception("unread counts not updated", extra={"room": room})
+    search_index_enqueue(message=message, rev=change.rev)  # after delivery; never raises
     return Sent(message, duplicate=False, delivery=delivery)
 
 
@@ -245,6 +247,7 @@ def message_edit(
     else:
         raise MessageNotFound("that message keeps changing; try again")
     publish(api=api, change=change, payload=message_frame(message, "message_updated"))
+    search_index_enqueue(message=message, rev=change.rev)
     return message
 
 
@@ -396,6 +399,7 @@ def message_remove(*, api: ManagementApi, room: str, message_id: str, deleter: U
     else:
         raise MessageNotFound("that message keeps changing; try again")
     publish(api=api, change=change, payload=message_deleted_frame(message))
+    search_index_enqueue(message=message, rev=change.rev, deleted=True)
 
 
 # Rooms with more open connections than this hear no typing notices: each notice is one API

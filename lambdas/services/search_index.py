@@ -68,6 +68,38 @@ class IndexChange:
             "language": language,
         }
 
+    def as_event(self) -> dict[str, object]:
+        """The change as JSON for the indexing function's event (from_event reads it back)."""
+        return {
+            "message_id": self.message_id,
+            "room": self.room,
+            "thread": self.thread,
+            "user_id": self.user_id,
+            "username": self.username,
+            "text": "" if self.deleted else self.text,
+            "sent_at": self.sent_at.isoformat(),
+            "rev": self.rev,
+            "deleted": self.deleted,
+        }
+
+    @classmethod
+    def from_event(cls, fields: dict) -> IndexChange:
+        """A change from as_event()'s JSON; ValueError (KeyError, TypeError) if it is not one."""
+        sent_at = datetime.fromisoformat(fields["sent_at"])
+        if sent_at.tzinfo is None:
+            raise ValueError("sent_at must carry its time zone")
+        return cls(
+            message_id=str(fields["message_id"]),
+            room=str(fields["room"]),
+            user_id=str(fields["user_id"]),
+            username=str(fields["username"]),
+            text=str(fields.get("text") or ""),
+            sent_at=sent_at,
+            rev=int(fields["rev"]),
+            deleted=bool(fields.get("deleted", False)),
+            thread=fields.get("thread") or None,
+        )
+
 
 _NAMED = re.compile(r"(?<!:):([a-z_]+)")
 

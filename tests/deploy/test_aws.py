@@ -82,21 +82,35 @@ def test_the_site_reads_its_secrets_from_ssm(ssm):
 
     names = ssm_names("dev")
     aws.keys_ensure(ssm=ssm, stage="dev")
-    url = "postgres://u:p@db/chat"
-    ssm.put_parameter(Name=names["database_url"], Value=url, Type="SecureString")
     environ = {
         "AWS_DEFAULT_REGION": REGION,
         "DJANGO_SECRET_KEY_SSM_PARAMETER": names["secret_key"],
         "TOKEN_SIGNING_KEY_SSM_PARAMETER": names["signing_key"],
-        "DATABASE_URL_SSM_PARAMETER": names["database_url"],
-        "DATABASE_URL": "sqlite:///set-directly.sqlite3",
+        "TOKEN_SIGNING_KEY": "set directly",
     }
     secrets = ssm_secrets_read(environ)
-    assert secrets == {
-        "DJANGO_SECRET_KEY": _value(ssm, names["secret_key"]),
-        "TOKEN_SIGNING_KEY": _value(ssm, names["signing_key"]),
-    }
+    assert secrets == {"DJANGO_SECRET_KEY": _value(ssm, names["secret_key"])}
     assert ssm_secrets_read({"AWS_DEFAULT_REGION": REGION}) == {}
+
+
+def test_the_site_reads_its_database_credentials_from_rds_secret(ssm):
+    """DATABASE_URL without credentials gets the RDS-managed secret's (quoted); a URL with a
+    password, or no secret named, is left alone."""
+    from dynamowave_site.ssm import database_secret_read
+
+    secrets = boto3.client("secretsmanager", region_name=REGION)
+    arn = secrets.create_secret(
+        Name="rds!cluster-1",
+        SecretString=json.dumps({"username": "dynamowave", "password": "p@ss:/w#rd"}),
+    )["ARN"]
+    url = "postgres://db.example.com:5432/dynamowave?sslmode=require"
+    environ = {"AWS_DEFAULT_REGION": REGION, "DATABASE_SECRET_ARN": arn, "DATABASE_URL": url}
+    assert database_secret_read(environ) == {
+        "DATABASE_URL": "postgres://dynamowave:p%40ss%3A%2Fw%23rd@db.example.com:5432/dynamowave"
+        "?sslmode=require"
+    }
+    assert database_secret_read({**environ, "DATABASE_URL": "postgres://u:p@h/d"}) == {}
+    assert database_secret_read({"DATABASE_URL": url}) == {}
 
 
 def test_artifacts_are_uploaded_once_per_content(tmp_path):
@@ -121,6 +135,17 @@ def test_stack_outputs_become_the_zappa_stage():
             "ManagementEndpoint": {"Value": "https://abc.execute-api.eu-west-1.amazonaws.com/dev"},
             "TablePrefix": {"Value": "dynamowave-dev-"},
             "SiteRoleArn": {"Value": "arn:aws:iam::123456789012:role/site"},
+            "DatabaseHost": {"Value": "db.cluster-x.eu-west-1.rds.amazonaws.com"},
+            "DatabasePort": {"Value": "5432"},
+            "DatabaseName": {"Value": "dynamowave"},
+            "DatabaseSecretArn": {
+                "Value": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:db"
+            },
+            "SiteSubnetIds": {"Value": "subnet-a,subnet-b"},
+            "SiteSecurityGroupId": {"Value": "sg-site"},
+            "IndexFunctionAlias": {
+                "Value": "arn:aws:lambda:eu-west-1:123456789012:function:i:live"
+            },
         },
     }
     with mock_aws():
@@ -143,6 +168,18 @@ def test_stack_outputs_become_the_zappa_stage():
     assert environment["DJANGO_ALLOWED_HOSTS"] == host
     assert environment["DJANGO_CSRF_TRUSTED_ORIGINS"] == f"https://{host}"
     assert "extends" not in stage
+    # The stack's database, its credentials in RDS's secret (no hand-made SSM parameter), and
+    # the site in the stack's private subnets to reach it.
+    assert environment["DATABASE_URL"] == (
+        "postgres://db.cluster-x.eu-west-1.rds.amazonaws.com:5432/dynamowave?sslmode=require"
+    )
+    assert environment["DATABASE_SECRET_ARN"] == outputs["DatabaseSecretArn"]
+    assert "DATABASE_URL_SSM_PARAMETER" not in environment
+    assert environment["INDEX_FUNCTION_NAME"] == outputs["IndexFunctionAlias"]
+    assert stage["vpc_config"] == {
+        "SubnetIds": ["subnet-a", "subnet-b"],
+        "SecurityGroupIds": ["sg-site"],
+    }
 
 
 def test_the_site_host_is_its_zappa_stacks_rest_api():
@@ -164,6 +201,10 @@ def test_the_site_host_is_its_zappa_stacks_rest_api():
             "WebSocketUrl": "w",
             "ManagementEndpoint": "m",
             "SiteRoleArn": "r",
+            **{name: "x" for name in ("DatabaseHost", "DatabasePort", "DatabaseName")},
+            **{name: "x" for name in ("DatabaseSecretArn", "IndexFunctionAlias")},
+            "SiteSubnetIds": "s1,s2",
+            "SiteSecurityGroupId": "sg",
         },
         region=REGION,
         bucket="b",

@@ -37,7 +37,6 @@ REGION = "us-east-1"
 BUCKET = "dynamowave-artifacts"
 API_ID = "wsapi12345"
 SITE_API_ID = "siteapi678"
-DATABASE_URL = "postgres://chat:secret@db.example.com:5432/chat?sslmode=require"
 DEPLOY = ["deploy", "--stage", "dev", "--region", REGION, "--bucket", BUCKET]
 
 
@@ -51,6 +50,14 @@ def _outputs(stack_name: str) -> dict[str, str]:
         "SiteRoleArn": f"arn:aws:iam::123456789012:role/dynamowave-{stage}-SiteRole",
         "FanoutFailuresQueueUrl": "",
         "FanoutFunctionAlias": f"arn:aws:lambda:{REGION}:123456789012:function:fanout:live",
+        "IndexFunctionAlias": f"arn:aws:lambda:{REGION}:123456789012:function:index:live",
+        "IndexFailuresQueueUrl": "",
+        "DatabaseHost": f"dynamowave-{stage}.cluster-x.{REGION}.rds.amazonaws.com",
+        "DatabasePort": "5432",
+        "DatabaseName": "dynamowave",
+        "DatabaseSecretArn": f"arn:aws:secretsmanager:{REGION}:123456789012:secret:rds!{stage}",
+        "SiteSubnetIds": "subnet-a,subnet-b",
+        "SiteSecurityGroupId": "sg-site",
     }
 
 
@@ -102,9 +109,6 @@ def world(monkeypatch, tmp_path):
         s3 = boto3.client("s3", region_name=REGION)
         s3.create_bucket(Bucket=BUCKET)
         ssm = boto3.client("ssm", region_name=REGION)
-        for stage in ("dev", "prod"):
-            name = ssm_names(stage)["database_url"]
-            ssm.put_parameter(Name=name, Value=DATABASE_URL, Type="SecureString")
         role = boto3.client("iam", region_name=REGION).create_role(
             RoleName="zappa-recorder", AssumeRolePolicyDocument="{}"
         )["Role"]["Arn"]
@@ -293,8 +297,9 @@ def _over_reserved(tmp_path: Path) -> Path:
 
 
 def test_the_preflight_refuses_an_over_reserved_stage_before_any_call(world, tmp_path, capsys):
-    """Issue 22's 1,900 reserved executions: refused offline (exit 1), one line saying what to
-    lower: no AWS call at all, so no S3 object and no CloudFormation call."""
+    """Issue 22's 100/200/50 reserved executions (2,100 with the index function): refused
+    offline (exit 1), one line saying what to lower: no AWS call at all, so no S3 object and no
+    CloudFormation call."""
     path = _over_reserved(tmp_path)
 
     assert cli.main([*DEPLOY, "--parameters", str(path)]) == 1
@@ -302,8 +307,8 @@ def test_the_preflight_refuses_an_over_reserved_stage_before_any_call(world, tmp
     assert world.log == [] and world.objects() == []
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1
-    assert "Lambda: stage dev reserves 1,900 concurrent executions" in err[0]
-    assert "ReservedConcurrencyMessaging 7 x 200" in err[0]
+    assert "Lambda: stage dev reserves 2,100 concurrent executions" in err[0]
+    assert "ReservedConcurrencyMessaging 8 x 200" in err[0]
     assert "a default account in us-east-1 has 1,000 per Region of which 100 stay" in err[0]
     assert f"lower ReservedConcurrency*/ProvisionedConcurrency in {path} to 900" in err[0]
     # `make check` (python -m deploy check) refuses it the same way.
@@ -311,7 +316,7 @@ def test_the_preflight_refuses_an_over_reserved_stage_before_any_call(world, tmp
 
 
 def test_the_preflight_refuses_what_the_account_cannot_take(world, capsys):
-    """An account with 400 unreserved executions cannot take prod's 435 (100 stay free): the
+    """An account with 400 unreserved executions cannot take prod's 475 (100 stay free): the
     deploy stops with exit 3 before any write: no key, no upload, no change set."""
     world.lambda_client.settings["AccountLimit"]["UnreservedConcurrentExecutions"] = 400
 
@@ -320,7 +325,7 @@ def test_the_preflight_refuses_what_the_account_cannot_take(world, capsys):
     assert code == 3
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2, err  # the concurrency, and prod's missing alarm target
-    assert "Lambda: stage prod reserves 435 concurrent executions" in err[0]
+    assert "Lambda: stage prod reserves 475 concurrent executions" in err[0]
     assert "account 123456789012 in us-east-1 leaves 400" in err[0]
     assert "request a higher 'Concurrent executions'" in err[0]
     assert "Alarms: stage prod must notify someone" in err[1] and "--alarm-email" in err[1]
@@ -349,8 +354,9 @@ def test_a_failed_migration_leaves_the_site_on_its_previous_code(world, monkeypa
     """The release's migrations run first: when they fail, the site's function is never given
     the new code, and the deploy exits 10."""
     assert cli.main(DEPLOY) == 0
+    # A new release: the Django secret key changed (the site reads it at cold start).
     world.ssm.put_parameter(
-        Name=ssm_names("dev")["database_url"], Value=DATABASE_URL + "&x=1", Overwrite=True
+        Name=ssm_names("dev")["secret_key"], Value="rotated", Type="SecureString", Overwrite=True
     )
     record = site_release.run_command
 
@@ -372,7 +378,7 @@ def test_a_failed_migration_leaves_the_site_on_its_previous_code(world, monkeypa
 
 
 def test_bad_input_stops_with_one_line(world, tmp_path, capsys):
-    """A malformed stage file, a missing bucket, a wrong database URL: one line each, non-zero."""
+    """A malformed stage file, a missing bucket: one line each, non-zero."""
     broken = tmp_path / "broken.json"
     broken.write_text('{"ThrottlingRateLimit": "fast", "Nope": 1}')
     assert cli.main([*DEPLOY, "--parameters", str(broken)]) == 2
@@ -384,17 +390,12 @@ def test_bad_input_stops_with_one_line(world, tmp_path, capsys):
     assert cli.main(["deploy", "--stage", "dev", "--region", REGION]) == 2
     assert "--bucket" in capsys.readouterr().err
 
-    world.ssm.put_parameter(
-        Name=ssm_names("dev")["database_url"], Value="sqlite:///db.sqlite3", Overwrite=True
-    )
     assert (
         cli.main(["deploy", "--stage", "dev", "--region", REGION, "--bucket", "nope-bucket"]) == 3
     )
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 2
+    assert len(err) == 1
     assert "S3: bucket nope-bucket does not exist" in err[0]
-    assert "is sqlite://, not postgres:// or postgresql://" in err[1]
-    assert "db.sqlite3" not in err[1]  # a URL may hold a password: never printed
 
 
 def test_failed_fanout_shards_are_redriven_from_the_stack_outputs(world):
@@ -413,3 +414,25 @@ def test_failed_fanout_shards_are_redriven_from_the_stack_outputs(world):
 
     assert [call["InvocationType"] for call in world.lambda_client.invoked] == ["Event"]
     assert json.loads(world.lambda_client.invoked[0]["Payload"])["message_id"] == "m1"
+
+
+def test_failed_index_changes_are_redriven_from_the_stack_outputs(world):
+    """redrive-index invokes the index function's alias again with each record's event."""
+    assert cli.main(DEPLOY) == 0
+    sqs = boto3.client("sqs", region_name=REGION)
+    url = sqs.create_queue(QueueName="dynamowave-dev-index-failures")["QueueUrl"]
+    world.cfn.stacks["dynamowave-dev"]["Outputs"] = [
+        {"OutputKey": k, "OutputValue": url if k == "IndexFailuresQueueUrl" else v}
+        for k, v in _outputs("dynamowave-dev").items()
+    ]
+    body = {"requestPayload": {"changes": [{"message_id": "m1", "rev": 3}]}}
+    sqs.send_message(QueueUrl=url, MessageBody=json.dumps(body))
+
+    assert cli.main(["redrive-index", "--stage", "dev", "--region", REGION]) == 0
+
+    (call,) = world.lambda_client.invoked
+    assert (call["FunctionName"], call["InvocationType"]) == (
+        _outputs("dynamowave-dev")["IndexFunctionAlias"],
+        "Event",
+    )
+    assert json.loads(call["Payload"]) == body["requestPayload"]

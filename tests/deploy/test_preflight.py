@@ -1,10 +1,9 @@
-"""The preflight's reads before a deploy: the bucket's Region, the database URL, the alarm target,
+"""The preflight's reads before a deploy: the bucket's Region, the alarm target,
 and what the stack already holds of the Region's concurrency."""
 
 from __future__ import annotations
 
 import boto3
-import pytest
 from moto import mock_aws
 
 from deploy import preflight
@@ -29,32 +28,6 @@ def test_the_bucket_must_be_in_the_deploy_region():
         ]
         (missing,) = preflight.bucket_problems(s3=s3, bucket="no-such-artifacts", region=REGION)
         assert "does not exist: create it (aws s3 mb s3://no-such-artifacts" in missing
-
-
-@pytest.mark.parametrize(
-    ("value", "problem"),
-    [
-        (None, "is missing: create the database"),
-        ("sqlite:///db.sqlite3", "is sqlite://, not postgres:// or postgresql://"),
-        ("mysql://u:p@h/d", "is mysql://, not postgres:// or postgresql://"),
-        ("postgres:///chat", "names no host"),
-        ("postgres://u:p@db.example.com:5432/chat", None),
-        ("postgresql://u:p@db.example.com/chat?sslmode=require", None),
-    ],
-)
-def test_the_database_url_must_name_postgresql(value, problem):
-    """A deployed stage's DATABASE_URL is PostgreSQL; the URL itself (a password) is never shown."""
-    with mock_aws():
-        ssm = boto3.client("ssm", region_name=REGION)
-        name = ssm_names("dev")["database_url"]
-        if value is not None:
-            ssm.put_parameter(Name=name, Value=value, Type="SecureString")
-        found = preflight.database_problems(ssm=ssm, stage="dev")
-    if problem is None:
-        assert found == []
-    else:
-        assert len(found) == 1 and problem in found[0]
-        assert value is None or value.split("://")[1] not in found[0]
 
 
 def test_production_needs_an_alarm_target(template, stage_of):

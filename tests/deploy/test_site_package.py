@@ -238,7 +238,8 @@ def test_package_targets_the_python313_runtime(site_zip):
 
 
 def test_stages_extend_dev_and_read_secrets_from_ssm():
-    """prod extends dev; both name SSM parameters for secrets and never hold a secret value."""
+    """prod extends dev; both name SSM parameters for secrets and never hold a secret value
+    (nor the database's URL: the deploy writes it from the stack's outputs)."""
     raw = json.loads((HERE.parents[1] / "zappa_settings.json").read_text())
     assert raw["prod"]["extends"] == "dev"
     for stage in ("dev", "prod"):
@@ -246,8 +247,11 @@ def test_stages_extend_dev_and_read_secrets_from_ssm():
         environment = config["environment_variables"]
         assert config["manage_roles"] is False and config["keep_warm"] is True
         assert config["cloudwatch_data_trace"] is False
-        for secret in ("DJANGO_SECRET_KEY", "TOKEN_SIGNING_KEY", "DATABASE_URL"):
+        for secret in ("DJANGO_SECRET_KEY", "TOKEN_SIGNING_KEY"):
             assert secret not in environment
             assert environment[f"{secret}_SSM_PARAMETER"].startswith(f"/dynamowave/{stage}/site/")
+        # The database is the stack's: its URL and secret come from the outputs (deploy).
+        assert "DATABASE_URL" not in environment
+        assert "DATABASE_URL_SSM_PARAMETER" not in environment
         assert environment["TABLE_PREFIX"] == f"dynamowave-{stage}-"
         assert environment["DJANGO_SECURE"] == "true"

@@ -191,12 +191,13 @@ def test_the_made_topic_is_one_cloudwatch_can_publish_to(template):
 
 
 def test_every_function_behind_a_route_releases_with_its_alarms(template):
-    """Each function a route reaches (and the fan-out) has a DeploymentPreference: the stage's
-    DeploymentType, and alarms on its own errors, throttles and duration (routes: and the
+    """Each function a route reaches (and the fan-out and index) has a DeploymentPreference: the
+    stage's DeploymentType, and alarms on its own errors, throttles and duration (routes: and the
     stage's integration error rate) that roll it back, unless DeploymentAlarms is "false"."""
     functions = _functions(template)
     behind = _behind_routes()
-    assert len(behind) == 13 and set(behind) | {"FanoutFunction"} == set(functions)
+    assert len(behind) == 13
+    assert set(behind) | {"FanoutFunction", "IndexFunction"} == set(functions)
     for logical_id in functions:
         own = template["Resources"][logical_id]["Properties"].get("DeploymentPreference")
         assert own, f"{logical_id}: no DeploymentPreference (its alarms)"

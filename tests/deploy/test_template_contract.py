@@ -11,9 +11,13 @@ import lambdas.handlers
 from emulator.gateway import LocalGateway
 from emulator.template import load_template, read_api
 
-# Functions that are not WebSocket routes: the $connect authorizer, and the fan-out shards that
-# broadcast() invokes through the Lambda API.
-NOT_ROUTES = {"authorizer": "AuthorizerFunction", "fanout": "FanoutFunction"}
+# Functions that are not WebSocket routes: the $connect authorizer, the fan-out shards that
+# broadcast() invokes through the Lambda API, and the search index the message changes invoke.
+NOT_ROUTES = {
+    "authorizer": "AuthorizerFunction",
+    "fanout": "FanoutFunction",
+    "index": "IndexFunction",
+}
 
 MANAGE_CONNECTIONS = re.compile(
     r"^arn:\$\{AWS::Partition\}:execute-api:\$\{AWS::Region\}:\$\{AWS::AccountId\}:"
@@ -51,7 +55,8 @@ def test_routes_gateway_and_handler_modules_are_one_set(translated):
 
 
 def test_functions_that_are_not_routes_are_documented_exceptions(template):
-    """Handler modules outside the routes are exactly the authorizer and fan-out functions."""
+    """Handler modules outside the routes are exactly the authorizer, fan-out and index
+    functions."""
     handlers = {f["Handler"]: logical_id for logical_id, f in _functions(template).items()}
     routed = {route.handler for route in read_api(load_template()).routes.values()}
     assert {handlers[h] for h in set(handlers) - routed} == set(NOT_ROUTES.values())
@@ -65,23 +70,66 @@ def test_functions_that_are_not_routes_are_documented_exceptions(template):
 BOUNDED_POSTS = {"MarkReadFunction", "PingFunction", "TypingFunction"}
 
 
+# The functions that store, edit or delete messages (lambdas/services/messages.py): each change
+# goes to the search index.
+CHANGES_MESSAGES = {"SendMessageFunction", "EditMessageFunction", "DeleteMessageFunction"}
+
+
 def test_broadcasting_functions_may_invoke_the_fanout_function_only(translated):
-    """Every function that may POST to a room's connections can invoke the fan-out alias, and
-    nothing else."""
+    """Every function that may POST to a room's connections can invoke the fan-out alias, those
+    that change messages the index alias too, and nothing else."""
     resources = translated["Resources"]
     fanout_alias = {"Ref": "FanoutFunctionAliaslive"}
+    index_alias = {"Ref": "IndexFunctionAliaslive"}
     for logical_id, resource in resources.items():
-        if resource["Type"] != "AWS::Lambda::Function" or logical_id == "FanoutFunction":
+        if resource["Type"] != "AWS::Lambda::Function":
             continue
-        if logical_id in BOUNDED_POSTS:
+        if logical_id in {"FanoutFunction", "IndexFunction"} | BOUNDED_POSTS:
             continue
         role = resources[resource["Properties"]["Role"]["Fn::GetAtt"][0]]["Properties"]
         statements = [s for p in role.get("Policies", []) for s in p["PolicyDocument"]["Statement"]]
         posts = any("/POST/@connections/" in json.dumps(s["Resource"]) for s in statements)
-        invokes = [s for s in statements if s["Action"] == "lambda:InvokeFunction"]
-        assert [s["Resource"] for s in invokes] == ([fanout_alias] if posts else []), logical_id
+        indexes = logical_id in CHANGES_MESSAGES
+        invokes = [s["Resource"] for s in statements if s["Action"] == "lambda:InvokeFunction"]
+        expected = ([fanout_alias] if posts else []) + ([index_alias] if indexes else [])
+        assert invokes == expected, logical_id
         variables = resource["Properties"].get("Environment", {}).get("Variables", {})
         assert (variables.get("FANOUT_FUNCTION_NAME") == fanout_alias) == posts, logical_id
+        assert (variables.get("INDEX_FUNCTION_NAME") == index_alias) == indexes, logical_id
+
+
+def test_the_index_function_writes_the_stacks_database_only(translated):
+    """The index function names the stack's cluster, secret and database, may call the Data API
+    on that cluster, read that secret and send failures to its queue, and nothing else; it is
+    retried twice, then its event goes to that queue."""
+    resources = translated["Resources"]
+    function = resources["IndexFunction"]["Properties"]
+    variables = function["Environment"]["Variables"]
+    cluster = {"Fn::GetAtt": ["DatabaseCluster", "DBClusterArn"]}
+    secret = {"Fn::GetAtt": ["DatabaseCluster", "MasterUserSecret.SecretArn"]}
+    assert variables["SEARCH_DATABASE_ARN"] == cluster
+    assert variables["SEARCH_SECRET_ARN"] == secret
+    assert variables["SEARCH_DATABASE_NAME"] == {"Ref": "DatabaseName"}
+    role = resources[function["Role"]["Fn::GetAtt"][0]]["Properties"]
+    statements = {
+        s["Sid"]: (s["Action"], s["Resource"])
+        for p in role["Policies"]
+        for s in p["PolicyDocument"]["Statement"]
+    }
+    assert statements == {
+        "IndexWrite": (["rds-data:ExecuteStatement", "rds-data:BatchExecuteStatement"], cluster),
+        "DatabaseSecret": ("secretsmanager:GetSecretValue", secret),
+        "FailedChanges": ("sqs:SendMessage", {"Fn::GetAtt": ["IndexFailuresQueue", "Arn"]}),
+    }
+    config = resources["IndexInvokeConfig"]["Properties"]
+    assert config["MaximumRetryAttempts"] == 2
+    assert config["DestinationConfig"]["OnFailure"]["Destination"] == {
+        "Fn::GetAtt": ["IndexFailuresQueue", "Arn"]
+    }
+    cluster_props = resources["DatabaseCluster"]["Properties"]
+    assert cluster_props["EnableHttpEndpoint"] is True
+    assert cluster_props["ManageMasterUserPassword"] is True
+    assert cluster_props["StorageEncrypted"] is True
 
 
 def test_every_function_handler_imports(template):
@@ -135,7 +183,7 @@ def test_one_least_privilege_role_per_function(translated):
     resources = translated["Resources"]
     functions = {k: r for k, r in resources.items() if r["Type"] == "AWS::Lambda::Function"}
     roles = [f["Properties"]["Role"]["Fn::GetAtt"][0] for f in functions.values()]
-    assert len(set(roles)) == len(functions) == 14
+    assert len(set(roles)) == len(functions) == 15
     for role in [*roles, "SiteRole"]:
         for policy in resources[role]["Properties"].get("Policies", []):
             for statement in policy["PolicyDocument"]["Statement"]:
@@ -187,3 +235,39 @@ def test_outputs_name_what_the_site_needs(template):
     assert {"WebSocketUrl", "ManagementEndpoint", "TablePrefix", "SiteRoleArn"} <= set(outputs)
     for logical_id in _functions(template):
         assert f"{logical_id}Arn" in outputs
+
+
+def test_the_database_is_private_encrypted_backed_up_and_protected_in_production(template):
+    """The cluster pauses when idle, keeps its credentials in Secrets Manager, is encrypted and
+    backed up, protected from deletion in prod (a snapshot on delete everywhere), and reachable
+    on 5432 from the site's security group only; the site's group opens nothing inward."""
+    resources = template["Resources"]
+    cluster = resources["DatabaseCluster"]
+    props = cluster["Properties"]
+    assert (cluster["DeletionPolicy"], cluster["UpdateReplacePolicy"]) == ("Snapshot", "Snapshot")
+    assert props["DeletionProtection"] == {"Fn::If": ["IsProduction", True, False]}
+    assert props["BackupRetentionPeriod"]["Fn::If"][0] == "IsProduction"
+    assert props["StorageEncrypted"] is True and props["ManageMasterUserPassword"] is True
+    assert "MasterUserPassword" not in props
+    assert template["Parameters"]["DatabaseMinCapacity"]["Default"] == 0
+    scaling = props["ServerlessV2ScalingConfiguration"]
+    assert scaling["MinCapacity"] == {"Ref": "DatabaseMinCapacity"}
+    assert scaling["MaxCapacity"] == {"Ref": "DatabaseMaxCapacity"}
+    assert resources["DatabaseInstance"]["Properties"]["PubliclyAccessible"] is False
+    ingress = [
+        r["Properties"] for r in resources.values() if r["Type"] == "AWS::EC2::SecurityGroupIngress"
+    ]
+    assert ingress == [
+        {
+            "GroupId": {"Ref": "DatabaseSecurityGroup"},
+            "Description": "PostgreSQL from the site's functions",
+            "IpProtocol": "tcp",
+            "FromPort": 5432,
+            "ToPort": 5432,
+            "SourceSecurityGroupId": {"Ref": "SiteSecurityGroup"},
+        }
+    ]
+    for group in ("SiteSecurityGroup", "DatabaseSecurityGroup"):
+        assert "SecurityGroupIngress" not in resources[group]["Properties"], group
+    private = [resources[s]["Properties"] for s in ("PrivateSubnetA", "PrivateSubnetB")]
+    assert all(subnet["MapPublicIpOnLaunch"] is False for subnet in private)

@@ -70,8 +70,9 @@ def own_gateway(dynamodb):
 def test_one_message_to_a_room_of_three(own_gateway, keys, room):
     """Alice, bob and carol in one room; alice sends one message. API Gateway: 1 message in
     (her frame) and 3 out (one @connections POST each, hers included: the echo is her
-    acknowledgement); Lambda: one SendMessageFunction request and nothing else; the
-    connections' minutes run on. `GET /@meter` answers what the gateway counted."""
+    acknowledgement); Lambda: one SendMessageFunction request and the search index's
+    IndexFunction request, nothing else; the connections' minutes run on. `GET /@meter`
+    answers what the gateway counted."""
     with room_clients(own_gateway, keys, room, ("alice", "bob", "carol")) as clients:
         alice, bob, carol = clients
         before = usage(own_gateway.meter_url)
@@ -84,13 +85,14 @@ def test_one_message_to_a_room_of_three(own_gateway, keys, room):
         for client in (alice, bob, carol):
             assert recv_json(client)["text"] == "hello"
         meter = own_gateway.meter
-        assert wait_for(lambda: "SendMessageFunction" in meter.snapshot()["lambda"]["functions"])
+        functions = ("SendMessageFunction", "IndexFunction")
+        assert wait_for(lambda: set(functions) <= set(meter.snapshot()["lambda"]["functions"]))
         after = usage(own_gateway.meter_url)
     api_before, api_after = before["apigateway"], after["apigateway"]
     assert api_after["messages_in"] - api_before["messages_in"] == 1
     assert api_after["messages_out"] - api_before["messages_out"] == 3
     assert api_after["connections"] == 3
-    assert requests_by_function(before, after) == {"SendMessageFunction": 1}
+    assert requests_by_function(before, after) == {"SendMessageFunction": 1, "IndexFunction": 1}
     send = after["lambda"]["functions"]["SendMessageFunction"]
     assert (send["memory_mb"], send["architecture"]) == (512, "arm64")  # template.yaml's
     assert send["gb_seconds"] == pytest.approx(0.5 * send["billed_ms"] / 1000)

@@ -100,7 +100,10 @@ def test_functions_that_are_not_routes_are_found_by_name_or_arn():
     # `!Ref FanoutFunction.Alias`: the alias, as Invoke names it (its ARN is what IAM grants);
     # the function is named (`${AWS::StackName}-fanout`) so that it can name itself.
     assert fanout.name == "local-fanout"
-    assert api.function_variables == {"FANOUT_FUNCTION_NAME": "local-fanout:live"}
+    assert api.function_variables == {
+        "FANOUT_FUNCTION_NAME": "local-fanout:live",
+        "INDEX_FUNCTION_NAME": "IndexFunction:live",
+    }
     assert fanout.answers_to("FanoutFunction") and fanout.answers_to("FanoutFunction:live")
     assert fanout.answers_to("local-fanout:live")
     assert fanout.answers_to("arn:aws:lambda:us-east-1:000000000000:function:FanoutFunction:live")
@@ -191,3 +194,17 @@ def test_a_translation_is_the_callers_own():
     del first["Resources"]["ChatApiPingRoute"]
     assert "ChatApiPingRoute" in translate(template)["Resources"]
     assert template["Resources"]["ChatApi"]["Type"] == "AWS::Serverless::WebSocketApi"
+
+
+def test_asynchronous_invocations_follow_each_functions_event_invoke_config():
+    """Retries, event age and the on-failure destination come from the template's
+    AWS::Lambda::EventInvokeConfig of the function; others get Lambda's defaults."""
+    functions = read_api(load_template()).functions
+    fanout, index, send = (
+        functions[name] for name in ("FanoutFunction", "IndexFunction", "SendMessageFunction")
+    )
+    assert (fanout.max_retry_attempts, fanout.max_event_age) == (0, 60)
+    assert fanout.on_failure.endswith(":FanoutFailuresQueue")
+    assert (index.max_retry_attempts, index.max_event_age) == (2, 3600)
+    assert index.on_failure.endswith(":IndexFailuresQueue")
+    assert (send.max_retry_attempts, send.max_event_age, send.on_failure) == (2, 21600, None)

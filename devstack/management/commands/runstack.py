@@ -71,6 +71,7 @@ class Command(BaseCommand):
     ) -> None:
         # Imported here: they load PynamoDB and boto3, which no other site command needs.
         from devstack import FUNCTION_SETTINGS, PRELOAD
+        from devstack.data_api import DataApi, search_settings
         from devstack.dynamodb import (
             Dynalite,
             connections_forget_all,
@@ -88,7 +89,7 @@ class Command(BaseCommand):
         # Both signals explicitly: a shell starting us in the background ignores SIGINT, and
         # Python keeps an inherited "ignore".
         previous = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-        dynalite = postgres = None
+        dynalite = postgres = data_api = None
         children: dict[str, subprocess.Popen] = {}
         stopping = threading.Event()
         state_written = False
@@ -122,6 +123,12 @@ class Command(BaseCommand):
                 # before the server existed.
                 django_database_use(database_url)
                 self._sqlite_users_mention(settings.DATA_DIR / "db.sqlite3")
+            # The search index's writes, as the deployed indexing function makes them: the RDS
+            # Data API, here served on the site's PostgreSQL (devstack/data_api.py).
+            search = {}
+            if database_url.startswith(("postgres://", "postgresql://")):
+                data_api = DataApi(database_url).start()
+                search = search_settings(data_api, database_url)
             websocket_url = f"ws://{HOST}:{gateway_port}/{STAGE}"
             env = {
                 **os.environ,
@@ -134,6 +141,7 @@ class Command(BaseCommand):
                 "MANAGEMENT_ENDPOINT_URL": f"http://{HOST}:{gateway_port}/{STAGE}",
                 "DJANGO_DEBUG": "true",
                 "DATABASE_URL": database_url,
+                **search,
             }
             # Both halves must be the dev pair: a key pasted into the environment would win over
             # the files and make every token fail verification.
@@ -214,6 +222,10 @@ class Command(BaseCommand):
                     # What AWS would bill, DynamoDB's units included (GET /@meter, and a line
                     # when the stack stops).
                     "--meter-dynamodb",
+                    # Asynchronous events Lambda would give up (the search index's, fan-out
+                    # shards'), as their failure destinations would receive them.
+                    "--failed-events",
+                    str(settings.DATA_DIR / "failed-events.jsonl"),
                 ],
                 cwd=settings.BASE_DIR,
                 env=piped,
@@ -221,10 +233,16 @@ class Command(BaseCommand):
                 **shielded(),
             )
             self._pump("gateway", children["gateway"].stdout, TerminalFilter, verbose)
+            # The site's staff deletes reach the index through the gateway's Lambda API, as the
+            # deployed site's through Lambda (template.yaml's IndexFunctionAlias output).
+            site_env = {**piped}
+            if search:
+                site_env["INDEX_FUNCTION_NAME"] = "IndexFunction:live"
+                site_env["LAMBDA_ENDPOINT_URL"] = f"http://{HOST}:{gateway_port}"
             children["site"] = subprocess.Popen(
                 [sys.executable, "manage.py", "runserver", f"{HOST}:{site_port}", "--noreload"],
                 cwd=settings.BASE_DIR,
-                env=piped,
+                env=site_env,
                 **output,
                 **shielded(),
             )
@@ -238,6 +256,7 @@ class Command(BaseCommand):
                 f"{settings.DEV_KEYS_DIR / 'tls' / 'local-ca.pem'})\n"
                 f"  DynamoDB endpoint  {endpoint}\n"
                 f"  PostgreSQL         {_shown(database_url)}\n"
+                f"  RDS Data API       {search.get('RDS_DATA_ENDPOINT_URL', 'off')}\n"
                 "  Create a user at /accounts/signup/ or with `manage.py createsuperuser`.\n"
                 "  Ctrl-C stops everything.\n"
             )
@@ -267,6 +286,8 @@ class Command(BaseCommand):
                     terminate(children[name], timeout=timeout)
                     if name in self._pumps:  # its last words: the gateway's meter
                         self._pumps[name].join(timeout=2)
+            if data_api is not None:
+                data_api.stop()
             if dynalite is not None:
                 dynalite.stop()
             if postgres is not None:
