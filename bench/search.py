@@ -17,6 +17,7 @@ two-word phrase queries.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
 import random
@@ -211,7 +212,7 @@ def _timed(connection, statement: str, parameters) -> tuple[float, float, int]:
     return plan["Execution Time"], round_trip, plan["Plan"].get("Actual Rows", 0)
 
 
-def run(*, count: int = MESSAGES, log=print) -> dict:
+def run(*, count: int = MESSAGES, lag: bool = True, log=print) -> dict:
     from devstack.postgres import PostgreSQL
 
     log_file = Path(tempfile.mkdtemp(prefix="dynamowave-bench-pg-")) / "postgres.log"
@@ -220,6 +221,8 @@ def run(*, count: int = MESSAGES, log=print) -> dict:
         loaded = load(server.url, count=count, log=log)
         result = {"count": count, "timings": loaded["timings"], "sizes": sizes(server.url)}
         result["queries"] = queries(server.url, loaded["corpus"], log=log)
+    if lag:
+        result["lag"] = lag_run(log=log)
     return result
 
 
@@ -333,5 +336,145 @@ def report(result: dict) -> str:
     return "\n".join(lines)
 
 
+LAG_RATE = 20  # messages per second, the issue's rate
+LAG_SECONDS = 30
+LAG_CLIENTS = 20
+LAG_TARGET_S = 5.0
+CLUSTER = "arn:aws:rds:us-east-1:000000000000:cluster:bench"
+SECRET = "arn:aws:secretsmanager:us-east-1:000000000000:secret:bench"
+
+
+async def _send_paced(port: int, keys, room: str, count: int) -> dict[str, float]:
+    """`count` messages at LAG_RATE from LAG_CLIENTS clients; each one's id -> when the
+    sender's acknowledgement (its own `message` frame) arrived (wall clock, epoch s)."""
+    import json
+
+    from websockets.asyncio.client import connect
+
+    from bench.stack import websocket_url
+
+    acked: dict[str, float] = {}
+    sockets = [
+        await connect(
+            websocket_url(port, keys, user_id=f"lag{i}", room=room),
+            open_timeout=30,
+            max_queue=None,
+            ping_interval=None,
+        )
+        for i in range(LAG_CLIENTS)
+    ]
+    mine: dict[str, int] = {}  # clientMessageId -> sender
+
+    async def read(i: int, ws) -> None:
+        async for raw in ws:
+            frame = json.loads(raw)
+            cmid = frame.get("client_message_id")
+            if frame.get("type") == "message" and mine.get(cmid) == i and frame["id"] not in acked:
+                acked[frame["id"]] = time.time()
+
+    readers = [asyncio.create_task(read(i, ws)) for i, ws in enumerate(sockets)]
+    started = time.monotonic()
+    for n in range(count):
+        i = n % LAG_CLIENTS
+        cmid = f"lag-{n}"
+        mine[cmid] = i
+        frame = {"action": "sendmessage", "message": f"lag test {n}", "clientMessageId": cmid}
+        await sockets[i].send(json.dumps(frame))
+        await asyncio.sleep(max(0.0, started + (n + 1) / LAG_RATE - time.monotonic()))
+    deadline = time.monotonic() + 60
+    while len(acked) < count and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    for task in readers:
+        task.cancel()
+    for ws in sockets:
+        await ws.close()
+    return acked
+
+
+def lag_run(*, log=print, seconds: int = LAG_SECONDS) -> dict:
+    """Messages sent through the real gateway at LAG_RATE a second; for each, the time from
+    its storing (`sent_at`, set by sendmessage) to its index row's commit (`indexed_at`), both
+    read off this machine's one clock: the indexing function invoked asynchronously, writing
+    through the local Data API into PostgreSQL."""
+    import asyncio
+
+    import psycopg
+
+    from bench import stack
+    from chat.services.rooms import room_create
+    from devstack.data_api import DataApi
+    from devstack.dynamodb import free_port
+    from devstack.postgres import PostgreSQL
+
+    count = seconds * LAG_RATE
+    with tempfile.TemporaryDirectory() as work:
+        keys = stack.configure(Path(work))
+        dynalite = stack.start_dynalite()
+        try:
+            with PostgreSQL() as server, DataApi(server.url) as data_api:
+                migrate(server.url)
+                os.environ.update(
+                    RDS_DATA_ENDPOINT_URL=data_api.endpoint_url,
+                    SEARCH_DATABASE_ARN=CLUSTER,
+                    SEARCH_SECRET_ARN=SECRET,
+                    SEARCH_DATABASE_NAME=server.database,
+                )
+                port = free_port()
+                gateway = stack.start_gateway(port)
+                try:
+                    room = room_create(
+                        name="lag", title="bench", description="", created_by="bench"
+                    ).name
+                    acked = asyncio.run(_send_paced(port, keys, room, count))
+                    with psycopg.connect(server.url) as connection:
+                        deadline = time.monotonic() + 60
+                        while time.monotonic() < deadline:
+                            rows = connection.execute(
+                                "SELECT message_id, sent_at, indexed_at FROM chat_searchentry"
+                            ).fetchall()
+                            if len(rows) >= len(acked):
+                                break
+                            time.sleep(0.2)
+                finally:
+                    gateway.stop()
+        finally:
+            dynalite.stop()
+            for name in ("RDS_DATA_ENDPOINT_URL", "SEARCH_DATABASE_ARN", "SEARCH_SECRET_ARN"):
+                os.environ.pop(name, None)
+    lags = [(indexed - sent).total_seconds() for _, sent, indexed in rows]
+    after_ack = [
+        indexed.timestamp() - acked[message_id]
+        for message_id, _, indexed in rows
+        if message_id in acked
+    ]
+    result = {
+        "seconds": seconds,
+        "sent": count,
+        "acknowledged": len(acked),
+        "indexed": len(rows),
+        "p50": percentile(lags, 50),
+        "p99": percentile(lags, 99),
+        "max": max(lags, default=float("nan")),
+        "after_ack_p99": percentile(after_ack, 99),
+    }
+    log(f"search bench: indexing lag p99 {result['p99']:.2f} s of {len(rows)} messages")
+    return result
+
+
 def lag_report(lag: dict) -> list[str]:
-    return []
+    met = "yes" if lag["p99"] < LAG_TARGET_S and lag["indexed"] == lag["sent"] else "**no**"
+    return [
+        f"**Indexing lag** while {LAG_RATE} messages a second are sent for {lag['seconds']} s "
+        f"through the real gateway by {LAG_CLIENTS} clients (`bench.search.lag_run`): from a "
+        "message's storing in `sendmessage` to its index row's commit, the indexing function "
+        "invoked asynchronously (InvocationType=Event) and writing through the local RDS Data "
+        "API (`devstack/data_api.py`) into PostgreSQL.",
+        "",
+        "| sent | acknowledged | indexed | lag p50 | lag p99 | max | after the sender's "
+        "acknowledgement, p99 | target | met |",
+        "|---:|---:|---:|---:|---:|---:|---:|---|---|",
+        f"| {lag['sent']} | {lag['acknowledged']} | {lag['indexed']} | {lag['p50']:.2f} s | "
+        f"{lag['p99']:.2f} s | {lag['max']:.2f} s | {lag['after_ack_p99']:.2f} s | "
+        f"p99 < {LAG_TARGET_S:.0f} s, every message | {met} |",
+        "",
+    ]

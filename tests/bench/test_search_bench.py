@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
 from bench import search
 
 
@@ -21,7 +23,7 @@ def test_the_generated_words_follow_zipfs_law_and_are_distinct():
 
 
 def test_a_small_run_times_every_kind_of_query_and_reports_it():
-    result = search.run(count=5_000, log=lambda message: None)
+    result = search.run(count=5_000, lag=False, log=lambda message: None)
     assert result["sizes"]["rows"] == 5_000
     assert result["sizes"]["gin"] > 0
     for kind, row in result["queries"].items():
@@ -30,3 +32,11 @@ def test_a_small_run_times_every_kind_of_query_and_reports_it():
     text = search.report(result)
     assert "## Search" in text and "per million messages" in text
     assert text.count("| p95 < 200 ms |") == len(result["queries"])
+
+
+@pytest.mark.server
+def test_the_lag_run_sends_through_the_gateway_and_finds_every_message_indexed():
+    lag = search.lag_run(seconds=1, log=lambda message: None)
+    assert lag["sent"] == lag["acknowledged"] == lag["indexed"] == search.LAG_RATE
+    assert 0 < lag["p50"] <= lag["p99"] <= lag["max"]
+    assert "| 20 | 20 | 20 |" in "\n".join(search.lag_report(lag))
