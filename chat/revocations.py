@@ -126,10 +126,25 @@ def revocations_retry() -> RetryReport:
 def revocations_retry_event(event: dict, context: object) -> dict:
     """The deployed site's schedule (zappa_settings.json `events`): retry, and fail the
     invocation while any is left, so Lambda's Errors metric shows it as well as the log."""
-    report = revocations_retry()
+    try:
+        report = revocations_retry()
+    finally:
+        _connections_release()
     if report.failed:
         raise SessionsNotEnded(
             f"{len(report.failed)} revocation(s) still pending: "
             + "; ".join(error.message for error in report.failed)
         )
     return {"ended": len(report.ended)}
+
+
+def _connections_release() -> None:
+    """Close the database connections, as Django does after each request (CONN_MAX_AGE 0): a
+    scheduled run is no request, and a connection left open in the warm container between runs
+    would keep an idle Aurora cluster from ever pausing (DEPLOY.md, The database). Never one
+    inside a caller's transaction."""
+    from django.db import connections
+
+    for connection in connections.all(initialized_only=True):
+        if not connection.in_atomic_block:
+            connection.close()

@@ -289,3 +289,13 @@ def test_the_scheduled_retry_fails_while_any_is_left(db, limits_down):
     ensure_tables()
     assert revocations_retry_event({"detail-type": "Scheduled Event"}, None) == {"ended": 1}
     assert not PendingRevocation.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_scheduled_retry_leaves_no_database_connection_open():
+    """A warm container keeps no connection between runs: one held open would keep an idle
+    Aurora cluster awake (it pauses only with none)."""
+    from django.db import connection
+
+    assert revocations_retry_event({"detail-type": "Scheduled Event"}, None) == {"ended": 0}
+    assert connection.connection is None
