@@ -83,6 +83,7 @@ export class ThreadPanel {
       beginning: "The start of the thread.",
     });
     if (parent) this.messages.upsert(parent);
+    this.divide();
     this.readOnly(parent?.deleted === true);
     this.pager = new HistoryPager(
       (frame) => this.thread === id && this.sendFrame({ ...frame, thread: id }),
@@ -130,6 +131,7 @@ export class ThreadPanel {
     }
     for (const message of page) this.messages.upsert(message);
     this.messages.refreshSeparators();
+    this.divide();
     this.pager.answered(frame, page);
     if (bottom) this.list.scrollTop = this.list.scrollHeight;
     this.markSoon();
@@ -142,14 +144,34 @@ export class ThreadPanel {
     const own = this.messages.isOwn(message);
     this.messages.upsert(message);
     this.messages.refreshSeparators();
+    this.divide();
     if (bottom || own) this.list.scrollTop = this.list.scrollHeight;
     this.markSoon();
   }
 
   /** An edit, reaction, deletion or new summary of a message the thread may hold. */
   update(message) {
-    if (this.thread && this.messages.has(message.id)) this.messages.update(message);
+    if (this.thread && this.messages.has(message.id)) {
+      this.messages.update(message);
+      if (message.id === this.thread) this.divide();
+    }
     if (message.id === this.thread && message.deleted === true) this.readOnly(true);
+  }
+
+  /** Between the parent and its replies, a line with their number ("3 replies"), as Slack
+   * draws it: the first reply never reads as more of the parent. */
+  divide() {
+    this.list.querySelector(":scope > .thread-divider")?.remove();
+    const parent = this.messages.items.get(this.thread);
+    if (!parent) return;
+    const held = this.messages.items.size - 1;
+    const count = Math.max(Number(parent.message.replies?.count) || 0, held);
+    if (count < 1) return;
+    const line = document.createElement("li");
+    line.className = "thread-divider";
+    line.setAttribute("role", "none");
+    line.textContent = count === 1 ? "1 reply" : `${count} replies`;
+    parent.el.after(line);
   }
 
   /** A deleted parent's thread stays readable, and takes no more replies (the server would

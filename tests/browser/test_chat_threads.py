@@ -82,6 +82,14 @@ def test_two_people_reply_and_see_the_count_and_the_notification(open_chat, room
         ".startsWith('2 replies')",
     )
     assert bob.locator("#messages .thread-people").text_content() == "alice, bob"
+    # In the thread, a line with their number parts the parent from its replies
+    wait_until(
+        bob, "() => document.querySelector('#thread .thread-divider')?.textContent === '2 replies'"
+    )
+    assert bob.evaluate(
+        "() => document.querySelector('#thread .thread-divider').previousElementSibling"
+        ".classList.contains('message')"
+    )
 
     # Both follow it now: "Your threads" in the details lists it.
     bob.locator("#followed-threads .followed-thread", has_text="Shall we ship").wait_for(
