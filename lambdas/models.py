@@ -232,6 +232,20 @@ class Edit(MapAttribute):
 # What a frame shows of threads (a reply's parent and place, a parent's summary): projected by
 # both indexes that serve frames. `followers` is not: only sendmessage reads it, from the table.
 THREAD_ATTRIBUTES = ["thread", "in_room", "tn", "reply_count", "last_reply_at", "repliers"]
+# What a frame shows of a message, beside its keys: what the indexes that serve frames project.
+FRAME_ATTRIBUTES = [
+    "user_id",
+    "username",
+    "text",
+    "sent_at",
+    "client_message_id",
+    "edited_at",
+    "deleted",
+    "reactions",
+    "seq",
+    "rev_at",
+    *THREAD_ATTRIBUTES,
+]
 
 
 class ChangeIndex(GlobalSecondaryIndex["Message"]):
@@ -240,21 +254,7 @@ class ChangeIndex(GlobalSecondaryIndex["Message"]):
 
     class Meta:
         index_name = "by-rev"
-        projection = IncludeProjection(
-            [
-                "user_id",
-                "username",
-                "text",
-                "sent_at",
-                "client_message_id",
-                "edited_at",
-                "deleted",
-                "reactions",
-                "seq",
-                "rev_at",
-                *THREAD_ATTRIBUTES,
-            ]
-        )
+        projection = IncludeProjection(FRAME_ATTRIBUTES)
 
     room = UnicodeAttribute(hash_key=True)
     rev = NumberAttribute(range_key=True)
@@ -267,22 +267,7 @@ class ThreadIndex(GlobalSecondaryIndex["Message"]):
 
     class Meta:
         index_name = "by-thread"
-        projection = IncludeProjection(
-            [
-                "user_id",
-                "username",
-                "text",
-                "sent_at",
-                "client_message_id",
-                "edited_at",
-                "deleted",
-                "reactions",
-                "seq",
-                "rev",
-                "rev_at",
-                *THREAD_ATTRIBUTES,
-            ]
-        )
+        projection = IncludeProjection([*FRAME_ATTRIBUTES, "rev"])
 
     thread = UnicodeAttribute(hash_key=True)
     message_id = UnicodeAttribute(range_key=True)

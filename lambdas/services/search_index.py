@@ -55,18 +55,7 @@ class IndexChange:
 
     def parameters(self, *, language: str) -> dict[str, object]:
         """UPSERT's parameters; a deleted message's text is not kept."""
-        return {
-            "message_id": self.message_id,
-            "room": self.room,
-            "thread": self.thread,
-            "user_id": self.user_id,
-            "username": self.username,
-            "text": "" if self.deleted else self.text,
-            "sent_at": self.sent_at.isoformat(),
-            "rev": self.rev,
-            "deleted": self.deleted,
-            "language": language,
-        }
+        return {**self.as_event(), "language": language}
 
     def as_event(self) -> dict[str, object]:
         """The change as JSON for the indexing function's event (from_event reads it back)."""
