@@ -154,9 +154,8 @@ def index_apply(
     older than the row's is no change). Raises on any failure, so that Lambda retries the event.
 
     Without a search database (SEARCH_DATABASE_ARN and SEARCH_SECRET_ARN, both ARNs) nothing is
-    applied: the template always names the stack's own; locally only a stack running the Data
-    API does (the emulator resolves the template's `!GetAtt Cluster.DBClusterArn` to a
-    placeholder that is no ARN), so the rest of the local tests index nothing."""
+    applied, and that is said in the log: a deployed stack always names its own cluster, so
+    only an environment run without one (no Data API to write through) indexes nothing."""
     config = get_config()
     names = (config.search_database_arn or "", config.search_secret_arn or "")
     if not all(name.startswith("arn:") for name in names):
