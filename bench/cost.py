@@ -45,11 +45,13 @@ from bench import stack
 from bench.page_model import KEEPALIVE_MS, MARK_FIRST_MS, TypingNotices
 from bench.prices import (
     ALWAYS_ON,
+    AURORA_AWAKE,
     HOURS_A_MONTH,
     PRICED_ON,
     PRICES,
     PROVISIONED,
     REGION,
+    STAGE_FIXED,
     LineItem,
     api_messages_dollars,
     bill,
@@ -628,6 +630,7 @@ def report(
         items = bill(reading)
         lines += _scenario_lines(scenario, items, reading)
     lines += _community_lines(alone, large)
+    lines += _fixed_lines(alone)
     lines += _storage_lines(stored)
     lines += _provisioned_lines(alone, large)
     lines += _always_on_lines(alone)
@@ -637,10 +640,11 @@ def report(
         "",
         "## Not counted yet",
         "",
-        "The site (Django on Lambda through Zappa: pages, the token endpoint, `/api/unread/`) "
-        "and its database; CloudWatch Logs' storage (ingestion is counted: each line a "
-        "function prints) and metrics; SQS (only fan-out shards that fail reach its queue: "
-        "no request in normal operation); data transfer. Lambda "
+        "The site (Django on Lambda through Zappa: pages, the token endpoint, `/api/unread/`, "
+        "search) and its database's I/O and capacity beyond its least; CloudWatch Logs' "
+        "storage (ingestion is counted: each line a function prints) and metrics; SQS "
+        "(only fan-out shards and index changes that fail reach a queue: no request in "
+        "normal operation); data transfer, the NAT's included. Lambda "
         "durations are this machine's, under load, not AWS's. The typing policy, the "
         "keep-alive's interval and the first read mark's delay are the page's "
         "(tests/bench/test_page_model.py checks them against `static/chat/`); that pings carry "
@@ -747,6 +751,36 @@ def _scenario_lines(scenario: Scenario, items: list[LineItem], reading: dict):
         "",
     ]
     return lines
+
+
+def _fixed_lines(run: Run) -> list[str]:
+    """What a deployed stage costs whatever its traffic, and each scenario with it."""
+    fixed = sum(dollars for _, dollars, _ in STAGE_FIXED)
+    awake = AURORA_AWAKE[1]
+    lines = [
+        "## A deployed stage's fixed costs",
+        "",
+        "The site's PostgreSQL (Aurora Serverless v2, in the stack's VPC) and the way out of "
+        "that VPC cost the same in a quiet month and a busy one (DEPLOY.md, *The database*):",
+        "",
+        "| item | dollars a month |",
+        "|---|---:|",
+        *(f"| {name} | ${dollars:,.2f} |" for name, dollars, _ in STAGE_FIXED),
+        f"| {AURORA_AWAKE[0]} (as shipped: the site's revocation retry every minute keeps "
+        f"it awake; 0 while paused) | ${awake:,.2f} |",
+        f"| **total** | **${fixed:,.2f}** paused, **${fixed + awake:,.2f}** awake |",
+        "",
+        "| scenario | traffic | with the fixed costs (database awake) | per daily user |",
+        "|---|---:|---:|---:|",
+    ]
+    for scenario in SCENARIOS:
+        dollars = total(bill(month(run, scenario)))
+        whole = dollars + fixed + awake
+        lines.append(
+            f"| {scenario.name} | ${dollars:,.2f} | ${whole:,.2f} | "
+            f"${whole / scenario.daily_users:.3f} |"
+        )
+    return [*lines, ""]
 
 
 def _community_lines(run: Run, large: list[LargeRun]) -> list[str]:

@@ -29,6 +29,9 @@ API_GATEWAY = "https://aws.amazon.com/api-gateway/pricing/"
 LAMBDA = "https://aws.amazon.com/lambda/pricing/"
 DYNAMODB = "https://aws.amazon.com/dynamodb/pricing/on-demand/"
 CLOUDWATCH = "https://aws.amazon.com/cloudwatch/pricing/"
+AURORA = "https://aws.amazon.com/rds/aurora/pricing/"
+VPC = "https://aws.amazon.com/vpc/pricing/"
+SECRETS_MANAGER = "https://aws.amazon.com/secrets-manager/pricing/"
 
 PRICES = {
     # WebSocket APIs: the first billion messages a month (32 KB units); $0.80 after that.
@@ -45,6 +48,8 @@ PRICES = {
     "dynamodb_storage_gb_month": Price(0.25, 2**30, "byte-months", DYNAMODB),
     # Logs ingested, Standard log class (vended Lambda logs are tiered past 10 TB a month).
     "cloudwatch_logs_gb": Price(0.50, 2**30, "bytes of log events", CLOUDWATCH),
+    # The search index's one write per change, through the Data API (the first billion a month).
+    "rds_data_api_requests": Price(0.35, 1e6, "requests", AURORA),
 }
 BILLION = 1e9
 
@@ -70,6 +75,17 @@ ALWAYS_ON = (
     ("Application Load Balancer: the hour and 1 LCU", (0.0225 + 0.008) * HOURS_A_MONTH, ELB),
     ("ElastiCache cache.t4g.micro (Redis channel layer)", 0.016 * HOURS_A_MONTH, ELASTICACHE),
 )
+
+
+# A deployed stage's own, whatever its traffic (DEPLOY.md, The database): the VPC's NAT gateway
+# and its address, the database's secret and storage; and Aurora Serverless v2's least capacity
+# while awake (0 ACUs, storage only, while paused).
+STAGE_FIXED = (
+    ("NAT gateway and its public IPv4 address", (0.045 + 0.005) * HOURS_A_MONTH, VPC),
+    ("the database's secret (Secrets Manager)", 0.40, SECRETS_MANAGER),
+    ("Aurora storage, 1 GB (Aurora Standard)", 0.10, AURORA),
+)
+AURORA_AWAKE = ("Aurora Serverless v2 awake all month, 0.5 ACU", 0.5 * 0.12 * HOURS_A_MONTH, AURORA)
 
 
 @dataclass(frozen=True)
@@ -116,6 +132,12 @@ def bill(reading: dict, *, scale: float = 1.0) -> list[LineItem]:
                     f"lambda_gb_seconds_{architecture}",
                 )
             )
+    # One Data API request per indexing invocation (tests/local/test_search_indexing.py).
+    indexing = functions["functions"].get("IndexFunction", {}).get("requests", 0) * scale
+    if indexing:
+        items.append(
+            _item("RDS Data API requests (search index)", indexing, "rds_data_api_requests")
+        )
     items += [
         _item("DynamoDB writes", dynamodb["write_units"] * scale, "dynamodb_write_units"),
         _item("DynamoDB reads", dynamodb["read_units"] * scale, "dynamodb_read_units"),

@@ -75,3 +75,22 @@ def test_provisioned_capacity_follows_the_online_hours_and_keeps_a_floor():
     writes = (72_000_000 / (240 * 3600) / 0.7 * 240 + 3 * 490) * 0.00065
     reads = 3 * 730 * 0.00013
     assert provisioned(month_reading, scenario, tables=3) == pytest.approx(writes + reads)
+
+
+def test_the_index_functions_requests_are_data_api_requests_and_the_stage_has_a_floor():
+    """Each indexing invocation makes one Data API request; a stage's fixed costs (NAT, secret,
+    storage) come on top of any traffic, the database's least capacity too while awake."""
+    from bench.prices import AURORA_AWAKE, PRICES, STAGE_FIXED, bill
+
+    one = reading(requests=2e6)
+    one["lambda"]["functions"]["IndexFunction"] = {
+        "requests": 1e6,
+        "gb_seconds": 0.0,
+        "architecture": "x86_64",
+    }
+    items = {item.name: item for item in bill(one)}
+    assert items["RDS Data API requests (search index)"].amount == 1e6
+    assert items["RDS Data API requests (search index)"].dollars == pytest.approx(0.35)
+    assert PRICES["rds_data_api_requests"].of(1e6) == pytest.approx(0.35)
+    assert sum(d for _, d, _ in STAGE_FIXED) == pytest.approx(37.0)
+    assert AURORA_AWAKE[1] == pytest.approx(43.80)
