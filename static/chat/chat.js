@@ -61,10 +61,17 @@ const typing = new TypingIndicator(document.getElementById("typing"), viewer);
 const typingNotices = new TypingNotices(); // when this page says its user is typing (typing.js)
 const presenceList = document.getElementById("presence");
 const notifier = new Notifier(document.getElementById("notify-toggle"), {
-  open: (url) => {
-    const name = roomFromPath(url);
-    if (name) openRoom(name, { url });
-    else window.location.assign(url);
+  // A room's address, `?thread=<id>` for a reply in a thread: that room, and the thread open.
+  open: async (url) => {
+    const address = new URL(url, window.location.origin);
+    const name = roomFromPath(address.pathname);
+    if (!name) {
+      window.location.assign(url);
+      return;
+    }
+    if (name !== current.room) await openRoom(name, { url: address.pathname });
+    const thread = address.searchParams.get("thread");
+    if (thread && current.room === name) openThread(thread);
   },
 });
 const completer = new MentionCompleter(input, document.getElementById("mention-suggestions"), []);
@@ -575,7 +582,7 @@ function threadUnread(frame) {
       ? `${author} mentioned you in a thread in ${label}`
       : `${author} replied in a thread in ${label}`,
     body: String(reply.text ?? ""),
-    url: roomUrl(String(frame.room)),
+    url: `${roomUrl(String(frame.room))}?thread=${encodeURIComponent(frame.thread)}`,
     tag: `dynamowave-thread-${frame.thread}`,
   });
 }

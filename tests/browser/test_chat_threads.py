@@ -62,9 +62,10 @@ def test_two_people_reply_and_see_the_count_and_the_notification(open_chat, room
     assert summary.locator(".thread-people").text_content() == "bob"
     assert not [m for m in shown(alice) if "release notes" in (m["text"] or "")]
 
-    # Alice comes back, opens the thread from the count, replies also to the room.
+    # Alice comes back by the notification, which opens the thread; she replies also to the room.
     alice.evaluate("window.__setHidden(false)")
-    summary.click()
+    alice.evaluate("window.__noteClicks[0]()")
+    alice.locator("#thread:not([hidden])").wait_for()
     alice.locator("#thread-messages li.message", has_text="release notes").wait_for()
     summary.locator(".thread-unread").wait_for(state="detached")  # read: the badge goes
     bob.evaluate("window.__setHidden(true)")
@@ -103,6 +104,9 @@ def test_two_people_reply_and_see_the_count_and_the_notification(open_chat, room
     alice.locator("#followed-threads .followed-thread", has_text="Shall we ship").wait_for()
     screenshot(alice, "threads-followed-desktop")
     assert serious(alice) == []
+    # The count under the parent opens it again
+    summary.click()
+    alice.locator("#thread-messages li.message", has_text="release notes").wait_for()
 
 
 def test_the_thread_takes_the_phone_screen_with_a_way_back(open_chat, room):
