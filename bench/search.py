@@ -18,6 +18,7 @@ two-word phrase queries.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
 import random
@@ -391,6 +392,21 @@ async def _send_paced(port: int, keys, room: str, count: int) -> dict[str, float
     return acked
 
 
+@contextlib.contextmanager
+def _environment_restored():
+    """The process's environment and bound configuration as they were, afterwards: the run
+    points both at a stack (keys, dynalite, the Data API) that is gone once it ends."""
+    from lambdas.config import configure, get_config
+
+    environment, config = dict(os.environ), get_config()
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(environment)
+        configure(config)
+
+
 def lag_run(*, log=print, seconds: int = LAG_SECONDS) -> dict:
     """Messages sent through the real gateway at LAG_RATE a second; for each, the time from
     its storing (`sent_at`, set by sendmessage) to its index row's commit (`indexed_at`), both
@@ -407,7 +423,7 @@ def lag_run(*, log=print, seconds: int = LAG_SECONDS) -> dict:
     from devstack.postgres import PostgreSQL
 
     count = seconds * LAG_RATE
-    with tempfile.TemporaryDirectory() as work:
+    with _environment_restored(), tempfile.TemporaryDirectory() as work:
         keys = stack.configure(Path(work))
         dynalite = stack.start_dynalite()
         try:
@@ -439,8 +455,6 @@ def lag_run(*, log=print, seconds: int = LAG_SECONDS) -> dict:
                     gateway.stop()
         finally:
             dynalite.stop()
-            for name in ("RDS_DATA_ENDPOINT_URL", "SEARCH_DATABASE_ARN", "SEARCH_SECRET_ARN"):
-                os.environ.pop(name, None)
     lags = [(indexed - sent).total_seconds() for _, sent, indexed in rows]
     after_ack = [
         indexed.timestamp() - acked[message_id]

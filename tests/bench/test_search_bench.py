@@ -36,7 +36,16 @@ def test_a_small_run_times_every_kind_of_query_and_reports_it():
 
 @pytest.mark.server
 def test_the_lag_run_sends_through_the_gateway_and_finds_every_message_indexed():
+    """...and leaves the process as it found it: its stack is gone when it returns, and the
+    tests after it must not be pointed at its keys or its dynalite."""
+    import os
+
+    from lambdas.config import get_config
+
+    environment, config = dict(os.environ), get_config()
     lag = search.lag_run(seconds=1, log=lambda message: None)
+    assert dict(os.environ) == environment
+    assert get_config() == config
     assert lag["sent"] == lag["acknowledged"] == lag["indexed"] == search.LAG_RATE
     assert 0 < lag["p50"] <= lag["p99"] <= lag["max"]
     assert "| 20 | 20 | 20 |" in "\n".join(search.lag_report(lag))
