@@ -16,6 +16,7 @@ from chat.services.direct import direct_open
 from chat.services.rooms import room_create
 from lambdas.errors import RoomExists
 from tests.browser.chatpage import ARTIFACTS, axe_violations, send, wait_until
+from tests.browser.test_chat_threads import open_thread_of, reply
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 DESKTOP = {"width": 1440, "height": 900}
@@ -82,11 +83,21 @@ def test_the_readme_screenshots(rooms, open_chat):
         say(bob, text)
     everything = len(ALICE) + len(BOB)
     wait_until(alice, DELIVERED, everything)
+    # Bob answers the notes in their thread; Alice has it open beside the room
+    open_thread_of(bob, "Notes for reviewers")
+    reply(bob, "Drafts per room work for me. One nit on the sidebar, will file it.")
+    summary = alice.locator("#messages li.message", has_text="Notes for reviewers").locator(
+        ".thread-summary"
+    )
+    summary.wait_for()
+    summary.click()
+    alice.locator("#thread-messages li.message", has_text="One nit").wait_for()
     bob.goto(bob.url.replace("/releases/", f"/{rooms['conversation']}/"))
     bob.wait_for_selector("#status[data-state=live]")
     say(bob, "Got a minute after standup?")
     entry = f"#switcher li[data-room='{rooms['conversation']}']"
     alice.locator(f"{entry} .badge.unread:not([hidden])").wait_for()
+    alice.mouse.move(20, DESKTOP["height"] - 20)  # no message's hover actions in the picture
 
     alice.screenshot(path=str(target / "chat-desktop.png"))
     assert not [v for v in axe_violations(alice) if v["impact"] in ("serious", "critical")]
