@@ -3,7 +3,8 @@ bench/RESULTS.md with the machine, the date and the command.
 
 `bench --only e2e` (comma-separated: fanout, e2e, repair, capacity, search, imports) runs some
 sections and writes them to test-artifacts/bench/RESULTS.partial.md; `--results PATH` writes
-elsewhere; BENCH_PROFILE=1 profiles the gateway with py-spy during the end-to-end burst.
+elsewhere (`--only search --results bench/RESULTS.md` replaces just that section in place);
+BENCH_PROFILE=1 profiles the gateway with py-spy during the end-to-end burst.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from pathlib import Path
 from bench import stack
 
 LOAD_MARK = "<!-- load -->"
+# The search section between these: `--only search --results bench/RESULTS.md` replaces it in
+# place, keeping the other sections of their own run (it needs no stack of the others' kind).
+SEARCH_MARK, SEARCH_END = "<!-- search -->", "<!-- /search -->"
 SECTIONS = (
     "fanout",
     "e2e",
@@ -63,7 +67,16 @@ def bench(command: str, *, only: list[str], results: Path, profile: bool) -> Non
     if "search" in only:
         from bench import search
 
-        sections["search"] = search.report(search.run(log=_log))
+        search_started, search_load = time.monotonic(), _load()
+        report = search.report(search.run(log=_log))
+        sections["search"] = (
+            f"{SEARCH_MARK}\n{report}\n_This section: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
+            f"took {time.monotonic() - search_started:.0f} s, 1-minute load average "
+            f"{search_load} before and {_load()} after._\n{SEARCH_END}\n"
+        )
+        if only == ["search"] and results == stack.RESULTS.resolve():
+            _section_replace(results, sections["search"])
+            return
     if set(only) & {"fanout", "e2e", "repair", "capacity"}:
         from devstack.dynamodb import free_port
 
@@ -90,6 +103,24 @@ def bench(command: str, *, only: list[str], results: Path, profile: bool) -> Non
     results.parent.mkdir(parents=True, exist_ok=True)
     results.write_text(text + (f"\n{load}" if load else ""))
     _log(f"wrote {results}")
+
+
+def _section_replace(results: Path, section: str) -> None:
+    """The search section of `results` replaced by `section` (or put before the cold-start and
+    load sections if it has none); every other section as it was."""
+    text = results.read_text()
+    if SEARCH_MARK in text and SEARCH_END in text:
+        start = text.index(SEARCH_MARK)
+        end = text.index(SEARCH_END) + len(SEARCH_END) + 1
+        text = text[:start] + section + text[end:]
+    else:
+        at = min(
+            (i for i in (text.find("## Cold start"), text.find(LOAD_MARK)) if i >= 0),
+            default=len(text),
+        )
+        text = text[:at] + section + "\n" + text[at:]
+    results.write_text(text)
+    _log(f"wrote the search section of {results}")
 
 
 def _load_section(results: Path) -> str:
