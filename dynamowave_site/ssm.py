@@ -39,13 +39,14 @@ def database_secret_read(environ: Mapping[str, str]) -> dict[str, str]:
     """{"DATABASE_URL": the URL with the credentials of DATABASE_SECRET_ARN's secret} when
     DATABASE_URL names none: the deployed site's database is the stack's Aurora cluster, whose
     credentials RDS keeps (and rotates) in Secrets Manager (template.yaml's DatabaseSecretArn).
-    One GetSecretValue at cold start; a URL with a password, or no secret, is left as it is."""
+    One GetSecretValue at cold start; a URL with a password, or not PostgreSQL's, or no secret,
+    is left as it is."""
     arn, url = environ.get("DATABASE_SECRET_ARN"), environ.get("DATABASE_URL")
     if not arn or not url:
         return {}
     parts = urlsplit(url)
-    if parts.password:
-        return {}
+    if parts.password or not parts.scheme.startswith("postgres"):
+        return {}  # credentials given, or a database that takes none (SQLite)
     username, password = database_credentials(arn)
     host = parts.hostname or ""
     netloc = f"{quote(username, safe='')}:{quote(password, safe='')}@{host}"

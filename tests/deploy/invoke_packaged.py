@@ -13,6 +13,15 @@ import sys
 sys.path[0:1] = [os.getcwd()]
 sys.path.append(os.environ["RUNTIME_PACKAGES"])
 
+# The stage's database is the stack's Aurora cluster (its URL and secret in the package's Zappa
+# environment, which the handler writes over the process's): unreachable here, so the test names
+# the one the site runs against instead, as the stage's outputs would have.
+if os.environ.get("PACKAGED_DATABASE_URL"):
+    import zappa_settings  # the module the handler reads, imported once
+
+    zappa_settings.ENVIRONMENT_VARIABLES["DATABASE_URL"] = os.environ["PACKAGED_DATABASE_URL"]
+    zappa_settings.ENVIRONMENT_VARIABLES.pop("DATABASE_SECRET_ARN", None)
+
 import handler  # noqa: E402 - Zappa's handler.py at the package root, as Lambda imports it
 
 

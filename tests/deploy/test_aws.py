@@ -95,7 +95,7 @@ def test_the_site_reads_its_secrets_from_ssm(ssm):
 
 def test_the_site_reads_its_database_credentials_from_rds_secret(ssm):
     """DATABASE_URL without credentials gets the RDS-managed secret's (quoted); a URL with a
-    password, or no secret named, is left alone."""
+    password, one of a database that takes none, or no secret named, is left alone."""
     from dynamowave_site.ssm import database_secret_read
 
     secrets = boto3.client("secretsmanager", region_name=REGION)
@@ -111,6 +111,8 @@ def test_the_site_reads_its_database_credentials_from_rds_secret(ssm):
     }
     assert database_secret_read({**environ, "DATABASE_URL": "postgres://u:p@h/d"}) == {}
     assert database_secret_read({"DATABASE_URL": url}) == {}
+    # SQLite takes no credentials: nothing is read (a packaged site run with a local file)
+    assert database_secret_read({**environ, "DATABASE_URL": "sqlite:////tmp/site.db"}) == {}
 
 
 def test_artifacts_are_uploaded_once_per_content(tmp_path):

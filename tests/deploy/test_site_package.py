@@ -79,6 +79,7 @@ def invoke(
         "DJANGO_SECRET_KEY": "packaged-handler-test-secret",
         "TOKEN_SIGNING_KEY": "not-used-by-these-pages",
         "DATABASE_URL": f"sqlite:///{tmp_path / 'site.sqlite3'}",
+        "PACKAGED_DATABASE_URL": f"sqlite:///{tmp_path / 'site.sqlite3'}",  # invoke_packaged.py
         **variables,
     }
     result = subprocess.run(

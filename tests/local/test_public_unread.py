@@ -87,3 +87,37 @@ def test_here_from_someone_else_is_refused_and_stores_nothing(connect, make_room
     send(bob, action="sendmessage", message="@here free pizza")
     assert recv_type(bob, "error")["code"] == "here_not_allowed"
     assert list(Message.query(room)) == [] and Room.get(room).here_n is None
+
+
+def test_markread_forgets_a_gone_tab_of_the_reader_under_its_role(connect, make_room):
+    """The reader's other tabs are told of the read (one `unread` each); a tab whose socket is
+    gone without its $disconnect answers 410, and the markread function may delete its item
+    (a grant it lacked: the 410 rule failed with AccessDenied and left the ghost)."""
+    import json
+    from datetime import timedelta
+
+    from lambdas.models import Connection, utcnow
+    from tests.helpers import wait_for
+
+    room = make_room(created_by="ada")
+    ada, bob = uid(), uid()
+    ada_socket = connect(room, user_id=ada, username="ada")
+    bob_here = connect(room, user_id=bob, username="bob")
+    bob_lobby = connect(lobby=True, user_id=bob, username="bob")
+    send(ada_socket, action="sendmessage", message="morning")
+    sent = recv_type(ada_socket, "message")
+    recv_type(bob_here, "message")
+    recv_type(bob_lobby, "unread")  # sendmessage has told bob's tabs: the ghost comes after
+    # A lobby tab of bob's whose socket is gone and whose item stayed, past the $connect grace
+    now = utcnow()
+    ghost = Connection(
+        f"ghost{uuid.uuid4().hex[:8]}=",
+        user_id=bob,
+        username="bob",
+        connected_at=now - timedelta(minutes=5),
+        expires_at=now + timedelta(hours=1),
+    )
+    ghost.save()
+    bob_here.send(json.dumps({"action": "markread", "id": sent["id"]}))
+    assert recv_type(bob_lobby, "unread")["unread"] == 0  # told by markread, as the ghost was
+    assert wait_for(lambda: not list(Connection.query(ghost.connection_id)))
