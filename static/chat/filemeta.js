@@ -82,6 +82,7 @@ export function typeLabel(type, name = "") {
   const sub = mime.split("/")[1] ?? "";
   const short = /^[a-z0-9]{2,5}$/.test(sub) ? sub.toUpperCase() : "";
   if (kind === "pdf") return "PDF";
+  if (sub === "plain") return "Text";
   if (kind === "file" || !short) return KIND_LABELS[kind];
   return `${short} ${KIND_LABELS[kind].toLowerCase()}`;
 }

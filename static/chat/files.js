@@ -146,6 +146,16 @@ function viewerDialog() {
   figure.append(img);
   dialog.append(head, figure);
   close.addEventListener("click", () => dialog.close());
+  // A modal dialog makes the page behind it inert, but Tab past its last control would leave
+  // for the browser's own UI: it goes round inside instead.
+  dialog.addEventListener("keydown", (event) => {
+    if (event.key !== "Tab") return;
+    const controls = [download, close];
+    const at = controls.indexOf(document.activeElement);
+    const next = event.shiftKey ? (at <= 0 ? controls.length - 1 : at - 1) : (at + 1) % controls.length;
+    event.preventDefault();
+    controls[next].focus();
+  });
   // A click on the backdrop (the dialog itself, outside its content) closes it too.
   dialog.addEventListener("click", (event) => {
     if (event.target === dialog || event.target === figure) dialog.close();

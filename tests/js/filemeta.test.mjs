@@ -36,7 +36,8 @@ test("a card names the type shortly", () => {
   assert.equal(typeLabel("application/pdf", "a.pdf"), "PDF");
   assert.equal(typeLabel("application/zip", "a.zip"), "ZIP archive");
   assert.equal(typeLabel("application/octet-stream", "a.bin"), "File");
-  assert.equal(typeLabel("text/plain", "a.txt"), "PLAIN text");
+  assert.equal(typeLabel("text/plain", "a.txt"), "Text");
+  assert.equal(typeLabel("text/csv", "a.csv"), "CSV data");
 });
 
 test("a thumbnail's box keeps the image's aspect ratio, scaled down but never up", () => {
