@@ -268,7 +268,7 @@ def test_cancelling_an_upload_removes_it_and_sends_the_rest(open_chat, room):
 def test_screenshots_of_chips_files_and_viewer(open_chat, room, viewport):
     """The composer with chips (ready, checking or uploading, refused), a message with an image
     and a file card, and the viewer: looked at, and checked by axe-core."""
-    alice = open_chat(room, "alice", viewport=viewport)
+    alice = open_chat(room, "alice", viewport={"desktop": DESKTOP, "phone": PHONE}[viewport])
     alice.set_input_files(
         "#file-input",
         [
