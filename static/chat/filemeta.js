@@ -109,6 +109,17 @@ export function showsThumb(file) {
   return file?.thumb === true && fileKind(file.type, file.name) === "image";
 }
 
+// The thumbnail function's reasons for rejecting a file (lambdas/services/thumbnails.py).
+const REJECTED_REASONS = {
+  empty: "the file is empty",
+  too_large: "the file is too large",
+  size_mismatch: "the file is not the size announced",
+  type_mismatch: "its content is not what its type says",
+  decompression_bomb: "the image expands to far too much data",
+  unreadable: "the file cannot be read",
+  too_many_pixels: "the image has too many pixels",
+};
+
 /** An upload's refusal or failure, in words, for its chip ("too large (at most 25 MB)"). */
 export function uploadErrorText(code, { reason = "", maxBytes = null, message = "" } = {}) {
   switch (code) {
@@ -127,7 +138,7 @@ export function uploadErrorText(code, { reason = "", maxBytes = null, message = 
     case "empty_file":
       return "the file is empty";
     case "rejected":
-      return reason ? `rejected: ${reason}` : "rejected";
+      return reason ? `rejected: ${REJECTED_REASONS[reason] ?? reason.replaceAll("_", " ")}` : "rejected";
     case "check_timeout":
       return "the check took too long: remove it and try again";
     case "offline":

@@ -250,6 +250,9 @@ export class Attachments {
       visual = el("img", "chip-preview");
       visual.src = url;
       visual.alt = "";
+      const icon = fileIcon(kind);
+      // Not an image the browser can read (a file renamed to .png): its icon instead.
+      visual.addEventListener("error", () => visual.replaceWith(icon), { once: true });
     }
     const body = el("div", "chip-body");
     const name = el("span", "chip-name", item.name);

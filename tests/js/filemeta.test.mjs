@@ -62,7 +62,8 @@ test("each refusal is said in words", () => {
   assert.equal(uploadErrorText("file_too_large"), "too large");
   assert.equal(uploadErrorText("type_not_allowed"), "type not allowed");
   assert.equal(uploadErrorText("quota_exceeded"), "daily upload limit reached");
-  assert.equal(uploadErrorText("rejected", { reason: "not an image" }), "rejected: not an image");
+  assert.equal(uploadErrorText("rejected", { reason: "type_mismatch" }), "rejected: its content is not what its type says");
+  assert.equal(uploadErrorText("rejected", { reason: "something_new" }), "rejected: something new");
   assert.equal(uploadErrorText("upload_failed"), "upload failed");
   assert.equal(uploadErrorText("weird", { message: "boom" }), "upload failed: boom");
 });
