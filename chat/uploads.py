@@ -19,13 +19,13 @@ from chat.views import csrf_failure, room_may_use
 from lambdas.config import get_config
 from lambdas.errors import NotAMember, RateLimited, RoomNotFound
 from lambdas.models import iso
+from lambdas.protocol import upload_frame
 from lambdas.services.rooms import room_get
 from lambdas.services.uploads import (
     file_link,
     upload_create,
     upload_for_owner,
     upload_get,
-    upload_json,
 )
 
 MAX_BODY_BYTES = 2048
@@ -107,7 +107,7 @@ def upload_api(request: HttpRequest, upload_id: str) -> JsonResponse:
         upload = upload_for_owner(upload_id=upload_id, user_id=_user_id(request))
     except ChatError as error:
         return _error(error)
-    return JsonResponse({"upload": upload_json(upload)})
+    return JsonResponse({"upload": upload_frame(upload)})
 
 
 @never_cache

@@ -280,6 +280,19 @@ class Replier(MapAttribute):
     username = UnicodeAttribute()
 
 
+class UploadFile(MapAttribute):
+    """A file a message carries (lambdas/services/uploads.py): what its card and thumbnail need,
+    copied from its upload when the message is sent."""
+
+    id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    size = NumberAttribute()
+    type = UnicodeAttribute()
+    width = NumberAttribute(null=True)
+    height = NumberAttribute(null=True)
+    thumb = BooleanAttribute(null=True)
+
+
 class Message(Model):
     """One chat message; message ids are ULIDs, so the sort key orders a room's history by time.
 
@@ -321,6 +334,8 @@ class Message(Model):
     last_reply_at = UTCDateTimeAttribute(null=True)
     repliers = ListAttribute(of=Replier, null=True)
     followers = MapAttribute(null=True)
+    # Files it carries (lambdas/services/uploads.py), in the order sent; removed on delete.
+    files = ListAttribute(of=UploadFile, null=True)
 
     change_index = ChangeIndex()
     thread_index = ThreadIndex()
@@ -387,19 +402,6 @@ class Limit(Model):
     # FLOOD_REFUSALS_ALLOWED the user is flooding (lambdas/services/limits.py).
     strikes = NumberAttribute(null=True)
     expires_at = TTLAttribute()
-
-
-class UploadFile(MapAttribute):
-    """A file a message carries (lambdas/services/uploads.py): what its card and thumbnail need,
-    copied from its upload when the message is sent."""
-
-    id = UnicodeAttribute()
-    name = UnicodeAttribute()
-    size = NumberAttribute()
-    type = UnicodeAttribute()
-    width = NumberAttribute(null=True)
-    height = NumberAttribute(null=True)
-    thumb = BooleanAttribute(null=True)
 
 
 class Upload(Model):

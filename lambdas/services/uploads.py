@@ -261,26 +261,10 @@ def file_link(*, upload: Upload, user_id: str, may_read_room: bool, variant: str
     )
 
 
-def upload_json(upload: Upload) -> dict:
-    """The page's view of an upload (`GET /api/uploads/<id>/`)."""
-    shown = {
-        "id": upload.id,
-        "state": upload.state,
-        "name": upload.name,
-        "size": int(upload.size),
-        "type": upload.type,
-    }
-    if upload.reason:
-        shown["reason"] = upload.reason
-    if upload.width is not None:
-        shown |= {"width": int(upload.width), "height": int(upload.height)}
-    shown["thumb"] = bool(upload.thumb_key)
-    return shown
-
-
-def uploads_attach(*, ids: list[str], user_id: str, room: str) -> list[UploadFile]:
-    """Check the uploads a message names (the sender's own, in this room, ready, unsent) and
-    return what the message stores of each. UploadNotReady otherwise."""
+def uploads_attach(*, ids: list[str], user_id: str, room: str, message_id: str) -> list[UploadFile]:
+    """Check the uploads a message names (the sender's own, in this room, ready, and unsent or
+    claimed by this message already: a retried send) and return what the message stores of
+    each, in order. UploadNotReady otherwise."""
     if len(ids) > MAX_FILES_PER_MESSAGE:
         raise UploadNotReady(f"at most {MAX_FILES_PER_MESSAGE} files per message")
     if len(set(ids)) != len(ids):
@@ -294,7 +278,7 @@ def uploads_attach(*, ids: list[str], user_id: str, room: str) -> list[UploadFil
             or upload.user_id != user_id
             or upload.room != room
             or upload.state != "ready"
-            or upload.message_id
+            or upload.message_id not in (None, message_id)
         ):
             raise UploadNotReady(f"file {upload_id} cannot be sent (yet)", upload=upload_id)
         files.append(
@@ -312,16 +296,26 @@ def uploads_attach(*, ids: list[str], user_id: str, room: str) -> list[UploadFil
 
 
 def uploads_sent(*, ids: list[str], message_id: str) -> None:
-    """After the message is stored: the uploads are its (no TTL) and their objects lose the
-    unsent tag, so the lifecycle rule keeps them."""
+    """The uploads are the message's (no TTL any more) and their objects lose the unsent tag,
+    so the lifecycle rule keeps them: one UpdateItem and one or two DeleteObjectTagging (DELETE
+    requests: free) per file. UploadNotReady if another message claimed one meanwhile."""
+    from pynamodb.exceptions import UpdateError
+
+    from lambdas.models import condition_failed
+
     client, bucket = s3_client(), _bucket()
     for upload_id in ids:
-        upload = Upload(id=upload_id)
-        upload.update(
-            actions=[Upload.message_id.set(message_id), Upload.expires_at.remove()],
-            condition=Upload.message_id.does_not_exist(),
-        )
-        for key in _keys(upload_get(upload_id=upload_id)):
+        try:
+            upload = Upload(id=upload_id)
+            upload.update(
+                actions=[Upload.message_id.set(message_id), Upload.expires_at.remove()],
+                condition=Upload.message_id.does_not_exist() | (Upload.message_id == message_id),
+            )
+        except UpdateError as error:
+            if not condition_failed(error):
+                raise
+            raise UploadNotReady(f"file {upload_id} was sent already", upload=upload_id) from None
+        for key in _keys(upload):
             client.delete_object_tagging(Bucket=bucket, Key=key)
 
 
@@ -341,6 +335,5 @@ def uploads_delete(*, ids: list[str]) -> None:
             Bucket=bucket,
             Delete={"Objects": [{"Key": k} for k in keys[start : start + 1000]], "Quiet": True},
         )
-    with Upload.batch_write() as batch:
-        for upload in uploads:
-            batch.delete(upload)
+    for upload in uploads:  # at most MAX_FILES_PER_MESSAGE
+        upload.delete()
