@@ -101,7 +101,7 @@ def test_button_upload_progress_thumbnail_viewer_and_download(open_chat, room, s
     alice = open_chat(room, "alice", viewport=DESKTOP)
     bob = open_chat(room, "bob", viewport=DESKTOP)
     image = png(1200, 800)
-    notes = b"Release notes\n\n- files in messages\n- thumbnails\n" * 40
+    notes = (b"Release notes\n\n- files in messages\n- thumbnails\n" * 60)[:2048]
     watch_chips(alice)
     slow_uploads(alice, 400_000)  # about a quarter of a second for the image: progress shows
 
@@ -119,16 +119,16 @@ def test_button_upload_progress_thumbnail_viewer_and_download(open_chat, room, s
     alice.fill("#message-input", "The diagram and the notes")
     # When Alice presses Enter before the uploads are done, the message waits for them
     alice.press("#message-input", "Enter")
-    wait_ready(alice, "release-diagram.png")
-    wait_ready(alice, "release-notes.txt")
-    states = [s for name, s in alice.evaluate("window.__chipStates") if name.endswith(".png")]
-    assert "uploading" in states and "checking" in states and states[-1] == "ready", states
+    assert alice.input_value("#message-input") == ""
+    alice.locator("#attachments-note", has_text="as soon as its files are uploaded").wait_for()
+    assert alice.locator("#messages li.message.pending").count() == 0
 
-    # Then it goes with both files, and her chips are gone
+    # Then it goes with both files once each was uploaded (with progress) and checked
     mine = message_with_files(alice, 2)
     alice.locator("#attachments").wait_for(state="hidden")
+    states = [s for name, s in alice.evaluate("window.__chipStates") if name.endswith(".png")]
+    assert states[-3:] == ["uploading", "checking", "ready"], states
     assert mine.locator(".text").text_content() == "The diagram and the notes"
-    assert alice.input_value("#message-input") == ""
 
     # Bob sees the thumbnail (its box sized from the image: 320 × 213) and the notes' card
     theirs = message_with_files(bob, 2)
