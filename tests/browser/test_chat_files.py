@@ -166,6 +166,14 @@ def test_button_upload_progress_thumbnail_viewer_and_download(open_chat, room, s
     assert bob.request.get(f"{site}{card_link}").body() == notes
     assert not serious(bob)
 
+    # The thread panel shows the files too (its list is the same MessageList)
+    theirs.hover()
+    theirs.locator("button.reply").click()
+    parent = bob.locator("#thread-messages li.message", has_text="The diagram and the notes")
+    parent.locator(".file-thumb img[alt='release-diagram.png']").wait_for()
+    assert parent.locator(".file-card .file-name").text_content() == "release-notes.txt"
+    screenshot(bob, "files-thread-desktop")
+
 
 def test_a_pasted_screenshot_is_sent_without_a_caption(open_chat, room):
     alice = open_chat(room, "alice", viewport=DESKTOP)
