@@ -204,6 +204,33 @@ def test_a_pasted_screenshot_is_sent_without_a_caption(open_chat, room):
     assert theirs.locator(".file-thumb img").get_attribute("alt") == "image.png"
 
 
+# A drag of files over the room, then their drop: `drag(type)` dispatches one event of it.
+DRAG = """(type) => {
+    if (!window.__drag) {
+        window.__drag = new DataTransfer();
+        const file = new File(["dropped text\\n"], "dropped.txt", { type: "text/plain" });
+        window.__drag.items.add(file);
+    }
+    const init = { dataTransfer: window.__drag, bubbles: true, cancelable: true };
+    document.querySelector("#messages").dispatchEvent(new DragEvent(type, init));
+}"""
+
+
+def test_files_dropped_on_the_room_are_attached(open_chat, room):
+    alice = open_chat(room, "alice", viewport=DESKTOP)
+    # Given a file dragged over the room: the drop target shows
+    alice.evaluate(DRAG, "dragenter")
+    alice.evaluate(DRAG, "dragover")
+    assert alice.locator("#drop-target").is_visible()
+    # When it is dropped: it is attached, and the target goes
+    alice.evaluate(DRAG, "drop")
+    alice.locator("#drop-target").wait_for(state="hidden")
+    wait_ready(alice, "dropped.txt")
+    alice.press("#message-input", "Enter")
+    mine = message_with_files(alice, 1)
+    assert mine.locator(".file-name").text_content() == "dropped.txt"
+
+
 def test_a_refused_file_says_why_and_nothing_is_sent(open_chat, room):
     sent: list[str] = []
     alice = open_chat(room, "alice", setup=record_frames(sent), viewport=DESKTOP)
