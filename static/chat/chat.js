@@ -934,11 +934,12 @@ function showSend(state, entry, { removed = false }) {
       buttons: [
         { name: "retry", label: "Retry", describe: `Retry sending ${about}`,
           onClick: () => outbox.retry(entry.id) },
-        { name: "edit-failed", label: "Edit", describe: `Edit ${about}`,
+        // Edit puts only text back in the composer: a send with files has Retry and Discard.
+        entry.files.length ? null : { name: "edit-failed", label: "Edit", describe: `Edit ${about}`,
           onClick: () => editFailed(entry.id) },
         { name: "discard", label: "Discard", describe: `Discard ${about}`,
           onClick: () => outbox.discard(entry.id) },
-      ],
+      ].filter(Boolean),
     });
     if (entry.code !== "expired" && state === current) showNotice(`Your message was not sent: ${reason}`);
   } else if (entry.state === "waiting") {
