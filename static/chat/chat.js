@@ -242,6 +242,22 @@ function attachmentsChanged(room) {
         if (waiting && !input.value.includes(waiting)) input.value = input.value ? `${waiting}\n${input.value}` : waiting;
         draftSave();
         if (queue.failed.length) showNotice("Not sent: a file could not be attached. Remove it (✕) to send the rest.");
+      } else if (waiting && rooms.has(room)) {
+        // Another room's caption goes back to its draft, shown when that room is opened again.
+        const key = rooms.get(room).draftKey;
+        let draft = drafts.get(room) ?? "";
+        try {
+          draft = storage?.getItem(key) ?? draft;
+        } catch {
+          // as in draftSave()
+        }
+        const restored = draft ? `${waiting}\n${draft}` : waiting;
+        drafts.set(room, restored);
+        try {
+          storage?.setItem(key, restored);
+        } catch {
+          // as in draftSave()
+        }
       }
     }
   }
