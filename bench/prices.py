@@ -32,6 +32,7 @@ CLOUDWATCH = "https://aws.amazon.com/cloudwatch/pricing/"
 AURORA = "https://aws.amazon.com/rds/aurora/pricing/"
 VPC = "https://aws.amazon.com/vpc/pricing/"
 SECRETS_MANAGER = "https://aws.amazon.com/secrets-manager/pricing/"
+S3 = "https://aws.amazon.com/s3/pricing/"
 
 PRICES = {
     # WebSocket APIs: the first billion messages a month (32 KB units); $0.80 after that.
@@ -50,6 +51,13 @@ PRICES = {
     "cloudwatch_logs_gb": Price(0.50, 2**30, "bytes of log events", CLOUDWATCH),
     # The search index's one write per change, through the Data API (the first billion a month).
     "rds_data_api_requests": Price(0.35, 1e6, "requests", AURORA),
+    # Files in messages (issue 27): S3 Standard. POST, PUT, COPY and PutObjectTagging are
+    # PUT-class; DELETE and DeleteObjectTagging are free; the first 100 GB out a month are free
+    # (no free tier here).
+    "s3_put_requests": Price(0.005, 1000, "PUT, POST requests", S3),
+    "s3_get_requests": Price(0.0004, 1000, "GET requests", S3),
+    "s3_storage_gb_month": Price(0.023, 2**30, "byte-months", S3),
+    "s3_transfer_out_gb": Price(0.09, 2**30, "bytes out to the internet", S3),
 }
 BILLION = 1e9
 
@@ -155,3 +163,40 @@ def _item(name: str, amount: float, price: str) -> LineItem:
 
 def total(items: list[LineItem]) -> float:
     return sum(item.dollars for item in items)
+
+
+# The thumbnail function's run for a 12 MP photo at 1,024 MB: decode, turn upright, re-encode
+# without metadata, resize (0.2-0.3 s of CPU on this machine's x86 core, measured with
+# lambdas.services.thumbnails._image), taken as 0.6 s on arm64 at 1,024 MB with its S3 calls.
+THUMBNAIL_GB_SECONDS = 0.6
+
+
+def image_dollars(
+    *,
+    size: int = 3 * 2**20,
+    thumb_size: int = 30 * 2**10,
+    thumb_views: int = 50,
+    full_views: int = 5,
+    months: float = 1.0,
+    rewritten: bool = True,
+) -> dict[str, float]:
+    """What one image shared in a message costs, by line: stored `months`, its thumbnail shown
+    `thumb_views` times and opened full size `full_views` times (each view a presigned GET and
+    its bytes out). `rewritten`: the original had metadata, so the function put it back without
+    it (one more PUT, and one more short invocation for the event that PUT makes)."""
+    puts = 2 + (1 if rewritten else 0)  # the browser's POST, the thumbnail, the rewrite
+    invocations = 2 if rewritten else 1
+    lines = {
+        "S3 requests": PRICES["s3_put_requests"].of(puts)
+        + PRICES["s3_get_requests"].of(1 + thumb_views + full_views),
+        "thumbnail function": PRICES["lambda_requests"].of(invocations)
+        + PRICES["lambda_gb_seconds_arm64"].of(THUMBNAIL_GB_SECONDS + 0.05 * (invocations - 1)),
+        # The upload's item: put, checked, claimed; the day's bytes counted (1 unit each).
+        "DynamoDB": PRICES["dynamodb_write_units"].of(4) + PRICES["dynamodb_read_units"].of(3),
+        "S3 storage": PRICES["s3_storage_gb_month"].of((size + thumb_size) * months),
+        "transfer out": PRICES["s3_transfer_out_gb"].of(
+            thumb_size * thumb_views + size * full_views
+        ),
+    }
+    lines["total"] = sum(lines.values())
+    return lines

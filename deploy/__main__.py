@@ -37,6 +37,7 @@ DRY_RUN_OUTPUTS = {
     "SiteSubnetIds": "subnet-A,subnet-B",
     "SiteSecurityGroupId": "sg-SITE",
     "IndexFunctionAlias": "arn:aws:lambda:{region}:ACCOUNT_ID:function:{stage}-IndexFunction:live",
+    "UploadsBucketName": "dynamowave-{stage}-uploads-ACCOUNT_ID",
 }
 DRY_RUN_SITE_HOST = "SITE_API_ID.execute-api.{region}.amazonaws.com"
 

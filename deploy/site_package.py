@@ -205,6 +205,8 @@ def zappa_settings_for(
         TABLE_PREFIX=outputs["TablePrefix"],
         WEBSOCKET_URL=outputs["WebSocketUrl"],
         MANAGEMENT_ENDPOINT_URL=outputs["ManagementEndpoint"],
+        # Files in messages: the bucket the site presigns uploads and downloads for.
+        UPLOADS_BUCKET=outputs.get("UploadsBucketName", ""),
         # The stack's Aurora cluster: the URL holds no credentials, the site reads them from
         # the secret RDS keeps (dynamowave_site/ssm.py), over TLS.
         DATABASE_URL=(

@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from chat import direct, lobby, members, search, sessions, sidebar, views
+from chat import direct, lobby, members, search, sessions, sidebar, uploads, views
 from chat.forms import ThrottledAuthenticationForm
 
 urlpatterns = [
@@ -20,6 +20,9 @@ urlpatterns = [
     path("api/rooms/<str:room>/", sidebar.room_api, name="api_room"),
     path("api/rooms/<str:room>/leave/", sidebar.room_leave_api, name="api_room_leave"),
     path("api/rooms/<str:room>/mute/", sidebar.room_mute_api, name="api_room_mute"),
+    path("api/uploads/", uploads.upload_create_api, name="api_uploads"),
+    path("api/uploads/<str:upload_id>/", uploads.upload_api, name="api_upload"),
+    path("api/files/<str:upload_id>/", uploads.file_api, name="api_file"),
     path("accounts/signup/", views.signup, name="signup"),
     # Before django.contrib.auth.urls, whose `login` this replaces with a throttled form.
     path(

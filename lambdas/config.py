@@ -69,6 +69,11 @@ VARIABLES = (
     "SEARCH_DATABASE_NAME",
     "SEARCH_LANGUAGE",
     "RDS_DATA_ENDPOINT_URL",
+    "UPLOADS_BUCKET",
+    "S3_ENDPOINT_URL",
+    "MAX_FILE_BYTES",
+    "UPLOAD_BYTES_PER_USER_PER_DAY",
+    "UPLOADS_PER_USER_PER_MINUTE",
     *(
         f"RATE_{bucket.upper()}_{part}"
         for bucket in RATE_DEFAULTS
@@ -147,6 +152,13 @@ class Config:
     search_database_name: str = "dynamowave"
     search_language: str = "english"  # a PostgreSQL text search configuration (regconfig)
     rds_data_endpoint_url: str | None = None  # a local Data API (devstack/data_api.py)
+    # Files in messages (lambdas/services/uploads.py): the private bucket browsers upload to by
+    # presigned POST, and a local S3 (devstack/s3.py) in place of AWS's endpoint.
+    uploads_bucket: str | None = None
+    s3_endpoint_url: str | None = None
+    max_file_bytes: int = 10 * 1024 * 1024  # per file, images and others alike
+    upload_bytes_per_user_per_day: int = 200 * 1024 * 1024
+    uploads_per_user_per_minute: int = 30
 
     def table_name(self, base: str) -> str:
         return f"{self.table_prefix}{base}"
@@ -256,6 +268,12 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         search_database_name=env.get("SEARCH_DATABASE_NAME") or "dynamowave",
         search_language=_language(env),
         rds_data_endpoint_url=env.get("RDS_DATA_ENDPOINT_URL") or None,
+        uploads_bucket=env.get("UPLOADS_BUCKET") or None,
+        s3_endpoint_url=env.get("S3_ENDPOINT_URL") or None,
+        # At most 100 MB: the thumbnail function reads a file whole into its memory.
+        max_file_bytes=_int(env, "MAX_FILE_BYTES", 10 * 1024 * 1024, maximum=100 * 1024 * 1024),
+        upload_bytes_per_user_per_day=_int(env, "UPLOAD_BYTES_PER_USER_PER_DAY", 200 * 1024 * 1024),
+        uploads_per_user_per_minute=_int(env, "UPLOADS_PER_USER_PER_MINUTE", 30),
     )
 
 

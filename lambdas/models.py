@@ -280,6 +280,19 @@ class Replier(MapAttribute):
     username = UnicodeAttribute()
 
 
+class UploadFile(MapAttribute):
+    """A file a message carries (lambdas/services/uploads.py): what its card and thumbnail need,
+    copied from its upload when the message is sent."""
+
+    id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    size = NumberAttribute()
+    type = UnicodeAttribute()
+    width = NumberAttribute(null=True)
+    height = NumberAttribute(null=True)
+    thumb = BooleanAttribute(null=True)
+
+
 class Message(Model):
     """One chat message; message ids are ULIDs, so the sort key orders a room's history by time.
 
@@ -321,6 +334,8 @@ class Message(Model):
     last_reply_at = UTCDateTimeAttribute(null=True)
     repliers = ListAttribute(of=Replier, null=True)
     followers = MapAttribute(null=True)
+    # Files it carries (lambdas/services/uploads.py), in the order sent; removed on delete.
+    files = ListAttribute(of=UploadFile, null=True)
 
     change_index = ChangeIndex()
     thread_index = ThreadIndex()
@@ -389,6 +404,33 @@ class Limit(Model):
     expires_at = TTLAttribute()
 
 
+class Upload(Model):
+    """One file uploaded by presigned POST straight to the uploads bucket: `pending` until the
+    thumbnail function has checked its content, then `ready` or `rejected` (with `reason`; the
+    object deleted). `message_id` once a message carries it; until then `expires_at` (TTL)
+    lets an abandoned upload's item go, as the bucket's lifecycle rule lets its object go."""
+
+    class Meta:
+        table_name = "uploads"
+        billing_mode = PAY_PER_REQUEST_BILLING_MODE
+
+    id = UnicodeAttribute(hash_key=True)
+    user_id = UnicodeAttribute()
+    room = UnicodeAttribute()
+    key = UnicodeAttribute()  # the original's object key
+    name = UnicodeAttribute()  # sanitised (uploads.upload_name_check)
+    size = NumberAttribute()  # as declared; the object's own size is checked against it
+    type = UnicodeAttribute()  # the declared type, from the allow-list
+    state = UnicodeAttribute()  # pending | ready | rejected
+    reason = UnicodeAttribute(null=True)
+    width = NumberAttribute(null=True)
+    height = NumberAttribute(null=True)
+    thumb_key = UnicodeAttribute(null=True)
+    message_id = UnicodeAttribute(null=True)
+    created_at = UTCDateTimeAttribute()
+    expires_at = TTLAttribute(null=True)
+
+
 class Revocation(Model):
     """A user's sessions ended: all of them (banned, deactivated, demoted, "log out
     everywhere"): tokens issued before `not_before` no longer open a connection; or some
@@ -418,6 +460,7 @@ TABLES: dict[type[Model], str] = {
     Limit: "limits",
     Member: "members",
     Follow: "follows",
+    Upload: "uploads",
 }
 # Models kept in another's table (its key schema): bound like it, never created on their own.
 SHARING: dict[type[Model], str] = {Revocation: "limits"}

@@ -83,10 +83,14 @@ class SendMessage:
     client_message_id: str | None
     thread: str | None = None
     also_in_room: bool = False
+    files: tuple[str, ...] = ()  # upload ids (lambdas/services/uploads.py)
 
     @classmethod
     def parse(cls, frame: dict) -> SendMessage:
-        text = text_check(frame.get("message"))
+        files = files_check(frame.get("files"))
+        # With files the text is a caption: optional.
+        message = frame.get("message")
+        text = "" if files and (message is None or message == "") else text_check(message)
         client_message_id = frame.get("clientMessageId")
         if client_message_id is not None and (
             not isinstance(client_message_id, str)
@@ -108,7 +112,36 @@ class SendMessage:
             client_message_id=client_message_id,
             thread=thread,
             also_in_room=also_in_room,
+            files=files,
         )
+
+
+MAX_FILES = 10  # lambdas.services.uploads.MAX_FILES_PER_MESSAGE
+MAX_UPLOAD_ID = 64
+
+
+def files_check(files: object) -> tuple[str, ...]:
+    """`files`: absent, or a list of at most MAX_FILES upload ids, each once."""
+    if files is None:
+        return ()
+    if (
+        not isinstance(files, list)
+        or len(files) > MAX_FILES
+        or not all(isinstance(f, str) and 0 < len(f) <= MAX_UPLOAD_ID for f in files)
+        or len(set(files)) != len(files)
+    ):
+        raise InvalidRequest(f"`files` is a list of at most {MAX_FILES} distinct upload ids")
+    return tuple(files)
+
+
+def file_frame(file) -> dict:
+    """A file of a message: what its card or thumbnail needs; the page links to
+    `/api/files/<id>/?variant=original|thumb` for the bytes."""
+    frame = {"id": file.id, "name": file.name, "size": int(file.size), "type": file.type}
+    if file.width is not None:
+        frame |= {"width": int(file.width), "height": int(file.height)}
+    frame["thumb"] = bool(file.thumb)
+    return frame
 
 
 @dataclass(frozen=True)
@@ -306,8 +339,11 @@ def message_frame(message: Message, type_: str = "message") -> dict:
     if message.deleted:
         frame["deleted"] = True
         frame["text"] = ""
-    elif message.reactions:
-        frame["reactions"] = reactions_frame(message.reactions.as_dict())
+    else:
+        if message.reactions:
+            frame["reactions"] = reactions_frame(message.reactions.as_dict())
+        if message.files:
+            frame["files"] = [file_frame(file) for file in message.files]
     if message.thread:
         frame["thread"] = message.thread
         if message.in_room:
@@ -534,3 +570,20 @@ def error_frame(error: ChatError, **refused: str) -> dict:
         **error.fields,
         **refused,
     }
+
+
+def upload_frame(upload) -> dict:
+    """The page's view of an upload (`GET /api/uploads/<id>/`): a lambdas.models.Upload."""
+    shown = {
+        "id": upload.id,
+        "state": upload.state,
+        "name": upload.name,
+        "size": int(upload.size),
+        "type": upload.type,
+    }
+    if upload.reason:
+        shown["reason"] = upload.reason
+    if upload.width is not None:
+        shown |= {"width": int(upload.width), "height": int(upload.height)}
+    shown["thumb"] = bool(upload.thumb_key)
+    return shown

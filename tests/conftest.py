@@ -59,6 +59,8 @@ for name in (
     "SEARCH_SECRET_ARN",
     "SEARCH_DATABASE_NAME",
     "RDS_DATA_ENDPOINT_URL",
+    "S3_ENDPOINT_URL",
+    "UPLOADS_BUCKET",
     "TOKEN_PUBLIC_KEYS",
     "TOKEN_PUBLIC_KEY_FILE",
 ):
@@ -82,6 +84,7 @@ IAM_USAGE = ROOT / "test-artifacts" / "iam-usage.jsonl"
 # starts in about a second, once per session, and most of the site's tests need nothing else.
 MARKED_BY_FIXTURE = {
     "dynamodb": "server",  # dynalite
+    "s3": "server",  # moto's server and the S3 relay
     "gateway": "server",  # the local gateway, functions in processes
     "live_server": "server",  # the Django site on a port
     "lambda_package": "tool",  # pip installs the functions' dependencies
@@ -188,7 +191,24 @@ def django_db_modify_db_settings(request: pytest.FixtureRequest) -> None:
 
 
 @pytest.fixture(scope="session")
-def gateway(dynamodb: str):
+def s3(dynamodb: str):
+    """The local S3 (devstack/s3.py: moto's server behind the emulator's relay) with the
+    template's uploads bucket, for the session: the site and the functions reach it as
+    S3_ENDPOINT_URL. Its object-created notifications reach the thumbnail function once the
+    session's gateway is up."""
+    from devstack.s3 import LocalS3, uploads_bucket_name
+
+    bucket = uploads_bucket_name(os.environ["STAGE"])
+    with LocalS3(bucket=bucket, secrets={"test": "test"}) as server:
+        os.environ.update(S3_ENDPOINT_URL=server.endpoint_url, UPLOADS_BUCKET=bucket)
+        bind_config()
+        yield server
+        for name in ("S3_ENDPOINT_URL", "UPLOADS_BUCKET"):
+            os.environ.pop(name, None)
+
+
+@pytest.fixture(scope="session")
+def gateway(dynamodb: str, s3):
     """The local gateway serving template.yaml's routes on an ephemeral port, its functions in
     this process or, with GATEWAY_MODE=process, in execution environments like Lambda's."""
     from tests.helpers import gateway_thread
@@ -200,6 +220,7 @@ def gateway(dynamodb: str):
     # Settings.thread_environment: tests.helpers.share_thread_variables.)
     os.environ["MANAGEMENT_ENDPOINT_URL"] = gateway.management_url
     bind_config()
+    s3.notifier.lambda_url = gateway.lambda_url
     gateway.runner = runner
     yield gateway
     runner.stop()

@@ -16,6 +16,7 @@ def handler(request: RouteRequest) -> dict | None:
         client_message_id=command.client_message_id,
         thread=command.thread,
         also_in_room=command.also_in_room,
+        files=command.files,
     )
     if sent.duplicate:
         # A retry of a stored send: only the sender hears of it again, so it can stop waiting.

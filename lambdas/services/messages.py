@@ -60,6 +60,7 @@ from lambdas.services.threads import (
     thread_reply_number,
 )
 from lambdas.services.unread import unread_note
+from lambdas.services.uploads import uploads_attach, uploads_delete, uploads_sent
 from lambdas.tokens import User
 
 logger = logging.getLogger(__name__)
@@ -114,6 +115,7 @@ def message_send(
     client_message_id: str | None = None,
     thread: str | None = None,
     also_in_room: bool = False,
+    files: tuple[str, ...] = (),
 ) -> Sent:
     """Store a message in the sender's room and fan it out to the room, sender included; with
     `thread`, a reply to that message of the room (lambdas/services/threads.py), shown in the
@@ -150,6 +152,16 @@ def message_send(
                 return Sent(Message.get(room, message_id), duplicate=True, delivery=None)
             except Message.DoesNotExist:
                 pass  # the first attempt stopped after its receipt: finish it now
+    if files:
+        # Checked once the id is final: a retry whose first attempt already claimed the files
+        # for this id claims them again. Claimed (and their objects untagged, so the lifecycle
+        # rule keeps them) before the message is stored: a crash in between leaves files kept
+        # for a message that a retry stores, never a message whose files expire.
+        message.files = uploads_attach(
+            ids=list(files), user_id=sender.user_id, room=room, message_id=message.message_id
+        )
+        _fits(message)
+        uploads_sent(ids=list(files), message_id=message.message_id)
     if parent is None:
         change = change_number(room=room, message=True)  # taken last: a refused send wastes none
     else:  # the parent's summary is written first, under the reply's number
@@ -381,12 +393,14 @@ def message_remove(*, api: ManagementApi, room: str, message_id: str, deleter: U
             raise Forbidden("you can only delete your own messages")
         change = change_number(room=room)
         numbering, newer = numbered(change)
+        files = [file.id for file in message.files or ()]
         try:
             message.update(
                 actions=[
                     Message.deleted.set(True),
                     Message.text.set(""),
                     Message.edits.remove(),
+                    Message.files.remove(),
                     *numbering,
                 ],
                 condition=(Message.deleted == False) & newer,  # noqa: E712
@@ -400,6 +414,11 @@ def message_remove(*, api: ManagementApi, room: str, message_id: str, deleter: U
         raise MessageNotFound("that message keeps changing; try again")
     publish(api=api, change=change, payload=message_deleted_frame(message))
     search_index_enqueue(message=message, rev=change.rev, deleted=True)
+    if files:
+        try:
+            uploads_delete(ids=files)
+        except Exception:  # the message is gone for everyone; its objects only cost storage
+            logger.exception("files of a deleted message not deleted", extra={"files": files})
 
 
 # Rooms with more open connections than this hear no typing notices: each notice is one API

@@ -24,6 +24,7 @@ import { placeOf } from "./thread-summary.js";
 import { FollowedThreads, ThreadPanel } from "./threads.js";
 import { TypingNotices } from "./typing.js";
 import { fetchToken, fetchUnread } from "./site.js";
+import { Attachments, siteTransport } from "./uploads.js";
 
 const NEAR_TOP_PX = 200; // scrolled this close to the top: fetch the older page
 const NEAR_BOTTOM_PX = 80; // this close to the bottom counts as "reading the newest"
@@ -206,6 +207,68 @@ function newList(meta) {
   return list;
 }
 
+// -- files attached to the message being written (uploads.js) --------------------------------------
+
+const attachNote = document.getElementById("attachments-note");
+// Rooms whose message was sent (Enter) while its files were still uploading: its text, sent
+// with them once every one is ready.
+const sendsWaiting = new Map();
+
+const attachments = new Attachments({
+  list: document.getElementById("attachments"),
+  button: document.getElementById("attach"),
+  input: document.getElementById("file-input"),
+  textarea: input,
+  dropZone: document.getElementById("room-main"),
+  dropTarget: document.getElementById("drop-target"),
+  status: document.getElementById("attach-status"),
+  transportFor: (room) => siteTransport({ uploadsUrl: data.uploadsUrl, room: () => room, csrf: data.csrfToken }),
+  onChange: (room) => attachmentsChanged(room),
+  enabled: () => !ended,
+});
+
+/** A room's files changed: a waiting message goes once they are all ready, or comes back to
+ * the composer if one failed or all were removed. */
+function attachmentsChanged(room) {
+  const queue = attachments.queueOf(room);
+  const waiting = sendsWaiting.get(room);
+  if (waiting !== undefined) {
+    if (queue.size > 0 && queue.allReady) {
+      sendsWaiting.delete(room);
+      sendWithFiles(rooms.get(room), waiting, queue);
+    } else if (queue.failed.length || queue.size === 0) {
+      sendsWaiting.delete(room);
+      if (room === current.room) {
+        if (waiting && !input.value.includes(waiting)) input.value = input.value ? `${waiting}\n${input.value}` : waiting;
+        draftSave();
+        if (queue.failed.length) showNotice("Not sent: a file could not be attached. Remove it (✕) to send the rest.");
+      } else if (waiting && rooms.has(room)) {
+        // Another room's caption goes back to its draft, shown when that room is opened again.
+        const key = rooms.get(room).draftKey;
+        let draft = drafts.get(room) ?? "";
+        try {
+          draft = storage?.getItem(key) ?? draft;
+        } catch {
+          // as in draftSave()
+        }
+        const restored = draft ? `${waiting}\n${draft}` : waiting;
+        drafts.set(room, restored);
+        try {
+          storage?.setItem(key, restored);
+        } catch {
+          // as in draftSave()
+        }
+      }
+    }
+  }
+  if (room === current.room) updateComposer();
+}
+
+function sendWithFiles(state, text, queue) {
+  state.outbox.add(text, { files: queue.readyFiles() });
+  queue.sent();
+}
+
 // -- moving between rooms -------------------------------------------------------------------------
 
 function roomUrl(name) {
@@ -285,6 +348,7 @@ function show(state) {
   completer.setNames?.(meta.memberNames.filter((name) => name !== viewer.username));
   input.value = "";
   draftRestore();
+  attachments.show(meta.room);
   state.unseen = 0;
   showUnseen();
   // Where the reader was: at the newest, or their place further up.
@@ -484,7 +548,13 @@ function announce(message) {
   const { messages } = current;
   if (!announcer || messages.has(message.id) || messages.isOwn(message)) return;
   const author = String(message.user?.username ?? "someone");
-  announcer.textContent = `${author}: ${String(message.text ?? "")}`;
+  announcer.textContent = `${author}: ${String(message.text ?? "")}${filesSaid(message.files)}`;
+}
+
+/** " (files: a.png, notes.pdf)" for a message's files, as it is read out or previewed. */
+function filesSaid(files) {
+  const names = Array.isArray(files) ? files.map((file) => String(file?.name ?? "")).filter(Boolean) : [];
+  return names.length ? ` (${names.length === 1 ? "file" : "files"}: ${names.join(", ")})` : "";
 }
 
 function validMessage(message) {
@@ -808,16 +878,38 @@ function updateComposer() {
   input.disabled = ended;
   // Not live: a message still goes in the outbox, and out when the connection is back.
   sendButton.disabled = ended || used > maxChars;
+  const waiting = sendsWaiting.has(current.room);
+  const queue = attachments.queueOf(current.room);
+  attachNote.hidden = !waiting && !queue.failed.length;
+  attachNote.textContent = waiting
+    ? "Your message goes as soon as its files are uploaded and checked."
+    : "Files that could not be attached are not sent: remove them (✕) to send the rest.";
+  attachNote.classList.toggle("problem", !waiting);
 }
 
 function send() {
   const text = input.value;
-  if (ended || !text.trim()) return;
+  const queue = attachments.queueOf(current.room);
+  if (ended || (!text.trim() && queue.size === 0)) return;
   if (length(text) > maxChars) {
     showNotice(`Messages are at most ${maxChars} characters; this one has ${length(text)}.`);
     return;
   }
-  current.outbox.add(text); // out now, or when the socket is live, in order (showSend renders it)
+  if (queue.size > 0) {
+    if (queue.failed.length) {
+      showNotice("Not sent: a file could not be attached. Remove it (✕) to send the rest.");
+      return;
+    }
+    // Sent with its files once they are all uploaded and checked (attachmentsChanged); the
+    // caption leaves the composer now, as any message sent does.
+    if (queue.allReady) sendWithFiles(current, text, queue);
+    else {
+      const before = sendsWaiting.get(current.room); // Enter again while waiting: one caption
+      sendsWaiting.set(current.room, before ? `${before}\n${text}` : text);
+    }
+  } else {
+    current.outbox.add(text); // out now, or when the socket is live, in order (showSend renders it)
+  }
   input.value = "";
   draftSave();
   // The typing burst goes on: a flurry of messages is told once (typing.js).
@@ -847,9 +939,9 @@ function showSend(state, entry, { removed = false }) {
     return;
   }
   if (!messages.pending.has(entry.id)) {
-    changeMessages(state, () => messages.addPending(entry.id, entry.text), { own: true });
+    changeMessages(state, () => messages.addPending(entry.id, entry.text, entry.files), { own: true });
   }
-  const about = `your message “${preview(entry.text)}”`;
+  const about = `your message “${preview(entry.text + filesSaid(entry.files))}”`;
   if (entry.state === "failed") {
     const reason = entry.message || entry.code;
     messages.pendingState(entry.id, {
@@ -858,11 +950,12 @@ function showSend(state, entry, { removed = false }) {
       buttons: [
         { name: "retry", label: "Retry", describe: `Retry sending ${about}`,
           onClick: () => outbox.retry(entry.id) },
-        { name: "edit-failed", label: "Edit", describe: `Edit ${about}`,
+        // Edit puts only text back in the composer: a send with files has Retry and Discard.
+        entry.files.length ? null : { name: "edit-failed", label: "Edit", describe: `Edit ${about}`,
           onClick: () => editFailed(entry.id) },
         { name: "discard", label: "Discard", describe: `Discard ${about}`,
           onClick: () => outbox.discard(entry.id) },
-      ],
+      ].filter(Boolean),
     });
     if (entry.code !== "expired" && state === current) showNotice(`Your message was not sent: ${reason}`);
   } else if (entry.state === "waiting") {

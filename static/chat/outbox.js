@@ -11,6 +11,9 @@
 // limit) holds back the ones after it, so they arrive in order, each exactly once (every send
 // carries its `clientMessageId`; the server stores a repeat once). Unsent messages are kept in
 // storage (the page's localStorage), so a reload sends them, once, when it is live again.
+// A message with files (uploads.js: sent once they are all uploaded and checked) carries them
+// as `files`, `{id, name, size, type}` each: their ids go in the frame, the rest shows them
+// while it is on its way; its text may then be empty.
 
 // Refusals the server may lift by itself: the send waits and goes again.
 const WAIT_REASONS = { rate_limited: "rate_limited", unavailable: "unavailable", internal: "unavailable" };
@@ -88,9 +91,10 @@ export class Outbox {
     return [...this.entries.values()];
   }
 
-  /** A new message: it goes out now if it is first in line and the socket is live. */
-  add(text) {
-    const entry = this.entry(this.newId(), text, this.now());
+  /** A new message (with its uploaded files, if any): it goes out now if it is first in line
+   * and the socket is live. */
+  add(text, { files = [] } = {}) {
+    const entry = this.entry(this.newId(), text, this.now(), files);
     this.entries.set(entry.id, entry);
     this.save(entry);
     this.onChange(entry, {});
@@ -99,10 +103,11 @@ export class Outbox {
   }
 
   /** A new entry: pending, or waiting for a socket when there is none. */
-  entry(id, text, createdAt) {
+  entry(id, text, createdAt, files = []) {
     return {
       id,
       text,
+      files: cleanFiles(files),
       createdAt,
       order: this.counter++,
       state: this.live ? "pending" : "waiting",
@@ -132,7 +137,7 @@ export class Outbox {
     }
     found.sort((a, b) => a.createdAt - b.createdAt || a.order - b.order);
     for (const saved of found) {
-      const entry = this.entry(saved.id, saved.text, Number(saved.createdAt) || this.now());
+      const entry = this.entry(saved.id, saved.text, Number(saved.createdAt) || this.now(), saved.files);
       if (saved.state === "failed") {
         Object.assign(entry, { state: "failed", reason: null, code: saved.code, message: saved.message });
       } else if (this.now() - entry.createdAt > this.timings.maxAgeMs) {
@@ -260,7 +265,9 @@ export class Outbox {
       }
     }
     if (head.state === "waiting" && head.reason === "reconnecting") return; // opened() resumes
-    const sent = this.sendFrame({ action: "sendmessage", message: head.text, clientMessageId: head.id });
+    const frame = { action: "sendmessage", message: head.text, clientMessageId: head.id };
+    if (head.files.length) frame.files = head.files.map((file) => file.id);
+    const sent = this.sendFrame(frame);
     if (!sent) {
       this.closed(); // the socket went without the page hearing yet
       return;
@@ -313,6 +320,7 @@ export class Outbox {
   save(entry) {
     if (!this.storage) return;
     const saved = { text: entry.text, createdAt: entry.createdAt, order: entry.order };
+    if (entry.files.length) saved.files = entry.files;
     if (entry.state === "failed") Object.assign(saved, { state: "failed", code: entry.code, message: entry.message });
     try {
       this.storage.setItem(this.prefix + entry.id, JSON.stringify(saved));
@@ -328,4 +336,15 @@ export class Outbox {
       // as in save()
     }
   }
+}
+
+/** A send's files as kept (and stored): id, name, size and type, nothing else. */
+function cleanFiles(files) {
+  if (!Array.isArray(files)) return [];
+  return files.filter((file) => typeof file?.id === "string" && file.id).map((file) => ({
+    id: file.id,
+    name: String(file.name ?? ""),
+    size: Number(file.size) || 0,
+    type: String(file.type ?? ""),
+  }));
 }

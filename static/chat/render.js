@@ -1,10 +1,11 @@
 // The message list: messages kept unique and sorted by id, day separators, grouping of one
 // person's consecutive messages, pending sends, inline editing, deleted messages, long messages
-// collapsed, reactions, and the feed keyboard (feed.js). Text is rendered by markdown.js, which
+// collapsed, reactions, files (files.js), and the feed keyboard (feed.js). Text is rendered by markdown.js, which
 // hands back sanitized nodes: user text is never parsed as markup on the page.
 
 import { openEmojiPicker } from "./emoji.js";
 import { Feed } from "./feed.js";
+import { fillFiles } from "./files.js";
 import { MENTION_RE, renderMarkdown } from "./markdown.js";
 import { replierNames, summaryText } from "./thread-summary.js";
 
@@ -169,11 +170,12 @@ export class MessageList {
     return low;
   }
 
-  addPending(clientId, text) {
+  addPending(clientId, text, files = []) {
     const message = {
       id: "",
       user: { id: this.viewer.userId, username: this.viewer.username },
       text,
+      files,
       sent_at: new Date().toISOString(),
     };
     const item = this.render(message);
@@ -250,7 +252,9 @@ export class MessageList {
     meta.append(author, time, el("span", "edited", "(edited)"));
     const text = el("div", "text");
     text.id = ids[2];
-    item.append(meta, text, el("div", "reactions"), el("div", "actions"));
+    const files = el("div", "files");
+    files.hidden = true;
+    item.append(meta, text, files, el("div", "reactions"), el("div", "actions"));
     this.fill(item, message);
     return item;
   }
@@ -283,6 +287,7 @@ export class MessageList {
     const editor = item.querySelector(".edit-input");
     if (editor && deleted) editor.replaceWith(this.textBox(item)); // deleted while being edited
     if (!item.querySelector(".edit-input")) this.fillText(item, message);
+    fillFiles(item.querySelector(".files"), message, { pending: !message.id });
     this.fillReactions(item, message);
     this.fillThread(item, message); // a deleted parent keeps its thread: before the return below
     const actions = item.querySelector(".actions");

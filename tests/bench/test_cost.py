@@ -94,3 +94,15 @@ def test_the_index_functions_requests_are_data_api_requests_and_the_stage_has_a_
     assert PRICES["rds_data_api_requests"].of(1e6) == pytest.approx(0.35)
     assert sum(d for _, d, _ in STAGE_FIXED) == pytest.approx(37.0)
     assert AURORA_AWAKE[1] == pytest.approx(43.80)
+
+
+def test_an_images_cost_is_its_requests_storage_transfer_and_thumbnail_run():
+    """A 3 MB photo with a 30 KB thumbnail, kept a month, thumbnail seen 50 times and opened 5
+    times: the figure README's *What it costs* states, transfer out most of it."""
+    from bench.prices import image_dollars
+
+    lines = image_dollars()
+    assert lines["S3 requests"] == pytest.approx(3 * 0.005 / 1000 + 56 * 0.0004 / 1000)
+    assert lines["S3 storage"] == pytest.approx((3 * 2**20 + 30 * 2**10) / 2**30 * 0.023)
+    assert lines["total"] == pytest.approx(0.00156, abs=0.00001)
+    assert lines["transfer out"] / lines["total"] > 0.9

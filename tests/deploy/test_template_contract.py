@@ -17,6 +17,7 @@ NOT_ROUTES = {
     "authorizer": "AuthorizerFunction",
     "fanout": "FanoutFunction",
     "index": "IndexFunction",
+    "thumbnail": "ThumbnailFunction",
 }
 
 MANAGE_CONNECTIONS = re.compile(
@@ -183,7 +184,7 @@ def test_one_least_privilege_role_per_function(translated):
     resources = translated["Resources"]
     functions = {k: r for k, r in resources.items() if r["Type"] == "AWS::Lambda::Function"}
     roles = [f["Properties"]["Role"]["Fn::GetAtt"][0] for f in functions.values()]
-    assert len(set(roles)) == len(functions) == 15
+    assert len(set(roles)) == len(functions) == 16
     for role in [*roles, "SiteRole"]:
         for policy in resources[role]["Properties"].get("Policies", []):
             for statement in policy["PolicyDocument"]["Statement"]:

@@ -210,3 +210,35 @@ test("another tab's copy of a send clears it from storage too", () => {
   assert.equal(outbox.acknowledged("c1"), true);
   assert.equal(storage.length, 0);
 });
+
+test("a message with files sends their ids, with its clientMessageId, again the same on retry", () => {
+  const { outbox, sent, clock } = make();
+  const files = [
+    { id: "up1", name: "a.png", size: 10, type: "image/png", progress: 1 },
+    { id: "up2", name: "b.pdf", size: 20, type: "application/pdf" },
+  ];
+  outbox.add("", { files });
+  clock.advance(15_000); // unanswered: sent again, the same frame
+  assert.deepEqual(sent, [
+    { action: "sendmessage", message: "", clientMessageId: "c1", files: ["up1", "up2"] },
+    { action: "sendmessage", message: "", clientMessageId: "c1", files: ["up1", "up2"] },
+  ]);
+  assert.deepEqual(outbox.get("c1").files[0], { id: "up1", name: "a.png", size: 10, type: "image/png" });
+  outbox.add("plain");
+  outbox.acknowledged("c1");
+  assert.deepEqual(sent.at(-1), { action: "sendmessage", message: "plain", clientMessageId: "c2" });
+});
+
+test("a message's files survive a reload with it", () => {
+  const storage = new MemoryStorage();
+  const clock = new Clock();
+  make({ storage, clock, live: false }).outbox.add("caption", {
+    files: [{ id: "up1", name: "a.png", size: 10, type: "image/png" }],
+  });
+  const later = make({ storage, clock });
+  later.outbox.restore();
+  assert.deepEqual(later.sent, [
+    { action: "sendmessage", message: "caption", clientMessageId: "c1", files: ["up1"] },
+  ]);
+  assert.equal(later.outbox.get("c1").files[0].name, "a.png");
+});

@@ -79,6 +79,7 @@ class Command(BaseCommand):
             local_aws_environment,
         )
         from devstack.postgres import PostgreSQL, django_database_use
+        from devstack.s3 import LocalS3, uploads_bucket_name
         from devstack.terminal import TerminalFilter
         from emulator.processes import shielded, terminate
         from lambdas.config import configure, load_config
@@ -89,7 +90,7 @@ class Command(BaseCommand):
         # Both signals explicitly: a shell starting us in the background ignores SIGINT, and
         # Python keeps an inherited "ignore".
         previous = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-        dynalite = postgres = data_api = None
+        dynalite = postgres = data_api = s3 = None
         children: dict[str, subprocess.Popen] = {}
         stopping = threading.Event()
         state_written = False
@@ -129,6 +130,20 @@ class Command(BaseCommand):
             if database_url.startswith(("postgres://", "postgresql://")):
                 data_api = DataApi(database_url).start()
                 search = search_settings(data_api, database_url)
+            # Files in messages: moto's S3 behind the emulator's relay, which checks presigned
+            # requests and delivers the bucket's notifications to the thumbnail function once
+            # the gateway is up (devstack/s3.py). In memory: uploads last as long as the run.
+            credentials = local_aws_environment()
+            stage = load_config({**os.environ}).stage
+            s3 = LocalS3(
+                bucket=uploads_bucket_name(stage),
+                secrets={credentials["AWS_ACCESS_KEY_ID"]: credentials["AWS_SECRET_ACCESS_KEY"]},
+                shielded=True,
+            )
+            try:
+                s3.start()
+            except RuntimeError as exc:
+                raise CommandError(str(exc)) from exc
             websocket_url = f"ws://{HOST}:{gateway_port}/{STAGE}"
             env = {
                 **os.environ,
@@ -141,6 +156,8 @@ class Command(BaseCommand):
                 "MANAGEMENT_ENDPOINT_URL": f"http://{HOST}:{gateway_port}/{STAGE}",
                 "DJANGO_DEBUG": "true",
                 "DATABASE_URL": database_url,
+                "S3_ENDPOINT_URL": s3.endpoint_url,
+                "UPLOADS_BUCKET": s3.bucket,
                 **search,
             }
             # Both halves must be the dev pair: a key pasted into the environment would win over
@@ -233,6 +250,7 @@ class Command(BaseCommand):
                 **shielded(),
             )
             self._pump("gateway", children["gateway"].stdout, TerminalFilter, verbose)
+            s3.notifier.lambda_url = f"http://{HOST}:{gateway_port}"
             # The site's staff deletes reach the index through the gateway's Lambda API, as the
             # deployed site's through Lambda (template.yaml's IndexFunctionAlias output).
             site_env = {**piped}
@@ -257,6 +275,7 @@ class Command(BaseCommand):
                 f"  DynamoDB endpoint  {endpoint}\n"
                 f"  PostgreSQL         {_shown(database_url)}\n"
                 f"  RDS Data API       {search.get('RDS_DATA_ENDPOINT_URL', 'off')}\n"
+                f"  S3 (uploads)       {s3.endpoint_url}/{s3.bucket}\n"
                 "  Create a user at /accounts/signup/ or with `manage.py createsuperuser`.\n"
                 "  Ctrl-C stops everything.\n"
             )
@@ -286,6 +305,8 @@ class Command(BaseCommand):
                     terminate(children[name], timeout=timeout)
                     if name in self._pumps:  # its last words: the gateway's meter
                         self._pumps[name].join(timeout=2)
+            if s3 is not None:
+                s3.stop()
             if data_api is not None:
                 data_api.stop()
             if dynalite is not None:
