@@ -210,14 +210,17 @@ class S3Relay:
             )
             return
         status, headers, answer = self._forward(request, body)
-        self._answer(request, status, headers, answer)
-        if not 200 <= status < 300:
-            return
         bucket, _, key = unquote(parts.path).lstrip("/").partition("/")
-        if request.command == "POST" and form is not None:
+        ok = 200 <= status < 300
+        if ok and form is not None:
             key = form.get("key", "")
+            # Before the answer: S3 stores the tags with the object, never after it.
             if form.get("tagging"):
                 self._tag(bucket, key, form["tagging"])
+        self._answer(request, status, headers, answer)
+        if not ok:
+            return
+        if form is not None:
             self._created(bucket, key, file_size, headers.get("etag", ""), "Post")
         elif request.command == "PUT" and key and not query:
             if "x-amz-copy-source" in request.headers:

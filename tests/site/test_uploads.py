@@ -64,6 +64,11 @@ def test_a_member_gets_a_presigned_post_that_stores_the_file(client, users, team
         Bucket=uploads._bucket(), Key=f"files/{upload['id']}"
     )["TagSet"]
     assert tags == [{"Key": "unsent", "Value": "1"}]
+    # Never sent: the item goes by TTL a day later, the objects by the lifecycle rule's tag.
+    item = Upload.get(upload["id"])
+    assert (item.expires_at - item.created_at).total_seconds() == pytest.approx(
+        uploads.UNSENT_SECONDS, abs=1
+    )
     shown = client.get(f"/api/uploads/{upload['id']}/").json()["upload"]
     assert shown == {
         "id": upload["id"],
