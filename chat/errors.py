@@ -3,7 +3,13 @@ Lambda side's."""
 
 from __future__ import annotations
 
-from lambdas.errors import ChatError, InvalidRequest
+import math
+from typing import TYPE_CHECKING
+
+from lambdas.errors import ChatError, InvalidRequest, RateLimited
+
+if TYPE_CHECKING:
+    from django.http import JsonResponse
 
 __all__ = [
     "AccountSuspended",
@@ -15,6 +21,7 @@ __all__ = [
     "MethodNotAllowed",
     "NotAuthenticated",
     "QueryTooLong",
+    "error_response",
 ]
 
 
@@ -55,3 +62,16 @@ class BadQuery(ChatError):
     """A search whose operators cannot be read (a date that is not YYYY-MM-DD, say)."""
 
     code = "bad_query"
+
+
+def error_response(error: ChatError) -> JsonResponse:
+    """The site's JSON answer to a ChatError: its code, message and fields, at its status; a
+    rate limit says when to come back (Retry-After)."""
+    from django.http import JsonResponse  # here: chat.selectors import this module without Django
+
+    response = JsonResponse(
+        {"error": error.code, "message": error.message, **error.fields}, status=error.status
+    )
+    if isinstance(error, RateLimited):
+        response["Retry-After"] = str(math.ceil(error.retry_after))
+    return response

@@ -6,7 +6,6 @@ query_too_long (with `limit`), bad_query, invalid_page_token, 429 rate_limited (
 
 from __future__ import annotations
 
-import math
 import re
 
 from django.conf import settings
@@ -15,10 +14,9 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
-from chat.errors import ChatError, InvalidRequest, NotAuthenticated
+from chat.errors import ChatError, InvalidRequest, NotAuthenticated, error_response
 from chat.selectors.search import MAX_LIMIT, SearchResult, message_search
 from chat.services.limits import quota_take
-from lambdas.errors import RateLimited
 from lambdas.models import iso
 
 DEFAULT_LIMIT = 20
@@ -72,12 +70,7 @@ def search_api(request: HttpRequest) -> JsonResponse:
             cursor=request.GET.get("cursor") or None,
         )
     except ChatError as error:
-        response = JsonResponse(
-            {"error": error.code, "message": error.message, **error.fields}, status=error.status
-        )
-        if isinstance(error, RateLimited):
-            response["Retry-After"] = str(math.ceil(error.retry_after))
-        return response
+        return error_response(error)
     return JsonResponse(
         {
             "query": query.replace("\x00", ""),

@@ -12,7 +12,14 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from chat.errors import ChatError, CsrfFailed, InvalidRequest, MethodNotAllowed, NotAuthenticated
+from chat.errors import (
+    ChatError,
+    CsrfFailed,
+    InvalidRequest,
+    MethodNotAllowed,
+    NotAuthenticated,
+    error_response,
+)
 from chat.selectors.members import member_positions
 from chat.selectors.unread import SidebarEntry, sidebar_list
 from chat.services.members import reader_leave, reader_mute
@@ -41,10 +48,6 @@ def unread_counts(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"rooms": {e.room.name: _entry_json(e) for e in entries}})
 
 
-def _json_error(error: ChatError) -> JsonResponse:
-    return JsonResponse({"error": error.code, "message": error.message}, status=error.status)
-
-
 def _room_for_api(request: HttpRequest, room: str) -> Room:
     """The room a JSON call names, if the signed-in user may use it (ChatErrors otherwise)."""
     if not request.user.is_authenticated:
@@ -68,7 +71,7 @@ def room_api(request: HttpRequest, room: str) -> JsonResponse:
     try:
         found = _room_for_api(request, room)
     except ChatError as error:
-        return _json_error(error)
+        return error_response(error)
     details = room_details(request.user, found, member_positions(user_id=str(request.user.pk)))
     return JsonResponse(
         {
@@ -123,7 +126,7 @@ def room_leave_api(request: HttpRequest, room: str) -> JsonResponse:
         found = _room_post(request, room)
         reader_leave(room=found, user_id=str(request.user.pk))
     except ChatError as error:
-        return _method_allowed(_json_error(error), error)
+        return _method_allowed(error_response(error), error)
     return JsonResponse(_sidebar_entry_of(request, found))
 
 
@@ -136,7 +139,7 @@ def room_mute_api(request: HttpRequest, room: str) -> JsonResponse:
         found = _room_post(request, room)
         reader_mute(room=found, user_id=str(request.user.pk), muted=_muted_parse(request))
     except ChatError as error:
-        return _method_allowed(_json_error(error), error)
+        return _method_allowed(error_response(error), error)
     return JsonResponse(_sidebar_entry_of(request, found))
 
 

@@ -5,19 +5,18 @@ message (`GET /api/files/<id>/`). Session-authenticated; every error is JSON wit
 from __future__ import annotations
 
 import json
-import math
 
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from chat.errors import ChatError, CsrfFailed, InvalidRequest, NotAuthenticated
+from chat.errors import ChatError, CsrfFailed, InvalidRequest, NotAuthenticated, error_response
 from chat.services.limits import quota_take
 from chat.sidebar import _room_for_api
 from chat.views import csrf_failure, room_may_use
 from lambdas.config import get_config
-from lambdas.errors import NotAMember, RateLimited, RoomNotFound
+from lambdas.errors import NotAMember, RoomNotFound
 from lambdas.models import iso
 from lambdas.protocol import upload_frame
 from lambdas.services.rooms import room_get
@@ -29,15 +28,6 @@ from lambdas.services.uploads import (
 )
 
 MAX_BODY_BYTES = 2048
-
-
-def _error(error: ChatError) -> JsonResponse:
-    response = JsonResponse(
-        {"error": error.code, "message": error.message, **error.fields}, status=error.status
-    )
-    if isinstance(error, RateLimited):
-        response["Retry-After"] = str(math.ceil(error.retry_after))
-    return response
 
 
 def _user_id(request: HttpRequest) -> str:
@@ -83,7 +73,7 @@ def upload_create_api(request: HttpRequest) -> JsonResponse:
             type=body.get("type"),
         )
     except ChatError as error:
-        return _error(error)
+        return error_response(error)
     return JsonResponse(
         {
             "upload": {
@@ -106,7 +96,7 @@ def upload_api(request: HttpRequest, upload_id: str) -> JsonResponse:
     try:
         upload = upload_for_owner(upload_id=upload_id, user_id=_user_id(request))
     except ChatError as error:
-        return _error(error)
+        return error_response(error)
     return JsonResponse({"upload": upload_frame(upload)})
 
 
@@ -132,5 +122,5 @@ def file_api(request: HttpRequest, upload_id: str) -> HttpResponse:
                 raise NotAMember("only the room's members may open its files")
         url = file_link(upload=upload, user_id=user_id, may_read_room=may_read, variant=variant)
     except ChatError as error:
-        return _error(error)
+        return error_response(error)
     return HttpResponseRedirect(url)

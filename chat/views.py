@@ -4,7 +4,6 @@ page's JSON calls are in chat/sidebar.py)."""
 from __future__ import annotations
 
 import json
-import math
 
 from django.conf import settings
 from django.contrib.auth import authenticate, login
@@ -29,6 +28,7 @@ from chat.errors import (
     InvalidRequest,
     MethodNotAllowed,
     NotAuthenticated,
+    error_response,
 )
 from chat.forms import RoomCreateForm, SignUpForm
 from chat.moderation import chat_user
@@ -258,13 +258,9 @@ def token_create(request: HttpRequest) -> JsonResponse:
             raise MethodNotAllowed("use POST")
         user = _token_user(request)
     except ChatError as exc:
-        response = JsonResponse(
-            {"error": exc.code, "message": exc.message, **exc.fields}, status=exc.status
-        )
+        response = error_response(exc)
         if isinstance(exc, MethodNotAllowed):
             response["Allow"] = "POST"
-        if isinstance(exc, RateLimited):
-            response["Retry-After"] = str(math.ceil(exc.retry_after))
         return response
     issued = token_issue(user=user, session_id=browser_session_id(request=request, user=user))
     return JsonResponse(

@@ -76,6 +76,38 @@ class NotAThread(ChatError):
     status = 400
 
 
+# Files (lambdas/services/uploads.py)
+
+
+class FileTooLarge(ChatError):
+    code = "file_too_large"
+
+
+class TypeNotAllowed(ChatError):
+    code = "type_not_allowed"
+
+
+class BadName(ChatError):
+    code = "bad_name"
+
+
+class QuotaExceeded(ChatError):
+    code = "quota_exceeded"
+    status = 429
+
+
+class UploadNotFound(ChatError):
+    code = "upload_not_found"
+    status = 404
+
+
+class UploadNotReady(ChatError):
+    """A message names an upload that is not the sender's, not in this room, not checked yet,
+    rejected, or already sent."""
+
+    code = "upload_not_ready"
+
+
 class Forbidden(ChatError):
     code = "forbidden"
     status = 403

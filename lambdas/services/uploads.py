@@ -17,7 +17,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from lambdas.config import Config, follow_config, get_config
-from lambdas.errors import ChatError, NotAMember
+from lambdas.errors import (
+    BadName,
+    ChatError,
+    FileTooLarge,
+    NotAMember,
+    QuotaExceeded,
+    TypeNotAllowed,
+    UploadNotFound,
+    UploadNotReady,
+)
 from lambdas.models import Upload, UploadFile, utcnow
 
 ORIGINALS = "files/"
@@ -47,35 +56,6 @@ ALLOWED_TYPES = IMAGE_TYPES + FILE_TYPES
 # Shown inline (an <img> of the page): only the checked raster images. Everything else is
 # served as a download of an opaque type, never rendered by the browser (SVG, HTML, PDF...).
 INLINE_TYPES = frozenset(IMAGE_TYPES)
-
-
-class FileTooLarge(ChatError):
-    code = "file_too_large"
-
-
-class TypeNotAllowed(ChatError):
-    code = "type_not_allowed"
-
-
-class BadName(ChatError):
-    code = "bad_name"
-
-
-class QuotaExceeded(ChatError):
-    code = "quota_exceeded"
-    status = 429
-
-
-class UploadNotFound(ChatError):
-    code = "upload_not_found"
-    status = 404
-
-
-class UploadNotReady(ChatError):
-    """A message names an upload that is not the sender's, not in this room, not checked yet,
-    rejected, or already sent."""
-
-    code = "upload_not_ready"
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from django.db import connection
 from chat.models import SearchEntry
 from devstack.data_api import DataApi
 from tests.helpers import recv_json, wait_for
+from tests.site.test_search_index import found
 
 CLUSTER = "arn:aws:rds:us-east-1:000000000000:cluster:local"
 SECRET = "arn:aws:secretsmanager:us-east-1:000000000000:secret:local"
@@ -52,16 +53,6 @@ def entry(message_id: str, **expected: object) -> SearchEntry | None:
     if row is None or any(getattr(row, name) != value for name, value in expected.items()):
         return None
     return row
-
-
-def found(word: str) -> list[str]:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT message_id FROM chat_searchentry"
-            " WHERE document @@ websearch_to_tsquery('english', %s)",
-            [word],
-        )
-        return [row[0] for row in cursor.fetchall()]
 
 
 def test_a_sent_message_is_found_an_edit_replaces_it_a_delete_leaves_a_tombstone(
