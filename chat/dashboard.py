@@ -261,7 +261,11 @@ class LiveChatDashboard:
         query, page = request.GET.get("q", "").strip().lower(), None
         try:
             page = room_page(
-                status=status, prefix=query, token=request.GET.get("page"), limit=PAGE_SIZE
+                status=status,
+                prefix=query,
+                token=request.GET.get("page"),
+                limit=PAGE_SIZE,
+                storage=True,
             )
         except ChatError as error:
             messages.error(request, error.message)

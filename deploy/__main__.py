@@ -165,6 +165,13 @@ def _plan(args, stage: Stage, parameters: dict) -> list[str]:
         or f"the stack's current topic, else the address in {names['alarm_email']}"
         + (" (required: refused without one)" if stage.alarm_target_required else "")
     )
+    origin = (
+        f"SiteOrigin {stage.parameters['SiteOrigin']} (the stage's file)"
+        if "SiteOrigin" in stage.parameters
+        else f"SiteOrigin: the site's address (https://<REST API id>.execute-api.{region}"
+        ".amazonaws.com, read from Zappa's stack; on a first deploy, once the site exists, a"
+        " second change set sets it)"
+    )
     return [
         f"Preflight (reads only): Lambda concurrency (GetAccountSettings) against the stage's"
         f" reservations, API Gateway's account throttle against the stage's, DynamoDB's table and"
@@ -176,7 +183,7 @@ def _plan(args, stage: Stage, parameters: dict) -> list[str]:
         "dynamowave/ (keys named by content hash)",
         f"CloudFormation: change set on stack {stack_name(name)} in {region} with"
         f" {json.dumps(parameters, sort_keys=True)}, CAPABILITY_IAM + CAPABILITY_AUTO_EXPAND;"
-        " execute and wait (nothing executed when the change set is empty)",
+        f" execute and wait (nothing executed when the change set is empty); {origin}",
         "CloudFormation: read outputs (WebSocketUrl, ManagementEndpoint, TablePrefix, SiteRoleArn,"
         " the database's host, port, name and secret, the site's subnets and security group, the"
         " index function's alias)"

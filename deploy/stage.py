@@ -25,6 +25,14 @@ SET_BY_DEPLOY = (
     "AlarmEmail",
 )
 NO_VALUE = object()  # AWS::NoValue: the property is left out
+# The one stage whose site may be served over plain http (the local stack's, on localhost); a
+# deployed site is https, and a browser's Origin header says so.
+LOCAL_STAGE = "local"
+
+
+def site_origin(host: str) -> str:
+    """The Origin a browser sends from pages of the site at `host` (scheme and host only)."""
+    return f"https://{host}"
 
 
 @functools.lru_cache(maxsize=2)
@@ -125,6 +133,12 @@ def stage_load(name: str, *, template: dict, path: Path | None = None) -> Stage:
             problem = _check_value(key, parameters[key], declared[key])
             if problem:
                 problems.append(problem)
+    origin = parameters.get("SiteOrigin", "")
+    if origin and name != LOCAL_STAGE and not origin.startswith("https://"):
+        problems.append(
+            f"SiteOrigin is {origin!r}: a deployed site is served over https, so its pages'"
+            " Origin is https://HOST (leave SiteOrigin out to use the site's own address)"
+        )
     for key, spec in declared.items():
         if "Default" not in spec and key not in parameters and key not in SET_BY_DEPLOY:
             problems.append(f"{key} has no default in template.yaml: set it")
@@ -140,10 +154,14 @@ def stack_parameters(
     keys_version: str = "",
     alarm_topic: str = "",
     alarm_email: str = "",
+    origin: str = "",
 ) -> dict[str, str]:
     """The stack's CloudFormation parameters: the stage's file plus what the deploy knows, each
-    only where the deployed template declares it (the global-tables variant has fewer)."""
+    only where the deployed template declares it (the global-tables variant has fewer). The
+    site's `origin` (its deployed address) is the SiteOrigin unless the file names one (a
+    custom domain); with neither, the template's default stands."""
     values = {
+        **({"SiteOrigin": origin} if origin else {}),
         **stage.parameters,
         "StageName": stage.name,
         "TokenPublicKeysParameterName": ssm_names(stage.name)["public_keys"],

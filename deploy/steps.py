@@ -10,11 +10,11 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-from deploy import aws, preflight, stack
+from deploy import aws, config, preflight, stack
 from deploy.config import BUILD, stack_name
 from deploy.errors import PreflightRefused
 from deploy.quotas import stage_problems
-from deploy.stage import Stage, stack_parameters
+from deploy.stage import Stage, site_origin, stack_parameters
 
 
 def _previous(existing: dict | None, name: str) -> str:
@@ -77,22 +77,32 @@ def deploy_for_real(args, stage: Stage, template: dict, say: Callable[..., None]
     key = template_uri.removeprefix(f"s3://{bucket}/")
     say("artifacts", f"{code_uri}\n    {template_uri}")
 
-    # 4. The stack, through a change set.
+    # 4. The stack, through a change set. The uploads bucket's CORS admits the site's origin:
+    # its address once Zappa has made it (known before the stack from the second deploy on),
+    # else the one the stack has, else (a first deploy) the template's default until step 7.
+    site_function = config.SITE_FUNCTION.format(stage=stage.name)
+    host = aws.site_host(cfn=cfn, name=site_function, region=region)
+    origin = site_origin(host) if host else _previous(existing, "SiteOrigin")
     parameters = stack_parameters(
         stage,
         template,
         keys_version=str(keys.public_keys_version),
         alarm_topic=alarm.topic,
         alarm_email=alarm.email,
+        origin=origin,
     )
-    result = stack.stack_deploy(
-        cfn=cfn,
-        stack_name=name,
-        template_url=f"https://{bucket}.s3.{region}.amazonaws.com/{key}",
-        parameters=parameters,
-        tags={"project": "dynamowave", "stage": stage.name},
-        replace_failed=args.replace_failed,
-    )
+
+    def deploy_stack() -> str:
+        return stack.stack_deploy(
+            cfn=cfn,
+            stack_name=name,
+            template_url=f"https://{bucket}.s3.{region}.amazonaws.com/{key}",
+            parameters=parameters,
+            tags={"project": "dynamowave", "stage": stage.name},
+            replace_failed=args.replace_failed,
+        )
+
+    result = deploy_stack()
     say(f"stack {name} {result}")
 
     # 5. Its outputs. (No API deployment to make: the stage deploys every change to the API
@@ -110,6 +120,16 @@ def deploy_for_real(args, stage: Stage, template: dict, say: Callable[..., None]
         secrets=aws.secrets_versions(ssm=ssm, stage=stage.name),
         say=say,
     )
+
+    # 7. A first deploy learns the site's address only now: the stack's SiteOrigin follows it
+    # (a change set of that one parameter). A stage file's own SiteOrigin (a custom domain) is
+    # never replaced.
+    if "SiteOrigin" not in stage.parameters:
+        host = aws.site_host(cfn=cfn, name=site_function, region=region)
+        if host and site_origin(host) != parameters.get("SiteOrigin"):
+            parameters["SiteOrigin"] = site_origin(host)
+            updated = deploy_stack()
+            say(f"stack {name} {updated}", f"SiteOrigin {site_origin(host)}: the site's address")
     say(
         f"deployed (stack {result}, site {site})",
         f"WebSocket: {outputs['WebSocketUrl']}\n    site: `zappa status {stage.name}`",

@@ -1,6 +1,8 @@
 """The local S3: moto's server mode with the uploads bucket, behind the emulator's S3 relay
 (emulator/s3_relay.py), which checks presigned POSTs and GETs as S3 does and delivers the
-bucket's object-created notifications to the function template.yaml subscribes to them."""
+bucket's object-created notifications to the function template.yaml subscribes to them; and the
+bucket's lifecycle rules, read from template.yaml, applied by a sweeper (emulator/s3_lifecycle.py:
+moto applies none)."""
 
 from __future__ import annotations
 
@@ -10,13 +12,19 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 from devstack.dynamodb import free_port
 from emulator import processes
+from emulator.s3_lifecycle import LifecycleSweeper, lifecycle_rules
 from emulator.s3_relay import S3Relay
 
 ROOT = Path(__file__).resolve().parents[1]
+BUCKET_RESOURCE = "UploadsBucket"  # template.yaml's bucket, whose lifecycle rules apply here
+# How often the sweeper applies them: S3 acts on due objects some time after midnight UTC, once
+# a day; every 10 minutes is sooner than that and costs a listing of the (small) bucket.
+LIFECYCLE_SWEEP_SECONDS = 600.0
 
 
 def uploads_bucket_name(stage: str) -> str:
@@ -69,11 +77,21 @@ class LocalS3:
     """moto's server on a free port with `bucket` created, and the relay in front of it:
     `endpoint_url` is the relay's, what the site and the functions use."""
 
-    def __init__(self, *, bucket: str, secrets: dict[str, str], shielded: bool = False):
+    def __init__(
+        self,
+        *,
+        bucket: str,
+        secrets: dict[str, str],
+        shielded: bool = False,
+        clock: Callable[[], float] = time.time,
+    ):
+        from emulator.template import load_template
+
         self.bucket, self.secrets, self.shielded = bucket, secrets, shielded
         self.port = free_port()
         self.process: subprocess.Popen | None = None
-        notifications = s3_notifications()
+        template = load_template()
+        notifications = s3_notifications(template)
         function, prefix = notifications[0] if notifications else ("", "")
         self.notifier = LambdaNotifier(function)
         self.relay = S3Relay(
@@ -81,6 +99,10 @@ class LocalS3:
             secrets=secrets,
             notify=self.notifier if function else None,
             prefixes=(prefix,) if prefix else (),
+        )
+        # `clock` is the sweeper's now (epoch seconds): tests move it days ahead.
+        self.lifecycle = LifecycleSweeper(
+            None, bucket, lifecycle_rules(template, BUCKET_RESOURCE), clock=clock
         )
 
     @property
@@ -113,9 +135,24 @@ class LocalS3:
         request = urllib.request.Request(f"{self.moto_url}/{self.bucket}", method="PUT")
         urllib.request.urlopen(request, timeout=10).read()
         self.relay.start()
+        self.lifecycle.client = self.moto_client()
+        self.lifecycle.start(every=LIFECYCLE_SWEEP_SECONDS)
         return self
 
+    def moto_client(self):
+        """A boto3 client of moto's server itself (behind the relay: S3's own actions)."""
+        import boto3
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.moto_url,
+            region_name="us-east-1",
+            aws_access_key_id="lifecycle",
+            aws_secret_access_key="lifecycle",
+        )
+
     def stop(self) -> None:
+        self.lifecycle.stop()
         self.relay.stop()
         if self.process is not None:
             processes.terminate(self.process, timeout=5)

@@ -138,6 +138,12 @@ class Room(Model):
     flush_at = NumberAttribute(null=True)
     flushed = NumberAttribute(null=True)
     flushed_at = NumberAttribute(null=True)
+    # The files its messages carry (their sizes as sent, thumbnails not counted), ADDed by the
+    # UpdateItem that takes the change number of a message sent or deleted with files
+    # (lambdas/services/changes.py): staff read a room's storage with the room, no scan of the
+    # uploads. Not projected into by-status. Rooms whose files were sent before count from 0.
+    file_bytes = NumberAttribute(null=True)
+    file_count = NumberAttribute(null=True)
 
     status_index = RoomStatusIndex()
 

@@ -127,7 +127,7 @@ def _invoke(event: dict) -> bool:
     """Run a batch in the fan-out function, asynchronously; False if it cannot be invoked."""
     config = get_config()
     try:
-        lambda_client(config.lambda_endpoint_url).invoke(
+        lambda_client().invoke(
             FunctionName=config.fanout_function_name,
             InvocationType="Event",
             Payload=json.dumps(event).encode(),

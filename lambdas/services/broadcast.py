@@ -10,12 +10,12 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
-from functools import lru_cache
 from itertools import chain, islice
 
 from pynamodb.exceptions import DeleteError
 
-from lambdas.config import follow_config, get_config
+from lambdas.clients import cached_client
+from lambdas.config import Config, get_config
 from lambdas.management import ManagementApi
 from lambdas.metrics import metric_count, metric_ms
 from lambdas.models import Connection, condition_failed, utcnow
@@ -50,27 +50,16 @@ def room_connection_ids(*, room: str, page_size: int = 500) -> Iterator[str]:
         yield connection.connection_id
 
 
-@lru_cache(maxsize=4)
-def lambda_client(endpoint_url: str | None):
-    """The Lambda client that starts fan-out shards; one per endpoint and container, reused."""
-    config = get_config()
-    import boto3  # lazily: only rooms large enough to shard need the Lambda client
-    from botocore.config import Config as BotoConfig
-
-    return boto3.client(
-        "lambda",
-        endpoint_url=endpoint_url,
-        region_name=config.region,
-        config=BotoConfig(
-            max_pool_connections=config.fanout_workers,
-            retries={"max_attempts": 3, "mode": "standard"},
-            connect_timeout=2,
-            read_timeout=5,
-        ),
-    )
-
-
-follow_config(lambda config, clear=lambda_client.cache_clear: clear())
+@cached_client("lambda", endpoint="lambda_endpoint_url")
+def lambda_client(config: Config) -> dict:
+    """The Lambda client that starts fan-out shards (imported lazily: only rooms large enough
+    to shard need it); one per container, reused."""
+    return {
+        "max_pool_connections": config.fanout_workers,
+        "retries": {"max_attempts": 3, "mode": "standard"},
+        "connect_timeout": 2,
+        "read_timeout": 5,
+    }
 
 
 def _encode(payload: dict | bytes) -> bytes:
@@ -258,7 +247,7 @@ def _dispatch_shards(
         "message_id": message_id,
         "data": data.decode(),
     }
-    client = lambda_client(config.lambda_endpoint_url)
+    client = lambda_client()
 
     def invoke(shard: dict) -> None:
         try:

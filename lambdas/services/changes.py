@@ -12,6 +12,7 @@ function's timeout — so a client never waits forever for a hole; until then it
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 
@@ -21,7 +22,32 @@ from lambdas.config import get_config
 from lambdas.errors import RoomNotFound
 from lambdas.models import Message, Room, condition_failed
 
+logger = logging.getLogger(__name__)
+
 MAX_CHANGES = 100  # changes in one answer: a client further behind asks again (`has_more`)
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What files take in a room (Room.file_bytes, Room.file_count): their bytes and number."""
+
+    bytes: int = 0
+    files: int = 0
+
+    @classmethod
+    def of(cls, files) -> Stored:
+        """The files a message carries (its UploadFile list, or None)."""
+        files = files or ()
+        return cls(sum(int(file.size) for file in files), len(files))
+
+    def __neg__(self) -> Stored:
+        return Stored(-self.bytes, -self.files)
+
+    def __bool__(self) -> bool:
+        return bool(self.files)
+
+
+NO_FILES = Stored()
 
 
 @dataclass(frozen=True)
@@ -32,15 +58,19 @@ class Change:
     room: Room | None = None  # the room's item as the update left it (ALL_NEW)
 
 
-def change_number(*, room: str, message: bool = False) -> Change:
+def change_number(*, room: str, message: bool = False, stored: Stored = NO_FILES) -> Change:
     """The room's next change number (never recreating a deleted room: RoomNotFound); for a
     new `message`, also its ordinal, ADDed to `posted` by the same UpdateItem: unread counts
-    (lambdas/services/unread.py) cost no write of their own."""
+    (lambdas/services/unread.py) cost no write of their own. So are the files a change adds
+    to the room's storage (`stored`; negative: removes), which then costs no request either:
+    a caller whose change is then not written takes them back (room_storage_add)."""
     at = int(time.time() * 1000)
     item = Room(room)
     actions = [Room.seq.add(1), Room.seq_at.set(at)]
     if message:
         actions.append(Room.posted.add(1))
+    if stored:
+        actions += [Room.file_bytes.add(stored.bytes), Room.file_count.add(stored.files)]
     try:
         item.update(actions=actions, condition=Room.name.exists())
     except UpdateError as error:
@@ -49,6 +79,21 @@ def change_number(*, room: str, message: bool = False) -> Change:
         raise
     n = int(item.posted) if message else None
     return Change(rev=int(item.seq), at=at, n=n, room=item)
+
+
+def room_storage_add(*, room: str, stored: Stored) -> None:
+    """Add files to the room's storage (negative: take them off) outside a change number: only
+    to give back what a change number counted for a change that was then not written (a rare
+    race: one UpdateItem). Best effort: a failure is logged, the count stays off by it."""
+    if not stored:
+        return
+    try:
+        Room(room).update(
+            actions=[Room.file_bytes.add(stored.bytes), Room.file_count.add(stored.files)],
+            condition=Room.name.exists(),
+        )
+    except UpdateError:
+        logger.exception("room storage not corrected", extra={"room": room})
 
 
 def numbered(change: Change):

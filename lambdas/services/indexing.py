@@ -18,9 +18,9 @@ import json
 import logging
 import time
 from collections.abc import Callable, Sequence
-from functools import lru_cache
 
-from lambdas.config import follow_config, get_config
+from lambdas.clients import cached_client
+from lambdas.config import Config, get_config
 from lambdas.metrics import metric_count, metric_ms
 from lambdas.services.search_index import UPSERT, IndexChange
 
@@ -35,43 +35,29 @@ RESUME_POLL_SECONDS = 5.0
 RESUMING = "DatabaseResumingException"
 
 
-@lru_cache(maxsize=4)
-def index_lambda_client(endpoint_url: str | None):
-    """The Lambda client that hands changes to the indexing function: short timeouts and one
-    retry, since it runs inside the change's own function, after its reply is known."""
-    import boto3  # lazily: imported by every function that changes messages, used once per change
-    from botocore.config import Config as BotoConfig
-
-    return boto3.client(
-        "lambda",
-        endpoint_url=endpoint_url,
-        region_name=get_config().region,
-        config=BotoConfig(
-            retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=1, read_timeout=2
-        ),
-    )
+@cached_client("lambda", endpoint="lambda_endpoint_url")
+def index_lambda_client(config: Config) -> dict:
+    """The Lambda client that hands changes to the indexing function (boto3 imported lazily:
+    every function that changes messages imports this module, and calls it once per change):
+    short timeouts and one retry, since it runs inside the change's own function, after its
+    reply is known."""
+    return {
+        "retries": {"max_attempts": 1, "mode": "standard"},
+        "connect_timeout": 1,
+        "read_timeout": 2,
+    }
 
 
-@lru_cache(maxsize=4)
-def data_api_client(endpoint_url: str | None):
+@cached_client("rds-data", endpoint="rds_data_endpoint_url")
+def data_api_client(config: Config) -> dict:
     """The RDS Data API client of the indexing function (boto3 is in Lambda's runtime: no
     database driver in the package, no VPC, no connection to keep). A write takes milliseconds:
     three attempts of at most 8 s each fit in the function's 29 s."""
-    import boto3
-    from botocore.config import Config as BotoConfig
-
-    return boto3.client(
-        "rds-data",
-        endpoint_url=endpoint_url,
-        region_name=get_config().region,
-        config=BotoConfig(
-            retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=2, read_timeout=6
-        ),
-    )
-
-
-follow_config(lambda config, clear=index_lambda_client.cache_clear: clear())
-follow_config(lambda config, clear=data_api_client.cache_clear: clear())
+    return {
+        "retries": {"max_attempts": 2, "mode": "standard"},
+        "connect_timeout": 2,
+        "read_timeout": 6,
+    }
 
 
 def index_change_of(message: object, *, rev: int, deleted: bool = False) -> IndexChange:
@@ -99,7 +85,7 @@ def search_index_enqueue(*, message: object, rev: int, deleted: bool = False) ->
     try:
         change = index_change_of(message, rev=rev, deleted=deleted)
         event = {"changes": [change.as_event()], "enqueued_at": round(time.time() * 1000)}
-        index_lambda_client(config.lambda_endpoint_url).invoke(
+        index_lambda_client().invoke(
             FunctionName=config.index_function_name,
             InvocationType="Event",
             Payload=json.dumps(event, separators=(",", ":")).encode(),
@@ -161,7 +147,7 @@ def index_apply(
     if not all(name.startswith("arn:") for name in names):
         logger.warning("no search database configured: %d changes not indexed", len(changes))
         return 0
-    client = data_api_client(config.rds_data_endpoint_url)
+    client = data_api_client()
     target = {
         "resourceArn": config.search_database_arn,
         "secretArn": config.search_secret_arn,

@@ -42,11 +42,14 @@ from lambdas.services.broadcast import (
     room_connection_ids,
 )
 from lambdas.services.changes import (
+    NO_FILES,
     Change,
     Changes,
+    Stored,
     change_number,
     changes_since,
     numbered,
+    room_storage_add,
     settled_position,
 )
 from lambdas.services.connections import connection_get
@@ -162,11 +165,18 @@ def message_send(
         )
         _fits(message)
         uploads_sent(ids=list(files), message_id=message.message_id)
+    # Its files join the room's storage in the update that takes its number: no write more.
+    stored = Stored.of(message.files)
     if parent is None:
-        change = change_number(room=room, message=True)  # taken last: a refused send wastes none
+        # Taken last: a refused send wastes none.
+        change = change_number(room=room, message=True, stored=stored)
     else:  # the parent's summary is written first, under the reply's number
         change, parent = thread_reply_number(
-            parent=parent, replier=sender, mentioned=mentioned, in_room=also_in_room
+            parent=parent,
+            replier=sender,
+            mentioned=mentioned,
+            in_room=also_in_room,
+            stored=stored,
         )
         message.tn = parent.reply_count
     message.seq, message.rev, message.rev_at = change.rev, change.rev, change.at
@@ -174,6 +184,9 @@ def message_send(
     try:
         message.save(condition=Message.message_id.does_not_exist())
     except PutError as error:
+        # Not stored by this attempt: its files are counted by the one that stores it (a
+        # concurrent retry's) or by the client's retry of this send.
+        room_storage_add(room=room, stored=-stored)
         if not condition_failed(error):
             raise
         # A concurrent retry of the same send stored it first.
@@ -386,32 +399,42 @@ def message_remove(*, api: ManagementApi, room: str, message_id: str, deleter: U
     """Delete one's own message (staff: any); the room gets `message_deleted`.
 
     The item stays, without its text, so history can show "message deleted" in its place.
+    Its files leave the room's storage in the update that takes the deletion's number, once:
+    an attempt that loses a race keeps them off for the next, and a delete that does not
+    happen (someone else's did, or the message kept changing) gives them back.
     """
-    for _ in range(EDIT_ATTEMPTS):
-        message = _own_message(room=room, message_id=message_id)
-        if message.user_id != deleter.user_id and not deleter.is_staff:
-            raise Forbidden("you can only delete your own messages")
-        change = change_number(room=room)
-        numbering, newer = numbered(change)
-        files = [file.id for file in message.files or ()]
-        try:
-            message.update(
-                actions=[
-                    Message.deleted.set(True),
-                    Message.text.set(""),
-                    Message.edits.remove(),
-                    Message.files.remove(),
-                    *numbering,
-                ],
-                condition=(Message.deleted == False) & newer,  # noqa: E712
-            )
-            break
-        except UpdateError as error:
-            if not condition_failed(error):
-                raise
-            # Deleted meanwhile (the next read says so), or changed under a later number.
-    else:
-        raise MessageNotFound("that message keeps changing; try again")
+    taken = NO_FILES  # what this call's numbers took off the room's storage
+    try:
+        for _ in range(EDIT_ATTEMPTS):
+            message = _own_message(room=room, message_id=message_id)
+            if message.user_id != deleter.user_id and not deleter.is_staff:
+                raise Forbidden("you can only delete your own messages")
+            stored = NO_FILES if taken else Stored.of(message.files)
+            change = change_number(room=room, stored=-stored)
+            taken = taken or stored
+            numbering, newer = numbered(change)
+            files = [file.id for file in message.files or ()]
+            try:
+                message.update(
+                    actions=[
+                        Message.deleted.set(True),
+                        Message.text.set(""),
+                        Message.edits.remove(),
+                        Message.files.remove(),
+                        *numbering,
+                    ],
+                    condition=(Message.deleted == False) & newer,  # noqa: E712
+                )
+                break
+            except UpdateError as error:
+                if not condition_failed(error):
+                    raise
+                # Deleted meanwhile (the next read says so), or changed under a later number.
+        else:
+            raise MessageNotFound("that message keeps changing; try again")
+    except Exception:
+        room_storage_add(room=room, stored=taken)
+        raise
     publish(api=api, change=change, payload=message_deleted_frame(message))
     search_index_enqueue(message=message, rev=change.rev, deleted=True)
     if files:

@@ -29,7 +29,14 @@ from lambdas.errors import MessageNotFound, NotAThread
 from lambdas.management import ManagementApi
 from lambdas.models import Follow, Member, Message, Replier, condition_failed, utcnow
 from lambdas.protocol import thread_unread_frame
-from lambdas.services.changes import Change, change_number, numbered
+from lambdas.services.changes import (
+    NO_FILES,
+    Change,
+    Stored,
+    change_number,
+    numbered,
+    room_storage_add,
+)
 from lambdas.services.unread import MAX_COUNTED, user_tell
 from lambdas.tokens import User
 
@@ -61,21 +68,37 @@ def thread_parent_check(*, room: str, parent_id: str) -> Message:
 
 
 def thread_reply_number(
-    *, parent: Message, replier: User, mentioned: dict[str, Member], in_room: bool
+    *,
+    parent: Message,
+    replier: User,
+    mentioned: dict[str, Member],
+    in_room: bool,
+    stored: Stored = NO_FILES,
 ) -> tuple[Change, Message]:
     """Take a reply's change number and write its parent's new summary under it; returns the
-    change (with the room ordinal of an `in_room` reply) and the parent as now stored."""
-    ordinal = None
-    for attempt in range(REPLY_ATTEMPTS):
-        if attempt:
-            parent = thread_parent_check(room=parent.room, parent_id=parent.message_id)
-        # An in-room reply is a room message: counted once in `posted`, by the first number.
-        change = change_number(room=parent.room, message=in_room and attempt == 0)
-        if attempt == 0:
-            ordinal = change.n
-        if _summarized(parent, change=change, replier=replier, mentioned=mentioned):
-            return replace(change, n=ordinal), parent
-    raise MessageNotFound("that thread keeps changing; try again")
+    change (with the room ordinal of an `in_room` reply) and the parent as now stored. The
+    reply's files (`stored`) join the room's storage with the first number, and leave it
+    again if no summary could be written (no reply is stored then)."""
+    ordinal, counted = None, NO_FILES
+    try:
+        for attempt in range(REPLY_ATTEMPTS):
+            if attempt:
+                parent = thread_parent_check(room=parent.room, parent_id=parent.message_id)
+            # An in-room reply is a room message: counted once in `posted`, by the first
+            # number; its files too.
+            change = change_number(
+                room=parent.room,
+                message=in_room and attempt == 0,
+                stored=stored if attempt == 0 else NO_FILES,
+            )
+            if attempt == 0:
+                ordinal, counted = change.n, stored
+            if _summarized(parent, change=change, replier=replier, mentioned=mentioned):
+                return replace(change, n=ordinal), parent
+        raise MessageNotFound("that thread keeps changing; try again")
+    except Exception:
+        room_storage_add(room=parent.room, stored=-counted)
+        raise
 
 
 def _summarized(

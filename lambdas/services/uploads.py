@@ -10,13 +10,13 @@ tagged a day later, so an abandoned upload costs no request of ours to clean up.
 
 from __future__ import annotations
 
-import functools
 import secrets
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from lambdas.config import Config, follow_config, get_config
+from lambdas.clients import cached_client
+from lambdas.config import Config, get_config
 from lambdas.errors import (
     BadName,
     ChatError,
@@ -67,27 +67,12 @@ class PresignedPost:
     max_bytes: int
 
 
-@functools.lru_cache(maxsize=1)
-def s3_client():
-    import boto3  # only the functions that touch files need it on their import path
-    from botocore.config import Config as BotoConfig
-
-    config = get_config()
-    return boto3.client(
-        "s3",
-        region_name=config.region,
-        endpoint_url=config.s3_endpoint_url,
-        # Virtual-hosted addresses need DNS a local S3 has not: path style there.
-        config=BotoConfig(
-            signature_version="s3v4",
-            s3={"addressing_style": "path" if config.s3_endpoint_url else "virtual"},
-        ),
-    )
-
-
-@follow_config
-def _forget_client(config: Config) -> None:
-    s3_client.cache_clear()
+@cached_client("s3", endpoint="s3_endpoint_url")
+def s3_client(config: Config) -> dict:
+    """The uploads bucket's client (imported lazily: only the functions that touch files)."""
+    # Virtual-hosted addresses need DNS a local S3 has not: path style there.
+    style = "path" if config.s3_endpoint_url else "virtual"
+    return {"signature_version": "s3v4", "s3": {"addressing_style": style}}
 
 
 def _bucket() -> str:

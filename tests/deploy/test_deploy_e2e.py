@@ -37,6 +37,7 @@ REGION = "us-east-1"
 BUCKET = "dynamowave-artifacts"
 API_ID = "wsapi12345"
 SITE_API_ID = "siteapi678"
+SITE_ORIGIN = f"https://{SITE_API_ID}.execute-api.{REGION}.amazonaws.com"
 DEPLOY = ["deploy", "--stage", "dev", "--region", REGION, "--bucket", BUCKET]
 
 
@@ -187,11 +188,23 @@ def test_first_deploy_runs_every_step_in_order(world, capsys):
         ("deploy", "dev", "--zip", site_zip),
         ("update", "dev", "--zip", site_zip),  # with the host the first deploy made
     ]
+    # The site's address exists only once Zappa made it: the stack was created with the
+    # template's SiteOrigin, then updated to that address (the uploads bucket's CORS).
+    created = world.index("cloudformation", "get_waiter", "stack_create_complete")
+    site_deployed = world.index("zappa", "deploy", "dev")
+    origin_update = world.index("cloudformation", "get_waiter", "stack_update_complete")
+    assert created < site_deployed < origin_update
+    change_sets = world.calls("cloudformation", "create_change_set")
+    first, second = [c.kwargs["Parameters"] for c in change_sets]
+    assert "SiteOrigin" not in {p["ParameterKey"] for p in first}
+    assert {p["ParameterKey"]: p["ParameterValue"] for p in second}["SiteOrigin"] == SITE_ORIGIN
     stack = world.cfn.stacks["dynamowave-dev"]
-    assert stack["StackStatus"] == "CREATE_COMPLETE"
+    assert stack["StackStatus"] == "UPDATE_COMPLETE"
     parameters = dict(stack["_parameters"])
     assert parameters["StageName"] == "dev" and parameters["TokenPublicKeysVersion"] == "1"
     assert parameters["ThrottlingRateLimit"] == "100" and parameters["AlarmEmail"] == ""
+    assert parameters["SiteOrigin"] == SITE_ORIGIN
+    assert f"SiteOrigin {SITE_ORIGIN}: the site's address" in capsys.readouterr().out
     assert len(world.objects()) == 2  # the functions' zip and the packaged template
     # The stage deploys the API itself (AutoDeploy): the deploy never calls API Gateway v2.
     assert world.calls("apigatewayv2") == []
@@ -202,7 +215,20 @@ def test_first_deploy_runs_every_step_in_order(world, capsys):
     assert settings["dev_migrate"]["events"] == [] and not settings["dev_migrate"]["keep_warm"]
     tags = world.lambda_client.get_function(FunctionName="dynamowave-site-dev")["Tags"]
     assert tags[site_release.DIGEST_TAG]
-    assert "preflight passed" in capsys.readouterr().out
+
+
+def test_a_custom_domain_in_the_stage_file_is_the_site_origin(world, tmp_path):
+    """A stage file's SiteOrigin (the site behind a custom domain) goes to the stack as it is,
+    and the site's own address never replaces it: one change set."""
+    path = tmp_path / "custom.json"
+    path.write_text(json.dumps({"SiteOrigin": "https://chat.example.com"}))
+
+    assert cli.main([*DEPLOY, "--parameters", str(path)]) == 0
+
+    assert len(world.calls("cloudformation", "create_change_set")) == 1
+    stack = world.cfn.stacks["dynamowave-dev"]
+    assert dict(stack["_parameters"])["SiteOrigin"] == "https://chat.example.com"
+    assert world.zappa()[-1][:2] == ("update", "dev")  # the site was deployed all the same
 
 
 def test_a_second_run_with_nothing_changed_changes_nothing(world, capsys):
@@ -278,7 +304,8 @@ def test_a_failed_first_create_stops_until_replaced(world, capsys):
         world.index("cloudformation", "get_waiter", "stack_create_complete"),
     ]
     assert order == sorted(order)
-    assert world.cfn.stacks["dynamowave-dev"]["StackStatus"] == "CREATE_COMPLETE"
+    # Created, then its SiteOrigin updated to the address of the site deployed after it.
+    assert world.cfn.stacks["dynamowave-dev"]["StackStatus"] == "UPDATE_COMPLETE"
     assert "stack dynamowave-dev replaced" in capsys.readouterr().out
 
 

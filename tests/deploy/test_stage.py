@@ -48,3 +48,31 @@ def test_a_stage_file_is_checked_as_cloudformation_would(template, tmp_path):
         "ThrottlingRateLimit is 0, below its MinValue 1",
         "ReservedConcurrencyQueries must be a string or a number, not true",
     ]
+
+
+@pytest.mark.parametrize(
+    ("stage", "origin", "refused"),
+    [
+        ("qa", "http://chat.example.com", True),
+        ("prod", "http://localhost:8000", True),
+        ("qa", "https://chat.example.com", False),
+        ("local", "http://localhost:8000", False),
+    ],
+)
+def test_an_explicit_site_origin_is_https_outside_local(template, tmp_path, stage, origin, refused):
+    """Browsers POST files to the uploads bucket from the site's pages, whose Origin the
+    bucket's CORS must name: a deployed site's is https (make check and the deploy refuse
+    another, exit 2); only the local stack serves plain http."""
+    path = tmp_path / f"{stage}.json"
+    path.write_text(json.dumps({"SiteOrigin": origin}))
+    if not refused:
+        assert stage_load(stage, template=template, path=path).parameters["SiteOrigin"] == origin
+        return
+    with pytest.raises(BadInput) as refusal:
+        stage_load(stage, template=template, path=path)
+    assert refusal.value.exit_code == 2
+    (line,) = refusal.value.lines
+    assert line == (
+        f"{path}: SiteOrigin is {origin!r}: a deployed site is served over https, so its pages'"
+        " Origin is https://HOST (leave SiteOrigin out to use the site's own address)"
+    )

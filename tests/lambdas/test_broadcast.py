@@ -108,7 +108,7 @@ def backoffs(monkeypatch) -> list[float]:
 def sharded(monkeypatch):
     """Rooms above 3 connections go to a fake Lambda as shards of at most 3."""
     fake = FakeLambda()
-    monkeypatch.setattr(module, "lambda_client", lambda endpoint_url: fake)
+    monkeypatch.setattr(module, "lambda_client", lambda: fake)
     bind_config(FANOUT_SHARD_SIZE=3, FANOUT_FUNCTION_NAME="fanout-fn")
     yield fake
     bind_config()

@@ -79,14 +79,15 @@ def test_configure_binds_the_config_and_what_is_built_from_it(dynamodb):
 
     session = get_config()
     before = management_api("http://127.0.0.1:1/x")
-    lambda_client = broadcast.lambda_client("http://127.0.0.1:1")
+    lambda_client = broadcast.lambda_client()
     other = load_config({**os.environ, "TABLE_PREFIX": "elsewhere-", "AWS_REGION": "eu-west-1"})
     try:
         assert configure(other) is other and get_config() is other
         assert models.Message.Meta.table_name == "elsewhere-messages"
         assert models.Message.Meta.region == "eu-west-1"
         assert management_api("http://127.0.0.1:1/x") is not before
-        assert broadcast.lambda_client("http://127.0.0.1:1") is not lambda_client
+        assert broadcast.lambda_client() is not lambda_client
+        assert broadcast.lambda_client().meta.region_name == "eu-west-1"
         assert os.environ.get("TABLE_PREFIX") != "elsewhere-"  # the environment is untouched
     finally:
         configure(session)

@@ -69,7 +69,7 @@ class FakeDataApi:
 @pytest.fixture
 def invoked(monkeypatch) -> FakeLambda:
     fake = FakeLambda()
-    monkeypatch.setattr(indexing, "index_lambda_client", lambda endpoint: fake)
+    monkeypatch.setattr(indexing, "index_lambda_client", lambda: fake)
     bind_config(INDEX_FUNCTION_NAME="index-fn:live")
     yield fake
     bind_config()
@@ -78,7 +78,7 @@ def invoked(monkeypatch) -> FakeLambda:
 @pytest.fixture
 def database(monkeypatch) -> FakeDataApi:
     fake = FakeDataApi()
-    monkeypatch.setattr(indexing, "data_api_client", lambda endpoint: fake)
+    monkeypatch.setattr(indexing, "data_api_client", lambda: fake)
     bind_config(SEARCH_DATABASE_ARN=CLUSTER, SEARCH_SECRET_ARN=SECRET, SEARCH_DATABASE_NAME="db")
     yield fake
     bind_config()
@@ -119,7 +119,7 @@ def test_an_invoke_that_fails_is_logged_and_counted_never_raised(invoked, caplog
 
 
 def test_without_an_index_function_nothing_is_invoked(monkeypatch):
-    monkeypatch.setattr(indexing, "index_lambda_client", lambda endpoint: pytest.fail("invoked"))
+    monkeypatch.setattr(indexing, "index_lambda_client", lambda: pytest.fail("invoked"))
     bind_config(INDEX_FUNCTION_NAME="")
     assert indexing.search_index_enqueue(message=message(), rev=1) is False
 
@@ -163,7 +163,7 @@ def test_a_resuming_database_is_waited_for_then_a_lasting_failure_raises(databas
 
 
 def test_without_a_search_database_nothing_is_written(monkeypatch):
-    monkeypatch.setattr(indexing, "data_api_client", lambda endpoint: pytest.fail("called"))
+    monkeypatch.setattr(indexing, "data_api_client", lambda: pytest.fail("called"))
     # What the emulator makes of the template's `!GetAtt DatabaseCluster.DBClusterArn`.
     bind_config(SEARCH_DATABASE_ARN="DatabaseCluster.DBClusterArn", SEARCH_SECRET_ARN="x")
     try:

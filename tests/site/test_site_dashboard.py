@@ -5,6 +5,7 @@ import uuid
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 from websockets.exceptions import ConnectionClosed
 
@@ -327,6 +328,46 @@ def test_the_rooms_page_lists_open_or_archived_rooms_a_page_at_a_time(
     assert f'<tr data-room="{names[0]}">' in archived.content.decode()
     bad = as_boss.get(reverse("admin:live_rooms") + "?q=No%20Such")
     assert bad.status_code == 200 and any("room names have only" in m for m in messages_of(bad))
+
+
+def test_rooms_show_the_storage_of_their_files(as_boss, connect, make_room, monkeypatch):
+    """The rooms page and a room's page show the bytes and number of the files in its
+    messages, read with the rooms (no request more: the page's one BatchGetItem); a deleted
+    message's files leave them."""
+    from tests.lambdas.test_message_files import uploaded
+    from tests.lambdas.test_thumbnails import png
+
+    start = f"s{uuid.uuid4().hex[:8]}"
+    room, empty = make_room(f"{start}-files"), make_room(f"{start}-quiet")
+    alice = connect(room, user_id="901", username="alice")
+    a, b = png(400, 300), png(200, 100)
+    ids = [uploaded(data, room=room, user_id="901") for data in (a, b)]
+    alice.send(json.dumps({"action": "sendmessage", "files": ids[:1]}))
+    first = recv_json(alice, skip=("presence", "unread"))
+    alice.send(json.dumps({"action": "sendmessage", "files": ids[1:]}))
+    recv_json(alice, skip=("presence", "unread"))
+    batches = []
+    reading = Room.batch_get
+    monkeypatch.setattr(
+        Room, "batch_get", lambda *args, **kw: batches.append(kw) or reading(*args, **kw)
+    )
+
+    page = as_boss.get(reverse("admin:live_rooms"), {"q": start})
+
+    rooms = {r.name: r for r in page.context["page"].items}
+    assert (rooms[room].file_bytes, rooms[room].file_count) == (len(a) + len(b), 2)
+    assert (rooms[empty].file_bytes, rooms[empty].file_count) == (0, 0)
+    assert len(batches) == 1
+    html = page.content.decode()
+    row = html[html.index(f'<tr data-room="{room}">') :].split("</tr>")[0]
+    assert f'<td class="storage">{filesizeformat(len(a) + len(b))} in 2 files</td>' in row
+    quiet = html[html.index(f'<tr data-room="{empty}">') :].split("</tr>")[0]
+    assert '<td class="storage">none</td>' in quiet
+
+    alice.send(json.dumps({"action": "deletemessage", "id": first["id"]}))
+    assert recv_json(alice, skip=("presence", "unread"))["type"] == "message_deleted"
+    detail = as_boss.get(reverse("admin:live_room", kwargs={"name": room})).content.decode()
+    assert f"Files in its messages: {filesizeformat(len(b))} in 1 file " in detail
 
 
 def test_unknown_rooms_are_a_message(as_boss):
