@@ -109,6 +109,25 @@ export function roomShow(meta) {
   members.hidden = !membersUrl;
   document.getElementById("members-link").setAttribute("href", membersUrl ?? "");
   document.getElementById("message-input-label").textContent = `Message ${meta.label}`;
-  document.getElementById("message-input").placeholder =
-    `Message ${meta.label} (Enter sends, Shift+Enter adds a line)`;
+  shownLabel = meta.label;
+  placeholderShow();
 }
+
+// The composer's placeholder says how to send where there is room for it; on a phone (the
+// layout's breakpoint, chat.css) it is one short line: the hint would wrap to three lines of a
+// box that shows one and a half.
+const NARROW = typeof window.matchMedia === "function" ? window.matchMedia("(max-width: 767.98px)") : null;
+let shownLabel = "";
+
+/** The composer's placeholder for a room's label, on a narrow screen or a wide one. */
+export function composerPlaceholder(label, narrow) {
+  return narrow ? `Message ${label}` : `Message ${label} (Enter sends, Shift+Enter adds a line)`;
+}
+
+function placeholderShow() {
+  document.getElementById("message-input").placeholder = composerPlaceholder(shownLabel, Boolean(NARROW?.matches));
+}
+
+NARROW?.addEventListener("change", () => {
+  if (shownLabel) placeholderShow();
+});
