@@ -111,7 +111,7 @@ const threadAttachments = new Attachments({
   note: document.getElementById("thread-attachments-note"),
   transportFor: (scope) => uploadsTransport(scope.slice(0, scope.indexOf("/"))),
   send: (scope, text, files) => threadPanel.sendReply(scope, text, files),
-  giveBack: (scope, text) => threadPanel.captionBack(scope, text),
+  giveBack: (scope, text, why) => threadPanel.captionBack(scope, text, why),
   enabled: () => !ended && threadPanel.open && !threadPanel.closed,
   storage,
   storageKey: (scope) => threadKey(scope, "files"),
@@ -260,7 +260,7 @@ const attachments = new Attachments({
     state.outbox.add(text, { files });
     return true;
   },
-  giveBack: (room, text) => captionBack(room, text),
+  giveBack: (room, text, why) => captionBack(room, text, why),
   onChange: (room) => {
     if (room === current?.room) updateComposer();
   },
@@ -273,12 +273,14 @@ const attachments = new Attachments({
 
 /** A message that waited for its files will not go: its text back in its room's draft (the
  * composer, if the room is shown). */
-function captionBack(room, text) {
+function captionBack(room, text, { interrupted = false } = {}) {
   if (room === current.room) {
     if (!input.value.includes(text)) input.value = input.value ? `${text}\n${input.value}` : text;
     draftSave();
     updateComposer();
-    showNotice("Not sent: a file could not be attached. Remove it (✕) to send the rest.");
+    showNotice(interrupted
+      ? "Your message was not sent: a file was still uploading when the page was left. Its text is back in the box."
+      : "Not sent: a file could not be attached. Remove it (✕) to send the rest.");
     return;
   }
   // Another room's caption goes back to its draft, shown when that room is opened again.

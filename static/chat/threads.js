@@ -286,11 +286,13 @@ export class ThreadPanel {
 
   /** A reply that waited for its files did not go: its text back in that thread's draft (the
    * box, if it is the thread shown). */
-  captionBack(scope, text) {
+  captionBack(scope, text, { interrupted = false } = {}) {
     if (scope === this.scope) {
       if (!this.input.value.includes(text)) this.input.value = this.input.value ? `${text}\n${this.input.value}` : text;
       this.draftSave();
-      this.notice("Your reply was not sent: a file could not be attached. Its text is back in the box.");
+      this.notice(interrupted
+        ? "Your reply was not sent: a file was still uploading when the page was left. Its text is back in the box."
+        : "Your reply was not sent: a file could not be attached. Its text is back in the box.");
       return;
     }
     const draft = this.draftLoad(scope);

@@ -123,9 +123,9 @@ export class Attachments {
    * @param {(scope: string) => object} options.transportFor the site's transport for a scope
    * @param {(scope: string, text: string, files: object[]) => boolean} options.send a message
    *   with its ready files (`{id, name, size, type}`) goes; false if it could not (its files stay)
-   * @param {(scope: string, text: string) => void} options.giveBack a message that waited for
-   *   its files will not go (one failed, all were removed, or the page was left while one was
-   *   uploading): its text back into that scope's draft
+   * @param {(scope: string, text: string, why: {interrupted: boolean}) => void} options.giveBack
+   *   a message that waited for its files will not go (one failed, all were removed, or the page
+   *   was left while one was uploading: `interrupted`): its text back into that scope's draft
    * @param {(scope: string) => void} [options.onChange] a scope's attachments changed
    * @param {() => boolean} [options.enabled] attaching is allowed now
    * @param {Storage | null} [options.storage] where a scope's files survive a reload
@@ -314,10 +314,11 @@ export class Attachments {
     const text = held.waiting;
     if (queue.size > 0 && queue.allReady) {
       held.waiting = null;
-      if (!this.go(scope, text)) this.giveBack(scope, text);
+      if (!this.go(scope, text)) this.giveBack(scope, text, { interrupted: false });
     } else if (queue.failed.length || queue.size === 0) {
       held.waiting = null;
-      if (text) this.giveBack(scope, text);
+      const interrupted = queue.failed.some((item) => item.code === "interrupted");
+      if (text) this.giveBack(scope, text, { interrupted });
     }
   }
 
