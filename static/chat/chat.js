@@ -93,6 +93,10 @@ const quickSwitcher = new QuickSwitcher(document.getElementById("quick-switch"),
   open: (name) => openRoom(name),
 });
 
+// A draft's files are kept for this tab only (sessionStorage: a reload keeps it, another tab
+// has its own): another tab of the room taking them would send them twice, or call the uploads
+// this tab has on their way lost.
+const tabStorage = tabStore();
 const uploadsTransport = (room) => siteTransport({ uploadsUrl: data.uploadsUrl, room: () => room, csrf: data.csrfToken });
 /** Where one user's things of a room are kept in the browser's storage. */
 const storeKey = (room) => `dynamowave.${viewer.userId}.${room}`;
@@ -113,7 +117,7 @@ const threadAttachments = new Attachments({
   send: (scope, text, files) => threadPanel.sendReply(scope, text, files),
   giveBack: (scope, text, why) => threadPanel.captionBack(scope, text, why),
   enabled: () => !ended && threadPanel.open && !threadPanel.closed,
-  storage,
+  storage: tabStorage,
   storageKey: (scope) => threadKey(scope, "files"),
 });
 
@@ -267,7 +271,7 @@ const attachments = new Attachments({
   enabled: () => !ended,
   // A draft's files (ready ones by their upload ids) and the message waiting for them survive a
   // reload beside its text (draftSave); one still uploading cannot, and says so when it is back.
-  storage,
+  storage: tabStorage,
   storageKey: (room) => `${storeKey(room)}.files`,
 });
 
@@ -1022,6 +1026,14 @@ function editFailed(clientMessageId) {
 function localStore() {
   try {
     return window.localStorage; // null-ish or throwing when storage is disabled
+  } catch {
+    return null;
+  }
+}
+
+function tabStore() {
+  try {
+    return window.sessionStorage; // as localStore()
   } catch {
     return null;
   }

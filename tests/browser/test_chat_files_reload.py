@@ -16,7 +16,7 @@ from tests.browser.test_chat_threads import open_thread_of
 
 DESKTOP = {"width": 1440, "height": 900}
 
-KEPT = """() => Object.keys(localStorage).filter((key) => key.endsWith(".files"))"""
+KEPT = """() => Object.keys(sessionStorage).filter((key) => key.endsWith(".files"))"""
 
 
 def noise_png(width: int, height: int) -> bytes:
