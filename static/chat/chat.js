@@ -24,7 +24,8 @@ import { placeOf } from "./thread-summary.js";
 import { FollowedThreads, ThreadPanel } from "./threads.js";
 import { TypingNotices } from "./typing.js";
 import { fetchToken, fetchUnread } from "./site.js";
-import { Attachments, siteTransport } from "./uploads.js";
+import { siteTransport } from "./upload-transport.js";
+import { Attachments } from "./uploads.js";
 
 const NEAR_TOP_PX = 200; // scrolled this close to the top: fetch the older page
 const NEAR_BOTTOM_PX = 80; // this close to the bottom counts as "reading the newest"
@@ -277,14 +278,14 @@ const attachments = new Attachments({
 
 /** A message that waited for its files will not go: its text back in its room's draft (the
  * composer, if the room is shown). */
-function captionBack(room, text, { interrupted = false } = {}) {
+function captionBack(room, text, { failed = false, interrupted = false } = {}) {
   if (room === current.room) {
     if (!input.value.includes(text)) input.value = input.value ? `${text}\n${input.value}` : text;
     draftSave();
     updateComposer();
-    showNotice(interrupted
-      ? "Your message was not sent: a file was still uploading when the page was left. Its text is back in the box."
-      : "Not sent: a file could not be attached. Remove it (✕) to send the rest.");
+    if (interrupted) {
+      showNotice("Your message was not sent: a file was still uploading when the page was left. Its text is back in the box.");
+    } else if (failed) showNotice("Not sent: a file could not be attached. Remove it (✕) to send the rest.");
     return;
   }
   // Another room's caption goes back to its draft, shown when that room is opened again.

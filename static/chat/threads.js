@@ -56,6 +56,7 @@ export class ThreadPanel {
     this.markTimer = null;
     this.marked = null;
     this.sent = 0;
+    this.closed = false; // the parent was deleted: the thread takes no more replies
     panel.querySelector("#thread-composer").addEventListener("submit", (event) => {
       event.preventDefault();
       this.reply();
@@ -286,13 +287,13 @@ export class ThreadPanel {
 
   /** A reply that waited for its files did not go: its text back in that thread's draft (the
    * box, if it is the thread shown). */
-  captionBack(scope, text, { interrupted = false } = {}) {
+  captionBack(scope, text, { failed = false, interrupted = false } = {}) {
     if (scope === this.scope) {
       if (!this.input.value.includes(text)) this.input.value = this.input.value ? `${text}\n${this.input.value}` : text;
       this.draftSave();
-      this.notice(interrupted
-        ? "Your reply was not sent: a file was still uploading when the page was left. Its text is back in the box."
-        : "Your reply was not sent: a file could not be attached. Its text is back in the box.");
+      if (interrupted) {
+        this.notice("Your reply was not sent: a file was still uploading when the page was left. Its text is back in the box.");
+      } else if (failed) this.notice("Your reply was not sent: a file could not be attached. Its text is back in the box.");
       return;
     }
     const draft = this.draftLoad(scope);
