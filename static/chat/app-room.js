@@ -109,6 +109,56 @@ export function roomShow(meta) {
   members.hidden = !membersUrl;
   document.getElementById("members-link").setAttribute("href", membersUrl ?? "");
   document.getElementById("message-input-label").textContent = `Message ${meta.label}`;
-  document.getElementById("message-input").placeholder =
-    `Message ${meta.label} (Enter sends, Shift+Enter adds a line)`;
+  shownLabel = meta.label;
+  placeholderShow();
+}
+
+// The composer's placeholder says how to send where there is room for it, and only the room's
+// name where there is not (a phone; a narrow column beside an open thread): a hint that wraps
+// to three lines of a box that shows one and a half, or is cut mid-word, helps nobody.
+let shownLabel = "";
+let measure = null;
+
+/**
+ * The placeholder for a room's label that `fits` (text => whether it fits on one line): the
+ * hint if it does, else "Message #room", else that cut short with an ellipsis.
+ */
+export function composerPlaceholder(label, fits) {
+  const full = `Message ${label} (Enter sends, Shift+Enter adds a line)`;
+  if (fits(full)) return full;
+  const short = `Message ${label}`;
+  if (fits(short)) return short;
+  const chars = [...short];
+  for (let keep = chars.length - 1; keep > "Message ".length; keep -= 1) {
+    const cut = `${chars.slice(0, keep).join("")}…`;
+    if (fits(cut)) return cut;
+  }
+  return short; // nothing shorter says anything: CSS keeps it on one line
+}
+
+/** Whether `text` fits on one line of `box` (its font, its width inside the padding). */
+function fitsIn(box, text) {
+  measure ??= document.createElement("canvas").getContext("2d");
+  const style = getComputedStyle(box);
+  measure.font = style.font;
+  const inner = box.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+  return measure.measureText(text).width <= inner;
+}
+
+function placeholderShow() {
+  const box = document.getElementById("message-input");
+  if (!box.clientWidth) return; // not laid out yet: the observer below calls again
+  box.placeholder = composerPlaceholder(shownLabel, (text) => fitsIn(box, text));
+}
+
+if (typeof ResizeObserver === "function" && typeof document !== "undefined") {
+  const box = document.getElementById("message-input");
+  let width = 0;
+  if (box) {
+    new ResizeObserver(() => {
+      if (box.clientWidth === width || !shownLabel) return;
+      width = box.clientWidth;
+      placeholderShow();
+    }).observe(box);
+  }
 }

@@ -24,7 +24,8 @@ import { placeOf } from "./thread-summary.js";
 import { FollowedThreads, ThreadPanel } from "./threads.js";
 import { TypingNotices } from "./typing.js";
 import { fetchToken, fetchUnread } from "./site.js";
-import { Attachments, siteTransport } from "./uploads.js";
+import { siteTransport } from "./upload-transport.js";
+import { Attachments } from "./uploads.js";
 
 const NEAR_TOP_PX = 200; // scrolled this close to the top: fetch the older page
 const NEAR_BOTTOM_PX = 80; // this close to the bottom counts as "reading the newest"
@@ -93,13 +94,51 @@ const quickSwitcher = new QuickSwitcher(document.getElementById("quick-switch"),
   open: (name) => openRoom(name),
 });
 
-const threadPanel = new ThreadPanel(document.getElementById("thread"), {
+// A draft's files are kept for this tab only (sessionStorage: a reload keeps it, another tab
+// has its own): another tab of the room taking them would send them twice, or call the uploads
+// this tab has on their way lost.
+const tabStorage = tabStore();
+const uploadsTransport = (room) => siteTransport({ uploadsUrl: data.uploadsUrl, room: () => room, csrf: data.csrfToken });
+/** Where one user's things of a room are kept in the browser's storage. */
+const storeKey = (room) => `dynamowave.${viewer.userId}.${room}`;
+
+// The thread composer's files: the room composer's component (below), mounted on the thread
+// panel, a scope per thread (`<room>/<thread>`).
+const threadEl = document.getElementById("thread");
+const threadAttachments = new Attachments({
+  list: document.getElementById("thread-attachments"),
+  button: document.getElementById("thread-attach"),
+  input: document.getElementById("thread-file-input"),
+  textarea: document.getElementById("thread-input"),
+  dropZone: threadEl,
+  dropTarget: document.getElementById("thread-drop-target"),
+  status: document.getElementById("thread-attach-status"),
+  note: document.getElementById("thread-attachments-note"),
+  transportFor: (scope) => uploadsTransport(scope.slice(0, scope.indexOf("/"))),
+  send: (scope, text, files) => threadPanel.sendReply(scope, text, files),
+  giveBack: (scope, text, why) => threadPanel.captionBack(scope, text, why),
+  enabled: () => !ended && threadPanel.open && !threadPanel.closed,
+  storage: tabStorage,
+  storageKey: (scope) => threadKey(scope, "files"),
+});
+
+function threadKey(scope, what) {
+  const at = scope.indexOf("/");
+  return `${storeKey(scope.slice(0, at))}.thread.${scope.slice(at + 1)}.${what}`;
+}
+
+const threadPanel = new ThreadPanel(threadEl, {
   viewer,
   send: (frame) => connection.room === current.room && connection.send(frame),
   actions: { edit: editMessage, remove: deleteMessage, react: reactMessage },
   roomLabel: () => current.meta.label,
   notice: (text) => showNotice(text),
   onToggle: (open) => root.classList.toggle("thread-open", open),
+  room: () => current.room,
+  attachments: threadAttachments,
+  storage,
+  draftKey: (scope) => threadKey(scope, "draft"),
+  onRead: (thread) => threadRead(thread),
 });
 
 const followed = new FollowedThreads(
@@ -183,7 +222,7 @@ function roomState(meta, list) {
   state.changes = new ChangeLog(send);
   // One user's unsent messages and draft in one room: another account in the same browser
   // never sends them.
-  const key = `dynamowave.${viewer.userId}.${meta.room}`;
+  const key = storeKey(meta.room);
   state.draftKey = `${key}.draft`;
   state.outbox = new Outbox({
     send,
@@ -209,11 +248,6 @@ function newList(meta) {
 
 // -- files attached to the message being written (uploads.js) --------------------------------------
 
-const attachNote = document.getElementById("attachments-note");
-// Rooms whose message was sent (Enter) while its files were still uploading: its text, sent
-// with them once every one is ready.
-const sendsWaiting = new Map();
-
 const attachments = new Attachments({
   list: document.getElementById("attachments"),
   button: document.getElementById("attach"),
@@ -222,52 +256,62 @@ const attachments = new Attachments({
   dropZone: document.getElementById("room-main"),
   dropTarget: document.getElementById("drop-target"),
   status: document.getElementById("attach-status"),
-  transportFor: (room) => siteTransport({ uploadsUrl: data.uploadsUrl, room: () => room, csrf: data.csrfToken }),
-  onChange: (room) => attachmentsChanged(room),
+  note: document.getElementById("attachments-note"),
+  transportFor: uploadsTransport,
+  // Through the room's outbox, as any message: it survives a reload from here on.
+  send: (room, text, files) => {
+    const state = rooms.get(room);
+    if (!state) return false;
+    state.outbox.add(text, { files });
+    return true;
+  },
+  giveBack: (room, text, why) => captionBack(room, text, why),
+  onChange: (room) => {
+    if (room === current?.room) updateComposer();
+  },
   enabled: () => !ended,
+  // A draft's files (ready ones by their upload ids) and the message waiting for them survive a
+  // reload beside its text (draftSave); one still uploading cannot, and says so when it is back.
+  storage: tabStorage,
+  storageKey: (room) => `${storeKey(room)}.files`,
 });
 
-/** A room's files changed: a waiting message goes once they are all ready, or comes back to
- * the composer if one failed or all were removed. */
-function attachmentsChanged(room) {
-  const queue = attachments.queueOf(room);
-  const waiting = sendsWaiting.get(room);
-  if (waiting !== undefined) {
-    if (queue.size > 0 && queue.allReady) {
-      sendsWaiting.delete(room);
-      sendWithFiles(rooms.get(room), waiting, queue);
-    } else if (queue.failed.length || queue.size === 0) {
-      sendsWaiting.delete(room);
-      if (room === current.room) {
-        if (waiting && !input.value.includes(waiting)) input.value = input.value ? `${waiting}\n${input.value}` : waiting;
-        draftSave();
-        if (queue.failed.length) showNotice("Not sent: a file could not be attached. Remove it (✕) to send the rest.");
-      } else if (waiting && rooms.has(room)) {
-        // Another room's caption goes back to its draft, shown when that room is opened again.
-        const key = rooms.get(room).draftKey;
-        let draft = drafts.get(room) ?? "";
-        try {
-          draft = storage?.getItem(key) ?? draft;
-        } catch {
-          // as in draftSave()
-        }
-        const restored = draft ? `${waiting}\n${draft}` : waiting;
-        drafts.set(room, restored);
-        try {
-          storage?.setItem(key, restored);
-        } catch {
-          // as in draftSave()
-        }
-      }
-    }
+/** A message that waited for its files will not go: its text back in its room's draft (the
+ * composer, if the room is shown). */
+function captionBack(room, text, { failed = false, interrupted = false } = {}) {
+  if (room === current.room) {
+    if (!input.value.includes(text)) input.value = input.value ? `${text}\n${input.value}` : text;
+    draftSave();
+    updateComposer();
+    if (interrupted) {
+      showNotice("Your message was not sent: a file was still uploading when the page was left. Its text is back in the box.");
+    } else if (failed) showNotice("Not sent: a file could not be attached. Remove it (✕) to send the rest.");
+    return;
   }
-  if (room === current.room) updateComposer();
+  // Another room's caption goes back to its draft, shown when that room is opened again.
+  const key = `${storeKey(room)}.draft`;
+  let draft = drafts.get(room) ?? "";
+  try {
+    draft = storage?.getItem(key) ?? draft;
+  } catch {
+    // as in draftSave()
+  }
+  const restored = draft ? `${text}\n${draft}` : text;
+  drafts.set(room, restored);
+  try {
+    storage?.setItem(key, restored);
+  } catch {
+    // as in draftSave()
+  }
 }
 
-function sendWithFiles(state, text, queue) {
-  state.outbox.add(text, { files: queue.readyFiles() });
-  queue.sent();
-}
+// Leaving the page while a file is uploading loses it (its bytes are the page's): the browser
+// asks first, as Slack's does. Files being checked, ready ones and the text are kept anyway.
+window.addEventListener("beforeunload", (event) => {
+  if (!attachments.uploading && !threadAttachments.uploading) return;
+  event.preventDefault();
+  event.returnValue = ""; // older Chromium asks only when this is set
+});
 
 // -- moving between rooms -------------------------------------------------------------------------
 
@@ -506,6 +550,7 @@ function handleFrame(frame, { current: live = true, room: from } = {}) {
       break;
     case "threads":
       for (const entry of Array.isArray(frame.threads) ? frame.threads : []) {
+        if (entry && typeof entry === "object") entry.unread = unreadShown(current.room, entry.thread, entry.unread);
         messages.setThreadUnread(entry.thread, entry.unread);
       }
       followed.showAll(frame.threads);
@@ -634,12 +679,26 @@ function followedAsk(thread) {
   connection.send({ action: "history", threads: true });
 }
 
+/** A thread's unread count as the page shows it: none for the thread being read (open, seen,
+ * at its newest reply), whose reply's count comes before the page's `markread` does. */
+function unreadShown(room, thread, unread) {
+  return room === current.room && threadPanel.reading(thread) ? 0 : unread;
+}
+
+/** The thread shown was marked read: its parent's badge goes now, not when the server's
+ * `thread_unread` comes back. */
+function threadRead(thread) {
+  current.messages.setThreadUnread(thread, 0);
+  followed.counts(thread, 0);
+}
+
 /** A followed thread's counts: the badge on its parent; a notification (page hidden) for the
  * reply that brought them. */
 function threadUnread(frame) {
   if (typeof frame.thread !== "string") return;
-  rooms.get(frame.room)?.messages.setThreadUnread(frame.thread, frame.unread);
-  if (frame.room === current.room && !followed.counts(frame.thread, frame.unread)) {
+  const unread = unreadShown(frame.room, frame.thread, frame.unread);
+  rooms.get(frame.room)?.messages.setThreadUnread(frame.thread, unread);
+  if (frame.room === current.room && !followed.counts(frame.thread, unread)) {
     followedAsk(frame.thread);
   }
   const reply = frame.reply;
@@ -878,13 +937,6 @@ function updateComposer() {
   input.disabled = ended;
   // Not live: a message still goes in the outbox, and out when the connection is back.
   sendButton.disabled = ended || used > maxChars;
-  const waiting = sendsWaiting.has(current.room);
-  const queue = attachments.queueOf(current.room);
-  attachNote.hidden = !waiting && !queue.failed.length;
-  attachNote.textContent = waiting
-    ? "Your message goes as soon as its files are uploaded and checked."
-    : "Files that could not be attached are not sent: remove them (✕) to send the rest.";
-  attachNote.classList.toggle("problem", !waiting);
 }
 
 function send() {
@@ -895,21 +947,14 @@ function send() {
     showNotice(`Messages are at most ${maxChars} characters; this one has ${length(text)}.`);
     return;
   }
-  if (queue.size > 0) {
-    if (queue.failed.length) {
-      showNotice("Not sent: a file could not be attached. Remove it (✕) to send the rest.");
-      return;
-    }
-    // Sent with its files once they are all uploaded and checked (attachmentsChanged); the
-    // caption leaves the composer now, as any message sent does.
-    if (queue.allReady) sendWithFiles(current, text, queue);
-    else {
-      const before = sendsWaiting.get(current.room); // Enter again while waiting: one caption
-      sendsWaiting.set(current.room, before ? `${before}\n${text}` : text);
-    }
-  } else {
-    current.outbox.add(text); // out now, or when the socket is live, in order (showSend renders it)
+  // With files, it goes once they are all uploaded and checked (uploads.js); the caption leaves
+  // the composer now, as any message sent does.
+  const how = attachments.submit(current.room, text);
+  if (how === "blocked") {
+    showNotice("Not sent: a file could not be attached. Remove it (✕) to send the rest.");
+    return;
   }
+  if (how === "none") current.outbox.add(text); // out now, or when live, in order (showSend)
   input.value = "";
   draftSave();
   // The typing burst goes on: a flurry of messages is told once (typing.js).
@@ -982,6 +1027,14 @@ function editFailed(clientMessageId) {
 function localStore() {
   try {
     return window.localStorage; // null-ish or throwing when storage is disabled
+  } catch {
+    return null;
+  }
+}
+
+function tabStore() {
+  try {
+    return window.sessionStorage; // as localStore()
   } catch {
     return null;
   }
@@ -1085,6 +1138,7 @@ document.addEventListener("visibilitychange", () => {
     refreshUnread();
     // What changed while hidden, a lost last message included, and what is now read: one ping.
     connection.ping();
+    threadPanel.markSoon(); // a thread open while hidden: its replies are read now
   } else {
     markFlush(current); // what was read before the page was hidden
   }

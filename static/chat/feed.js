@@ -2,6 +2,11 @@
 // the messages (role=article), arrow keys, Page Up/Down and Home/End between them, Enter or F2
 // into a message's buttons and links, Escape back to the message. No knowledge of messages
 // beyond "an article"; the list (render.js) tells it what is there.
+//
+// A feed is made of articles (ARIA: its required owned elements): a room with no message yet is
+// not an empty feed, which would be a broken one (axe: aria-required-children), but a labelled
+// group holding the line that says so ("This is the beginning of the room."). It becomes the
+// feed with its first message, and a group again if its last one goes.
 
 const FOCUSABLE = "a[href], button, input, textarea, select, [tabindex]:not(li)";
 const PAGE = 10; // Page Up/Down: this many messages
@@ -15,7 +20,7 @@ export class Feed {
     this.list = list;
     this.itemSelector = itemSelector;
     this.active = null;
-    list.setAttribute("role", "feed");
+    this.syncRole();
     list.addEventListener("keydown", (event) => this.key(event));
     list.addEventListener("focusin", (event) => {
       const item = event.target.closest?.(this.itemSelector);
@@ -31,6 +36,12 @@ export class Feed {
 
   items() {
     return [...this.list.querySelectorAll(`:scope > ${this.itemSelector}`)];
+  }
+
+  /** A feed while it holds a message, a group (of the lines saying there is none) before. */
+  syncRole() {
+    const role = this.list.querySelector(`:scope > ${this.itemSelector}`) ? "feed" : "group";
+    if (this.list.getAttribute("role") !== role) this.list.setAttribute("role", role);
   }
 
   /** Make `item` the feed's tab stop (the newest message when `item` is null). */
@@ -54,6 +65,7 @@ export class Feed {
 
   mutated(records) {
     const touched = new Set();
+    this.syncRole();
     for (const record of records) {
       for (const node of record.addedNodes) {
         if (node.nodeType !== Node.ELEMENT_NODE) continue;

@@ -143,6 +143,10 @@ export function uploadErrorText(code, { reason = "", maxBytes = null, message = 
       return "the check took too long: remove it and try again";
     case "offline":
       return "upload failed: no connection";
+    case "interrupted":
+      return "not uploaded: the page was left before it finished. Attach it again";
+    case "expired":
+      return "kept too long: attach it again";
     default:
       return message ? `upload failed: ${message}` : "upload failed";
   }

@@ -4,7 +4,10 @@
 // (history.js, each request with `thread`); its composer sends replies (`sendmessage` with
 // `thread`, "Also send to #room": `also_in_room`). The room's frames reach it through chat.js,
 // which routes them by `thread` (thread-summary.js placeOf). While the thread is shown the
-// viewer's position in it is marked (`markread` with `thread`), at most once per burst.
+// viewer's position in it is marked (`markread` with `thread`), at most once per burst. Files
+// are attached to a reply as to a room's message: the same component (uploads.js), mounted on
+// this composer, one scope per thread (`<room>/<thread>`); a thread's draft (its text, and its
+// files through that component) survives a reload.
 
 import { HistoryPager } from "./history.js";
 import { MessageList } from "./render.js";
@@ -21,8 +24,15 @@ export class ThreadPanel {
    * @param {() => string} options.roomLabel "#general", for "Also send to #general"
    * @param {(text: string) => void} options.notice tells the reader something went wrong
    * @param {(open: boolean) => void} options.onToggle the layout makes room for it
+   * @param {() => string} options.room the room shown (its threads are the ones shown here)
+   * @param {object} [options.attachments] this composer's Attachments (uploads.js), its scopes
+   *   `<room>/<thread>`; its `send` and `giveBack` call sendReply() and captionBack()
+   * @param {Storage | null} [options.storage] where a thread's draft survives a reload
+   * @param {(scope: string) => string} [options.draftKey] a thread's draft's key there
+   * @param {(thread: string) => void} [options.onRead] the thread was marked read (its badge goes)
    */
-  constructor(panel, { viewer, send, actions, roomLabel, notice, onToggle }) {
+  constructor(panel, { viewer, send, actions, roomLabel, notice, onToggle, room, attachments = null,
+    storage = null, draftKey = (scope) => `dynamowave.thread.${scope}.draft`, onRead = () => {} }) {
     this.panel = panel;
     this.viewer = viewer;
     this.sendFrame = send;
@@ -30,6 +40,13 @@ export class ThreadPanel {
     this.roomLabel = roomLabel;
     this.notice = notice;
     this.onToggle = onToggle;
+    this.room = room;
+    this.attachments = attachments;
+    this.storage = storage;
+    this.draftKey = draftKey;
+    this.onRead = onRead;
+    this.drafts = new Map(); // scope -> text, for a browser without storage
+    this.alsoWaiting = new Map(); // scope -> "Also send to #room" of a reply waiting for files
     this.thread = null; // the parent's id while a thread is shown
     this.opener = null; // the button that opened it: focus goes back there on closing
     this.area = panel.querySelector(".thread-area");
@@ -39,6 +56,7 @@ export class ThreadPanel {
     this.markTimer = null;
     this.marked = null;
     this.sent = 0;
+    this.closed = false; // the parent was deleted: the thread takes no more replies
     panel.querySelector("#thread-composer").addEventListener("submit", (event) => {
       event.preventDefault();
       this.reply();
@@ -49,6 +67,7 @@ export class ThreadPanel {
         this.reply();
       }
     });
+    this.input.addEventListener("input", () => this.draftSave());
     for (const button of panel.querySelectorAll("[data-close-thread]")) {
       button.addEventListener("click", () => this.close());
     }
@@ -62,6 +81,17 @@ export class ThreadPanel {
 
   get open() {
     return this.thread !== null;
+  }
+
+  /** The thread shown, as its files' scope: `<room>/<thread>` (room names have no "/"). */
+  get scope() {
+    return this.thread === null ? null : `${this.room()}/${this.thread}`;
+  }
+
+  /** The viewer is reading thread `id` now: it is shown, the page is seen, and its newest
+   * replies are in view. A reply arriving there is read, never "new". */
+  reading(id) {
+    return this.thread === id && document.visibilityState === "visible" && this.atBottom();
   }
 
   /** Show thread `id` (its parent, if the room's list holds it, at once), and ask its replies. */
@@ -96,6 +126,9 @@ export class ThreadPanel {
     this.alsoLabel.textContent = this.roomLabel();
     this.panel.querySelector("#thread-room").textContent = this.roomLabel();
     this.also.checked = false;
+    this.input.value = "";
+    this.draftRestore();
+    this.attachments?.show(this.scope);
     this.panel.hidden = false;
     this.onToggle(true);
     this.pager.opened({ catchUp: false });
@@ -177,9 +210,12 @@ export class ThreadPanel {
   /** A deleted parent's thread stays readable, and takes no more replies (the server would
    * refuse them: message_not_found). */
   readOnly(closed) {
+    this.closed = closed;
     this.input.disabled = closed;
     this.also.disabled = closed;
     this.panel.querySelector("#thread-send").disabled = closed;
+    const attach = this.panel.querySelector("#thread-attach");
+    if (attach) attach.disabled = closed;
     this.input.placeholder = closed
       ? "The message was deleted: its thread can be read, not answered"
       : "Reply… (Enter sends)";
@@ -201,28 +237,105 @@ export class ThreadPanel {
       if (document.visibilityState !== "visible" || !this.atBottom()) return;
       if (this.sendFrame({ action: "markread", id: newest, thread: this.thread })) {
         this.marked = newest;
+        this.onRead(this.thread);
       }
     }, MARK_MS);
   }
 
+  /** The composer's Enter or Reply: the text, with the files attached if there are any (then
+   * it goes when they are all uploaded and checked, as in the room). */
   reply() {
     const text = this.input.value;
-    if (!this.thread || !text.trim()) return;
+    const scope = this.scope;
+    if (!this.thread || this.closed) return;
+    const files = this.attachments?.queueOf(scope);
+    if (!text.trim() && !files?.size) return;
+    const also = this.also.checked;
+    this.alsoWaiting.set(scope, also);
+    const how = this.attachments ? this.attachments.submit(scope, text) : "none";
+    if (how === "blocked") {
+      this.notice("Not sent: a file could not be attached. Remove it (✕) to send the rest.");
+      return;
+    }
+    if (how === "unsent") return; // said by sendReply; text and files stay
+    if (how === "none" && !this.sendReply(scope, text, [])) return;
+    this.input.value = "";
+    this.draftSave();
+    this.input.focus();
+  }
+
+  /** A reply goes in the thread of `scope` (with its files' ids): false if it could not (not
+   * connected, or that thread's room is no longer the one shown). */
+  sendReply(scope, text, files) {
+    const [room, thread] = splitScope(scope);
     this.sent += 1;
     const frame = {
       action: "sendmessage",
       message: text,
-      thread: this.thread,
+      thread,
       clientMessageId: `t-${Date.now().toString(36)}-${this.sent}`,
     };
-    if (this.also.checked) frame.also_in_room = true;
-    if (!this.sendFrame(frame)) {
+    if (files.length) frame.files = files.map((file) => file.id);
+    if (this.alsoWaiting.get(scope)) frame.also_in_room = true;
+    this.alsoWaiting.delete(scope);
+    if (room !== this.room() || !this.sendFrame(frame)) {
       this.notice("Not connected: the reply was not sent. Try again when live.");
+      return false;
+    }
+    return true;
+  }
+
+  /** A reply that waited for its files did not go: its text back in that thread's draft (the
+   * box, if it is the thread shown). */
+  captionBack(scope, text, { failed = false, interrupted = false } = {}) {
+    if (scope === this.scope) {
+      if (!this.input.value.includes(text)) this.input.value = this.input.value ? `${text}\n${this.input.value}` : text;
+      this.draftSave();
+      if (interrupted) {
+        this.notice("Your reply was not sent: a file was still uploading when the page was left. Its text is back in the box.");
+      } else if (failed) this.notice("Your reply was not sent: a file could not be attached. Its text is back in the box.");
       return;
     }
-    this.input.value = "";
-    this.input.focus();
+    const draft = this.draftLoad(scope);
+    this.draftStore(scope, draft ? `${text}\n${draft}` : text);
   }
+
+  // -- a thread's draft: what is typed and not sent stays with its thread ---------------------
+
+  draftSave() {
+    if (this.scope) this.draftStore(this.scope, this.input.value);
+  }
+
+  draftRestore() {
+    const draft = this.draftLoad(this.scope);
+    if (draft && !this.input.value) this.input.value = draft;
+  }
+
+  draftLoad(scope) {
+    let draft = this.drafts.get(scope) ?? "";
+    try {
+      draft = this.storage?.getItem(this.draftKey(scope)) ?? draft;
+    } catch {
+      // as in draftStore()
+    }
+    return draft;
+  }
+
+  draftStore(scope, text) {
+    this.drafts.set(scope, text);
+    try {
+      if (text.trim()) this.storage?.setItem(this.draftKey(scope), text);
+      else this.storage?.removeItem(this.draftKey(scope));
+    } catch {
+      // Full or disabled: the draft lives as long as the page.
+    }
+  }
+}
+
+/** `<room>/<thread>` as [room, thread]. */
+function splitScope(scope) {
+  const at = scope.indexOf("/");
+  return [scope.slice(0, at), scope.slice(at + 1)];
 }
 
 /** The viewer's followed threads in the room shown (the details panel's "Your threads"): each

@@ -8,13 +8,23 @@
 // a message), or `failed` with a code (`file_too_large`, `type_not_allowed`, `quota_exceeded`,
 // `rejected` with the server's reason, `upload_failed`…). Removing a file aborts its upload and
 // stops polling: nothing of it is sent.
+//
+// What survives a reload (snapshot/restore, kept in the page's storage by uploads.js): a file
+// `ready` (its id is all a message needs) and one `checking` (its bytes are in S3: the check is
+// polled again). One still `requesting` or `uploading` cannot: its bytes were in the page. It
+// comes back `failed` with `interrupted`, so the person sees it has to be attached again.
 
 export const DEFAULT_UPLOAD_TIMINGS = {
   pollFirstMs: 250, // the first check, soon: small images are checked in well under a second
   pollFactor: 1.6,
   pollMaxMs: 2000,
   checkTimeoutMs: 90_000, // checking this long: given up (the server expires it by itself)
+  // A draft's ready files kept longer than this (a tab left closed overnight) are not offered
+  // again: the server forgets an upload no message took after a day.
+  keptMaxMs: 12 * 60 * 60_000,
 };
+
+const SNAPSHOT_VERSION = 1;
 
 /** A refusal with the site's code (an error answer), or of our own (`upload_failed`). */
 export class UploadError extends Error {
@@ -68,6 +78,12 @@ export class UploadQueue {
     return this.list().some((item) => !["ready", "failed"].includes(item.state));
   }
 
+  /** Some file's bytes are still in the page (asking for its POST, or sending it): leaving the
+   * page now loses it. A file being checked is not: its check is polled again after a reload. */
+  get uploading() {
+    return this.list().some((item) => item.state === "requesting" || item.state === "uploading");
+  }
+
   get failed() {
     return this.list().filter((item) => item.state === "failed");
   }
@@ -88,31 +104,37 @@ export class UploadQueue {
   add(files) {
     const added = [];
     for (const file of files) {
-      const key = `u${++this.serial}`;
-      const item = {
-        key,
-        file,
-        name: String(file.name || defaultName(file.type, this.serial)),
-        size: Number(file.size) || 0,
-        type: String(file.type || "application/octet-stream"),
-        state: "requesting",
-        progress: 0,
-        id: null,
-        code: null,
-        reason: null,
-        message: null,
-        maxBytes: null,
-        abort: null,
-        pollTimer: null,
-        pollWait: 0,
-        checkingSince: null,
-      };
-      this.items.set(key, item);
+      const item = this.item(file);
+      item.file = file;
+      this.items.set(item.key, item);
       added.push(item);
       this.onChange(item, {});
       this.start(item);
     }
     return added;
+  }
+
+  /** A new item for a file (a Blob or File, or a snapshot's entry), requesting. */
+  item(file) {
+    const key = `u${++this.serial}`;
+    return {
+      key,
+      file: null, // the bytes, while the page has them (a restored file has none)
+      name: String(file.name || defaultName(file.type, this.serial)),
+      size: Number(file.size) || 0,
+      type: String(file.type || "application/octet-stream"),
+      state: "requesting",
+      progress: 0,
+      id: null,
+      code: null,
+      reason: null,
+      message: null,
+      maxBytes: null,
+      abort: null,
+      pollTimer: null,
+      pollWait: 0,
+      checkingSince: null,
+    };
   }
 
   /** Take a file out (its ✕): its upload is aborted, its polling stopped; nothing of it is sent. */
@@ -138,6 +160,63 @@ export class UploadQueue {
         this.onChange(item, { removed: true });
       }
     }
+  }
+
+  // -- across a reload ------------------------------------------------------------------------
+
+  /** What a reload may keep of the files, in order (JSON-safe; no progress, so a change of
+   * progress alone leaves it equal): ready and checking files by their upload ids, the others
+   * by name, failed, those on their way as `interrupted`. */
+  snapshot() {
+    return {
+      v: SNAPSHOT_VERSION,
+      at: this.now(),
+      files: this.list().map((item) => {
+        const kept = { name: item.name, size: item.size, type: item.type };
+        if (item.state === "ready" || item.state === "checking") {
+          return { ...kept, id: item.id, state: item.state };
+        }
+        if (item.state === "failed") {
+          return { ...kept, state: "failed", code: item.code, reason: item.reason, message: item.message,
+            maxBytes: item.maxBytes };
+        }
+        return { ...kept, state: "failed", code: "interrupted" }; // its bytes go with the page
+      }),
+    };
+  }
+
+  /** A snapshot's files back in the queue (after the ones it holds): ready ones ready, checking
+   * ones checked again, the rest failed as they were. Too old: each comes back `expired`. */
+  restore(saved) {
+    if (saved?.v !== SNAPSHOT_VERSION || !Array.isArray(saved.files)) return [];
+    const old = !(this.now() - Number(saved.at) <= this.timings.keptMaxMs);
+    const restored = [];
+    for (const file of saved.files) {
+      if (typeof file?.name !== "string") continue;
+      const item = this.item(file);
+      const id = typeof file.id === "string" && file.id ? file.id : null;
+      if (old && file.state !== "failed") Object.assign(item, { state: "failed", code: "expired" });
+      else if ((file.state === "ready" || file.state === "checking") && id) {
+        Object.assign(item, { state: file.state, id, progress: 1 });
+      } else {
+        Object.assign(item, {
+          state: "failed",
+          code: String(file.code || "interrupted"),
+          reason: file.reason ?? null,
+          message: file.message ?? null,
+          maxBytes: Number(file.maxBytes) || null,
+        });
+      }
+      this.items.set(item.key, item);
+      restored.push(item);
+      this.onChange(item, {});
+      if (item.state === "checking") {
+        item.checkingSince = this.now();
+        item.pollWait = this.timings.pollFirstMs;
+        this.schedulePoll(item);
+      }
+    }
+    return restored;
   }
 
   // -- one file's way ------------------------------------------------------------------------

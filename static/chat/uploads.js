@@ -1,97 +1,15 @@
-// The composer's attachments: the paperclip button (a hidden file input, several files), drag
-// and drop onto the room (a drop target shows while dragging), and paste (a screenshot). Each
-// file is a chip above the message box with its name, size, progress ("checking…" while the
-// server checks it), what went wrong in words, and ✕ (cancels its upload). The uploads
-// themselves are upload-queue.js's, one queue per room; this module is their DOM and the
-// site's transport: the presigned POST from the site, the bytes straight to S3 by
-// XMLHttpRequest (the only browser API that reports upload progress), the check polled.
+// A composer's attachments, as a component mounted on each composer (the room's, a thread's):
+// the paperclip button (a hidden file input, several files), drag and drop onto its area (a
+// drop target shows while dragging), and paste (a screenshot). Each file is a chip above the
+// message box with its name, size, progress ("checking…" while the server checks it), what went
+// wrong in words, and ✕ (cancels its upload). The uploads themselves are upload-queue.js's, one
+// queue per scope (a room, a thread: uploads go on while another is shown); this module is
+// their DOM, the message that waits for them (Enter before they are done), what a reload keeps
+// of them (the page's storage). The site and S3 behind them are upload-transport.js's.
 
 import { fileKind, humanSize, uploadErrorText } from "./filemeta.js";
 import { fileIcon } from "./files.js";
-import { csrfToken } from "./site.js";
-import { UploadError, UploadQueue } from "./upload-queue.js";
-
-// S3's error codes (its XML answer's <Code>) that mean something to the person.
-const S3_CODES = { EntityTooLarge: "file_too_large", EntityTooSmall: "empty_file" };
-
-/** A JSON error answer of the site as an UploadError: `{"error": code, "message"}` (the site's
- * shape) or `{"error": {"code", "message"}}`. */
-function siteError(body, status) {
-  const error = body?.error;
-  const code = typeof error === "string" ? error : error?.code;
-  const message = body?.message ?? error?.message ?? "";
-  const maxBytes = Number(body?.max_bytes ?? error?.max_bytes) || null;
-  if (typeof code === "string" && code) return new UploadError(code, String(message), { maxBytes });
-  return new UploadError("upload_failed", `the site answered ${status}`);
-}
-
-async function json(response) {
-  try {
-    return await response.json();
-  } catch {
-    return null; // not our JSON (a proxy's error page)
-  }
-}
-
-/** The site and S3, as upload-queue.js's transport. `room()` names the room being written in. */
-export function siteTransport({ uploadsUrl, room, csrf }) {
-  return {
-    async create({ name, size, type }) {
-      let response;
-      try {
-        response = await fetch(uploadsUrl, {
-          method: "POST",
-          credentials: "same-origin",
-          headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken(csrf) },
-          body: JSON.stringify({ room: room(), name, size, type }),
-        });
-      } catch {
-        throw new UploadError("offline");
-      }
-      const body = await json(response);
-      if (!response.ok || !body?.upload?.id) throw siteError(body, response.status);
-      return body.upload;
-    },
-
-    send(upload, file, onProgress) {
-      const xhr = new XMLHttpRequest();
-      const done = new Promise((resolve, reject) => {
-        xhr.upload.addEventListener("progress", (event) => {
-          if (event.lengthComputable && event.total) onProgress(event.loaded / event.total);
-        });
-        xhr.addEventListener("load", () => {
-          if (xhr.status >= 200 && xhr.status < 300) {
-            resolve();
-            return;
-          }
-          const code = /<Code>([^<]+)<\/Code>/.exec(xhr.responseText ?? "")?.[1] ?? "";
-          reject(new UploadError(S3_CODES[code] ?? "upload_failed", code || `storage answered ${xhr.status}`));
-        });
-        xhr.addEventListener("error", () => reject(new UploadError("offline")));
-        xhr.addEventListener("abort", () => reject(new UploadError("cancelled")));
-      });
-      // The policy's fields first, the file last: S3 ignores fields after the file.
-      const form = new FormData();
-      for (const [field, value] of Object.entries(upload.fields ?? {})) form.append(field, value);
-      form.append("file", file);
-      xhr.open("POST", upload.url);
-      xhr.send(form);
-      return { done, abort: () => xhr.abort() };
-    },
-
-    async status(id) {
-      let response;
-      try {
-        response = await fetch(`${uploadsUrl}${encodeURIComponent(id)}/`, { credentials: "same-origin" });
-      } catch {
-        throw new UploadError("upload_failed", "offline"); // tried again at the next poll
-      }
-      const body = await json(response);
-      if (!response.ok || !body?.upload) throw siteError(body, response.status);
-      return body.upload;
-    },
-  };
-}
+import { UploadQueue } from "./upload-queue.js";
 
 function el(tag, className, text) {
   const node = document.createElement(tag);
@@ -108,24 +26,37 @@ function carriesFiles(transfer) {
 export class Attachments {
   /**
    * @param {object} options
-   * @param {HTMLUListElement} options.list the chips (#attachments)
+   * @param {HTMLUListElement} options.list the chips
    * @param {HTMLButtonElement} options.button the paperclip
    * @param {HTMLInputElement} options.input the hidden file input
    * @param {HTMLTextAreaElement} options.textarea the message box (paste)
-   * @param {HTMLElement} options.dropZone where files may be dropped (the room)
+   * @param {HTMLElement} options.dropZone where files may be dropped (the room, the thread)
    * @param {HTMLElement} options.dropTarget shown over it while files are dragged
    * @param {HTMLElement} options.status a polite live region: a file ready, or refused
-   * @param {(room: string) => object} options.transportFor the site's transport for a room
-   * @param {(room: string) => void} options.onChange a room's attachments changed
+   * @param {HTMLElement} options.note above the box: a message waiting for its files, or files
+   *   that will not go
+   * @param {(scope: string) => object} options.transportFor the site's transport for a scope
+   * @param {(scope: string, text: string, files: object[]) => boolean} options.send a message
+   *   with its ready files (`{id, name, size, type}`) goes; false if it could not (its files stay)
+   * @param {(scope: string, text: string, why: {failed: boolean, interrupted: boolean}) => void}
+   *   options.giveBack a message that waited for its files will not go (one `failed`, all were
+   *   removed, or the page was left while one was uploading: `interrupted`): its text back into
+   *   that scope's draft
+   * @param {(scope: string) => void} [options.onChange] a scope's attachments changed
    * @param {() => boolean} [options.enabled] attaching is allowed now
+   * @param {Storage | null} [options.storage] where a scope's files survive a reload
+   * @param {(scope: string) => string | null} [options.storageKey] a scope's key there
    * @param {object} [options.timings] upload-queue.js timings (tests)
    */
-  constructor({ list, button, input, textarea, dropZone, dropTarget, status, transportFor, onChange,
-    enabled = () => true, timings = {} }) {
-    Object.assign(this, { list, button, input, textarea, dropZone, dropTarget, status, transportFor,
-      onChange, enabled, timings });
-    this.queues = new Map(); // room -> UploadQueue: a room's uploads go on while another is shown
-    this.room = null;
+  constructor({ list, button, input, textarea, dropZone, dropTarget, status, note, transportFor, send,
+    giveBack, onChange = () => {}, enabled = () => true, storage = null, storageKey = () => null,
+    timings = {} }) {
+    Object.assign(this, { list, button, input, textarea, dropZone, dropTarget, status, note, transportFor,
+      sendMessage: send, giveBack, onChange, enabled, storage, storageKey, timings });
+    // scope -> {queue, waiting: the text of a message sent before its files were ready, saved:
+    // what storage holds}
+    this.scopes = new Map();
+    this.scope = null; // the one whose composer is shown
     this.previews = new Map(); // item key -> object URL of a local image's preview
     this.drags = 0;
 
@@ -167,63 +98,114 @@ export class Attachments {
       this.add([...event.dataTransfer.files]);
       textarea.focus();
     });
-    // A file dropped anywhere else on the page would replace the page with the file.
+    // A file dropped anywhere else on the page would replace the page with the file. (Each
+    // composer's component listens: whichever comes first prevents it, each hides its target.)
     for (const type of ["dragover", "drop"]) {
       document.addEventListener(type, (event) => {
-        if (carriesFiles(event.dataTransfer) && !event.defaultPrevented) {
-          event.preventDefault();
-          if (type === "drop") {
-            this.drags = 0;
-            dropTarget.hidden = true;
-          }
+        if (!carriesFiles(event.dataTransfer)) return;
+        if (!event.defaultPrevented) event.preventDefault();
+        if (type === "drop") {
+          this.drags = 0;
+          dropTarget.hidden = true;
         }
       });
     }
   }
 
-  /** The queue of a room (made the first time it is asked for). */
-  queueOf(room) {
-    let queue = this.queues.get(room);
-    if (!queue) {
-      queue = new UploadQueue({
-        transport: this.transportFor(room),
-        timings: this.timings,
-        onChange: (item, change) => this.changed(room, item, change),
-      });
-      this.queues.set(room, queue);
-    }
-    return queue;
+  scopeOf(scope) {
+    let held = this.scopes.get(scope);
+    if (held) return held;
+    // `at`: when what storage keeps of it was first kept (ready files older than a day are gone
+    // from the server).
+    held = { queue: null, waiting: null, saved: null, at: null, restoring: true };
+    this.scopes.set(scope, held);
+    held.queue = new UploadQueue({
+      transport: this.transportFor(scope),
+      timings: this.timings,
+      onChange: (item, change) => this.changed(scope, item, change),
+    });
+    // What a previous page left of this scope's files (and the message waiting for them).
+    const saved = this.load(scope);
+    held.queue.restore(saved?.files);
+    held.waiting = typeof saved?.waiting === "string" ? saved.waiting : null;
+    held.at = Number(saved?.files?.at) || null;
+    held.restoring = false;
+    this.settle(scope);
+    this.persist(scope);
+    return held;
   }
 
-  /** The room whose composer is shown: its chips. */
-  show(room) {
-    this.room = room;
+  /** The queue of a scope (made the first time it is asked for, with what storage kept). */
+  queueOf(scope) {
+    return this.scopeOf(scope).queue;
+  }
+
+  /** The text of a scope's message waiting for its files, or null. */
+  waitingText(scope) {
+    return this.scopes.get(scope)?.waiting ?? null;
+  }
+
+  /** Some scope's file is still uploading: leaving the page now would lose it. */
+  get uploading() {
+    return [...this.scopes.values()].some(({ queue }) => queue.uploading);
+  }
+
+  /** The scope whose composer is shown: its chips. */
+  show(scope) {
+    this.scope = scope;
     this.drags = 0;
     this.dropTarget.hidden = true;
-    this.list.replaceChildren(...this.queueOf(room).list().map((item) => this.chip(item)));
+    this.list.replaceChildren(...this.queueOf(scope).list().map((item) => this.chip(item, scope)));
     this.list.hidden = this.list.childElementCount === 0;
+    this.showNote();
   }
 
   get queue() {
-    return this.queueOf(this.room);
+    return this.queueOf(this.scope);
   }
 
   add(files) {
-    if (!files.length || !this.enabled()) return;
+    if (!files.length || !this.enabled() || this.scope === null) return;
     this.queue.add(files);
   }
 
-  changed(room, item, { removed = false }) {
+  /**
+   * The composer sends `text` in `scope`: "none" (no files: the text goes as any message),
+   * "blocked" (a file could not be attached: nothing goes), "sent" (with its files, now),
+   * "unsent" (`send` could not: text and files stay) or "waiting" (it goes once every file is
+   * ready; Enter again while waiting adds to its text).
+   */
+  submit(scope, text) {
+    const held = this.scopeOf(scope);
+    const { queue } = held;
+    if (queue.size === 0) return "none";
+    if (queue.failed.length) return "blocked";
+    if (queue.allReady && held.waiting === null) return this.go(scope, text) ? "sent" : "unsent";
+    held.waiting = held.waiting ? `${held.waiting}\n${text}` : text;
+    this.persist(scope);
+    this.showNote();
+    this.onChange(scope);
+    return "waiting";
+  }
+
+  go(scope, text) {
+    const { queue } = this.scopeOf(scope);
+    if (!this.sendMessage(scope, text, queue.readyFiles())) return false;
+    queue.sent();
+    return true;
+  }
+
+  changed(scope, item, { removed = false }) {
     if (removed) {
       const url = this.previews.get(item.key);
       if (url) URL.revokeObjectURL(url);
       this.previews.delete(item.key);
     }
-    if (room === this.room) {
+    if (scope === this.scope) {
       const chip = this.list.querySelector(`[data-key="${item.key}"]`);
       if (removed) chip?.remove();
       else if (chip) this.fillChip(chip, item);
-      else this.list.append(this.chip(item));
+      else this.list.append(this.chip(item, scope));
       this.list.hidden = this.list.childElementCount === 0;
       if (!removed && (item.state === "failed" || item.state === "ready")) {
         this.status.textContent = item.state === "ready"
@@ -231,14 +213,86 @@ export class Attachments {
           : `${item.name} was not attached: ${this.errorText(item)}`;
       }
     }
-    this.onChange(room);
+    const held = this.scopes.get(scope);
+    if (!held || held.restoring) return; // restoring: settled and saved once it is done
+    this.settle(scope);
+    this.persist(scope);
+    if (scope === this.scope) this.showNote();
+    this.onChange(scope);
+  }
+
+  /** A waiting message goes once its files are all ready, or comes back to its draft if one
+   * failed (or was interrupted by a reload) or all were removed. */
+  settle(scope) {
+    const held = this.scopes.get(scope);
+    if (held.waiting === null) return;
+    const { queue } = held;
+    const text = held.waiting;
+    if (queue.size > 0 && queue.allReady) {
+      held.waiting = null;
+      if (!this.go(scope, text)) this.giveBack(scope, text, { failed: false, interrupted: false });
+    } else if (queue.failed.length || queue.size === 0) {
+      held.waiting = null;
+      const interrupted = queue.failed.some((item) => item.code === "interrupted");
+      if (text) this.giveBack(scope, text, { failed: queue.failed.length > 0, interrupted });
+    }
+  }
+
+  /** Above the box: the message waiting, files that will not go, or nothing. */
+  showNote() {
+    const held = this.scopes.get(this.scope);
+    if (!held) return;
+    const waiting = held.waiting !== null;
+    const failed = held.queue.failed;
+    this.note.hidden = !waiting && !failed.length;
+    this.note.classList.toggle("problem", !waiting);
+    if (waiting) this.note.textContent = "Your message goes as soon as its files are uploaded and checked.";
+    else if (failed.some((item) => item.code === "interrupted")) {
+      this.note.textContent = "Files still uploading when the page was left are lost: attach them again. "
+        + "Remove them (✕) to send the rest.";
+    } else {
+      this.note.textContent = "Files that could not be attached are not sent: remove them (✕) to send the rest.";
+    }
+  }
+
+  // -- across a reload ----------------------------------------------------------------------
+
+  load(scope) {
+    const key = this.storageKey(scope);
+    if (!key || !this.storage) return null;
+    try {
+      return JSON.parse(this.storage.getItem(key) ?? "null");
+    } catch {
+      return null; // unreadable (or storage disabled): nothing kept
+    }
+  }
+
+  /** What a reload keeps of a scope: its files (upload-queue.js snapshot) and the message
+   * waiting for them; nothing once they are gone. Written only when that changes (not at each
+   * step of progress). */
+  persist(scope) {
+    const key = this.storageKey(scope);
+    const held = this.scopes.get(scope);
+    if (!key || !this.storage || !held || held.restoring) return;
+    const { at, ...files } = held.queue.snapshot();
+    const empty = held.queue.size === 0 && held.waiting === null;
+    const body = empty ? null : JSON.stringify({ files, waiting: held.waiting });
+    if (body === held.saved) return;
+    held.saved = body;
+    held.at = empty ? null : held.at ?? at;
+    try {
+      if (empty) this.storage.removeItem(key);
+      else this.storage.setItem(key, JSON.stringify({ files: { ...files, at: held.at }, waiting: held.waiting }));
+    } catch {
+      // Full or disabled: the files live as long as the page.
+    }
   }
 
   errorText(item) {
     return uploadErrorText(item.code, { reason: item.reason, maxBytes: item.maxBytes, message: item.message });
   }
 
-  chip(item) {
+  chip(item, scope) {
     const chip = el("li", "chip");
     chip.dataset.key = item.key;
     const kind = fileKind(item.type, item.name);
@@ -265,7 +319,7 @@ export class Attachments {
     remove.type = "button";
     remove.addEventListener("click", () => {
       const next = chip.nextElementSibling ?? chip.previousElementSibling;
-      this.queueOf(chip.dataset.room ?? this.room).remove(item.key);
+      this.queueOf(scope).remove(item.key);
       (next?.querySelector(".chip-remove") ?? this.textarea).focus();
     });
     chip.append(visual, body, remove);

@@ -422,3 +422,45 @@ def test_new_messages_button_when_scrolled_up(app_rooms, open_chat):
     bob.locator("#new-below:not([hidden])", has_text="1 new message ↓").wait_for()
     bob.evaluate("(l => l.scrollTop = l.scrollHeight)(document.querySelector('#messages'))")
     bob.locator("#new-below").wait_for(state="hidden")
+
+
+# The composer's placeholder as drawn: its text, and whether it fits on one line of the box.
+PLACEHOLDER = """() => {
+    const box = document.getElementById("message-input");
+    const style = getComputedStyle(box);
+    const probe = document.createElement("span");
+    probe.style.cssText = "position:absolute;visibility:hidden;white-space:nowrap";
+    probe.style.font = style.font;
+    probe.textContent = box.placeholder;
+    document.body.append(probe);
+    const width = probe.getBoundingClientRect().width;
+    probe.remove();
+    const inner = box.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+    return { text: box.placeholder, fits: width <= inner };
+}"""
+
+
+@pytest.mark.parametrize("viewport", ["desktop", "phone"])
+def test_an_empty_room_and_its_composer(open_chat, room, viewport):
+    """A room with no message yet: its list is a labelled group saying so (a feed holds
+    articles: an empty one is what axe calls aria-required-children), the feed once a message
+    is there; the composer's placeholder is one line that fits, at 1440 and 390 px."""
+    page = open_chat(room, "alice", viewport={"desktop": DESKTOP, "phone": PHONE}[viewport])
+    page.locator("#messages .history-marker[data-state=start]").wait_for()
+    shot(page, f"empty-room-{viewport}")
+    assert page.get_attribute("#messages", "role") == "group"
+    assert page.get_attribute("#messages", "aria-label") == f"Messages in #{room}"
+    assert serious(page) == []
+    drawn = page.evaluate(PLACEHOLDER)
+    assert drawn["fits"], drawn
+    if viewport == "phone":
+        # No hint; the room's name (long, in these tests) cut to fit, with an ellipsis
+        shown = drawn["text"]
+        assert shown.endswith("…") and f"Message #{room}".startswith(shown[:-1]), shown
+    else:
+        assert drawn["text"] == f"Message #{room} (Enter sends, Shift+Enter adds a line)"
+
+    send(page, "The first message")
+    page.locator("#messages li.message:not(.pending)", has_text="The first message").wait_for()
+    wait_until(page, "() => document.getElementById('messages').getAttribute('role') === 'feed'")
+    assert serious(page) == []

@@ -169,3 +169,44 @@ def test_a_deleted_message_keeps_its_thread_readable(open_chat, room):
     assert alice.locator("#thread-messages li.message", has_text="A reply that stays").count()
     alice.locator("#messages li.message.deleted .thread-count", has_text="1 reply").wait_for()
     assert alice.locator("#thread-input").is_disabled()
+
+
+# Every "N new" badge a page's room list shows, however briefly (a MutationObserver sees each).
+WATCH_BADGES = """
+window.__badges = [];
+new MutationObserver(() => {
+  for (const badge of document.querySelectorAll("#messages .thread-unread")) {
+    window.__badges.push(badge.textContent);
+  }
+}).observe(document.getElementById("messages"), { subtree: true, childList: true,
+                                                   characterData: true });
+"""
+
+
+def test_a_reply_in_the_thread_being_read_is_never_new(open_chat, room):
+    """Alice reads her message's thread while Bob replies: its parent in the room never shows
+    "1 new", not even until her page marks the reply read; with the thread closed, it does."""
+    alice = open_chat(room, "alice", viewport=DESKTOP)
+    bob = open_chat(room, "bob", viewport=DESKTOP)
+    send(alice, "Which font for the slides?")
+    open_thread_of(alice, "Which font for the slides?")
+    open_thread_of(bob, "Which font for the slides?")
+    alice.evaluate(WATCH_BADGES)
+
+    # When Bob replies twice while Alice's thread is open
+    reply(bob, "Inter, as on the site")
+    reply(bob, "or Source Sans")
+    alice.locator("#thread-messages li.message", has_text="or Source Sans").wait_for()
+    alice.locator("#messages .thread-count", has_text="2 replies").wait_for()
+    # (her page's read mark went out, and the server's count of it came back)
+    wait_until(alice, "() => window.__badges !== undefined")
+    alice.wait_for_timeout(1500)
+    # Then the parent never said "new", and "Your threads" does not either
+    assert alice.evaluate("window.__badges") == []
+    assert alice.locator("#followed-threads .thread-unread").count() == 0
+
+    # When she closes the thread and Bob replies again: now it is new
+    alice.press("#thread-input", "Escape")
+    alice.locator("#thread").wait_for(state="hidden")
+    reply(bob, "Final answer: Inter")
+    alice.locator("#messages .thread-unread", has_text="1 new").wait_for()

@@ -67,3 +67,8 @@ test("each refusal is said in words", () => {
   assert.equal(uploadErrorText("upload_failed"), "upload failed");
   assert.equal(uploadErrorText("weird", { message: "boom" }), "upload failed: boom");
 });
+
+test("a file a reload interrupted, or kept too long, says what to do", () => {
+  assert.equal(uploadErrorText("interrupted"), "not uploaded: the page was left before it finished. Attach it again");
+  assert.equal(uploadErrorText("expired"), "kept too long: attach it again");
+});

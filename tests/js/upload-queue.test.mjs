@@ -218,3 +218,109 @@ test("a pasted file without a name gets one", async () => {
   const [item] = queue.add([{ name: "", size: 5, type: "image/png" }]);
   assert.equal(item.name, "pasted-image-1.png");
 });
+
+// -- across a reload: snapshot() is what uploads.js keeps in storage, restore() a new page's -----
+
+/** A queue with one file of each state: ready (f1), checking (f2), uploading (f3), requesting,
+ * refused by the site. */
+async function everyState() {
+  const made = make();
+  const { clock, transport, queue } = made;
+  transport.refuse.set("setup.exe", new UploadError("type_not_allowed"));
+  let answer;
+  const create = transport.create;
+  queue.add([file("a.png"), file("b.png"), file("c.txt", 10, "text/plain")]);
+  await flush();
+  transport.create = (f) => new Promise((resolve) => { answer = () => resolve(create(f)); });
+  queue.add([file("d.pdf", 20, "application/pdf")]);
+  transport.create = create;
+  queue.add([file("setup.exe", 30, "application/x-msdownload")]);
+  transport.statuses.set("f1", [{ state: "ready" }]);
+  transport.sends[0].resolve();
+  transport.sends[1].resolve();
+  await clock.advance(300);
+  return { ...made, answer };
+}
+
+test("a snapshot keeps ready and checking files by id, the rest as failed, in order", async () => {
+  const { queue, clock } = await everyState();
+  assert.deepEqual(queue.list().map((i) => i.state), ["ready", "checking", "uploading", "requesting", "failed"]);
+  const snapshot = queue.snapshot();
+  assert.deepEqual(snapshot, {
+    v: 1,
+    at: clock.now(),
+    files: [
+      { name: "a.png", size: 100, type: "image/png", id: "f1", state: "ready" },
+      { name: "b.png", size: 100, type: "image/png", id: "f2", state: "checking" },
+      { name: "c.txt", size: 10, type: "text/plain", state: "failed", code: "interrupted" },
+      { name: "d.pdf", size: 20, type: "application/pdf", state: "failed", code: "interrupted" },
+      { name: "setup.exe", size: 30, type: "application/x-msdownload", state: "failed", code: "type_not_allowed",
+        reason: null, message: "type_not_allowed", maxBytes: null },
+    ],
+  });
+  // JSON-safe, and equal while only progress moves (uploads.js writes storage on a change only)
+  assert.deepEqual(JSON.parse(JSON.stringify(snapshot)), snapshot);
+  queue.items.get("u3").progress = 0.5;
+  assert.deepEqual(queue.snapshot(), snapshot);
+});
+
+test("only bytes still in the page make leaving it lose something", async () => {
+  const { queue, transport, clock, answer } = await everyState();
+  assert.equal(queue.uploading, true);
+  transport.sends[2].resolve(); // c.txt uploaded: checking
+  answer(); // d.pdf's POST…
+  await flush();
+  assert.equal(queue.uploading, true); // …and now its upload
+  transport.sends[3].resolve();
+  await clock.advance(10);
+  assert.deepEqual(queue.list().map((i) => i.state), ["ready", "checking", "checking", "checking", "failed"]);
+  assert.equal(queue.uploading, false); // being checked survives a reload
+  assert.equal(queue.busy, true);
+});
+
+test("a new page gets ready files back ready, checks again the checking ones, keeps failures", async () => {
+  const { queue } = await everyState();
+  const saved = JSON.parse(JSON.stringify(queue.snapshot()));
+  // Given a new page's queue (a new transport: nothing of the old one's uploads)
+  const next = make();
+  next.clock.time = saved.at + 60_000;
+  next.transport.statuses.set("f2", [{ state: "pending" }, { state: "ready" }]);
+  const restored = next.queue.restore(saved);
+  assert.deepEqual(restored.map((i) => [i.name, i.state, i.id, i.code]), [
+    ["a.png", "ready", "f1", null],
+    ["b.png", "checking", "f2", null],
+    ["c.txt", "failed", null, "interrupted"],
+    ["d.pdf", "failed", null, "interrupted"],
+    ["setup.exe", "failed", null, "type_not_allowed"],
+  ]);
+  assert.equal(next.queue.uploading, false);
+  assert.deepEqual(next.transport.created, []); // nothing uploaded again
+  assert.deepEqual(next.changes.map((c) => c.state), ["ready", "checking", "failed", "failed", "failed"]);
+  // Then the checking one is polled until it is ready, and a message may take the ready ids
+  await next.clock.advance(1000);
+  assert.deepEqual(next.transport.polls, ["f2", "f2"]);
+  assert.equal(restored[1].state, "ready");
+  next.queue.remove(restored[2].key);
+  next.queue.remove(restored[3].key);
+  next.queue.remove(restored[4].key);
+  assert.equal(next.queue.allReady, true);
+  assert.deepEqual(next.queue.readyIds(), ["f1", "f2"]);
+  // New files after them take keys of their own
+  const [added] = next.queue.add([file("e.png")]);
+  assert.ok(!restored.some((i) => i.key === added.key));
+});
+
+test("files kept too long come back expired; a snapshot of another shape, nothing", async () => {
+  const { queue } = await everyState();
+  const saved = queue.snapshot();
+  const next = make();
+  next.clock.time = saved.at + 13 * 60 * 60_000;
+  const restored = next.queue.restore(saved);
+  assert.deepEqual(restored.map((i) => i.code), ["expired", "expired", "interrupted", "interrupted", "type_not_allowed"]);
+  assert.deepEqual(next.transport.polls, []);
+  const other = make();
+  assert.deepEqual(other.queue.restore(null), []);
+  assert.deepEqual(other.queue.restore({ v: 99, files: saved.files }), []);
+  assert.deepEqual(other.queue.restore({ v: 1, at: 0, files: [{ id: "x" }, null] }), []);
+  assert.equal(other.queue.size, 0);
+});
