@@ -15,6 +15,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PY_STAMP := $(VENV)/.installed
+# pytest-xdist workers for `make test`: the suite mostly waits (servers, sockets, Chromium), so
+# two keep a 2-CPU machine busy (TEST_WORKERS=0: one process, as before).
+TEST_WORKERS ?= 2
 BENCH_STAMP := $(VENV)/.installed-bench
 NODE_STAMP := node_modules/.installed
 
@@ -71,7 +74,7 @@ run: deps postgresql
 test: deps chromium postgresql
 	$(VENV)/bin/ruff check .
 	node --test tests/js/
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS)
 	$(PY) -m emulator.iam_report
 
 # Deselects the tests marked `server` or `tool` (tests/conftest.py marks them by the fixtures they

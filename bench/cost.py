@@ -29,6 +29,7 @@ import asyncio
 import contextlib
 import json
 import math
+import os
 import random
 import sys
 import tempfile
@@ -55,6 +56,7 @@ from bench.prices import (
     LineItem,
     api_messages_dollars,
     bill,
+    image_dollars,
     total,
 )
 
@@ -413,6 +415,9 @@ class LargeRun:
     latency_ms: dict  # sent → held by another reader: p50, p99, max
     lost: int  # (reader, message) pairs never held
     errors: int
+    # The machine's 1-minute load average when the messages' window ended: a p99 measured
+    # while something else ran is this machine's business, not the design's.
+    load: float | None = None
 
 
 async def simulate_large(port: int, keys, *, readers: int, seed: int) -> LargeRun:
@@ -467,6 +472,7 @@ async def simulate_large(port: int, keys, *, readers: int, seed: int) -> LargeRu
         if person.newest > person.marked:
             frame["read"] = person.marked = person.newest
         await person.send(frame)
+    window_load = os.getloadavg()[0]
     pinged_before = _requests(window_end, "PingFunction")
     await stack.until(lambda: _requests(meter(port), "PingFunction") >= pinged_before + readers)
     await asyncio.sleep(2)  # the `unread` frames their read marks send
@@ -501,6 +507,7 @@ async def simulate_large(port: int, keys, *, readers: int, seed: int) -> LargeRu
         },
         lost=lost,
         errors=sum(len(p.errors) for p in people),
+        load=window_load,
     )
 
 
@@ -631,6 +638,7 @@ def report(
         lines += _scenario_lines(scenario, items, reading)
     lines += _community_lines(alone, large)
     lines += _fixed_lines(alone)
+    lines += _files_lines(alone)
     lines += _storage_lines(stored)
     lines += _provisioned_lines(alone, large)
     lines += _always_on_lines(alone)
@@ -669,6 +677,7 @@ def _target_lines(run: Run, large: list[LargeRun]) -> list[str]:
         f"{ratio:.2f}× with {biggest.readers} readers (at "
         + ", ".join(f"{r.readers}: {r.posts_per_reader_message:.2f}×" for r in large)
         + f"; more readers, fewer POSTs per reader); p99 {p99:,.0f} ms on this machine"
+        + ("" if biggest.load is None else f" at a load average of {biggest.load:.1f}")
     )
     reading = month(run, team)
     items = bill(reading)
@@ -783,6 +792,68 @@ def _fixed_lines(run: Run) -> list[str]:
     return [*lines, ""]
 
 
+# Files are not metered (the simulated people send none): priced from bench/prices.py's
+# `image_dollars`, for an assumed share of messages carrying a photo. No team chat publishes
+# its share; one in IMAGE_SHARE is a guess to rescale by, not a measurement.
+IMAGE_SHARE = 50
+IMAGE_MB = 3
+
+
+def _files_lines(run: Run) -> list[str]:
+    """What files add: one image's bill by line, then each scenario with one message in
+    IMAGE_SHARE carrying a photo that every reader of its room sees as a thumbnail."""
+    lines = [
+        "## Files and images",
+        "",
+        "Not metered (the simulated people send no files): priced from the requests each "
+        "makes (`bench/prices.py` `image_dollars`). S3 Standard: PUT/POST "
+        f"${PRICES['s3_put_requests'].dollars} per 1,000, GET "
+        f"${PRICES['s3_get_requests'].dollars} per 1,000, storage "
+        f"${PRICES['s3_storage_gb_month'].dollars} per GB-month, transfer out "
+        f"${PRICES['s3_transfer_out_gb'].dollars} per GB (no free tier); sending a message "
+        "removes its files' `unsent` tags (DeleteObjectTagging: free).",
+        "",
+    ]
+    one = image_dollars(size=IMAGE_MB * 2**20)
+    lines += [
+        f"A {IMAGE_MB} MB photo with a 30 KB thumbnail, kept a month, its thumbnail shown 50 "
+        "times and opened full size 5 times:",
+        "",
+        "| line | dollars |",
+        "|---|---:|",
+        *(f"| {name} | ${dollars:.6f} |" for name, dollars in one.items() if name != "total"),
+        f"| **total** | **${one['total']:.4f}** |",
+        "",
+        "| scenario, one message in "
+        f"{IMAGE_SHARE} with a {IMAGE_MB} MB photo | photos a month | their first month "
+        "| traffic without them | per daily user, with them |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for scenario in SCENARIOS:
+        photos = scenario.messages_per_month / IMAGE_SHARE
+        each = image_dollars(size=IMAGE_MB * 2**20, thumb_views=scenario.room_size, full_views=5)[
+            "total"
+        ]
+        traffic = total(bill(month(run, scenario)))
+        lines.append(
+            f"| {scenario.name} | {photos:,.0f} | ${photos * each:,.2f} | ${traffic:,.2f} | "
+            f"${(traffic + photos * each) / scenario.daily_users:.3f} |"
+        )
+    team = SCENARIOS[0]
+    stored_gb = team.messages_per_month / IMAGE_SHARE * IMAGE_MB / 1024
+    lines += [
+        "",
+        "Transfer out is most of a viewed photo's cost: each view is a new presigned GET (a "
+        "5-minute address), so a browser's cache does not spare a reload's download. Storage "
+        f"is the line that grows: the team's photos add {stored_gb:,.0f} GB a month, "
+        f"${PRICES['s3_storage_gb_month'].of(stored_gb * 2**30):,.2f} more on each later "
+        "month's bill for as long as they are kept. Not included: each view's request to the "
+        "site (`/api/files/<id>/`, Lambda and its REST API) before the GET.",
+        "",
+    ]
+    return lines
+
+
 def _community_lines(run: Run, large: list[LargeRun]) -> list[str]:
     """10,000 daily users: COMMUNITY_SMALL (the team's rooms, metered) and one room of
     LARGE_ROOM (batched, extrapolated from the large rooms metered)."""
@@ -822,12 +893,13 @@ def _community_lines(run: Run, large: list[LargeRun]) -> list[str]:
         + _architectures(reading),
         "",
         "| large room metered | messages | lost | error frames | posts per message and reader "
-        "| latency p50 | p99 | max |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| latency p50 | p99 | max | load average |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         *(
             f"| {r.readers} | {r.sent} | {r.lost} | {r.errors} | "
             f"{r.posts_per_reader_message:.2f} | {r.latency_ms['p50']:,.0f} ms | "
-            f"{r.latency_ms['p99']:,.0f} ms | {r.latency_ms['max']:,.0f} ms |"
+            f"{r.latency_ms['p99']:,.0f} ms | {r.latency_ms['max']:,.0f} ms | "
+            f"{'not recorded' if r.load is None else f'{r.load:.1f}'} |"
             for r in large
         ),
         "",

@@ -92,19 +92,40 @@ MARKED_BY_FIXTURE = {
 }
 
 
+BROWSER_TESTS = Path(__file__).parent / "browser"
+
+
+# `make test` runs the suite in two pytest-xdist workers, each with its own session servers
+# (dynalite, PostgreSQL, S3, a gateway). The deploy's tests share build/deploy/ (the packages,
+# the translated template, the 3.13 runtime): they all run in one worker, one after another.
+# (A scheduler of our own: xdist 3.8's `xdist_group` marks are lost under pytest 9, which keeps
+# a node's id where xdist no longer writes it.)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class DeployTestsTogether(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return "tests/deploy" if nodeid.startswith("tests/deploy/") else nodeid
+
+    return DeployTestsTogether(config, log)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         used = set(getattr(item, "fixturenames", ()))
         marks = {MARKED_BY_FIXTURE[name] for name in used & MARKED_BY_FIXTURE.keys()}
-        if item.get_closest_marker("browser"):
+        if BROWSER_TESTS in item.path.parents:
             marks.add("server")
         for mark in sorted(marks):
             item.add_marker(mark)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    IAM_USAGE.parent.mkdir(exist_ok=True)
-    IAM_USAGE.write_text("")
+    # Under pytest-xdist (`make test` runs two workers) the workers append to the file the
+    # controller emptied before it started them.
+    if not hasattr(session.config, "workerinput"):
+        IAM_USAGE.parent.mkdir(exist_ok=True)
+        IAM_USAGE.write_text("")
     os.environ["EMULATOR_IAM_USAGE"] = str(IAM_USAGE)
 
 

@@ -14,7 +14,10 @@ def test_the_site_tests_run_on_the_sessions_postgresql():
     expected = "sqlite" if os.environ.get("TEST_DATABASE") == "sqlite" else "postgresql"
     assert connection.vendor == expected
     if expected == "postgresql":
-        assert connection.settings_dict["NAME"] == "test_dynamowave"
+        # pytest-django names a pytest-xdist worker's database after it: test_dynamowave_gw0.
+        worker = os.environ.get("PYTEST_XDIST_WORKER")
+        name = f"test_dynamowave_{worker}" if worker else "test_dynamowave"
+        assert connection.settings_dict["NAME"] == name
         with connection.cursor() as cursor:
             cursor.execute("SELECT current_database(), inet_server_addr()::text")
-            assert cursor.fetchone() == ("test_dynamowave", "127.0.0.1/32")
+            assert cursor.fetchone() == (name, "127.0.0.1/32")

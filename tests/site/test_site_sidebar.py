@@ -166,6 +166,9 @@ def test_the_room_api_describes_a_room_to_switch_to(client, users, rooms):
         ("eve", "team", 403, "not_a_member"),
         (None, "town", 401, "not_authenticated"),
     ],
+    # Named, not by their values: the unknown room's is random, and pytest-xdist's workers
+    # must collect the same ids.
+    ids=["unknown", "bad-name", "archived", "not-a-member", "anonymous"],
 )
 def test_the_room_api_refuses_with_json_errors(client, users, rooms, who, room, status, code):
     if who:
