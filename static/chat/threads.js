@@ -137,7 +137,10 @@ export class ThreadPanel {
 
   close() {
     if (!this.thread) return;
+    // Forgotten, not only cleared: markSoon() arms only while no timer is held, so a stale
+    // handle would keep every later opening of a thread from being marked read.
     clearTimeout(this.markTimer);
+    this.markTimer = null;
     this.thread = null;
     this.panel.hidden = true;
     this.area.replaceChildren();

@@ -210,3 +210,36 @@ def test_a_reply_in_the_thread_being_read_is_never_new(open_chat, room):
     alice.locator("#thread").wait_for(state="hidden")
     reply(bob, "Final answer: Inter")
     alice.locator("#messages .thread-unread", has_text="1 new").wait_for()
+
+
+def test_a_thread_opened_by_its_summary_is_read(open_chat, room):
+    """A reply comes while Alice's thread is closed ("1 new" on its parent); she opens it by
+    the parent's summary and sees the reply: the badge goes, and after a reload the server
+    agrees. She had opened and closed that thread a moment before (a read mark still waiting
+    when it closed must not keep the next opening from marking)."""
+    alice = open_chat(room, "alice", viewport=DESKTOP)
+    bob = open_chat(room, "bob", viewport=DESKTOP)
+    send(alice, "Notes for reviewers")
+    open_thread_of(bob, "Notes for reviewers")
+    # Given Alice glanced at the thread and closed it at once (its replies had just arrived)
+    open_thread_of(alice, "Notes for reviewers")
+    alice.locator("#thread .history-marker", has_text="The start of the thread.").wait_for()
+    alice.press("#thread-input", "Escape")
+    alice.locator("#thread").wait_for(state="hidden")
+
+    # When Bob replies while her thread is closed, and she opens it by the parent's summary
+    reply(bob, "One nit on the sidebar")
+    summary = alice.locator("#messages li.message", has_text="Notes for reviewers").locator(
+        ".thread-summary"
+    )
+    summary.locator(".thread-unread", has_text="1 new").wait_for()
+    summary.click()
+    alice.locator("#thread-messages li.message", has_text="One nit").wait_for()
+
+    # Then the badge goes, and the server holds it read: a reload shows no "1 new"
+    summary.locator(".thread-unread").wait_for(state="detached")
+    alice.reload()
+    alice.wait_for_selector("#status[data-state=live]")
+    summary.locator(".thread-count", has_text="1 reply").wait_for()
+    alice.wait_for_function("document.querySelector('#followed-threads li') !== null")
+    assert summary.locator(".thread-unread").count() == 0

@@ -92,6 +92,8 @@ def test_the_readme_screenshots(rooms, open_chat):
     summary.wait_for()
     summary.click()
     alice.locator("#thread-messages li.message", has_text="One nit").wait_for()
+    # Read once her page marks it (half a second after the replies arrive): no "1 new"
+    summary.locator(".thread-unread").wait_for(state="detached")
     bob.goto(bob.url.replace("/releases/", f"/{rooms['conversation']}/"))
     bob.wait_for_selector("#status[data-state=live]")
     say(bob, "Got a minute after standup?")
