@@ -94,3 +94,25 @@ def test_the_numbers_jumped_over_become_empty_once_settled(room, region, monkeyp
     # Then a reader at 2 is told every number up to the jump is empty (no message was stored)
     assert (answer.to, answer.latest) == (2 + TAKEOVER_JUMP, 2 + TAKEOVER_JUMP)
     assert answer.empty == [(3, 2 + TAKEOVER_JUMP)]
+
+
+def test_a_batch_passes_over_the_jump_whole(monkeypatch):
+    """A large room's batch settles past the jump at once, not number by number (a million)."""
+    from lambdas.services import batches
+    from lambdas.services.changes import Changes
+
+    now = 1_000_000_000_000
+    monkeypatch.setattr(batches, "_now_ms", lambda: now)
+    jumped = 3 + TAKEOVER_JUMP
+    # Given the jump's number was taken 3 s ago: past PENDING_WAIT_MS, not yet settled
+    changes = Changes(room="r", since=3, to=jumped, latest=jumped)
+    changes.messages = [SimpleNamespace(rev=jumped, rev_at=now - 3_000)]
+    started = time.perf_counter()
+    assert batches._position(changes) == jumped
+    # And taken just now, it holds the batch just below the gap, as for any pending number
+    changes.messages = [SimpleNamespace(rev=jumped, rev_at=now - 100)]
+    assert batches._position(changes) == 3
+    # And once settled (the gap is empty) it passes over it too
+    changes.empty = [(4, jumped - 1)]
+    assert batches._position(changes) == jumped
+    assert time.perf_counter() - started < 0.05
