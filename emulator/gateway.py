@@ -36,6 +36,8 @@ from emulator.authorizers import RouteAccess, authorizer_context, identity_value
 from emulator.connections import Client, ConnectionsApi, request_id
 from emulator.dynamodb_proxy import DynamoDbProxy
 from emulator.frames import LimitedWebSocketResponse, handshake_refusal
+from emulator.function_urls import PREFIX as FUNCTION_URLS
+from emulator.function_urls import FunctionUrls
 from emulator.functions import FunctionError, LambdaService
 from emulator.functions import aws_json as _json
 from emulator.iam import Iam, role_policies, template_digest
@@ -85,7 +87,7 @@ def _failed(what: str, error: Exception) -> None:
         logger.exception("%s failed", what)
 
 
-class LocalGateway(LambdaService, ConnectionsApi, DynamoDbProxy):
+class LocalGateway(LambdaService, ConnectionsApi, DynamoDbProxy, FunctionUrls):
     """The aiohttp application, the registry of open connections and the functions it runs."""
 
     def __init__(self, api: WebSocketApi, settings: Settings | None = None) -> None:
@@ -135,6 +137,8 @@ class LocalGateway(LambdaService, ConnectionsApi, DynamoDbProxy):
             "/2015-03-31/functions/{function_name}/invocations", self.invoke_function
         )
         self.app.router.add_get("/@meter", self.meter_read)  # local only: no AWS API has it
+        # Each function URL is its own host on AWS; here, a path (emulator/function_urls.py).
+        self.app.router.add_route("*", FUNCTION_URLS + "{function}/{path:.*}", self.function_url)
         # Last: any other stage (a handshake, or @connections) is API Gateway's 403, not a 404.
         self.app.router.add_route("*", "/{path:.*}", self.unknown_path)
 
@@ -204,6 +208,10 @@ class LocalGateway(LambdaService, ConnectionsApi, DynamoDbProxy):
     @property
     def lambda_url(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+    def function_url_of(self, logical_id: str) -> str:
+        """Where the function's URL answers (AWS: https://<url-id>.lambda-url.<region>.on.aws/)."""
+        return f"http://{self.host}:{self.port}{FUNCTION_URLS}{logical_id}/"
 
     @property
     def meter_url(self) -> str:

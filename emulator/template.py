@@ -105,6 +105,8 @@ class WebSocketApi:
     # What it was read from (before any transform), for the roles (emulator/iam.py).
     template: dict = field(default_factory=dict, compare=False, repr=False)
     parameters: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+    # Function URLs (emulator/function_urls.py serves them), by their function's logical id.
+    function_urls: dict[str, FunctionUrl] = field(default_factory=dict)
 
 
 class _CfnLoader(yaml.SafeLoader):
@@ -251,6 +253,25 @@ def _function_of(resources: dict, uri: object, what: str) -> str:
             f"AWS::Lambda::Function, found {len(matches)}"
         )
     return matches[0]
+
+
+@dataclass(frozen=True)
+class FunctionUrl:
+    function: str  # the function's logical id
+    auth_type: str  # NONE or AWS_IAM
+
+
+def read_function_urls(resources: dict) -> dict[str, FunctionUrl]:
+    """Each AWS::Lambda::Url of a deployed template (what SAM makes of FunctionUrlConfig), by
+    its function's logical id (its target is the function's `live` alias)."""
+    urls = {}
+    for resource in resources.values():
+        if resource.get("Type") != "AWS::Lambda::Url":
+            continue
+        props = resource.get("Properties", {}) or {}
+        for function in _functions_named(resources, props.get("TargetFunctionArn")):
+            urls[function] = FunctionUrl(function, str(props.get("AuthType", "AWS_IAM")))
+    return urls
 
 
 def _merged(defaults: dict, props: dict) -> dict:
@@ -525,6 +546,7 @@ def read_api(
         selection_path=path,
         template=template,
         parameters=dict(parameters or {}),
+        function_urls=read_function_urls(resources),
     )
 
 

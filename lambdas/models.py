@@ -126,6 +126,9 @@ class Room(Model):
     # The room's last change number (lambdas/services/changes.py) and when it was taken (epoch ms).
     seq = NumberAttribute(null=True)
     seq_at = NumberAttribute(null=True)
+    # The Region that took `seq` (docs/multi-region.md): another Region's number makes the next
+    # one taken here jump past any it may have taken and not replicated yet.
+    seq_region = UnicodeAttribute(null=True)
     # Messages posted (lambdas/services/unread.py): ADDed by the UpdateItem that takes a new
     # message's change number, so counting costs no write of its own; a reader's unread count
     # is `posted` less the ordinal they have read to. Rooms from before count from 0.

@@ -168,18 +168,26 @@ def batch_run(*, api: ManagementApi, room: str, token: str, since: int) -> int:
 
 def _position(changes: Changes) -> int:
     """Up to where this answer settles the room: its end, or just below the first number still
-    pending if that was taken less than PENDING_WAIT_MS ago (its write may land any moment)."""
+    pending if that was taken less than PENDING_WAIT_MS ago (its write may land any moment).
+    Gaps are passed over whole, never number by number: a Region taking a room over leaves one
+    of TAKEOVER_JUMP numbers (lambdas/services/changes.py)."""
     held = {int(m.rev): int(m.rev_at or 0) for m in changes.messages}
-    empty = {n for first, last in changes.empty for n in range(first, last + 1)}
     recent = _now_ms() - PENDING_WAIT_MS
     numbers = sorted(held)
-    for n in range(changes.since + 1, changes.to + 1):
-        if n in held or n in empty:
+    n = changes.since + 1
+    while n <= changes.to:
+        if n in held:
+            n += 1
             continue
-        # Numbers are taken in order: n was taken before the next number held.
-        above = next((held[m] for m in numbers if m > n), _now_ms())
-        if above >= recent:
+        empty_to = next((last for first, last in changes.empty if first <= n <= last), None)
+        if empty_to is not None:
+            n = empty_to + 1
+            continue
+        # Numbers are taken in order: every number of this gap was taken before the next held.
+        above = next((m for m in numbers if m > n), None)
+        if (held[above] if above is not None else _now_ms()) >= recent:
             return n - 1
+        n = above if above is not None else changes.to + 1
     return changes.to
 
 

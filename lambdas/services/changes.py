@@ -8,6 +8,12 @@ the change second, conditionally on the message's number being older: a change t
 a race, fails or dies leaves its number unused. History calls an unused number "empty" once it
 cannot be written any more — taken longer ago than CHANGE_SETTLE_SECONDS, more than a
 function's timeout — so a client never waits forever for a hole; until then it is "pending".
+
+Across Regions (docs/multi-region.md: active-passive over MREC global tables) the room's item
+names the Region that took its last number (`seq_region`). The first number a Region takes
+after another Region's jumps TAKEOVER_JUMP past the last one it can see: the other Region may
+have taken numbers its replica never received, and a number must never be given twice.
+The numbers jumped over are a gap like any other: empty once settled.
 """
 
 from __future__ import annotations
@@ -25,6 +31,12 @@ from lambdas.models import Message, Room, condition_failed
 logger = logging.getLogger(__name__)
 
 MAX_CHANGES = 100  # changes in one answer: a client further behind asks again (`has_more`)
+# How far a Region taking over a room jumps past the last number it sees: more than the old
+# Region can have taken and not replicated (MREC lag, typically under a second, times a room's
+# change rate; 10^6 is 1,000 changes a second for over 16 minutes). Small enough for a page,
+# which notes the numbers of an `empty` range one by one (static/chat/changes.js): ~10 ms.
+TAKEOVER_JUMP = 1_000_000
+TAKEOVER_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -63,22 +75,70 @@ def change_number(*, room: str, message: bool = False, stored: Stored = NO_FILES
     new `message`, also its ordinal, ADDed to `posted` by the same UpdateItem: unread counts
     (lambdas/services/unread.py) cost no write of their own. So are the files a change adds
     to the room's storage (`stored`; negative: removes), which then costs no request either:
-    a caller whose change is then not written takes them back (room_storage_add)."""
+    a caller whose change is then not written takes them back (room_storage_add).
+    One UpdateItem while the room's last number was taken in this Region (or before Regions
+    were recorded); after another Region's, a read and the jump (_take_over)."""
     at = int(time.time() * 1000)
+    here = get_config().region
     item = Room(room)
-    actions = [Room.seq.add(1), Room.seq_at.set(at)]
+    counted = []
     if message:
-        actions.append(Room.posted.add(1))
+        counted.append(Room.posted.add(1))
     if stored:
-        actions += [Room.file_bytes.add(stored.bytes), Room.file_count.add(stored.files)]
-    try:
-        item.update(actions=actions, condition=Room.name.exists())
-    except UpdateError as error:
-        if condition_failed(error):
-            raise RoomNotFound(f"there is no room #{room}") from None
-        raise
+        counted += [Room.file_bytes.add(stored.bytes), Room.file_count.add(stored.files)]
+    mine = Room.seq_region.does_not_exist() | (Room.seq_region == here)
+    for _ in range(TAKEOVER_ATTEMPTS):
+        try:
+            item.update(
+                actions=[Room.seq.add(1), Room.seq_at.set(at), Room.seq_region.set(here), *counted],
+                condition=Room.name.exists() & mine,
+            )
+            break
+        except UpdateError as error:
+            if not condition_failed(error):
+                raise
+        if _take_over(item=item, here=here, at=at, counted=counted):
+            break
+    else:  # every attempt lost a race with another writer of the room's number
+        raise RuntimeError(f"room #{room}: no change number after {TAKEOVER_ATTEMPTS} attempts")
     n = int(item.posted) if message else None
     return Change(rev=int(item.seq), at=at, n=n, room=item)
+
+
+def _take_over(*, item: Room, here: str, at: int, counted: list) -> bool:
+    """Take the room's number in this Region after another Region's: TAKEOVER_JUMP past the
+    last one this replica holds, conditionally on that Region's number being still the last
+    (False: something changed meanwhile, try again). RoomNotFound if there is no room."""
+    try:
+        # With its key: an item none of whose asked attributes exist reads as no item at all.
+        seen = Room.get(
+            item.name, consistent_read=True, attributes_to_get=["name", "seq", "seq_region"]
+        )
+    except Room.DoesNotExist:
+        raise RoomNotFound(f"there is no room #{item.name}") from None
+    if seen.seq_region is None or seen.seq_region == here:
+        return False  # taken over here meanwhile: the plain ADD holds again
+    last = int(seen.seq or 0)
+    try:
+        item.update(
+            actions=[
+                Room.seq.set(last + TAKEOVER_JUMP),
+                Room.seq_at.set(at),
+                Room.seq_region.set(here),
+                *counted,
+            ],
+            condition=(Room.seq_region == seen.seq_region)
+            & (Room.seq == last if seen.seq is not None else Room.seq.does_not_exist()),
+        )
+    except UpdateError as error:
+        if condition_failed(error):
+            return False
+        raise
+    logger.warning(
+        "change numbers taken over",
+        extra={"room": item.name, "from_region": seen.seq_region, "last": last, "rev": item.seq},
+    )
+    return True
 
 
 def room_storage_add(*, room: str, stored: Stored) -> None:

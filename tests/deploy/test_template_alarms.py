@@ -191,14 +191,19 @@ def test_the_made_topic_is_one_cloudwatch_can_publish_to(template):
 
 
 def test_every_function_behind_a_route_releases_with_its_alarms(template):
-    """Each function a route reaches (and the fan-out, index and thumbnail) has a
+    """Each function a route reaches (and the fan-out, index, thumbnail and health) has a
     DeploymentPreference: the stage's DeploymentType, and alarms on its own errors, throttles and
     duration (routes: and the stage's integration error rate) that roll it back, unless
     DeploymentAlarms is "false"."""
     functions = _functions(template)
     behind = _behind_routes()
     assert len(behind) == 13
-    assert set(behind) | {"FanoutFunction", "IndexFunction", "ThumbnailFunction"} == set(functions)
+    assert set(behind) | {
+        "FanoutFunction",
+        "IndexFunction",
+        "ThumbnailFunction",
+        "HealthFunction",
+    } == set(functions)
     for logical_id in functions:
         own = template["Resources"][logical_id]["Properties"].get("DeploymentPreference")
         assert own, f"{logical_id}: no DeploymentPreference (its alarms)"

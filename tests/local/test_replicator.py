@@ -1,0 +1,192 @@
+"""The local replicator keeps two "Regions'" dynalites in step as MREC global tables do: an item
+written in A appears in B after the lag (not before), whole, deletes too, batches item by
+item; concurrent writes of one item end as the last writer's in both;
+tables left out stay per Region; an isolated Region's writes wait until it is back."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import boto3
+import pytest
+
+from devstack.dynamodb import Dynalite
+from devstack.replicator import Replicator, ReplicatorThread, tables_ending
+
+LAG = 0.5
+
+
+def client(endpoint: str):
+    return boto3.client(
+        "dynamodb",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+
+
+@pytest.fixture(scope="module")
+def region_b():
+    with Dynalite() as server:
+        yield server.endpoint_url
+
+
+@pytest.fixture
+def regions(dynamodb, region_b):
+    """Regions A (the session's dynalite) and B, a replicated table and a per-Region one in
+    each; yields (A's client, B's client, the replicator, the two tables' names)."""
+    prefix = f"repl-{uuid.uuid4().hex[:8]}"
+    tables = (f"{prefix}-rooms", f"{prefix}-connections")
+    for endpoint in (dynamodb, region_b):
+        for table in tables:
+            client(endpoint).create_table(
+                TableName=table,
+                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                BillingMode="PAY_PER_REQUEST",
+            )
+    replicator = Replicator(
+        {"A": dynamodb, "B": region_b}, lag=LAG, replicated=tables_ending("rooms", "messages")
+    )
+    runner = ReplicatorThread(replicator)
+    runner.start()
+    # Writes go through each Region's endpoint; reads straight from its dynalite (a read that
+    # passed through would be relayed the same).
+    through = {r: client(replicator.endpoint(r)) for r in ("A", "B")}
+    direct = {"A": client(dynamodb), "B": client(region_b)}
+    yield SimpleRegions(through, direct, replicator, runner, *tables)
+    runner.stop()
+
+
+class SimpleRegions:
+    def __init__(self, through, direct, replicator, runner, replicated, local):
+        self.through, self.direct = through, direct
+        self.replicator, self.runner = replicator, runner
+        self.replicated, self.local = replicated, local
+
+    def item(self, region: str, pk: str, table: str | None = None) -> dict | None:
+        found = self.direct[region].get_item(
+            TableName=table or self.replicated, Key={"pk": {"S": pk}}, ConsistentRead=True
+        )
+        return found.get("Item")
+
+    def settle(self) -> None:
+        self.runner.call(self.replicator.settled())
+
+
+def test_an_item_written_in_a_appears_in_b_after_the_lag(regions):
+    regions.through["A"].put_item(
+        TableName=regions.replicated, Item={"pk": {"S": "general"}, "title": {"S": "General"}}
+    )
+    written = time.monotonic()
+    assert regions.item("B", "general") is None  # not before the lag
+    regions.settle()
+    assert time.monotonic() - written >= LAG * 0.9
+    assert regions.item("B", "general") == {"pk": {"S": "general"}, "title": {"S": "General"}}
+
+
+def test_an_add_arrives_as_its_result_and_a_delete_as_a_delete(regions):
+    a = regions.through["A"]
+    for _ in range(3):
+        a.update_item(
+            TableName=regions.replicated,
+            Key={"pk": {"S": "r"}},
+            UpdateExpression="ADD seq :one",
+            ExpressionAttributeValues={":one": {"N": "1"}},
+        )
+    regions.settle()
+    assert regions.item("B", "r")["seq"] == {"N": "3"}
+    a.delete_item(TableName=regions.replicated, Key={"pk": {"S": "r"}})
+    regions.settle()
+    assert regions.item("B", "r") is None
+
+
+def test_batches_replicate_item_by_item_both_ways(regions):
+    """(dynalite has no transactions: TransactWriteItems is captured the same way, untested.)"""
+    regions.through["A"].batch_write_item(
+        RequestItems={
+            regions.replicated: [{"PutRequest": {"Item": {"pk": {"S": f"b{n}"}}}} for n in (1, 2)]
+        }
+    )
+    regions.through["B"].batch_write_item(
+        RequestItems={
+            regions.replicated: [
+                {"PutRequest": {"Item": {"pk": {"S": "c1"}, "v": {"S": "x"}}}},
+                {"DeleteRequest": {"Key": {"pk": {"S": "b9"}}}},
+            ]
+        }
+    )
+    regions.settle()
+    assert regions.item("B", "b1") and regions.item("B", "b2")
+    assert regions.item("A", "c1") == {"pk": {"S": "c1"}, "v": {"S": "x"}}
+    assert regions.replicator.counts.captured == 4
+
+
+def test_a_write_in_b_after_as_is_kept_in_both(regions):
+    # Given A writes, and B writes the same item before A's write reaches it
+    regions.through["A"].put_item(
+        TableName=regions.replicated, Item={"pk": {"S": "x"}, "by": {"S": "A"}}
+    )
+    regions.through["B"].put_item(
+        TableName=regions.replicated, Item={"pk": {"S": "x"}, "by": {"S": "B"}}
+    )
+    regions.settle()
+    # Then B's, the later, wins in both Regions; A's image was dropped on arrival in B
+    assert regions.item("A", "x")["by"] == regions.item("B", "x")["by"] == {"S": "B"}
+    assert regions.replicator.counts.superseded >= 1
+
+
+def test_tables_left_out_stay_per_region(regions):
+    regions.through["A"].put_item(TableName=regions.local, Item={"pk": {"S": "c-1"}})
+    regions.settle()
+    time.sleep(LAG * 1.5)
+    assert regions.item("A", "c-1", regions.local) and not regions.item("B", "c-1", regions.local)
+
+
+def test_an_isolated_regions_writes_wait_until_it_is_back(regions):
+    regions.replicator.isolate("A")
+    regions.through["A"].put_item(TableName=regions.replicated, Item={"pk": {"S": "late"}})
+    time.sleep(LAG * 2)
+    assert regions.item("B", "late") is None and regions.replicator.counts.held == 1
+    regions.runner.call(regions.replicator.reconnect("A"))
+    regions.settle()
+    assert regions.item("B", "late") == {"pk": {"S": "late"}}
+
+
+def test_change_numbers_never_repeat_across_a_failover_and_back(dynamodb, region_b, configure):
+    """The write model end to end (docs/multi-region.md): A takes 1..3 (replicated) and 4..5
+    (not: A fails first); B, taking over, jumps past them; failing back, A jumps again."""
+    from devstack.dynamodb import ensure_tables
+    from lambdas.models import Room, utcnow
+    from lambdas.services.changes import TAKEOVER_JUMP, change_number
+
+    configure(DYNAMODB_ENDPOINT_URL=region_b)
+    ensure_tables()  # Region B's tables, as the stack's second Region has them
+    replicator = Replicator(
+        {"A": dynamodb, "B": region_b}, lag=0.2, replicated=tables_ending("rooms", "messages")
+    )
+    runner = ReplicatorThread(replicator)
+    runner.start()
+    try:
+
+        def in_region(region: str, name: str) -> None:
+            configure(DYNAMODB_ENDPOINT_URL=replicator.endpoint(region), AWS_REGION=name)
+
+        in_region("A", "us-east-1")
+        room = f"room-{uuid.uuid4().hex[:12]}"
+        Room(room, title="", created_by="test", created_at=utcnow()).save()
+        taken = [change_number(room=room).rev for _ in range(3)]
+        runner.call(replicator.settled())
+        replicator.isolate("A")
+        taken += [change_number(room=room).rev for _ in range(2)]  # never leave A
+        in_region("B", "us-west-2")
+        taken += [change_number(room=room).rev for _ in range(2)]
+        runner.call(replicator.reconnect("A"))  # A is back: its late writes lose to B's
+        runner.call(replicator.settled())
+        in_region("A", "us-east-1")
+        taken += [change_number(room=room).rev]
+        assert taken == [1, 2, 3, 4, 5, 3 + TAKEOVER_JUMP, 4 + TAKEOVER_JUMP, 4 + 2 * TAKEOVER_JUMP]
+    finally:
+        runner.stop()
