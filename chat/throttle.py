@@ -38,7 +38,11 @@ def client_ip(request: HttpRequest | None) -> str | None:
         return None
     header = settings.CLIENT_IP_HEADER
     if header:
-        return request.META.get("HTTP_" + header.upper().replace("-", "_")) or None
+        value = request.META.get("HTTP_" + header.upper().replace("-", "_")) or None
+        if value and header.lower() == "cloudfront-viewer-address":
+            # CloudFront's "198.51.100.10:46532" or "2001:db8::1:46532": always with the port.
+            value = value.rpartition(":")[0] or None
+        return value
     return request.META.get("REMOTE_ADDR") or None
 
 

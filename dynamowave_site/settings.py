@@ -121,6 +121,10 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
+# Behind CloudFront at a custom domain the site is at / although Zappa, seeing its API's own
+# host, says SCRIPT_NAME /<stage>: "/" here (DEPLOY.md, "A custom domain"). Unset: WSGI's.
+FORCE_SCRIPT_NAME = env.str("DJANGO_FORCE_SCRIPT_NAME", default=None)
+
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "build" / "static"
