@@ -179,3 +179,19 @@ def test_login_page_still_logs_in(client, user, password):
     response = client.post(reverse("login"), {"username": user.username, "password": password})
     assert response.status_code == 302
     assert client.session["_auth_user_id"] == str(user.pk)
+
+
+@pytest.mark.parametrize(
+    ("viewer", "caller"),
+    [("198.51.100.10:46532", "198.51.100.10"), ("2001:db8::1:46532", "2001:db8::1"), ("", None)],
+)
+def test_behind_cloudfront_the_caller_is_the_viewer_address_without_its_port(
+    settings, rf, viewer, caller
+):
+    """At a custom domain (DEPLOY.md) the caller is CloudFront's CloudFront-Viewer-Address,
+    address:port, IPv4 or IPv6: the port goes, the address stays."""
+    from chat.throttle import client_ip
+
+    settings.CLIENT_IP_HEADER = "CloudFront-Viewer-Address"
+    request = rf.get("/", HTTP_CLOUDFRONT_VIEWER_ADDRESS=viewer)
+    assert client_ip(request) == caller
