@@ -153,6 +153,15 @@ def stage_load(name: str, *, template: dict, path: Path | None = None) -> Stage:
             f"SiteOrigin is {origin!r} but the site is served at {site_origin(domain)}:"
             " leave SiteOrigin out (the domain sets it)"
         )
+    if parameters.get("ConcurrencyScaling") == "true":
+        low, high = (
+            float(parameters.get(key, declared[key].get("Default", 0)))
+            for key in ("ProvisionedConcurrencyMin", "ProvisionedConcurrencyMax")
+        )
+        if low > high:
+            problems.append(
+                f"ProvisionedConcurrencyMin {low:g} is above ProvisionedConcurrencyMax {high:g}"
+            )
     for key, spec in declared.items():
         if "Default" not in spec and key not in parameters and key not in SET_BY_DEPLOY:
             problems.append(f"{key} has no default in template.yaml: set it")

@@ -10,6 +10,7 @@ from dataclasses import replace
 
 import pytest
 
+from deploy.errors import BadInput
 from deploy.figures import Resolver, concurrency_claims, resolver_for
 from deploy.quotas import default_quotas, stage_problems
 from deploy.site_package import CLOUDFRONT_VIEWER_HEADER, zappa_settings_for
@@ -214,16 +215,25 @@ def test_scaling_tracks_utilization_and_steps_up_on_each_functions_throttles(tra
         assert translated["Resources"][function]["Type"] == "AWS::Lambda::Function"
 
 
-def test_a_scaled_stage_counts_its_maximum_against_the_account(template, stage_of):
+def test_a_scaled_stage_counts_its_maximum_against_the_account(template, stage_of, tmp_path):
     """The quota check holds a scaled stage at ProvisionedConcurrencyMax per hot-path function
     (what it may reach), within each function's reservation: prod with scaling up to 10 fits a
-    default account; a Max above the connection functions' reservation (25) is refused."""
+    default account; a Max above the connection functions' reservation (25) is refused, and so
+    is a Min above the Max."""
     scaled = stage_of(ConcurrencyScaling="true", ProvisionedConcurrencyMax="10")
     problems, _ = stage_problems(template, scaled, default_quotas("us-east-1"))
     assert problems == []
     claims = {c.function: c for c in concurrency_claims(template, resolver_for(template, scaled))}
     assert {f for f, c in claims.items() if c.provisioned} == HOT_PATH
     assert {claims[f].provisioned for f in HOT_PATH} == {10}
+    path = tmp_path / "qa.json"
+    path.write_text(
+        json.dumps({**SCALING, "ProvisionedConcurrencyMin": 5, "ProvisionedConcurrencyMax": 3})
+    )
+    with pytest.raises(
+        BadInput, match="ProvisionedConcurrencyMin 5 is above ProvisionedConcurrencyMax 3"
+    ):
+        stage_load("qa", template=template, path=path)
     too_many = stage_of(ConcurrencyScaling="true", ProvisionedConcurrencyMax="30")
     problems, _ = stage_problems(template, too_many, default_quotas("us-east-1"))
     assert len(problems) == 2  # the authorizer's and $connect's (reserve 25); sendmessage 40
@@ -235,7 +245,7 @@ def test_a_domain_stage_sets_the_sites_origin_and_cloudfronts(template, tmp_path
     https://<domain> and Zappa's API host as CloudFront's origin."""
     path = tmp_path / "qa.json"
     path.write_text('{"DomainName": "chat.example.com"}')
-    with pytest.raises(Exception) as refused:
+    with pytest.raises(BadInput) as refused:
         stage_load("qa", template=template, path=path)
     assert "needs WebSocketCertificateArn" in str(refused.value)
     assert "needs SiteCertificateArn" in str(refused.value)
