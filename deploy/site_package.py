@@ -36,9 +36,6 @@ from deploy.config import (
 )
 
 SITE_EXTRAS = ("site", "postgres", "zappa")
-# CloudFront's "address:port" of the viewer, sent to the origin by the managed
-# AllViewerExceptHostHeader policy (template.yaml, SiteDistribution).
-CLOUDFRONT_VIEWER_HEADER = "CloudFront-Viewer-Address"
 
 # What the site's zip holds of this repository, besides the collected static files: Zappa packages
 # the folder it runs in, so it runs in one holding only these (site_sources_stage), never in the
@@ -204,13 +201,11 @@ def zappa_settings_for(
     # Behind a custom domain (the stack's SiteUrl), CloudFront calls the same host (it does not
     # forward Host: API Gateway answers only to its own), so ALLOWED_HOSTS is unchanged; the
     # pages' Origin is the domain's; URLs start at / (Zappa would prefix the API's stage, as
-    # the Host is an amazonaws.com one); the caller's address is CloudFront's viewer header.
+    # the Host is an amazonaws.com one); the caller's address is CloudFront's viewer header
+    # when CloudFront's edge header vouches for it (chat/edge.py).
     domain_url = outputs.get("SiteUrl", "")
     if domain_url:
-        environment.update(
-            DJANGO_FORCE_SCRIPT_NAME="/",
-            DJANGO_CLIENT_IP_HEADER=CLOUDFRONT_VIEWER_HEADER,
-        )
+        environment.update(DJANGO_FORCE_SCRIPT_NAME="/", DJANGO_BEHIND_CLOUDFRONT="true")
     environment.update(
         DJANGO_ALLOWED_HOSTS=site_host or "",
         DJANGO_CSRF_TRUSTED_ORIGINS=domain_url or (f"https://{site_host}" if site_host else ""),

@@ -24,6 +24,7 @@ SET_BY_DEPLOY = (
     "AlarmTopicArn",
     "AlarmEmail",
     "SiteApiHost",  # Zappa's REST API host, CloudFront's origin: read from Zappa's stack
+    "SiteEdgeSecret",  # CloudFront's header to the site: from the site's secret key
 )
 # A custom domain's parameters (DEPLOY.md, "A custom domain"): both certificates go with it.
 DOMAIN_CERTIFICATES = ("WebSocketCertificateArn", "SiteCertificateArn")
@@ -58,6 +59,11 @@ class Stage:
     path: Path
     parameters: dict[str, str]  # the file's CloudFormation parameters, as strings
     alarm_target_required: bool = False
+
+    @property
+    def domain(self) -> str:
+        """The custom domain (DEPLOY.md, "A custom domain"), or ""."""
+        return self.parameters.get("DomainName", "")
 
     @property
     def file(self) -> str:
@@ -179,17 +185,20 @@ def stack_parameters(
     alarm_email: str = "",
     origin: str = "",
     site_api_host: str = "",
+    edge_secret: str = "",
 ) -> dict[str, str]:
     """The stack's CloudFormation parameters: the stage's file plus what the deploy knows, each
     only where the deployed template declares it (the global-tables variant has fewer). The
     site's `origin` (its deployed address) is the SiteOrigin unless the file names one or a
     DomainName (https://<it>); with none, the template's default stands. `site_api_host`
-    (Zappa's REST API, CloudFront's origin) only matters with a DomainName."""
+    (Zappa's REST API, CloudFront's origin) and `edge_secret` (the header CloudFront adds,
+    chat/edge.py) only matter with a DomainName."""
     domain = stage.parameters.get("DomainName", "")
     values = {
         **({"SiteOrigin": origin} if origin else {}),
         **({"SiteOrigin": site_origin(domain)} if domain else {}),
         **({"SiteApiHost": site_api_host} if domain and site_api_host else {}),
+        **({"SiteEdgeSecret": edge_secret} if domain and edge_secret else {}),
         **stage.parameters,
         "StageName": stage.name,
         "TokenPublicKeysParameterName": ssm_names(stage.name)["public_keys"],

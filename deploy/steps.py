@@ -64,6 +64,7 @@ def deploy_for_real(args, stage: Stage, template: dict, say: Callable[..., None]
 
     # 2. Keys and secrets (created once, kept), and the alarms' address for later deploys.
     keys = aws.keys_ensure(ssm=ssm, stage=stage.name)
+    edge = aws.edge_secret_read(ssm=ssm, stage=stage.name) if stage.domain else ""
     if alarm.store_email and aws.alarm_email_keep(ssm=ssm, stage=stage.name, email=alarm.email):
         say("alarm e-mail kept", f"{alarm.email} for later deploys of {stage.name}")
     say("keys", f"{keys.public_keys_parameter} version {keys.public_keys_version}")
@@ -91,6 +92,7 @@ def deploy_for_real(args, stage: Stage, template: dict, say: Callable[..., None]
         alarm_email=alarm.email,
         origin=origin,
         site_api_host=host or _previous(existing, "SiteApiHost"),
+        edge_secret=edge,
     )
 
     def deploy_stack() -> str:
@@ -135,6 +137,7 @@ def deploy_for_real(args, stage: Stage, template: dict, say: Callable[..., None]
         alarm_email=alarm.email,
         origin=site_origin(host) if host else parameters.get("SiteOrigin", ""),
         site_api_host=host or parameters.get("SiteApiHost", ""),
+        edge_secret=edge,
     )
     changed = {k: v for k, v in wanted.items() if parameters.get(k) != v}
     if host and changed:

@@ -22,6 +22,7 @@ import pytest
 from moto import mock_aws
 
 import deploy.__main__ as cli
+from chat.edge import edge_secret
 from deploy import aws, lambda_package, site_package, site_release, steps
 from deploy.config import ssm_names
 from deploy.lambda_package import LambdaPackage
@@ -232,7 +233,8 @@ def test_a_custom_domain_in_the_stage_file_is_the_site_origin(world, tmp_path):
 
 
 def test_a_domain_stage_gets_cloudfronts_origin_once_the_site_exists(world, tmp_path, capsys):
-    """A stage with a domain: SiteOrigin is https://<domain> from the first change set; the
+    """A stage with a domain: SiteOrigin is https://<domain> and CloudFront's edge header the
+    site's from the first change set; the
     site's REST API host (CloudFront's origin, SiteApiHost) exists only after `zappa deploy`,
     so a second change set gives it (and makes the distribution); a second run changes
     nothing."""
@@ -258,6 +260,11 @@ def test_a_domain_stage_gets_cloudfronts_origin_once_the_site_exists(world, tmp_
     assert first["SiteOrigin"] == second["SiteOrigin"] == "https://chat.example.com"
     assert "SiteApiHost" not in first
     assert second["SiteApiHost"] == f"{SITE_API_ID}.execute-api.{REGION}.amazonaws.com"
+    # CloudFront's edge header, from the site's secret key as the site derives it.
+    secret_key = world.ssm.get_parameter(
+        Name="/dynamowave/dev/site/django-secret-key", WithDecryption=True
+    )["Parameter"]["Value"]
+    assert first["SiteEdgeSecret"] == second["SiteEdgeSecret"] == edge_secret(secret_key=secret_key)
     assert world.index("zappa", "deploy", "dev") < world.index(
         "cloudformation", "get_waiter", "stack_update_complete"
     )

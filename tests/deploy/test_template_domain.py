@@ -13,7 +13,7 @@ import pytest
 from deploy.errors import BadInput
 from deploy.figures import Resolver, concurrency_claims, resolver_for
 from deploy.quotas import default_quotas, stage_problems
-from deploy.site_package import CLOUDFRONT_VIEWER_HEADER, zappa_settings_for
+from deploy.site_package import zappa_settings_for
 from deploy.stage import NO_VALUE, stack_parameters, stage_load
 from deploy.template import cfn_lint, template_translate, template_with_code, template_write
 
@@ -132,6 +132,13 @@ def test_the_distribution_caches_static_files_only(translated):
     assert origin["DomainName"] == {"Ref": "SiteApiHost"}
     assert origin["OriginPath"] == {"Fn::Sub": "/${StageName}"}
     assert origin["CustomOriginConfig"]["OriginProtocolPolicy"] == "https-only"
+    # The header that lets the site believe CloudFront-Viewer-Address (chat/edge.py).
+    assert origin["OriginCustomHeaders"]["Fn::If"] == [
+        "HasEdgeSecret",
+        [{"HeaderName": "X-Dynamowave-Edge", "HeaderValue": {"Ref": "SiteEdgeSecret"}}],
+        {"Ref": "AWS::NoValue"},
+    ]
+    assert translated["Parameters"]["SiteEdgeSecret"]["NoEcho"] is True
     default = config["DefaultCacheBehavior"]
     assert default["CachePolicyId"] == CACHING_DISABLED
     assert default["OriginRequestPolicyId"] == ALL_VIEWER_EXCEPT_HOST
@@ -267,15 +274,15 @@ def test_a_domain_stage_sets_the_sites_origin_and_cloudfronts(template, tmp_path
 
 def test_the_site_behind_the_domain_trusts_its_origin_and_serves_from_the_root():
     """With the stack's SiteUrl, Zappa's stage trusts https://<domain> for CSRF, serves URLs
-    from / (FORCE_SCRIPT_NAME) and reads the caller from CloudFront's viewer header; without
-    it, the settings are those of before."""
+    from / (FORCE_SCRIPT_NAME) and reads the caller from CloudFront's viewer header when
+    CloudFront's edge header vouches for it; without it, the settings are those of before."""
     from deploy.__main__ import DRY_RUN_OUTPUTS
 
     outputs = {k: v.format(region="eu-west-1", stage="dev") for k, v in DRY_RUN_OUTPUTS.items()}
     kwargs = {"stage": "dev", "region": "eu-west-1", "bucket": "b", "site_host": SITE_API_HOST}
     before = zappa_settings_for(outputs=outputs, **kwargs)["dev"]["environment_variables"]
     assert before["DJANGO_CSRF_TRUSTED_ORIGINS"] == f"https://{SITE_API_HOST}"
-    assert "DJANGO_FORCE_SCRIPT_NAME" not in before
+    assert "DJANGO_FORCE_SCRIPT_NAME" not in before and "DJANGO_BEHIND_CLOUDFRONT" not in before
     assert before["DJANGO_CLIENT_IP_HEADER"] == "X-Dynamowave-Source-Ip"
     domain_outputs = {
         **outputs,
@@ -286,7 +293,8 @@ def test_the_site_behind_the_domain_trusts_its_origin_and_serves_from_the_root()
     assert env["DJANGO_CSRF_TRUSTED_ORIGINS"] == "https://chat.example.com"
     assert env["DJANGO_ALLOWED_HOSTS"] == SITE_API_HOST  # CloudFront sends the origin's Host
     assert env["DJANGO_FORCE_SCRIPT_NAME"] == "/"
-    assert env["DJANGO_CLIENT_IP_HEADER"] == CLOUDFRONT_VIEWER_HEADER
+    assert env["DJANGO_BEHIND_CLOUDFRONT"] == "true"  # the edge header vouches (chat/edge.py)
+    assert env["DJANGO_CLIENT_IP_HEADER"] == "X-Dynamowave-Source-Ip"  # without it
     assert env["WEBSOCKET_URL"] == "wss://ws.chat.example.com"
 
 
