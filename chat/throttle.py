@@ -19,6 +19,7 @@ import time
 from django.conf import settings
 from django.http import HttpRequest
 
+from chat.edge import EDGE_HEADER, VIEWER_HEADER, edge_verified
 from chat.services.limits import ip_group, login_check, login_failure_record
 from lambdas.config import get_config
 from lambdas.errors import RateLimited, is_unavailable
@@ -36,10 +37,30 @@ def client_ip(request: HttpRequest | None) -> str | None:
     """
     if request is None:
         return None
+    if settings.BEHIND_CLOUDFRONT:
+        viewer = _cloudfront_viewer(request)
+        if viewer:
+            return viewer
     header = settings.CLIENT_IP_HEADER
     if header:
-        return request.META.get("HTTP_" + header.upper().replace("-", "_")) or None
+        return _header(request, header)
     return request.META.get("REMOTE_ADDR") or None
+
+
+def _header(request: HttpRequest, name: str) -> str | None:
+    return request.META.get("HTTP_" + name.upper().replace("-", "_")) or None
+
+
+def _cloudfront_viewer(request: HttpRequest) -> str | None:
+    """Behind CloudFront (a custom domain, DEPLOY.md) API Gateway's sourceIp is CloudFront's
+    edge, so the viewer's address is CloudFront's header, believed only with the edge header
+    CloudFront adds (a caller going around CloudFront to the API's own host could send the
+    first, not the second): else None, and the caller is API Gateway's sourceIp as before."""
+    if not edge_verified(secret_key=settings.SECRET_KEY, sent=_header(request, EDGE_HEADER)):
+        return None
+    viewer = _header(request, VIEWER_HEADER)
+    # "198.51.100.10:46532" or "2001:db8::1:46532": always with the port.
+    return viewer.rpartition(":")[0] or None if viewer else None
 
 
 class _Fallback:

@@ -38,6 +38,7 @@ DRY_RUN_OUTPUTS = {
     "SiteSecurityGroupId": "sg-SITE",
     "IndexFunctionAlias": "arn:aws:lambda:{region}:ACCOUNT_ID:function:{stage}-IndexFunction:live",
     "UploadsBucketName": "dynamowave-{stage}-uploads-ACCOUNT_ID",
+    "SiteUrl": "",
 }
 DRY_RUN_SITE_HOST = "SITE_API_ID.execute-api.{region}.amazonaws.com"
 
@@ -165,8 +166,15 @@ def _plan(args, stage: Stage, parameters: dict) -> list[str]:
         or f"the stack's current topic, else the address in {names['alarm_email']}"
         + (" (required: refused without one)" if stage.alarm_target_required else "")
     )
+    domain = stage.parameters.get("DomainName", "")
     origin = (
-        f"SiteOrigin {stage.parameters['SiteOrigin']} (the stage's file)"
+        f"SiteOrigin https://{domain}, the site behind CloudFront at {domain} (origin: Zappa's"
+        f" REST API, SiteApiHost, read from Zappa's stack; on a first deploy, once the site"
+        f" exists, a second change set makes the distribution), the WebSocket API at"
+        f" wss://ws.{domain}"
+        + (", both names' Route 53 records" if stage.parameters.get("HostedZoneId") else "")
+        if domain
+        else f"SiteOrigin {stage.parameters['SiteOrigin']} (the stage's file)"
         if "SiteOrigin" in stage.parameters
         else f"SiteOrigin: the site's address (https://<REST API id>.execute-api.{region}"
         ".amazonaws.com, read from Zappa's stack; on a first deploy, once the site exists, a"

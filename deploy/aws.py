@@ -11,6 +11,7 @@ from pathlib import Path
 
 from botocore.exceptions import ClientError
 
+from chat.edge import edge_secret
 from chat.keys import keypair_generate, public_pem_from
 from deploy.config import ssm_names
 from deploy.errors import DeployError
@@ -83,6 +84,13 @@ def keys_ensure(*, ssm, stage: str) -> Keys:
             created.append(names["public_keys"])
     version = ssm.get_parameter(Name=names["public_keys"])["Parameter"]["Version"]
     return Keys(names["public_keys"], int(version), tuple(created))
+
+
+def edge_secret_read(*, ssm, stage: str) -> str:
+    """The header value CloudFront adds to the site's requests (chat/edge.py): derived from the
+    site's Django secret key (keys_ensure made it), so a new key changes both at one deploy."""
+    secret_key = ssm.get_parameter(Name=ssm_names(stage)["secret_key"], WithDecryption=True)
+    return edge_secret(secret_key=secret_key["Parameter"]["Value"])
 
 
 def keys_rotate(*, ssm, stage: str) -> Keys:

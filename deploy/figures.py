@@ -104,8 +104,28 @@ class Claim:
 _FUNCTION_TYPES = ("AWS::Serverless::Function", "AWS::Lambda::Function")
 
 
+def _scaled_provisioned(template: dict, resolver: Resolver) -> dict[str, int]:
+    """{function logical id: the most provisioned instances Application Auto Scaling may give
+    its alias}: a scaled stage holds its MaxCapacity at a peak, not the template's start."""
+    found: dict[str, int] = {}
+    for resource in template["Resources"].values():
+        if resource["Type"] != "AWS::ApplicationAutoScaling::ScalableTarget":
+            continue
+        properties = resource.get("Properties", {})
+        if properties.get("ScalableDimension") != "lambda:function:ProvisionedConcurrency":
+            continue
+        if not resolver.present(resource):
+            continue
+        # ResourceId is !Sub "function:${<Function>}:<alias>": the function it names.
+        named = re.search(r"\$\{([A-Za-z0-9]+)\}", str(properties["ResourceId"]))
+        if named:
+            found[named[1]] = int(float(resolver.resolve(properties["MaxCapacity"])))
+    return found
+
+
 def concurrency_claims(template: dict, resolver: Resolver) -> list[Claim]:
     defaults = template.get("Globals", {}).get("Function", {})
+    scaled = _scaled_provisioned(template, resolver)
     claims = []
     for logical_id, resource in template["Resources"].items():
         if resource["Type"] not in _FUNCTION_TYPES or not resolver.present(resource):
@@ -122,7 +142,7 @@ def concurrency_claims(template: dict, resolver: Resolver) -> list[Claim]:
             Claim(
                 function=logical_id,
                 reserved=None if reserved is NO_VALUE else int(reserved),
-                provisioned=int(count or 0),
+                provisioned=max(int(count or 0), scaled.get(logical_id, 0)),
                 parameter=next(iter(refs(reserved_expression)), None),
             )
         )

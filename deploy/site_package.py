@@ -198,9 +198,17 @@ def zappa_settings_for(
     """
     config = zappa_stage(stage, settings_file)
     environment = dict(config.get("environment_variables", {}))
+    # Behind a custom domain (the stack's SiteUrl), CloudFront calls the same host (it does not
+    # forward Host: API Gateway answers only to its own), so ALLOWED_HOSTS is unchanged; the
+    # pages' Origin is the domain's; URLs start at / (Zappa would prefix the API's stage, as
+    # the Host is an amazonaws.com one); the caller's address is CloudFront's viewer header
+    # when CloudFront's edge header vouches for it (chat/edge.py).
+    domain_url = outputs.get("SiteUrl", "")
+    if domain_url:
+        environment.update(DJANGO_FORCE_SCRIPT_NAME="/", DJANGO_BEHIND_CLOUDFRONT="true")
     environment.update(
         DJANGO_ALLOWED_HOSTS=site_host or "",
-        DJANGO_CSRF_TRUSTED_ORIGINS=f"https://{site_host}" if site_host else "",
+        DJANGO_CSRF_TRUSTED_ORIGINS=domain_url or (f"https://{site_host}" if site_host else ""),
         STAGE=stage,
         TABLE_PREFIX=outputs["TablePrefix"],
         WEBSOCKET_URL=outputs["WebSocketUrl"],

@@ -23,7 +23,11 @@ SET_BY_DEPLOY = (
     "TokenPublicKeysVersion",
     "AlarmTopicArn",
     "AlarmEmail",
+    "SiteApiHost",  # Zappa's REST API host, CloudFront's origin: read from Zappa's stack
+    "SiteEdgeSecret",  # CloudFront's header to the site: from the site's secret key
 )
+# A custom domain's parameters (DEPLOY.md, "A custom domain"): both certificates go with it.
+DOMAIN_CERTIFICATES = ("WebSocketCertificateArn", "SiteCertificateArn")
 NO_VALUE = object()  # AWS::NoValue: the property is left out
 # The one stage whose site may be served over plain http (the local stack's, on localhost); a
 # deployed site is https, and a browser's Origin header says so.
@@ -55,6 +59,11 @@ class Stage:
     path: Path
     parameters: dict[str, str]  # the file's CloudFormation parameters, as strings
     alarm_target_required: bool = False
+
+    @property
+    def domain(self) -> str:
+        """The custom domain (DEPLOY.md, "A custom domain"), or ""."""
+        return self.parameters.get("DomainName", "")
 
     @property
     def file(self) -> str:
@@ -139,6 +148,26 @@ def stage_load(name: str, *, template: dict, path: Path | None = None) -> Stage:
             f"SiteOrigin is {origin!r}: a deployed site is served over https, so its pages'"
             " Origin is https://HOST (leave SiteOrigin out to use the site's own address)"
         )
+    domain = parameters.get("DomainName", "")
+    for key in DOMAIN_CERTIFICATES:
+        if domain and not parameters.get(key):
+            problems.append(f"DomainName {domain} needs {key} (DEPLOY.md, 'A custom domain')")
+        if parameters.get(key) and not domain:
+            problems.append(f"{key} is set without a DomainName")
+    if domain and origin and origin != site_origin(domain):
+        problems.append(
+            f"SiteOrigin is {origin!r} but the site is served at {site_origin(domain)}:"
+            " leave SiteOrigin out (the domain sets it)"
+        )
+    if parameters.get("ConcurrencyScaling") == "true":
+        low, high = (
+            float(parameters.get(key, declared[key].get("Default", 0)))
+            for key in ("ProvisionedConcurrencyMin", "ProvisionedConcurrencyMax")
+        )
+        if low > high:
+            problems.append(
+                f"ProvisionedConcurrencyMin {low:g} is above ProvisionedConcurrencyMax {high:g}"
+            )
     for key, spec in declared.items():
         if "Default" not in spec and key not in parameters and key not in SET_BY_DEPLOY:
             problems.append(f"{key} has no default in template.yaml: set it")
@@ -155,13 +184,21 @@ def stack_parameters(
     alarm_topic: str = "",
     alarm_email: str = "",
     origin: str = "",
+    site_api_host: str = "",
+    edge_secret: str = "",
 ) -> dict[str, str]:
     """The stack's CloudFormation parameters: the stage's file plus what the deploy knows, each
     only where the deployed template declares it (the global-tables variant has fewer). The
-    site's `origin` (its deployed address) is the SiteOrigin unless the file names one (a
-    custom domain); with neither, the template's default stands."""
+    site's `origin` (its deployed address) is the SiteOrigin unless the file names one or a
+    DomainName (https://<it>); with none, the template's default stands. `site_api_host`
+    (Zappa's REST API, CloudFront's origin) and `edge_secret` (the header CloudFront adds,
+    chat/edge.py) only matter with a DomainName."""
+    domain = stage.parameters.get("DomainName", "")
     values = {
         **({"SiteOrigin": origin} if origin else {}),
+        **({"SiteOrigin": site_origin(domain)} if domain else {}),
+        **({"SiteApiHost": site_api_host} if domain and site_api_host else {}),
+        **({"SiteEdgeSecret": edge_secret} if domain and edge_secret else {}),
         **stage.parameters,
         "StageName": stage.name,
         "TokenPublicKeysParameterName": ssm_names(stage.name)["public_keys"],

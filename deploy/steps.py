@@ -64,6 +64,7 @@ def deploy_for_real(args, stage: Stage, template: dict, say: Callable[..., None]
 
     # 2. Keys and secrets (created once, kept), and the alarms' address for later deploys.
     keys = aws.keys_ensure(ssm=ssm, stage=stage.name)
+    edge = aws.edge_secret_read(ssm=ssm, stage=stage.name) if stage.domain else ""
     if alarm.store_email and aws.alarm_email_keep(ssm=ssm, stage=stage.name, email=alarm.email):
         say("alarm e-mail kept", f"{alarm.email} for later deploys of {stage.name}")
     say("keys", f"{keys.public_keys_parameter} version {keys.public_keys_version}")
@@ -90,6 +91,8 @@ def deploy_for_real(args, stage: Stage, template: dict, say: Callable[..., None]
         alarm_topic=alarm.topic,
         alarm_email=alarm.email,
         origin=origin,
+        site_api_host=host or _previous(existing, "SiteApiHost"),
+        edge_secret=edge,
     )
 
     def deploy_stack() -> str:
@@ -122,16 +125,30 @@ def deploy_for_real(args, stage: Stage, template: dict, say: Callable[..., None]
     )
 
     # 7. A first deploy learns the site's address only now: the stack's SiteOrigin follows it
-    # (a change set of that one parameter). A stage file's own SiteOrigin (a custom domain) is
-    # never replaced.
-    if "SiteOrigin" not in stage.parameters:
-        host = aws.site_host(cfn=cfn, name=site_function, region=region)
-        if host and site_origin(host) != parameters.get("SiteOrigin"):
-            parameters["SiteOrigin"] = site_origin(host)
-            updated = deploy_stack()
-            say(f"stack {name} {updated}", f"SiteOrigin {site_origin(host)}: the site's address")
+    # (a change set of that one parameter), and with a domain, CloudFront's origin (SiteApiHost:
+    # the distribution is made by this change set). A stage file's own SiteOrigin (or the
+    # domain's) is never replaced.
+    host = aws.site_host(cfn=cfn, name=site_function, region=region)
+    wanted = stack_parameters(
+        stage,
+        template,
+        keys_version=parameters.get("TokenPublicKeysVersion", ""),
+        alarm_topic=alarm.topic,
+        alarm_email=alarm.email,
+        origin=site_origin(host) if host else parameters.get("SiteOrigin", ""),
+        site_api_host=host or parameters.get("SiteApiHost", ""),
+        edge_secret=edge,
+    )
+    changed = {k: v for k, v in wanted.items() if parameters.get(k) != v}
+    if host and changed:
+        parameters.update(changed)
+        updated = deploy_stack()
+        shown = ", ".join(f"{k} {v}" for k, v in sorted(changed.items()))
+        say(f"stack {name} {updated}", f"{shown}: the site's address")
+        outputs = stack.stack_outputs(cfn=cfn, stack_name=name)
     say(
         f"deployed (stack {result}, site {site})",
-        f"WebSocket: {outputs['WebSocketUrl']}\n    site: `zappa status {stage.name}`",
+        f"WebSocket: {outputs['WebSocketUrl']}\n    site: "
+        + (outputs.get("SiteUrl") or f"`zappa status {stage.name}`"),
     )
     return 0

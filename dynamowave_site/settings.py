@@ -121,6 +121,10 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
+# Behind CloudFront at a custom domain the site is at / although Zappa, seeing its API's own
+# host, says SCRIPT_NAME /<stage>: "/" here (DEPLOY.md, "A custom domain"). Unset: WSGI's.
+FORCE_SCRIPT_NAME = env.str("DJANGO_FORCE_SCRIPT_NAME", default=None)
+
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "build" / "static"
@@ -182,6 +186,9 @@ TOKEN_SIGNING_KEY_FILE = env.str(
 # from the request context (Zappa's context_header_mappings: zappa_settings.json); empty:
 # REMOTE_ADDR. Login throttling counts failures per caller.
 CLIENT_IP_HEADER = env.str("DJANGO_CLIENT_IP_HEADER", default="")
+# Behind CloudFront at a custom domain: the caller is CloudFront-Viewer-Address when the request
+# carries the edge header (chat/edge.py), else CLIENT_IP_HEADER's.
+BEHIND_CLOUDFRONT = env.bool("DJANGO_BEHIND_CLOUDFRONT", default=False)
 TOKEN_TTL_SECONDS = env.int("TOKEN_TTL_SECONDS", default=300)
 if TOKEN_TTL_SECONDS < 1:
     raise ImproperlyConfigured("TOKEN_TTL_SECONDS must be a positive number of seconds")

@@ -22,6 +22,7 @@ import pytest
 from moto import mock_aws
 
 import deploy.__main__ as cli
+from chat.edge import edge_secret
 from deploy import aws, lambda_package, site_package, site_release, steps
 from deploy.config import ssm_names
 from deploy.lambda_package import LambdaPackage
@@ -229,6 +230,50 @@ def test_a_custom_domain_in_the_stage_file_is_the_site_origin(world, tmp_path):
     stack = world.cfn.stacks["dynamowave-dev"]
     assert dict(stack["_parameters"])["SiteOrigin"] == "https://chat.example.com"
     assert world.zappa()[-1][:2] == ("update", "dev")  # the site was deployed all the same
+
+
+def test_a_domain_stage_gets_cloudfronts_origin_once_the_site_exists(world, tmp_path, capsys):
+    """A stage with a domain: SiteOrigin is https://<domain> and CloudFront's edge header the
+    site's from the first change set; the
+    site's REST API host (CloudFront's origin, SiteApiHost) exists only after `zappa deploy`,
+    so a second change set gives it (and makes the distribution); a second run changes
+    nothing."""
+    path = tmp_path / "domain.json"
+    path.write_text(
+        json.dumps(
+            {
+                "DomainName": "chat.example.com",
+                "WebSocketCertificateArn": f"arn:aws:acm:{REGION}:123456789012:certificate/ws",
+                "SiteCertificateArn": "arn:aws:acm:us-east-1:123456789012:certificate/site",
+            }
+        )
+    )
+    deploy = [*DEPLOY, "--parameters", str(path)]
+
+    assert cli.main(deploy) == 0
+
+    change_sets = world.calls("cloudformation", "create_change_set")
+    first, second = [
+        {p["ParameterKey"]: p["ParameterValue"] for p in c.kwargs["Parameters"]}
+        for c in change_sets
+    ]
+    assert first["SiteOrigin"] == second["SiteOrigin"] == "https://chat.example.com"
+    assert "SiteApiHost" not in first
+    assert second["SiteApiHost"] == f"{SITE_API_ID}.execute-api.{REGION}.amazonaws.com"
+    # CloudFront's edge header, from the site's secret key as the site derives it.
+    secret_key = world.ssm.get_parameter(
+        Name="/dynamowave/dev/site/django-secret-key", WithDecryption=True
+    )["Parameter"]["Value"]
+    assert first["SiteEdgeSecret"] == second["SiteEdgeSecret"] == edge_secret(secret_key=secret_key)
+    assert world.index("zappa", "deploy", "dev") < world.index(
+        "cloudformation", "get_waiter", "stack_update_complete"
+    )
+    assert f"SiteApiHost {SITE_API_ID}.execute-api" in capsys.readouterr().out
+    world.log.clear()
+
+    assert cli.main(deploy) == 0
+
+    assert world.calls("cloudformation", "execute_change_set") == []
 
 
 def test_a_second_run_with_nothing_changed_changes_nothing(world, capsys):

@@ -91,8 +91,18 @@ def _created(template: dict, conditions: dict[str, bool]) -> set[str]:
     }
 
 
+# The condition of the alarms that step provisioned concurrency up (template.yaml).
+SCALING = "ScaleConcurrency"
+
+
 def _alarms(template: dict) -> dict[str, dict]:
-    return {k: r["Properties"] for k, r in template["Resources"].items() if r["Type"] == ALARM}
+    """The alarms that tell people (the topic): not those that scale provisioned concurrency
+    (ConcurrencyScaling "true" only; tests/deploy/test_template_domain.py)."""
+    return {
+        k: r["Properties"]
+        for k, r in template["Resources"].items()
+        if r["Type"] == ALARM and r.get("Condition") != SCALING
+    }
 
 
 def _metrics(alarm: dict) -> list[dict]:

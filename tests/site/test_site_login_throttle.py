@@ -179,3 +179,30 @@ def test_login_page_still_logs_in(client, user, password):
     response = client.post(reverse("login"), {"username": user.username, "password": password})
     assert response.status_code == 302
     assert client.session["_auth_user_id"] == str(user.pk)
+
+
+@pytest.mark.parametrize(
+    ("viewer", "caller"),
+    [("198.51.100.10:46532", "198.51.100.10"), ("2001:db8::1:46532", "2001:db8::1")],
+)
+def test_behind_cloudfront_the_caller_is_the_viewer_its_edge_header_vouches_for(
+    settings, rf, viewer, caller
+):
+    """At a custom domain (DEPLOY.md) the caller is CloudFront-Viewer-Address without its
+    port, IPv4 or IPv6, when CloudFront's edge header is right; without it, or with a wrong
+    one (a caller going around CloudFront), API Gateway's sourceIp as before."""
+    from chat.edge import edge_secret
+    from chat.throttle import client_ip
+
+    settings.BEHIND_CLOUDFRONT = True
+    settings.CLIENT_IP_HEADER = "X-Dynamowave-Source-Ip"
+    edge = edge_secret(secret_key=settings.SECRET_KEY)
+    source = {"HTTP_X_DYNAMOWAVE_SOURCE_IP": "203.0.113.7"}
+    through = rf.get("/", HTTP_CLOUDFRONT_VIEWER_ADDRESS=viewer, HTTP_X_DYNAMOWAVE_EDGE=edge)
+    assert client_ip(through) == caller
+    forged = rf.get("/", HTTP_CLOUDFRONT_VIEWER_ADDRESS=viewer, **source)
+    assert client_ip(forged) == "203.0.113.7"
+    wrong = rf.get(
+        "/", HTTP_CLOUDFRONT_VIEWER_ADDRESS=viewer, HTTP_X_DYNAMOWAVE_EDGE="0" * 64, **source
+    )
+    assert client_ip(wrong) == "203.0.113.7"
