@@ -369,7 +369,7 @@ def _over_reserved(tmp_path: Path) -> Path:
 
 
 def test_the_preflight_refuses_an_over_reserved_stage_before_any_call(world, tmp_path, capsys):
-    """Issue 22's 100/200/50 reserved executions (2,150 with the index and thumbnail
+    """Issue 22's 100/200/50 reserved executions (2,155 with the index, thumbnail and health
     functions): refused offline (exit 1), one line saying what to lower: no AWS call at all, so
     no S3 object and no CloudFormation call."""
     path = _over_reserved(tmp_path)
@@ -379,7 +379,7 @@ def test_the_preflight_refuses_an_over_reserved_stage_before_any_call(world, tmp
     assert world.log == [] and world.objects() == []
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1
-    assert "Lambda: stage dev reserves 2,150 concurrent executions" in err[0]
+    assert "Lambda: stage dev reserves 2,155 concurrent executions" in err[0]
     assert "ReservedConcurrencyMessaging 8 x 200" in err[0]
     assert "a default account in us-east-1 has 1,000 per Region of which 100 stay" in err[0]
     assert f"lower ReservedConcurrency*/ProvisionedConcurrency in {path} to 900" in err[0]
@@ -388,7 +388,7 @@ def test_the_preflight_refuses_an_over_reserved_stage_before_any_call(world, tmp
 
 
 def test_the_preflight_refuses_what_the_account_cannot_take(world, capsys):
-    """An account with 400 unreserved executions cannot take prod's 495 (100 stay free): the
+    """An account with 400 unreserved executions cannot take prod's 500 (100 stay free): the
     deploy stops with exit 3 before any write: no key, no upload, no change set."""
     world.lambda_client.settings["AccountLimit"]["UnreservedConcurrentExecutions"] = 400
 
@@ -397,7 +397,7 @@ def test_the_preflight_refuses_what_the_account_cannot_take(world, capsys):
     assert code == 3
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2, err  # the concurrency, and prod's missing alarm target
-    assert "Lambda: stage prod reserves 495 concurrent executions" in err[0]
+    assert "Lambda: stage prod reserves 500 concurrent executions" in err[0]
     assert "account 123456789012 in us-east-1 leaves 400" in err[0]
     assert "request a higher 'Concurrent executions'" in err[0]
     assert "Alarms: stage prod must notify someone" in err[1] and "--alarm-email" in err[1]

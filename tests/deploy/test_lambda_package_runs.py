@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import subprocess
+import urllib.request
 import zipfile
 from pathlib import Path
 from urllib.parse import urlencode
@@ -156,6 +157,11 @@ def test_every_route_runs_from_the_package_on_python_313(package_gateway, keys, 
     boto3.client("lambda", endpoint_url=package_gateway.lambda_url, region_name="us-east-1").invoke(
         FunctionName="ThumbnailFunction", Payload=json.dumps(event).encode()
     )
+    # Route 53's health check, through the function URL the template gives it.
+    with urllib.request.urlopen(
+        package_gateway.function_url_of("HealthFunction") + "health", timeout=30
+    ) as response:
+        assert response.status == 200 and json.loads(response.read())["ok"] is True
     # Every function that ran, ran from the package, in a 3.13 interpreter.
     ran = {key[0] for key, pool in package_gateway.pools.items() if pool.cold_started}
     assert ran == set(package_gateway.api.functions)  # all of them, fan-out shards included

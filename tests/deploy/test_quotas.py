@@ -14,15 +14,15 @@ DEFAULT = default_quotas(REGION)
 
 
 def test_production_fits_a_default_account_with_room_to_spare(template, stage_of):
-    """prod reserves 495 of a default account's 1,000 (under half, 505 left unreserved); issue
-    22's 100/200/50 (2,150 with the index and thumbnail functions) is refused, saying what to
-    lower."""
+    """prod reserves 500 of a default account's 1,000 (half, 500 left unreserved); issue
+    22's 100/200/50 (2,155 with the index, thumbnail and health functions) is refused, saying
+    what to lower."""
     stage = stage_of()
     problems, notes = stage_problems(template, stage, DEFAULT)
     assert problems == []
     claims = concurrency_claims(template, resolver_for(template, stage))
-    assert sum(c.claimed for c in claims) == 495
-    assert "leaving 505 unreserved" in notes[0]
+    assert sum(c.claimed for c in claims) == 500
+    assert "leaving 500 unreserved" in notes[0]
     # prod provisions none (bench/COST.md: a quarter of the team's bill); where a stage does,
     # the instances sit inside their function's reservation.
     assert not [c for c in claims if c.provisioned]
@@ -40,7 +40,7 @@ def test_production_fits_a_default_account_with_room_to_spare(template, stage_of
     )
     problems, _ = stage_problems(template, issue, DEFAULT)
     assert len(problems) == 1
-    assert problems[0].startswith("Lambda: stage prod reserves 2,150 concurrent executions")
+    assert problems[0].startswith("Lambda: stage prod reserves 2,155 concurrent executions")
     assert "to 900 or less in total" in problems[0]
 
 
@@ -61,7 +61,10 @@ def test_each_reservation_parameter_names_exactly_its_functions(template):
     every_function = {
         k for k, r in template["Resources"].items() if r["Type"] == "AWS::Serverless::Function"
     }
-    assert set().union(*users.values()) == every_function
+    # The health function's is a fixed 5 where a stage reserves (Route 53's checks are a few a
+    # second at most, whatever the traffic): no parameter to describe.
+    fixed = {"HealthFunction"}
+    assert set().union(*users.values()) == every_function - fixed
     for name, functions in users.items():
         description = template["Parameters"][name]["Description"]
         named = set(re.findall(r"\b[A-Z][A-Za-z]+Function\b", description))
