@@ -37,13 +37,20 @@ def scene(room, configure):
     return api, people, room
 
 
-def send(scene, who: str, *files: bytes, **options):
-    api, people, room = scene
+def send_ids(scene, who: str, ids: tuple[str, ...], **options):
+    """`who` sends the uploads `ids` (options: thread, client_message_id...): message_send's
+    result."""
+    api, people, _ = scene
     user, connection_id = people[who]
-    ids = tuple(uploaded(data, room=room, user_id=user.user_id) for data in files)
     return message_send(
         api=api, connection_id=connection_id, sender=user, text="", files=ids, **options
-    ).message
+    )
+
+
+def send(scene, who: str, *files: bytes, **options):
+    _, people, room = scene
+    ids = tuple(uploaded(data, room=room, user_id=people[who][0].user_id) for data in files)
+    return send_ids(scene, who, ids, **options).message
 
 
 def delete(scene, who: str, message) -> None:
@@ -85,19 +92,11 @@ def test_a_reply_with_files_counts_in_its_room(scene):
 
 
 def test_a_retried_send_counts_its_files_once(scene):
-    api, people, room = scene
-    user, connection_id = people["bob"]
+    _, people, room = scene
     data = png(30, 30)
-    upload_id = uploaded(data, room=room, user_id=user.user_id)
+    upload_id = uploaded(data, room=room, user_id=people["bob"][0].user_id)
     for _ in range(2):
-        message_send(
-            api=api,
-            connection_id=connection_id,
-            sender=user,
-            text="",
-            files=(upload_id,),
-            client_message_id="retried",
-        )
+        send_ids(scene, "bob", (upload_id,), client_message_id="retried")
     assert storage(room) == (len(data), 1)
 
 
@@ -105,35 +104,20 @@ def test_a_send_that_loses_to_its_own_retry_gives_its_count_back(scene, monkeypa
     """Both attempts of one send take a number (each counting the files); the retry stores the
     message first, and the first attempt, refused by the store's condition, takes its count
     back."""
-    api, people, room = scene
-    user, connection_id = people["bob"]
+    _, people, room = scene
     data = png(30, 30)
-    upload_id = uploaded(data, room=room, user_id=user.user_id)
+    upload_id = uploaded(data, room=room, user_id=people["bob"][0].user_id)
     taking = messages.change_number
 
     def retry_meanwhile(**kwargs):
         change = taking(**kwargs)
         monkeypatch.setattr(messages, "change_number", taking)
-        retry = message_send(
-            api=api,
-            connection_id=connection_id,
-            sender=user,
-            text="",
-            files=(upload_id,),
-            client_message_id="raced",
-        )
+        retry = send_ids(scene, "bob", (upload_id,), client_message_id="raced")
         assert not retry.duplicate  # the retry stored it
         return change
 
     monkeypatch.setattr(messages, "change_number", retry_meanwhile)
-    first = message_send(
-        api=api,
-        connection_id=connection_id,
-        sender=user,
-        text="",
-        files=(upload_id,),
-        client_message_id="raced",
-    )
+    first = send_ids(scene, "bob", (upload_id,), client_message_id="raced")
 
     assert first.duplicate
     assert storage(room) == (len(data), 1)
