@@ -181,6 +181,12 @@ class Replicator:
         """The Region fails: what it wrote and has not replicated yet stays there (the RPO)."""
         self.isolated.add(region)
 
+    def held_since(self, region: str) -> float | None:
+        """When (time.monotonic()) the oldest write `region` holds was made: the replication
+        lag in effect when it was cut off. None if it holds nothing."""
+        made = [r.due - self.lag for r in self._held if r.origin == region]
+        return min(made) if made else None
+
     async def reconnect(self, region: str) -> None:
         """The Region is back: what it held is delivered now, last writer winning as ever."""
         self.isolated.discard(region)

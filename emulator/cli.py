@@ -96,6 +96,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8001)
     parser.add_argument(
+        "--region",
+        default="us-east-1",
+        help="the Region this gateway plays: AWS::Region, the functions' AWS_REGION, ARNs",
+    )
+    parser.add_argument(
         "--stage", help="the stage to serve (default: the template's Stage resource, or local)"
     )
     parser.add_argument("--template", default=str(DEFAULT_TEMPLATE))
@@ -238,9 +243,11 @@ def main(argv: list[str] | None = None) -> None:
         template_dir=template.parent,
         code_dir=code_dir,
         parameters=dict(args.parameter_overrides),
+        region=args.region,
     )
     settings = Settings(
         stage=args.stage or api.stage or "local",
+        region=args.region,
         idle_timeout=args.idle_timeout,
         max_lifetime=args.max_lifetime,
         post_delay=args.post_delay_ms / 1000,

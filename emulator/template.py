@@ -344,10 +344,11 @@ def read_functions(
     template_dir: Path = DEFAULT_TEMPLATE.parent,
     code_dir: Path | None = None,
     parameters: dict[str, str] | None = None,
+    region: str = "us-east-1",
 ) -> tuple[dict[str, Function], dict[str, str]]:
     """Every function, as Lambda would run it, and the variables whose value names a function."""
-    deployed = translate(template, parameters=parameters)
-    return _read_functions(deployed, template, template_dir, code_dir, parameters)
+    deployed = translate(template, parameters=parameters, region=region)
+    return _read_functions(deployed, template, template_dir, code_dir, parameters, region)
 
 
 def _read_functions(
@@ -356,8 +357,9 @@ def _read_functions(
     template_dir: Path,
     code_dir: Path | None,
     parameters: dict[str, str] | None,
+    region: str = "us-east-1",
 ) -> tuple[dict[str, Function], dict[str, str]]:
-    stack = Stack(deployed, parameters=dict(parameters or {}))
+    stack = Stack(deployed, parameters=dict(parameters or {}), region=region)
     code = code_locations(template)
     functions: dict[str, Function] = {}
     variables: dict[str, str] = {}
@@ -458,6 +460,7 @@ def read_api(
     template_dir: Path = DEFAULT_TEMPLATE.parent,
     code_dir: Path | None = None,
     parameters: dict[str, str] | None = None,
+    region: str = "us-east-1",
 ) -> WebSocketApi:
     """The single WEBSOCKET API of the template, with every route resolved to its function:
     the AWS::ApiGatewayV2 resources of the template as CloudFormation deploys it (translate:
@@ -465,9 +468,9 @@ def read_api(
 
     `template_dir` is where relative CodeUris start; `code_dir` replaces every CodeUri (our own
     template's CodeUri is a build output; locally its functions run from the source tree).
-    `parameters` override the template's parameter defaults.
+    `parameters` override the template's parameter defaults; `region` is AWS::Region's value.
     """
-    deployed = translate(template, parameters=parameters)
+    deployed = translate(template, parameters=parameters, region=region)
     resources = deployed.get("Resources", {})
     apis = [
         rid
@@ -480,7 +483,9 @@ def read_api(
     api_props = resources[apis[0]]["Properties"]
     expression = api_props.get("RouteSelectionExpression", "$request.body.action")
     path = selection_path(expression)
-    functions, variables = _read_functions(deployed, template, template_dir, code_dir, parameters)
+    functions, variables = _read_functions(
+        deployed, template, template_dir, code_dir, parameters, region
+    )
     two_way = {
         ref
         for r in resources.values()
