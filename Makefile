@@ -10,6 +10,8 @@
 #                               checkov, packages, plan
 #   make package                the Lambda package and the site's Zappa zip, in build/deploy/
 #   make deploy STAGE=dev       everything, for real (DRY_RUN=1 or make's --dry-run: offline)
+#   make deploy STAGE=prod REGIONS=us-east-1,us-west-2   the stage in two Regions, the first
+#                               the primary (DEPLOY.md, "Two Regions")
 
 PYTHON ?= python3
 VENV := .venv
@@ -125,16 +127,19 @@ DRY_RUN_FLAG = $(if $(or $(DRY_RUN),$(findstring n,$(firstword -$(MAKEFLAGS)))),
 # Another parameters file for the stage (default deploy/parameters/$(STAGE).json).
 PARAMETERS ?=
 PARAMETERS_FLAG = $(if $(PARAMETERS),--parameters $(PARAMETERS))
+# Two Regions, the primary first (DEPLOY_BUCKET then names one bucket in each, the same order).
+REGIONS ?=
+REGIONS_FLAG = $(if $(REGIONS),--regions $(REGIONS))
 
 # Fails (exit 1) when any stage's parameters exceed a default account's quotas (DEPLOY.md).
 check: deps
-	$(PY) -m deploy deploy --stage $(STAGE) --dry-run $(PARAMETERS_FLAG)
+	$(PY) -m deploy deploy --stage $(STAGE) --dry-run $(PARAMETERS_FLAG) $(REGIONS_FLAG)
 
 package: deps
 	$(PY) -m deploy package --stage $(STAGE)
 
 deploy: deps
-	+$(PY) -m deploy deploy --stage $(STAGE) $(DRY_RUN_FLAG) $(PARAMETERS_FLAG)
+	+$(PY) -m deploy deploy --stage $(STAGE) $(DRY_RUN_FLAG) $(PARAMETERS_FLAG) $(REGIONS_FLAG)
 
 clean:
 	rm -rf $(VENV) .venv-checkov node_modules .pytest_cache .ruff_cache build test-artifacts

@@ -51,12 +51,66 @@ def _mib(size: int) -> str:
     return f"{size / 2**20:.1f} MiB"
 
 
+def _two_regions(args) -> bool:
+    return len(getattr(args, "regions", [])) == 2
+
+
 def _template_for(args) -> dict:
+    """The template the stage is held against: with two Regions, the primary's variant."""
     from deploy.stage import template_cached
-    from deploy.variants import global_tables
+    from deploy.variants import primary_variant
 
     template = template_cached()
-    return global_tables(template, args.replica_regions) if args.replica_regions else template
+    return primary_variant(template, args.regions[1:]) if _two_regions(args) else template
+
+
+# The two Regions' variants as `make check` checks them: with a domain, its records and the
+# health checks on (template parameter defaults set so), as a two-Region stage deploys them.
+CHECK_REGIONS = ("us-east-1", "us-west-2")
+CHECK_DOMAIN = {
+    "DomainName": "chat.example.com",
+    "HostedZoneId": "Z0123456789ABC",
+    "PrimaryRegion": CHECK_REGIONS[0],
+}
+CHECK_PRIMARY = {
+    **CHECK_DOMAIN,
+    "WebSocketCertificateArn": "arn:aws:acm:us-east-1:123456789012:certificate/ws",
+    "SiteCertificateArn": "arn:aws:acm:us-east-1:123456789012:certificate/site",
+    "SiteApiHost": "a1b2c3d4e5.execute-api.us-east-1.amazonaws.com",
+    "PeerHealthUrl": "https://peer.lambda-url.us-west-2.on.aws/health",
+}
+CHECK_SECONDARY = {
+    **CHECK_DOMAIN,
+    "WebSocketCertificateArn": "arn:aws:acm:us-west-2:123456789012:certificate/ws",
+    "DnsFailoverRole": "SECONDARY",
+    "PeerHealthUrl": "https://peer.lambda-url.us-east-1.on.aws/health",
+}
+
+
+def with_defaults(template: dict, values: dict[str, str]) -> dict:
+    """The template with these parameters' defaults: a stage's values, for offline checks."""
+    import copy
+
+    variant = copy.deepcopy(template)
+    for name, value in values.items():
+        variant["Parameters"][name]["Default"] = value
+    return variant
+
+
+def check_variants(template: dict) -> dict[Path, dict]:
+    """What `make check` translates, lints and scans: template.yaml as one Region deploys it,
+    and the primary's and the secondary's variants of a two-Region stage with a domain."""
+    from deploy.variants import primary_variant, secondary_variant
+
+    return {
+        TRANSLATED: template,
+        BUILD / "template-primary.json": with_defaults(
+            primary_variant(template, [CHECK_REGIONS[1]]), CHECK_PRIMARY
+        ),
+        BUILD / "template-secondary.json": with_defaults(
+            secondary_variant(template), CHECK_SECONDARY
+        ),
+    }
 
 
 def stage_check(args, template: dict) -> Stage:
@@ -89,7 +143,8 @@ def stage_check(args, template: dict) -> Stage:
 
 
 def template_check() -> int:
-    """Translate (and the global-tables variant), cfn-lint, checkov. 0 when all pass."""
+    """Translate (template.yaml and the two Regions' variants), cfn-lint, checkov. 0 when all
+    pass."""
     from deploy.template import (
         cfn_lint,
         checkov,
@@ -98,15 +153,10 @@ def template_check() -> int:
         template_with_code,
         template_write,
     )
-    from deploy.variants import global_tables
 
     started = time.monotonic()
     failed = False
-    template = template_load()
-    variants = {
-        TRANSLATED: template,
-        BUILD / "template-global.json": global_tables(template, ["us-west-2", "eu-west-1"]),
-    }
+    variants = check_variants(template_load())
     for path, variant in variants.items():
         translated = template_translate(template_with_code(variant, DRY_RUN_CODE_URI))
         template_write(translated, path)
@@ -114,7 +164,7 @@ def template_check() -> int:
         lint = cfn_lint(path)
         _say("cfn-lint", "no errors or warnings" if lint.returncode == 0 else lint.stdout)
         failed |= lint.returncode != 0
-    code, summary = checkov(TRANSLATED)
+    code, summary = checkov(list(variants))
     counts = {k: summary.get(k) for k in ("passed", "failed", "skipped", "parsing_errors")}
     _say("checkov --skip-download", f"{counts} (skip list: {config.CHECKOV_CONFIG.name})")
     for line in summary["failed_list"]:
@@ -218,17 +268,35 @@ def run_deploy(args) -> int:
         )
     template = _template_for(args)
     stage = stage_check(args, template)  # before the slow checks: a quota refusal comes first
+    if _two_regions(args):
+        from deploy.regions import buckets_for, region_problems
+
+        problems = region_problems(stage, args.regions)
+        if problems:
+            raise BadInput(*problems)
+        if not args.dry_run:
+            buckets_for(args.bucket, args.regions)
     if template_check() != 0:
         raise CheckFailed("the template check failed (above)")
     parameters = stack_parameters(
         stage, template, alarm_topic=args.alarm_topic, alarm_email=args.alarm_email
     )
+    plan = _plan
+    if _two_regions(args):
+        from deploy.regions import regions_plan as plan
+
+        region = " and ".join(args.regions)
     if not args.dry_run:
+        from deploy.regions import deploy_regions
         from deploy.steps import deploy_for_real
 
         _say(f"PLAN for stage {name} in {region}")
-        for number, step in enumerate(_plan(args, stage, parameters), 1):
+        for number, step in enumerate(plan(args, stage, parameters), 1):
             print(f"    {number}. {step}")
+        if _two_regions(args):
+            from deploy.stage import template_cached
+
+            return deploy_regions(args, stage, template_cached(), _say)
         return deploy_for_real(args, stage, template, _say)
     outputs = {k: v.format(region=region, stage=name) for k, v in DRY_RUN_OUTPUTS.items()}
     settings = zappa_settings_for(
@@ -242,7 +310,7 @@ def run_deploy(args) -> int:
     settings_file.write_text(json.dumps(settings_with_migrator(settings, name), indent=4))
     build_packages(name, settings_file)
     _say(f"PLAN for stage {name} in {region} (dry run: nothing below was done)")
-    for number, step in enumerate(_plan(args, stage, parameters), 1):
+    for number, step in enumerate(plan(args, stage, parameters), 1):
         print(f"    {number}. {step}")
     return 0
 
@@ -303,10 +371,10 @@ def main(argv: list[str] | None = None) -> int:
         )
         command.add_argument("--region", default=os.environ.get("AWS_REGION", "us-east-1"))
         command.add_argument(
-            "--replica-regions",
-            type=lambda text: [r.strip() for r in text.split(",") if r.strip()],
-            default=[],
-            help="comma-separated Regions: deploy the tables as global tables (first deploy)",
+            "--regions",
+            default="",
+            help="PRIMARY,SECONDARY: the stage in two Regions (DEPLOY.md, 'Two Regions'); the"
+            " first is the primary (replaces --region)",
         )
         return command
 
@@ -356,6 +424,13 @@ def main(argv: list[str] | None = None) -> int:
         "redrive-index": run_redrive,
     }
     try:
+        if args.regions:
+            from deploy.regions import regions_parse
+
+            args.regions = regions_parse(args.regions)
+            args.region = args.regions[0]
+        else:
+            args.regions = []
         return handlers[args.command](args)
     except DeployError as exc:
         for line in exc.lines:

@@ -86,6 +86,21 @@ def keys_ensure(*, ssm, stage: str) -> Keys:
     return Keys(names["public_keys"], int(version), tuple(created))
 
 
+def keys_mirror(*, source, target, stage: str) -> Keys:
+    """The public-keys parameter of `source`'s Region (keys_ensure made it) in `target`'s too,
+    so a second Region's authorizer trusts the tokens the site signs; written only when it
+    differs (its version is what that Region's stack pins). The signing key is not copied."""
+    name = ssm_names(stage)["public_keys"]
+    wanted = source.get_parameter(Name=name)["Parameter"]["Value"]
+    current = _get(target, name)
+    created: tuple[str, ...] = ()
+    if current is None or current["Value"] != wanted:
+        target.put_parameter(Name=name, Value=wanted, Type="String", Overwrite=True)
+        created = (name,) if current is None else ()
+    version = target.get_parameter(Name=name)["Parameter"]["Version"]
+    return Keys(name, int(version), created)
+
+
 def edge_secret_read(*, ssm, stage: str) -> str:
     """The header value CloudFront adds to the site's requests (chat/edge.py): derived from the
     site's Django secret key (keys_ensure made it), so a new key changes both at one deploy."""

@@ -7,7 +7,7 @@ import copy
 import functools
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from deploy.config import PARAMETERS_DIR, ROOT, TEMPLATE, ssm_names
@@ -15,7 +15,9 @@ from deploy.errors import BadInput
 
 # The file's one key that is not a CloudFormation parameter: settings of the deploy command.
 DEPLOY_KEY = "Deploy"
-DEPLOY_SETTINGS = {"AlarmTargetRequired": bool}
+# Regions: per-Region parameters of a stage deployed to two Regions (DEPLOY.md, "Two Regions"),
+# {"us-west-2": {"WebSocketCertificateArn": "arn:aws:acm:us-west-2:..."}}: what differs there.
+DEPLOY_SETTINGS = {"AlarmTargetRequired": bool, "Regions": dict}
 # Parameters the deploy command sets itself (from the stage's name, SSM and the alarm options).
 SET_BY_DEPLOY = (
     "StageName",
@@ -25,6 +27,8 @@ SET_BY_DEPLOY = (
     "AlarmEmail",
     "SiteApiHost",  # Zappa's REST API host, CloudFront's origin: read from Zappa's stack
     "SiteEdgeSecret",  # CloudFront's header to the site: from the site's secret key
+    "PrimaryRegion",  # --regions: the first one
+    "PeerHealthUrl",  # --regions: the other Region's stack's HealthCheckUrl
 )
 # A custom domain's parameters (DEPLOY.md, "A custom domain"): both certificates go with it.
 DOMAIN_CERTIFICATES = ("WebSocketCertificateArn", "SiteCertificateArn")
@@ -59,6 +63,12 @@ class Stage:
     path: Path
     parameters: dict[str, str]  # the file's CloudFormation parameters, as strings
     alarm_target_required: bool = False
+    # Deploy.Regions: a Region's own values of some parameters (its certificate), as strings.
+    regions: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def in_region(self, region: str) -> Stage:
+        """The stage as deployed in `region`: its file's parameters with the Region's own."""
+        return replace(self, parameters={**self.parameters, **self.regions.get(region, {})})
 
     @property
     def domain(self) -> str:
@@ -130,6 +140,24 @@ def stage_load(name: str, *, template: dict, path: Path | None = None) -> Stage:
         elif not isinstance(value, wanted):
             problems.append(f"{DEPLOY_KEY}.{key} must be {wanted.__name__}, not {value!r}")
     parameters: dict[str, str] = {}
+    regions: dict[str, dict[str, str]] = {}
+    for region, values in (deploy.get("Regions") or {}).items():
+        if not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-[0-9]", region) or not isinstance(values, dict):
+            problems.append(
+                f"{DEPLOY_KEY}.Regions.{region} must be a Region's name and an object of parameters"
+            )
+            continue
+        regions[region] = {}
+        for key, value in values.items():
+            if key not in declared or key in SET_BY_DEPLOY:
+                problems.append(
+                    f"{DEPLOY_KEY}.Regions.{region}.{key} is not a parameter a stage file sets"
+                )
+                continue
+            regions[region][key] = str(value)
+            problem = _check_value(key, regions[region][key], declared[key])
+            if problem:
+                problems.append(f"{DEPLOY_KEY}.Regions.{region}: {problem}")
     for key, value in data.items():
         if key in SET_BY_DEPLOY:
             problems.append(f"{key} is set by the deploy command, not by the stage's file")
@@ -173,7 +201,7 @@ def stage_load(name: str, *, template: dict, path: Path | None = None) -> Stage:
             problems.append(f"{key} has no default in template.yaml: set it")
     if problems:
         raise BadInput(*(f"{shown}: {problem}" for problem in problems))
-    return Stage(name, path, parameters, bool(deploy.get("AlarmTargetRequired", False)))
+    return Stage(name, path, parameters, bool(deploy.get("AlarmTargetRequired", False)), regions)
 
 
 def stack_parameters(

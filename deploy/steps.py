@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from deploy import aws, config, preflight, stack
 from deploy.config import BUILD, stack_name
@@ -24,30 +25,61 @@ def _previous(existing: dict | None, name: str) -> str:
     return ""
 
 
-def deploy_for_real(args, stage: Stage, template: dict, say: Callable[..., None]) -> int:
-    from deploy import lambda_package, site_release
-    from deploy.template import template_with_code
+@dataclass
+class Target:
+    """One Region's stack as a deploy sees it: the Region's clients, its artifact bucket, the
+    variant of the template it deploys, and what the preflight learnt."""
 
-    region, bucket, name = args.region, args.bucket, stack_name(stage.name)
-    session = aws.aws_session(region)
-    ssm, s3, cfn = session.client("ssm"), session.client("s3"), session.client("cloudformation")
-    lambda_client = session.client("lambda")
+    region: str
+    bucket: str
+    template: dict
+    session: object
+    existing: dict | None = None  # the stack as it was before this deploy, or None
+    alarm: preflight.AlarmTarget = field(default_factory=preflight.AlarmTarget)
+    template_url: str = ""
+    clients: dict = field(default_factory=dict)
 
-    # 1. Preflight: reads only.
+    def client(self, service: str):
+        if service not in self.clients:
+            self.clients[service] = self.session.client(service)
+        return self.clients[service]
+
+    @property
+    def cfn(self):
+        return self.client("cloudformation")
+
+    @property
+    def ssm(self):
+        return self.client("ssm")
+
+
+def target_for(region: str, bucket: str, template: dict) -> Target:
+    return Target(region, bucket, template, aws.aws_session(region))
+
+
+def target_preflight(
+    args, stage: Stage, target: Target, *, topic: str, email: str, say: Callable[..., None]
+) -> None:
+    """Step 1, reads only: the Region's quotas, its bucket, the alarm target, the stack's state
+    and drift. PreflightRefused (nothing changed) when the Region cannot take the stage."""
+    name, region = stack_name(stage.name), target.region
     quotas = preflight.account_quotas(
-        session, region=region, template=template, stage=stage, stack_name=name
+        target.session, region=region, template=target.template, stage=stage, stack_name=name
     )
-    problems, notes = stage_problems(template, stage, quotas)
-    problems += preflight.bucket_problems(s3=s3, bucket=bucket, region=region)
-    existing = stack.stack_read(cfn, name)
-    alarm, alarm_problems = preflight.alarm_target(
-        ssm=ssm,
+    problems, notes = stage_problems(target.template, stage, quotas)
+    problems += preflight.bucket_problems(
+        s3=target.client("s3"), bucket=target.bucket, region=region
+    )
+    cfn = target.cfn
+    target.existing = stack.stack_read(cfn, name)
+    target.alarm, alarm_problems = preflight.alarm_target(
+        ssm=target.ssm,
         stage=stage,
         region=region,
-        topic=args.alarm_topic,
-        email=args.alarm_email,
-        previous_topic=_previous(existing, "AlarmTopicArn"),
-        template=template,
+        topic=topic,
+        email=email,
+        previous_topic=_previous(target.existing, "AlarmTopicArn"),
+        template=target.template,
     )
     problems += alarm_problems
     if problems:
@@ -59,8 +91,50 @@ def deploy_for_real(args, stage: Stage, template: dict, say: Callable[..., None]
         allow_drift=args.allow_drift,
         drift=not args.skip_drift_check,
     )
-    target = alarm.topic or (alarm.email and f"{alarm.email} (the stack's own topic)") or "none"
-    say("preflight passed", "\n    ".join([*notes, *state, f"alarms notify: {target}"]))
+    alarm = target.alarm
+    shown = alarm.topic or (alarm.email and f"{alarm.email} (the stack's own topic)") or "none"
+    say(f"preflight passed in {region}", "\n    ".join([*notes, *state, f"alarms notify: {shown}"]))
+
+
+def target_artifacts(stage: Stage, target: Target, say: Callable[..., None]) -> None:
+    """Step 3: the functions' zip and the packaged template in the Region's bucket (CloudFormation
+    and Lambda read artifacts from the stack's own Region), named by content."""
+    from deploy import lambda_package
+    from deploy.template import template_with_code
+
+    s3, bucket = target.client("s3"), target.bucket
+    package = lambda_package.lambda_package_build()
+    code_uri = aws.artifact_upload(s3=s3, bucket=bucket, path=package.zip_path, prefix="dynamowave")
+    packaged = BUILD / f"template-{stage.name}-{target.region}.json"
+    packaged.write_text(json.dumps(template_with_code(target.template, code_uri), sort_keys=True))
+    template_uri = aws.artifact_upload(s3=s3, bucket=bucket, path=packaged, prefix="dynamowave")
+    key = template_uri.removeprefix(f"s3://{bucket}/")
+    target.template_url = f"https://{bucket}.s3.{target.region}.amazonaws.com/{key}"
+    say(f"artifacts in {target.region}", f"{code_uri}\n    {template_uri}")
+
+
+def target_stack(args, stage: Stage, target: Target, parameters: dict[str, str]) -> str:
+    """Step 4: the Region's stack through a change set ("created", "updated", ...)."""
+    return stack.stack_deploy(
+        cfn=target.cfn,
+        stack_name=stack_name(stage.name),
+        template_url=target.template_url,
+        parameters=parameters,
+        tags={"project": "dynamowave", "stage": stage.name},
+        replace_failed=args.replace_failed,
+    )
+
+
+def deploy_for_real(args, stage: Stage, template: dict, say: Callable[..., None]) -> int:
+    from deploy import site_release
+
+    region, name = args.region, stack_name(stage.name)
+    target = target_for(region, args.bucket, template)
+    cfn, ssm = target.cfn, target.ssm
+
+    # 1. Preflight: reads only.
+    target_preflight(args, stage, target, topic=args.alarm_topic, email=args.alarm_email, say=say)
+    existing, alarm = target.existing, target.alarm
 
     # 2. Keys and secrets (created once, kept), and the alarms' address for later deploys.
     keys = aws.keys_ensure(ssm=ssm, stage=stage.name)
@@ -70,13 +144,7 @@ def deploy_for_real(args, stage: Stage, template: dict, say: Callable[..., None]
     say("keys", f"{keys.public_keys_parameter} version {keys.public_keys_version}")
 
     # 3. Artifacts, named by content: an unchanged package is not uploaded again.
-    package = lambda_package.lambda_package_build()
-    code_uri = aws.artifact_upload(s3=s3, bucket=bucket, path=package.zip_path, prefix="dynamowave")
-    packaged = BUILD / f"template-{stage.name}.json"
-    packaged.write_text(json.dumps(template_with_code(template, code_uri), sort_keys=True))
-    template_uri = aws.artifact_upload(s3=s3, bucket=bucket, path=packaged, prefix="dynamowave")
-    key = template_uri.removeprefix(f"s3://{bucket}/")
-    say("artifacts", f"{code_uri}\n    {template_uri}")
+    target_artifacts(stage, target, say)
 
     # 4. The stack, through a change set. The uploads bucket's CORS admits the site's origin:
     # its address once Zappa has made it (known before the stack from the second deploy on),
@@ -94,18 +162,7 @@ def deploy_for_real(args, stage: Stage, template: dict, say: Callable[..., None]
         site_api_host=host or _previous(existing, "SiteApiHost"),
         edge_secret=edge,
     )
-
-    def deploy_stack() -> str:
-        return stack.stack_deploy(
-            cfn=cfn,
-            stack_name=name,
-            template_url=f"https://{bucket}.s3.{region}.amazonaws.com/{key}",
-            parameters=parameters,
-            tags={"project": "dynamowave", "stage": stage.name},
-            replace_failed=args.replace_failed,
-        )
-
-    result = deploy_stack()
+    result = target_stack(args, stage, target, parameters)
     say(f"stack {name} {result}")
 
     # 5. Its outputs. (No API deployment to make: the stage deploys every change to the API
@@ -115,10 +172,10 @@ def deploy_for_real(args, stage: Stage, template: dict, say: Callable[..., None]
     # 6. The site: migrations with the release's code first, then the release.
     site = site_release.site_release(
         cfn=cfn,
-        lambda_client=lambda_client,
+        lambda_client=target.client("lambda"),
         stage=stage.name,
         region=region,
-        bucket=bucket,
+        bucket=target.bucket,
         outputs=outputs,
         secrets=aws.secrets_versions(ssm=ssm, stage=stage.name),
         say=say,
@@ -128,27 +185,57 @@ def deploy_for_real(args, stage: Stage, template: dict, say: Callable[..., None]
     # (a change set of that one parameter), and with a domain, CloudFront's origin (SiteApiHost:
     # the distribution is made by this change set). A stage file's own SiteOrigin (or the
     # domain's) is never replaced.
-    host = aws.site_host(cfn=cfn, name=site_function, region=region)
-    wanted = stack_parameters(
+    outputs = site_address_follow(
+        args,
         stage,
-        template,
+        target,
+        parameters,
         keys_version=parameters.get("TokenPublicKeysVersion", ""),
-        alarm_topic=alarm.topic,
-        alarm_email=alarm.email,
-        origin=site_origin(host) if host else parameters.get("SiteOrigin", ""),
-        site_api_host=host or parameters.get("SiteApiHost", ""),
-        edge_secret=edge,
+        edge=edge,
+        outputs=outputs,
+        say=say,
     )
-    changed = {k: v for k, v in wanted.items() if parameters.get(k) != v}
-    if host and changed:
-        parameters.update(changed)
-        updated = deploy_stack()
-        shown = ", ".join(f"{k} {v}" for k, v in sorted(changed.items()))
-        say(f"stack {name} {updated}", f"{shown}: the site's address")
-        outputs = stack.stack_outputs(cfn=cfn, stack_name=name)
     say(
         f"deployed (stack {result}, site {site})",
         f"WebSocket: {outputs['WebSocketUrl']}\n    site: "
         + (outputs.get("SiteUrl") or f"`zappa status {stage.name}`"),
     )
     return 0
+
+
+def site_address_follow(
+    args,
+    stage: Stage,
+    target: Target,
+    parameters: dict[str, str],
+    *,
+    keys_version: str,
+    edge: str,
+    outputs: dict[str, str],
+    say: Callable[..., None],
+    extra: dict[str, str] | None = None,
+) -> dict[str, str]:
+    """Step 7: once the site exists, its address into the stack (SiteOrigin, and with a domain
+    SiteApiHost); the stack's outputs after it. `parameters` is updated in place."""
+    name = stack_name(stage.name)
+    site_function = config.SITE_FUNCTION.format(stage=stage.name)
+    host = aws.site_host(cfn=target.cfn, name=site_function, region=target.region)
+    wanted = stack_parameters(
+        stage,
+        target.template,
+        keys_version=keys_version,
+        alarm_topic=target.alarm.topic,
+        alarm_email=target.alarm.email,
+        origin=site_origin(host) if host else parameters.get("SiteOrigin", ""),
+        site_api_host=host or parameters.get("SiteApiHost", ""),
+        edge_secret=edge,
+    )
+    wanted.update(extra or {})
+    changed = {k: v for k, v in wanted.items() if parameters.get(k) != v}
+    if host and changed:
+        parameters.update(changed)
+        updated = target_stack(args, stage, target, parameters)
+        shown = ", ".join(f"{k} {v}" for k, v in sorted(changed.items()))
+        say(f"stack {name} {updated} in {target.region}", f"{shown}: the site's address")
+        outputs = stack.stack_outputs(cfn=target.cfn, stack_name=name)
+    return outputs

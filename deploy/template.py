@@ -79,9 +79,11 @@ def checkov_ensure(venv: Path = CHECKOV_VENV) -> Path:
     return executable
 
 
-def checkov(path: Path, *, executable: Path | None = None) -> tuple[int, dict]:
-    """checkov --skip-download on a template with our skip list: (exit code, summary counts)."""
+def checkov(path: Path | list[Path], *, executable: Path | None = None) -> tuple[int, dict]:
+    """checkov --skip-download on a template (or several, in one run) with our skip list:
+    (exit code, summary counts over all of them)."""
     executable = executable or checkov_ensure()
+    paths = path if isinstance(path, list) else [path]
     result = subprocess.run(
         [
             str(executable),
@@ -92,8 +94,7 @@ def checkov(path: Path, *, executable: Path | None = None) -> tuple[int, dict]:
             "cloudformation",
             "--output",
             "json",
-            "--file",
-            str(path),
+            *(argument for one in paths for argument in ("--file", str(one))),
         ],
         capture_output=True,
         text=True,
@@ -105,7 +106,9 @@ def checkov(path: Path, *, executable: Path | None = None) -> tuple[int, dict]:
         report = report[0] if report else {}
     summary = report.get("summary", {})
     failed = [
-        f"{check['check_id']} {check['resource']}: {check['check_name']}"
+        f"{check['check_id']} {check['resource']}"
+        + (f" ({Path(check['file_path']).name})" if len(paths) > 1 and "file_path" in check else "")
+        + f": {check['check_name']}"
         for check in report.get("results", {}).get("failed_checks", [])
     ]
     return result.returncode, {**summary, "failed_list": failed, "stderr": result.stderr[-2000:]}

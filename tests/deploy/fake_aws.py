@@ -46,13 +46,14 @@ class Call:
     operation: str
     args: tuple = ()
     kwargs: dict = field(default_factory=dict)
+    region: str = ""  # the client's Region (a two-Region deploy's calls are told apart by it)
 
 
 class Recorded:
     """A client whose every call is appended to the shared log before it runs."""
 
-    def __init__(self, service: str, client, log: list[Call]) -> None:
-        self._service, self._client, self._log = service, client, log
+    def __init__(self, service: str, client, log: list[Call], region: str = "") -> None:
+        self._service, self._client, self._log, self._region = service, client, log, region
 
     def __getattr__(self, name: str):
         attribute = getattr(self._client, name)
@@ -60,7 +61,7 @@ class Recorded:
             return attribute
 
         def call(*args, **kwargs):
-            self._log.append(Call(self._service, name, args, kwargs))
+            self._log.append(Call(self._service, name, args, kwargs, self._region))
             return attribute(*args, **kwargs)
 
         return call
@@ -415,4 +416,4 @@ class FakeSession:
 
     def client(self, service: str, **_):
         client = self.fakes.get(service) or boto3.client(service, region_name=self.region)
-        return Recorded(service, client, self.log)
+        return Recorded(service, client, self.log, self.region)

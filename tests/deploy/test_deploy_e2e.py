@@ -42,24 +42,26 @@ SITE_ORIGIN = f"https://{SITE_API_ID}.execute-api.{REGION}.amazonaws.com"
 DEPLOY = ["deploy", "--stage", "dev", "--region", REGION, "--bucket", BUCKET]
 
 
-def _outputs(stack_name: str) -> dict[str, str]:
+def _outputs(stack_name: str, region: str = REGION) -> dict[str, str]:
+    """A stack's outputs in `region` (REGION: the one-Region deploys')."""
     stage = stack_name.removeprefix("dynamowave-")
     return {
-        "WebSocketUrl": f"wss://{API_ID}.execute-api.{REGION}.amazonaws.com/{stage}",
-        "ManagementEndpoint": f"https://{API_ID}.execute-api.{REGION}.amazonaws.com/{stage}",
+        "WebSocketUrl": f"wss://{API_ID}.execute-api.{region}.amazonaws.com/{stage}",
+        "ManagementEndpoint": f"https://{API_ID}.execute-api.{region}.amazonaws.com/{stage}",
         "WebSocketApiId": API_ID,
         "TablePrefix": f"dynamowave-{stage}-",
         "SiteRoleArn": f"arn:aws:iam::123456789012:role/dynamowave-{stage}-SiteRole",
         "FanoutFailuresQueueUrl": "",
-        "FanoutFunctionAlias": f"arn:aws:lambda:{REGION}:123456789012:function:fanout:live",
-        "IndexFunctionAlias": f"arn:aws:lambda:{REGION}:123456789012:function:index:live",
+        "FanoutFunctionAlias": f"arn:aws:lambda:{region}:123456789012:function:fanout:live",
+        "IndexFunctionAlias": f"arn:aws:lambda:{region}:123456789012:function:index:live",
         "IndexFailuresQueueUrl": "",
-        "DatabaseHost": f"dynamowave-{stage}.cluster-x.{REGION}.rds.amazonaws.com",
+        "DatabaseHost": f"dynamowave-{stage}.cluster-x.{region}.rds.amazonaws.com",
         "DatabasePort": "5432",
         "DatabaseName": "dynamowave",
-        "DatabaseSecretArn": f"arn:aws:secretsmanager:{REGION}:123456789012:secret:rds!{stage}",
+        "DatabaseSecretArn": f"arn:aws:secretsmanager:{region}:123456789012:secret:rds!{stage}",
         "SiteSubnetIds": "subnet-a,subnet-b",
         "SiteSecurityGroupId": "sg-site",
+        "HealthCheckUrl": f"https://health-{region}.lambda-url.{region}.on.aws/health",
     }
 
 
@@ -71,6 +73,7 @@ class World:
     s3: object
     ssm: object
     build: Path
+    cfns: dict[str, FakeCloudFormation]  # per Region (REGION's is `cfn`), made on first use
 
     def calls(self, service: str, operation: str | None = None) -> list[Call]:
         return [c for c in self.log if c.service == service and operation in (None, c.operation)]
@@ -146,14 +149,35 @@ def world(monkeypatch, tmp_path):
                 if not stage.endswith("_migrate"):
                     cfn.site_apis[name] = SITE_API_ID
 
-        monkeypatch.setattr(aws, "aws_session", lambda region: session)
+        sessions, cfns = {REGION: session}, {REGION: cfn}
+
+        def session_for(region: str) -> FakeSession:
+            """Each Region its own CloudFormation and Lambda fakes (moto is per Region)."""
+            if region not in sessions:
+                cfns[region] = FakeCloudFormation(
+                    clock=clock, outputs=lambda name: _outputs(name, region)
+                )
+                sessions[region] = FakeSession(
+                    region=region,
+                    clock=clock,
+                    cfn=cfns[region],
+                    lambda_client=FakeLambda(
+                        boto3.client("lambda", region_name=region),
+                        concurrency=1000,
+                        unreserved=1000,
+                    ),
+                    log=log,
+                )
+            return sessions[region]
+
+        monkeypatch.setattr(aws, "aws_session", session_for)
         monkeypatch.setattr(cli, "template_check", lambda: 0)
         monkeypatch.setattr(steps, "BUILD", tmp_path)
         monkeypatch.setattr(site_release, "BUILD", tmp_path)
         monkeypatch.setattr(lambda_package, "lambda_package_build", lambda_build)
         monkeypatch.setattr(site_package, "site_package_build", site_build)
         monkeypatch.setattr(site_release, "run_command", zappa)
-        yield World(log, cfn, lambda_client, s3, ssm, tmp_path)
+        yield World(log, cfn, lambda_client, s3, ssm, tmp_path, cfns)
 
 
 def test_first_deploy_runs_every_step_in_order(world, capsys):

@@ -40,7 +40,7 @@ def test_a_stage_file_is_checked_as_cloudformation_would(template, tmp_path):
     assert refused.value.exit_code == 2
     assert [line.removeprefix(f"{path}: ") for line in refused.value.lines] == [
         "Deploy.AlarmTargetRequired must be bool, not 'yes'",
-        "Deploy.Other is not a deploy setting (AlarmTargetRequired)",
+        "Deploy.Other is not a deploy setting (AlarmTargetRequired, Regions)",
         "StageName is set by the deploy command, not by the stage's file",
         "BillingMode is 'FAST', not one of PAY_PER_REQUEST, PROVISIONED",
         "LogRetentionDays is '8', not one of "
