@@ -248,7 +248,7 @@ async def run(settings: Settings, work: Path) -> Report:
     from devstack.dynamodb import Dynalite, ensure_tables, free_port
     from devstack.front import Front
     from devstack.front import Region as FrontRegion
-    from devstack.replicator import Replicator, ReplicatorThread
+    from devstack.replicator import Replicator, ReplicatorThread, tables_ending
     from lambdas.config import configure, load_config
 
     keys = stack.configure(work)
@@ -257,7 +257,7 @@ async def run(settings: Settings, work: Path) -> Report:
     replicator = Replicator(
         {name: region.dynalite.endpoint_url for name, region in regions.items()},
         lag=settings.lag,
-        replicated=lambda table: not table.endswith("-connections"),
+        replicated=tables_ending(*global_tables()),
     )
     thread = ReplicatorThread(replicator)
     front = None
@@ -361,6 +361,20 @@ async def run(settings: Settings, work: Path) -> Report:
             thread.stop()
         for region in regions.values():
             region.dynalite.stop()
+
+
+def global_tables() -> list[str]:
+    """The tables a two-Region deploy makes global tables (deploy/variants.py's
+    GLOBAL_TABLES), by the name's end in template.yaml ("dynamowave-${StageName}-rooms":
+    rooms); the others (connections, uploads) stay per Region, as deployed."""
+    from deploy.variants import GLOBAL_TABLES
+    from emulator.template import load_template
+
+    resources = load_template()["Resources"]
+    return [
+        str(resources[table]["Properties"]["TableName"]["Fn::Sub"]).rsplit("}-", 1)[1]
+        for table in GLOBAL_TABLES
+    ]
 
 
 def _room() -> str:
@@ -523,7 +537,8 @@ def render(report: Report) -> str:
         "",
         f"Two Regions on one machine ({PRIMARY} primary, {SECONDARY} secondary), each a"
         " dynalite and a real local gateway; devstack/replicator.py between them as MREC"
-        f" (lag {s.lag:g} s, last writer wins, connections per Region); devstack/front.py as"
+        f" (lag {s.lag:g} s, last writer wins; the tables a two-Region deploy makes global,"
+        " connections and uploads per Region); devstack/front.py as"
         f" the domain and Route 53 (health checks every {s.interval:g} s, {s.threshold}"
         f" failures, TTL {s.ttl:g} s). {s.pages} pages, a message each every {s.period:g} s"
         f" through the page's outbox; the primary killed (SIGKILL) after {s.before:g} s;"
