@@ -349,3 +349,34 @@ def test_a_takeover_jumps_past_the_highest_number_stored_here(room, configure):
     # Given the room's item came back as the other Region's, at a lower number
     Room(room).update(actions=[Room.seq.set(7), Room.seq_region.set(SECONDARY)])
     assert change_number(room=room).rev == 5 + 2 * TAKEOVER_JUMP
+
+
+def test_through_the_gateway_the_sender_hears_region_moved_then_its_socket_closes(
+    connect, room, configure, peer, marker
+):
+    """Real sockets on the local gateway: the refused sender reads the frame, then the close
+    (the @connections DELETE); someone else in the room hears nothing."""
+    from websockets.exceptions import ConnectionClosed
+
+    from tests.helpers import recv_json
+
+    # Given the gateway's functions (in us-east-1, as the emulator runs them) are the secondary
+    # of a stage whose primary, us-west-2, is active (no marker) and answers
+    configure(PRIMARY_REGION=SECONDARY, PEER_HEALTH_URL=peer.url)
+    other = connect(room, user_id="8", username="erin")
+    sender = connect(room, user_id="9", username="finn")
+    sender.send(json.dumps({"action": "sendmessage", "message": "hi", "clientMessageId": "cm-g"}))
+    frames = []
+    with pytest.raises(ConnectionClosed) as closed:
+        while True:
+            frames.append(recv_json(sender))
+    refused = [f for f in frames if f.get("type") != "presence"]
+    assert [(f["type"], f["code"], f["client_message_id"]) for f in refused] == [
+        ("error", "region_moved", "cm-g")
+    ]
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1000
+    with pytest.raises(TimeoutError):
+        while True:
+            frame = json.loads(other.recv(timeout=0.5))
+            assert frame.get("type") == "presence", frame
+    assert list(Message.query(room)) == []
