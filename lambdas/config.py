@@ -89,6 +89,9 @@ VARIABLES = (
     "BATCH_ROOM_SIZE",
     "BATCH_WINDOW_MS",
     "POWERTOOLS_METRICS_NAMESPACE",
+    "PRIMARY_REGION",
+    "PEER_HEALTH_URL",
+    "FENCE_TTL_SECONDS",
 )
 
 
@@ -159,6 +162,18 @@ class Config:
     max_file_bytes: int = 10 * 1024 * 1024  # per file, images and others alike
     upload_bytes_per_user_per_day: int = 200 * 1024 * 1024
     uploads_per_user_per_minute: int = 30
+    # Two Regions (docs/multi-region.md, "The fence"): the Region the stage writes in while the
+    # active-Region marker is absent, and the other Region's health route, probed before this
+    # Region takes the writes over. No primary: one Region, the fence is off (no request).
+    primary_region: str | None = None
+    peer_health_url: str | None = None
+    # How long a container trusts the marker it read (and a probe of the peer): the fence's
+    # whole cost on the hot path is one eventually consistent GetItem per this many seconds.
+    fence_ttl_seconds: int = 5
+
+    @property
+    def fenced(self) -> bool:
+        return self.primary_region is not None
 
     def table_name(self, base: str) -> str:
         return f"{self.table_prefix}{base}"
@@ -274,7 +289,24 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         max_file_bytes=_int(env, "MAX_FILE_BYTES", 10 * 1024 * 1024, maximum=100 * 1024 * 1024),
         upload_bytes_per_user_per_day=_int(env, "UPLOAD_BYTES_PER_USER_PER_DAY", 200 * 1024 * 1024),
         uploads_per_user_per_minute=_int(env, "UPLOADS_PER_USER_PER_MINUTE", 30),
+        **_fence(env),
     )
+
+
+def _fence(env: Mapping[str, str]) -> dict:
+    """PRIMARY_REGION, PEER_HEALTH_URL and FENCE_TTL_SECONDS: a primary needs the peer's health
+    URL (http(s) only: urllib opens file:// too), or a failover could never be decided."""
+    primary = env.get("PRIMARY_REGION", "").strip() or None
+    peer = env.get("PEER_HEALTH_URL", "").strip() or None
+    if peer is not None and not peer.startswith(("https://", "http://")):
+        raise ConfigError(f"PEER_HEALTH_URL must be an http(s) URL, got {peer!r}")
+    if primary is not None and peer is None:
+        raise ConfigError("PRIMARY_REGION is set: PEER_HEALTH_URL (the other Region's) must be too")
+    return {
+        "primary_region": primary,
+        "peer_health_url": peer,
+        "fence_ttl_seconds": _int(env, "FENCE_TTL_SECONDS", 5, minimum=0, maximum=60),
+    }
 
 
 def _language(env: Mapping[str, str]) -> str:

@@ -214,6 +214,16 @@ class TooManyConnections(ChatError):
     status = 429
 
 
+class RegionMoved(ChatError):
+    """This Region no longer takes writes: the other one is active (docs/multi-region.md, "The
+    fence"). Nothing was changed; the sender's socket is closed, and a client reconnects (through
+    the domain, to the active Region) and sends again, with the same clientMessageId. 421: the
+    request reached a server that cannot answer it (Misdirected Request)."""
+
+    code = "region_moved"
+    status = 421
+
+
 class Unavailable(ChatError):
     """Storage could not be reached or is throttling: nothing was changed, try again."""
 

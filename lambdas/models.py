@@ -460,6 +460,23 @@ class Revocation(Model):
     expires_at = TTLAttribute()
 
 
+class ActiveRegion(Model):
+    """The stage's active Region (docs/multi-region.md, "The fence"): one item in the rooms
+    table, a global table, under a key no room name can take (lambdas/services/fence.py). It
+    has no `status`, so the by-status index, which lists rooms, never holds it. Absent: the
+    primary Region is active. `epoch` counts the hand-overs: each write is conditional on the
+    one read, so concurrent claims in one Region write once."""
+
+    class Meta:
+        table_name = "rooms"
+        billing_mode = PAY_PER_REQUEST_BILLING_MODE
+
+    name = UnicodeAttribute(hash_key=True)
+    region = UnicodeAttribute()
+    epoch = NumberAttribute()
+    at = NumberAttribute()  # epoch ms of the hand-over
+
+
 # Base table names; the deployed name adds the stage prefix (see template.yaml).
 TABLES: dict[type[Model], str] = {
     Connection: "connections",
@@ -472,7 +489,7 @@ TABLES: dict[type[Model], str] = {
     Upload: "uploads",
 }
 # Models kept in another's table (its key schema): bound like it, never created on their own.
-SHARING: dict[type[Model], str] = {Revocation: "limits"}
+SHARING: dict[type[Model], str] = {Revocation: "limits", ActiveRegion: "rooms"}
 
 
 # Connections the shared client keeps open: the site's request threads and the parallel checks

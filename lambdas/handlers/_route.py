@@ -16,6 +16,7 @@ from lambdas.errors import (
     ChatError,
     Internal,
     RateLimited,
+    RegionMoved,
     Unauthorized,
     Unavailable,
     is_unavailable,
@@ -23,7 +24,7 @@ from lambdas.errors import (
 from lambdas.management import ManagementApi, endpoint_for, management_api
 from lambdas.metrics import metric_count, with_metrics
 from lambdas.protocol import MAX_CLIENT_MESSAGE_ID, error_frame, frame_decode
-from lambdas.services.connections import connection_cut_off
+from lambdas.services.connections import connection_cut_off, connection_move_away
 from lambdas.services.limits import ROUTE_BUCKETS, Flooding, rate_check
 from lambdas.tokens import User
 
@@ -121,6 +122,19 @@ def _cut_off(request: RouteRequest) -> None:
         logger.exception("cutting off a flooding connection failed")
 
 
+def _move_away(request: RouteRequest, frame: dict) -> bool:
+    """Tell a connection of a Region that no longer takes writes to reconnect, and close it
+    (the fence: connections.connection_move_away). False: it could not be told, or closed; the
+    route's answer then carries the frame, and the page reconnects by itself on reading it."""
+    try:
+        return connection_move_away(
+            api=request.api, connection_id=request.connection_id, frame=frame
+        )
+    except Exception:
+        logger.exception("moving a connection away failed")
+        return False
+
+
 def reply(frame: dict | None = None, status: int = 200) -> dict:
     """A Lambda proxy response; with a route response configured, `body` goes to the caller."""
     response: dict = {"statusCode": status}
@@ -153,7 +167,10 @@ def websocket_route(route: Callable[[RouteRequest], dict | None]) -> Callable[[d
                 metric_count("RateLimited")
             if isinstance(error, Flooding):
                 _cut_off(request)
-            return reply(error_frame(error, **_refused(request)), error.status)
+            frame = error_frame(error, **_refused(request))
+            if isinstance(error, RegionMoved) and _move_away(request, frame):
+                return reply(None, error.status)  # told and closed: no socket for an answer
+            return reply(frame, error.status)
         except Exception as failure:
             if is_unavailable(failure):
                 logger.warning("storage unavailable", extra={"error": type(failure).__name__})

@@ -1,5 +1,5 @@
 """`GET /health` on the health function's URL: 200 or 503 with the Region's name, for Route 53's
-health checks (docs/multi-region.md). Not a WebSocket route."""
+health checks and the other Region's fence (docs/multi-region.md). Not a WebSocket route."""
 
 import json
 
@@ -14,6 +14,8 @@ def handler(event: LambdaFunctionUrlEvent, context: object) -> dict:
     body = {"ok": health.ok, "region": health.region}
     if health.error:
         body["error"] = health.error
+    if health.active:
+        body["active"] = health.active
     return {
         "statusCode": 200 if health.ok else 503,
         # Never cached: a front (CloudFront, a proxy) must not answer for a Region that died.

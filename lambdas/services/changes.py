@@ -13,7 +13,11 @@ Across Regions (docs/multi-region.md: active-passive over MREC global tables) th
 names the Region that took its last number (`seq_region`). The first number a Region takes
 after another Region's jumps TAKEOVER_JUMP past the last one it can see: the other Region may
 have taken numbers its replica never received, and a number must never be given twice.
-The numbers jumped over are a gap like any other: empty once settled.
+The numbers jumped over are a gap like any other: empty once settled. Only the stage's active
+Region takes numbers at all (the fence, lambdas/services/fence.py); in the seconds both may
+(replication lag + FENCE_TTL_SECONDS), the jump also starts above the highest number this
+Region's own table holds for the room, because last-writer-wins can bring the room's item back
+to a lower number the other Region wrote later.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from pynamodb.exceptions import UpdateError
 from lambdas.config import get_config
 from lambdas.errors import RoomNotFound
 from lambdas.models import Message, Room, condition_failed
+from lambdas.services.fence import fence_check
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +82,10 @@ def change_number(*, room: str, message: bool = False, stored: Stored = NO_FILES
     to the room's storage (`stored`; negative: removes), which then costs no request either:
     a caller whose change is then not written takes them back (room_storage_add).
     One UpdateItem while the room's last number was taken in this Region (or before Regions
-    were recorded); after another Region's, a read and the jump (_take_over)."""
+    were recorded); after another Region's, a read and the jump (_take_over). In a Region that
+    is not the stage's active one: RegionMoved, nothing taken (the fence; no request on a warm
+    container but one GetItem per FENCE_TTL_SECONDS)."""
+    fence_check()
     at = int(time.time() * 1000)
     here = get_config().region
     item = Room(room)
@@ -108,7 +116,15 @@ def change_number(*, room: str, message: bool = False, stored: Stored = NO_FILES
 def _take_over(*, item: Room, here: str, at: int, counted: list) -> bool:
     """Take the room's number in this Region after another Region's: TAKEOVER_JUMP past the
     last one this replica holds, conditionally on that Region's number being still the last
-    (False: something changed meanwhile, try again). RoomNotFound if there is no room."""
+    (False: something changed meanwhile, try again). RoomNotFound if there is no room.
+
+    The last one held is the room's `seq` or the highest number on the room's messages here,
+    whichever is higher: if both Regions wrote the room (split brain, before the fence closes),
+    last-writer-wins may have replaced this Region's item, numbered far above by an earlier
+    takeover, with the other Region's later one, numbered below it; jumping from that `seq`
+    alone would give this Region's numbers again. (The by-rev index lags its table by a
+    fraction of a second: a number taken here just before may be missed, but the jump from any
+    number this Region's earlier takeover gave passes all it can have given since.)"""
     try:
         # With its key: an item none of whose asked attributes exist reads as no item at all.
         seen = Room.get(
@@ -118,7 +134,7 @@ def _take_over(*, item: Room, here: str, at: int, counted: list) -> bool:
         raise RoomNotFound(f"there is no room #{item.name}") from None
     if seen.seq_region is None or seen.seq_region == here:
         return False  # taken over here meanwhile: the plain ADD holds again
-    last = int(seen.seq or 0)
+    last = max(int(seen.seq or 0), _highest_rev(room=item.name))
     try:
         item.update(
             actions=[
@@ -128,7 +144,7 @@ def _take_over(*, item: Room, here: str, at: int, counted: list) -> bool:
                 *counted,
             ],
             condition=(Room.seq_region == seen.seq_region)
-            & (Room.seq == last if seen.seq is not None else Room.seq.does_not_exist()),
+            & (Room.seq == seen.seq if seen.seq is not None else Room.seq.does_not_exist()),
         )
     except UpdateError as error:
         if condition_failed(error):
@@ -139,6 +155,16 @@ def _take_over(*, item: Room, here: str, at: int, counted: list) -> bool:
         extra={"room": item.name, "from_region": seen.seq_region, "last": last, "rev": item.seq},
     )
     return True
+
+
+def _highest_rev(*, room: str) -> int:
+    """The highest change number on the room's messages in this Region's table (0: none): one
+    Query of the by-rev index, newest first, one key (0.5 RRU), on a takeover only."""
+    for message in Message.change_index.query(
+        room, scan_index_forward=False, limit=1, attributes_to_get=["rev"]
+    ):
+        return int(message.rev)
+    return 0
 
 
 def room_storage_add(*, room: str, stored: Stored) -> None:

@@ -21,7 +21,7 @@ from lambdas.metrics import metric_count
 from lambdas.models import Connection, connection_expiry, utcnow
 from lambdas.protocol import presence_frame
 from lambdas.services import limits
-from lambdas.services.broadcast import broadcast, connections_forget
+from lambdas.services.broadcast import broadcast, broadcast_shard, connections_forget
 from lambdas.services.limits import presence_claim, presence_joined
 from lambdas.services.members import member_check, reader_join
 from lambdas.services.rooms import Presence, room_get_open, room_online_record, room_presence
@@ -133,6 +133,18 @@ def connection_cut_off(*, api: ManagementApi, connection_id: str, user_id: str) 
         # $disconnect does, or, if that was lost, the next broadcast's 410 (connections_forget).
         with contextlib.suppress(ConnectionGone):
             api.delete(connection_id)
+
+
+def connection_move_away(*, api: ManagementApi, connection_id: str, frame: dict) -> bool:
+    """Tell a connection to reconnect elsewhere (`frame`: the `region_moved` error, the fence)
+    and close it: its page reconnects through the domain, to the active Region. The frame is
+    posted first, because a route's answer to a connection closed during the route is dropped.
+    True if both were done (a socket gone already counts as closed)."""
+    told = broadcast_shard(api=api, connection_ids=[connection_id], payload=frame, forget=False)
+    metric_count("ConnectionsMovedAway")
+    with contextlib.suppress(ConnectionGone):
+        api.delete(connection_id)
+    return told.delivered == 1
 
 
 def connection_ids_of(*, user_id: str) -> list[str]:

@@ -6,31 +6,37 @@ import logging
 from dataclasses import dataclass
 
 from lambdas.config import get_config
-from lambdas.models import Room
+from lambdas.services.fence import region_marker
 
 logger = logging.getLogger(__name__)
-
-# A key no room has (room names are lowercase, docs: rooms): a GetItem of a missing item costs
-# the same read unit as any other and proves the same thing, that the replica answers.
-PROBE_KEY = "$health"
 
 
 @dataclass(frozen=True)
 class Health:
     ok: bool
     region: str
-    error: str | None = None  # the failure's class name, never its message (it may name ARNs)
+    # The failure's class name, never its message (it may name ARNs); or "passive": the
+    # primary Region while the stage's marker names the other (the fence).
+    error: str | None = None
+    active: str | None = None  # the Region the marker names, when it is not this one
 
 
 def health_check() -> Health:
-    """One strongly consistent GetItem on the rooms table (a global table: its replica in this
-    Region must answer); any failure to read is unhealthy."""
-    region = get_config().region
+    """One strongly consistent GetItem on the rooms table: the active-Region marker's
+    (lambdas/services/fence.py; a global table: its replica in this Region must answer, and a
+    missing item costs the same read unit). Any failure to read is unhealthy.
+
+    The primary is also unhealthy ("passive") while the marker names another Region: once the
+    secondary took the stage over, Route 53 keeps the domain there even after the primary
+    recovers (failback is by hand: deploy/failback.py). The secondary is healthy whenever it
+    can read its table, so that Route 53 can fail over to it."""
+    config = get_config()
+    region = config.region
     try:
-        Room.get(PROBE_KEY, consistent_read=True, attributes_to_get=["name"])
-    except Room.DoesNotExist:
-        pass
+        marker = region_marker(consistent=True)
     except Exception as error:  # noqa: BLE001 - whatever stops a read stops the Region serving
         logger.warning("health check failed", extra={"error": type(error).__name__})
         return Health(ok=False, region=region, error=type(error).__name__)
+    if config.primary_region == region and marker is not None and marker.region != region:
+        return Health(ok=False, region=region, error="passive", active=marker.region)
     return Health(ok=True, region=region)

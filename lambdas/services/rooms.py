@@ -127,6 +127,9 @@ def rooms_backfill() -> int:
     """
     changed = 0
     legacy = Room.status.does_not_exist() | Room.legacy_archived.exists()
+    # Rooms only: every room has a title; the fence's active-Region marker (models.ActiveRegion)
+    # shares the table, without a status, and must never become an open room.
+    legacy &= Room.title.exists()
     for room in Room.scan(filter_condition=legacy):
         status = ARCHIVED if room.legacy_archived else OPEN
         for actions, condition in (

@@ -745,6 +745,9 @@ function serverError(frame, live) {
     const retryAfter = Number(frame.retry_after);
     outbox.refused(clientId, { code, message: String(frame.message ?? ""), retryAfter });
     if (code === "not_connected" && live) connection.replace();
+    // The fence (docs/multi-region.md): the server closes this socket too; the next one, after
+    // the backoff (DNS may still name this Region a while), goes where the domain points.
+    if (code === "region_moved" && live) connection.reconnect();
     return;
   }
   if (code === "rate_limited" && BACKGROUND_ACTIONS.has(frame.action)) return;
@@ -753,6 +756,9 @@ function serverError(frame, live) {
   else if (code === "not_a_member") roomGone("This room is private: you are not a member.");
   else if (code === "not_connected") {
     if (live) connection.replace(); // one being replaced may say so of itself: no matter
+  } else if (code === "region_moved") {
+    if (live) connection.reconnect();
+    showNotice("The chat moved to another Region: reconnecting. Try that again in a moment.");
   } else {
     showNotice(String(frame.message || code || "Something went wrong."));
   }

@@ -17,6 +17,8 @@
 
 // Refusals the server may lift by itself: the send waits and goes again.
 const WAIT_REASONS = { rate_limited: "rate_limited", unavailable: "unavailable", internal: "unavailable" };
+// Refusals of the socket rather than of the send: it goes again on the next socket.
+const RECONNECT_CODES = new Set(["not_connected", "region_moved"]);
 
 export const DEFAULT_OUTBOX_TIMINGS = {
   // No copy back this long after a send (a lost frame, a function that timed out): send it
@@ -198,8 +200,9 @@ export class Outbox {
 
   /**
    * The server refused a send (an error frame naming its clientMessageId). True if it was this
-   * outbox's. Rate limited or unavailable: it waits and goes again by itself; `not_connected`:
-   * it waits for the socket that replaces this one; anything else: failed for good.
+   * outbox's. Rate limited or unavailable: it waits and goes again by itself; `not_connected`
+   * and `region_moved` (this Region no longer takes writes: the page reconnects, through the
+   * domain, to the active one): it waits for the next socket; anything else: failed for good.
    */
   refused(clientMessageId, { code, message = "", retryAfter = null } = {}) {
     const entry = this.entries.get(clientMessageId);
@@ -210,7 +213,7 @@ export class Outbox {
     }
     if (entry.state === "failed") return true;
     const reason = WAIT_REASONS[code];
-    if (code === "not_connected") {
+    if (RECONNECT_CODES.has(code)) {
       this.setState(entry, "waiting", { reason: "reconnecting" });
     } else if (reason === "rate_limited") {
       const wait = Math.max(Number(retryAfter) || 0, 0.05) * 1000;

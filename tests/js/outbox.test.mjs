@@ -159,6 +159,18 @@ test("not_connected waits for the replacing socket, not a timer", () => {
   assert.equal(sent.length, 2);
 });
 
+test("region_moved keeps the send, never failed, and sends it once on the next socket", () => {
+  const { outbox, sent, changes, clock } = make();
+  outbox.add("a");
+  outbox.refused("c1", { code: "region_moved", message: "reconnect" });
+  outbox.closed(); // the server closes the socket after telling it
+  clock.advance(60_000);
+  assert.equal(sent.length, 1);
+  assert.ok(!changes.some((change) => change.state === "failed"));
+  outbox.opened(); // the page reconnected through the domain, to the active Region
+  assert.deepEqual(sent.map((f) => f.clientMessageId), ["c1", "c1"]);
+});
+
 test("an unanswered send goes again after the ack timeout, with the same id", () => {
   const { outbox, sent, clock } = make();
   outbox.add("a");

@@ -190,3 +190,140 @@ def test_change_numbers_never_repeat_across_a_failover_and_back(dynamodb, region
         assert taken == [1, 2, 3, 4, 5, 3 + TAKEOVER_JUMP, 4 + TAKEOVER_JUMP, 4 + 2 * TAKEOVER_JUMP]
     finally:
         runner.stop()
+
+
+def test_change_numbers_never_repeat_when_both_regions_write(dynamodb, region_b, configure):
+    """Split brain (docs/multi-region.md, "The fence"): A and B cut off from each other, B takes
+    the room over and gives ten numbers, A goes on writing; when they reconnect, A's later room
+    item wins in B (last writer wins) at a number far below B's. B's next takeover must jump
+    from the highest number its own table holds, not from that item: no number twice."""
+    from devstack.dynamodb import ensure_tables
+    from lambdas.models import Message, Room, utcnow
+    from lambdas.services.changes import TAKEOVER_JUMP, change_number, numbered
+
+    configure(DYNAMODB_ENDPOINT_URL=region_b)
+    ensure_tables()
+    replicator = Replicator(
+        {"A": dynamodb, "B": region_b}, lag=0.2, replicated=tables_ending("rooms", "messages")
+    )
+    runner = ReplicatorThread(replicator)
+    runner.start()
+    try:
+
+        def in_region(region: str, name: str) -> None:
+            configure(DYNAMODB_ENDPOINT_URL=replicator.endpoint(region), AWS_REGION=name)
+
+        def changes(count: int) -> list[int]:
+            """`count` messages stored, each under the number it took, as message_send does."""
+            taken = []
+            for _ in range(count):
+                change = change_number(room=room, message=True)
+                message = Message(room, uuid.uuid4().hex, user_id="1", username="alice", text="x")
+                message.sent_at = utcnow()
+                actions, condition = numbered(change)
+                message.save()
+                message.update(actions=actions, condition=condition)
+                taken.append(change.rev)
+            return taken
+
+        in_region("A", "us-east-1")
+        room = f"room-{uuid.uuid4().hex[:12]}"
+        Room(room, title="", created_by="test", created_at=utcnow()).save()
+        taken = changes(3)
+        runner.call(replicator.settled())
+        # Given the Regions lose each other: B takes the room over, A goes on writing after it
+        replicator.isolate("A")
+        replicator.isolate("B")
+        taken += changes(2)
+        in_region("B", "us-west-2")
+        in_b = changes(10)
+        assert in_b == list(range(3 + TAKEOVER_JUMP, 13 + TAKEOVER_JUMP))
+        in_region("A", "us-east-1")
+        taken += in_b + changes(2)
+        # When they are back: B's room item loses in A, A's (written later, at 7) wins in B
+        runner.call(replicator.reconnect("B"))
+        runner.call(replicator.settled())
+        runner.call(replicator.reconnect("A"))
+        runner.call(replicator.settled())
+        in_region("B", "us-west-2")
+        assert (Room.get(room, consistent_read=True).seq, Room.get(room).seq_region) == (
+            7,
+            "us-east-1",
+        )
+        # Then B's next number jumps past its own, not from 7 (7 + 10^6 was given already)
+        taken += changes(2)
+        assert taken[-2:] == [12 + 2 * TAKEOVER_JUMP, 13 + 2 * TAKEOVER_JUMP]
+        assert len(taken) == len(set(taken)), "a change number was given twice"
+    finally:
+        runner.stop()
+
+
+def test_the_fence_hands_the_stage_over_through_the_replicated_marker(
+    dynamodb, region_b, configure
+):
+    """The fence end to end (docs/multi-region.md): B, finding A's health route failing, claims
+    the stage; the marker reaches A as any item does, and A, finding B healthy, refuses writes
+    from then on and tells Route 53 it is passive."""
+    import json
+
+    from devstack.dynamodb import ensure_tables
+    from lambdas.errors import RegionMoved
+    from lambdas.handlers import health
+    from lambdas.models import ActiveRegion, Room, utcnow
+    from lambdas.services.changes import TAKEOVER_JUMP, change_number
+    from lambdas.services.fence import MARKER_KEY, region_marker
+    from tests.helpers import load_event
+    from tests.lambdas.test_fence import PeerHealth
+
+    def no_marker() -> None:
+        for endpoint in (dynamodb, region_b):
+            configure(DYNAMODB_ENDPOINT_URL=endpoint)
+            ActiveRegion(MARKER_KEY).delete()
+
+    configure(DYNAMODB_ENDPOINT_URL=region_b)
+    ensure_tables()
+    no_marker()
+    replicator = Replicator(
+        {"A": dynamodb, "B": region_b}, lag=0.2, replicated=tables_ending("rooms", "messages")
+    )
+    runner = ReplicatorThread(replicator)
+    runner.start()
+    health_of = {"A": PeerHealth(), "B": PeerHealth()}  # each Region's route, as the other sees it
+    names = {"A": "us-east-1", "B": "us-west-2"}
+    try:
+
+        def in_region(region: str) -> None:
+            other = "B" if region == "A" else "A"
+            configure(
+                DYNAMODB_ENDPOINT_URL=replicator.endpoint(region),
+                AWS_REGION=names[region],
+                PRIMARY_REGION=names["A"],
+                PEER_HEALTH_URL=health_of[other].url,
+            )
+
+        in_region("A")
+        room = f"room-{uuid.uuid4().hex[:12]}"
+        Room(room, title="", created_by="test", created_at=utcnow()).save()
+        taken = [change_number(room=room).rev for _ in range(3)]
+        runner.call(replicator.settled())
+        # Given A fails: its health route answers 503, its writes stop replicating
+        replicator.isolate("A")
+        health_of["A"].status = 503
+        # When B takes a number, it claims the stage, then takes the room over
+        in_region("B")
+        taken += [change_number(room=room).rev for _ in range(2)]
+        assert (region_marker().region, region_marker().epoch) == (names["B"], 1)
+        runner.call(replicator.settled())
+        # Then A, with B's marker in its replica and B answering, takes no number
+        in_region("A")
+        with pytest.raises(RegionMoved):
+            change_number(room=room)
+        answer = health.handler(load_event("function-url-health"), None)
+        assert answer["statusCode"] == 503
+        assert json.loads(answer["body"])["error"] == "passive"
+        assert taken == [1, 2, 3, 3 + TAKEOVER_JUMP, 4 + TAKEOVER_JUMP]
+    finally:
+        for server in health_of.values():
+            server.close()
+        runner.stop()
+        no_marker()
