@@ -68,6 +68,7 @@ class Settings:
     backoff_max: float = 30.0
     deadline: float = 600.0  # every page live again within this, or the drill fails
     settle: int = 35  # CHANGE_SETTLE_SECONDS: a jumped number is pending this long
+    failback: int = 1  # then the primary back and failback by hand (0: end at the failover)
 
 
 @dataclass
@@ -102,13 +103,11 @@ class Page:
         """A message every `period` seconds into the outbox, while the page is live: a person
         who sees "reconnecting" waits (what they wrote meanwhile would go out at the rate
         limit, as the page's outbox sends it)."""
-        count = 0
         while self.writing:
             if self.ws is None:
                 await asyncio.sleep(self.settings.period)
                 continue
-            count += 1
-            cid = f"{self.name}-{count}"
+            cid = f"{self.name}-{len(self.written) + 1}"
             self.written.append(cid)
             self.outbox.append(cid)
             await self.pump()
@@ -239,6 +238,18 @@ class Report:
     late: int = 0  # messages that arrived in B once the primary came back
     duplicates_after_return: int = 0
     refused_handshakes: int = 0
+    # The primary back (its gateway restarted, its writes delivered), then failback by hand.
+    back_health: int | None = None  # the primary's health route once back (503: passive)
+    stray: str | None = None  # what a page reaching the primary directly got for its send
+    stray_stored: int = 0  # copies of that send stored in either Region (the fence: 0)
+    failback_live: dict[str, float] = field(default_factory=dict)  # page -> s after failback
+    failback_switched: float | None = None  # s until the DNS answer named the primary again
+    window_writes: int = 0  # messages the secondary took after the failback (fence window)
+    moved: int = 0  # region_moved refusals the pages got
+    final_stored: int = 0
+    final_duplicates: int = 0
+    final_order_kept: bool = True
+    final_pages_missing: dict[str, int] = field(default_factory=dict)
     errors: Counter = field(default_factory=Counter)
     machine: str = ""
     load: str = ""
@@ -341,6 +352,9 @@ async def run(settings: Settings, work: Path) -> Report:
         arrived = {m["cid"] for m in after}
         report.lost = [cid for cid in report.missing if cid not in arrived]
         report.duplicates_after_return = _duplicates(after)
+        if settings.failback:
+            back = Back(settings, regions, replicator, thread, front, pages, room, prefix, keys)
+            await back.run(report)
         stop.set()
         for task in tasks:
             task.cancel()
@@ -361,6 +375,136 @@ async def run(settings: Settings, work: Path) -> Report:
             thread.stop()
         for region in regions.values():
             region.dynalite.stop()
+
+
+@dataclass
+class Back:
+    """The primary comes back and stays passive until failback by hand (docs/multi-region.md,
+    "The fence"): its gateway again (its held writes were delivered when it reconnected), its
+    health route answering 503 while the marker names the secondary, a page that reaches it
+    directly (a stale DNS answer) refused `region_moved`. Then `python -m deploy.failback`, as
+    an operator runs it, and the pages move back through the front as the secondary's fence
+    refuses their sends."""
+
+    settings: Settings
+    regions: dict
+    replicator: object
+    thread: object
+    front: object
+    pages: list
+    room: str
+    prefix: str
+    keys: object
+
+    async def run(self, report: Report) -> None:
+        from lambdas.services.changes import TAKEOVER_JUMP
+
+        primary, secondary = self.regions[PRIMARY], self.regions[SECONDARY]
+        settle = self.settings.settle
+        primary.gateway = _start_gateway(
+            primary, self.replicator.endpoint(PRIMARY), secondary.health, settle=settle
+        )
+        report.back_health = await _status(primary.health)
+        report.stray, report.stray_stored = await self.stray_send(primary.port)
+        for page in self.pages:
+            page.writing = True
+        writers = [asyncio.create_task(page.write()) for page in self.pages]
+        await asyncio.sleep(self.settings.after)
+        highest = max((m["rev"] or 0 for m in self.stored(secondary)), default=0)
+        await self.fail_back()
+        failed_back = time.monotonic()
+
+        # The primary's numbers after the failback start at its takeover's jump; the
+        # secondary's, in the fence's window, below it.
+        above = highest + TAKEOVER_JUMP // 2
+
+        def all_back() -> bool:
+            return all(_live_at(page, failed_back, above) is not None for page in self.pages)
+
+        if not await stack.until(all_back, timeout=self.settings.deadline):
+            raise RuntimeError(
+                f"not every page was live again {self.settings.deadline:.0f} s after failback"
+            )
+        report.failback_live = {
+            p.name: _live_at(p, failed_back, above) - failed_back for p in self.pages
+        }
+        answers = [at for at, name in self.front.answers if name == PRIMARY and at >= failed_back]
+        report.failback_switched = answers[0] - failed_back if answers else None
+        await asyncio.sleep(self.settings.after)
+        for page in self.pages:
+            page.writing = False
+        await asyncio.gather(*writers)
+        drained = await stack.until(
+            lambda: all(p.in_flight is None and not p.outbox for p in self.pages), timeout=60
+        )
+        if not drained:
+            raise RuntimeError("the outboxes did not drain after the failback")
+        settled = asyncio.run_coroutine_threadsafe(self.replicator.settled(), self.thread.loop)
+        await asyncio.wrap_future(settled)
+        await stack.until(lambda: all(not p.log._gap() for p in self.pages), timeout=60)
+        final = self.stored(primary)
+        # The secondary's own numbers after the failback: highest+1 on, below the primary's
+        # takeover jump (the primary's numbers, replicated, are all above it).
+        report.window_writes = sum(
+            highest < (m["rev"] or 0) < above for m in self.stored(secondary)
+        )
+        report.moved = sum(e.get("code") == "region_moved" for p in self.pages for e in p.errors)
+        report.final_stored = len(final)
+        report.final_duplicates = _duplicates(final)
+        report.final_order_kept, report.final_pages_missing = _order(self.pages, final)
+
+    def stored(self, region: Region) -> list[dict]:
+        return _stored(region, self.prefix, self.room)
+
+    async def stray_send(self, port: int) -> tuple[str, int]:
+        """A page whose DNS answer still names the primary sends there: what it is told, and
+        how many copies of its message either Region stores."""
+        cid = "stray-1"
+        url = stack.websocket_url(port, self.keys, user_id="2999", room=self.room)
+        told = "nothing"
+        try:
+            async with connect(url, open_timeout=10, ping_interval=None) as ws:
+                frame = {"action": "sendmessage", "message": cid, "clientMessageId": cid}
+                await ws.send(json.dumps(frame))
+                async with asyncio.timeout(30):  # the fence closes the socket after telling
+                    async for raw in ws:
+                        frame = json.loads(raw)
+                        if frame.get("type") == "error":
+                            told = frame.get("code")
+                        elif frame.get("client_message_id") == cid:
+                            told = "stored"
+        except (OSError, TimeoutError, WebSocketException):
+            pass
+        await asyncio.sleep(self.settings.lag)  # a stored copy would have replicated by now
+        stored = sum(m["cid"] == cid for r in self.regions.values() for m in self.stored(r))
+        return told, stored
+
+    async def fail_back(self) -> None:
+        """What the runbook says to run (DEPLOY.md, "Failback runbook")."""
+        operator = await asyncio.create_subprocess_exec(
+            *[sys.executable, "-m", "deploy.failback", "--stage", "bench", "--region", PRIMARY],
+            *["--endpoint-url", self.replicator.endpoint(PRIMARY), "--table-prefix", self.prefix],
+            cwd=stack.ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        said, _ = await operator.communicate()
+        if operator.returncode != 0:
+            raise RuntimeError(f"deploy.failback failed: {said.decode()}")
+
+
+async def _status(url: str) -> int | None:
+    """The status a GET of `url` answers (None: no answer)."""
+    from aiohttp import ClientError, ClientSession, ClientTimeout
+
+    try:
+        async with (
+            ClientSession(timeout=ClientTimeout(total=10)) as session,
+            session.get(url) as answer,
+        ):
+            return answer.status
+    except (ClientError, OSError, TimeoutError):
+        return None
 
 
 def global_tables() -> list[str]:
@@ -432,12 +576,13 @@ def _kill(process: subprocess.Popen) -> None:
     process.wait()
 
 
-def _live_at(page: Page, killed: float) -> float | None:
-    """When the page had its first message acknowledged on a socket opened after the kill."""
-    after = [at for at in page.opened if at > killed]
+def _live_at(page: Page, since: float, above: int = 0) -> float | None:
+    """When the page had its first message acknowledged on a socket opened after `since`
+    (with a change number above `above`: the Region it moved to numbers above that)."""
+    after = [at for at in page.opened if at > since]
     if not after:
         return None
-    acks = [ack.at for ack in page.acks.values() if ack.at > after[0]]
+    acks = [a.at for a in page.acks.values() if a.at > after[0] and (a.rev or 0) > above]
     return min(acks) if acks else None
 
 
@@ -487,18 +632,28 @@ def _judge(report: Report, pages: list[Page], killed: float, stored: list[dict])
     by_rev = sorted((m for m in stored if m["rev"] is not None), key=lambda m: m["rev"])
     revs = [m["rev"] for m in by_rev]
     report.largest_jump = max((b - a for a, b in zip(revs, revs[1:], strict=False)), default=0)
-    for page in pages:  # the sender's messages keep the order they were written in
+    report.order_kept, report.pages_missing = _order(pages, stored)
+
+
+def _order(pages: list[Page], stored: list[dict]) -> tuple[bool, dict[str, int]]:
+    """Whether each sender's messages, in the table by change number and on every page as
+    shown, keep the order they were written in; and how many stored messages each page lacks."""
+    by_rev = sorted((m for m in stored if m["rev"] is not None), key=lambda m: m["rev"])
+    kept, lacking = True, {}
+    for page in pages:
         written = {cid: i for i, cid in enumerate(page.written)}
         mine = [written[m["cid"]] for m in by_rev if m["cid"] in written]
-        report.order_kept &= mine == sorted(mine)
+        kept &= mine == sorted(mine)
         shown = {m.get("client_message_id") for m in page.log.ordered()}
-        report.pages_missing[page.name] = sum(m["cid"] not in shown for m in stored)
-        held = [
-            written[m.get("client_message_id")]
-            for m in page.log.ordered()
-            if m.get("client_message_id") in written
-        ]
-        report.order_kept &= held == sorted(held)
+        lacking[page.name] = sum(m["cid"] not in shown for m in stored)
+        for other in pages:  # and as each page shows them
+            order = [
+                written[m.get("client_message_id")]
+                for m in other.log.ordered()
+                if m.get("client_message_id") in written
+            ]
+            kept &= order == sorted(order)
+    return kept, lacking
 
 
 def failures(report: Report) -> list[str]:
@@ -522,6 +677,20 @@ def failures(report: Report) -> list[str]:
         )
     if any(report.pages_missing.values()):
         problems.append(f"pages lack stored messages: {report.pages_missing}")
+    if report.settings.failback:
+        if report.back_health != 503:
+            problems.append(f"the primary back answered {report.back_health}, not 503 passive")
+        if report.stray != "region_moved" or report.stray_stored:
+            problems.append(
+                f"a send reaching the passive primary got {report.stray!r} and was stored"
+                f" {report.stray_stored} times (the fence: region_moved, 0)"
+            )
+        if report.final_duplicates > report.settings.pages:
+            problems.append(f"{report.final_duplicates} duplicates after the failback")
+        if not report.final_order_kept:
+            problems.append("a sender's messages are out of order after the failback")
+        if any(report.final_pages_missing.values()):
+            problems.append(f"after the failback pages lack: {report.final_pages_missing}")
     return problems
 
 
@@ -566,6 +735,7 @@ def render(report: Report) -> str:
         f" {report.duplicates_after_return} second copies of sends in flight at the kill"
         f" (at most one a page) |",
         f"| error frames the pages got | {dict(report.errors) or 'none'} |",
+        *(_render_back(report) if s.failback else []),
         "",
         "On AWS, Route 53's checkers probe from several Regions and do not coordinate, and"
         " browsers' resolvers cache on their own: the RTO there is this one's order, not its"
@@ -576,6 +746,32 @@ def render(report: Report) -> str:
         DRILL_END,
     ]
     return "\n".join(lines) + "\n"
+
+
+def _render_back(report: Report) -> list[str]:
+    live = sorted(report.failback_live.values())
+    return [
+        "",
+        "Then the primary came back (its gateway restarted) and an operator failed back"
+        " (`python -m deploy.failback`, DEPLOY.md's runbook):",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| the primary's health route once back | {report.back_health} (passive: Route 53"
+        " keeps the domain on the secondary) |",
+        f"| a send reaching the primary directly (a stale DNS answer) | {report.stray};"
+        f" stored {report.stray_stored} times |",
+        f"| DNS answers the primary again | {_s(report.failback_switched)} after the failback |",
+        f"| every page live on the primary again | {_s(live[-1] if live else None)}"
+        f" (pages: {', '.join(_s(x) for x in live)}) |",
+        f"| sends the secondary refused meanwhile (`region_moved`) | {report.moved} |",
+        f"| messages the secondary took after the failback (the fence's window: replication"
+        f" lag + FENCE_TTL_SECONDS) | {report.window_writes} |",
+        f"| in the end: messages, duplicates, each sender's order, stored messages a page does"
+        f" not show | {report.final_stored}, {report.final_duplicates},"
+        f" {'kept' if report.final_order_kept else 'NOT kept'},"
+        f" {sum(report.final_pages_missing.values())} |",
+    ]
 
 
 def _s(seconds: float | None) -> str:

@@ -1,5 +1,5 @@
-"""`python -m deploy check|package|deploy|rotate-keys|redrive-fanout|redrive-index`: the deploy
-command (DEPLOY.md).
+"""`python -m deploy check|package|deploy|rotate-keys|redrive-fanout|redrive-index|failback`:
+the deploy command (DEPLOY.md).
 
 `deploy --dry-run` does everything that needs no AWS account: every stage's parameters held
 against a default account's quotas, the template translated, linted and scanned, both packages
@@ -356,6 +356,13 @@ def run_redrive(args) -> int:
     return 0
 
 
+def run_failback(args) -> int:
+    """deploy/failback.py, for the stage and Region given (DEPLOY.md, "Failback runbook")."""
+    from deploy import failback
+
+    return failback.main(["--stage", args.stage, "--region", args.region])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deploy", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -414,8 +421,12 @@ def main(argv: list[str] | None = None) -> int:
         "redrive-index", "invoke failed search index changes again from their queue"
     )
     redrive.add_argument("--limit", type=int, default=1000, help="at most this many records")
+    stage_command(
+        "failback", "name the stage's primary (--region) the active Region again (by hand)"
+    )
     args = parser.parse_args(argv)
     handlers = {
+        "failback": run_failback,
         "check": run_check,
         "package": run_package,
         "deploy": run_deploy,

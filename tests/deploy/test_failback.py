@@ -50,3 +50,15 @@ def test_failback_that_cannot_reach_dynamodb_says_so(dynamodb, configure, capsys
     assert code == 1
     err = capsys.readouterr().err
     assert err.startswith("failback failed: ") and "Traceback" not in err
+
+
+def test_the_deploy_command_fails_back_too(stage, monkeypatch, capsys):
+    # `python -m deploy failback` (DEPLOY.md's runbook): the stage and Region, AWS's endpoint
+    # unless DYNAMODB_ENDPOINT_URL names another (here: the session's dynalite)
+    from deploy.__main__ import main as deploy_main
+
+    monkeypatch.setenv("DYNAMODB_ENDPOINT_URL", stage[-1])
+    region_mark(region=SECONDARY, seen=None)
+    assert deploy_main(["failback", "--stage", "test", "--region", PRIMARY]) == 0
+    assert region_marker(consistent=True).region == PRIMARY
+    assert f"-> {PRIMARY} (epoch 2)" in capsys.readouterr().out

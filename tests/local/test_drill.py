@@ -4,7 +4,10 @@ primary is killed. Every page is live again through the secondary; what is missi
 what the primary had not replicated (and it arrives when the primary is back); no duplicates
 after the failover, at most the sends in flight at the kill once the primary is back; each
 sender's order kept; the takeover's jump of change numbers; every page shows every stored
-message. In a process of its own: the drill points its environment at its own tables."""
+message. Then the primary comes back passive (its health route 503, a send reaching it refused
+`region_moved` and stored nowhere) until `deploy.failback`, after which every page is live on
+it again, with no duplicates and every sender's order kept. In a process of its own: the drill
+points its environment at its own tables."""
 
 from __future__ import annotations
 
@@ -37,3 +40,10 @@ def test_a_region_fails_while_three_pages_chat(tmp_path):
     assert report["largest_jump"] >= 1_000_000  # the secondary took the room's numbers over
     assert report["acked_total"] > report["acked_before"] > 0  # chat before and after
     assert report["late"] >= len(report["missing"])  # the missing came back with the primary
+    # The primary back: passive until failback by hand, then every page on it again
+    assert report["back_health"] == 503
+    assert (report["stray"], report["stray_stored"]) == ("region_moved", 0)
+    assert sorted(report["failback_live"]) == ["p0", "p1", "p2"]
+    assert report["moved"] > 0  # the secondary's fence sent the pages back
+    assert report["final_duplicates"] <= 3 and report["final_order_kept"]
+    assert set(report["final_pages_missing"].values()) == {0}
