@@ -176,6 +176,16 @@ class Keys:
         return jwt.encode(payload, key or self.private, algorithm="EdDSA")
 
 
+class Clock:
+    """A clock a test moves by hand (`clock.now += 5`) instead of sleeping."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def recv_json(client, timeout: float = DEADLINE, *, skip: tuple[str, ...] = ("presence",)) -> dict:
     """The next frame, passing over `presence` announcements (noise unless a test wants them)."""
     while True:

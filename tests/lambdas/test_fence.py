@@ -27,7 +27,7 @@ from lambdas.services.fence import (
     region_marker,
 )
 from lambdas.services.rooms import room_check, rooms_backfill
-from tests.helpers import load_event
+from tests.helpers import Clock, load_event
 from tests.lambdas.test_handlers import CONTEXT, body, joined, message_event
 
 PRIMARY, SECONDARY = "us-east-1", "us-west-2"
@@ -78,14 +78,6 @@ def marker(dynamodb):
     ActiveRegion(MARKER_KEY).delete()
     yield
     ActiveRegion(MARKER_KEY).delete()
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ function URL; the drill's test runs the real gateways)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 from aiohttp import WSMsgType, web
@@ -15,6 +16,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from devstack.front import Front, Region
+from tests.helpers import Clock
 
 
 class Upstream:
@@ -57,14 +59,6 @@ class Upstream:
         return ws
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def regions():
     loop = asyncio.new_event_loop()
@@ -73,6 +67,15 @@ def regions():
     for upstream in (a, b):
         loop.run_until_complete(upstream.runner.cleanup())
     loop.close()
+
+
+@contextlib.asynccontextmanager
+async def running(front: Front):
+    await front.start()
+    try:
+        yield front
+    finally:
+        await front.stop()
 
 
 def front_of(a: Upstream, b: Upstream, **options) -> Front:
@@ -89,8 +92,7 @@ def test_frames_and_close_codes_pass_both_ways(regions):
     loop, a, b = regions
 
     async def scenario():
-        front = await front_of(a, b).start()
-        try:
+        async with running(front_of(a, b)) as front:
             async with connect(front.url("/local?token=t")) as ws:
                 assert await ws.recv() == "A:/local?token=t"  # the path and query, as sent
                 await ws.send("hi")
@@ -100,8 +102,6 @@ def test_frames_and_close_codes_pass_both_ways(regions):
                     await ws.recv()
             assert closed.value.rcvd.code == 4001
             assert front.relayed == {"A": 1, "B": 0}
-        finally:
-            await front.stop()
 
     loop.run_until_complete(scenario())
 
@@ -110,8 +110,7 @@ def test_failover_after_threshold_failures_and_back_after_as_many_passes(regions
     loop, a, b = regions
 
     async def scenario():
-        front = await front_of(a, b, threshold=3, ttl=0).start()
-        try:
+        async with running(front_of(a, b, threshold=3, ttl=0)) as front:
             assert await hello(front) == "A:/local?room=general"
             a.status = 503
             for _ in range(2):  # two failures: still the primary
@@ -127,8 +126,6 @@ def test_failover_after_threshold_failures_and_back_after_as_many_passes(regions
             await front.check_all()
             assert (await hello(front)).startswith("A:")
             assert [ok for _, ok in front.primary.changed] == [False, True]
-        finally:
-            await front.stop()
 
     loop.run_until_complete(scenario())
 
@@ -138,8 +135,7 @@ def test_an_answer_is_kept_for_the_ttl(regions):
     clock = Clock()
 
     async def scenario():
-        front = await front_of(a, b, threshold=1, ttl=60, clock=clock).start()
-        try:
+        async with running(front_of(a, b, threshold=1, ttl=60, clock=clock)) as front:
             assert (await hello(front)).startswith("A:")
             a.status = 503
             await front.check_all()
@@ -149,8 +145,6 @@ def test_an_answer_is_kept_for_the_ttl(regions):
             clock.now += 1
             assert (await hello(front)).startswith("B:")
             assert [name for _, name in front.answers] == ["A", "B"]
-        finally:
-            await front.stop()
 
     loop.run_until_complete(scenario())
 
@@ -159,14 +153,11 @@ def test_both_unhealthy_answers_the_primary(regions):
     loop, a, b = regions
 
     async def scenario():
-        front = await front_of(a, b, threshold=1, ttl=0).start()
-        try:
+        async with running(front_of(a, b, threshold=1, ttl=0)) as front:
             a.status = b.status = 503
             await front.check_all()
             assert not front.primary.healthy and not front.secondary.healthy
             assert (await hello(front)).startswith("A:")
-        finally:
-            await front.stop()
 
     loop.run_until_complete(scenario())
 
@@ -175,8 +166,7 @@ def test_a_region_that_refuses_or_is_gone_is_refused(regions):
     loop, a, b = regions
 
     async def scenario():
-        front = await front_of(a, b, ttl=0).start()
-        try:
+        async with running(front_of(a, b, ttl=0)) as front:
             a.accept = False
             with pytest.raises(InvalidStatus) as refused:
                 await hello(front)
@@ -187,7 +177,5 @@ def test_a_region_that_refuses_or_is_gone_is_refused(regions):
             assert gone.value.response.status_code == 502
             assert front.refused == {"A": 2, "B": 0}
             assert not await front.check(front.primary)
-        finally:
-            await front.stop()
 
     loop.run_until_complete(scenario())

@@ -155,12 +155,12 @@ def test_an_isolated_regions_writes_wait_until_it_is_back(regions):
     assert regions.item("B", "late") == {"pk": {"S": "late"}}
 
 
-def test_change_numbers_never_repeat_across_a_failover_and_back(dynamodb, region_b, configure):
-    """The write model end to end (docs/multi-region.md): A takes 1..3 (replicated) and 4..5
-    (not: A fails first); B, taking over, jumps past them; failing back, A jumps again."""
+@pytest.fixture
+def numbering(dynamodb, region_b, configure):
+    """Regions A (the session's dynalite) and B with the stage's tables, rooms and messages
+    replicated: (the replicator, its thread, in_region(region, AWS Region name): this process's
+    configuration pointed at that Region's endpoint, as its functions would be)."""
     from devstack.dynamodb import ensure_tables
-    from lambdas.models import Room, utcnow
-    from lambdas.services.changes import TAKEOVER_JUMP, change_number
 
     configure(DYNAMODB_ENDPOINT_URL=region_b)
     ensure_tables()  # Region B's tables, as the stack's second Region has them
@@ -169,93 +169,88 @@ def test_change_numbers_never_repeat_across_a_failover_and_back(dynamodb, region
     )
     runner = ReplicatorThread(replicator)
     runner.start()
-    try:
 
-        def in_region(region: str, name: str) -> None:
-            configure(DYNAMODB_ENDPOINT_URL=replicator.endpoint(region), AWS_REGION=name)
+    def in_region(region: str, name: str) -> None:
+        configure(DYNAMODB_ENDPOINT_URL=replicator.endpoint(region), AWS_REGION=name)
 
-        in_region("A", "us-east-1")
-        room = f"room-{uuid.uuid4().hex[:12]}"
-        Room(room, title="", created_by="test", created_at=utcnow()).save()
-        taken = [change_number(room=room).rev for _ in range(3)]
-        runner.call(replicator.settled())
-        replicator.isolate("A")
-        taken += [change_number(room=room).rev for _ in range(2)]  # never leave A
-        in_region("B", "us-west-2")
-        taken += [change_number(room=room).rev for _ in range(2)]
-        runner.call(replicator.reconnect("A"))  # A is back: its late writes lose to B's
-        runner.call(replicator.settled())
-        in_region("A", "us-east-1")
-        taken += [change_number(room=room).rev]
-        assert taken == [1, 2, 3, 4, 5, 3 + TAKEOVER_JUMP, 4 + TAKEOVER_JUMP, 4 + 2 * TAKEOVER_JUMP]
-    finally:
-        runner.stop()
+    yield replicator, runner, in_region
+    runner.stop()
 
 
-def test_change_numbers_never_repeat_when_both_regions_write(dynamodb, region_b, configure):
+def test_change_numbers_never_repeat_across_a_failover_and_back(numbering):
+    """The write model end to end (docs/multi-region.md): A takes 1..3 (replicated) and 4..5
+    (not: A fails first); B, taking over, jumps past them; failing back, A jumps again."""
+    from lambdas.models import Room, utcnow
+    from lambdas.services.changes import TAKEOVER_JUMP, change_number
+
+    replicator, runner, in_region = numbering
+    in_region("A", "us-east-1")
+    room = f"room-{uuid.uuid4().hex[:12]}"
+    Room(room, title="", created_by="test", created_at=utcnow()).save()
+    taken = [change_number(room=room).rev for _ in range(3)]
+    runner.call(replicator.settled())
+    replicator.isolate("A")
+    taken += [change_number(room=room).rev for _ in range(2)]  # never leave A
+    in_region("B", "us-west-2")
+    taken += [change_number(room=room).rev for _ in range(2)]
+    runner.call(replicator.reconnect("A"))  # A is back: its late writes lose to B's
+    runner.call(replicator.settled())
+    in_region("A", "us-east-1")
+    taken += [change_number(room=room).rev]
+    assert taken == [1, 2, 3, 4, 5, 3 + TAKEOVER_JUMP, 4 + TAKEOVER_JUMP, 4 + 2 * TAKEOVER_JUMP]
+
+
+def test_change_numbers_never_repeat_when_both_regions_write(numbering):
     """Split brain (docs/multi-region.md, "The fence"): A and B cut off from each other, B takes
     the room over and gives ten numbers, A goes on writing; when they reconnect, A's later room
     item wins in B (last writer wins) at a number far below B's. B's next takeover must jump
     from the highest number its own table holds, not from that item: no number twice."""
-    from devstack.dynamodb import ensure_tables
     from lambdas.models import Message, Room, utcnow
     from lambdas.services.changes import TAKEOVER_JUMP, change_number, numbered
 
-    configure(DYNAMODB_ENDPOINT_URL=region_b)
-    ensure_tables()
-    replicator = Replicator(
-        {"A": dynamodb, "B": region_b}, lag=0.2, replicated=tables_ending("rooms", "messages")
+    replicator, runner, in_region = numbering
+
+    def changes(count: int) -> list[int]:
+        """`count` messages stored, each under the number it took, as message_send does."""
+        taken = []
+        for _ in range(count):
+            change = change_number(room=room, message=True)
+            message = Message(room, uuid.uuid4().hex, user_id="1", username="alice", text="x")
+            message.sent_at = utcnow()
+            actions, condition = numbered(change)
+            message.save()
+            message.update(actions=actions, condition=condition)
+            taken.append(change.rev)
+        return taken
+
+    in_region("A", "us-east-1")
+    room = f"room-{uuid.uuid4().hex[:12]}"
+    Room(room, title="", created_by="test", created_at=utcnow()).save()
+    taken = changes(3)
+    runner.call(replicator.settled())
+    # Given the Regions lose each other: B takes the room over, A goes on writing after it
+    replicator.isolate("A")
+    replicator.isolate("B")
+    taken += changes(2)
+    in_region("B", "us-west-2")
+    in_b = changes(10)
+    assert in_b == list(range(3 + TAKEOVER_JUMP, 13 + TAKEOVER_JUMP))
+    in_region("A", "us-east-1")
+    taken += in_b + changes(2)
+    # When they are back: B's room item loses in A, A's (written later, at 7) wins in B
+    runner.call(replicator.reconnect("B"))
+    runner.call(replicator.settled())
+    runner.call(replicator.reconnect("A"))
+    runner.call(replicator.settled())
+    in_region("B", "us-west-2")
+    assert (Room.get(room, consistent_read=True).seq, Room.get(room).seq_region) == (
+        7,
+        "us-east-1",
     )
-    runner = ReplicatorThread(replicator)
-    runner.start()
-    try:
-
-        def in_region(region: str, name: str) -> None:
-            configure(DYNAMODB_ENDPOINT_URL=replicator.endpoint(region), AWS_REGION=name)
-
-        def changes(count: int) -> list[int]:
-            """`count` messages stored, each under the number it took, as message_send does."""
-            taken = []
-            for _ in range(count):
-                change = change_number(room=room, message=True)
-                message = Message(room, uuid.uuid4().hex, user_id="1", username="alice", text="x")
-                message.sent_at = utcnow()
-                actions, condition = numbered(change)
-                message.save()
-                message.update(actions=actions, condition=condition)
-                taken.append(change.rev)
-            return taken
-
-        in_region("A", "us-east-1")
-        room = f"room-{uuid.uuid4().hex[:12]}"
-        Room(room, title="", created_by="test", created_at=utcnow()).save()
-        taken = changes(3)
-        runner.call(replicator.settled())
-        # Given the Regions lose each other: B takes the room over, A goes on writing after it
-        replicator.isolate("A")
-        replicator.isolate("B")
-        taken += changes(2)
-        in_region("B", "us-west-2")
-        in_b = changes(10)
-        assert in_b == list(range(3 + TAKEOVER_JUMP, 13 + TAKEOVER_JUMP))
-        in_region("A", "us-east-1")
-        taken += in_b + changes(2)
-        # When they are back: B's room item loses in A, A's (written later, at 7) wins in B
-        runner.call(replicator.reconnect("B"))
-        runner.call(replicator.settled())
-        runner.call(replicator.reconnect("A"))
-        runner.call(replicator.settled())
-        in_region("B", "us-west-2")
-        assert (Room.get(room, consistent_read=True).seq, Room.get(room).seq_region) == (
-            7,
-            "us-east-1",
-        )
-        # Then B's next number jumps past its own, not from 7 (7 + 10^6 was given already)
-        taken += changes(2)
-        assert taken[-2:] == [12 + 2 * TAKEOVER_JUMP, 13 + 2 * TAKEOVER_JUMP]
-        assert len(taken) == len(set(taken)), "a change number was given twice"
-    finally:
-        runner.stop()
+    # Then B's next number jumps past its own, not from 7 (7 + 10^6 was given already)
+    taken += changes(2)
+    assert taken[-2:] == [12 + 2 * TAKEOVER_JUMP, 13 + 2 * TAKEOVER_JUMP]
+    assert len(taken) == len(set(taken)), "a change number was given twice"
 
 
 def test_the_fence_hands_the_stage_over_through_the_replicated_marker(
