@@ -9,9 +9,11 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -184,6 +186,38 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
+
+
+class PeerHealth:
+    """The other Region's health route as seen over HTTP: answers `status` with the body a
+    health route gives (or a body of the test's), and counts the probes."""
+
+    def __init__(self, region: str = "us-east-1") -> None:
+        self.status, self.region, self.probes = 200, region, 0
+        peer = self
+
+        class Answer(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                peer.probes += 1
+                ok = peer.status == 200
+                data = json.dumps({"ok": ok, "region": peer.region}).encode()
+                self.send_response(peer.status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Answer)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/health"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
 
 
 def recv_json(client, timeout: float = DEADLINE, *, skip: tuple[str, ...] = ("presence",)) -> dict:

@@ -7,9 +7,7 @@ stage, once, when it does not; the primary's health route says `passive` while i
 from __future__ import annotations
 
 import json
-import threading
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -27,42 +25,10 @@ from lambdas.services.fence import (
     region_marker,
 )
 from lambdas.services.rooms import room_check, rooms_backfill
-from tests.helpers import Clock, load_event
+from tests.helpers import Clock, PeerHealth, load_event
 from tests.lambdas.test_handlers import CONTEXT, body, joined, message_event
 
 PRIMARY, SECONDARY = "us-east-1", "us-west-2"
-
-
-class PeerHealth:
-    """The other Region's health route as seen over HTTP: answers `status` with the body a
-    health route gives (or a body of the test's), and counts the probes."""
-
-    def __init__(self) -> None:
-        self.status, self.region, self.probes = 200, PRIMARY, 0
-        peer = self
-
-        class Answer(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's name
-                peer.probes += 1
-                ok = peer.status == 200
-                data = json.dumps({"ok": ok, "region": peer.region}).encode()
-                self.send_response(peer.status)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Answer)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/health"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture
