@@ -69,6 +69,10 @@ class Settings:
     deadline: float = 600.0  # every page live again within this, or the drill fails
     settle: int = 35  # CHANGE_SETTLE_SECONDS: a jumped number is pending this long
     failback: int = 1  # then the primary back and failback by hand (0: end at the failover)
+    # FENCE_TTL_SECONDS: how long a container trusts the marker it read. The fence's window
+    # (the replication lag + this) must stay under `settle`, or a passive Region's last writes
+    # reach the other after its pages called their numbers empty (docs/multi-region.md).
+    fence_ttl: int = 5
 
 
 @dataclass
@@ -243,7 +247,9 @@ class Report:
     stray: str | None = None  # what a page reaching the primary directly got for its send
     stray_stored: int = 0  # copies of that send stored in either Region (the fence: 0)
     failback_live: dict[str, float] = field(default_factory=dict)  # page -> s after failback
-    failback_switched: float | None = None  # s until the DNS answer named the primary again
+    failback_switched: float | None = None  # s from the hand-over until DNS named the primary
+    newcomer: str | None = None  # what a page loaded then got for its first message
+    taken_back: float | None = None  # s from the hand-over until the primary took the stage
     window_writes: int = 0  # messages the secondary took after the failback (fence window)
     moved: int = 0  # region_moved refusals the pages got
     final_stored: int = 0
@@ -285,7 +291,7 @@ async def run(settings: Settings, work: Path) -> Report:
         for name, region in regions.items():
             peer = regions[SECONDARY if name == PRIMARY else PRIMARY]
             region.gateway = _start_gateway(
-                region, replicator.endpoint(name), peer.health, settle=settings.settle
+                region, replicator.endpoint(name), peer.health, settings
             )
         front = await Front(
             *(FrontRegion(r.name, f"ws://127.0.0.1:{r.port}", r.health) for r in regions.values()),
@@ -400,36 +406,48 @@ class Back:
         from lambdas.services.changes import TAKEOVER_JUMP
 
         primary, secondary = self.regions[PRIMARY], self.regions[SECONDARY]
-        settle = self.settings.settle
         primary.gateway = _start_gateway(
-            primary, self.replicator.endpoint(PRIMARY), secondary.health, settle=settle
+            primary, self.replicator.endpoint(PRIMARY), secondary.health, self.settings
         )
         report.back_health = await _status(primary.health)
-        report.stray, report.stray_stored = await self.stray_send(primary.port)
+        stray = stack.websocket_url(primary.port, self.keys, user_id="2999", room=self.room)
+        report.stray = await self.send_once(stray, "stray-1")
+        await asyncio.sleep(self.settings.lag)  # a stored copy would have replicated by now
+        report.stray_stored = sum(
+            m["cid"] == "stray-1" for r in self.regions.values() for m in self.stored(r)
+        )
         for page in self.pages:
             page.writing = True
         writers = [asyncio.create_task(page.write()) for page in self.pages]
         await asyncio.sleep(self.settings.after)
         highest = max((m["rev"] or 0 for m in self.stored(secondary)), default=0)
-        await self.fail_back()
-        failed_back = time.monotonic()
+        await self.fail_back()  # the hand-over: the secondary keeps the writes meanwhile
+        handed = time.monotonic()
+        # Route 53 calls the primary healthy and resolvers' answers expire: a page loaded then
+        # (a newcomer, through the domain) reaches the primary, whose first change takes the
+        # stage back.
+        front, deadline = self.front, self.settings.deadline
+        if not await stack.until(lambda: front.resolve() is front.primary, timeout=deadline):
+            raise RuntimeError(f"the domain did not answer the primary {deadline:.0f} s after")
+        report.failback_switched = time.monotonic() - handed
+        newcomer = stack.websocket_url(front.port, self.keys, user_id="2998", room=self.room)
+        report.newcomer = await self.send_once(newcomer, "newcomer-1")
+        taken = time.monotonic()
+        report.taken_back = taken - handed
+        # The secondary's numbers from here on are the fence's window (it has not seen yet
+        # that the primary took the stage)
+        taken_at = max((m["rev"] or 0 for m in self.stored(secondary)), default=0)
 
         # The primary's numbers after the failback start at its takeover's jump; the
         # secondary's, in the fence's window, below it.
         above = highest + TAKEOVER_JUMP // 2
 
         def all_back() -> bool:
-            return all(_live_at(page, failed_back, above) is not None for page in self.pages)
+            return all(_live_at(page, taken, above) is not None for page in self.pages)
 
-        if not await stack.until(all_back, timeout=self.settings.deadline):
-            raise RuntimeError(
-                f"not every page was live again {self.settings.deadline:.0f} s after failback"
-            )
-        report.failback_live = {
-            p.name: _live_at(p, failed_back, above) - failed_back for p in self.pages
-        }
-        answers = [at for at, name in self.front.answers if name == PRIMARY and at >= failed_back]
-        report.failback_switched = answers[0] - failed_back if answers else None
+        if not await stack.until(all_back, timeout=deadline):
+            raise RuntimeError(f"not every page was live again {deadline:.0f} s after failback")
+        report.failback_live = {p.name: _live_at(p, taken, above) - taken for p in self.pages}
         await asyncio.sleep(self.settings.after)
         for page in self.pages:
             page.writing = False
@@ -446,7 +464,7 @@ class Back:
         # The secondary's own numbers after the failback: highest+1 on, below the primary's
         # takeover jump (the primary's numbers, replicated, are all above it).
         report.window_writes = sum(
-            highest < (m["rev"] or 0) < above for m in self.stored(secondary)
+            taken_at < (m["rev"] or 0) < above for m in self.stored(secondary)
         )
         report.moved = sum(e.get("code") == "region_moved" for p in self.pages for e in p.errors)
         report.final_stored = len(final)
@@ -456,28 +474,23 @@ class Back:
     def stored(self, region: Region) -> list[dict]:
         return _stored(region, self.prefix, self.room)
 
-    async def stray_send(self, port: int) -> tuple[str, int]:
-        """A page whose DNS answer still names the primary sends there: what it is told, and
-        how many copies of its message either Region stores."""
-        cid = "stray-1"
-        url = stack.websocket_url(port, self.keys, user_id="2999", room=self.room)
-        told = "nothing"
+    async def send_once(self, url: str, cid: str) -> str:
+        """One message from a page of its own: "stored" (its copy came back), the code it was
+        refused with, or "nothing" (no answer within 30 s)."""
         try:
             async with connect(url, open_timeout=10, ping_interval=None) as ws:
                 frame = {"action": "sendmessage", "message": cid, "clientMessageId": cid}
                 await ws.send(json.dumps(frame))
-                async with asyncio.timeout(30):  # the fence closes the socket after telling
+                async with asyncio.timeout(30):
                     async for raw in ws:
                         frame = json.loads(raw)
                         if frame.get("type") == "error":
-                            told = frame.get("code")
-                        elif frame.get("client_message_id") == cid:
-                            told = "stored"
+                            return str(frame.get("code"))
+                        if frame.get("client_message_id") == cid:
+                            return "stored"
         except (OSError, TimeoutError, WebSocketException):
             pass
-        await asyncio.sleep(self.settings.lag)  # a stored copy would have replicated by now
-        stored = sum(m["cid"] == cid for r in self.regions.values() for m in self.stored(r))
-        return told, stored
+        return "nothing"
 
     async def fail_back(self) -> None:
         """What the runbook says to run (DEPLOY.md, "Failback runbook")."""
@@ -529,12 +542,17 @@ def _room() -> str:
 
 
 def _start_gateway(
-    region: Region, dynamodb: str, peer_health: str, *, settle: int
+    region: Region, dynamodb: str, peer_health: str, settings: Settings
 ) -> subprocess.Popen:
     """The Region's gateway in a process group of its own (killed whole: the Region dies)."""
     from devstack import FUNCTION_SETTINGS, PRELOAD
 
-    env = {**os.environ, "DYNAMODB_ENDPOINT_URL": dynamodb, "CHANGE_SETTLE_SECONDS": str(settle)}
+    env = {
+        **os.environ,
+        "DYNAMODB_ENDPOINT_URL": dynamodb,
+        "CHANGE_SETTLE_SECONDS": str(settings.settle),
+        "FENCE_TTL_SECONDS": str(settings.fence_ttl),
+    }
     args = [sys.executable, "-m", "emulator", "--port", str(region.port), "--region", region.name]
     args += ["--code-dir", str(stack.ROOT), "--stage", "local", "--no-throttle", "--no-tls"]
     args += ["--parameter-overrides", "StageName=bench", "--preload", ",".join(PRELOAD)]
@@ -680,6 +698,8 @@ def failures(report: Report) -> list[str]:
     if report.settings.failback:
         if report.back_health != 503:
             problems.append(f"the primary back answered {report.back_health}, not 503 passive")
+        if report.newcomer != "stored":
+            problems.append(f"the primary, handed the stage, answered {report.newcomer!r}")
         if report.stray != "region_moved" or report.stray_stored:
             problems.append(
                 f"a send reaching the passive primary got {report.stray!r} and was stored"
@@ -753,7 +773,8 @@ def _render_back(report: Report) -> list[str]:
     return [
         "",
         "Then the primary came back (its gateway restarted) and an operator failed back"
-        " (`python -m deploy.failback`, DEPLOY.md's runbook):",
+        " (`python -m deploy.failback`, DEPLOY.md's runbook: the hand-over, then the primary"
+        " takes the stage with the first change a client makes there):",
         "",
         "| | |",
         "|---|---|",
@@ -761,12 +782,15 @@ def _render_back(report: Report) -> list[str]:
         " keeps the domain on the secondary) |",
         f"| a send reaching the primary directly (a stale DNS answer) | {report.stray};"
         f" stored {report.stray_stored} times |",
-        f"| DNS answers the primary again | {_s(report.failback_switched)} after the failback |",
-        f"| every page live on the primary again | {_s(live[-1] if live else None)}"
-        f" (pages: {', '.join(_s(x) for x in live)}) |",
+        f"| DNS answers the primary again | {_s(report.failback_switched)} after the hand-over"
+        " (the secondary takes the writes meanwhile) |",
+        f"| a page loaded then sends through the domain | {report.newcomer}: the primary takes"
+        f" the stage back, {_s(report.taken_back)} after the hand-over |",
+        f"| every page live on the primary again | {_s(live[-1] if live else None)} after that"
+        f" (pages: {', '.join(_s(x) for x in live)}): their only pause in writing |",
         f"| sends the secondary refused meanwhile (`region_moved`) | {report.moved} |",
-        f"| messages the secondary took after the failback (the fence's window: replication"
-        f" lag + FENCE_TTL_SECONDS) | {report.window_writes} |",
+        f"| messages the secondary took after the primary took the stage (the fence's window:"
+        f" replication lag + FENCE_TTL_SECONDS) | {report.window_writes} |",
         f"| in the end: messages, duplicates, each sender's order, stored messages a page does"
         f" not show | {report.final_stored}, {report.final_duplicates},"
         f" {'kept' if report.final_order_kept else 'NOT kept'},"

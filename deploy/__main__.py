@@ -360,7 +360,8 @@ def run_failback(args) -> int:
     """deploy/failback.py, for the stage and Region given (DEPLOY.md, "Failback runbook")."""
     from deploy import failback
 
-    return failback.main(["--stage", args.stage, "--region", args.region])
+    complete = ["--complete"] if args.complete else []
+    return failback.main(["--stage", args.stage, "--region", args.region, *complete])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -421,8 +422,11 @@ def main(argv: list[str] | None = None) -> int:
         "redrive-index", "invoke failed search index changes again from their queue"
     )
     redrive.add_argument("--limit", type=int, default=1000, help="at most this many records")
-    stage_command(
-        "failback", "name the stage's primary (--region) the active Region again (by hand)"
+    failback = stage_command(
+        "failback", "hand the stage back to its primary (--region), by hand (DEPLOY.md)"
+    )
+    failback.add_argument(
+        "--complete", action="store_true", help="name the primary active now (step 2)"
     )
     args = parser.parse_args(argv)
     handlers = {

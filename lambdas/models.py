@@ -465,7 +465,9 @@ class ActiveRegion(Model):
     table, a global table, under a key no room name can take (lambdas/services/fence.py). It
     has no `status`, so the by-status index, which lists rooms, never holds it. Absent: the
     primary Region is active. `epoch` counts the hand-overs: each write is conditional on the
-    one read, so concurrent claims in one Region write once."""
+    one read, so concurrent claims in one Region write once. `handover`: a failback by hand
+    under way (deploy/failback.py), naming the Region the stage goes back to: that Region's
+    health route answers 200 again while `region` still takes the writes."""
 
     class Meta:
         table_name = "rooms"
@@ -475,6 +477,7 @@ class ActiveRegion(Model):
     region = UnicodeAttribute()
     epoch = NumberAttribute()
     at = NumberAttribute()  # epoch ms of the hand-over
+    handover = UnicodeAttribute(null=True)
 
 
 # Base table names; the deployed name adds the stage prefix (see template.yaml).

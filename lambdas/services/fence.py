@@ -41,6 +41,7 @@ class Marker:
     region: str
     epoch: int
     at: int  # epoch ms
+    handover: str | None = None  # a failback under way: the Region the stage goes back to
 
 
 class MarkerChanged(Exception):
@@ -53,14 +54,18 @@ def region_marker(*, consistent: bool = False) -> Marker | None:
         item = ActiveRegion.get(MARKER_KEY, consistent_read=consistent)
     except ActiveRegion.DoesNotExist:
         return None
-    return Marker(region=item.region, epoch=int(item.epoch), at=int(item.at))
+    return Marker(
+        region=item.region, epoch=int(item.epoch), at=int(item.at), handover=item.handover
+    )
 
 
-def region_mark(*, region: str, seen: Marker | None) -> Marker:
+def region_mark(*, region: str, seen: Marker | None, handover: str | None = None) -> Marker:
     """Name `region` the active one with the epoch after `seen`'s, conditionally on the marker
-    being still `seen` (MarkerChanged if not). One UpdateItem, which the roles that take change
+    being still `seen` (MarkerChanged if not); `handover` names the Region a failback hands the
+    stage to (None: no hand-over under way). One UpdateItem, which the roles that take change
     numbers hold on the rooms table already."""
-    marked = Marker(region=region, epoch=(seen.epoch if seen else 0) + 1, at=_now_ms())
+    epoch = (seen.epoch if seen else 0) + 1
+    marked = Marker(region=region, epoch=epoch, at=_now_ms(), handover=handover)
     condition = ActiveRegion.epoch == seen.epoch if seen else ActiveRegion.name.does_not_exist()
     try:
         ActiveRegion(MARKER_KEY).update(
@@ -68,6 +73,7 @@ def region_mark(*, region: str, seen: Marker | None) -> Marker:
                 ActiveRegion.region.set(marked.region),
                 ActiveRegion.epoch.set(marked.epoch),
                 ActiveRegion.at.set(marked.at),
+                ActiveRegion.handover.set(handover) if handover else ActiveRegion.handover.remove(),
             ],
             condition=condition,
         )
@@ -129,7 +135,10 @@ class Fence:
             active = marker.region if marker else config.primary_region
             if active == config.region:
                 return
-            if self._peer_healthy():
+            # A failback hands the stage to this Region: its first change takes it (writes
+            # reach it only once Route 53 sends clients here), with no probe of the other.
+            handed = marker is not None and marker.handover == config.region
+            if not handed and self._peer_healthy():
                 logger.info("write refused: region moved", extra={"active": active})
                 raise RegionMoved(
                     f"this Region no longer takes writes ({active} does): reconnect and send again"
@@ -141,7 +150,9 @@ class Fence:
                 self._remember(marker)
                 continue
             logger.warning(
-                "stage claimed: the active Region did not answer",
+                "stage taken back: failback"
+                if handed
+                else "stage claimed: the active Region did not answer",
                 extra={"from_region": active, "epoch": marker.epoch},
             )
             self._remember(marker)

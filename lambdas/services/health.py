@@ -28,8 +28,9 @@ def health_check() -> Health:
 
     The primary is also unhealthy ("passive") while the marker names another Region: once the
     secondary took the stage over, Route 53 keeps the domain there even after the primary
-    recovers (failback is by hand: deploy/failback.py). The secondary is healthy whenever it
-    can read its table, so that Route 53 can fail over to it."""
+    recovers — until a failback by hand (deploy/failback.py) hands the stage back to it (the
+    marker's `handover`), so Route 53 sends clients back before it takes the writes. The
+    secondary is healthy whenever it can read its table, so that Route 53 can fail over to it."""
     config = get_config()
     region = config.region
     try:
@@ -37,6 +38,7 @@ def health_check() -> Health:
     except Exception as error:  # noqa: BLE001 - whatever stops a read stops the Region serving
         logger.warning("health check failed", extra={"error": type(error).__name__})
         return Health(ok=False, region=region, error=type(error).__name__)
-    if config.primary_region == region and marker is not None and marker.region != region:
+    passive = marker is not None and marker.region != region and marker.handover != region
+    if config.primary_region == region and passive:
         return Health(ok=False, region=region, error="passive", active=marker.region)
     return Health(ok=True, region=region)

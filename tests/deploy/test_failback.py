@@ -23,19 +23,28 @@ def stage(dynamodb, configure):
     ActiveRegion(MARKER_KEY).delete()
 
 
-def test_failback_names_the_primary_with_the_next_epoch(stage, capsys):
+def test_failback_hands_the_stage_back_then_completes_with_the_next_epochs(stage, capsys):
     # Given the secondary took the stage over, twice (epoch 2)
     first = region_mark(region=SECONDARY, seen=None)
     region_mark(region=SECONDARY, seen=first)
-    # When the operator fails back to the primary
+    # When the operator fails back: the hand-over, the secondary still taking the writes
     assert main([*stage, "--region", PRIMARY]) == 0
-    # Then the marker names the primary, epoch 3, and the output says what to check
     marker = region_marker(consistent=True)
-    assert (marker.region, marker.epoch) == (PRIMARY, 3)
+    assert (marker.region, marker.epoch, marker.handover) == (SECONDARY, 3, PRIMARY)
     out = capsys.readouterr().out
-    assert f"dynamowave-test-rooms in {PRIMARY}: active Region {SECONDARY} (epoch 2)" in out
-    assert f"-> {PRIMARY} (epoch 3)" in out
-    assert "health URL answers 200" in out and "write refused: region moved" in out
+    assert f"dynamowave-test-rooms in {PRIMARY}: handed back to {PRIMARY} (epoch 3)" in out
+    assert "health URL answers 200" in out and "--complete" in out
+    # Run again: nothing more (the hand-over is under way)
+    assert main([*stage, "--region", PRIMARY]) == 0
+    assert region_marker(consistent=True).epoch == 3
+    assert "being handed back" in capsys.readouterr().out
+    # Then --complete names the primary the active Region, epoch 4
+    assert main([*stage, "--region", PRIMARY, "--complete"]) == 0
+    marker = region_marker(consistent=True)
+    assert (marker.region, marker.epoch, marker.handover) == (PRIMARY, 4, None)
+    out = capsys.readouterr().out
+    assert f"active Region {SECONDARY} (epoch 3) -> {PRIMARY} (epoch 4)" in out
+    assert "write refused: region moved" in out
 
 
 def test_failback_when_the_primary_is_active_changes_nothing(stage, capsys):
@@ -59,6 +68,9 @@ def test_the_deploy_command_fails_back_too(stage, monkeypatch, capsys):
 
     monkeypatch.setenv("DYNAMODB_ENDPOINT_URL", stage[-1])
     region_mark(region=SECONDARY, seen=None)
-    assert deploy_main(["failback", "--stage", "test", "--region", PRIMARY]) == 0
+    command = ["failback", "--stage", "test", "--region", PRIMARY]
+    assert deploy_main(command) == 0
+    assert region_marker(consistent=True).handover == PRIMARY
+    assert deploy_main([*command, "--complete"]) == 0
     assert region_marker(consistent=True).region == PRIMARY
-    assert f"-> {PRIMARY} (epoch 2)" in capsys.readouterr().out
+    assert f"-> {PRIMARY} (epoch 3)" in capsys.readouterr().out

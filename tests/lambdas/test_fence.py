@@ -256,9 +256,33 @@ def test_the_primary_is_passive_while_the_marker_names_the_other(fenced):
         503,
         {"ok": False, "region": PRIMARY, "error": "passive", "active": SECONDARY},
     )
-    # Failback by hand names the primary again: healthy
+    # Failback by hand hands the stage back (the secondary still active): healthy, so that
+    # Route 53 sends clients back before the primary takes the writes
+    region_mark(region=SECONDARY, seen=region_marker(consistent=True), handover=PRIMARY)
+    assert health_answer() == (200, {"ok": True, "region": PRIMARY})
+    # and names it active once complete: healthy
     region_mark(region=PRIMARY, seen=region_marker(consistent=True))
     assert health_answer() == (200, {"ok": True, "region": PRIMARY})
+
+
+def test_a_region_handed_the_stage_back_takes_it_with_its_first_change(room, fenced, peer):
+    """Failback's hand-over (deploy/failback.py): the secondary goes on taking the writes until
+    a client reaches the primary, whose first change takes the stage back without probing the
+    secondary (healthy, and active until then); the secondary then refuses."""
+    region_mark(region=SECONDARY, seen=None)
+    region_mark(region=SECONDARY, seen=region_marker(consistent=True), handover=PRIMARY)
+    peer.region = SECONDARY  # healthy: the probe would refuse
+    fenced(SECONDARY)
+    assert change_number(room=room).rev == 1  # the secondary is still the active one
+    fenced(PRIMARY)
+    assert change_number(room=room).rev == 1 + TAKEOVER_JUMP  # and the room, with the jump
+    assert peer.probes == 0
+    taken = region_marker(consistent=True)
+    assert (taken.region, taken.epoch, taken.handover) == (PRIMARY, 3, None)
+    peer.region = PRIMARY
+    fenced(SECONDARY)
+    with pytest.raises(RegionMoved):
+        change_number(room=room)
 
 
 def test_the_secondary_is_healthy_whenever_it_reads_its_table(fenced):

@@ -5,8 +5,9 @@ what the primary had not replicated (and it arrives when the primary is back); n
 after the failover, at most the sends in flight at the kill once the primary is back; each
 sender's order kept; the takeover's jump of change numbers; every page shows every stored
 message. Then the primary comes back passive (its health route 503, a send reaching it refused
-`region_moved` and stored nowhere) until `deploy.failback`, after which every page is live on
-it again, with no duplicates and every sender's order kept. In a process of its own: the drill
+`region_moved` and stored nowhere) until `deploy.failback` hands the stage back: a page loaded
+once the domain answers the primary takes it back with its first message, and every page is live
+on the primary again, with no duplicates and every sender's order kept. In a process of its own: the drill
 points its environment at its own tables."""
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from tests.helpers import ROOT
 def test_a_region_fails_while_three_pages_chat(tmp_path):
     figures = tmp_path / "drill.json"
     args = ["--before", "4", "--after", "2", "--lag", "0.5", "--interval", "0.5", "--ttl", "1"]
-    args += ["--settle", "3", "--backoff-base", "0.5", "--deadline", "120"]
+    args += ["--settle", "4", "--fence-ttl", "1", "--backoff-base", "0.5", "--deadline", "120"]
     done = subprocess.run(
         [sys.executable, "-m", "bench.drill", *args, "--no-results", "--json", str(figures)],
         cwd=ROOT,
@@ -43,6 +44,7 @@ def test_a_region_fails_while_three_pages_chat(tmp_path):
     # The primary back: passive until failback by hand, then every page on it again
     assert report["back_health"] == 503
     assert (report["stray"], report["stray_stored"]) == ("region_moved", 0)
+    assert report["newcomer"] == "stored"  # handed the stage, the primary took it back
     assert sorted(report["failback_live"]) == ["p0", "p1", "p2"]
     assert report["moved"] > 0  # the secondary's fence sent the pages back
     assert report["final_duplicates"] <= 3 and report["final_order_kept"]
