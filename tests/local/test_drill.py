@@ -7,8 +7,8 @@ sender's order kept; the takeover's jump of change numbers; every page shows eve
 message. Then the primary comes back passive (its health route 503, a send reaching it refused
 `region_moved` and stored nowhere) until `deploy.failback` hands the stage back: a page loaded
 once the domain answers the primary takes it back with its first message, and every page is live
-on the primary again, with no duplicates and every sender's order kept. In a process of its own: the drill
-points its environment at its own tables."""
+on the primary again, with no duplicates and every sender's order kept. In a process of its
+own: the drill points its environment at its own tables."""
 
 from __future__ import annotations
 
