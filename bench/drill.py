@@ -288,11 +288,15 @@ async def run(settings: Settings, work: Path) -> Report:
         os.environ["DYNAMODB_ENDPOINT_URL"] = replicator.endpoint(PRIMARY)
         configure(load_config())
         room = _room()
+        # Both at once (each prewarms its functions' zygotes: seconds of CPU), then each ready.
+        logs = {}
         for name, region in regions.items():
             peer = regions[SECONDARY if name == PRIMARY else PRIMARY]
-            region.gateway = _start_gateway(
+            region.gateway, logs[name] = _launch(
                 region, replicator.endpoint(name), peer.health, settings
             )
+        for name, region in regions.items():
+            _ready(region, logs[name])
         front = await Front(
             *(FrontRegion(r.name, f"ws://127.0.0.1:{r.port}", r.health) for r in regions.values()),
             interval=settings.interval,
@@ -406,9 +410,10 @@ class Back:
         from lambdas.services.changes import TAKEOVER_JUMP
 
         primary, secondary = self.regions[PRIMARY], self.regions[SECONDARY]
-        primary.gateway = _start_gateway(
+        primary.gateway, log = _launch(
             primary, self.replicator.endpoint(PRIMARY), secondary.health, self.settings
         )
+        _ready(primary, log)
         report.back_health = await _status(primary.health)
         stray = stack.websocket_url(primary.port, self.keys, user_id="2999", room=self.room)
         report.stray = await self.send_once(stray, "stray-1")
@@ -541,10 +546,9 @@ def _room() -> str:
     return room_create(name=name, title="drill", description="", created_by="drill").name
 
 
-def _start_gateway(
-    region: Region, dynamodb: str, peer_health: str, settings: Settings
-) -> subprocess.Popen:
-    """The Region's gateway in a process group of its own (killed whole: the Region dies)."""
+def _launch(region: Region, dynamodb: str, peer_health: str, settings: Settings) -> tuple:
+    """The Region's gateway in a process group of its own (killed whole: the Region dies), and
+    the file its output goes to: (process, log)."""
     from devstack import FUNCTION_SETTINGS, PRELOAD
 
     env = {
@@ -571,6 +575,12 @@ def _start_gateway(
         bufsize=1,
         start_new_session=True,
     )
+    return process, log
+
+
+def _ready(region: Region, log) -> None:
+    """Wait until the Region's gateway has its functions' zygotes ready."""
+    process = region.gateway
     for line in process.stdout:
         log.write(line)
         if "Zygotes ready" in line:
@@ -579,7 +589,6 @@ def _start_gateway(
         raise RuntimeError(f"the {region.name} gateway exited; see {log.name}")
     # Powertools logs to stdout: a pipe nobody reads fills up and blocks every handler.
     asyncio.get_running_loop().run_in_executor(None, _drain, process, log)
-    return process
 
 
 def _drain(process: subprocess.Popen, log) -> None:
