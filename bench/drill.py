@@ -223,7 +223,6 @@ class Region:
 @dataclass
 class Report:
     settings: Settings
-    killed_after: float = 0.0
     live_again: dict[str, float] = field(default_factory=dict)  # page -> seconds after the kill
     unhealthy_after: float | None = None  # the front calls the primary unhealthy
     switched_after: float | None = None  # the front's DNS answer names the secondary
@@ -316,10 +315,8 @@ async def run(settings: Settings, work: Path) -> Report:
         ]
         await asyncio.sleep(settings.before)
         killed = time.monotonic()
-        report.killed_after = settings.before
         replicator.isolate(PRIMARY)
         _kill(regions[PRIMARY].gateway)
-        report.held = replicator.counts.held
 
         def all_live() -> bool:
             return all(_live_at(page, killed) is not None for page in pages)
