@@ -99,6 +99,11 @@ class RoomLog:
         self.asking, self.asked_at, self.repairs = True, now, self.repairs + 1
         return [{"action": "history", "since": self.position}]
 
+    def settled(self) -> bool:
+        """Nothing to repair: no gap open and no `since` request waiting for its answer (an
+        answer computed later would bring whatever was stored meanwhile)."""
+        return self.position is not None and not self.asking and not self._gap()
+
     def ordered(self) -> list[dict]:
         """The messages as the page shows them: by their place in the room."""
         return sorted(self.messages.values(), key=lambda m: (m.get("seq") or 0, m["id"]))

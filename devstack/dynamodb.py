@@ -18,11 +18,20 @@ ROOT = Path(__file__).resolve().parents[1]
 DYNALITE = ROOT / "node_modules" / "dynalite" / "cli.js"
 
 
+_handed_out: set[int] = set()
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    # dynalite treats --port 0 as "use the default", so we pick a free port ourselves.
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
+    """A port free now, and not one this process handed out before: the kernel may give a
+    port just closed again, and two servers told the same port fail at start (a stack's site
+    and its dynalite did). dynalite treats --port 0 as "use the default", hence picking."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind((host, 0))
+            port = sock.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
 
 
 class Dynalite:
