@@ -220,6 +220,52 @@ class PeerHealth:
         self.server.server_close()
 
 
+class TcpRelay:
+    """A TCP relay to 127.0.0.1:`port` that a test can cut: what stands between a Region's
+    functions and its storage, so that storage can fail for them alone (`cut()`: every open
+    connection reset, every new one refused), the gateway staying up."""
+
+    def __init__(self, port: int) -> None:
+        self.target = port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self._open: set[socket.socket] = set()
+        self._lock = threading.Lock()
+        self._cut = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        with contextlib.suppress(OSError):  # the listener closed: cut
+            while True:
+                client, _ = self.listener.accept()
+                if self._cut:  # (closing a listener does not stop an accept() under way)
+                    client.close()
+                    return
+                upstream = socket.create_connection(("127.0.0.1", self.target))
+                with self._lock:
+                    self._open.update((client, upstream))
+                for source, sink in ((client, upstream), (upstream, client)):
+                    threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
+
+    def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                sink.sendall(data)
+        for end in (source, sink):
+            with contextlib.suppress(OSError):
+                end.shutdown(socket.SHUT_RDWR)
+
+    def cut(self) -> None:
+        self._cut = True
+        with contextlib.suppress(OSError):
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() under way
+        self.listener.close()
+        with self._lock:
+            for end in self._open:
+                with contextlib.suppress(OSError):
+                    end.shutdown(socket.SHUT_RDWR)
+
+
 def recv_json(client, timeout: float = DEADLINE, *, skip: tuple[str, ...] = ("presence",)) -> dict:
     """The next frame, passing over `presence` announcements (noise unless a test wants them)."""
     while True:

@@ -751,6 +751,12 @@ function serverError(frame, live) {
     return;
   }
   if (code === "rate_limited" && BACKGROUND_ACTIONS.has(frame.action)) return;
+  // Storage failing for a moment: what the page asked by itself goes again by itself (history
+  // after a wait; the connection moves to another socket after a few such answers in a row).
+  if (code === "unavailable" && (BACKGROUND_ACTIONS.has(frame.action) || frame.action === "history")) {
+    if (frame.action === "history") current.pager.refused();
+    return;
+  }
   if (code === "room_archived") roomGone("This room is archived.");
   else if (code === "room_not_found") roomGone("This room does not exist.");
   else if (code === "not_a_member") roomGone("This room is private: you are not a member.");

@@ -18,6 +18,12 @@ export const DEFAULT_TIMINGS = {
   // A socket must stay open this long before the backoff starts again from the bottom, so a
   // server that accepts and at once drops us is not hammered.
   stableAfterMs: 10_000,
+  // Frames answered `unavailable` in a row on the live socket before the page opens another
+  // (storage failing where the socket is, the gateway still up: see storageRefused), and the
+  // wait before it may do so again, doubling up to the most until a frame is answered.
+  unavailableInARow: 3,
+  moveHoldMs: 5_000,
+  moveHoldMaxMs: 60_000,
 };
 
 /** Frames the server answers on this socket, with the room's position (`pong`; the message's own
@@ -89,6 +95,9 @@ export class Connection {
     this.pongTimer = null;
     this.refreshTimer = null;
     this.stableTimer = null;
+    this.refusedInARow = 0; // `unavailable` answers on the live socket since one answered
+    this.moveHold = this.timings.moveHoldMs;
+    this.moveTimer = null; // while set, no other socket is opened for `unavailable`
   }
 
   get live() {
@@ -290,8 +299,35 @@ export class Connection {
     // Frames still arriving on a socket being replaced are delivered too (the page de-duplicates
     // messages), marked so that what they say about their own socket is not taken for the live one.
     if (frame && typeof frame === "object" && !Array.isArray(frame)) {
+      if (ws === this.socket) this.heard(frame);
       this.onFrame(frame, { current: ws === this.socket, room: ws.dynamowaveRoom });
     }
+  }
+
+  heard(frame) {
+    if (frame.type !== "error") {
+      this.refusedInARow = 0; // the functions behind this socket work
+      this.moveHold = this.timings.moveHoldMs;
+    } else if (frame.code === "unavailable") {
+      this.storageRefused();
+    }
+  }
+
+  /**
+   * The live socket's functions answer `unavailable`: their storage is failing while the gateway
+   * stays up, as in a Region whose tables fail (docs/multi-region.md). The sends wait (the
+   * outbox); after `unavailableInARow` such answers the page opens another socket through the
+   * domain, the planned hand-over: taken if its handshake succeeds (once Route 53 has moved the
+   * domain, it is in the healthy Region), the old one kept if not (one Region, storage down:
+   * $connect fails too). Not again for `moveHoldMs`, doubling, until a frame is answered.
+   */
+  storageRefused() {
+    this.refusedInARow += 1;
+    if (this.refusedInARow < this.timings.unavailableInARow || this.moveTimer) return;
+    this.refusedInARow = 0;
+    this.moveTimer = setTimeout(() => { this.moveTimer = null; }, this.moveHold);
+    this.moveHold = Math.min(this.moveHold * 2, this.timings.moveHoldMaxMs);
+    this.refresh();
   }
 
   schedulePing() {
@@ -381,6 +417,8 @@ export class Connection {
     clearTimeout(this.pongTimer);
     clearTimeout(this.refreshTimer);
     clearTimeout(this.stableTimer);
+    clearTimeout(this.moveTimer);
+    this.moveTimer = null;
     this.pongTimer = null;
   }
 

@@ -5,6 +5,7 @@
 const PAGE_SIZE = 50; // on open and per older page
 const CATCH_UP_SIZE = 100; // per page when catching up after a reconnect
 const TIMEOUT_MS = 10_000; // an unanswered request is given up and may be sent again
+const REFUSED_RETRY_MS = 3_000; // a request refused `unavailable` goes again after this long
 
 export class HistoryPager {
   /**
@@ -19,6 +20,7 @@ export class HistoryPager {
     this.olderWanted = false;
     this.catchUpFrom = null; // page forward from this id until has_more is false
     this.inFlight = null; // {kind, at}
+    this.retryTimer = null;
   }
 
   /**
@@ -27,6 +29,7 @@ export class HistoryPager {
    */
   opened({ catchUp = true } = {}) {
     this.inFlight = null;
+    clearTimeout(this.retryTimer);
     if (!this.messages.newestId) this.loaded = false; // nothing held: the newest page, as at first
     else if (catchUp) this.catchUpFrom = this.messages.newestId;
     this.request();
@@ -55,6 +58,14 @@ export class HistoryPager {
     }
     if (this.send({ action: "history", ...query })) this.inFlight = { kind, at: Date.now() };
     this.showState();
+  }
+
+  /** A `history` request was refused `unavailable` (storage failing a moment): asked again
+   * after a wait, or at once on the next socket (opened). */
+  refused() {
+    this.inFlight = null;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => this.request(), REFUSED_RETRY_MS);
   }
 
   /** A `history` frame arrived and its messages (`page`) are merged: note it, ask for the next. */

@@ -19,6 +19,8 @@
 const WAIT_REASONS = { rate_limited: "rate_limited", unavailable: "unavailable", internal: "unavailable" };
 // Refusals of the socket rather than of the send: it goes again on the next socket.
 const RECONNECT_CODES = new Set(["not_connected", "region_moved"]);
+// What a send may wait for that a new socket ends.
+const RESUMED_ON_OPEN = new Set(["offline", "reconnecting", "unavailable"]);
 
 export const DEFAULT_OUTBOX_TIMINGS = {
   // No copy back this long after a send (a lost frame, a function that timed out): send it
@@ -158,13 +160,14 @@ export class Outbox {
     return found;
   }
 
-  /** A socket is live: what waited for one goes now (the one in flight, again). */
+  /** A socket is live: what waited for one goes now (the one in flight, again), and so does
+   * what waited out `unavailable` (a new socket may be served elsewhere: another Region). */
   opened() {
     this.live = true;
     this.inflight = null;
     this.timers.clearTimeout(this.ackTimer);
     for (const entry of this.entries.values()) {
-      if (entry.state === "waiting" && (entry.reason === "offline" || entry.reason === "reconnecting")) {
+      if (entry.state === "waiting" && RESUMED_ON_OPEN.has(entry.reason)) {
         this.setState(entry, "pending");
       }
     }

@@ -143,3 +143,61 @@ test("each ping carries what the page gives it, and the page hears what went", a
   assert.deepEqual(pinged, [{ read: "01JREAD" }, {}]);
   connection.stop();
 });
+
+// Storage failing behind the live socket while its gateway stays up (a Region whose tables fail):
+// after three `unavailable` answers in a row the page opens another socket through the domain,
+// taken if its handshake succeeds, the old one kept if not.
+const UNAVAILABLE = JSON.stringify({ type: "error", code: "unavailable", action: "sendmessage" });
+
+async function handshake(outcome) {
+  await new Promise((resolve) => setImmediate(resolve)); // the token, then `new WebSocket`
+  const ws = FakeSocket.sockets.at(-1);
+  if (outcome === "open") {
+    ws.readyState = FakeSocket.OPEN;
+    ws.emit("open");
+  } else ws.emit("close");
+  await new Promise((resolve) => setImmediate(resolve));
+  return ws;
+}
+
+function refuse(ws, times) {
+  for (let n = 0; n < times; n += 1) ws.emit("message", { data: UNAVAILABLE });
+}
+
+test("three `unavailable` answers in a row hand over to a new socket; fewer, or others, do not", async () => {
+  const { connection, ws } = await live();
+  refuse(ws, 2);
+  ws.emit("message", { data: JSON.stringify({ type: "pong", rev: 1 }) }); // answered: reset
+  refuse(ws, 2);
+  ws.emit("message", { data: JSON.stringify({ type: "error", code: "rate_limited" }) });
+  assert.equal(FakeSocket.sockets.length, 1);
+  refuse(ws, 1);
+  const next = await handshake("open");
+  assert.equal(FakeSocket.sockets.length, 2);
+  assert.equal(connection.socket, next);
+  assert.deepEqual(ws.closedWith, [1000, "replaced"]);
+  connection.stop();
+});
+
+test("a refused handshake keeps the old socket; the next try waits a hold that doubles", async () => {
+  const { connection, ws } = await live();
+  refuse(ws, 3);
+  await handshake("refused"); // one Region, storage down: $connect fails too
+  assert.equal(connection.socket, ws);
+  assert.equal(ws.closedWith, null);
+  refuse(ws, 6);
+  assert.equal(FakeSocket.sockets.length, 2); // held 5 s
+  mock.timers.tick(5_000);
+  refuse(ws, 3);
+  await handshake("refused");
+  assert.equal(FakeSocket.sockets.length, 3);
+  mock.timers.tick(5_000);
+  refuse(ws, 3);
+  assert.equal(FakeSocket.sockets.length, 3); // now held 10 s
+  mock.timers.tick(5_000);
+  refuse(ws, 3);
+  await handshake("open");
+  assert.equal(FakeSocket.sockets.length, 4);
+  assert.equal(connection.socket, FakeSocket.sockets[3]);
+  connection.stop();
+});

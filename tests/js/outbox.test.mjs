@@ -131,6 +131,19 @@ test("unavailable backs off and gives up after its attempts", () => {
   assert.equal(sent.length, 7);
 });
 
+test("a send waiting out `unavailable` goes at once on a new socket (maybe another Region's)", () => {
+  const { outbox, sent } = make();
+  outbox.add("a");
+  outbox.refused("c1", { code: "unavailable" });
+  outbox.refused("c1", { code: "unavailable" });
+  assert.equal(outbox.get("c1").reason, "unavailable");
+  assert.equal(sent.length, 1); // its second try waits 2 s
+  outbox.opened(); // the planned hand-over: the old socket is not lost first
+  assert.equal(sent.length, 2);
+  assert.equal(outbox.get("c1").state, "pending");
+  assert.equal(sent[1].clientMessageId, "c1");
+});
+
 test("offline sends wait, and go in order once a socket is live", () => {
   const { outbox, sent, socket } = make({ live: false });
   outbox.add("a");
