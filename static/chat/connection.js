@@ -98,6 +98,7 @@ export class Connection {
     this.refusedInARow = 0; // `unavailable` answers on the live socket since one answered
     this.moveHold = this.timings.moveHoldMs;
     this.moveTimer = null; // while set, no other socket is opened for `unavailable`
+    this.moveSoon = null; // the next one's (jittered) moment
   }
 
   get live() {
@@ -306,8 +307,9 @@ export class Connection {
 
   heard(frame) {
     if (frame.type !== "error") {
-      this.refusedInARow = 0; // the functions behind this socket work
+      this.refusedInARow = 0; // the functions behind this socket work: stay
       this.moveHold = this.timings.moveHoldMs;
+      clearTimeout(this.moveSoon);
     } else if (frame.code === "unavailable") {
       this.storageRefused();
     }
@@ -319,15 +321,18 @@ export class Connection {
    * outbox); after `unavailableInARow` such answers the page opens another socket through the
    * domain, the planned hand-over: taken if its handshake succeeds (once Route 53 has moved the
    * domain, it is in the healthy Region), the old one kept if not (one Region, storage down:
-   * $connect fails too). Not again for `moveHoldMs`, doubling, until a frame is answered.
+   * $connect fails too). It goes at a random moment within `moveHoldMs` (pages refused
+   * together do not all knock at once, on storage that may be throttling), and not again within
+   * it; the hold doubles until a frame is answered.
    */
   storageRefused() {
     this.refusedInARow += 1;
     if (this.refusedInARow < this.timings.unavailableInARow || this.moveTimer) return;
     this.refusedInARow = 0;
-    this.moveTimer = setTimeout(() => { this.moveTimer = null; }, this.moveHold);
-    this.moveHold = Math.min(this.moveHold * 2, this.timings.moveHoldMaxMs);
-    this.refresh();
+    const hold = this.moveHold;
+    this.moveHold = Math.min(hold * 2, this.timings.moveHoldMaxMs);
+    this.moveTimer = setTimeout(() => { this.moveTimer = null; }, hold);
+    this.moveSoon = setTimeout(() => this.refresh(), Math.random() * hold);
   }
 
   schedulePing() {
@@ -418,6 +423,7 @@ export class Connection {
     clearTimeout(this.refreshTimer);
     clearTimeout(this.stableTimer);
     clearTimeout(this.moveTimer);
+    clearTimeout(this.moveSoon);
     this.moveTimer = null;
     this.pongTimer = null;
   }

@@ -82,6 +82,7 @@ beforeEach(() => {
 
 afterEach(() => {
   mock.timers.reset();
+  mock.restoreAll();
   delete globalThis.WebSocket;
   if (!hadNavigator) delete globalThis.navigator;
 });
@@ -160,8 +161,10 @@ async function handshake(outcome) {
   return ws;
 }
 
-function refuse(ws, times) {
+function refuse(ws, times, { at = 0 } = {}) {
+  mock.method(Math, "random", () => at); // where in the hold the move goes
   for (let n = 0; n < times; n += 1) ws.emit("message", { data: UNAVAILABLE });
+  mock.timers.tick(0);
 }
 
 test("three `unavailable` answers in a row hand over to a new socket; fewer, or others, do not", async () => {
@@ -199,5 +202,22 @@ test("a refused handshake keeps the old socket; the next try waits a hold that d
   await handshake("open");
   assert.equal(FakeSocket.sockets.length, 4);
   assert.equal(connection.socket, FakeSocket.sockets[3]);
+  connection.stop();
+});
+
+test("the move goes at a random moment within the hold, and not if a frame is answered first", async () => {
+  const { connection, ws } = await live();
+  refuse(ws, 3, { at: 0.5 });
+  mock.timers.tick(2_499);
+  assert.equal(FakeSocket.sockets.length, 1);
+  mock.timers.tick(1);
+  await handshake("refused");
+  assert.equal(FakeSocket.sockets.length, 2);
+  mock.timers.tick(2_500); // the hold over
+  refuse(ws, 3, { at: 0.5 });
+  ws.emit("message", { data: JSON.stringify({ type: "pong", rev: 1 }) }); // served again
+  mock.timers.tick(10_000);
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(FakeSocket.sockets.length, 2);
   connection.stop();
 });
