@@ -14,6 +14,7 @@ import json
 import os
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -157,14 +158,22 @@ def template_check() -> int:
     started = time.monotonic()
     failed = False
     variants = check_variants(template_load())
+    sizes = {}
     for path, variant in variants.items():
         translated = template_translate(template_with_code(variant, DRY_RUN_CODE_URI))
         template_write(translated, path)
-        _say(f"translated {path.relative_to(ROOT)}", f"{len(translated['Resources'])} resources")
-        lint = cfn_lint(path)
-        _say("cfn-lint", "no errors or warnings" if lint.returncode == 0 else lint.stdout)
-        failed |= lint.returncode != 0
-    code, summary = checkov(list(variants))
+        sizes[path] = len(translated["Resources"])
+    # The linters are processes of their own, each on one CPU: all at once (about half the time
+    # on two CPUs), reported in order.
+    with ThreadPoolExecutor(max_workers=len(variants) + 1) as pool:
+        checked = pool.submit(checkov, list(variants))
+        lints = {path: pool.submit(cfn_lint, path) for path in variants}
+        for path, lint_run in lints.items():
+            lint = lint_run.result()
+            _say(f"translated {path.relative_to(ROOT)}", f"{sizes[path]} resources")
+            _say("cfn-lint", "no errors or warnings" if lint.returncode == 0 else lint.stdout)
+            failed |= lint.returncode != 0
+        code, summary = checked.result()
     counts = {k: summary.get(k) for k in ("passed", "failed", "skipped", "parsing_errors")}
     _say("checkov --skip-download", f"{counts} (skip list: {config.CHECKOV_CONFIG.name})")
     for line in summary["failed_list"]:
