@@ -63,11 +63,7 @@ async function live({ pingFields } = {}) {
     onPinged: (fields) => pinged.push(fields),
   });
   connection.start();
-  await new Promise((resolve) => setImmediate(resolve)); // the token, then `new WebSocket`
-  const [ws] = FakeSocket.sockets;
-  ws.readyState = FakeSocket.OPEN;
-  ws.emit("open");
-  await new Promise((resolve) => setImmediate(resolve));
+  const ws = await handshake("open");
   assert.equal(connection.socket, ws);
   return { connection, ws, pinged };
 }
@@ -150,6 +146,7 @@ test("each ping carries what the page gives it, and the page hears what went", a
 // taken if its handshake succeeds, the old one kept if not.
 const UNAVAILABLE = JSON.stringify({ type: "error", code: "unavailable", action: "sendmessage" });
 
+/** The socket just made opens (or its handshake is refused): the token, then `new WebSocket`. */
 async function handshake(outcome) {
   await new Promise((resolve) => setImmediate(resolve)); // the token, then `new WebSocket`
   const ws = FakeSocket.sockets.at(-1);
